@@ -1,0 +1,26 @@
+// Writes oclif.manifest.json from the compiled commands, or with --check fails when the committed one is stale.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { Plugin } from '@oclif/core'
+
+const root = new URL('..', import.meta.url).pathname
+const plugin = new Plugin({ root, type: 'core', ignoreManifest: true, errorOnManifestCreate: true, respectNoCacheDefault: true, isRoot: true })
+await plugin.load()
+const fresh = JSON.stringify(plugin.manifest, null, 2) + '\n'
+const file = new URL('../oclif.manifest.json', import.meta.url)
+
+if (process.argv.includes('--check')) {
+  let current = ''
+  try {
+    current = readFileSync(file, 'utf8')
+  } catch {
+    // missing counts as stale
+  }
+  if (current !== fresh) {
+    console.error('oclif.manifest.json is stale: run `npm run manifest` and commit it')
+    process.exit(1)
+  }
+  console.log(`oclif.manifest.json is up to date (${Object.keys(plugin.manifest.commands).length} commands)`)
+} else {
+  writeFileSync(file, fresh)
+  console.log(`wrote oclif.manifest.json (${Object.keys(plugin.manifest.commands).length} commands)`)
+}

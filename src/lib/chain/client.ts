@@ -1,0 +1,446 @@
+/**
+ * The one contract client every command and the proxy use. Reads are typed views; writes send a
+ * transaction, wait for its receipt and return the decoded events. Reverts become FlytrapErrors that
+ * name the contract's custom error.
+ */
+import {
+  Contract,
+  ContractFactory,
+  FetchRequest,
+  JsonRpcProvider,
+  Network,
+  WebSocketProvider,
+  isError,
+  type ContractRunner,
+  type Log,
+  type LogDescription,
+  type Provider,
+  type Signer,
+  type TransactionReceipt,
+  type TransactionResponse,
+} from 'ethers'
+import { abi, bytecode } from './artifacts/FlyTrap.js'
+import { FOREVER, decodeCountries, topicId, type RoleMask } from './codec.js'
+import { FlytrapError } from '../errors.js'
+
+export { abi }
+
+export interface TopicInfo {
+  id: string
+  name: string
+  owner: string
+  pubFee: bigint
+  subFee: bigint
+  sensitive: boolean
+  open: boolean
+  /** Seconds of access one join payment buys; 0 = permanent. */
+  period: number
+  countries: string[]
+  generation: number
+}
+
+export interface MemberInfo {
+  client: string
+  /** 0 = none, FOREVER = until revoked, else unix seconds (exclusive). */
+  pubExpiry: bigint
+  subExpiry: bigint
+}
+
+export interface TxResult {
+  hash: string
+  blockNumber: number
+  gasUsed: bigint
+  events: { name: string; args: Record<string, unknown> }[]
+}
+
+export interface Deployment {
+  chainId: number
+  address: string
+  block: number
+  txHash: string
+  deployedAt: string
+}
+
+const ZERO = '0x0000000000000000000000000000000000000000'
+
+/** Opens a provider after one bounded chain-id probe, so a dead endpoint is an error, not an endless retry. */
+export async function connect(rpcUrl: string, opts: { timeoutMs?: number; pollingIntervalMs?: number } = {}): Promise<{ provider: Provider & { destroy(): void }; chainId: number }> {
+  const timeout = opts.timeoutMs ?? 5_000
+  let chainId: number
+  if (/^wss?:\/\//.test(rpcUrl)) {
+    const ws = new WebSocketProvider(rpcUrl)
+    try {
+      chainId = Number((await withTimeout(ws.getNetwork(), timeout, rpcUrl)).chainId)
+    } catch (err) {
+      await ws.destroy()
+      throw err
+    }
+    return { provider: ws, chainId }
+  }
+  if (!/^https?:\/\//.test(rpcUrl)) {
+    throw new FlytrapError(`--rpc "${rpcUrl}" is not an http(s):// or ws(s):// URL`, { exit: 'usage', suggestions: ['e.g. --rpc http://127.0.0.1:8545'] })
+  }
+  const req = new FetchRequest(rpcUrl)
+  req.timeout = timeout
+  req.body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] })
+  req.setHeader('content-type', 'application/json')
+  try {
+    const res = await req.send()
+    res.assertOk()
+    chainId = Number(BigInt((res.bodyJson as { result: string }).result))
+  } catch (err) {
+    throw new FlytrapError(`cannot reach the chain at ${rpcUrl}`, {
+      exit: 'unreachable',
+      cause: err,
+      suggestions: ['start a node (`flytrap dev` starts anvil) or pass --rpc <url>'],
+    })
+  }
+  const fetchReq = new FetchRequest(rpcUrl)
+  fetchReq.timeout = Math.max(timeout, 30_000)
+  const provider = new JsonRpcProvider(fetchReq, Network.from(chainId), {
+    staticNetwork: true,
+    pollingInterval: opts.pollingIntervalMs ?? 1_000,
+    batchMaxCount: 1,
+    cacheTimeout: -1, // never reuse a cached nonce or block for back-to-back writes
+  })
+  return { provider, chainId }
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, url: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new FlytrapError(`cannot reach the chain at ${url}`, { exit: 'unreachable' })), ms)
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export async function deployFlyTrap(signer: Signer): Promise<Deployment & { gasUsed: bigint }> {
+  const factory = new ContractFactory(abi, bytecode, signer)
+  try {
+    const contract = await factory.deploy()
+    const tx = contract.deploymentTransaction()
+    const receipt = tx ? await tx.wait() : null
+    if (!receipt) throw new FlytrapError('deployment transaction was dropped', { exit: 'failure' })
+    const network = await signer.provider!.getNetwork()
+    return {
+      chainId: Number(network.chainId),
+      address: await contract.getAddress(),
+      block: receipt.blockNumber,
+      txHash: receipt.hash,
+      deployedAt: new Date().toISOString(),
+      gasUsed: receipt.gasUsed,
+    }
+  } catch (err) {
+    throw chainError(err, 'deploy')
+  }
+}
+
+export class FlyTrapClient {
+  readonly contract: Contract
+  readonly address: string
+
+  constructor(address: string, runner: ContractRunner) {
+    this.address = address
+    this.contract = new Contract(address, abi, runner)
+  }
+
+  get provider(): Provider {
+    const p = this.contract.runner?.provider
+    if (!p) throw new Error('contract runner has no provider')
+    return p
+  }
+
+  /** Fails clearly when nothing (or something else) is deployed at the address. */
+  async assertDeployed(): Promise<void> {
+    const code = await this.provider.getCode(this.address)
+    if (code === '0x') {
+      throw new FlytrapError(`no contract at ${this.address} on this chain`, {
+        exit: 'config',
+        suggestions: ['deploy one with `flytrap contract deploy`, or pass --contract <address>'],
+      })
+    }
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  async info(): Promise<{ admin: string; pendingAdmin: string | null; registrationFee: bigint; topicCount: number; anchorCount: number }> {
+    const [admin, pending, fee, count, anchors] = await Promise.all([
+      this.call<string>('admin'),
+      this.call<string>('pendingAdmin'),
+      this.call<bigint>('registrationFee'),
+      this.call<bigint>('topicCount'),
+      this.call<bigint>('anchorCount'),
+    ])
+    return { admin, pendingAdmin: pending === ZERO ? null : pending, registrationFee: fee, topicCount: Number(count), anchorCount: Number(anchors) }
+  }
+
+  /** The topic, or null when it is not registered (or was removed). */
+  async topic(name: string): Promise<TopicInfo | null> {
+    const t = toTopic(await this.call<RawTopic>('topic', name))
+    return t.owner === ZERO ? null : t
+  }
+
+  /** Every registered topic, fetched in pages. */
+  async topics(pageSize = 100): Promise<TopicInfo[]> {
+    const total = Number(await this.call<bigint>('topicCount'))
+    const out: TopicInfo[] = []
+    for (let offset = 0; offset < total; offset += pageSize) {
+      const page = await this.call<RawTopic[]>('topicsPage', offset, pageSize)
+      for (const raw of page) {
+        const t = toTopic(raw)
+        if (t.owner !== ZERO) out.push(t)
+      }
+    }
+    return out
+  }
+
+  /** A client's current grant on a topic (zero expiries when it has none). */
+  async member(name: string, client: string): Promise<MemberInfo> {
+    const [pubExpiry, subExpiry] = await this.call<[bigint, bigint]>('member', name, client)
+    return { client, pubExpiry: BigInt(pubExpiry), subExpiry: BigInt(subExpiry) }
+  }
+
+  /**
+   * Every client that was ever granted or joined a topic, with its current grant. The contract keeps no
+   * member list (it would cost gas on every grant), so candidates come from this contract's indexed
+   * Granted/Joined events and the current state from member().
+   */
+  async members(name: string, opts: { fromBlock?: number; chunk?: number } = {}): Promise<MemberInfo[]> {
+    const id = topicId(name)
+    const iface = this.contract.interface
+    const topics = [[iface.getEvent('Granted')!.topicHash, iface.getEvent('Joined')!.topicHash], id]
+    const logs = await getLogsChunked(this.provider, { address: this.address, topics }, opts.fromBlock ?? 0, opts.chunk)
+    const clients = [...new Set(this.parseLogs(logs).map((e) => String(e.args[1])))]
+    return Promise.all(clients.map((c) => this.member(name, c)))
+  }
+
+  canAccess(name: string, client: string, role: 1 | 2): Promise<boolean> {
+    return this.call<boolean>('canAccess', name, client, role)
+  }
+
+  balanceOf(address: string): Promise<bigint> {
+    return this.call<bigint>('balanceOf', address)
+  }
+
+  isReporter(address: string): Promise<boolean> {
+    return this.call<boolean>('isReporter', address)
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  addTopic(t: { name: string; pubFee: bigint; subFee: bigint; sensitive: boolean; open: boolean; period: number; countries: string; reason: string; value?: bigint }): Promise<TxResult> {
+    const flags = (t.sensitive ? 1 : 0) | (t.open ? 2 : 0)
+    return this.send('addTopic', [t.name, t.pubFee, t.subFee, flags, t.period, t.countries, t.reason], t.value)
+  }
+
+  setFees(name: string, pubFee: bigint, subFee: bigint, period: number, reason: string): Promise<TxResult> {
+    return this.send('setFees', [name, pubFee, subFee, period, reason])
+  }
+
+  setCountries(name: string, countries: string, reason: string): Promise<TxResult> {
+    return this.send('setCountries', [name, countries, reason])
+  }
+
+  setFlags(name: string, flags: { sensitive: boolean; open: boolean }, reason: string): Promise<TxResult> {
+    return this.send('setFlags', [name, (flags.sensitive ? 1 : 0) | (flags.open ? 2 : 0), reason])
+  }
+
+  transferTopic(name: string, to: string, reason: string): Promise<TxResult> {
+    return this.send('transferTopic', [name, to, reason])
+  }
+
+  removeTopic(name: string, reason: string): Promise<TxResult> {
+    return this.send('removeTopic', [name, reason])
+  }
+
+  /** expiresAt in unix seconds; 0 = until revoked. */
+  allow(name: string, client: string, roles: RoleMask, expiresAt: number, reason: string): Promise<TxResult> {
+    return this.send('allow', [name, client, roles, expiresAt, reason])
+  }
+
+  revoke(name: string, client: string, roles: RoleMask, reason: string): Promise<TxResult> {
+    return this.send('revoke', [name, client, roles, reason])
+  }
+
+  join(name: string, roles: RoleMask, periods: number, value: bigint): Promise<TxResult> {
+    return this.send('join', [name, roles, periods], value)
+  }
+
+  withdraw(to: string): Promise<TxResult> {
+    return this.send('withdraw', [to])
+  }
+
+  addReporter(address: string, reason: string): Promise<TxResult> {
+    return this.send('addReporter', [address, reason])
+  }
+
+  removeReporter(address: string, reason: string): Promise<TxResult> {
+    return this.send('removeReporter', [address, reason])
+  }
+
+  setRegistrationFee(fee: bigint): Promise<TxResult> {
+    return this.send('setRegistrationFee', [fee])
+  }
+
+  transferAdmin(to: string): Promise<TxResult> {
+    return this.send('transferAdmin', [to])
+  }
+
+  acceptAdmin(): Promise<TxResult> {
+    return this.send('acceptAdmin', [])
+  }
+
+  recordBans(subjects: string[], untils: number[], reason: string): Promise<TxResult> {
+    return this.send('recordBans', [subjects, untils, reason])
+  }
+
+  recordDenied(fromTime: number, toTime: number, topics: string[], counts: number[]): Promise<TxResult> {
+    return this.send('recordDenied', [fromTime, toTime, topics, counts])
+  }
+
+  recordSensitive(topic: string, fromTime: number, toTime: number, publishers: string[], published: number[], receivers: string[], received: number[]): Promise<TxResult> {
+    return this.send('recordSensitive', [topic, fromTime, toTime, publishers, published, receivers, received])
+  }
+
+  anchor(root: string, count: number, fromTime: number, toTime: number): Promise<TxResult> {
+    return this.send('anchor', [root, count, fromTime, toTime])
+  }
+
+  // ------------------------------------------------------------------ events
+
+  /** Decodes logs of this contract; logs from any other address are ignored (they could be forged). */
+  parseLogs(logs: readonly Log[]): (LogDescription & { log: Log })[] {
+    const out: (LogDescription & { log: Log })[] = []
+    for (const log of logs) {
+      if (log.address.toLowerCase() !== this.address.toLowerCase()) continue
+      const parsed = this.contract.interface.parseLog({ topics: [...log.topics], data: log.data })
+      if (parsed) out.push(Object.assign(parsed, { log }))
+    }
+    return out
+  }
+
+  // ------------------------------------------------------------------ plumbing
+
+  private async call<T>(method: string, ...args: unknown[]): Promise<T> {
+    try {
+      return (await this.contract.getFunction(method).staticCall(...args)) as T
+    } catch (err) {
+      throw chainError(err, method)
+    }
+  }
+
+  private async send(method: string, args: unknown[], value?: bigint): Promise<TxResult> {
+    let receipt: TransactionReceipt | null
+    try {
+      const fn = this.contract.getFunction(method)
+      const tx = (await fn.send(...args, value ? { value } : {})) as TransactionResponse
+      receipt = await tx.wait()
+    } catch (err) {
+      throw chainError(err, method)
+    }
+    if (!receipt) throw new FlytrapError(`${method}: transaction was dropped`, { exit: 'failure' })
+    return {
+      hash: receipt.hash,
+      blockNumber: receipt.blockNumber,
+      gasUsed: receipt.gasUsed,
+      events: this.parseLogs(receipt.logs).map((e) => ({ name: e.name, args: argsOf(e) })),
+    }
+  }
+}
+
+/** eth_getLogs over a block range in chunks, so providers that cap the range still answer. */
+export async function getLogsChunked(
+  provider: Provider,
+  filter: { address: string; topics: (string | string[] | null)[] },
+  fromBlock: number,
+  chunk = 50_000,
+  toBlock?: number,
+): Promise<Log[]> {
+  const last = toBlock ?? (await provider.getBlockNumber())
+  const out: Log[] = []
+  for (let from = fromBlock; from <= last; from += chunk) {
+    const to = Math.min(last, from + chunk - 1)
+    try {
+      out.push(...(await provider.getLogs({ ...filter, fromBlock: from, toBlock: to })))
+    } catch (err) {
+      throw chainError(err, 'eth_getLogs')
+    }
+  }
+  return out
+}
+
+/** Named event/struct fields as a plain object (ethers' Result is array-like). */
+export function argsOf(e: LogDescription): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  e.fragment.inputs.forEach((input, i) => (out[input.name] = e.args[i]))
+  return out
+}
+
+type RawTopic = { id: string; name: string; owner: string; pubFee: bigint; subFee: bigint; sensitive: boolean; open: boolean; period: bigint; countries: string; gen: bigint }
+
+function toTopic(r: RawTopic): TopicInfo {
+  return {
+    id: r.id,
+    name: r.name,
+    owner: r.owner,
+    pubFee: r.pubFee,
+    subFee: r.subFee,
+    sensitive: r.sensitive,
+    open: r.open,
+    period: Number(r.period),
+    countries: decodeCountries(r.countries),
+    generation: Number(r.gen),
+  }
+}
+
+/** Human explanations of the contract's custom errors. */
+const REVERT_HINTS: Record<string, (args: readonly unknown[]) => string> = {
+  NotAdmin: () => 'only the contract admin can do this',
+  NotPendingAdmin: () => 'only the pending admin can accept the admin role',
+  NotReporter: () => 'only a registered reporter (proxy) can record this',
+  NotTopicOwner: () => 'only the topic owner can do this',
+  TopicExists: () => 'a topic with this name is already registered',
+  UnknownTopic: () => 'no such topic',
+  InvalidTopicName: (a) => `invalid topic name or filter (at byte ${String(a[0])})`,
+  InvalidCountries: () => 'invalid country list',
+  InvalidRoles: () => 'invalid role or flag value',
+  InvalidAddress: () => 'invalid address',
+  InvalidExpiry: () => 'the expiry is in the past',
+  InvalidPeriods: () => 'invalid number of periods (a topic without a period sells permanent access: use 1)',
+  InvalidFee: () => "a fee must be a whole number of gwei and at most 1,099 ETH",
+  NameRetired: () => "this name was removed too many times and is retired",
+  WrongPayment: (a) => `wrong payment: the price is ${String(a[0])} wei`,
+  NotOpen: () => 'this topic is closed: only its owner can grant access',
+  AlreadyMember: () => 'already has permanent access',
+  NothingToWithdraw: () => 'nothing to withdraw',
+  WithdrawFailed: () => 'the recipient refused the payment',
+  LengthMismatch: () => 'array lengths differ',
+}
+
+/** Maps anything ethers throws to a FlytrapError with the right exit code and the contract's reason. */
+export function chainError(err: unknown, action: string): FlytrapError {
+  if (err instanceof FlytrapError) return err
+  if (isError(err, 'CALL_EXCEPTION')) {
+    const revert = err.revert
+    if (revert) {
+      const hint = REVERT_HINTS[revert.name]?.(revert.args) ?? revert.signature
+      return new FlytrapError(`${action} reverted: ${hint} (${revert.name})`, { exit: 'reverted', code: revert.name, cause: err })
+    }
+    return new FlytrapError(`${action} reverted${err.reason ? `: ${err.reason}` : ''}`, { exit: 'reverted', cause: err })
+  }
+  if (isError(err, 'INSUFFICIENT_FUNDS')) return new FlytrapError(`${action}: the sending account cannot pay for this transaction`, { exit: 'reverted', cause: err })
+  if (isError(err, 'NETWORK_ERROR') || isError(err, 'TIMEOUT') || isError(err, 'SERVER_ERROR')) {
+    return new FlytrapError(`${action}: the chain did not answer (${err.shortMessage})`, { exit: 'unreachable', cause: err })
+  }
+  const message = err instanceof Error ? ((err as { shortMessage?: string }).shortMessage ?? err.message) : String(err)
+  if (/ECONNREFUSED|fetch failed|socket hang up/.test(message)) return new FlytrapError(`${action}: the chain did not answer`, { exit: 'unreachable', cause: err })
+  return new FlytrapError(`${action} failed: ${message}`, { exit: 'failure', cause: err })
+}
+
+export { FOREVER, topicId }

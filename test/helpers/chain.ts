@@ -1,0 +1,51 @@
+/** Test fixture: a real anvil on a free port with a freshly deployed FlyTrap contract. */
+import { Wallet } from 'ethers'
+import { ANVIL_DEV_KEYS, startAnvil, type AnvilHandle } from '../../src/lib/dev/anvil.js'
+import { connect, deployFlyTrap, FlyTrapClient } from '../../src/lib/chain/client.js'
+
+export interface ChainFixture {
+  anvil: AnvilHandle
+  rpcUrl: string
+  chainId: number
+  address: string
+  deployBlock: number
+  provider: Awaited<ReturnType<typeof connect>>['provider']
+  /** Anvil dev account #i as an ethers Wallet connected to the provider. */
+  wallet(i: number): Wallet
+  /** The contract client acting as dev account #i. */
+  as(i: number): FlyTrapClient
+  /** Moves chain time forward and mines a block. */
+  increaseTime(seconds: number): Promise<void>
+  close(): Promise<void>
+}
+
+export async function chainFixture(opts: { deploy?: boolean } = {}): Promise<ChainFixture> {
+  const anvil = await startAnvil()
+  const { provider, chainId } = await connect(anvil.rpcUrl)
+  const wallet = (i: number) => new Wallet(ANVIL_DEV_KEYS[i] ?? Wallet.createRandom().privateKey, provider)
+  let address = ''
+  let deployBlock = 0
+  if (opts.deploy !== false) {
+    const d = await deployFlyTrap(wallet(0))
+    address = d.address
+    deployBlock = d.block
+  }
+  return {
+    anvil,
+    rpcUrl: anvil.rpcUrl,
+    chainId,
+    address,
+    deployBlock,
+    provider,
+    wallet,
+    as: (i) => new FlyTrapClient(address, wallet(i)),
+    increaseTime: async (seconds) => {
+      await provider.send('evm_increaseTime', [seconds])
+      await provider.send('evm_mine', [])
+    },
+    close: async () => {
+      provider.destroy()
+      await anvil.stop()
+    },
+  }
+}
