@@ -6,7 +6,9 @@
  * so a fast-but-wrong backend fails loudly instead of winning. Optional candidates that are not installed are
  * reported as skipped. Run on an idle machine: other processes on the same cores skew the numbers.
  */
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { SigningKey, Wallet, computeAddress, getBytes, hashMessage, keccak256, verifyMessage } from 'ethers'
 import { eip191Digest, recoverBackend, recoverMessageSigner, useRecoverBackend, nativeBackendError } from '../src/lib/auth/recover.js'
@@ -89,8 +91,9 @@ interface NobleV1 {
 try {
   const spec = '@noble/curves/secp256k1'
   const noble = (await import(spec)) as NobleV1
-  const require = createRequire(import.meta.url)
-  const version = (require('@noble/curves/package.json') as { version: string }).version
+  const entry = createRequire(import.meta.url).resolve('@noble/curves/secp256k1')
+  const pkg = join(entry.slice(0, entry.lastIndexOf('/node_modules/@noble/curves/') + 27), 'package.json')
+  const version = (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version
   run(`@noble/curves ${version} recoverPublicKey(digest)`, (i) => {
     const b = sigBytes[i] as Uint8Array
     const sig = noble.secp256k1.Signature.fromCompact(b.subarray(0, 64)).addRecoveryBit((b[64] as number) - 27)

@@ -46,12 +46,26 @@ const HEX_ADDRESS = /^0x[0-9a-fA-F]{40}$/
  */
 export function parseAddress(text: unknown): string | null {
   if (typeof text !== 'string' || text.length !== 42 || !HEX_ADDRESS.test(text)) return null
+  const cached = addressCache.get(text)
+  if (cached !== undefined) return cached
+  let checksummed: string
   try {
-    return getAddress(text)
+    checksummed = getAddress(text)
   } catch {
     return null
   }
+  if (addressCache.size >= ADDRESS_CACHE_MAX) addressCache.clear()
+  addressCache.set(text, checksummed)
+  return checksummed
 }
+
+/**
+ * Valid spellings seen recently → EIP-55 form. The checksum costs a keccak (as much as a quarter of a whole
+ * credential check); devices reconnect with the same address, so a small cache removes it. Bounded: cleared
+ * when full, so random addresses from an attacker cost them a keccak each and us nothing more.
+ */
+const ADDRESS_CACHE_MAX = 16_384
+const addressCache = new Map<string, string>()
 
 /**
  * Why a client id cannot be bound into signed text, or undefined when it can. Refused: empty (the broker

@@ -7,6 +7,7 @@ import {
   Contract,
   ContractFactory,
   FetchRequest,
+  Interface,
   JsonRpcProvider,
   Network,
   WebSocketProvider,
@@ -399,6 +400,17 @@ function toTopic(r: RawTopic): TopicInfo {
   }
 }
 
+const iface = new Interface(abi)
+
+function decodeRevert(data: string): { name: string; args: readonly unknown[]; signature: string } | null {
+  try {
+    const e = iface.parseError(data)
+    return e ? { name: e.name, args: [...e.args], signature: e.signature } : null
+  } catch {
+    return null
+  }
+}
+
 /** Human explanations of the contract's custom errors. */
 const REVERT_HINTS: Record<string, (args: readonly unknown[]) => string> = {
   NotAdmin: () => 'only the contract admin can do this',
@@ -427,7 +439,8 @@ const REVERT_HINTS: Record<string, (args: readonly unknown[]) => string> = {
 export function chainError(err: unknown, action: string): FlytrapError {
   if (err instanceof FlytrapError) return err
   if (isError(err, 'CALL_EXCEPTION')) {
-    const revert = err.revert
+    // ethers decodes custom errors on calls but not on estimateGas for sends: decode the revert data here.
+    const revert = err.revert ?? (err.data ? decodeRevert(err.data) : null)
     if (revert) {
       const hint = REVERT_HINTS[revert.name]?.(revert.args) ?? revert.signature
       return new FlytrapError(`${action} reverted: ${hint} (${revert.name})`, { exit: 'reverted', code: revert.name, cause: err })

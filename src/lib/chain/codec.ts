@@ -51,8 +51,9 @@ export function parseFee(eth: string, what = 'fee'): bigint {
   return wei
 }
 
+/** Wei → ETH decimal string without a dangling ".0" ("0.01", "1", "0"). */
 export function formatFee(wei: bigint): string {
-  return formatEther(wei)
+  return formatEther(wei).replace(/\.0$/, '')
 }
 
 export function parseAddress(value: string, what = 'address'): string {

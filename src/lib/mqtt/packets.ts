@@ -168,6 +168,9 @@ export function decodePacket(bytes: Buffer, version: ProtocolVersion): Packet {
   // Read back through the declared type: TypeScript cannot see that parse() set these via the listeners.
   const { packet: raw, error, consumed } = slot as ParserSlot
   if (error !== undefined) {
+    // After an error mqtt-packet resets its buffer but not its read offset (_pos), so the next packet would
+    // be read at the wrong position: never reuse a parser that failed.
+    slots.delete(version)
     if (error.message === 'Invalid protocol version') {
       throw new ProtocolError('unsupported protocol version', ReasonCode.UnsupportedProtocolVersion, { cause: error })
     }
@@ -230,6 +233,9 @@ function checkDecoded(
       throw new ProtocolError(`${cmd} has an invalid packet identifier`)
     }
   }
+  // mqtt-packet accepts a SUBSCRIBE/UNSUBSCRIBE with no filters (a Protocol Error, §3.8.3 / §3.10.3).
+  const list = cmd === 'subscribe' ? packet.subscriptions : cmd === 'unsubscribe' ? packet.unsubscriptions : cmd === 'suback' ? packet.granted : undefined
+  if (Array.isArray(list) && list.length === 0) throw new ProtocolError(`${cmd} has an empty payload`)
   if (cmd === 'connack') {
     const code = version === 5 ? packet.reasonCode : packet.returnCode
     if (typeof code !== 'number') throw new MalformedPacketError('CONNACK without a return code')

@@ -1,0 +1,52 @@
+import { Args, Flags } from '@oclif/core'
+import { ChainCommand } from '../../lib/cli/base.js'
+import { record } from '../../lib/cli/output.js'
+import { encodeCountries, parseDuration, parseFee } from '../../lib/chain/codec.js'
+import { topicJson, txJson, type TopicJson, type TxJson } from '../../lib/chain/json.js'
+import { checkTopicName } from '../../lib/chain/topic-args.js'
+import { usageError } from '../../lib/errors.js'
+
+export interface TopicAddResult {
+  topic: TopicJson
+  tx: TxJson
+}
+
+export default class TopicAdd extends ChainCommand<typeof TopicAdd> {
+  static override description = 'Register a topic (an exact MQTT topic or a filter with + and #) owned by your key'
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> sensors/temp --sub-fee 0.01 --open --reason "public weather feed"',
+    '<%= config.bin %> <%= command.id %> "factory/+/alarms" --sensitive --country GB --country DE --closed',
+    '<%= config.bin %> <%= command.id %> telemetry/# --pub-fee 0.001 --sub-fee 0.002 --open --period 30d',
+  ]
+  static override args = { topic: Args.string({ description: 'topic name or filter' }) }
+  static override flags = {
+    'pub-fee': Flags.string({ description: 'fee in ETH to join as publisher', default: '0' }),
+    'sub-fee': Flags.string({ description: 'fee in ETH to join as subscriber', default: '0' }),
+    sensitive: Flags.boolean({ description: 'flag the topic as sensitive (its publishers and receivers are reported on chain)' }),
+    country: Flags.string({ description: 'allowed ISO 3166 country code (repeatable; none = anywhere)', multiple: true }),
+    open: Flags.boolean({ description: 'anyone may join by paying the fee (a fee of 0 = free self-service)', exclusive: ['closed'] }),
+    closed: Flags.boolean({ description: 'only the owner grants access (default)', exclusive: ['open'] }),
+    period: Flags.string({ description: 'access one join payment buys, e.g. 30d (default: permanent)' }),
+    reason: Flags.string({ description: 'why (recorded on chain)', default: '' }),
+  }
+
+  async run(): Promise<TopicAddResult> {
+    const name = checkTopicName(await this.need(this.args.topic, 'TOPIC', 'Topic name or filter'))
+    const pubFee = parseFee(this.flags['pub-fee'], '--pub-fee')
+    const subFee = parseFee(this.flags['sub-fee'], '--sub-fee')
+    const countries = encodeCountries(this.flags.country ?? [])
+    const period = this.flags.period === undefined ? 0 : parseDuration(this.flags.period)
+    if (period === undefined || period >= 2 ** 32) throw usageError(`--period "${this.flags.period}" is not a duration`, 'e.g. 3600s, 12h, 30d, 1y')
+
+    const client = await this.client({ write: true })
+    const { registrationFee } = await client.info()
+    const tx = await this.spin(`Registering ${name}`, () =>
+      client.addTopic({ name, pubFee, subFee, sensitive: this.flags.sensitive, open: this.flags.open, period, countries, reason: this.flags.reason, value: registrationFee }),
+    )
+    const topic = await client.topic(name)
+    if (!topic) throw new Error(`topic ${name} is missing right after registration`)
+    const json = topicJson(topic)
+    this.say(record([['topic', name], ['owner', json.owner], ['publish fee', `${json.pubFeeEth} ETH`], ['subscribe fee', `${json.subFeeEth} ETH`], ['open', String(json.open)], ['sensitive', String(json.sensitive)], ['countries', json.countries.join(' ') || 'anywhere'], ['tx', tx.hash]]))
+    return { topic: json, tx: txJson(tx) }
+  }
+}

@@ -1,0 +1,33 @@
+import { Args, Flags } from '@oclif/core'
+import { ChainCommand } from '../../lib/cli/base.js'
+import { parseAddress, roleMask, roleNames } from '../../lib/chain/codec.js'
+import { txJson, type TxJson } from '../../lib/chain/json.js'
+
+export interface TopicRevokeResult {
+  topic: string
+  client: string
+  roles: string[]
+  tx: TxJson
+}
+
+export default class TopicRevoke extends ChainCommand<typeof TopicRevoke> {
+  static override description = 'Take publish and/or subscribe rights away at once (both when no role is given)'
+  static override examples = ['<%= config.bin %> <%= command.id %> sensors/temp 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 --reason "device stolen"']
+  static override args = { topic: Args.string({ description: 'topic name or filter' }), address: Args.string({ description: 'client address' }) }
+  static override flags = {
+    pub: Flags.boolean({ description: 'revoke publishing' }),
+    sub: Flags.boolean({ description: 'revoke subscribing' }),
+    reason: Flags.string({ description: 'why (recorded on chain)', default: '' }),
+  }
+
+  async run(): Promise<TopicRevokeResult> {
+    const name = await this.need(this.args.topic, 'TOPIC', 'Topic')
+    const client = parseAddress(await this.need(this.args.address, 'ADDRESS', 'Client address'), 'client')
+    const both = !this.flags.pub && !this.flags.sub
+    const roles = roleMask(both || this.flags.pub, both || this.flags.sub)
+    const c = await this.client({ write: true })
+    const tx = await this.spin(`Revoking ${roleNames(roles).join('+')} on ${name}`, () => c.revoke(name, client, roles, this.flags.reason))
+    this.say(`${client} may no longer ${roleNames(roles).join(' or ')} on ${name} (tx ${tx.hash})`)
+    return { topic: name, client, roles: roleNames(roles), tx: txJson(tx) }
+  }
+}
