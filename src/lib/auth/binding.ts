@@ -97,6 +97,8 @@ export function assertClientId(clientId: string): void {
   if (problem) throw usageError(problem, 'Use a client id without line breaks, e.g. "sensor-1".')
 }
 
+const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+
 /** What can sign: an ethers Wallet (or HDNodeWallet), a SigningKey, or a 32-byte private key in hex. */
 export type CredentialSigner = BaseWallet | SigningKey | string
 
@@ -106,11 +108,9 @@ export function toSigningKey(signer: CredentialSigner): SigningKey {
   if (typeof signer === 'string') {
     const hex = signer.startsWith('0x') || signer.startsWith('0X') ? signer.slice(2) : signer
     if (/^[0-9a-fA-F]{64}$/.test(hex)) {
-      try {
-        return new SigningKey('0x' + hex.toLowerCase())
-      } catch (cause) {
-        throw new FlytrapError('private key is out of range', { exit: 'key', cause })
-      }
+      const k = BigInt('0x' + hex)
+      if (k === 0n || k >= SECP256K1_N) throw new FlytrapError('private key is out of range', { exit: 'key' })
+      return new SigningKey('0x' + hex.toLowerCase())
     }
   }
   throw new FlytrapError('signer must be an ethers Wallet, a SigningKey or a 32-byte hex private key', { exit: 'key' })

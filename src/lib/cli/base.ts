@@ -4,7 +4,6 @@
  * flag > FLYTRAP_* env > .flytrap/config.json > defaults, and lazily connects the one contract client.
  */
 import { Command, Errors, Flags, type Interfaces } from '@oclif/core'
-import { input, password as passwordPrompt } from '@inquirer/prompts'
 import type { Ora } from 'ora'
 import { connect, FlyTrapClient } from '../chain/client.js'
 import { loadWallet } from '../chain/keys.js'
@@ -45,12 +44,17 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** A required value: the given one, else a prompt on a TTY, else a usage error naming the flag/arg. */
   protected async need(value: string | undefined, name: string, message: string): Promise<string> {
     if (value !== undefined && value !== '') return value
-    if (this.interactive) return input({ message, required: true })
+    if (this.interactive) {
+      const { input } = await import('@inquirer/prompts') // loaded only when someone is there to answer
+      return input({ message, required: true })
+    }
     throw new FlytrapError(`missing ${name}`, { exit: 'usage', suggestions: [`see \`${this.config.bin} ${this.id?.replaceAll(':', ' ')} --help\``] })
   }
 
   protected async askPassword(message: string): Promise<string | undefined> {
-    return this.interactive ? passwordPrompt({ message, mask: true }) : undefined
+    if (!this.interactive) return undefined
+    const { password } = await import('@inquirer/prompts')
+    return password({ message, mask: true })
   }
 
   protected spin<R>(text: string, work: (s: Ora) => Promise<R>): Promise<R> {

@@ -52,7 +52,8 @@ export type SubscribePacket = mp.ISubscribePacket
 /** mqtt-packet types `granted` as `number[] | Object[]`; on the wire it is always one code per filter. */
 export type SubackPacket = Omit<mp.ISubackPacket, 'granted'> & { granted: number[] }
 export type UnsubscribePacket = mp.IUnsubscribePacket
-export type UnsubackPacket = mp.IUnsubackPacket
+/** mqtt-packet requires `granted`, but a 3.1.1 UNSUBACK has no reason codes. */
+export type UnsubackPacket = Omit<mp.IUnsubackPacket, 'granted'> & { granted?: number[] }
 export type PingreqPacket = mp.IPingreqPacket
 export type PingrespPacket = mp.IPingrespPacket
 export type DisconnectPacket = mp.IDisconnectPacket
@@ -117,6 +118,8 @@ function slotFor(version: ProtocolVersion): ParserSlot {
   return slot
 }
 
+// mqtt-packet's objects carry topic/payload/qos/dup/retain/length on every packet type; decoded packets keep
+// only the fields of their own type, so they compare and re-encode cleanly.
 const RETURN_FIELDS: Record<string, readonly string[]> = {
   connect: ['protocolId', 'protocolVersion', 'bridgeMode', 'clean', 'keepalive', 'clientId', 'will', 'username', 'password', 'properties'],
   connack: ['sessionPresent', 'returnCode', 'reasonCode', 'properties'],
@@ -247,7 +250,8 @@ function checkDecoded(
 
   // Strings: U+0000 is forbidden (§1.5.4). U+FFFD may be a real character or mqtt-packet's replacement for
   // invalid UTF-8 that the broker would read differently; accept it only if re-encoding reproduces the
-  // exact bytes, which proves every string was valid UTF-8.
+  // exact bytes, which proves every string was valid UTF-8. (Cost: a genuine U+FFFD in a packet that is
+  // valid but not in mqtt-packet's canonical encoding is refused too; rare enough to accept.)
   const suspect = scanStrings(packet)
   if (suspect === 'nul') throw new MalformedPacketError(`${cmd} contains U+0000 in a string`)
   if (suspect === 'replacement') {

@@ -110,23 +110,25 @@ function levelsMatch(f: readonly string[], t: readonly string[]): boolean {
  * `requested` can never deliver anything outside `grant`. Both are plain filters (strip `$share/` first with
  * parseShared); an invalid filter on either side covers nothing.
  *
- * Reasoning, level by level (g = grant levels, r = requested levels, i from 0). Every topic has at least one
- * level, so a lone `#` means the same as `+/#` (at least one level, first one not `$`); rewriting both sides
- * that way puts every `#` at i ≥ 1, where "matches i or more levels" needs no further care. By induction,
- * every topic r matches agrees with g on levels before i. At level i:
- *   g[i] = '#'           → covered: g takes any remainder, including none (i ≥ 1, so the `$` rule is moot).
- *   r[i] = '#'           → not covered (g[i] ≠ '#'): r also matches the topic that stops before level i and
- *                          topics of any length beyond; a g without `#` here misses one of those.
- *   r ended              → r's topics have exactly i levels: covered iff g ended too.
- *   g ended              → r's topics have more levels: not covered.
- *   r[i] = '+'           → needs g[i] = '+' (a literal misses some other level value).
- *   r[i] literal         → g[i] = '+' or the same literal; except at i = 0 a '+' does not match a literal
- *                          starting with `$` (so `#` never covers `$SYS/#`, while `$SYS/#` covers `$SYS/x/+`).
+ * Reasoning, level by level (g = grant levels, r = requested levels, i from 0). Topic names have at least one
+ * level and are never empty, so `#` matches exactly what `+/#` matches, and `/#` exactly what `/+/#` matches
+ * (its only one-level candidate would be the empty name). Rewriting both sides that way puts every `#` at
+ * some i ≥ 1 behind a prefix whose i-level instances are valid topic names. By induction, every topic r
+ * matches agrees with g on the levels before i. At level i:
+ *   g[i] = '#'    → covered: g takes any remainder, including none (i ≥ 1, so the `$` rule is moot).
+ *   r[i] = '#'    → not covered (g[i] ≠ '#'): r also matches an instance of its prefix that stops before
+ *                   level i, and instances of any length beyond; a g without `#` here misses one of those.
+ *   r ended       → r's topics have exactly i levels: covered iff g ended too.
+ *   g ended       → r's topics have more levels: not covered.
+ *   r[i] = '+'    → needs g[i] = '+' (a literal misses some other non-empty, non-`$` level value).
+ *   r[i] literal  → g[i] = '+' or the same literal; except at i = 0 a '+' does not match a literal starting
+ *                   with `$` (so `#` never covers `$SYS/#`, while `$SYS/#` covers `$SYS/x/+`).
+ * test/lib/policy/filter.test.ts checks this against brute force over every pair of filters up to 3 levels.
  */
 export function filterCovers(grant: string, requested: string): boolean {
   if (plainFilterError(grant) !== null || plainFilterError(requested) !== null) return false
-  const g = grant === '#' ? ['+', '#'] : grant.split('/')
-  const r = requested === '#' ? ['+', '#'] : requested.split('/')
+  const g = normalizedLevels(grant)
+  const r = normalizedLevels(requested)
   for (let i = 0; ; i++) {
     const gi = g[i]
     const ri = r[i]
@@ -142,4 +144,10 @@ export function filterCovers(grant: string, requested: string): boolean {
       return false
     }
   }
+}
+
+function normalizedLevels(filter: string): string[] {
+  if (filter === '#') return ['+', '#']
+  if (filter === '/#') return ['', '+', '#']
+  return filter.split('/')
 }

@@ -211,7 +211,7 @@ describe('FrameReader', () => {
     const reader = new FrameReader({ maxPacketSize: 10 })
     let first: unknown
     try {
-      ;[...reader.push(Buffer.from([0x30, 0x7f]))]
+      Array.from(reader.push(Buffer.from([0x30, 0x7f]))) // PUBLISH declaring 127 bytes > 10
     } catch (err) {
       first = err
     }

@@ -784,7 +784,8 @@ describe('credentials', () => {
       userProperties: up({ a: '2', b: '3' }),
     })
     assert.deepStrictEqual(withoutUserProperties(p, () => true), { cmd: 'publish', properties: { contentType: 'x' } })
-    assert.deepStrictEqual(withoutUserProperties({ cmd: 'x' }, () => true), { cmd: 'x' })
+    const bare: { cmd: string; properties?: { userProperties?: UserProperties } } = { cmd: 'x' }
+    assert.deepStrictEqual(withoutUserProperties(bare, () => true), { cmd: 'x' })
   })
 
   test('userPropertyValues normalises string | string[] and ignores inherited names', () => {

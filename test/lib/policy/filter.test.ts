@@ -168,6 +168,9 @@ describe('filterCovers', () => {
     ['a/+', 'a', false],
     ['a', 'a/+', false],
     ['/#', '/', true],
+    ['/+/#', '/#', true], // the only one-level topic '/#' matches would be the empty (invalid) name
+    ['+/+/#', '/#', true],
+    ['/+/#', '/', true],
     ['/+', '/', true],
     ['+/+', '/', true],
     ['', '', false],

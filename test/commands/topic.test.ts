@@ -1,0 +1,156 @@
+/**
+ * The operator's story from the CLI, against a real anvil: deploy, register a topic with fees and countries,
+ * allow and revoke a device, join by paying, withdraw — each with --json results and readable tables.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Wallet } from 'ethers'
+import { startAnvil, ANVIL_DEV_KEYS, type AnvilHandle } from '../../src/lib/dev/anvil.js'
+import { runCli, tempCwd } from '../helpers/cli.js'
+
+const OWNER = ANVIL_DEV_KEYS[0]
+const USER = ANVIL_DEV_KEYS[1]
+const USER_ADDR = new Wallet(USER).address
+const DEVICE = Wallet.createRandom().address
+
+describe('topic commands against anvil', () => {
+  let anvil: AnvilHandle
+  let cwd: string
+  let flytrap: (args: string[], env?: Record<string, string>) => ReturnType<typeof runCli>
+
+  before(async () => {
+    anvil = await startAnvil()
+    cwd = tempCwd()
+    flytrap = (args, env) => runCli(args, { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, ...env } })
+    const deploy = await flytrap(['contract', 'deploy', '--key', OWNER, '--json'])
+    assert.equal(deploy.code, 0, deploy.stderr)
+    const d = deploy.json<{ address: string; chainId: number; block: number }>()
+    assert.match(d.address, /^0x[0-9a-fA-F]{40}$/)
+    assert.equal(d.chainId, 31337)
+  })
+  after(async () => anvil.stop())
+
+  test('contract info reads the recorded deployment without --contract', async () => {
+    const r = await flytrap(['contract', 'info', '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    const info = r.json<{ admin: string; topicSlots: number }>()
+    assert.equal(info.admin, new Wallet(OWNER).address)
+    assert.equal(info.topicSlots, 0)
+  })
+
+  test('topic add with fees, countries and flags; list and show as tables and JSON', async () => {
+    const add = await flytrap(['topic', 'add', 'sensors/temp', '--pub-fee', '0.001', '--sub-fee', '0.01', '--open', '--sensitive', '--country', 'gb', '--country', 'DE', '--reason', 'weather', '--key', OWNER, '--json'])
+    assert.equal(add.code, 0, add.stderr)
+    const { topic } = add.json<{ topic: { name: string; subFeeEth: string; pubFeeWei: string; countries: string[]; open: boolean; sensitive: boolean } }>()
+    assert.deepEqual([topic.name, topic.subFeeEth, topic.pubFeeWei, topic.countries, topic.open, topic.sensitive], ['sensors/temp', '0.01', '1000000000000000', ['DE', 'GB'], true, true])
+
+    const list = await flytrap(['topic', 'list'])
+    assert.equal(list.code, 0, list.stderr)
+    assert.match(list.stdout, /sensors\/temp/)
+    assert.match(list.stdout, /DE GB/)
+    assert.match(list.stdout, /┌/) // a cli-table3 table
+
+    const listJson = (await flytrap(['topic', 'list', '--json'])).json<{ topics: { name: string }[] }>()
+    assert.deepEqual(listJson.topics.map((t) => t.name), ['sensors/temp'])
+  })
+
+  test('allow with expiry, show lists the member, revoke removes it', async () => {
+    const allow = await flytrap(['topic', 'allow', 'sensors/temp', DEVICE, '--pub', '--until', '2099-01-01', '--reason', 'sensor 17', '--key', OWNER, '--json'])
+    assert.equal(allow.code, 0, allow.stderr)
+    assert.deepEqual(allow.json<{ roles: string[]; expires: string }>(), { ...allow.json(), roles: ['publish'], expires: '2099-01-01T00:00:00Z' })
+
+    const show = await flytrap(['topic', 'show', 'sensors/temp', '--json'])
+    const members = show.json<{ members: { client: string; publish: boolean; subscribe: boolean }[] }>().members
+    assert.deepEqual(members.find((m) => m.client === DEVICE), { client: DEVICE, publish: true, subscribe: false, pubExpiry: '2099-01-01T00:00:00Z', subExpiry: 'none' })
+
+    const revoke = await flytrap(['topic', 'revoke', 'sensors/temp', DEVICE, '--reason', 'stolen', '--key', OWNER])
+    assert.equal(revoke.code, 0, revoke.stderr)
+    assert.match(revoke.stdout, /may no longer publish or subscribe/)
+    const after = (await flytrap(['topic', 'show', 'sensors/temp', '--json'])).json<{ members: { client: string; publish: boolean }[] }>()
+    assert.equal(after.members.find((m) => m.client === DEVICE)?.publish, false)
+  })
+
+  test('join pays exactly the fee to the owner, who withdraws it', async () => {
+    const join = await flytrap(['topic', 'join', 'sensors/temp', '--sub', '--key', USER, '--json'])
+    assert.equal(join.code, 0, join.stderr)
+    const j = join.json<{ client: string; paidEth: string; expires: string }>()
+    assert.deepEqual([j.client, j.paidEth, j.expires], [USER_ADDR, '0.01', 'never'])
+
+    const again = await flytrap(['topic', 'join', 'sensors/temp', '--sub', '--key', USER, '--json'])
+    assert.equal(again.code, 5)
+    assert.equal(again.json<{ error: { code: string } }>().error.code, 'AlreadyMember')
+
+    const w = await flytrap(['topic', 'withdraw', '--key', OWNER, '--json'])
+    assert.equal(w.code, 0, w.stderr)
+    assert.equal(w.json<{ amountWei: string }>().amountWei, '10000000000000000')
+    const none = await flytrap(['topic', 'withdraw', '--key', OWNER])
+    assert.equal(none.code, 5)
+    assert.match(none.stderr, /nothing to withdraw/)
+  })
+
+  test('fee, geo and flags change a topic', async () => {
+    assert.equal((await flytrap(['topic', 'fee', 'sensors/temp', '--sub-fee', '0.02', '--key', OWNER])).code, 0)
+    assert.equal((await flytrap(['topic', 'geo', 'sensors/temp', '--anywhere', '--key', OWNER])).code, 0)
+    assert.equal((await flytrap(['topic', 'flags', 'sensors/temp', '--closed', '--no-sensitive', '--key', OWNER])).code, 0)
+    const t = (await flytrap(['topic', 'show', 'sensors/temp', '--json'])).json<{ topic: { subFeeEth: string; pubFeeEth: string; countries: string[]; open: boolean; sensitive: boolean } }>().topic
+    assert.deepEqual([t.subFeeEth, t.pubFeeEth, t.countries, t.open, t.sensitive], ['0.02', '0.001', [], false, false])
+    const closed = await flytrap(['topic', 'join', 'sensors/temp', '--pub', '--key', ANVIL_DEV_KEYS[2]])
+    assert.equal(closed.code, 5)
+    assert.match(closed.stderr, /closed/)
+  })
+
+  test('only the owner grants: a non-owner allow shows the contract reason', async () => {
+    const r = await flytrap(['topic', 'allow', 'sensors/temp', DEVICE, '--sub', '--key', USER])
+    assert.equal(r.code, 5)
+    assert.match(r.stderr, /only the topic owner can do this \(NotTopicOwner\)/)
+    assert.doesNotMatch(r.stderr, /at .*\.js:\d+/) // no stack trace
+  })
+
+  test('reporter add/remove by the admin only', async () => {
+    const reporter = Wallet.createRandom().address
+    const add = await flytrap(['contract', 'reporter', 'add', reporter, '--reason', 'proxy eu-1', '--key', OWNER, '--json'])
+    assert.equal(add.code, 0, add.stderr)
+    const denied = await flytrap(['contract', 'reporter', 'remove', reporter, '--key', USER])
+    assert.equal(denied.code, 5)
+    assert.match(denied.stderr, /NotAdmin/)
+    assert.equal((await flytrap(['contract', 'reporter', 'remove', reporter, '--key', OWNER])).code, 0)
+  })
+
+  describe('bad input: one line, non-zero exit, a suggestion, nothing sent', () => {
+    const cases: [string, string[], number, RegExp][] = [
+      ['bad filter', ['topic', 'add', 'a/#/b'], 2, /not a valid MQTT topic or filter/],
+      ['shared prefix', ['topic', 'add', '$share/g/a'], 2, /shared subscription/],
+      ['bad fee', ['topic', 'add', 'x', '--sub-fee', 'ten'], 2, /not an amount of ETH/],
+      ['sub-gwei fee', ['topic', 'add', 'x', '--sub-fee', '0.0000000001'], 2, /whole number of gwei/],
+      ['bad country', ['topic', 'add', 'x', '--country', 'GBR'], 2, /ISO 3166-1 alpha-2/],
+      ['bad address', ['topic', 'allow', 'sensors/temp', '0x1234', '--pub'], 2, /not an Ethereum address/],
+      ['bad date', ['topic', 'allow', 'sensors/temp', DEVICE, '--pub', '--until', 'soonish'], 2, /not a date/],
+      ['past date', ['topic', 'allow', 'sensors/temp', DEVICE, '--pub', '--until', '2001-01-01'], 2, /in the past/],
+      ['no role', ['topic', 'allow', 'sensors/temp', DEVICE], 2, /choose a role/],
+      ['bad key', ['topic', 'add', 'x', '--key', '0xnotakey'], 6, /neither a hex private key nor a keystore/],
+      ['missing arg without a TTY', ['topic', 'show'], 2, /missing TOPIC/],
+      ['unknown flag', ['topic', 'list', '--bogus'], 2, /Nonexistent flag: --bogus/],
+      ['unreachable chain', ['topic', 'list', '--rpc', 'http://127.0.0.1:9'], 4, /cannot reach the chain/],
+    ]
+    for (const [name, args, exit, message] of cases) {
+      test(name, async () => {
+        const r = await flytrap([...args, ...(args.includes('--key') ? [] : ['--key', OWNER])])
+        assert.equal(r.code, exit, `${r.stdout}\n${r.stderr}`)
+        assert.match(r.stderr, message)
+        assert.doesNotMatch(r.stderr, /\n\s+at /) // no stack trace
+      })
+    }
+
+    test('--json errors are JSON with the exit code', async () => {
+      const r = await flytrap(['topic', 'add', 'a+', '--key', OWNER, '--json'])
+      assert.equal(r.code, 2)
+      assert.equal(r.json<{ error: { oclif: { exit: number } } }>().error.oclif.exit, 2)
+    })
+
+    test('no contract recorded for the chain', async () => {
+      const r = await runCli(['topic', 'list'], { cwd: tempCwd(), env: { FLYTRAP_RPC: anvil.rpcUrl } })
+      assert.equal(r.code, 3)
+      assert.match(r.stderr, /no FlyTrap contract recorded for chain 31337/)
+    })
+  })
+})
