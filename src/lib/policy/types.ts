@@ -1,0 +1,30 @@
+/** The policy decisions the proxy asks for, answered from memory (never from the chain on the packet path). */
+
+export type DecisionReason =
+  | 'owner' // the address owns a registered name/filter covering the topic
+  | 'granted' // an unexpired grant covers it
+  | 'unregistered-allowed' // no registered name/filter matches and the operator allows unregistered topics
+  | 'unregistered' // no registered name/filter matches (deny by default)
+  | 'no-grant' // registered, but nothing grants this address this role
+  | 'expired' // a grant existed but has lapsed
+  | 'country' // a grant exists but not from the client's country
+  | 'not-synced' // the policy was never loaded (fail closed)
+  | 'invalid' // not a valid topic name/filter
+
+export interface Decision {
+  allowed: boolean
+  reason: DecisionReason
+  /** The registered name/filter that decided (for logs and the audit journal). */
+  rule?: string
+  /** Any registered name/filter matching the topic is flagged sensitive. */
+  sensitive: boolean
+}
+
+export interface PolicyView {
+  /** May `address` publish on topic name `topic` from `country` (ISO alpha-2 or null when unknown)? */
+  canPublish(address: string, topic: string, country: string | null, nowSec?: number): Decision
+  /** May `address` subscribe to plain filter `filter` (strip $share/ first)? Every topic it can match must be granted. */
+  canSubscribe(address: string, filter: string, country: string | null, nowSec?: number): Decision
+  /** May `address` receive a delivery on topic name `topic`? (Defence in depth on broker→client PUBLISH.) */
+  canReceive(address: string, topic: string, country: string | null, nowSec?: number): Decision
+}

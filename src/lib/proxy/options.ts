@@ -1,0 +1,92 @@
+/**
+ * Everything `startProxy` accepts. Every limit is explicit; defaults are in DEFAULTS and documented in the
+ * README. The CLI (`flytrap proxy start`) maps flags 1:1 onto these fields.
+ */
+import type { FlyTrapClient } from '../chain/client.js'
+import type { Logger } from './log.js'
+
+export interface ListenerOptions {
+  /** host:port, e.g. "0.0.0.0:1883" or "[::]:1883"; port 0 picks a free one. */
+  listen: string
+  tls?: {
+    cert: string | Buffer
+    key: string | Buffer
+    /** CA bundle to verify client certificates; with requireClientCert the handshake fails without one. */
+    ca?: string | Buffer
+    requireClientCert?: boolean
+  }
+  /** Read a PROXY protocol v1/v2 header first — only from peers in trustedProxies (others are refused). */
+  proxyProtocol?: boolean
+  trustedProxies?: string[]
+}
+
+export interface UpstreamOptions {
+  /** mqtt://host:port or mqtts://host:port */
+  url: string
+  /** CA bundle for mqtts:// upstreams (system CAs otherwise). */
+  ca?: string | Buffer
+  /** Skip certificate verification. Only when explicitly asked for. */
+  insecure?: boolean
+  /** Server name for SNI/verification when it differs from the URL host. */
+  servername?: string
+}
+
+export interface BanOptions {
+  /** Failures (refused auth or packets) from one address within windowMs that trigger a ban. */
+  threshold: number
+  windowMs: number
+  durationMs: number
+  /** Secret for the keyed hash of IP addresses shared on chain (proxies on one contract share it). */
+  subjectKey?: string
+  /** Chain writes for bans are batched: at most one transaction per this many ms. */
+  reportIntervalMs: number
+  /** At most this many subjects per transaction. */
+  reportBatchMax: number
+}
+
+export interface ProxyOptions {
+  listeners: ListenerOptions[]
+  upstream: UpstreamOptions
+  /** Read-only contract client for policy sync. */
+  contract: FlyTrapClient
+  /** Contract client bound to the reporter key (bans); without it bans stay local. */
+  reporter?: FlyTrapClient
+  chainId: number
+  /** Block to start reading events from (the deployment block). */
+  fromBlock?: number
+  /** How often to poll for new blocks/events. */
+  pollIntervalMs: number
+  /** Decision for topics no registered name or filter matches. */
+  unregisteredTopics: 'deny' | 'allow'
+  /** Serve (refuse nothing for lack of policy) before the first sync succeeded. Default false: fail closed. */
+  failOpen: boolean
+  /** Accept the replayable legacy credential (signature over the address alone). */
+  allowLegacyCredentials: boolean
+  /** Upstream username = the verified address, so broker tooling sees it. */
+  usernameFromAddress: boolean
+  /** Longest credential lifetime accepted. */
+  maxCredentialLifetimeSec: number
+  bans: BanOptions
+  limits: {
+    maxPacketSize: number
+    connectTimeoutMs: number
+    maxConnections: number
+    maxConnectionsPerIp: number
+    /** A peer that does not drain within this time is disconnected. */
+    drainTimeoutMs: number
+  }
+  /** host:port for the Prometheus /metrics endpoint. */
+  metrics?: string
+  logger?: Logger
+}
+
+export const DEFAULTS = {
+  pollIntervalMs: 1_000,
+  unregisteredTopics: 'deny',
+  failOpen: false,
+  allowLegacyCredentials: false,
+  usernameFromAddress: false,
+  maxCredentialLifetimeSec: 366 * 86_400,
+  bans: { threshold: 5, windowMs: 60_000, durationMs: 5 * 60_000, reportIntervalMs: 60_000, reportBatchMax: 100 },
+  limits: { maxPacketSize: 1024 * 1024, connectTimeoutMs: 10_000, maxConnections: 100_000, maxConnectionsPerIp: 1_000, drainTimeoutMs: 30_000 },
+} as const satisfies Partial<ProxyOptions>
