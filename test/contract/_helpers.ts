@@ -30,7 +30,6 @@ const iface = new Interface(abi)
 
 /**
  * The contract's custom error behind a client FlytrapError, decoded from the revert data with the ABI.
- * (Ground truth from the chain; see expectRevert for why the client's own `.code` is not enough today.)
  */
 export function decodeRevert(err: FlytrapError): { name: string; args: unknown[] } | null {
   const cause = err.cause as { revert?: { name: string; args: readonly unknown[] } | null; data?: unknown } | undefined
@@ -57,26 +56,19 @@ export async function failure(p: Promise<unknown>, what = 'an error'): Promise<F
   return caught
 }
 
-/** Set FLYTRAP_STRICT_CLIENT_CODES=1 to also demand the client's `.code` names the error (fails today on writes). */
-const STRICT_CODES = process.env.FLYTRAP_STRICT_CLIENT_CODES === '1'
-
-/** The generic code the client falls back to when it cannot name the revert. */
-export const GENERIC_REVERT_CODE = 'FLYTRAP_REVERTED'
-
 /**
  * Awaits `p` and asserts it was refused by the contract with exactly the custom error `code` (and, when
- * given, exactly these error arguments), as a FlytrapError with exit 5. The error name is checked on the
- * revert data itself. The client's `.code` must be that name or, because of the client bug documented in
- * access-control.test.ts › client error mapping (writes never decode custom errors), the generic FLYTRAP_REVERTED: never another name.
+ * given, exactly these error arguments), as a FlytrapError with exit 5 whose `.code` is that name. The
+ * name and arguments are also checked against the revert data itself, independently of the client's mapping.
  */
 export async function expectRevert(p: Promise<unknown>, code: string, args?: unknown[]): Promise<FlytrapError> {
   const caught = await failure(p, code)
   assert.equal(caught.exit, EXIT_REVERTED, caught.message)
+  assert.equal(caught.code, code, caught.message)
   const decoded = decodeRevert(caught)
   assert.ok(decoded, `no custom error behind: ${caught.message}`)
   assert.equal(decoded.name, code, `expected ${code}: ${caught.message}`)
   if (args) assert.deepEqual(decoded.args, args)
-  if (STRICT_CODES || caught.code !== GENERIC_REVERT_CODE) assert.equal(caught.code, code, caught.message)
   return caught
 }
 

@@ -4,7 +4,7 @@ import { parseEther } from 'ethers'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
 import { topicId } from '../../src/lib/chain/codec.js'
 import type { FlyTrapClient } from '../../src/lib/chain/client.js'
-import { GENERIC_REVERT_CODE, ZERO_ADDRESS, expectRevert, failure, hex, randomAddress, topicArgs } from './_helpers.js'
+import { ZERO_ADDRESS, expectRevert, failure, hex, randomAddress, topicArgs } from './_helpers.js'
 
 // Accounts: 0 deploys (admin), 1 owns topics, 2 is a stranger, 3 becomes a reporter, 4 becomes admin.
 let fx: ChainFixture
@@ -228,15 +228,20 @@ describe('two-step admin transfer', () => {
 })
 
 describe('client error mapping', () => {
-  const CLIENT_BUG =
-    'client bug: FlyTrapClient.send() hands ethers errors to chainError() undecoded; ethers only decodes custom errors for staticCall, ' +
-    'so every reverted write is FlytrapError(code FLYTRAP_REVERTED, "<method> reverted") instead of naming the custom error'
-
-  test('a reverted write is a FlytrapError whose .code and message name the custom error', { todo: CLIENT_BUG }, async () => {
+  // ethers decodes custom errors for eth_call but not for the estimateGas behind a send; the client must
+  // decode the revert data itself so that writes, too, name the contract's error.
+  test('a reverted write is a FlytrapError whose .code and message name the custom error', async () => {
     const err = await failure(stranger.setRegistrationFee(1n))
     assert.equal(err.exit, 5)
-    assert.notEqual(err.code, GENERIC_REVERT_CODE)
     assert.equal(err.code, 'NotAdmin')
     assert.equal(err.message, 'setRegistrationFee reverted: only the contract admin can do this (NotAdmin)')
+  })
+
+  test('error arguments reach the message', async () => {
+    const err = await failure(stranger.setFees('acl/plant-7/temperature', 0n, 0n, 0, 'x'))
+    assert.equal(err.code, 'NotTopicOwner')
+    assert.equal(err.message, 'setFees reverted: only the topic owner can do this (NotTopicOwner)')
+    const bad = await failure(owner.addTopic(topicArgs('a+', { value: parseEther('0.001') }))) // the fee set above
+    assert.equal(bad.message, 'addTopic reverted: invalid topic name or filter (at byte 1) (InvalidTopicName)')
   })
 })

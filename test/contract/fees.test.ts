@@ -54,15 +54,15 @@ describe('join: price', () => {
     assert.equal(await owner.balanceOf(fx.wallet(1).address), 0n)
   })
 
-  test(
-    'the WrongPayment message tells the buyer the price',
-    { todo: 'client bug: writes are never decoded (see access-control › client error mapping), so the message is only "join reverted"' },
-    async () => {
-      const err = await failure(buyer.join(PAID, 1, 1, PUB - 1n))
-      assert.equal(err.code, 'WrongPayment')
-      assert.match(err.message, new RegExp(`the price is ${PUB} wei`))
-    },
-  )
+  test('the WrongPayment message tells the buyer the price in wei', async () => {
+    let err = await failure(buyer.join(PAID, 1, 1, PUB - 1n))
+    assert.equal(err.code, 'WrongPayment')
+    assert.equal(err.message, `join reverted: wrong payment: the price is ${PUB} wei (WrongPayment)`)
+    err = await failure(buyer.join(PAID, 3, 1, PUB + SUB + 1n))
+    assert.match(err.message, new RegExp(`the price is ${PUB + SUB} wei`))
+    err = await failure(buyer.join(RENTAL, 2, 5, 0n))
+    assert.match(err.message, new RegExp(`the price is ${5n * RENT_SUB} wei`))
+  })
 
   test('the exact fee buys permanent access to one role', async () => {
     const me = fx.wallet(2).address

@@ -293,6 +293,35 @@ describe('remove and re-register (generation)', () => {
   })
 })
 
+describe('retirement after 255 generations', () => {
+  test('a name removed 255 times can be registered once more, then never removed (NameRetired)', async () => {
+    const name = 'gen/churn'
+    const countBefore = (await admin.info()).topicCount
+    // 510 transactions: sent with explicit nonce, gas and fees so each is a single round trip.
+    const signer = fx.wallet(1)
+    const fees = await fx.provider.getFeeData()
+    let nonce = await fx.provider.getTransactionCount(signer.address, 'pending')
+    const overrides = () => ({ nonce: nonce++, gasLimit: 300_000n, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas })
+    const addFn = alice.contract.getFunction('addTopic')
+    const removeFn = alice.contract.getFunction('removeTopic')
+    let last
+    for (let gen = 0; gen < 255; gen++) {
+      await addFn.send(name, 0n, 0n, 0, 0, '0x', 'churn', overrides())
+      last = await removeFn.send(name, 'churn', overrides())
+    }
+    assert.equal((await last?.wait())?.status, 1)
+    assert.equal((await alice.contract.getFunction('topic').staticCall(name)).gen, 255n)
+    await add(alice, topicArgs(name))
+    assert.equal((await alice.topic(name))?.generation, 255)
+    assert.equal((await admin.info()).topicCount, countBefore + 1)
+    await expectRevert(alice.removeTopic(name, 'once more'), 'NameRetired', [topicId(name)])
+    // Still a working topic: grants on generation 255 are stored and read back.
+    const c = randomAddress()
+    await alice.allow(name, c, 3, 0, 'installer request #42')
+    assert.deepEqual(await alice.member(name, c), { client: c, pubExpiry: FOREVER, subExpiry: FOREVER })
+  })
+})
+
 describe('topicsPage and topic()', () => {
   test('topic() returns every field', async () => {
     const name = 'view/all-fields'

@@ -1,0 +1,544 @@
+/**
+ * The whole access policy in memory, answering every publish, subscribe and delivery decision synchronously
+ * (policy sync keeps it up to date from the chain; nothing here ever waits for the chain).
+ *
+ * Index: every valid registered name/filter sits in a level trie (literal children, one `+` child, a `#`
+ * entry per node), plus a name → entry Map. A topic lookup walks the trie along the topic's levels and
+ * only branches into `+` children, so its cost depends on the topic's depth and the wildcards on its path,
+ * not on how many entries exist. First-level `+`/`#` branches are skipped for `$` topics (MQTT 5 §4.7.2).
+ *
+ * Semantics (union of grants): an action is allowed iff some registered entry that matches the topic (or
+ * covers the subscription filter) gives the address the role — it owns the entry or holds an unexpired
+ * grant of that role — and the entry either has no country list or lists the client's country.
+ */
+import { EventEmitter } from 'node:events'
+import type { TopicInfo } from '../chain/client.js'
+import { filterCovers, validateTopicFilter, validateTopicName } from './filter.js'
+import type { Decision, DecisionReason, PolicyView } from './types.js'
+
+/** Expiry meaning "until revoked" (the contract's type(uint40).max). */
+export const FOREVER_EXPIRY = 2n ** 40n - 1n
+
+/** What the store needs of a topic (the contract client's TopicInfo fits). */
+export type TopicInput = Pick<TopicInfo, 'id' | 'name' | 'owner' | 'sensitive' | 'open' | 'countries' | 'generation'>
+
+export interface GrantInput {
+  topicId: string
+  client: string
+  /** 0 = none, FOREVER_EXPIRY = until revoked, else unix seconds (valid while now < expiry). */
+  pubExpiry: bigint
+  subExpiry: bigint
+}
+
+export interface PolicySnapshot {
+  topics: readonly TopicInput[]
+  grants: readonly GrantInput[]
+}
+
+export interface GrantExpiry {
+  pubExpiry: bigint
+  subExpiry: bigint
+}
+
+/** One registered name or filter. Read-only for callers: mutate through the store. */
+export interface PolicyEntry {
+  readonly id: string
+  readonly name: string
+  /** Lower-case address. */
+  readonly owner: string
+  /** ISO 3166-1 alpha-2, upper case; empty = anywhere. */
+  readonly countries: ReadonlySet<string>
+  readonly sensitive: boolean
+  readonly open: boolean
+  readonly generation: number
+  /** Lower-case address → expiries. */
+  readonly grants: ReadonlyMap<string, GrantExpiry>
+}
+
+/**
+ * Payload of the 'change' event. `topics`: every registered name/filter whose entry changed in any way
+ * (owner, countries, flags, grants, added or removed). `clients`: lower-case addresses whose grants changed.
+ * A change to a topic itself (owner, countries, removal) affects every client on it: re-check all sessions
+ * whose subscriptions overlap a listed topic, not only the listed clients.
+ */
+export interface PolicyChange {
+  topics: string[]
+  clients: string[]
+}
+
+export interface PolicyStats {
+  topics: number
+  grants: number
+  synced: boolean
+  /** Block the policy is consistent with, null before the first load. */
+  block: number | null
+  /** Wall-clock ms of the last successful load or poll, null before. */
+  lastSyncAt: number | null
+}
+
+export interface PolicyStoreOptions {
+  /** Decision for topics no registered name/filter matches. Default 'deny'. */
+  unregisteredTopics?: 'deny' | 'allow'
+  /** Allow everything valid before the first successful load (reason 'not-synced'). Default false. */
+  failOpen?: boolean
+}
+
+export interface PolicyStoreEvents {
+  change: [PolicyChange]
+}
+
+interface Entry extends PolicyEntry {
+  owner: string
+  countries: Set<string>
+  sensitive: boolean
+  open: boolean
+  generation: number
+  grants: Map<string, GrantExpiry>
+  /** In the trie (its name is a valid plain filter). */
+  indexed: boolean
+}
+
+interface Node {
+  children: Map<string, Node> | null
+  plus: Node | null
+  /** Entry whose name ends at this node (no trailing `#`). */
+  entry: Entry | null
+  /** Entry whose name is this node's prefix followed by `#`. */
+  hash: Entry | null
+}
+
+const newNode = (): Node => ({ children: null, plus: null, entry: null, hash: null })
+const emptyNode = (n: Node) => n.entry === null && n.hash === null && n.plus === null && (n.children === null || n.children.size === 0)
+
+// Per-entry verdicts, ranked: the best one across the entries that decide is the answer.
+const NO_GRANT = 1
+const EXPIRED = 2
+const COUNTRY = 3
+const GRANTED = 4
+const OWNER = 5
+const REASON_OF: readonly DecisionReason[] = ['no-grant', 'no-grant', 'expired', 'country', 'granted', 'owner']
+
+const fixed = (allowed: boolean, reason: DecisionReason): Decision => Object.freeze({ allowed, reason, sensitive: false })
+const NOT_SYNCED = fixed(false, 'not-synced')
+const FAIL_OPEN = fixed(true, 'not-synced')
+const INVALID = fixed(false, 'invalid')
+const UNREGISTERED = fixed(false, 'unregistered')
+const UNREGISTERED_ALLOWED = fixed(true, 'unregistered-allowed')
+const SHARE_PREFIX = '$share/'
+
+type Role = 'pub' | 'sub'
+
+export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements PolicyView {
+  readonly unregisteredTopics: 'deny' | 'allow'
+  readonly failOpen: boolean
+
+  private readonly byId = new Map<string, Entry>()
+  private readonly byName = new Map<string, Entry>()
+  private readonly root: Node = newNode()
+  private grantCount = 0
+  private _synced = false
+  private _block: number | null = null
+  private _lastSyncAt: number | null = null
+  /** Reused by lookups (decisions are synchronous, so never re-entered). */
+  private readonly scratch: Entry[] = []
+  private pending: { topics: Set<string>; clients: Set<string> } | null = null
+  private batchDepth = 0
+
+  constructor(opts: PolicyStoreOptions = {}) {
+    super()
+    this.unregisteredTopics = opts.unregisteredTopics ?? 'deny'
+    this.failOpen = opts.failOpen ?? false
+  }
+
+  get synced(): boolean {
+    return this._synced
+  }
+
+  // ------------------------------------------------------------------ decisions
+
+  canPublish(address: string, topic: string, country: string | null, nowSec?: number): Decision {
+    return this.decideTopic(address, topic, country, nowSec, 'pub')
+  }
+
+  canReceive(address: string, topic: string, country: string | null, nowSec?: number): Decision {
+    return this.decideTopic(address, topic, country, nowSec, 'sub')
+  }
+
+  canSubscribe(address: string, filter: string, country: string | null, nowSec?: number): Decision {
+    const invalid = filter.startsWith(SHARE_PREFIX) || validateTopicFilter(filter) !== null
+    if (!this._synced) return this.failOpen && !invalid ? FAIL_OPEN : invalid && this.failOpen ? INVALID : NOT_SYNCED
+    if (invalid) return INVALID
+    const addr = address.toLowerCase()
+    const cc = country === null ? null : country.toUpperCase()
+    const now = nowSec ?? Math.floor(Date.now() / 1000)
+
+    const candidates = this.scratch
+    candidates.length = 0
+    collectOverlapCandidates(this.root, filter.split('/'), 0, candidates)
+    let sensitive = false
+    let overlapping = 0
+    let firstOverlap: Entry | null = null
+    let best = 0 // best verdict among entries covering the filter
+    let bestRule: Entry | null = null
+    let lacking = false // some overlapping entry gives this address nothing here
+    for (const e of candidates) {
+      if (!overlaps(e.name, filter)) continue
+      overlapping++
+      firstOverlap ??= e
+      if (e.sensitive) sensitive = true
+      const v = verdict(e, addr, 'sub', cc, now)
+      if (v < GRANTED) lacking = true
+      if (v > best && filterCovers(e.name, filter)) {
+        best = v
+        bestRule = e
+      }
+    }
+    candidates.length = 0
+    if (overlapping === 0) return this.unregistered()
+    if (best >= GRANTED) return { allowed: true, reason: REASON_OF[best] as DecisionReason, rule: (bestRule as Entry).name, sensitive }
+    if (bestRule !== null) return { allowed: false, reason: REASON_OF[best] as DecisionReason, rule: bestRule.name, sensitive }
+    // Nothing covers the whole filter. With unregistered topics allowed, the filter may still be fine if every
+    // registered entry it overlaps grants this address (the rest of what it matches is unregistered).
+    if (this.unregisteredTopics === 'allow' && !lacking) return { allowed: true, reason: 'unregistered-allowed', sensitive }
+    return { allowed: false, reason: 'no-grant', rule: (firstOverlap as Entry).name, sensitive }
+  }
+
+  private decideTopic(address: string, topic: string, country: string | null, nowSec: number | undefined, role: Role): Decision {
+    const invalid = validateTopicName(topic) !== null
+    if (!this._synced) return this.failOpen && !invalid ? FAIL_OPEN : invalid && this.failOpen ? INVALID : NOT_SYNCED
+    if (invalid) return INVALID
+    const matches = this.scratch
+    matches.length = 0
+    const levels = topic.split('/')
+    collectMatches(this.root, levels, 0, (levels[0] as string).startsWith('$'), matches)
+    if (matches.length === 0) return this.unregistered()
+    const addr = address.toLowerCase()
+    const cc = country === null ? null : country.toUpperCase()
+    const now = nowSec ?? Math.floor(Date.now() / 1000)
+    let best = 0
+    let rule = matches[0] as Entry
+    let sensitive = false
+    for (const e of matches) {
+      if (e.sensitive) sensitive = true
+      const v = verdict(e, addr, role, cc, now)
+      if (v > best) {
+        best = v
+        rule = e
+      }
+    }
+    matches.length = 0
+    return { allowed: best >= GRANTED, reason: REASON_OF[best] as DecisionReason, rule: rule.name, sensitive }
+  }
+
+  private unregistered(): Decision {
+    return this.unregisteredTopics === 'allow' ? UNREGISTERED_ALLOWED : UNREGISTERED
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  /** The entry registered under this exact name or filter (not a match lookup). */
+  entry(name: string): PolicyEntry | undefined {
+    return this.byName.get(name)
+  }
+
+  /** The entry with this topic id (keccak256 of the name). */
+  entryById(id: string): PolicyEntry | undefined {
+    return this.byId.get(id.toLowerCase())
+  }
+
+  entries(): IterableIterator<PolicyEntry> {
+    return this.byId.values()
+  }
+
+  /** A client's expiries on a registered name (undefined when it has none). */
+  grant(name: string, address: string): GrantExpiry | undefined {
+    return this.byName.get(name)?.grants.get(address.toLowerCase())
+  }
+
+  /** Registered names/filters a topic name matches (for logs and tests). */
+  matching(topic: string): string[] {
+    if (validateTopicName(topic) !== null) return []
+    const out: Entry[] = []
+    const levels = topic.split('/')
+    collectMatches(this.root, levels, 0, (levels[0] as string).startsWith('$'), out)
+    return out.map((e) => e.name)
+  }
+
+  stats(): PolicyStats {
+    return { topics: this.byId.size, grants: this.grantCount, synced: this._synced, block: this._block, lastSyncAt: this._lastSyncAt }
+  }
+
+  // ------------------------------------------------------------------ mutators (policy sync)
+
+  /**
+   * Adds or updates a topic. A new generation (the topic was removed and registered again) drops every grant
+   * of the old one, as the contract does. A topic without an owner is a removed topic.
+   */
+  upsertTopic(info: TopicInput): void {
+    if (/^0x0{40}$/i.test(info.owner)) {
+      this.removeTopic(info.id)
+      return
+    }
+    const id = info.id.toLowerCase()
+    const owner = info.owner.toLowerCase()
+    const countries = new Set(info.countries.map((c) => c.toUpperCase()))
+    const existing = this.byId.get(id)
+    if (existing && existing.name === info.name) {
+      const sameCountries = existing.countries.size === countries.size && [...countries].every((c) => existing.countries.has(c))
+      const sameGen = existing.generation === info.generation
+      if (existing.owner === owner && sameCountries && existing.sensitive === info.sensitive && existing.open === info.open && sameGen) return
+      existing.owner = owner
+      existing.countries = countries
+      existing.sensitive = info.sensitive
+      existing.open = info.open
+      if (!sameGen) {
+        existing.generation = info.generation
+        for (const client of existing.grants.keys()) this.note(existing.name, client)
+        this.grantCount -= existing.grants.size
+        existing.grants.clear()
+      }
+      this.note(existing.name)
+      return
+    }
+    if (existing) this.removeTopic(id) // same id, different name: cannot happen with keccak ids, but stay consistent
+    const entry: Entry = { id, name: info.name, owner, countries, sensitive: info.sensitive, open: info.open, generation: info.generation, grants: new Map(), indexed: false }
+    this.byId.set(id, entry)
+    this.byName.set(entry.name, entry)
+    if (!entry.name.startsWith(SHARE_PREFIX) && validateTopicFilter(entry.name) === null) {
+      insert(this.root, entry)
+      entry.indexed = true
+    }
+    this.note(entry.name)
+  }
+
+  /** Removes a topic and all its grants. Unknown ids are ignored. */
+  removeTopic(id: string): void {
+    const entry = this.byId.get(id.toLowerCase())
+    if (!entry) return
+    this.byId.delete(entry.id)
+    this.byName.delete(entry.name)
+    if (entry.indexed) remove(this.root, entry.name.split('/'), 0)
+    this.grantCount -= entry.grants.size
+    for (const client of entry.grants.keys()) this.note(entry.name, client)
+    this.note(entry.name)
+  }
+
+  /** Sets a client's expiries on a topic (both 0 removes the grant). Returns false for an unknown topic. */
+  setGrant(topicId: string, address: string, pubExpiry: bigint, subExpiry: bigint): boolean {
+    const entry = this.byId.get(topicId.toLowerCase())
+    if (!entry) return false
+    const client = address.toLowerCase()
+    const current = entry.grants.get(client)
+    if (pubExpiry === 0n && subExpiry === 0n) {
+      if (current) {
+        entry.grants.delete(client)
+        this.grantCount--
+        this.note(entry.name, client)
+      }
+      return true
+    }
+    if (current && current.pubExpiry === pubExpiry && current.subExpiry === subExpiry) return true
+    if (!current) this.grantCount++
+    entry.grants.set(client, { pubExpiry, subExpiry })
+    this.note(entry.name, client)
+    return true
+  }
+
+  /** Replaces the whole policy (cold start). Grants on topics not in the snapshot are ignored. */
+  replaceAll(snapshot: PolicySnapshot): void {
+    this.batch(() => {
+      for (const e of [...this.byId.values()]) {
+        this.note(e.name)
+        for (const client of e.grants.keys()) this.note(e.name, client)
+      }
+      this.byId.clear()
+      this.byName.clear()
+      this.root.children = null
+      this.root.plus = null
+      this.root.entry = null
+      this.root.hash = null
+      this.grantCount = 0
+      for (const t of snapshot.topics) this.upsertTopic(t)
+      for (const g of snapshot.grants) this.setGrant(g.topicId, g.client, g.pubExpiry, g.subExpiry)
+    })
+  }
+
+  /** Records that the policy is consistent with `block`; the first call turns decisions on. */
+  markSynced(block: number): void {
+    this._synced = true
+    this._block = block
+    this._lastSyncAt = Date.now()
+  }
+
+  /** Runs `fn` and emits one 'change' for everything it changed (nested batches fold into the outer one). */
+  batch<T>(fn: () => T): T {
+    if (this.batchDepth++ === 0) this.pending = { topics: new Set(), clients: new Set() }
+    try {
+      return fn()
+    } finally {
+      if (--this.batchDepth === 0) {
+        const p = this.pending as { topics: Set<string>; clients: Set<string> }
+        this.pending = null
+        if (p.topics.size > 0 || p.clients.size > 0) this.emit('change', { topics: [...p.topics], clients: [...p.clients] })
+      }
+    }
+  }
+
+  private note(topic: string, client?: string): void {
+    if (this.pending) {
+      this.pending.topics.add(topic)
+      if (client !== undefined) this.pending.clients.add(client)
+    } else {
+      this.emit('change', { topics: [topic], clients: client === undefined ? [] : [client] })
+    }
+  }
+}
+
+/** The entry's verdict for `addr` in `role` (see the ranks above). */
+function verdict(e: Entry, addr: string, role: Role, country: string | null, now: number): number {
+  let v: number
+  if (e.owner === addr) {
+    v = OWNER
+  } else {
+    const g = e.grants.get(addr)
+    if (g === undefined) return NO_GRANT
+    const expiry = role === 'pub' ? g.pubExpiry : g.subExpiry
+    if (expiry === 0n) return NO_GRANT
+    if (!(expiry > now)) return EXPIRED
+    v = GRANTED
+  }
+  if (e.countries.size > 0 && (country === null || !e.countries.has(country))) return COUNTRY
+  return v
+}
+
+// ------------------------------------------------------------------ trie
+
+function insert(root: Node, entry: Entry): void {
+  const levels = entry.name.split('/')
+  let node = root
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i] as string
+    if (level === '#') {
+      node.hash = entry
+      return
+    }
+    if (level === '+') {
+      node = node.plus ??= newNode()
+    } else {
+      node.children ??= new Map()
+      let child = node.children.get(level)
+      if (!child) {
+        child = newNode()
+        node.children.set(level, child)
+      }
+      node = child
+    }
+  }
+  node.entry = entry
+}
+
+/** Removes the name and prunes nodes left empty. */
+function remove(node: Node, levels: readonly string[], i: number): void {
+  if (i === levels.length) {
+    node.entry = null
+    return
+  }
+  const level = levels[i] as string
+  if (level === '#') {
+    node.hash = null
+    return
+  }
+  if (level === '+') {
+    if (!node.plus) return
+    remove(node.plus, levels, i + 1)
+    if (emptyNode(node.plus)) node.plus = null
+    return
+  }
+  const child = node.children?.get(level)
+  if (!child) return
+  remove(child, levels, i + 1)
+  if (emptyNode(child)) node.children?.delete(level)
+}
+
+/** Every entry matching the topic (levels t), exactly as topicMatches would decide. */
+function collectMatches(node: Node, t: readonly string[], i: number, dollar: boolean, out: Entry[]): void {
+  const wildOk = i > 0 || !dollar
+  if (node.hash !== null && wildOk) out.push(node.hash)
+  if (i === t.length) {
+    if (node.entry !== null) out.push(node.entry)
+    return
+  }
+  if (node.children !== null) {
+    const child = node.children.get(t[i] as string)
+    if (child !== undefined) collectMatches(child, t, i + 1, dollar, out)
+  }
+  if (node.plus !== null && wildOk) collectMatches(node.plus, t, i + 1, dollar, out)
+}
+
+/** A superset of the entries overlapping filter f (levels); callers confirm each with overlaps(). */
+function collectOverlapCandidates(node: Node, f: readonly string[], i: number, out: Entry[]): void {
+  if (node.hash !== null) out.push(node.hash)
+  if (i === f.length) {
+    if (node.entry !== null) out.push(node.entry)
+    return
+  }
+  const level = f[i] as string
+  if (level === '#') {
+    collectSubtree(node, out, false)
+    return
+  }
+  if (node.children !== null) {
+    if (level === '+') {
+      for (const child of node.children.values()) collectOverlapCandidates(child, f, i + 1, out)
+    } else {
+      const child = node.children.get(level)
+      if (child !== undefined) collectOverlapCandidates(child, f, i + 1, out)
+    }
+  }
+  if (node.plus !== null) collectOverlapCandidates(node.plus, f, i + 1, out)
+}
+
+function collectSubtree(node: Node, out: Entry[], withHash: boolean): void {
+  if (withHash && node.hash !== null) out.push(node.hash)
+  if (node.entry !== null) out.push(node.entry)
+  if (node.children !== null) for (const child of node.children.values()) collectSubtree(child, out, true)
+  if (node.plus !== null) collectSubtree(node.plus, out, true)
+}
+
+// ------------------------------------------------------------------ filter overlap
+
+/**
+ * True iff some valid topic name matches both plain filters `a` and `b` (a topic name is a filter without
+ * wildcards, so this also answers "does filter a match topic b"). Invalid or `$share/` input overlaps nothing.
+ *
+ * Both sides are normalised as in filterCovers (`#` ≡ `+/#`, `/#` ≡ `/+/#`: a topic name is never empty), so a
+ * `#` only ever stands for "any remainder, including none" behind a non-empty prefix. Level by level: a `#`
+ * on either side means yes (the prefixes agreed so far, and the other side can be completed); both ended
+ * means yes; one ended (without `#` next) means no; `+` meets anything (choose a fresh non-empty level),
+ * except that at the first level a wildcard never meets a literal starting with `$` (§4.7.2); two literals
+ * must be equal.
+ */
+export function overlaps(a: string, b: string): boolean {
+  if (a.startsWith(SHARE_PREFIX) || b.startsWith(SHARE_PREFIX)) return false
+  if (validateTopicFilter(a) !== null || validateTopicFilter(b) !== null) return false
+  const x = normalizedLevels(a)
+  const y = normalizedLevels(b)
+  for (let i = 0; ; i++) {
+    const xi = x[i]
+    const yi = y[i]
+    if (i === 0 && (isWild(xi) ? isDollar(yi) : isWild(yi) && isDollar(xi))) return false
+    if (xi === '#' || yi === '#') return true
+    if (xi === undefined || yi === undefined) return xi === yi
+    if (xi === '+' || yi === '+') continue
+    if (xi !== yi) return false
+  }
+}
+
+const isWild = (level: string | undefined) => level === '+' || level === '#'
+const isDollar = (level: string | undefined) => level !== undefined && level.startsWith('$')
+
+function normalizedLevels(filter: string): string[] {
+  if (filter === '#') return ['+', '#']
+  if (filter === '/#') return ['', '+', '#']
+  return filter.split('/')
+}

@@ -1,0 +1,72 @@
+/**
+ * CONNECT authentication for the proxy: picks the credential carrier (MQTT 5 enhanced authentication, user
+ * properties, or username/password), verifies it against this deployment, and says what to answer.
+ * Pure and synchronous: the CPU cost is one signature recovery.
+ */
+import {
+  AUTH_METHOD,
+  challengeFromConnect,
+  connackCode,
+  credentialFromConnect,
+  newNonce,
+  verifyChallenge,
+  verifyCredential,
+  verifyLegacyCredential,
+  type VerifyResult,
+} from '../auth/index.js'
+import type { ConnectPacket } from '../mqtt/packets.js'
+import { ReasonCode } from '../mqtt/reason-codes.js'
+
+export interface AuthConfig {
+  chainId: bigint
+  contract: string
+  maxLifetimeSec: number
+  allowLegacy: boolean
+}
+
+export type ConnectAuth =
+  | { kind: 'ok'; result: Extract<VerifyResult, { ok: true }> }
+  | { kind: 'refuse'; reasonCode: number; result: VerifyResult }
+  /** MQTT 5 enhanced authentication: send AUTH 0x18 with this nonce and wait for the signature. */
+  | { kind: 'challenge'; address: string; clientId: string; nonce: Buffer; issuedAtMs: number }
+
+export function authenticateConnect(connect: ConnectPacket, cfg: AuthConfig): ConnectAuth {
+  const version = connect.protocolVersion === 5 ? 5 : 4
+  const props = connect.properties
+  if (version === 5 && props?.authenticationMethod !== undefined) {
+    if (props.authenticationMethod !== AUTH_METHOD) {
+      return { kind: 'refuse', reasonCode: ReasonCode.BadAuthenticationMethod, result: { ok: false, outcome: 'malformed', detail: 'unsupported authentication method', transport: 'enhanced-auth' } }
+    }
+    const request = challengeFromConnect({ clientId: connect.clientId, authenticationMethod: props.authenticationMethod, authenticationData: props.authenticationData })
+    if ('ok' in request) return { kind: 'refuse', reasonCode: connackCode(request, version), result: request }
+    return { kind: 'challenge', address: request.address, clientId: request.clientId, nonce: newNonce(), issuedAtMs: Date.now() }
+  }
+
+  const decoded = credentialFromConnect({
+    clientId: connect.clientId,
+    username: connect.username,
+    password: connect.password,
+    userProperties: props?.userProperties as Record<string, string | string[]> | undefined,
+  })
+  const result =
+    !('ok' in decoded) && decoded.kind === 'legacy'
+      ? cfg.allowLegacy
+        ? verifyLegacyCredential(decoded)
+        : ({ ok: false, outcome: 'malformed', detail: 'legacy (replayable) credentials are not accepted', transport: 'username-password', claimedAddress: decoded.address, legacy: true } as const)
+      : verifyCredential(decoded, { chainId: cfg.chainId, contract: cfg.contract, maxLifetimeSec: cfg.maxLifetimeSec })
+  if (result.ok) return { kind: 'ok', result }
+  return { kind: 'refuse', reasonCode: connackCode(result, version), result }
+}
+
+/** Checks the device's AUTH answer to a challenge (single use: the caller drops the nonce afterwards). */
+export function answerChallenge(
+  pending: { address: string; clientId: string; nonce: Buffer; issuedAtMs: number },
+  response: unknown,
+  cfg: AuthConfig,
+): ConnectAuth {
+  const result = verifyChallenge({ ...pending, response }, { chainId: cfg.chainId, contract: cfg.contract })
+  if (result.ok) return { kind: 'ok', result }
+  return { kind: 'refuse', reasonCode: connackCode(result, 5), result }
+}
+
+export { AUTH_METHOD }

@@ -1,0 +1,307 @@
+/**
+ * `startProxy(options)`: listeners (TCP/TLS, optional PROXY protocol), connection limits, the in-memory
+ * policy kept in step with the contract, bans shared through the contract, metrics, graceful shutdown.
+ * Usable as a library (`import { startProxy } from 'flytrap'`) and from `flytrap proxy start`.
+ */
+import { EventEmitter } from 'node:events'
+import net, { type Server, type Socket } from 'node:net'
+import tls from 'node:tls'
+import { readFileSync } from 'node:fs'
+import { PolicyStore } from '../policy/store.js'
+import { startPolicySync } from '../policy/sync.js'
+import { countryOf, preloadGeo } from '../geo/lookup.js'
+import { ReasonCode } from '../mqtt/reason-codes.js'
+import { BanList, BanReporter, subjectForAddress, subjectForIp } from './bans.js'
+import { createProxyMetrics, serveMetrics, type ProxyMetrics } from './metrics.js'
+import { isTrusted, parseProxyHeader } from './proxy-protocol.js'
+import { silentLogger, type Logger } from './log.js'
+import type { ListenerOptions, ProxyOptions } from './options.js'
+import { Session, type DecisionEvent, type SessionContext } from './session.js'
+
+export interface ProxyAddress {
+  host: string
+  port: number
+  tls: boolean
+}
+
+export interface ProxyHandle {
+  /** The first listener's address. */
+  address: { host: string; port: number }
+  addresses: ProxyAddress[]
+  metricsAddress?: { host: string; port: number }
+  /** Stops accepting, tells v5 clients the server is shutting down (0x8B), closes sessions, stops sync. */
+  close(opts?: { graceMs?: number }): Promise<void>
+  on(event: 'decision', listener: (e: DecisionEvent) => void): this
+  on(event: 'ban', listener: (e: { subject: string; until: number; source: 'local' | 'chain'; ip?: string; address?: string }) => void): this
+  on(event: 'session-open' | 'session-close', listener: (e: { ip: string; address?: string; clientId?: string; reason?: string }) => void): this
+  on(event: 'policy-synced', listener: (e: { block: number }) => void): this
+  on(event: string, listener: (...args: never[]) => void): this
+  off(event: string, listener: (...args: never[]) => void): this
+  policyStatus(): { synced: boolean; block: number; lastError?: string }
+  /** Open sessions right now. */
+  sessionCount(): number
+  readonly metrics: ProxyMetrics
+}
+
+/** host:port → [host, port]; accepts [v6]:port. */
+export function splitHostPort(value: string): [string, number] {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:]*):(\d+)$/.exec(value)
+  if (!m) throw new Error(`"${value}" is not host:port`)
+  return [m[1] || '0.0.0.0', Number(m[2])]
+}
+
+export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
+  const log: Logger = options.logger ?? silentLogger
+  const events = new EventEmitter()
+  const metrics = createProxyMetrics()
+  const store = new PolicyStore({ unregisteredTopics: options.unregisteredTopics, failOpen: options.failOpen })
+  const sessions = new Set<Session>()
+  const perIp = new Map<string, number>()
+  const bans = new BanList(options.bans)
+  const reporter = options.reporter
+    ? new BanReporter({ reporter: options.reporter, intervalMs: options.bans.reportIntervalMs, batchMax: options.bans.reportBatchMax, logger: log, onDropped: () => metrics.banReportsDropped.inc() })
+    : undefined
+  const banKey = options.bans.subjectKey
+  const contractAddress = await options.contract.address
+  preloadGeo()
+
+  // ---- policy, kept in step with the contract
+  const sync = startPolicySync({
+    client: options.contract,
+    store,
+    fromBlock: options.fromBlock ?? 0,
+    pollIntervalMs: options.pollIntervalMs,
+    logger: log,
+    onBan: (subject: string, until: number) => {
+      const untilMs = until * 1000
+      if (untilMs <= Date.now()) return
+      bans.ban(subject, untilMs, 'chain')
+      events.emit('ban', { subject, until: untilMs, source: 'chain' })
+      kickBanned()
+    },
+  })
+  store.on('change', () => {
+    for (const s of sessions) s.recheck()
+  })
+  void sync.ready.then(() => {
+    const st = sync.status()
+    log.info('policy synced', { block: st.block })
+    events.emit('policy-synced', { block: st.block })
+  })
+
+  /** Subjects for an IP: the clear IP locally, and its keyed hash when bans are shared on chain. */
+  const ipSubjects = (ip: string) => (banKey ? [ip, subjectForIp(ip, banKey)] : [ip])
+  const isBanned = (ip: string, address?: string) => {
+    const now = Date.now()
+    return ipSubjects(ip).some((s) => bans.isBanned(s, now)) || (address !== undefined && bans.isBanned(subjectForAddress(address), now))
+  }
+  const kickBanned = () => {
+    for (const s of sessions) if (isBanned(s.ip, s.address)) s.kick(ReasonCode.Banned, 'banned')
+  }
+  const recordFailure = (ip: string, address?: string) => {
+    const now = Date.now()
+    const r = bans.fail(ip, now)
+    const ra = address ? bans.fail(subjectForAddress(address), now) : undefined
+    for (const [hit, subject] of [[r, ip], [ra, address ? subjectForAddress(address) : undefined]] as const) {
+      if (!hit?.banned || !subject || !hit.until) continue
+      metrics.bans.inc({ source: 'local' })
+      log.info('banned', { ip: subject === ip ? ip : undefined, address: subject === ip ? undefined : address, until: new Date(hit.until).toISOString() })
+      events.emit('ban', { subject, until: hit.until, source: 'local', ip: subject === ip ? ip : undefined, address: subject === ip ? undefined : address })
+      const shared = subject === ip ? (banKey ? subjectForIp(ip, banKey) : undefined) : subject
+      if (shared) {
+        if (subject === ip) bans.ban(shared, hit.until, 'local')
+        reporter?.enqueue(shared, Math.ceil(hit.until / 1000), subject === ip ? 'repeated failures from one address' : 'repeated refusals for one identity')
+      }
+      setImmediate(kickBanned)
+    }
+  }
+
+  const onDecision = (e: DecisionEvent) => {
+    metrics.decisions.inc({ kind: e.kind, outcome: e.allowed ? 'allow' : 'deny', reason: e.reason })
+    if (!e.allowed) log.info('refused', { ...e })
+    else if (log.enabled('debug')) log.debug('allowed', { ...e })
+    events.emit('decision', e)
+  }
+
+  const ctx: SessionContext = {
+    auth: { chainId: BigInt(options.chainId), contract: contractAddress, maxLifetimeSec: options.maxCredentialLifetimeSec, allowLegacy: options.allowLegacyCredentials },
+    policy: {
+      get synced() {
+        return store.synced
+      },
+      canPublish: (a, t, c, n) => store.canPublish(a, t, c, n),
+      canSubscribe: (a, f, c, n) => store.canSubscribe(a, f, c, n),
+      canReceive: (a, t, c, n) => store.canReceive(a, t, c, n),
+    },
+    failOpen: options.failOpen,
+    usernameFromAddress: options.usernameFromAddress,
+    maxPacketSize: options.limits.maxPacketSize,
+    connectTimeoutMs: options.limits.connectTimeoutMs,
+    drainTimeoutMs: options.limits.drainTimeoutMs,
+    connectUpstream: upstreamConnector(options),
+    countryOf,
+    isBanned,
+    recordFailure,
+    onDecision,
+    onOpen: (s) => {
+      metrics.connections.inc({ outcome: 'open' })
+      events.emit('session-open', { ip: s.ip, address: s.address, clientId: s.clientId })
+    },
+    onClose: (s) => {
+      if (sessions.delete(s)) {
+        metrics.connectionsOpen.set(sessions.size)
+        const n = (perIp.get(s.ip) ?? 1) - 1
+        if (n <= 0) perIp.delete(s.ip)
+        else perIp.set(s.ip, n)
+      }
+      events.emit('session-close', { ip: s.ip, address: s.address, clientId: s.clientId, reason: s.closeReason })
+    },
+    onProtocolError: (s, where, err) => {
+      metrics.malformed.inc({ reason: `${where}:${(err as { reasonCode?: number }).reasonCode ?? 'other'}` })
+      log.info('protocol error', { where, ip: s.ip, address: s.address, error: err.message })
+    },
+  }
+
+  // ---- listeners
+  const accept = (socket: Socket, ip: string, initial?: Buffer) => {
+    if (closing) return socket.destroy()
+    const count = perIp.get(ip) ?? 0
+    if (sessions.size >= options.limits.maxConnections || count >= options.limits.maxConnectionsPerIp) {
+      metrics.connections.inc({ outcome: 'limit' })
+      log.info('connection limit', { ip, total: sessions.size, fromIp: count })
+      return socket.destroy()
+    }
+    perIp.set(ip, count + 1)
+    const session = new Session(socket, ip, ctx, initial)
+    sessions.add(session)
+    metrics.connectionsOpen.set(sessions.size)
+  }
+
+  const servers: { server: Server; tls: boolean }[] = []
+  for (const listener of options.listeners) {
+    const server = createListener(listener, accept, log)
+    const [host, port] = splitHostPort(listener.listen)
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    server.on('error', (err) => log.error('listener error', { error: err.message }))
+    servers.push({ server, tls: Boolean(listener.tls) })
+  }
+  const addresses = servers.map(({ server, tls: isTls }) => {
+    const a = server.address() as net.AddressInfo
+    return { host: a.address, port: a.port, tls: isTls }
+  })
+
+  const metricsServer = options.metrics
+    ? await serveMetrics(options.metrics, metrics.registry, () => {
+        const st = sync.status()
+        metrics.synced.set(st.synced ? 1 : 0)
+        metrics.block.set(st.block)
+        metrics.syncLag.set(st.lastSyncAt ? (Date.now() - st.lastSyncAt) / 1000 : -1)
+        metrics.bansActive.set(bans.activeBans(Date.now()).length)
+      })
+    : undefined
+
+  let closing = false
+  const handle = Object.assign(events, {
+    address: { host: addresses[0]!.host, port: addresses[0]!.port },
+    addresses,
+    metricsAddress: metricsServer?.address,
+    metrics,
+    policyStatus: () => {
+      const st = sync.status()
+      return { synced: st.synced, block: st.block, lastError: st.lastError }
+    },
+    sessionCount: () => sessions.size,
+    close: async (opts: { graceMs?: number } = {}) => {
+      if (closing) return
+      closing = true
+      await Promise.all(servers.map(({ server }) => new Promise<void>((r) => server.close(() => r()))))
+      for (const s of [...sessions]) s.shutdown()
+      const deadline = Date.now() + (opts.graceMs ?? 2_000)
+      while (sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      await sync.stop()
+      await reporter?.flush()
+      reporter?.stop()
+      await metricsServer?.close()
+      log.info('proxy stopped')
+    },
+  }) as unknown as ProxyHandle
+  log.info('proxy listening', { addresses, broker: options.upstream.url, contract: contractAddress, chainId: options.chainId })
+  return handle
+}
+
+function createListener(opts: ListenerOptions, accept: (s: Socket, ip: string, initial?: Buffer) => void, log: Logger): Server {
+  const onSocket = (socket: Socket) => {
+    const peer = normaliseIp(socket.remoteAddress ?? '')
+    if (!opts.proxyProtocol) return accept(socket, peer)
+    if (!isTrusted(peer, opts.trustedProxies ?? [])) {
+      log.info('PROXY protocol from an untrusted peer refused', { peer })
+      return socket.destroy()
+    }
+    // Read the PROXY header before anything else; the rest of the chunk belongs to MQTT.
+    let buf = Buffer.alloc(0)
+    const timer = setTimeout(() => socket.destroy(), 5_000)
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk])
+      let parsed: ReturnType<typeof parseProxyHeader>
+      try {
+        parsed = parseProxyHeader(buf)
+      } catch (err) {
+        clearTimeout(timer)
+        log.info('bad PROXY protocol header', { peer, error: (err as Error).message })
+        return socket.destroy()
+      }
+      if (!parsed.done) return
+      clearTimeout(timer)
+      socket.off('data', onData)
+      socket.pause()
+      const ip = parsed.source ? normaliseIp(parsed.source.address) : peer
+      accept(socket, ip, buf.subarray(parsed.consumed))
+      socket.resume()
+    }
+    socket.on('data', onData)
+    socket.on('error', () => socket.destroy())
+  }
+  if (!opts.tls) return net.createServer({ noDelay: true }, onSocket)
+  return tls.createServer(
+    {
+      cert: readMaybe(opts.tls.cert),
+      key: readMaybe(opts.tls.key),
+      ca: opts.tls.ca ? readMaybe(opts.tls.ca) : undefined,
+      requestCert: Boolean(opts.tls.ca || opts.tls.requireClientCert),
+      rejectUnauthorized: Boolean(opts.tls.requireClientCert),
+    },
+    (s) => onSocket(s),
+  )
+}
+
+function upstreamConnector(options: ProxyOptions): () => Socket {
+  const url = new URL(options.upstream.url)
+  const port = Number(url.port || (url.protocol === 'mqtts:' ? 8883 : 1883))
+  const host = url.hostname.replace(/^\[|\]$/g, '')
+  if (url.protocol === 'mqtt:' || url.protocol === 'tcp:') return () => net.connect({ host, port, noDelay: true })
+  if (url.protocol !== 'mqtts:' && url.protocol !== 'ssl:' && url.protocol !== 'tls:') throw new Error(`unsupported broker URL ${options.upstream.url}`)
+  const ca = options.upstream.ca ? readMaybe(options.upstream.ca) : undefined
+  return () =>
+    tls.connect({
+      host,
+      port,
+      ca,
+      servername: options.upstream.servername ?? (net.isIP(host) ? undefined : host),
+      rejectUnauthorized: !options.upstream.insecure,
+    })
+}
+
+function readMaybe(v: string | Buffer): Buffer {
+  return Buffer.isBuffer(v) ? v : v.includes('-----BEGIN') ? Buffer.from(v) : readFileSync(v)
+}
+
+/** "::ffff:1.2.3.4" → "1.2.3.4", so bans, limits and GeoIP see one form per address. */
+export function normaliseIp(ip: string): string {
+  return ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip
+}

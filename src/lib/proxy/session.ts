@@ -1,0 +1,545 @@
+/**
+ * One client connection through the proxy: client socket ⇄ Session ⇄ upstream broker socket.
+ *
+ * Phases: CONNECT (authenticate, authorise the will, open upstream) → open (relay with decisions) → closed.
+ * Each direction has one dispatcher that switches on the packet type. Packets that pass unchanged are
+ * forwarded as their original bytes; only packets that must change are re-encoded. Refused packets are
+ * answered locally and never reach the broker; refused deliveries are acknowledged to the broker so it
+ * does not resend them. Every decision is synchronous and made from the in-memory policy.
+ */
+import type { Socket } from 'node:net'
+import { FrameReader, type Frame } from '../mqtt/framing.js'
+import {
+  connackRefusal,
+  decodePacket,
+  disconnectV5,
+  encodePacket,
+  pubackFor,
+  pubcompFor,
+  pubrecFor,
+  stripCredentials,
+  subackFor,
+  type ConnackPacket,
+  type ConnectPacket,
+  type Packet,
+  type ProtocolVersion,
+  type PublishPacket,
+  type SubackPacket,
+  type SubscribePacket,
+} from '../mqtt/packets.js'
+import { TopicAliasTable } from '../mqtt/aliases.js'
+import { MqttProtocolError, ProtocolError, ReasonCode, SUBACK_FAILURE_V4 } from '../mqtt/reason-codes.js'
+import { parseShared, validateTopicFilter, validateTopicName } from '../policy/filter.js'
+import type { Decision, PolicyView } from '../policy/types.js'
+import { answerChallenge, authenticateConnect, AUTH_METHOD, type AuthConfig, type ConnectAuth } from './authenticate.js'
+
+const T = { CONNECT: 1, CONNACK: 2, PUBLISH: 3, PUBACK: 4, PUBREC: 5, PUBREL: 6, PUBCOMP: 7, SUBSCRIBE: 8, SUBACK: 9, UNSUBSCRIBE: 10, PINGREQ: 12, DISCONNECT: 14, AUTH: 15 } as const
+
+export type DecisionKind = 'connect' | 'publish' | 'subscribe' | 'deliver' | 'will'
+
+export interface DecisionEvent {
+  kind: DecisionKind
+  allowed: boolean
+  reason: string
+  ip: string
+  address?: string
+  clientId?: string
+  topic?: string
+  sensitive?: boolean
+  /** Extra detail for logs (never credentials or payloads). */
+  detail?: string
+}
+
+/** What a session needs from the server around it. */
+export interface SessionContext {
+  auth: AuthConfig
+  policy: PolicyView & { readonly synced: boolean }
+  failOpen: boolean
+  usernameFromAddress: boolean
+  maxPacketSize: number
+  connectTimeoutMs: number
+  drainTimeoutMs: number
+  connectUpstream(): Socket
+  countryOf(ip: string): string | null
+  /** True when this IP (or authenticated address) is banned now. */
+  isBanned(ip: string, address?: string): boolean
+  /** Counts a failure (refused auth or packet) towards a ban. */
+  recordFailure(ip: string, address?: string): void
+  onDecision(e: DecisionEvent): void
+  onOpen(s: Session): void
+  onClose(s: Session): void
+  onProtocolError(s: Session, where: 'client' | 'broker', err: Error): void
+}
+
+type Phase = 'connect' | 'auth' | 'upstream' | 'open' | 'closed'
+
+/** Upstream client ids are namespaced by the authenticated address, so no key can take over another's session. */
+export function upstreamClientId(address: string, clientId: string): string {
+  return `${address.toLowerCase()}/${clientId}`
+}
+
+export class Session {
+  readonly ip: string
+  readonly country: string | null
+  address?: string
+  clientId?: string
+  version: ProtocolVersion = 4
+  phase: Phase = 'connect'
+  will?: { topic: string }
+
+  private readonly client: Socket
+  private upstream?: Socket
+  private readonly ctx: SessionContext
+  private readonly clientReader: FrameReader
+  private readonly upstreamReader: FrameReader
+  private connectTimer?: NodeJS.Timeout
+  private challenge?: { address: string; clientId: string; nonce: Buffer; issuedAtMs: number }
+  private connect?: ConnectPacket
+  private enhancedAuth = false
+  /** Client→broker aliases as the client sent them, and the bindings the broker has actually seen. */
+  private clientAliases = new TopicAliasTable(0, 'client-to-broker')
+  private brokerSeenAliases = new Map<number, string>()
+  /** The proxy asks the broker for no aliases (Topic Alias Maximum 0), so every delivery names its topic. */
+  private readonly deliveryAliases = new TopicAliasTable(0, 'broker-to-client')
+  /** SUBSCRIBEs forwarded with some filters removed: the codes to merge into the broker's SUBACK. */
+  private pendingSubacks = new Map<number, (number | null)[]>()
+  /** QoS 2 publishes refused to a 3.1.1 client (which got PUBREC): answer its PUBREL locally. */
+  private refusedQos2FromClient = new Set<number>()
+  /** QoS 2 deliveries dropped towards the client (broker got our PUBREC): answer the broker's PUBREL locally. */
+  private droppedQos2FromBroker = new Set<number>()
+  private drainTimers = new Map<Socket, NodeJS.Timeout>()
+  private closing = false
+
+  constructor(client: Socket, ip: string, ctx: SessionContext, initial?: Buffer) {
+    this.client = client
+    this.ip = ip
+    this.ctx = ctx
+    this.country = ctx.countryOf(ip)
+    this.clientReader = new FrameReader({ maxPacketSize: ctx.maxPacketSize })
+    // Deliveries can be a little larger than what clients may send (the broker adds properties).
+    this.upstreamReader = new FrameReader({ maxPacketSize: Math.min(ctx.maxPacketSize + 65_536, 268_435_460) })
+
+    client.setNoDelay(true)
+    client.on('data', (chunk: Buffer) => this.onClientData(chunk))
+    client.on('error', () => this.close('client-error'))
+    client.on('close', () => this.close('client-closed'))
+    this.connectTimer = setTimeout(() => this.close('connect-timeout'), ctx.connectTimeoutMs)
+    if (initial && initial.length > 0) this.onClientData(initial)
+  }
+
+  // ------------------------------------------------------------------ client → proxy
+
+  private onClientData(chunk: Buffer): void {
+    if (this.phase === 'closed') return
+    try {
+      this.clientReader.push(chunk)
+      this.drainClientFrames()
+    } catch (err) {
+      this.protocolError('client', err as Error)
+    }
+  }
+
+  /** Processes buffered client frames; stops (leaving the rest buffered) while upstream is being opened. */
+  private drainClientFrames(): void {
+    for (let frame = this.clientReader.read(); frame; frame = this.clientReader.read()) {
+      if (this.phase === 'connect') this.onConnect(frame)
+      else if (this.phase === 'auth') this.onAuthAnswer(frame)
+      else if (this.phase === 'open') this.fromClient(frame)
+      else if (this.phase === 'closed') return
+      if (this.phase === 'upstream') {
+        // Anything the client pipelined after CONNECT waits for the broker's CONNACK.
+        this.client.pause()
+        return
+      }
+    }
+  }
+
+  private onConnect(frame: Frame): void {
+    if (frame.type !== T.CONNECT) throw new ProtocolError('the first packet must be CONNECT')
+    let connect: ConnectPacket
+    try {
+      connect = decodePacket(frame.bytes, 5) as ConnectPacket
+    } catch (err) {
+      if (err instanceof MqttProtocolError && err.reasonCode === ReasonCode.UnsupportedProtocolVersion) {
+        return this.refuseConnect(ReasonCode.UnsupportedProtocolVersion, 'unsupported-protocol', 4)
+      }
+      throw err
+    }
+    if (connect.protocolVersion !== 4 && connect.protocolVersion !== 5) {
+      return this.refuseConnect(ReasonCode.UnsupportedProtocolVersion, 'unsupported-protocol', 4)
+    }
+    this.version = connect.protocolVersion
+    this.connect = connect
+    this.clientId = connect.clientId
+
+    if (this.ctx.isBanned(this.ip)) return this.refuseConnect(ReasonCode.Banned, 'banned')
+    if (!this.ctx.policy.synced && !this.ctx.failOpen) return this.refuseConnect(ReasonCode.ServerUnavailable, 'not-synced')
+
+    const auth = authenticateConnect(connect, this.ctx.auth)
+    if (auth.kind === 'challenge') {
+      this.challenge = auth
+      this.enhancedAuth = true
+      this.phase = 'auth'
+      this.toClient(encodePacket({ cmd: 'auth', reasonCode: ReasonCode.ContinueAuthentication, properties: { authenticationMethod: AUTH_METHOD, authenticationData: auth.nonce } }, 5))
+      return
+    }
+    this.afterAuth(auth)
+  }
+
+  private onAuthAnswer(frame: Frame): void {
+    if (frame.type === T.DISCONNECT) return this.close('client-disconnected')
+    if (frame.type !== T.AUTH) throw new ProtocolError('expected AUTH in answer to the challenge')
+    const packet = decodePacket(frame.bytes, 5) as Extract<Packet, { cmd: 'auth' }>
+    const pending = this.challenge!
+    this.challenge = undefined // single use, whatever the answer
+    if (packet.properties?.authenticationMethod !== AUTH_METHOD) {
+      return this.refuseConnect(ReasonCode.BadAuthenticationMethod, 'bad-auth-method')
+    }
+    this.afterAuth(answerChallenge(pending, packet.properties.authenticationData, this.ctx.auth))
+  }
+
+  private afterAuth(auth: ConnectAuth): void {
+    const connect = this.connect!
+    if (auth.kind !== 'ok') {
+      if (auth.kind === 'refuse') {
+        const claimed = auth.result.ok ? undefined : auth.result.claimedAddress
+        this.ctx.recordFailure(this.ip, undefined)
+        this.decision({ kind: 'connect', allowed: false, reason: auth.result.outcome, address: claimed, detail: auth.result.ok ? undefined : auth.result.detail })
+        return this.refuseConnect(auth.reasonCode, null)
+      }
+      return
+    }
+    const address = auth.result.address
+    this.address = address
+    if (this.ctx.isBanned(this.ip, address)) return this.refuseConnect(ReasonCode.Banned, 'banned')
+
+    if (connect.will) {
+      const decision = this.checkWill(connect.will.topic)
+      if (!decision.allowed) {
+        this.ctx.recordFailure(this.ip, address)
+        return this.refuseConnect(ReasonCode.NotAuthorized, null)
+      }
+      this.will = { topic: connect.will.topic }
+    }
+    this.decision({ kind: 'connect', allowed: true, reason: auth.result.legacy ? 'legacy-credential' : auth.result.transport })
+    this.openUpstream(connect, address)
+  }
+
+  private checkWill(topic: string): Decision {
+    const invalid = validateTopicName(topic)
+    const d: Decision = invalid ? { allowed: false, reason: 'invalid', sensitive: false } : this.ctx.policy.canPublish(this.address!, topic, this.country)
+    this.decision({ kind: 'will', allowed: d.allowed, reason: d.reason, topic, sensitive: d.sensitive })
+    return d
+  }
+
+  private refuseConnect(reasonCode: number, reason: string | null, version: ProtocolVersion = this.version): void {
+    if (reason) this.decision({ kind: 'connect', allowed: false, reason })
+    this.phase = 'closed'
+    clearTimeout(this.connectTimer)
+    const connack = connackRefusal(version, reasonCode)
+    this.client.end(encodePacket(connack, version))
+    this.finish()
+  }
+
+  private openUpstream(connect: ConnectPacket, address: string): void {
+    this.phase = 'upstream'
+    const upstreamConnect = stripCredentials(connect, this.ctx.usernameFromAddress ? { username: address } : {})
+    upstreamConnect.clientId = upstreamClientId(address, connect.clientId)
+    if (this.version === 5) upstreamConnect.properties = { ...upstreamConnect.properties, topicAliasMaximum: 0 }
+
+    const upstream = this.ctx.connectUpstream()
+    this.upstream = upstream
+    upstream.setNoDelay(true)
+    upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk))
+    upstream.on('error', () => this.close('broker-error'))
+    upstream.on('close', () => this.close('broker-closed'))
+    upstream.write(encodePacket(upstreamConnect, this.version))
+  }
+
+  // ------------------------------------------------------------------ broker → proxy
+
+  private onUpstreamData(chunk: Buffer): void {
+    if (this.phase === 'closed') return
+    try {
+      for (const frame of this.upstreamReader.push(chunk)) {
+        if (this.phase === 'upstream') this.onConnack(frame)
+        else if (this.phase === 'open') this.fromBroker(frame)
+        else return
+      }
+    } catch (err) {
+      this.protocolError('broker', err as Error)
+    }
+  }
+
+  private onConnack(frame: Frame): void {
+    if (frame.type !== T.CONNACK) throw new ProtocolError('the broker did not answer CONNECT with CONNACK')
+    clearTimeout(this.connectTimer)
+    const connack = decodePacket(frame.bytes, this.version) as ConnackPacket
+    let bytes = frame.bytes
+    if (this.enhancedAuth && connack.reasonCode === 0) {
+      // The client ran enhanced authentication with us: its CONNACK must name the method (MQTT 5 §3.2.2.3.17).
+      bytes = encodePacket({ ...connack, properties: { ...connack.properties, authenticationMethod: AUTH_METHOD } }, 5)
+    }
+    if ((connack.returnCode ?? connack.reasonCode ?? 0) !== 0) {
+      this.client.end(bytes)
+      return this.close('broker-refused')
+    }
+    this.clientAliases = new TopicAliasTable(this.version === 5 ? (connack.properties?.topicAliasMaximum ?? 0) : 0, 'client-to-broker')
+    this.phase = 'open'
+    this.ctx.onOpen(this)
+    this.toClient(bytes)
+    this.client.resume()
+    this.drainClientFrames()
+  }
+
+  private fromBroker(frame: Frame): void {
+    switch (frame.type) {
+      case T.PUBLISH:
+        return this.deliver(frame)
+      case T.SUBACK:
+        return this.relaySuback(frame)
+      case T.PUBREL: {
+        const id = frame.bytes.readUInt16BE(frame.headerLength)
+        if (this.droppedQos2FromBroker.delete(id)) return this.toBroker(encodePacket(pubcompFor(this.version, id), this.version))
+        return this.toClient(frame.bytes)
+      }
+      case T.CONNACK:
+        throw new ProtocolError('second CONNACK from the broker')
+      case T.DISCONNECT:
+        this.toClient(frame.bytes)
+        return this.close('broker-disconnected')
+      default:
+        return this.toClient(frame.bytes)
+    }
+  }
+
+  /** Defence in depth: every delivery is checked against the receiver's rights, now. */
+  private deliver(frame: Frame): void {
+    const publish = decodePacket(frame.bytes, this.version) as PublishPacket
+    const topic = this.deliveryAliases.resolve(publish)
+    const d = this.ctx.policy.canReceive(this.address!, topic, this.country)
+    if (d.allowed) {
+      if (d.sensitive) this.decision({ kind: 'deliver', allowed: true, reason: d.reason, topic, sensitive: true })
+      return this.toClient(frame.bytes)
+    }
+    this.decision({ kind: 'deliver', allowed: false, reason: d.reason, topic, sensitive: d.sensitive })
+    // Acknowledge what we drop, or the broker keeps it in flight and resends it forever.
+    if (publish.qos === 1) this.toBroker(encodePacket(pubackFor(this.version, publish.messageId!), this.version))
+    else if (publish.qos === 2) {
+      this.droppedQos2FromBroker.add(publish.messageId!)
+      this.toBroker(encodePacket(pubrecFor(this.version, publish.messageId!), this.version))
+    }
+  }
+
+  private relaySuback(frame: Frame): void {
+    const id = frame.bytes.readUInt16BE(frame.headerLength)
+    const merge = this.pendingSubacks.get(id)
+    if (!merge) return this.toClient(frame.bytes)
+    this.pendingSubacks.delete(id)
+    const suback = decodePacket(frame.bytes, this.version) as SubackPacket
+    const fromBroker = [...suback.granted]
+    const codes = merge.map((c) => (c === null ? (fromBroker.shift() ?? this.refusedCode()) : c))
+    this.toClient(encodePacket({ ...suback, granted: codes }, this.version))
+  }
+
+  // ------------------------------------------------------------------ client → broker, open session
+
+  private fromClient(frame: Frame): void {
+    switch (frame.type) {
+      case T.PUBLISH:
+        return this.publish(frame)
+      case T.SUBSCRIBE:
+        return this.subscribe(frame)
+      case T.PUBREL: {
+        const id = frame.bytes.readUInt16BE(frame.headerLength)
+        if (this.refusedQos2FromClient.delete(id)) return this.toClient(encodePacket(pubcompFor(this.version, id), this.version))
+        return this.toBroker(frame.bytes)
+      }
+      case T.DISCONNECT:
+        this.toBroker(frame.bytes)
+        this.upstream?.end()
+        return this.close('client-disconnected')
+      case T.CONNECT:
+        throw new ProtocolError('second CONNECT')
+      case T.AUTH:
+        // Re-authentication is not offered; the broker must never see our authentication method.
+        throw new ProtocolError('re-authentication is not supported', ReasonCode.BadAuthenticationMethod)
+      default:
+        return this.toBroker(frame.bytes)
+    }
+  }
+
+  private publish(frame: Frame): void {
+    const publish = decodePacket(frame.bytes, this.version) as PublishPacket
+    const topic = this.clientAliases.resolve(publish)
+    const invalid = validateTopicName(topic)
+    if (invalid) throw new ProtocolError(`PUBLISH topic: ${invalid}`, ReasonCode.TopicNameInvalid)
+    const d = this.ctx.policy.canPublish(this.address!, topic, this.country)
+    this.decision({ kind: 'publish', allowed: d.allowed, reason: d.reason, topic, sensitive: d.sensitive })
+    if (!d.allowed) {
+      this.ctx.recordFailure(this.ip, this.address)
+      if (publish.qos === 1) this.toClient(encodePacket(pubackFor(this.version, publish.messageId!, ReasonCode.NotAuthorized), this.version))
+      else if (publish.qos === 2) {
+        if (this.version === 4) this.refusedQos2FromClient.add(publish.messageId!) // 3.1.1 will still send PUBREL
+        this.toClient(encodePacket(pubrecFor(this.version, publish.messageId!, ReasonCode.NotAuthorized), this.version))
+      }
+      return
+    }
+    const alias = publish.properties?.topicAlias
+    if (alias === undefined) return this.toBroker(frame.bytes)
+    if (publish.topic !== '') {
+      this.brokerSeenAliases.set(alias, topic)
+      return this.toBroker(frame.bytes)
+    }
+    // The broker may hold an older binding for this alias (the rebinding packet was refused): name the topic.
+    if (this.brokerSeenAliases.get(alias) === topic) return this.toBroker(frame.bytes)
+    this.brokerSeenAliases.set(alias, topic)
+    this.toBroker(encodePacket({ ...publish, topic }, this.version))
+  }
+
+  private subscribe(frame: Frame): void {
+    const sub = decodePacket(frame.bytes, this.version) as SubscribePacket
+    const codes: (number | null)[] = []
+    const kept: SubscribePacket['subscriptions'] = []
+    for (const s of sub.subscriptions) {
+      const code = this.subscriptionRefusal(s.topic)
+      codes.push(code)
+      if (code === null) kept.push(s)
+    }
+    if (kept.length === sub.subscriptions.length) return this.toBroker(frame.bytes)
+    this.ctx.recordFailure(this.ip, this.address)
+    if (kept.length === 0) return this.toClient(encodePacket(subackFor(this.version, sub.messageId, codes as number[]), this.version))
+    this.pendingSubacks.set(sub.messageId, codes)
+    this.toBroker(encodePacket({ ...sub, subscriptions: kept }, this.version))
+  }
+
+  /** null when the filter may be subscribed, else the SUBACK code to answer with. */
+  private subscriptionRefusal(raw: string): number | null {
+    const shared = parseShared(raw)
+    const filter = shared?.filter
+    const invalid = filter === undefined ? 'malformed $share filter' : validateTopicFilter(filter)
+    if (invalid || filter === undefined) {
+      this.decision({ kind: 'subscribe', allowed: false, reason: 'invalid', topic: raw, detail: invalid ?? undefined })
+      return this.version === 5 ? ReasonCode.TopicFilterInvalid : SUBACK_FAILURE_V4
+    }
+    const d = this.ctx.policy.canSubscribe(this.address!, filter, this.country)
+    this.decision({ kind: 'subscribe', allowed: d.allowed, reason: d.reason, topic: raw, sensitive: d.sensitive })
+    return d.allowed ? null : this.refusedCode()
+  }
+
+  private refusedCode(): number {
+    return this.version === 5 ? ReasonCode.NotAuthorized : SUBACK_FAILURE_V4
+  }
+
+  // ------------------------------------------------------------------ policy changes on a live session
+
+  /**
+   * Called when the policy changed. Publishes and deliveries are checked per packet already; what remains
+   * is the will: the broker would publish it on an abrupt disconnect, so a will that is no longer allowed
+   * ends the session with a normal DISCONNECT upstream (which discards the will).
+   */
+  recheck(): void {
+    if (this.phase !== 'open' || !this.will) return
+    const d = this.ctx.policy.canPublish(this.address!, this.will.topic, this.country)
+    if (d.allowed) return
+    this.decision({ kind: 'will', allowed: false, reason: d.reason, topic: this.will.topic, detail: 'will no longer allowed: session ended' })
+    this.kick(ReasonCode.NotAuthorized, 'will-revoked')
+  }
+
+  /** Ends the session from the proxy side: DISCONNECT with a reason to a v5 client, will discarded upstream. */
+  kick(reasonCode: number, why: string): void {
+    if (this.phase === 'closed') return
+    if (this.phase === 'open' && this.upstream) {
+      this.upstream.end(encodePacket(this.version === 5 ? disconnectV5(ReasonCode.Success) : { cmd: 'disconnect' }, this.version))
+    }
+    if (this.version === 5 && this.phase === 'open') this.client.end(encodePacket(disconnectV5(reasonCode), 5))
+    else this.client.end()
+    this.close(why)
+  }
+
+  // ------------------------------------------------------------------ plumbing
+
+  private decision(e: Omit<DecisionEvent, 'ip' | 'address' | 'clientId'> & { address?: string }): void {
+    this.ctx.onDecision({ ip: this.ip, address: this.address, clientId: this.clientId, ...e })
+  }
+
+  private protocolError(where: 'client' | 'broker', err: Error): void {
+    this.ctx.onProtocolError(this, where, err)
+    if (where === 'client') this.ctx.recordFailure(this.ip, this.address)
+    const reasonCode = err instanceof MqttProtocolError ? err.reasonCode : ReasonCode.UnspecifiedError
+    if (where === 'client' && this.version === 5 && this.phase === 'open') {
+      this.client.end(encodePacket(disconnectV5(reasonCode), 5))
+    } else if (where === 'client' && this.phase === 'connect' && this.connect === undefined) {
+      this.client.end()
+    } else if (where === 'broker' && this.version === 5 && this.phase === 'open') {
+      this.client.end(encodePacket(disconnectV5(ReasonCode.ImplementationSpecificError), 5))
+    }
+    this.close(`${where}-protocol-error`)
+  }
+
+  private toClient(bytes: Buffer): void {
+    this.write(this.client, bytes, this.upstream)
+  }
+
+  private toBroker(bytes: Buffer): void {
+    if (this.upstream) this.write(this.upstream, bytes, this.client)
+  }
+
+  /** Back-pressure: a full destination pauses the source until it drains, or ends both after a timeout. */
+  private write(dest: Socket, bytes: Buffer, source: Socket | undefined): void {
+    if (dest.destroyed || this.phase === 'closed') return
+    if (dest.write(bytes) || !source) return
+    if (this.drainTimers.has(dest)) return
+    source.pause()
+    const timer = setTimeout(() => this.close('drain-timeout'), this.ctx.drainTimeoutMs)
+    this.drainTimers.set(dest, timer)
+    dest.once('drain', () => {
+      clearTimeout(timer)
+      this.drainTimers.delete(dest)
+      if (this.phase === 'open' || source === this.upstream) source.resume()
+    })
+  }
+
+  /** Idempotent teardown of both sockets. */
+  close(why: string): void {
+    if (this.closing) return
+    this.closing = true
+    const wasOpen = this.phase === 'open'
+    this.phase = 'closed'
+    clearTimeout(this.connectTimer)
+    for (const t of this.drainTimers.values()) clearTimeout(t)
+    if (this.upstream && !this.upstream.destroyed) {
+      // An abrupt client loss makes the broker publish the will; re-check it is still allowed first.
+      if (wasOpen && this.will && why !== 'client-disconnected' && !this.ctx.policy.canPublish(this.address!, this.will.topic, this.country).allowed) {
+        this.upstream.end(encodePacket(this.version === 5 ? disconnectV5(ReasonCode.Success) : { cmd: 'disconnect' }, this.version))
+      } else if (why === 'client-disconnected' || why === 'shutdown') {
+        this.upstream.end()
+      } else {
+        this.upstream.destroy()
+      }
+    }
+    if (!this.client.destroyed) {
+      if (this.client.writableEnded) setTimeout(() => this.client.destroy(), 1_000).unref()
+      else this.client.destroy()
+    }
+    this.closeReason = why
+    this.finish()
+  }
+
+  closeReason?: string
+  private finished = false
+
+  private finish(): void {
+    if (this.finished) return
+    this.finished = true
+    this.closing = true
+    this.ctx.onClose(this)
+  }
+
+  /** Graceful shutdown: tell v5 clients the server is going away, then close both sides. */
+  shutdown(): void {
+    if (this.phase === 'open' && this.version === 5) this.client.write(encodePacket(disconnectV5(ReasonCode.ServerShuttingDown), 5))
+    if (this.phase === 'open') this.client.end()
+    this.close('shutdown')
+  }
+}
