@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, join, resolve } from 'node:path'
 import { FlytrapError } from '../errors.js'
 import { stopChild } from './anvil.js'
-import { freePort, waitForPort } from './ports.js'
+import { freePort, portIsFree, waitForPort } from './ports.js'
 
 export interface MosquittoLookup {
   /** Use exactly this binary (no search). */
@@ -145,6 +145,10 @@ class AddressInUse extends Error {}
 async function launch(binary: string, host: string, dir: string, opts: MosquittoOptions): Promise<MosquittoHandle> {
   const port = opts.port || (await freePort(host))
   const tlsPort = opts.tls ? opts.tls.port || (await freePort(host)) : undefined
+  // A port already taken would answer our readiness probe with someone else's listener: refuse it up front.
+  for (const p of [port, tlsPort]) {
+    if (p !== undefined && !(await portIsFree(p, host))) throw new AddressInUse(`${host}:${p}: address already in use`)
+  }
   const configFile = join(dir, 'mosquitto.conf')
   const runAsRoot = typeof process.getuid === 'function' && process.getuid() === 0
   writeFileSync(configFile, mosquittoConfig({ host, port, tlsPort, tls: opts.tls, dataDir: opts.dataDir, verbose: Boolean(opts.log), configExtra: opts.configExtra, runAsRoot }))
@@ -179,7 +183,7 @@ async function launch(binary: string, host: string, dir: string, opts: Mosquitto
     const connectHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
     await waitForPort(port, connectHost, { timeoutMs, abort })
     if (tlsPort !== undefined) await waitForPort(tlsPort, connectHost, { timeoutMs, abort })
-    // A port picked by someone else between our probe and mosquitto's bind would answer too: make sure it is ours.
+    // Still ours? (mosquitto exits at once when a bind fails.)
     const late = abort()
     if (late) throw late
   } catch (err) {

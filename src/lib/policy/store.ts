@@ -16,16 +16,13 @@ import type { TopicInfo } from '../chain/client.js'
 import { filterCovers, validateTopicFilter, validateTopicName } from './filter.js'
 import type { Decision, DecisionReason, PolicyView } from './types.js'
 
-/** Expiry meaning "until revoked" (the contract's type(uint40).max). */
-export const FOREVER_EXPIRY = 2n ** 40n - 1n
-
 /** What the store needs of a topic (the contract client's TopicInfo fits). */
 export type TopicInput = Pick<TopicInfo, 'id' | 'name' | 'owner' | 'sensitive' | 'open' | 'countries' | 'generation'>
 
 export interface GrantInput {
   topicId: string
   client: string
-  /** 0 = none, FOREVER_EXPIRY = until revoked, else unix seconds (valid while now < expiry). */
+  /** 0 = none, 2^40-1 (codec FOREVER) = until revoked, else unix seconds (valid while now < expiry). */
   pubExpiry: bigint
   subExpiry: bigint
 }
@@ -166,7 +163,7 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
 
   canSubscribe(address: string, filter: string, country: string | null, nowSec?: number): Decision {
     const invalid = filter.startsWith(SHARE_PREFIX) || validateTopicFilter(filter) !== null
-    if (!this._synced) return this.failOpen && !invalid ? FAIL_OPEN : invalid && this.failOpen ? INVALID : NOT_SYNCED
+    if (!this._synced) return !this.failOpen ? NOT_SYNCED : invalid ? INVALID : FAIL_OPEN
     if (invalid) return INVALID
     const addr = address.toLowerCase()
     const cc = country === null ? null : country.toUpperCase()
@@ -205,7 +202,7 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
 
   private decideTopic(address: string, topic: string, country: string | null, nowSec: number | undefined, role: Role): Decision {
     const invalid = validateTopicName(topic) !== null
-    if (!this._synced) return this.failOpen && !invalid ? FAIL_OPEN : invalid && this.failOpen ? INVALID : NOT_SYNCED
+    if (!this._synced) return !this.failOpen ? NOT_SYNCED : invalid ? INVALID : FAIL_OPEN
     if (invalid) return INVALID
     const matches = this.scratch
     matches.length = 0

@@ -285,8 +285,9 @@ export function ipBytes(address: string): Uint8Array | null {
   return b
 }
 
-/** RFC 5952 text form of 16 address bytes (no IPv4-mapped special case). */
+/** RFC 5952 text form of 16 address bytes (IPv4-mapped ones as ::ffff:a.b.c.d, §5). */
 function formatIp6(b: Uint8Array): string {
+  if (isMapped(b)) return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`
   const g: number[] = []
   for (let i = 0; i < 16; i += 2) g.push((b[i]! << 8) | b[i + 1]!)
   // Longest run of two or more zero groups (the first one on a tie) becomes "::".
