@@ -29,7 +29,8 @@ contract FlyTrap {
     /// @dev slot 0: owner | pubFee | subFee | flags | generation. slot 1: period. slot 2: countries.
     /// Fees are stored in gwei (the interface speaks wei and refuses amounts that are not whole gwei): one
     /// slot instead of two, and up to ~1,099 ETH per role. The generation changes when a topic is removed,
-    /// which invalidates every grant on it at once; a name removed 255 times is retired rather than wrap.
+    /// which invalidates every grant on it at once; a name removed 255 times is retired (never re-registered)
+    /// rather than let the generation wrap and revive old grants.
     struct Topic {
         address owner;
         uint40 pubFeeGwei;
@@ -87,7 +88,7 @@ contract FlyTrap {
     /// @dev Grants and revokes are made by the topic owner at that block (TopicAdded/TopicTransferred say who).
     event Granted(bytes32 indexed topic, address indexed client, uint8 indexed roles, uint40 expiresAt, string reason);
     event Revoked(bytes32 indexed topic, address indexed client, uint8 indexed roles, string reason);
-    event Joined(bytes32 indexed topic, address indexed client, uint8 indexed roles, uint256 paid, uint40 expiresAt);
+    event Joined(bytes32 indexed topic, address indexed client, uint8 indexed roles, uint256 paid, uint40 pubExpiresAt, uint40 subExpiresAt);
     event Withdrawn(address indexed owner, address indexed to, uint256 amount);
 
     event AdminTransferStarted(address indexed admin, address indexed pendingAdmin);
@@ -161,6 +162,7 @@ contract FlyTrap {
         bytes32 id = keccak256(bytes(name));
         Topic storage t = _topics[id];
         if (t.owner != address(0)) revert TopicExists(id);
+        if (t.gen == type(uint8).max) revert NameRetired(id);
 
         uint8 stored = t.flags; // keeps FLAG_LISTED of a removed topic, so the name is not listed twice
         if (stored & FLAG_LISTED == 0) {
@@ -212,7 +214,6 @@ contract FlyTrap {
     /// @notice Removes a topic and, by bumping its generation, every grant on it. The name can be registered again.
     function removeTopic(string calldata name, string calldata reason) external {
         (bytes32 id, Topic storage t) = _owned(name);
-        if (t.gen == type(uint8).max) revert NameRetired(id);
         t.owner = address(0);
         t.pubFeeGwei = 0;
         t.subFeeGwei = 0;
@@ -275,12 +276,11 @@ contract FlyTrap {
 
         uint8 gen = t.gen;
         (uint40 pubExp, uint40 subExp) = _load(id, msg.sender, gen);
-        uint40 expiry;
-        if (roles & ROLE_PUBLISH != 0) (pubExp, expiry) = _extend(pubExp, period, periods);
-        if (roles & ROLE_SUBSCRIBE != 0) (subExp, expiry) = _extend(subExp, period, periods);
+        if (roles & ROLE_PUBLISH != 0) pubExp = _extend(pubExp, period, periods);
+        if (roles & ROLE_SUBSCRIBE != 0) subExp = _extend(subExp, period, periods);
         _grants[id][msg.sender] = _pack(pubExp, subExp, gen);
         if (price != 0) balanceOf[owner] += price;
-        emit Joined(id, msg.sender, roles, price, expiry);
+        emit Joined(id, msg.sender, roles, price, pubExp, subExp);
     }
 
     /// @notice Pull payment: sends the caller's accrued fees to `to`.
@@ -361,8 +361,8 @@ contract FlyTrap {
     /// @notice Topics by registration order. Removed topics keep their place (owner = 0) so pages are stable.
     function topicsPage(uint256 offset, uint256 limit) external view returns (TopicInfo[] memory page) {
         uint256 total = topicCount;
-        uint256 end = offset + limit > total ? total : offset + limit;
-        if (offset >= end) return new TopicInfo[](0);
+        if (offset >= total) return new TopicInfo[](0);
+        uint256 end = limit > total - offset ? total : offset + limit;
         page = new TopicInfo[](end - offset);
         for (uint256 i = offset; i < end; ++i) page[i - offset] = _info(_names[i]);
     }
@@ -411,17 +411,17 @@ contract FlyTrap {
         return Grant.wrap(uint256(pubExp) | (uint256(subExp) << 40) | ((uint256(gen) + 1) << 80));
     }
 
-    function _extend(uint40 current, uint32 period, uint32 periods) internal view returns (uint40 updated, uint40 same) {
+    function _extend(uint40 current, uint32 period, uint32 periods) internal view returns (uint40) {
         if (period == 0) {
             if (current == FOREVER) revert AlreadyMember();
-            return (FOREVER, FOREVER);
+            return FOREVER;
         }
         if (current == FOREVER) revert AlreadyMember();
         // Buying more time extends an unexpired grant instead of overwriting it.
         uint256 from = current > block.timestamp ? current : block.timestamp;
         uint256 until = from + uint256(period) * periods;
         if (until >= FOREVER) revert InvalidPeriods();
-        return (uint40(until), uint40(until));
+        return uint40(until);
     }
 
     /// @dev Wei → stored gwei; refuses fractions of a gwei and amounts over ~1,099 ETH.

@@ -68,7 +68,7 @@ describe('join: price', () => {
     const me = fx.wallet(2).address
     const res = await buyer.join(PAID, 1, 1, PUB)
     accrued += PUB
-    assert.deepEqual(eventOf(res, 'Joined'), { topic: topicId(PAID), client: me, roles: 1n, paid: PUB, expiresAt: FOREVER })
+    assert.deepEqual(eventOf(res, 'Joined'), { topic: topicId(PAID), client: me, roles: 1n, paid: PUB, pubExpiresAt: FOREVER, subExpiresAt: 0n })
     assert.deepEqual(await owner.member(PAID, me), { client: me, pubExpiry: FOREVER, subExpiry: 0n })
     assert.equal(await owner.canAccess(PAID, me, 1), true)
     assert.equal(await owner.canAccess(PAID, me, 2), false)
@@ -121,7 +121,7 @@ describe('join: free topics', () => {
   test('a free open topic is joined with value 0', async () => {
     const me = fx.wallet(2).address
     const res = await buyer.join(FREE, 3, 1, 0n)
-    assert.deepEqual(eventOf(res, 'Joined'), { topic: topicId(FREE), client: me, roles: 3n, paid: 0n, expiresAt: FOREVER })
+    assert.deepEqual(eventOf(res, 'Joined'), { topic: topicId(FREE), client: me, roles: 3n, paid: 0n, pubExpiresAt: FOREVER, subExpiresAt: FOREVER })
     assert.deepEqual(await owner.member(FREE, me), { client: me, pubExpiry: FOREVER, subExpiry: FOREVER })
     assert.equal(await owner.balanceOf(fx.wallet(1).address), accrued)
   })
@@ -137,7 +137,7 @@ describe('join: periods', () => {
     const res = await buyer.join(RENTAL, 1, 3, 3n * RENT_PUB)
     accrued += 3n * RENT_PUB
     const expiry = BigInt((await blockTime(fx, res.blockNumber)) + 3 * HOUR)
-    assert.deepEqual(eventOf(res, 'Joined'), { topic: topicId(RENTAL), client: me, roles: 1n, paid: 3n * RENT_PUB, expiresAt: expiry })
+    assert.deepEqual(eventOf(res, 'Joined'), { topic: topicId(RENTAL), client: me, roles: 1n, paid: 3n * RENT_PUB, pubExpiresAt: expiry, subExpiresAt: 0n })
     assert.deepEqual(await owner.member(RENTAL, me), { client: me, pubExpiry: expiry, subExpiry: 0n })
     assert.equal(await owner.balanceOf(fx.wallet(1).address), accrued)
   })
@@ -148,7 +148,7 @@ describe('join: periods', () => {
     await fx.increaseTime(1000)
     const res = await buyer.join(RENTAL, 1, 1, RENT_PUB)
     accrued += RENT_PUB
-    assert.equal(eventOf(res, 'Joined').expiresAt, before + BigInt(HOUR))
+    assert.equal(eventOf(res, 'Joined').pubExpiresAt, before + BigInt(HOUR))
     assert.equal((await owner.member(RENTAL, me)).pubExpiry, before + BigInt(HOUR))
   })
 

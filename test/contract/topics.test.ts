@@ -294,7 +294,7 @@ describe('remove and re-register (generation)', () => {
 })
 
 describe('retirement after 255 generations', () => {
-  test('a name removed 255 times can be registered once more, then never removed (NameRetired)', async () => {
+  test('a name removed 255 times is retired: registering it again fails (NameRetired)', async () => {
     const name = 'gen/churn'
     const countBefore = (await admin.info()).topicCount
     // 510 transactions: sent with explicit nonce, gas and fees so each is a single round trip.
@@ -305,20 +305,18 @@ describe('retirement after 255 generations', () => {
     const addFn = alice.contract.getFunction('addTopic')
     const removeFn = alice.contract.getFunction('removeTopic')
     let last
+    order.push(name) // listed by its first registration below
     for (let gen = 0; gen < 255; gen++) {
       await addFn.send(name, 0n, 0n, 0, 0, '0x', 'churn', overrides())
       last = await removeFn.send(name, 'churn', overrides())
     }
     assert.equal((await last?.wait())?.status, 1)
     assert.equal((await alice.contract.getFunction('topic').staticCall(name)).gen, 255n)
-    await add(alice, topicArgs(name))
-    assert.equal((await alice.topic(name))?.generation, 255)
-    assert.equal((await admin.info()).topicCount, countBefore + 1)
-    await expectRevert(alice.removeTopic(name, 'once more'), 'NameRetired', [topicId(name)])
-    // Still a working topic: grants on generation 255 are stored and read back.
-    const c = randomAddress()
-    await alice.allow(name, c, 3, 0, 'installer request #42')
-    assert.deepEqual(await alice.member(name, c), { client: c, pubExpiry: FOREVER, subExpiry: FOREVER })
+    await expectRevert(add(alice, topicArgs(name)), 'NameRetired', [topicId(name)])
+    assert.equal(await alice.topic(name), null)
+    assert.equal((await admin.info()).topicCount, countBefore + 1) // listed once, however often re-registered
+    // Nobody owns it, so nobody can grant on it.
+    await expectRevert(alice.allow(name, randomAddress(), 3, 0, 'installer request #42'), 'UnknownTopic', [topicId(name)])
   })
 })
 
@@ -364,12 +362,12 @@ describe('topicsPage and topic()', () => {
     assert.equal(last[0]?.owner, ZERO_ADDRESS)
 
     // The client's topics() walks all pages and drops removed topics, whatever the page size.
-    const live = order.filter((n) => n !== 'view/removed')
+    const live = order.filter((n) => n !== 'view/removed' && n !== 'gen/churn')
     assert.deepEqual((await alice.topics(3)).map((t) => t.name), live)
     assert.deepEqual((await alice.topics()).map((t) => t.name), live)
   })
 
-  test('topicsPage with limit 2^256-1 returns the rest of the list', { todo: 'contract bug (minor): topicsPage computes `offset + limit` with checked arithmetic, so a "give me everything" limit of type(uint256).max reverts with Panic(0x11) instead of returning the rest (clamp: limit > total - offset ? total : offset + limit)' }, async () => {
+  test('topicsPage with limit 2^256-1 returns the rest of the list', async () => {
     const total = (await admin.info()).topicCount
     const rest = (await alice.contract.getFunction('topicsPage').staticCall(1n, 2n ** 256n - 1n)) as unknown[]
     assert.equal(rest.length, total - 1)

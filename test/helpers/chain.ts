@@ -1,5 +1,5 @@
 /** Test fixture: a real anvil on a free port with a freshly deployed FlyTrap contract. */
-import { Wallet } from 'ethers'
+import { Wallet, type JsonRpcProvider } from 'ethers'
 import { ANVIL_DEV_KEYS, startAnvil, type AnvilHandle } from '../../src/lib/dev/anvil.js'
 import { connect, deployFlyTrap, FlyTrapClient } from '../../src/lib/chain/client.js'
 
@@ -40,8 +40,9 @@ export async function chainFixture(opts: { deploy?: boolean } = {}): Promise<Cha
     wallet,
     as: (i) => new FlyTrapClient(address, wallet(i)),
     increaseTime: async (seconds) => {
-      await provider.send('evm_increaseTime', [seconds])
-      await provider.send('evm_mine', [])
+      const rpc = provider as unknown as JsonRpcProvider
+      await rpc.send('evm_increaseTime', [seconds])
+      await rpc.send('evm_mine', [])
     },
     close: async () => {
       provider.destroy()

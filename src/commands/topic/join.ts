@@ -38,7 +38,7 @@ export default class TopicJoin extends ChainCommand<typeof TopicJoin> {
     }
     const tx = await this.spin(`Joining ${name} for ${formatFee(price)} ETH`, () => c.join(name, roles, this.flags.periods, price))
     const joined = tx.events.find((e) => e.name === 'Joined')
-    const expires = formatExpiry((joined?.args.expiresAt as bigint | undefined) ?? 0n)
+    const expires = formatExpiry((joined?.args[roles & 2 ? 'subExpiresAt' : 'pubExpiresAt'] as bigint | undefined) ?? 0n)
     const signer = await this.signer()
     this.say(`${signer.address} joined ${name} to ${roleNames(roles).join(' and ')} for ${formatFee(price)} ETH, until ${expires === 'never' ? 'revoked' : expires} (tx ${tx.hash})`)
     return { topic: name, client: signer.address, roles: roleNames(roles), paidEth: formatFee(price), expires, tx: txJson(tx) }

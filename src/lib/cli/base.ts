@@ -12,6 +12,7 @@ import { FlytrapError, ExitCode } from '../errors.js'
 import { spin } from './output.js'
 
 export type CmdFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type ChainCmdFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof ChainCommand)['baseFlags'] & T['flags']>
 export type CmdArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
 export const DEFAULT_RPC = 'http://127.0.0.1:8545'
@@ -92,11 +93,11 @@ export abstract class ChainCommand<T extends typeof Command> extends BaseCommand
     key: Flags.string({ description: 'signing key: 0x hex private key, or path to an encrypted JSON keystore (password from FLYTRAP_KEY_PASSWORD or a prompt)', env: 'FLYTRAP_KEY', helpGroup: 'CHAIN' }),
   }
 
+  declare protected flags: ChainCmdFlags<T>
   private connection?: Awaited<ReturnType<typeof connect>>
 
   protected get rpcUrl(): string {
-    const f = this.flags as { rpc?: string }
-    return f.rpc ?? readFileConfig().rpc ?? DEFAULT_RPC
+    return this.flags.rpc ?? readFileConfig().rpc ?? DEFAULT_RPC
   }
 
   protected async chain(): Promise<Awaited<ReturnType<typeof connect>>> {
@@ -106,8 +107,7 @@ export abstract class ChainCommand<T extends typeof Command> extends BaseCommand
 
   /** The contract address: flag/env, else config file, else the deployment recorded for this chain. */
   protected async contractAddress(): Promise<string> {
-    const f = this.flags as { contract?: string }
-    const explicit = f.contract ?? readFileConfig().contract
+    const explicit = this.flags.contract ?? readFileConfig().contract
     if (explicit) return explicit
     const { chainId } = await this.chain()
     const recorded = deploymentFor(chainId)
@@ -131,16 +131,20 @@ export abstract class ChainCommand<T extends typeof Command> extends BaseCommand
   }
 
   protected async signer(): Promise<Awaited<ReturnType<typeof loadWallet>>> {
-    const f = this.flags as { key?: string }
-    const key = f.key ?? readFileConfig().key
+    const { provider } = await this.chain()
+    return (await this.keyOnly()).connect(provider)
+  }
+
+  /** The key from --key without touching the chain (for offline signing). */
+  protected async keyOnly(): Promise<Awaited<ReturnType<typeof loadWallet>>> {
+    const key = this.flags.key ?? readFileConfig().key
     if (!key) {
       throw new FlytrapError('this command sends a transaction and needs a key', {
         exit: 'config',
         suggestions: ['pass --key <0x…|keystore.json> or set FLYTRAP_KEY'],
       })
     }
-    const { provider } = await this.chain()
-    return loadWallet(key, { provider, password: () => this.askPassword('Keystore password') })
+    return loadWallet(key, { password: () => this.askPassword('Keystore password') })
   }
 
   public override async finally(err: Error | undefined): Promise<unknown> {

@@ -93,6 +93,8 @@ interface Entry extends PolicyEntry {
   grants: Map<string, GrantExpiry>
   /** In the trie (its name is a valid plain filter). */
   indexed: boolean
+  /** normalizedLevels(name), for overlap checks. */
+  levels: string[]
 }
 
 interface Node {
@@ -122,6 +124,9 @@ const INVALID = fixed(false, 'invalid')
 const UNREGISTERED = fixed(false, 'unregistered')
 const UNREGISTERED_ALLOWED = fixed(true, 'unregistered-allowed')
 const SHARE_PREFIX = '$share/'
+const MATCH_CACHE_SIZE = 20_000
+const MATCH_CACHE_KEY_MAX = 512
+const NO_MATCHES: readonly Entry[] = Object.freeze([])
 
 type Role = 'pub' | 'sub'
 
@@ -136,8 +141,10 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
   private _synced = false
   private _block: number | null = null
   private _lastSyncAt: number | null = null
-  /** Reused by lookups (decisions are synchronous, so never re-entered). */
+  /** Reused by subscribe lookups (decisions are synchronous, so never re-entered). */
   private readonly scratch: Entry[] = []
+  /** Topic name → matching entries (see matchesOf). */
+  private readonly matchCache = new Map<string, readonly Entry[]>()
   private pending: { topics: Set<string>; clients: Set<string> } | null = null
   private batchDepth = 0
 
@@ -172,6 +179,7 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
     const candidates = this.scratch
     candidates.length = 0
     collectOverlapCandidates(this.root, filter.split('/'), 0, candidates)
+    const levels = normalizedLevels(filter)
     let sensitive = false
     let overlapping = 0
     let firstOverlap: Entry | null = null
@@ -179,7 +187,7 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
     let bestRule: Entry | null = null
     let lacking = false // some overlapping entry gives this address nothing here
     for (const e of candidates) {
-      if (!overlaps(e.name, filter)) continue
+      if (!levelsOverlap(e.levels, levels)) continue
       overlapping++
       firstOverlap ??= e
       if (e.sensitive) sensitive = true
@@ -201,13 +209,9 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
   }
 
   private decideTopic(address: string, topic: string, country: string | null, nowSec: number | undefined, role: Role): Decision {
-    const invalid = validateTopicName(topic) !== null
-    if (!this._synced) return !this.failOpen ? NOT_SYNCED : invalid ? INVALID : FAIL_OPEN
-    if (invalid) return INVALID
-    const matches = this.scratch
-    matches.length = 0
-    const levels = topic.split('/')
-    collectMatches(this.root, levels, 0, (levels[0] as string).startsWith('$'), matches)
+    if (!this._synced) return !this.failOpen ? NOT_SYNCED : validateTopicName(topic) !== null ? INVALID : FAIL_OPEN
+    const matches = this.matchesOf(topic)
+    if (matches === null) return INVALID
     if (matches.length === 0) return this.unregistered()
     const addr = address.toLowerCase()
     const cc = country === null ? null : country.toUpperCase()
@@ -223,8 +227,26 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
         rule = e
       }
     }
-    matches.length = 0
     return { allowed: best >= GRANTED, reason: REASON_OF[best] as DecisionReason, rule: rule.name, sensitive }
+  }
+
+  /**
+   * The entries matching a topic name, null when it is invalid. Topics repeat (devices publish to the same
+   * few), so results are cached by name; the cache holds entry objects, whose owner, countries and grants
+   * change in place, and is dropped whenever an entry joins or leaves the index.
+   */
+  private matchesOf(topic: string): readonly Entry[] | null {
+    const cached = this.matchCache.get(topic)
+    if (cached !== undefined) return cached
+    if (validateTopicName(topic) !== null) return null
+    const levels = topic.split('/')
+    const out: Entry[] = []
+    collectMatches(this.root, levels, 0, (levels[0] as string).startsWith('$'), out)
+    if (topic.length <= MATCH_CACHE_KEY_MAX) {
+      if (this.matchCache.size >= MATCH_CACHE_SIZE) this.matchCache.clear()
+      this.matchCache.set(topic, out.length === 0 ? NO_MATCHES : out)
+    }
+    return out
   }
 
   private unregistered(): Decision {
@@ -254,11 +276,7 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
 
   /** Registered names/filters a topic name matches (for logs and tests). */
   matching(topic: string): string[] {
-    if (validateTopicName(topic) !== null) return []
-    const out: Entry[] = []
-    const levels = topic.split('/')
-    collectMatches(this.root, levels, 0, (levels[0] as string).startsWith('$'), out)
-    return out.map((e) => e.name)
+    return (this.matchesOf(topic) ?? []).map((e) => e.name)
   }
 
   stats(): PolicyStats {
@@ -298,12 +316,13 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
       return
     }
     if (existing) this.removeTopic(id) // same id, different name: cannot happen with keccak ids, but stay consistent
-    const entry: Entry = { id, name: info.name, owner, countries, sensitive: info.sensitive, open: info.open, generation: info.generation, grants: new Map(), indexed: false }
+    const entry: Entry = { id, name: info.name, owner, countries, sensitive: info.sensitive, open: info.open, generation: info.generation, grants: new Map(), indexed: false, levels: normalizedLevels(info.name) }
     this.byId.set(id, entry)
     this.byName.set(entry.name, entry)
     if (!entry.name.startsWith(SHARE_PREFIX) && validateTopicFilter(entry.name) === null) {
       insert(this.root, entry)
       entry.indexed = true
+      this.matchCache.clear()
     }
     this.note(entry.name)
   }
@@ -314,7 +333,10 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
     if (!entry) return
     this.byId.delete(entry.id)
     this.byName.delete(entry.name)
-    if (entry.indexed) remove(this.root, entry.name.split('/'), 0)
+    if (entry.indexed) {
+      remove(this.root, entry.name.split('/'), 0)
+      this.matchCache.clear()
+    }
     this.grantCount -= entry.grants.size
     for (const client of entry.grants.keys()) this.note(entry.name, client)
     this.note(entry.name)
@@ -354,6 +376,7 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
       this.root.plus = null
       this.root.entry = null
       this.root.hash = null
+      this.matchCache.clear()
       this.grantCount = 0
       for (const t of snapshot.topics) this.upsertTopic(t)
       for (const g of snapshot.grants) this.setGrant(g.topicId, g.client, g.pubExpiry, g.subExpiry)
@@ -518,8 +541,11 @@ function collectSubtree(node: Node, out: Entry[], withHash: boolean): void {
 export function overlaps(a: string, b: string): boolean {
   if (a.startsWith(SHARE_PREFIX) || b.startsWith(SHARE_PREFIX)) return false
   if (validateTopicFilter(a) !== null || validateTopicFilter(b) !== null) return false
-  const x = normalizedLevels(a)
-  const y = normalizedLevels(b)
+  return levelsOverlap(normalizedLevels(a), normalizedLevels(b))
+}
+
+/** overlaps() on valid filters already split by normalizedLevels. */
+function levelsOverlap(x: readonly string[], y: readonly string[]): boolean {
   for (let i = 0; ; i++) {
     const xi = x[i]
     const yi = y[i]

@@ -408,8 +408,9 @@ export class Session {
     }
     if (kept.length === sub.subscriptions.length) return this.toBroker(frame.bytes)
     this.ctx.recordFailure(this.ip, this.address)
-    if (kept.length === 0) return this.toClient(encodePacket(subackFor(this.version, sub.messageId, codes as number[]), this.version))
-    this.pendingSubacks.set(sub.messageId, codes)
+    const id = sub.messageId!
+    if (kept.length === 0) return this.toClient(encodePacket(subackFor(this.version, id, codes as number[]), this.version))
+    this.pendingSubacks.set(id, codes)
     this.toBroker(encodePacket({ ...sub, subscriptions: kept }, this.version))
   }
 

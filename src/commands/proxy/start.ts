@@ -1,0 +1,231 @@
+import { Flags } from '@oclif/core'
+import { ChainCommand } from '../../lib/cli/base.js'
+import { record } from '../../lib/cli/output.js'
+import { FlyTrapClient } from '../../lib/chain/client.js'
+import { parseAddress } from '../../lib/chain/codec.js'
+import { loadWallet } from '../../lib/chain/keys.js'
+import { deploymentFor, readFileConfig } from '../../lib/config/store.js'
+import { FlytrapError } from '../../lib/errors.js'
+import { parseDurationMs, parseProxyCli, DEFAULT_LISTEN } from '../../lib/proxy/cli-options.js'
+import { jsonLogger } from '../../lib/proxy/log.js'
+import { DEFAULTS } from '../../lib/proxy/options.js'
+import { startProxy, type ProxyHandle } from '../../lib/proxy/server.js'
+
+export interface ProxyStartResult {
+  listening: { url: string; host: string; port: number; tls: boolean }[]
+  /** http://host:port/metrics, or null without --metrics. */
+  metrics: string | null
+  contract: string
+  chainId: number
+  broker: string
+  /** The address bans are recorded from on chain; null when bans stay local. */
+  reporter: string | null
+}
+
+const LIMITS = 'LIMITS'
+const BANS = 'BANS'
+const TLS = 'TLS'
+const POLICY = 'POLICY'
+
+export default class ProxyStart extends ChainCommand<typeof ProxyStart> {
+  static override description = `Run the FlyTrap proxy in front of an MQTT broker: devices authenticate with Ethereum-signed credentials, and every
+CONNECT, PUBLISH and SUBSCRIBE is checked against the policy on the contract. Runs until SIGINT/SIGTERM, then
+closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries one JSON line once listening.`
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --listen 0.0.0.0:1883 --broker mqtt://127.0.0.1:1884',
+    '<%= config.bin %> <%= command.id %> --broker mqtt://127.0.0.1:1884 --tls-listen 0.0.0.0:8883 --tls-cert server.crt --tls-key server.key --metrics 127.0.0.1:9464',
+    '<%= config.bin %> <%= command.id %> --broker mqtts://broker.internal:8883 --broker-ca ca.crt --proxy-protocol --trusted-proxy 10.0.0.0/8',
+    'FLYTRAP_REPORTER_KEY=reporter.json FLYTRAP_KEY_PASSWORD=… <%= config.bin %> <%= command.id %> --broker mqtt://mosquitto:1883 --ban-key "$BAN_SECRET" --json',
+  ]
+
+  static override flags = {
+    listen: Flags.string({ description: `plain MQTT listener host:port, repeatable ([::]:1883 for IPv6) [default: ${DEFAULT_LISTEN}]`, multiple: true, env: 'FLYTRAP_LISTEN' }),
+    broker: Flags.string({ description: 'the upstream broker: mqtt://host:port or mqtts://host:port', required: true, env: 'FLYTRAP_BROKER' }),
+    'broker-ca': Flags.string({ description: 'CA bundle (PEM) to verify an mqtts:// broker', helpGroup: TLS }),
+    'broker-insecure': Flags.boolean({ description: 'do not verify the mqtts:// broker certificate (testing only)', helpGroup: TLS }),
+    'broker-servername': Flags.string({ description: 'TLS server name of the broker when it differs from the URL host', helpGroup: TLS }),
+    'tls-listen': Flags.string({ description: 'TLS listener host:port, e.g. 0.0.0.0:8883', helpGroup: TLS }),
+    'tls-cert': Flags.string({ description: 'server certificate chain (PEM) for --tls-listen', helpGroup: TLS }),
+    'tls-key': Flags.string({ description: 'server private key (PEM) for --tls-listen', helpGroup: TLS }),
+    'tls-client-ca': Flags.string({ description: 'CA bundle (PEM) to verify client certificates', helpGroup: TLS }),
+    'tls-require-client-cert': Flags.boolean({ description: 'refuse TLS clients without a certificate from --tls-client-ca', helpGroup: TLS }),
+    'proxy-protocol': Flags.boolean({ description: 'expect a PROXY protocol v1/v2 header (from --trusted-proxy peers only; others are refused)' }),
+    'trusted-proxy': Flags.string({ description: 'IP or CIDR of a load balancer allowed to send PROXY headers (repeatable)', multiple: true }),
+    metrics: Flags.string({ description: 'serve Prometheus metrics on host:port (/metrics), e.g. 127.0.0.1:9464', env: 'FLYTRAP_METRICS' }),
+    'poll-interval': Flags.string({ description: `how often to poll the chain for policy changes (500ms, 2s; a bare number is ms) [default: ${DEFAULTS.pollIntervalMs}]`, helpGroup: POLICY }),
+    'from-block': Flags.integer({ description: 'block to read contract events from [default: the recorded deployment block, else 0]', min: 0, env: 'FLYTRAP_FROM_BLOCK', helpGroup: POLICY }),
+    unregistered: Flags.string({ description: 'decision for topics no registered name or filter covers', options: ['deny', 'allow'], default: DEFAULTS.unregisteredTopics, helpGroup: POLICY }),
+    'fail-open': Flags.boolean({ description: 'serve before the first policy sync instead of refusing (default: fail closed)', helpGroup: POLICY }),
+    'allow-legacy-credentials': Flags.boolean({ description: 'accept the replayable legacy password (a signature over the address alone)', helpGroup: POLICY }),
+    'username-from-address': Flags.boolean({ description: 'send the verified address as the username to the broker', helpGroup: POLICY }),
+    'max-credential-lifetime': Flags.string({ description: 'longest credential lifetime accepted [default: 366d]', helpGroup: POLICY }),
+    'reporter-key': Flags.string({ description: 'key that records bans on chain (hex or keystore; a registered reporter) [default: --key]', env: 'FLYTRAP_REPORTER_KEY', helpGroup: BANS }),
+    'ban-threshold': Flags.string({ description: `failures from one address within --ban-window that trigger a ban [default: ${DEFAULTS.bans.threshold}]`, helpGroup: BANS }),
+    'ban-window': Flags.string({ description: 'window for counting failures [default: 60s]', helpGroup: BANS }),
+    'ban-duration': Flags.string({ description: 'how long a ban lasts [default: 5m]', helpGroup: BANS }),
+    'ban-key': Flags.string({ description: 'secret for the keyed hash of banned IPs shared on chain (same on every proxy of this contract; 16+ characters)', env: 'FLYTRAP_BAN_KEY', helpGroup: BANS }),
+    'ban-report-interval': Flags.string({ description: 'at most one ban transaction per this interval [default: 60s]', helpGroup: BANS }),
+    'max-packet-size': Flags.string({ description: 'largest MQTT packet accepted (1MB, 256KB, bytes; 1 KB = 1024) [default: 1MB]', helpGroup: LIMITS }),
+    'connect-timeout': Flags.string({ description: 'time a client has to send CONNECT [default: 10s]', helpGroup: LIMITS }),
+    'drain-timeout': Flags.string({ description: 'a peer that does not read its data within this time is disconnected [default: 30s]', helpGroup: LIMITS }),
+    'max-connections': Flags.string({ description: `open connections in total [default: ${DEFAULTS.limits.maxConnections}]`, helpGroup: LIMITS }),
+    'max-connections-per-ip': Flags.string({ description: `open connections from one IP [default: ${DEFAULTS.limits.maxConnectionsPerIp}]`, helpGroup: LIMITS }),
+    'shutdown-grace': Flags.string({ description: 'on SIGINT/SIGTERM, how long sessions get to close [default: 5s]', helpGroup: LIMITS }),
+    'log-level': Flags.string({ description: 'JSON log lines on stderr at this level and above', options: ['debug', 'info', 'warn', 'error'], default: 'info', env: 'FLYTRAP_LOG_LEVEL' }),
+  }
+
+  private printed?: unknown
+
+  async run(): Promise<ProxyStartResult> {
+    const f = this.flags
+    const { options, logLevel, warnings } = parseProxyCli({
+      listen: f.listen,
+      tlsListen: f['tls-listen'],
+      tlsCert: f['tls-cert'],
+      tlsKey: f['tls-key'],
+      tlsClientCa: f['tls-client-ca'],
+      tlsRequireClientCert: f['tls-require-client-cert'],
+      broker: f.broker,
+      brokerCa: f['broker-ca'],
+      brokerInsecure: f['broker-insecure'],
+      brokerServername: f['broker-servername'],
+      proxyProtocol: f['proxy-protocol'],
+      trustedProxy: f['trusted-proxy'],
+      metrics: f.metrics,
+      pollInterval: f['poll-interval'],
+      unregistered: f.unregistered,
+      failOpen: f['fail-open'],
+      allowLegacyCredentials: f['allow-legacy-credentials'],
+      usernameFromAddress: f['username-from-address'],
+      maxCredentialLifetime: f['max-credential-lifetime'],
+      banThreshold: f['ban-threshold'],
+      banWindow: f['ban-window'],
+      banDuration: f['ban-duration'],
+      banKey: f['ban-key'],
+      banReportInterval: f['ban-report-interval'],
+      maxPacketSize: f['max-packet-size'],
+      connectTimeout: f['connect-timeout'],
+      drainTimeout: f['drain-timeout'],
+      maxConnections: f['max-connections'],
+      maxConnectionsPerIp: f['max-connections-per-ip'],
+      logLevel: f['log-level'],
+    })
+    const graceMs = f['shutdown-grace'] === undefined ? 5_000 : parseDurationMs(f['shutdown-grace'], '--shutdown-grace', { min: 0, max: 600_000 })
+    const logger = jsonLogger(logLevel)
+    const warn = (text: string) => (this.jsonEnabled() ? logger.warn(text) : this.warn(text))
+    for (const w of warnings) warn(w)
+
+    const contract = await this.client()
+    const { provider, chainId } = await this.chain()
+    const recorded = deploymentFor(chainId)
+    const fromBlock = f['from-block'] ?? (recorded && recorded.address.toLowerCase() === contract.address.toLowerCase() ? recorded.block : 0)
+
+    // The reporter: --reporter-key, else the --key / config key. Without one, bans stay on this proxy.
+    let reporter: FlyTrapClient | undefined
+    let reporterAddress: string | null = null
+    const reporterKey = f['reporter-key'] ?? f.key ?? readFileConfig().key
+    if (reporterKey) {
+      const wallet = await loadWallet(reporterKey, { provider, password: () => this.askPassword('Reporter keystore password') })
+      reporter = new FlyTrapClient(contract.address, wallet)
+      reporterAddress = wallet.address
+      if (!(await contract.isReporter(wallet.address))) {
+        warn(`${wallet.address} is not a registered reporter on ${contract.address}: its ban reports will be refused until the admin runs \`flytrap contract reporter add ${wallet.address}\``)
+      }
+    } else if (options.bans.subjectKey) {
+      warn('--ban-key without a reporter key: bans stay local to this proxy (pass --reporter-key or set FLYTRAP_REPORTER_KEY)')
+    }
+
+    let proxy: ProxyHandle
+    try {
+      proxy = await startProxy({ ...options, contract, reporter, chainId, fromBlock, logger })
+    } catch (err) {
+      throw listenError(err)
+    }
+    proxy.on('error', (err: Error) => logger.error('proxy error', { error: err.message }))
+
+    const result: ProxyStartResult = {
+      listening: proxy.addresses.map((a) => ({ url: `${a.tls ? 'mqtts' : 'mqtt'}://${hostForUrl(a.host)}:${a.port}`, host: a.host, port: a.port, tls: a.tls })),
+      metrics: proxy.metricsAddress ? `http://${hostForUrl(proxy.metricsAddress.host)}:${proxy.metricsAddress.port}/metrics` : null,
+      contract: parseAddress(contract.address, '--contract'),
+      chainId,
+      broker: options.upstream.url,
+      reporter: reporterAddress,
+    }
+    if (this.jsonEnabled()) {
+      this.logJson(result)
+    } else {
+      this.log(
+        record([
+          ['listening', result.listening.map((l) => l.url).join('\n')],
+          ['broker', result.broker],
+          ['contract', `${result.contract} (chain ${chainId})`],
+          ['policy', proxy.policyStatus().synced ? `synced at block ${proxy.policyStatus().block}` : `syncing from block ${fromBlock}…`],
+          ['bans', result.reporter ? `shared on chain by ${result.reporter}` : 'local to this proxy'],
+          ['metrics', result.metrics ?? 'off (--metrics host:port)'],
+        ]),
+      )
+      if (!proxy.policyStatus().synced) proxy.on('policy-synced', once((e: { block: number }) => this.log(`policy synced at block ${e.block}`)))
+      this.log('Press Ctrl-C to stop.')
+    }
+
+    const signal = await untilSignal()
+    if (!this.jsonEnabled()) this.logToStderr(`${signal}: closing (up to ${graceMs} ms for sessions to end; again to force)`)
+    const force = () => process.exit(130)
+    process.once('SIGINT', force)
+    process.once('SIGTERM', force)
+    try {
+      await proxy.close({ graceMs })
+    } finally {
+      process.off('SIGINT', force)
+      process.off('SIGTERM', force)
+    }
+    this.say('proxy stopped')
+    return result
+  }
+
+  /** --json: one compact line when ready; oclif's own print of the same result at exit is skipped. */
+  override logJson(json: unknown): void {
+    if (json === this.printed) return
+    this.printed = json
+    process.stdout.write(JSON.stringify(json) + '\n')
+  }
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host
+}
+
+function once<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
+  let done = false
+  return (...args) => {
+    if (done) return
+    done = true
+    fn(...args)
+  }
+}
+
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (s: NodeJS.Signals) => {
+      process.off('SIGINT', on)
+      process.off('SIGTERM', on)
+      resolve(s)
+    }
+    process.on('SIGINT', on)
+    process.on('SIGTERM', on)
+  })
+}
+
+function listenError(err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number }
+  if (e?.code === 'EADDRINUSE') {
+    return new FlytrapError(`cannot listen on ${e.address ?? ''}:${e.port ?? ''}: address already in use`, { exit: 'config', cause: err, suggestions: ['choose another --listen / --tls-listen / --metrics port, or stop what is using it'] })
+  }
+  if (e?.code === 'EACCES') {
+    return new FlytrapError(`cannot listen on ${e.address ?? ''}:${e.port ?? ''}: permission denied`, { exit: 'config', cause: err, suggestions: ['ports below 1024 need privileges: use e.g. --listen 0.0.0.0:1883'] })
+  }
+  if (e?.code === 'EADDRNOTAVAIL') {
+    return new FlytrapError(`cannot listen on ${e.address ?? ''}: no such address on this machine`, { exit: 'config', cause: err, suggestions: ['use 0.0.0.0 (all interfaces) or an address this machine has'] })
+  }
+  return err
+}

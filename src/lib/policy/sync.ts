@@ -1,0 +1,324 @@
+/**
+ * Keeps a PolicyStore in step with the FlyTrap contract. Cold start reads the whole policy consistently at
+ * one block B (every view call pinned to B); afterwards each tick reads only this contract's logs since the
+ * last block and re-reads the topics and (topic, client) grants they touch, pinned to the tick's last block.
+ * Chain errors never escape: the store keeps serving the last synced policy and the loop retries with
+ * backoff. Assumes a chain without reorgs (it never rolls back), but tolerates a head that goes backwards.
+ */
+import type { Log, LogDescription } from 'ethers'
+import { chainError, getLogsChunked, type FlyTrapClient, type TopicInfo } from '../chain/client.js'
+import { decodeCountries } from '../chain/codec.js'
+import type { Logger } from '../proxy/log.js'
+import type { GrantInput, PolicyStore } from './store.js'
+
+export interface PolicySyncOptions {
+  client: FlyTrapClient
+  store: PolicyStore
+  /** First block to read events from (the deployment block). Default 0. */
+  fromBlock?: number
+  pollIntervalMs: number
+  logger?: Logger
+  /** A ban recorded on chain by a registered reporter. `subject` is the bytes32 as 0x-hex, `until` unix seconds. */
+  onBan?: (subject: string, until: number, reporter: string) => void
+  /** Blocks per eth_getLogs request. Default 50,000. */
+  logChunk?: number
+  /** Most blocks one tick consumes (a lagging sync catches up over several ticks). Default 500,000. */
+  maxBlocksPerTick?: number
+  /** Backoff cap after failures. Default 10 s (or the poll interval when that is longer). */
+  maxBackoffMs?: number
+  /** Parallel view calls when loading grants. Default 16. */
+  concurrency?: number
+}
+
+export interface PolicySyncStatus {
+  synced: boolean
+  /** Block the store is consistent with, null before the first load. */
+  block: number | null
+  /** Latest block seen minus `block` (0 before the first load). */
+  lagBlocks: number
+  /** Message of the last failed attempt; cleared by the next success. */
+  lastError?: string
+  /** Wall-clock ms of the last successful load or tick. */
+  lastSyncAt: number | null
+}
+
+export interface PolicySync {
+  /** Resolves after the first full load (it retries until then; never rejects), or when stopped before it. */
+  ready: Promise<void>
+  stop(): Promise<void>
+  status(): PolicySyncStatus
+}
+
+type RawTopic = { id: string; name: string; owner: string; sensitive: boolean; open: boolean; period: bigint; countries: string; gen: bigint; pubFee: bigint; subFee: bigint }
+
+const ZERO = '0x0000000000000000000000000000000000000000'
+/** Events that change what the store holds. */
+const TOPIC_EVENTS = new Set(['TopicAdded', 'TopicCountriesChanged', 'TopicFlagsChanged', 'TopicTransferred', 'TopicRemoved'])
+const GRANT_EVENTS = new Set(['Granted', 'Revoked', 'Joined'])
+
+export function startPolicySync(opts: PolicySyncOptions): PolicySync {
+  const { client, store, logger } = opts
+  const fromBlock = opts.fromBlock ?? 0
+  const chunk = opts.logChunk ?? 50_000
+  const maxBlocks = opts.maxBlocksPerTick ?? 500_000
+  const maxBackoff = opts.maxBackoffMs ?? Math.max(10_000, opts.pollIntervalMs)
+  const concurrency = opts.concurrency ?? 16
+  const contractAddress = client.address.toLowerCase()
+  const iface = client.contract.interface
+
+  /** Names of every topic id seen (kept after removal: a TopicRemoved must still be resolvable). */
+  const names = new Map<string, string>()
+  /** Reporter status as of the last processed log, lower-case address → registered. */
+  const reporters = new Map<string, boolean>()
+
+  let lastBlock: number | null = null
+  let head: number | null = null
+  let lastError: string | undefined
+  let failures = 0
+  let stopped = false
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<void> | null = null
+  let resolveReady!: () => void
+  const ready = new Promise<void>((resolve) => (resolveReady = resolve))
+
+  // ---------------------------------------------------------------- pinned views
+
+  async function view<T>(method: string, blockTag: number, ...args: unknown[]): Promise<T> {
+    try {
+      return (await client.contract.getFunction(method).staticCall(...args, { blockTag })) as T
+    } catch (err) {
+      throw chainError(err, method)
+    }
+  }
+
+  const toTopic = (r: RawTopic): TopicInfo => ({
+    id: r.id,
+    name: r.name,
+    owner: r.owner,
+    pubFee: r.pubFee,
+    subFee: r.subFee,
+    sensitive: r.sensitive,
+    open: r.open,
+    period: Number(r.period),
+    countries: decodeCountries(r.countries),
+    generation: Number(r.gen),
+  })
+
+  async function member(name: string, topicId: string, client: string, blockTag: number): Promise<GrantInput> {
+    const [pub, sub] = await view<[bigint, bigint]>('member', blockTag, name, client)
+    return { topicId, client, pubExpiry: BigInt(pub), subExpiry: BigInt(sub) }
+  }
+
+  async function inBatches<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+    const out: R[] = []
+    for (let i = 0; i < items.length; i += concurrency) out.push(...(await Promise.all(items.slice(i, i + concurrency).map(fn))))
+    return out
+  }
+
+  async function contractLogs(from: number, to: number, topics: (string | string[] | null)[]): Promise<(LogDescription & { log: Log })[]> {
+    const logs = await getLogsChunked(client.provider, { address: client.address, topics }, from, chunk, to)
+    // parseLogs drops logs of any other address (a misbehaving endpoint must not inject policy).
+    return client.parseLogs(logs.filter((l) => l.address.toLowerCase() === contractAddress))
+  }
+
+  // ---------------------------------------------------------------- bans and reporters
+
+  interface Ban {
+    subject: string
+    until: number
+    reporter: string
+  }
+
+  async function isReporterAt(reporter: string, block: number): Promise<boolean> {
+    const key = reporter.toLowerCase()
+    const cached = reporters.get(key)
+    if (cached !== undefined) return cached
+    const value = await view<boolean>('isReporter', block, reporter)
+    reporters.set(key, value)
+    return value
+  }
+
+  /** Applies reporter events in log order; returns the bans (from registered reporters) among the logs. */
+  async function scanBans(events: readonly (LogDescription & { log: Log })[], onlyActive: boolean): Promise<Ban[]> {
+    const bans: Ban[] = []
+    const nowSec = Math.floor(Date.now() / 1000)
+    for (const e of events) {
+      if (e.name === 'ReporterAdded' || e.name === 'ReporterRemoved') {
+        reporters.set(String(e.args[0]).toLowerCase(), e.name === 'ReporterAdded')
+      } else if (e.name === 'Banned') {
+        const until = Number((e.args[2] as bigint) > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : e.args[2])
+        if (onlyActive && until <= nowSec) continue
+        const reporter = String(e.args[1])
+        if (!(await isReporterAt(reporter, e.log.blockNumber))) {
+          logger?.warn('ignored a ban from an address that is not a registered reporter', { reporter, block: e.log.blockNumber })
+          continue
+        }
+        bans.push({ subject: String(e.args[0]), until, reporter })
+      }
+    }
+    return bans
+  }
+
+  function deliver(bans: readonly Ban[]): void {
+    if (!opts.onBan) return
+    for (const b of bans) {
+      try {
+        opts.onBan(b.subject, b.until, b.reporter)
+      } catch (err) {
+        logger?.error('ban handler failed', { error: err instanceof Error ? err.message : String(err) })
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- cold start
+
+  async function coldStart(): Promise<void> {
+    const block = await client.provider.getBlockNumber()
+    const total = Number(await view<bigint>('topicCount', block))
+    const topics: TopicInfo[] = []
+    for (let offset = 0; offset < total; offset += 100) {
+      const page = await view<RawTopic[]>('topicsPage', block, offset, 100)
+      for (const raw of page) {
+        const t = toTopic(raw)
+        names.set(t.id.toLowerCase(), t.name)
+        if (t.owner !== ZERO) topics.push(t)
+      }
+    }
+    const live = new Map(topics.map((t) => [t.id.toLowerCase(), t.name]))
+
+    const hashes = ['Granted', 'Joined', 'Banned', 'ReporterAdded', 'ReporterRemoved'].map((n) => iface.getEvent(n)!.topicHash)
+    const events = fromBlock <= block ? await contractLogs(fromBlock, block, [hashes]) : []
+    const pairs = new Map<string, { topicId: string; name: string; client: string }>()
+    for (const e of events) {
+      if (e.name !== 'Granted' && e.name !== 'Joined') continue
+      const id = String(e.args[0]).toLowerCase()
+      const name = live.get(id)
+      if (name === undefined) continue // removed since (its grants died with it)
+      const member = String(e.args[1])
+      pairs.set(`${id}:${member.toLowerCase()}`, { topicId: id, name, client: member })
+    }
+    const grants = (await inBatches([...pairs.values()], (p) => member(p.name, p.topicId, p.client, block))).filter(
+      (g) => g.pubExpiry !== 0n || g.subExpiry !== 0n,
+    )
+    reporters.clear()
+    const bans = await scanBans(events, true)
+
+    if (stopped) return
+    store.replaceAll({ topics, grants })
+    store.markSynced(block)
+    lastBlock = block
+    head = block
+    logger?.info('policy loaded', { block, topics: topics.length, grants: grants.length })
+    deliver(bans)
+  }
+
+  // ---------------------------------------------------------------- incremental
+
+  async function poll(): Promise<boolean> {
+    const latest = await client.provider.getBlockNumber()
+    const last = lastBlock as number
+    head = latest
+    if (latest < last) {
+      logger?.warn('the chain head went backwards; keeping the synced policy', { synced: last, head: latest })
+      store.markSynced(last)
+      return false
+    }
+    if (latest === last) {
+      store.markSynced(last)
+      return false
+    }
+    const to = Math.min(latest, last + maxBlocks)
+    const events = await contractLogs(last + 1, to, [])
+
+    const touchedTopics = new Set<string>()
+    const touchedGrants = new Map<string, { topicId: string; client: string }>()
+    for (const e of events) {
+      const id = String(e.args[0]).toLowerCase()
+      if (e.name === 'TopicAdded') names.set(id, String(e.args[2]))
+      if (TOPIC_EVENTS.has(e.name)) touchedTopics.add(id)
+      else if (GRANT_EVENTS.has(e.name)) {
+        const member = String(e.args[1])
+        touchedGrants.set(`${id}:${member.toLowerCase()}`, { topicId: id, client: member })
+      }
+    }
+
+    const topicReads = await inBatches([...touchedTopics], async (id) => {
+      const name = names.get(id)
+      if (name === undefined) return null
+      return toTopic(await view<RawTopic>('topic', to, name))
+    })
+    const grantReads = await inBatches([...touchedGrants.values()], async (g) => {
+      const name = names.get(g.topicId)
+      if (name === undefined) {
+        logger?.debug('grant event for a topic never seen', { topic: g.topicId })
+        return null
+      }
+      return member(name, g.topicId, g.client, to)
+    })
+    const bans = await scanBans(events, false)
+
+    if (stopped) return false
+    store.batch(() => {
+      for (const t of topicReads) if (t) store.upsertTopic(t) // upsertTopic treats owner 0 as removed
+      for (const g of grantReads) if (g) store.setGrant(g.topicId, g.client, g.pubExpiry, g.subExpiry)
+      store.markSynced(to)
+    })
+    lastBlock = to
+    if (events.length > 0) logger?.debug('policy updated', { block: to, events: events.length, topics: touchedTopics.size, grants: touchedGrants.size })
+    deliver(bans)
+    return to < latest
+  }
+
+  // ---------------------------------------------------------------- loop
+
+  async function tick(): Promise<void> {
+    let behind = false
+    try {
+      if (lastBlock === null) {
+        await coldStart()
+        if (lastBlock !== null) resolveReady()
+      } else {
+        behind = await poll()
+      }
+      failures = 0
+      lastError = undefined
+    } catch (err) {
+      failures++
+      const e = chainError(err, lastBlock === null ? 'policy load' : 'policy sync')
+      lastError = e.message
+      logger?.warn('policy sync failed; serving the last synced policy', { error: e.message, failures, block: lastBlock })
+    }
+    if (stopped) return
+    const delay = behind ? 0 : failures === 0 ? opts.pollIntervalMs : Math.min(maxBackoff, opts.pollIntervalMs * 2 ** Math.min(failures, 20))
+    timer = setTimeout(run, delay)
+  }
+
+  function run(): void {
+    timer = undefined
+    if (stopped) return
+    running = tick().finally(() => (running = null))
+  }
+
+  run()
+
+  return {
+    ready,
+    async stop() {
+      stopped = true
+      if (timer) clearTimeout(timer)
+      timer = undefined
+      await running
+      resolveReady()
+    },
+    status() {
+      const block = lastBlock
+      return {
+        synced: store.synced,
+        block,
+        lagBlocks: block === null || head === null ? 0 : Math.max(0, head - block),
+        ...(lastError !== undefined ? { lastError } : {}),
+        lastSyncAt: store.stats().lastSyncAt,
+      }
+    },
+  }
+}

@@ -1,0 +1,415 @@
+/**
+ * Bans: counting failures per subject (a client IP, or separately an authenticated address), banning a
+ * subject that fails too often, and reporting bans to the contract in rate-limited batches.
+ *
+ * Subjects on chain are bytes32:
+ * - an address: left-padded with zeros (subjectForAddress);
+ * - an IP: HMAC-SHA256(subjectKey, "flytrap/ban/ip/v1:" + normalised IP) (subjectForIp). The IPv4 space
+ *   is small enough to reverse any unkeyed hash, so clear or plainly hashed IPs never go on chain. Proxies
+ *   that share a contract share the key to recognise each other's IP bans. Without a key, IP bans stay
+ *   local to the proxy (subjectForIp answers null) and only address bans are reported.
+ *
+ * Every chain write costs the reporter gas and an attacker decides how many bans happen, so BanReporter
+ * sends at most `maxTxPerInterval` (default 1) transaction per `intervalMs`, each with at most `batchMax`
+ * subjects, from a de-duplicated queue of at most `maxQueue` subjects that drops the oldest when full.
+ *
+ * Units: BanList works in epoch milliseconds; BanReporter.enqueue takes unix seconds (the contract's unit).
+ * Only call enqueue for `fail(...).newBan` (or a changed ban()), not for every failure of a banned subject.
+ */
+import { createHmac } from 'node:crypto'
+import { getAddress, zeroPadValue } from 'ethers'
+import type { FlyTrapClient } from '../chain/client.js'
+import { chainError } from '../chain/client.js'
+import { silentLogger, type Logger } from './log.js'
+import { normalizeIp } from './proxy-protocol.js'
+
+export type BanSource = 'local' | 'chain'
+
+export interface Ban {
+  subject: string
+  /** Epoch milliseconds (exclusive). */
+  until: number
+  source: BanSource
+}
+
+export interface BanListOptions {
+  /** Failures within windowMs that trigger a ban (>= 1). */
+  threshold: number
+  windowMs: number
+  durationMs: number
+  /** Subjects whose failures are tracked at once; the least recently failing is forgotten first. */
+  maxTracked?: number
+  /** Bans held at once; the oldest is dropped first. */
+  maxBans?: number
+}
+
+export interface FailResult {
+  banned: boolean
+  /** When banned: epoch ms the ban ends. */
+  until?: number
+  /** True only for the failure that crossed the threshold (report this ban). */
+  newBan?: boolean
+}
+
+/**
+ * Failure counting with a sliding window, and the bans in force. All times are epoch milliseconds passed
+ * in by the caller (no clock inside, so tests and replays are exact). Memory is bounded: at most
+ * maxTracked subjects × threshold timestamps, and maxBans bans.
+ */
+export class BanList {
+  private readonly threshold: number
+  private readonly windowMs: number
+  private readonly durationMs: number
+  private readonly maxTracked: number
+  private readonly maxBans: number
+  /** subject → timestamps of its recent failures; Map order = least recently failing first. */
+  private readonly failures = new Map<string, number[]>()
+  /** subject → ban; Map order = oldest ban first. */
+  private readonly bans = new Map<string, { until: number; source: BanSource }>()
+  /** Subjects forgotten (failures) or unbanned early (bans) to stay within the caps. */
+  evicted = 0
+
+  constructor(opts: BanListOptions) {
+    if (!Number.isInteger(opts.threshold) || opts.threshold < 1) throw new RangeError('ban threshold must be a positive integer')
+    if (!(opts.windowMs > 0) || !(opts.durationMs > 0)) throw new RangeError('ban windowMs and durationMs must be positive')
+    this.threshold = opts.threshold
+    this.windowMs = opts.windowMs
+    this.durationMs = opts.durationMs
+    this.maxTracked = Math.max(1, opts.maxTracked ?? 100_000)
+    this.maxBans = Math.max(1, opts.maxBans ?? 100_000)
+  }
+
+  /** Records one failure of `subject`; bans it when this is the threshold-th failure within the window. */
+  fail(subject: string, now: number): FailResult {
+    const current = this.banUntil(subject, now)
+    if (current !== undefined) return { banned: true, until: current, newBan: false }
+    const since = now - this.windowMs
+    const times = (this.failures.get(subject) ?? []).filter((t) => t > since)
+    this.failures.delete(subject)
+    times.push(now)
+    if (times.length >= this.threshold) {
+      const until = now + this.durationMs
+      this.ban(subject, until, 'local')
+      return { banned: true, until, newBan: true }
+    }
+    this.failures.set(subject, times)
+    while (this.failures.size > this.maxTracked) {
+      this.failures.delete(this.failures.keys().next().value as string)
+      this.evicted++
+    }
+    return { banned: false }
+  }
+
+  /** Failures of `subject` still inside the window. */
+  failureCount(subject: string, now: number): number {
+    const since = now - this.windowMs
+    return this.failures.get(subject)?.filter((t) => t > since).length ?? 0
+  }
+
+  isBanned(subject: string, now: number): boolean {
+    return this.banUntil(subject, now) !== undefined
+  }
+
+  /** When the ban on `subject` ends, or undefined when it is not banned (expired bans are dropped). */
+  banUntil(subject: string, now: number): number | undefined {
+    const b = this.bans.get(subject)
+    if (!b) return undefined
+    if (b.until <= now) {
+      this.bans.delete(subject)
+      return undefined
+    }
+    return b.until
+  }
+
+  /**
+   * Bans `subject` until `until` (epoch ms). A ban is only ever extended, never shortened. Returns whether
+   * this changed anything. Clears the subject's failure count.
+   */
+  ban(subject: string, until: number, source: BanSource): boolean {
+    const b = this.bans.get(subject)
+    if (b && b.until >= until) return false
+    this.bans.delete(subject)
+    this.bans.set(subject, { until, source })
+    this.failures.delete(subject)
+    while (this.bans.size > this.maxBans) {
+      this.bans.delete(this.bans.keys().next().value as string)
+      this.evicted++
+    }
+    return true
+  }
+
+  unban(subject: string): boolean {
+    return this.bans.delete(subject)
+  }
+
+  /** Bans in force at `now` (expired ones are dropped on the way). */
+  activeBans(now: number): Ban[] {
+    const out: Ban[] = []
+    for (const [subject, b] of this.bans) {
+      if (b.until <= now) this.bans.delete(subject)
+      else out.push({ subject, until: b.until, source: b.source })
+    }
+    return out
+  }
+
+  /** Drops expired bans and failure records that left the window. O(tracked); call it from a timer. */
+  sweep(now: number): void {
+    this.activeBans(now)
+    const since = now - this.windowMs
+    for (const [subject, times] of this.failures) if (times[times.length - 1]! <= since) this.failures.delete(subject)
+  }
+
+  get trackedCount(): number {
+    return this.failures.size
+  }
+
+  get banCount(): number {
+    return this.bans.size
+  }
+}
+
+// ------------------------------------------------------------------ chain subjects
+
+const IP_TAG = 'flytrap/ban/ip/v1:'
+
+/**
+ * The on-chain subject for an IP ban: 0x + HMAC-SHA256(key, "flytrap/ban/ip/v1:" + normalised IP), so
+ * `::ffff:1.2.3.4` and `1.2.3.4` (or two spellings of one IPv6 address) are one subject. Null without a key:
+ * IP bans are then not shared on chain. Throws a RangeError for something that is not an IP address.
+ */
+export function subjectForIp(ip: string, key: string | Uint8Array | undefined | null): string | null {
+  if (key === undefined || key === null || key.length === 0) return null
+  const n = normalizeIp(ip)
+  if (!n) throw new RangeError(`not an IP address: ${JSON.stringify(ip)}`)
+  return `0x${createHmac('sha256', key).update(IP_TAG + n).digest('hex')}`
+}
+
+/** The on-chain subject for an address ban: the address left-padded to 32 bytes (lower case). */
+export function subjectForAddress(address: string): string {
+  return zeroPadValue(getAddress(address.toLowerCase()), 32).toLowerCase()
+}
+
+// ------------------------------------------------------------------ reporting
+
+export interface BanReporterOptions {
+  /** At most maxTxPerInterval transactions per this many ms (BanOptions.reportIntervalMs). */
+  intervalMs: number
+  /** At most this many subjects per transaction (BanOptions.reportBatchMax). */
+  batchMax: number
+  /** Transactions per interval when the queue holds more than batchMax subjects. Default 1. */
+  maxTxPerInterval?: number
+  /** Subjects waiting at most; beyond it the oldest is dropped and counted. Default max(1000, 10 × batchMax). */
+  maxQueue?: number
+  /** The reason recorded for bans enqueued without one. Default "threshold". */
+  reason?: string
+  /** Start the interval timer now (default true). Without it, call tick() yourself. */
+  autoStart?: boolean
+  logger?: Logger
+  /** Called with the number of subjects dropped from a full queue (wire it to flytrap_ban_reports_dropped_total). */
+  onDropped?: (n: number) => void
+  /** Called after every attempted transaction. */
+  onReport?: (r: { ok: boolean; subjects: number; hash?: string; error?: Error }) => void
+}
+
+type RecordBans = Pick<FlyTrapClient, 'recordBans'>
+
+/** Later than this as "unix seconds" is year 5138: it is a millisecond value passed by mistake. */
+const MAX_UNTIL_SEC = 1e11
+
+const BYTES32 = /^0x[0-9a-fA-F]{64}$/
+
+interface Queued {
+  until: number
+  reason: string
+}
+
+/**
+ * Batches bans to the contract. enqueue() is synchronous and never throws; writes happen on a timer, one
+ * at a time, and a failed batch goes back to the front of the queue for the next interval. Nothing here
+ * ever throws to the caller or rejects. The contract takes one reason per transaction: a batch records
+ * the distinct reasons of its bans joined with "; ".
+ */
+export class BanReporter {
+  private queue = new Map<string, Queued>()
+  /** Subjects in the transaction being sent, and what was last reported (to skip repeats). */
+  private readonly sending = new Map<string, number>()
+  private readonly reported = new Map<string, number>()
+  private readonly intervalMs: number
+  private readonly batchMax: number
+  private readonly maxTx: number
+  private readonly maxQueue: number
+  private readonly reason: string
+  private readonly logger: Logger
+  private timer: NodeJS.Timeout | undefined
+  private inflight: Promise<void> | undefined
+  /** Subjects dropped because the queue was full. */
+  dropped = 0
+  /** Transactions that succeeded / failed. */
+  transactions = 0
+  failures = 0
+
+  private readonly client: RecordBans
+  private readonly opts: BanReporterOptions
+
+  /** new BanReporter(client, options) or new BanReporter({ reporter: client, ...options }). */
+  constructor(options: BanReporterOptions & { reporter: RecordBans })
+  constructor(client: RecordBans, options: BanReporterOptions)
+  constructor(a: RecordBans | (BanReporterOptions & { reporter: RecordBans }), b?: BanReporterOptions) {
+    const opts = b ?? (a as BanReporterOptions & { reporter: RecordBans })
+    this.client = b ? (a as RecordBans) : (a as { reporter: RecordBans }).reporter
+    this.opts = opts
+    if (!(opts.intervalMs > 0)) throw new RangeError('ban report interval must be positive')
+    if (!Number.isInteger(opts.batchMax) || opts.batchMax < 1) throw new RangeError('ban report batch size must be a positive integer')
+    this.intervalMs = opts.intervalMs
+    this.batchMax = opts.batchMax
+    this.maxTx = Math.max(1, opts.maxTxPerInterval ?? 1)
+    this.maxQueue = Math.max(1, opts.maxQueue ?? Math.max(1000, 10 * opts.batchMax))
+    this.reason = opts.reason ?? 'threshold'
+    this.logger = opts.logger ?? silentLogger
+    if (opts.autoStart !== false) this.start()
+  }
+
+  start(): void {
+    if (this.timer) return
+    this.timer = setInterval(() => void this.tick(), this.intervalMs)
+    this.timer.unref()
+  }
+
+  /** Stops the timer. Queued bans stay queued: call flush() to send them. */
+  stop(): void {
+    clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  /** Subjects waiting to be sent. */
+  get pending(): number {
+    return this.queue.size
+  }
+
+  /**
+   * Queues a ban: bytes32 subject, end in unix SECONDS (what the contract stores; BanList times are ms,
+   * so pass Math.ceil(until / 1000)). Repeats of a queued, in-flight or reported ban are merged; a later
+   * expiry is reported again. Invalid input (including a millisecond value) is logged and ignored.
+   */
+  enqueue(subject: string, untilSec: number, reason?: string): void {
+    if (!BYTES32.test(subject) || !Number.isFinite(untilSec) || untilSec <= 0 || untilSec >= MAX_UNTIL_SEC) {
+      this.logger.warn('ban report ignored: invalid subject or expiry (unix seconds)', { subject, until: untilSec })
+      return
+    }
+    const s = subject.toLowerCase()
+    const until = Math.ceil(untilSec)
+    if ((this.reported.get(s) ?? 0) >= until || (this.sending.get(s) ?? 0) >= until) return
+    const entry = { until, reason: reason || this.reason }
+    const queued = this.queue.get(s)
+    if (queued !== undefined) {
+      if (until > queued.until) this.queue.set(s, entry)
+      return
+    }
+    this.queue.set(s, entry)
+    this.trim()
+  }
+
+  private trim(): void {
+    let n = 0
+    while (this.queue.size > this.maxQueue) {
+      this.queue.delete(this.queue.keys().next().value as string)
+      n++
+    }
+    if (n > 0) {
+      this.dropped += n
+      safely(() => this.opts.onDropped?.(n))
+      this.logger.warn('ban report queue full: oldest reports dropped', { dropped: n, total: this.dropped })
+    }
+  }
+
+  /**
+   * One interval's work: up to maxTxPerInterval batches. Does nothing while a previous tick is still
+   * sending (a slow chain never leads to overlapping transactions). Never rejects.
+   */
+  tick(): Promise<void> {
+    if (this.inflight) return this.inflight
+    if (this.queue.size === 0) return Promise.resolve()
+    return this.exclusive(async () => {
+      for (let i = 0; i < this.maxTx && this.queue.size > 0; i++) if (!(await this.sendBatch())) break
+    })
+  }
+
+  /**
+   * Sends everything queued now, in ceil(pending / batchMax) transactions (for shutdown). Stops at the
+   * first failure; what is left stays queued. Never rejects.
+   */
+  async flush(): Promise<{ sent: number; failed: number; pending: number }> {
+    while (this.inflight) await this.inflight
+    let sent = 0
+    let failed = 0
+    await this.exclusive(async () => {
+      while (this.queue.size > 0) {
+        if (await this.sendBatch()) sent++
+        else {
+          failed++
+          break
+        }
+      }
+    })
+    return { sent, failed, pending: this.queue.size }
+  }
+
+  /** Runs `fn` as the only sender (ticks meanwhile wait for it instead of sending). */
+  private exclusive(fn: () => Promise<void>): Promise<void> {
+    const p = fn().finally(() => {
+      if (this.inflight === p) this.inflight = undefined
+    })
+    this.inflight = p
+    return p
+  }
+
+  private async sendBatch(): Promise<boolean> {
+    const batch: [string, Queued][] = []
+    for (const entry of this.queue) {
+      if (batch.length >= this.batchMax) break
+      batch.push(entry)
+    }
+    for (const [s, q] of batch) {
+      this.queue.delete(s)
+      this.sending.set(s, q.until)
+    }
+    try {
+      const res = await this.client.recordBans(
+        batch.map(([s]) => s),
+        batch.map(([, q]) => q.until),
+        [...new Set(batch.map(([, q]) => q.reason))].join('; '),
+      )
+      this.transactions++
+      for (const [s, q] of batch) {
+        this.reported.delete(s)
+        this.reported.set(s, q.until)
+      }
+      while (this.reported.size > this.maxQueue) this.reported.delete(this.reported.keys().next().value as string)
+      this.logger.info('bans recorded on chain', { subjects: batch.length, tx: res.hash })
+      safely(() => this.opts.onReport?.({ ok: true, subjects: batch.length, hash: res.hash }))
+      return true
+    } catch (err) {
+      this.failures++
+      const error = chainError(err, 'recordBans')
+      // Back to the front, merged with anything queued meanwhile, for the next interval.
+      const merged = new Map(batch)
+      for (const [s, q] of this.queue) if (q.until > (merged.get(s)?.until ?? 0)) merged.set(s, q)
+      this.queue = merged
+      this.trim()
+      this.logger.warn('recording bans on chain failed; will retry', { subjects: batch.length, error: error.message })
+      safely(() => this.opts.onReport?.({ ok: false, subjects: batch.length, error }))
+      return false
+    } finally {
+      for (const [s] of batch) this.sending.delete(s)
+    }
+  }
+}
+
+/** Runs a caller's callback without letting it break the reporter. */
+function safely(fn: () => void): void {
+  try {
+    fn()
+  } catch {
+    // a metrics or test hook failing must not stop ban reporting
+  }
+}

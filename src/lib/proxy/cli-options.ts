@@ -1,0 +1,278 @@
+/**
+ * `flytrap proxy start` flags → ProxyOptions. Pure parsing and validation (plain values in, plain values out;
+ * files are read through an injectable reader) so every accepted and refused spelling is unit-tested, and the
+ * command stays a thin shell. Every refusal is a usage error naming the flag and showing a valid example.
+ */
+import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
+import { usageError } from '../errors.js'
+import { DEFAULTS, type ListenerOptions, type ProxyOptions, type UpstreamOptions } from './options.js'
+import { compileAddressList } from './proxy-protocol.js'
+import type { Level } from './log.js'
+
+/** The flags as the command received them (strings for anything with units, so parsing happens here). */
+export interface ProxyCliInput {
+  /** --listen, repeatable [default: 0.0.0.0:1883]. */
+  listen?: string[]
+  tlsListen?: string
+  tlsCert?: string
+  tlsKey?: string
+  tlsClientCa?: string
+  tlsRequireClientCert?: boolean
+  broker: string
+  brokerCa?: string
+  brokerInsecure?: boolean
+  brokerServername?: string
+  proxyProtocol?: boolean
+  trustedProxy?: string[]
+  metrics?: string
+  pollInterval?: string
+  unregistered?: string
+  failOpen?: boolean
+  allowLegacyCredentials?: boolean
+  usernameFromAddress?: boolean
+  maxCredentialLifetime?: string
+  banThreshold?: string
+  banWindow?: string
+  banDuration?: string
+  banKey?: string
+  banReportInterval?: string
+  maxPacketSize?: string
+  connectTimeout?: string
+  drainTimeout?: string
+  maxConnections?: string
+  maxConnectionsPerIp?: string
+  logLevel?: string
+}
+
+/** ProxyOptions without what needs the chain (clients, chain id, start block) or a logger. */
+export type ProxyCliOptions = Omit<ProxyOptions, 'contract' | 'reporter' | 'chainId' | 'fromBlock' | 'logger'>
+
+export interface ParsedProxyCli {
+  options: ProxyCliOptions
+  logLevel: Level
+  /** Settings that weaken security or look like mistakes: the command shows them at start. */
+  warnings: string[]
+}
+
+export const DEFAULT_LISTEN = '0.0.0.0:1883'
+/** The largest MQTT packet: 1 type byte + 4 length bytes + 268,435,455 bytes. */
+export const MQTT_MAX_PACKET = 268_435_460
+const LOG_LEVELS: readonly Level[] = ['debug', 'info', 'warn', 'error']
+
+export function parseProxyCli(input: ProxyCliInput, io: { readFile?: (path: string) => Buffer } = {}): ParsedProxyCli {
+  const readFile = io.readFile ?? ((p: string) => readFileSync(p))
+  const warnings: string[] = []
+  const read = (path: string, flag: string): Buffer => {
+    try {
+      return readFile(path)
+    } catch (err) {
+      throw usageError(`${flag} ${path}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'pass the path of a PEM file')
+    }
+  }
+
+  // ---- listeners
+  const trusted = input.trustedProxy ?? []
+  if (trusted.length && !input.proxyProtocol) throw usageError('--trusted-proxy only makes sense with --proxy-protocol', 'add --proxy-protocol, or drop --trusted-proxy')
+  if (input.proxyProtocol && !trusted.length) throw usageError('--proxy-protocol needs at least one --trusted-proxy', 'name the load balancers allowed to send PROXY headers, e.g. --trusted-proxy 10.0.0.0/8')
+  compileAddressList(trusted) // throws a usage error naming a bad entry
+  const proxyProtocol = input.proxyProtocol ? { proxyProtocol: true, trustedProxies: [...trusted] } : {}
+
+  const listen = input.listen?.length ? input.listen : [DEFAULT_LISTEN]
+  const listeners: ListenerOptions[] = listen.map((l) => ({ listen: parseHostPort(l, '--listen'), ...proxyProtocol }))
+
+  const tlsGiven = input.tlsCert !== undefined || input.tlsKey !== undefined || input.tlsClientCa !== undefined || Boolean(input.tlsRequireClientCert)
+  if (input.tlsListen === undefined && tlsGiven) throw usageError('--tls-cert, --tls-key, --tls-client-ca and --tls-require-client-cert need --tls-listen', 'e.g. --tls-listen 0.0.0.0:8883 --tls-cert server.crt --tls-key server.key')
+  if (input.tlsListen !== undefined) {
+    if (input.tlsCert === undefined || input.tlsKey === undefined) throw usageError('--tls-listen needs --tls-cert and --tls-key', 'e.g. --tls-cert server.crt --tls-key server.key (PEM files)')
+    if (input.tlsRequireClientCert && input.tlsClientCa === undefined) throw usageError('--tls-require-client-cert needs --tls-client-ca', 'pass the CA bundle that signed the client certificates')
+    listeners.push({
+      listen: parseHostPort(input.tlsListen, '--tls-listen'),
+      tls: {
+        cert: read(input.tlsCert, '--tls-cert'),
+        key: read(input.tlsKey, '--tls-key'),
+        ...(input.tlsClientCa !== undefined ? { ca: read(input.tlsClientCa, '--tls-client-ca') } : {}),
+        requireClientCert: Boolean(input.tlsRequireClientCert),
+      },
+      ...proxyProtocol,
+    })
+  }
+  const seen = new Set<string>()
+  for (const l of listeners) {
+    if (seen.has(l.listen) && !l.listen.endsWith(':0')) throw usageError(`${l.listen} is given twice`, 'each --listen / --tls-listen needs its own address or port')
+    seen.add(l.listen)
+  }
+
+  // ---- upstream broker
+  const upstream: UpstreamOptions = { url: parseBrokerUrl(input.broker) }
+  const secure = upstream.url.startsWith('mqtts://')
+  if (input.brokerCa !== undefined || input.brokerInsecure || input.brokerServername !== undefined) {
+    if (!secure) throw usageError('--broker-ca, --broker-insecure and --broker-servername apply to an mqtts:// broker', `--broker ${input.broker} is plain TCP`)
+  }
+  if (input.brokerCa !== undefined && input.brokerInsecure) throw usageError('--broker-ca and --broker-insecure contradict each other', 'verify against --broker-ca (preferred), or skip verification with --broker-insecure')
+  if (input.brokerCa !== undefined) upstream.ca = read(input.brokerCa, '--broker-ca')
+  if (input.brokerInsecure) {
+    upstream.insecure = true
+    warnings.push('--broker-insecure: the broker certificate is not verified')
+  }
+  if (input.brokerServername !== undefined) upstream.servername = input.brokerServername
+
+  // ---- policy and credentials
+  const unregistered = input.unregistered ?? DEFAULTS.unregisteredTopics
+  if (unregistered !== 'deny' && unregistered !== 'allow') throw usageError(`--unregistered "${unregistered}" is not deny or allow`, 'deny (default): topics no registered name covers are refused')
+  if (unregistered === 'allow') warnings.push('--unregistered allow: topics no registered name or filter covers are open to every authenticated client')
+  if (input.failOpen) warnings.push('--fail-open: until the first policy sync succeeds, nothing is refused for lack of policy')
+  if (input.allowLegacyCredentials) warnings.push('--allow-legacy-credentials: replayable legacy passwords (a signature over the address alone) are accepted')
+
+  const logLevel = (input.logLevel ?? 'info') as Level
+  if (!LOG_LEVELS.includes(logLevel)) throw usageError(`--log-level "${input.logLevel}" is not one of ${LOG_LEVELS.join(', ')}`)
+
+  const banKey = input.banKey
+  if (banKey !== undefined && banKey.length < 16) throw usageError('--ban-key is shorter than 16 characters', 'IP hashes keyed with a short secret can be reversed: use e.g. `openssl rand -hex 32`')
+
+  const options: ProxyCliOptions = {
+    listeners,
+    upstream,
+    pollIntervalMs: opt(input.pollInterval, DEFAULTS.pollIntervalMs, (v) => parseDurationMs(v, '--poll-interval', { min: 50, max: 3_600_000 })),
+    unregisteredTopics: unregistered,
+    failOpen: Boolean(input.failOpen),
+    allowLegacyCredentials: Boolean(input.allowLegacyCredentials),
+    usernameFromAddress: Boolean(input.usernameFromAddress),
+    maxCredentialLifetimeSec: opt(input.maxCredentialLifetime, DEFAULTS.maxCredentialLifetimeSec, (v) => Math.floor(parseDurationMs(v, '--max-credential-lifetime', { min: 60_000, max: 100 * 366 * 86_400_000 }) / 1000)),
+    bans: {
+      threshold: opt(input.banThreshold, DEFAULTS.bans.threshold, (v) => parseCount(v, '--ban-threshold', { min: 1 })),
+      windowMs: opt(input.banWindow, DEFAULTS.bans.windowMs, (v) => parseDurationMs(v, '--ban-window', { min: 1_000 })),
+      durationMs: opt(input.banDuration, DEFAULTS.bans.durationMs, (v) => parseDurationMs(v, '--ban-duration', { min: 1_000 })),
+      ...(banKey !== undefined ? { subjectKey: banKey } : {}),
+      reportIntervalMs: opt(input.banReportInterval, DEFAULTS.bans.reportIntervalMs, (v) => parseDurationMs(v, '--ban-report-interval', { min: 1_000 })),
+      reportBatchMax: DEFAULTS.bans.reportBatchMax,
+    },
+    limits: {
+      maxPacketSize: opt(input.maxPacketSize, DEFAULTS.limits.maxPacketSize, (v) => parseSize(v, '--max-packet-size', { min: 64, max: MQTT_MAX_PACKET })),
+      connectTimeoutMs: opt(input.connectTimeout, DEFAULTS.limits.connectTimeoutMs, (v) => parseDurationMs(v, '--connect-timeout', { min: 100 })),
+      maxConnections: opt(input.maxConnections, DEFAULTS.limits.maxConnections, (v) => parseCount(v, '--max-connections', { min: 1 })),
+      maxConnectionsPerIp: opt(input.maxConnectionsPerIp, DEFAULTS.limits.maxConnectionsPerIp, (v) => parseCount(v, '--max-connections-per-ip', { min: 1 })),
+      drainTimeoutMs: opt(input.drainTimeout, DEFAULTS.limits.drainTimeoutMs, (v) => parseDurationMs(v, '--drain-timeout', { min: 100 })),
+    },
+    ...(input.metrics !== undefined ? { metrics: parseHostPort(input.metrics, '--metrics') } : {}),
+  }
+  if (options.limits.maxConnectionsPerIp > options.limits.maxConnections) {
+    throw usageError(`--max-connections-per-ip ${options.limits.maxConnectionsPerIp} is above --max-connections ${options.limits.maxConnections}`)
+  }
+  return { options, logLevel, warnings }
+}
+
+function opt<T>(value: string | undefined, fallback: T, parse: (v: string) => T): T {
+  return value === undefined ? fallback : parse(value)
+}
+
+// ------------------------------------------------------------------ value parsers (exported for tests)
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 }
+
+/**
+ * Bytes from "1048576", "512KB", "1MB", "1.5MiB", "64k". K/M/G are binary (1 KB = 1024 bytes), as MQTT
+ * brokers count them (mosquitto's message_size_limit, EMQX's max_packet_size).
+ */
+export function parseSize(value: string, flag: string, range: { min?: number; max?: number } = {}): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim())
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined
+  if (!m || unit === undefined) throw usageError(`${flag} "${value}" is not a size`, `e.g. ${flag} 1MB, 256KB or 65536 (bytes; 1 KB = 1024 bytes)`)
+  const bytes = Math.floor(Number(m[1]) * unit)
+  checkRange(bytes, flag, value, range, formatBytes)
+  return bytes
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, sec: 1_000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 365 * 86_400_000 }
+
+/**
+ * Milliseconds from "1000" (a bare number is milliseconds), "500ms", "10s", "1.5s", "5m", "1h30m", "2d".
+ * A bare number below the flag's minimum gets a hint that a unit may be missing ("--ban-window 60").
+ */
+export function parseDurationMs(value: string, flag: string, range: { min?: number; max?: number } = {}): number {
+  const text = value.trim().toLowerCase()
+  let ms: number
+  if (/^\d+$/.test(text)) {
+    ms = Number(text)
+    if (range.min !== undefined && ms < range.min && ms > 0) {
+      throw usageError(`${flag} ${value} is ${value} milliseconds, below the minimum of ${formatMs(range.min)}`, `a bare number is milliseconds: did you mean ${flag} ${value}s?`)
+    }
+  } else {
+    const parts = [...text.matchAll(/(\d+(?:\.\d+)?)\s*(ms|sec|min|s|m|h|d|w|y)/g)]
+    const rest = text.replace(/(\d+(?:\.\d+)?)\s*(ms|sec|min|s|m|h|d|w|y)/g, '').trim()
+    if (!parts.length || rest !== '') throw usageError(`${flag} "${value}" is not a duration`, `e.g. ${flag} 500ms, 10s, 5m, 1h30m or 2d (a bare number is milliseconds)`)
+    ms = Math.round(parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0))
+  }
+  checkRange(ms, flag, value, range, formatMs)
+  return ms
+}
+
+/** A positive whole number ("5", "10000", "10_000", "10,000"). */
+export function parseCount(value: string, flag: string, range: { min?: number; max?: number } = {}): number {
+  const text = value.trim().replace(/[_,](?=\d{3}(\D|$))/g, '')
+  if (!/^\d+$/.test(text)) throw usageError(`${flag} "${value}" is not a whole number`, `e.g. ${flag} 100`)
+  const n = Number(text)
+  checkRange(n, flag, value, { max: Number.MAX_SAFE_INTEGER, ...range }, String)
+  return n
+}
+
+function checkRange(n: number, flag: string, value: string, range: { min?: number; max?: number }, fmt: (n: number) => string): void {
+  if (!Number.isSafeInteger(n)) throw usageError(`${flag} "${value}" is too large`)
+  if (range.min !== undefined && n < range.min) throw usageError(`${flag} ${value} is below the minimum of ${fmt(range.min)}`)
+  if (range.max !== undefined && n > range.max) throw usageError(`${flag} ${value} is above the maximum of ${fmt(range.max)}`)
+}
+
+function formatBytes(n: number): string {
+  if (n >= 1024 ** 2 && n % 1024 ** 2 === 0) return `${n / 1024 ** 2} MB`
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KB`
+  return `${n} bytes`
+}
+
+function formatMs(n: number): string {
+  if (n >= 86_400_000 && n % 86_400_000 === 0) return `${n / 86_400_000}d`
+  if (n >= 3_600_000 && n % 3_600_000 === 0) return `${n / 3_600_000}h`
+  if (n >= 60_000 && n % 60_000 === 0) return `${n / 60_000}m`
+  if (n >= 1_000 && n % 1_000 === 0) return `${n / 1_000}s`
+  return `${n}ms`
+}
+
+/**
+ * "0.0.0.0:1883", "[::]:1883", "localhost:1883", ":1883" (all IPv4 interfaces) or "1883" → a normalised
+ * "host:port" / "[v6]:port". Port 0 picks a free port.
+ */
+export function parseHostPort(value: string, flag: string): string {
+  const text = value.trim()
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]\s]*):(\d{1,5})$/.exec(text) ?? /^()(\d{1,5})$/.exec(text)
+  const example = `e.g. ${flag} 0.0.0.0:1883, ${flag} [::]:1883 or ${flag} 127.0.0.1:0`
+  if (!m) throw usageError(`${flag} "${value}" is not host:port`, `${example} (IPv6 addresses in brackets)`)
+  const host = m[1] || '0.0.0.0'
+  const port = Number(m[2])
+  if (port > 65_535) throw usageError(`${flag} "${value}": port ${port} is above 65535`, example)
+  const bracketed = text.startsWith('[')
+  if (bracketed && isIP(host) !== 6) throw usageError(`${flag} "${value}": ${host} is not an IPv6 address`, example)
+  if (!bracketed && !isIP(host) && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(host)) {
+    throw usageError(`${flag} "${value}": "${host}" is not an IP address or host name`, example)
+  }
+  return bracketed ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+/**
+ * The upstream broker: mqtt://host[:1883] or mqtts://host[:8883] (tcp:// and ssl:// / tls:// are accepted as
+ * their aliases). Normalised to mqtt(s)://host:port. No credentials or paths: the proxy owns authentication.
+ */
+export function parseBrokerUrl(value: string): string {
+  const example = 'e.g. --broker mqtt://127.0.0.1:1884 or --broker mqtts://broker.internal:8883'
+  let url: URL
+  try {
+    url = new URL(value.trim())
+  } catch {
+    throw usageError(`--broker "${value}" is not a URL`, example)
+  }
+  const scheme = { 'mqtt:': 'mqtt', 'tcp:': 'mqtt', 'mqtts:': 'mqtts', 'ssl:': 'mqtts', 'tls:': 'mqtts' }[url.protocol]
+  if (!scheme) throw usageError(`--broker "${value}": ${url.protocol.replace(/:$/, '')}:// is not supported (use mqtt:// or mqtts://)`, example)
+  if (!url.hostname) throw usageError(`--broker "${value}" has no host`, example)
+  if (url.username || url.password) throw usageError('--broker must not carry credentials', 'the proxy connects on behalf of authenticated devices; configure the broker to trust the proxy instead')
+  if ((url.pathname && url.pathname !== '/') || url.search || url.hash) throw usageError(`--broker "${value}" has a path or query`, example)
+  const port = url.port || (scheme === 'mqtts' ? '8883' : '1883')
+  return `${scheme}://${url.hostname}:${port}`
+}

@@ -1,0 +1,266 @@
+/**
+ * `flytrap proxy start` flag parsing: every unit spelling accepted, every bad value refused as a usage error
+ * (exit 2) that names the flag, and the flags → ProxyOptions mapping with DEFAULTS filling the gaps.
+ */
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { DEFAULTS } from '../../../src/lib/proxy/options.js'
+import { MQTT_MAX_PACKET, parseBrokerUrl, parseCount, parseDurationMs, parseHostPort, parseProxyCli, parseSize, type ProxyCliInput } from '../../../src/lib/proxy/cli-options.js'
+import { ExitCode, FlytrapError } from '../../../src/lib/errors.js'
+
+/** Asserts a usage error whose message matches `message`; returns it for further checks. */
+function usage(fn: () => unknown, message: RegExp): FlytrapError {
+  let caught: unknown
+  try {
+    fn()
+  } catch (err) {
+    caught = err
+  }
+  assert.ok(caught instanceof FlytrapError, `expected a FlytrapError, got ${String(caught)}`)
+  assert.equal(caught.exit, ExitCode.usage, caught.message)
+  assert.match(caught.message, message)
+  return caught
+}
+
+describe('parseSize', () => {
+  const ok: Array<[string, number]> = [
+    ['1048576', 1_048_576],
+    ['1MB', 1_048_576],
+    ['1mb', 1_048_576],
+    ['1 MB', 1_048_576],
+    ['1MiB', 1_048_576],
+    ['1M', 1_048_576],
+    ['512KB', 524_288],
+    ['64k', 65_536],
+    ['1.5MB', 1_572_864],
+    ['100B', 100],
+    ['256MB', 268_435_456],
+  ]
+  for (const [text, bytes] of ok) test(`${JSON.stringify(text)} → ${bytes}`, () => assert.equal(parseSize(text, '--max-packet-size'), bytes))
+
+  const bad: Array<[string, RegExp]> = [
+    ['', /is not a size/],
+    ['MB', /is not a size/],
+    ['1XB', /is not a size/],
+    ['-1MB', /is not a size/],
+    ['1e6', /is not a size/],
+    ['1 M B', /is not a size/],
+  ]
+  for (const [text, message] of bad) test(`${JSON.stringify(text)} is refused`, () => void usage(() => parseSize(text, '--max-packet-size'), message))
+
+  test('range: minimum and the MQTT maximum', () => {
+    usage(() => parseSize('10', '--max-packet-size', { min: 64, max: MQTT_MAX_PACKET }), /--max-packet-size 10 is below the minimum of 64 bytes/)
+    usage(() => parseSize('1GB', '--max-packet-size', { min: 64, max: MQTT_MAX_PACKET }), /above the maximum/)
+    assert.equal(parseSize(String(MQTT_MAX_PACKET), '--max-packet-size', { max: MQTT_MAX_PACKET }), MQTT_MAX_PACKET)
+  })
+
+  test('the error names the flag and suggests a spelling', () => {
+    const err = usage(() => parseSize('lots', '--max-packet-size'), /^--max-packet-size "lots" is not a size$/)
+    assert.match(err.suggestions.join(' '), /1MB/)
+  })
+})
+
+describe('parseDurationMs', () => {
+  const ok: Array<[string, number]> = [
+    ['1000', 1_000], // a bare number is milliseconds
+    ['500ms', 500],
+    ['10s', 10_000],
+    ['10sec', 10_000],
+    ['1.5s', 1_500],
+    ['5m', 300_000],
+    ['5min', 300_000],
+    ['1h', 3_600_000],
+    ['1h30m', 5_400_000],
+    ['1m30s', 90_000],
+    ['2d', 172_800_000],
+    ['1w', 604_800_000],
+    [' 60S ', 60_000],
+  ]
+  for (const [text, ms] of ok) test(`${JSON.stringify(text)} → ${ms} ms`, () => assert.equal(parseDurationMs(text, '--ban-window'), ms))
+
+  const bad = ['', 's', '10 seconds', '1.5.5s', '-5s', '5x', '5m garbage', 'soon']
+  for (const text of bad) test(`${JSON.stringify(text)} is refused`, () => void usage(() => parseDurationMs(text, '--ban-window'), /^--ban-window ".*" is not a duration$/))
+
+  test('a bare number under the minimum hints at a missing unit', () => {
+    const err = usage(() => parseDurationMs('60', '--ban-window', { min: 1_000 }), /60 milliseconds, below the minimum of 1s/)
+    assert.match(err.suggestions.join(' '), /did you mean --ban-window 60s/)
+  })
+
+  test('range checks apply to spelled-out units too', () => {
+    usage(() => parseDurationMs('10ms', '--poll-interval', { min: 50 }), /below the minimum of 50ms/)
+    usage(() => parseDurationMs('2h', '--poll-interval', { max: 3_600_000 }), /above the maximum of 1h/)
+  })
+})
+
+describe('parseCount', () => {
+  for (const [text, n] of [['5', 5], ['10000', 10_000], ['10_000', 10_000], ['10,000', 10_000]] as const) {
+    test(`${JSON.stringify(text)} → ${n}`, () => assert.equal(parseCount(text, '--max-connections'), n))
+  }
+  for (const text of ['', '1.5', '-1', 'ten', '1e3', '0x10']) {
+    test(`${JSON.stringify(text)} is refused`, () => void usage(() => parseCount(text, '--max-connections'), /is not a whole number/))
+  }
+  test('minimum', () => void usage(() => parseCount('0', '--ban-threshold', { min: 1 }), /--ban-threshold 0 is below the minimum of 1/))
+})
+
+describe('parseHostPort', () => {
+  const ok: Array<[string, string]> = [
+    ['0.0.0.0:1883', '0.0.0.0:1883'],
+    ['127.0.0.1:0', '127.0.0.1:0'],
+    ['[::]:1883', '[::]:1883'],
+    ['[::1]:9464', '[::1]:9464'],
+    ['localhost:1883', 'localhost:1883'],
+    [':1883', '0.0.0.0:1883'],
+    ['1883', '0.0.0.0:1883'],
+    ['proxy-1.example.com:8883', 'proxy-1.example.com:8883'],
+  ]
+  for (const [text, norm] of ok) test(`${JSON.stringify(text)} → ${norm}`, () => assert.equal(parseHostPort(text, '--listen'), norm))
+
+  const bad: Array<[string, RegExp]> = [
+    ['', /is not host:port/],
+    ['0.0.0.0', /is not host:port/],
+    ['::1:1883', /is not host:port/], // IPv6 needs brackets
+    ['host:port', /is not host:port/],
+    ['0.0.0.0:65536', /port 65536 is above 65535/],
+    ['[1.2.3.4]:1883', /is not an IPv6 address/],
+    ['bad_host!:1883', /is not an IP address or host name/],
+    ['0.0.0.0:1883:1', /is not host:port/],
+  ]
+  for (const [text, message] of bad) test(`${JSON.stringify(text)} is refused`, () => void usage(() => parseHostPort(text, '--listen'), message))
+})
+
+describe('parseBrokerUrl', () => {
+  const ok: Array<[string, string]> = [
+    ['mqtt://127.0.0.1:1884', 'mqtt://127.0.0.1:1884'],
+    ['mqtt://mosquitto', 'mqtt://mosquitto:1883'],
+    ['tcp://broker:1883', 'mqtt://broker:1883'],
+    ['mqtts://broker.internal', 'mqtts://broker.internal:8883'],
+    ['ssl://broker:8884', 'mqtts://broker:8884'],
+    ['tls://broker', 'mqtts://broker:8883'],
+    ['mqtt://[::1]:1884', 'mqtt://[::1]:1884'],
+    ['mqtt://127.0.0.1:1884/', 'mqtt://127.0.0.1:1884'],
+  ]
+  for (const [text, norm] of ok) test(`${text} → ${norm}`, () => assert.equal(parseBrokerUrl(text), norm))
+
+  const bad: Array<[string, RegExp]> = [
+    ['127.0.0.1:1884', /not supported|is not a URL/],
+    ['localhost', /is not a URL/],
+    ['ws://broker:9001', /ws:\/\/ is not supported/],
+    ['http://broker', /http:\/\/ is not supported/],
+    ['mqtt://user:pw@broker', /must not carry credentials/],
+    ['mqtt://broker/topic', /has a path or query/],
+    ['mqtt://broker:1883?x=1', /has a path or query/],
+  ]
+  for (const [text, message] of bad) test(`${text} is refused`, () => void usage(() => parseBrokerUrl(text), message))
+})
+
+describe('parseProxyCli', () => {
+  const files: Record<string, string> = { 'server.crt': 'CERT', 'server.key': 'KEY', 'ca.crt': 'CA', 'broker-ca.crt': 'BROKERCA' }
+  const readFile = (p: string): Buffer => {
+    const text = files[p]
+    if (text === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' })
+    return Buffer.from(text)
+  }
+  const parse = (input: Partial<ProxyCliInput>) => parseProxyCli({ broker: 'mqtt://127.0.0.1:1884', ...input }, { readFile })
+
+  test('only --broker: DEFAULTS everywhere, one listener on 0.0.0.0:1883, no warnings', () => {
+    const { options, logLevel, warnings } = parse({})
+    assert.deepEqual(options.listeners, [{ listen: '0.0.0.0:1883' }])
+    assert.deepEqual(options.upstream, { url: 'mqtt://127.0.0.1:1884' })
+    assert.equal(options.pollIntervalMs, DEFAULTS.pollIntervalMs)
+    assert.equal(options.unregisteredTopics, 'deny')
+    assert.equal(options.failOpen, false)
+    assert.equal(options.allowLegacyCredentials, false)
+    assert.equal(options.usernameFromAddress, false)
+    assert.equal(options.maxCredentialLifetimeSec, DEFAULTS.maxCredentialLifetimeSec)
+    assert.deepEqual(options.bans, { ...DEFAULTS.bans })
+    assert.deepEqual(options.limits, { ...DEFAULTS.limits })
+    assert.equal(options.metrics, undefined)
+    assert.equal(logLevel, 'info')
+    assert.deepEqual(warnings, [])
+  })
+
+  test('every flag maps onto its option', () => {
+    const { options, logLevel } = parse({
+      listen: ['0.0.0.0:1883', '[::]:1883'],
+      tlsListen: '0.0.0.0:8883',
+      tlsCert: 'server.crt',
+      tlsKey: 'server.key',
+      tlsClientCa: 'ca.crt',
+      tlsRequireClientCert: true,
+      broker: 'mqtts://broker:8884',
+      brokerCa: 'broker-ca.crt',
+      brokerServername: 'broker.internal',
+      proxyProtocol: true,
+      trustedProxy: ['10.0.0.0/8', 'fd00::/8'],
+      metrics: '127.0.0.1:9464',
+      pollInterval: '2s',
+      unregistered: 'allow',
+      failOpen: true,
+      allowLegacyCredentials: true,
+      usernameFromAddress: true,
+      maxCredentialLifetime: '30d',
+      banThreshold: '3',
+      banWindow: '30s',
+      banDuration: '1h',
+      banKey: 'a-shared-secret-of-32-characters',
+      banReportInterval: '5m',
+      maxPacketSize: '256KB',
+      connectTimeout: '5s',
+      drainTimeout: '10s',
+      maxConnections: '1000',
+      maxConnectionsPerIp: '10',
+      logLevel: 'debug',
+    })
+    const pp = { proxyProtocol: true, trustedProxies: ['10.0.0.0/8', 'fd00::/8'] }
+    assert.deepEqual(options.listeners, [
+      { listen: '0.0.0.0:1883', ...pp },
+      { listen: '[::]:1883', ...pp },
+      { listen: '0.0.0.0:8883', tls: { cert: Buffer.from('CERT'), key: Buffer.from('KEY'), ca: Buffer.from('CA'), requireClientCert: true }, ...pp },
+    ])
+    assert.deepEqual(options.upstream, { url: 'mqtts://broker:8884', ca: Buffer.from('BROKERCA'), servername: 'broker.internal' })
+    assert.equal(options.metrics, '127.0.0.1:9464')
+    assert.equal(options.pollIntervalMs, 2_000)
+    assert.equal(options.unregisteredTopics, 'allow')
+    assert.equal(options.failOpen, true)
+    assert.equal(options.allowLegacyCredentials, true)
+    assert.equal(options.usernameFromAddress, true)
+    assert.equal(options.maxCredentialLifetimeSec, 30 * 86_400)
+    assert.deepEqual(options.bans, { threshold: 3, windowMs: 30_000, durationMs: 3_600_000, subjectKey: 'a-shared-secret-of-32-characters', reportIntervalMs: 300_000, reportBatchMax: DEFAULTS.bans.reportBatchMax })
+    assert.deepEqual(options.limits, { maxPacketSize: 262_144, connectTimeoutMs: 5_000, maxConnections: 1_000, maxConnectionsPerIp: 10, drainTimeoutMs: 10_000 })
+    assert.equal(logLevel, 'debug')
+  })
+
+  test('security-weakening flags come back as warnings', () => {
+    const { warnings } = parse({ unregistered: 'allow', failOpen: true, allowLegacyCredentials: true, broker: 'mqtts://b', brokerInsecure: true })
+    assert.equal(warnings.length, 4)
+    for (const flag of ['--unregistered allow', '--fail-open', '--allow-legacy-credentials', '--broker-insecure']) assert.ok(warnings.some((w) => w.startsWith(flag)), flag)
+  })
+
+  const bad: Array<[string, Partial<ProxyCliInput>, RegExp]> = [
+    ['TLS files without --tls-listen', { tlsCert: 'server.crt', tlsKey: 'server.key' }, /need --tls-listen/],
+    ['--tls-listen without a key', { tlsListen: ':8883', tlsCert: 'server.crt' }, /--tls-listen needs --tls-cert and --tls-key/],
+    ['--tls-require-client-cert without a CA', { tlsListen: ':8883', tlsCert: 'server.crt', tlsKey: 'server.key', tlsRequireClientCert: true }, /needs --tls-client-ca/],
+    ['an unreadable certificate', { tlsListen: ':8883', tlsCert: 'missing.crt', tlsKey: 'server.key' }, /--tls-cert missing\.crt: cannot read the file \(ENOENT\)/],
+    ['--trusted-proxy without --proxy-protocol', { trustedProxy: ['10.0.0.0/8'] }, /only makes sense with --proxy-protocol/],
+    ['--proxy-protocol without a trusted proxy', { proxyProtocol: true }, /needs at least one --trusted-proxy/],
+    ['a bad CIDR', { proxyProtocol: true, trustedProxy: ['10.0.0.0/33'] }, /invalid address or CIDR/],
+    ['--broker-ca on a plain broker', { brokerCa: 'broker-ca.crt' }, /apply to an mqtts:\/\/ broker/],
+    ['--broker-ca with --broker-insecure', { broker: 'mqtts://b', brokerCa: 'broker-ca.crt', brokerInsecure: true }, /contradict/],
+    ['--unregistered maybe', { unregistered: 'maybe' }, /--unregistered "maybe" is not deny or allow/],
+    ['--log-level loud', { logLevel: 'loud' }, /--log-level "loud" is not one of debug, info, warn, error/],
+    ['a short --ban-key', { banKey: 'secret' }, /--ban-key is shorter than 16 characters/],
+    ['the same address twice', { listen: ['0.0.0.0:1883', ':1883'] }, /0\.0\.0\.0:1883 is given twice/],
+    ['--max-connections-per-ip above --max-connections', { maxConnections: '10', maxConnectionsPerIp: '20' }, /is above --max-connections 10/],
+    ['--poll-interval 10ms', { pollInterval: '10ms' }, /--poll-interval 10ms is below the minimum of 50ms/],
+    ['--connect-timeout 10 (ms, by mistake)', { connectTimeout: '10' }, /10 milliseconds, below the minimum of 100ms/],
+    ['--ban-window 60', { banWindow: '60' }, /60 milliseconds, below the minimum of 1s/],
+    ['--ban-duration forever', { banDuration: 'forever' }, /--ban-duration "forever" is not a duration/],
+    ['--ban-threshold 0', { banThreshold: '0' }, /--ban-threshold 0 is below the minimum of 1/],
+    ['--max-packet-size 1GB', { maxPacketSize: '1GB' }, /--max-packet-size 1GB is above the maximum of 268435460 bytes/],
+    ['--max-packet-size huge', { maxPacketSize: 'huge' }, /is not a size/],
+    ['--max-credential-lifetime 10s', { maxCredentialLifetime: '10s' }, /below the minimum of 1m/],
+    ['--metrics without a port', { metrics: '127.0.0.1' }, /--metrics "127\.0\.0\.1" is not host:port/],
+    ['--broker ws://', { broker: 'ws://b:9001' }, /ws:\/\/ is not supported/],
+  ]
+  for (const [name, input, message] of bad) test(`refused: ${name}`, () => void usage(() => parse(input), message))
+})
