@@ -18,7 +18,10 @@ export interface PolicySyncOptions {
   fromBlock?: number
   pollIntervalMs: number
   logger?: Logger
-  /** A ban recorded on chain by a registered reporter. `subject` is the bytes32 as 0x-hex, `until` unix seconds. */
+  /**
+   * A ban still in force (until > now) recorded on chain by a registered reporter: the ones in the log range of
+   * each tick, and at cold start every one since fromBlock. `subject` is the bytes32 as 0x-hex, `until` unix seconds.
+   */
   onBan?: (subject: string, until: number, reporter: string) => void
   /** Blocks per eth_getLogs request. Default 50,000. */
   logChunk?: number
@@ -75,6 +78,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
   let head: number | null = null
   let lastError: string | undefined
   let failures = 0
+  let headBehind = false
   let stopped = false
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> | null = null
@@ -138,8 +142,8 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     return value
   }
 
-  /** Applies reporter events in log order; returns the bans (from registered reporters) among the logs. */
-  async function scanBans(events: readonly (LogDescription & { log: Log })[], onlyActive: boolean): Promise<Ban[]> {
+  /** Applies reporter events in log order; returns the bans still in force that registered reporters recorded. */
+  async function scanBans(events: readonly (LogDescription & { log: Log })[]): Promise<Ban[]> {
     const bans: Ban[] = []
     const nowSec = Math.floor(Date.now() / 1000)
     for (const e of events) {
@@ -147,7 +151,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
         reporters.set(String(e.args[0]).toLowerCase(), e.name === 'ReporterAdded')
       } else if (e.name === 'Banned') {
         const until = Number((e.args[2] as bigint) > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : e.args[2])
-        if (onlyActive && until <= nowSec) continue
+        if (until <= nowSec) continue // over already (or recorded with a past end): nothing to enforce
         const reporter = String(e.args[1])
         if (!(await isReporterAt(reporter, e.log.blockNumber))) {
           logger?.warn('ignored a ban from an address that is not a registered reporter', { reporter, block: e.log.blockNumber })
@@ -201,7 +205,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       (g) => g.pubExpiry !== 0n || g.subExpiry !== 0n,
     )
     reporters.clear()
-    const bans = await scanBans(events, true)
+    const bans = await scanBans(events)
 
     if (stopped) return
     store.replaceAll({ topics, grants })
@@ -219,10 +223,13 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     const last = lastBlock as number
     head = latest
     if (latest < last) {
-      logger?.warn('the chain head went backwards; keeping the synced policy', { synced: last, head: latest })
+      // Reorgs are not followed (nothing is rolled back); just do not crash or re-read, and say so once.
+      if (!headBehind) logger?.warn('the chain head went backwards; keeping the synced policy', { synced: last, head: latest })
+      headBehind = true
       store.markSynced(last)
       return false
     }
+    headBehind = false
     if (latest === last) {
       store.markSynced(last)
       return false
@@ -255,7 +262,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       }
       return member(name, g.topicId, g.client, to)
     })
-    const bans = await scanBans(events, false)
+    const bans = await scanBans(events)
 
     if (stopped) return false
     store.batch(() => {

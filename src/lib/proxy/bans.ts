@@ -215,6 +215,7 @@ type RecordBans = Pick<FlyTrapClient, 'recordBans'>
 
 /** Later than this as "unix seconds" is year 5138: it is a millisecond value passed by mistake. */
 const MAX_UNTIL_SEC = 1e11
+const MAX_REASON = 256
 
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/
 
@@ -377,7 +378,8 @@ export class BanReporter {
       const res = await this.client.recordBans(
         batch.map(([s]) => s),
         batch.map(([, q]) => q.until),
-        [...new Set(batch.map(([, q]) => q.reason))].join('; '),
+        // Calldata costs gas per byte: the recorded reason is capped.
+        [...new Set(batch.map(([, q]) => q.reason))].join('; ').slice(0, MAX_REASON),
       )
       this.transactions++
       for (const [s, q] of batch) {

@@ -90,7 +90,10 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   })
 
   /** Subjects for an IP: the clear IP locally, and its keyed hash when bans are shared on chain. */
-  const ipSubjects = (ip: string) => (banKey ? [ip, subjectForIp(ip, banKey)] : [ip])
+  const ipSubjects = (ip: string) => {
+    const shared = subjectForIp(ip, banKey)
+    return shared ? [ip, shared] : [ip]
+  }
   const isBanned = (ip: string, address?: string) => {
     const now = Date.now()
     return ipSubjects(ip).some((s) => bans.isBanned(s, now)) || (address !== undefined && bans.isBanned(subjectForAddress(address), now))
@@ -103,11 +106,12 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     const r = bans.fail(ip, now)
     const ra = address ? bans.fail(subjectForAddress(address), now) : undefined
     for (const [hit, subject] of [[r, ip], [ra, address ? subjectForAddress(address) : undefined]] as const) {
-      if (!hit?.banned || !subject || !hit.until) continue
+      if (!hit?.newBan || !subject || !hit.until) continue // count and report each ban once
       metrics.bans.inc({ source: 'local' })
       log.info('banned', { ip: subject === ip ? ip : undefined, address: subject === ip ? undefined : address, until: new Date(hit.until).toISOString() })
       events.emit('ban', { subject, until: hit.until, source: 'local', ip: subject === ip ? ip : undefined, address: subject === ip ? undefined : address })
-      const shared = subject === ip ? (banKey ? subjectForIp(ip, banKey) : undefined) : subject
+      // IP bans go on chain only as a keyed hash, and only when proxies share the key.
+      const shared = subject === ip ? subjectForIp(ip, banKey) : subject
       if (shared) {
         if (subject === ip) bans.ban(shared, hit.until, 'local')
         reporter?.enqueue(shared, Math.ceil(hit.until / 1000), subject === ip ? 'repeated failures from one address' : 'repeated refusals for one identity')
@@ -200,7 +204,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     ? await serveMetrics(options.metrics, metrics.registry, () => {
         const st = sync.status()
         metrics.synced.set(st.synced ? 1 : 0)
-        metrics.block.set(st.block)
+        metrics.block.set(st.block ?? 0)
         metrics.syncLag.set(st.lastSyncAt ? (Date.now() - st.lastSyncAt) / 1000 : -1)
         metrics.bansActive.set(bans.activeBans(Date.now()).length)
       })
