@@ -286,7 +286,7 @@ function createListener(opts: ListenerOptions, accept: (s: Socket, ip: string, i
 
 function upstreamConnector(options: ProxyOptions): () => Socket {
   const url = new URL(options.upstream.url)
-  const port = Number(url.port || (url.protocol === 'mqtts:' ? 8883 : 1883))
+  const port = Number(url.port || (['mqtts:', 'ssl:', 'tls:'].includes(url.protocol) ? 8883 : 1883))
   const host = url.hostname.replace(/^\[|\]$/g, '')
   if (url.protocol === 'mqtt:' || url.protocol === 'tcp:') return () => net.connect({ host, port, noDelay: true })
   if (url.protocol !== 'mqtts:' && url.protocol !== 'ssl:' && url.protocol !== 'tls:') throw new Error(`unsupported broker URL ${options.upstream.url}`)
