@@ -178,3 +178,332 @@ export function publish(client: MqttClient, topic: string, payload: string, opts
 
 /** Resolves after `ms`; for "nothing arrives" checks, which need some time to pass. */
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+// ---------------------------------------------------------------------------------------------------------
+// Raw MQTT sockets and a recording TCP tap (auth / bans / credential-stripping tests)
+
+import net from 'node:net'
+import { generate as generatePacket, parser as mqttParser, type Packet as MqttPacket } from 'mqtt-packet'
+
+/** A bare TCP connection speaking MQTT through mqtt-packet: exact control over every byte a client sends. */
+export interface RawMqttClient {
+  socket: net.Socket
+  /** Every packet received so far, in order. */
+  received: MqttPacket[]
+  send(packet: MqttPacket): void
+  /** The next packet not yet taken by next(); rejects on timeout, or when the connection closes first. */
+  next(timeoutMs?: number): Promise<MqttPacket>
+  /** Resolves when the peer has closed the connection. */
+  closed: Promise<void>
+  isClosed(): boolean
+  destroy(): void
+}
+
+/**
+ * Opens a raw MQTT connection to host:port. `prefix` is written first (e.g. a PROXY protocol header).
+ * `version` selects how incoming packets are parsed (5 for MQTT 5 properties and reason codes).
+ */
+export function rawMqttClient(port: number, opts: { host?: string; version?: 3 | 4 | 5; prefix?: string | Buffer } = {}): Promise<RawMqttClient> {
+  const version = opts.version ?? 5
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: opts.host ?? '127.0.0.1', port, noDelay: true })
+    const parser = mqttParser({ protocolVersion: version })
+    const received: MqttPacket[] = []
+    let taken = 0
+    let isClosed = false
+    let wake: (() => void) | undefined
+    let closedResolve!: () => void
+    const closed = new Promise<void>((r) => (closedResolve = r))
+    parser.on('packet', (p: MqttPacket) => {
+      received.push(p)
+      wake?.()
+    })
+    parser.on('error', (err: Error) => socket.destroy(err))
+    socket.on('data', (chunk: Buffer) => parser.parse(chunk))
+    socket.on('error', () => undefined)
+    socket.on('close', () => {
+      isClosed = true
+      closedResolve()
+      wake?.()
+    })
+    socket.once('connect', () => {
+      if (opts.prefix !== undefined) socket.write(opts.prefix)
+      resolve({
+        socket,
+        received,
+        send: (packet) => socket.write(generatePacket(packet, { protocolVersion: version })),
+        next: (timeoutMs = 5_000) =>
+          new Promise<MqttPacket>((res, rej) => {
+            const timer = setTimeout(() => {
+              wake = undefined
+              rej(new Error(`no packet within ${timeoutMs} ms (received so far: ${received.map((p) => p.cmd).join(', ') || 'none'})`))
+            }, timeoutMs)
+            const check = () => {
+              if (taken < received.length) {
+                clearTimeout(timer)
+                wake = undefined
+                res(received[taken++]!)
+              } else if (isClosed) {
+                clearTimeout(timer)
+                wake = undefined
+                rej(Object.assign(new Error('connection closed before the next packet'), { code: 'closed' }))
+              }
+            }
+            wake = check
+            check()
+          }),
+        closed,
+        isClosed: () => isClosed,
+        destroy: () => socket.destroy(),
+      })
+    })
+    socket.once('error', reject)
+  })
+}
+
+/** Decodes a byte stream of whole MQTT packets (e.g. what a tap recorded). */
+export function decodeMqttStream(bytes: Buffer, version: 3 | 4 | 5): MqttPacket[] {
+  const out: MqttPacket[] = []
+  const p = mqttParser({ protocolVersion: version })
+  p.on('packet', (packet: MqttPacket) => out.push(packet))
+  p.on('error', (err: Error) => {
+    throw err
+  })
+  p.parse(bytes)
+  return out
+}
+
+/** One connection through a tap: what the client side sent towards the broker. */
+export interface TapConnection {
+  toBroker: Buffer[]
+  bytes(): Buffer
+}
+
+/**
+ * A recording TCP tap: listens on a free loopback port, forwards every connection to `target` (mqtt://host:port)
+ * and keeps a copy of the bytes sent towards the target. Put it between the proxy and mosquitto.
+ */
+export async function recordingTcpTap(target: string): Promise<{ url: string; port: number; connections: TapConnection[]; close(): Promise<void> }> {
+  const t = new URL(target)
+  const connections: TapConnection[] = []
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((inbound) => {
+    const conn: TapConnection = { toBroker: [], bytes: () => Buffer.concat(conn.toBroker) }
+    connections.push(conn)
+    const outbound = net.connect({ host: t.hostname, port: Number(t.port) })
+    sockets.add(inbound).add(outbound)
+    inbound.on('data', (chunk: Buffer) => {
+      conn.toBroker.push(Buffer.from(chunk))
+      outbound.write(chunk)
+    })
+    outbound.on('data', (chunk: Buffer) => inbound.write(chunk))
+    const done = () => {
+      inbound.destroy()
+      outbound.destroy()
+      sockets.delete(inbound)
+      sockets.delete(outbound)
+    }
+    for (const s of [inbound, outbound]) {
+      s.on('error', done)
+      s.on('close', done)
+    }
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+  const port = (server.address() as net.AddressInfo).port
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    connections,
+    close: async () => {
+      for (const s of sockets) s.destroy()
+      await new Promise<void>((r) => server.close(() => r()))
+    },
+  }
+}
+
+// ------------------------------------------------------------------ raw MQTT, PROXY-protocol relay, codes
+// (authorisation / live-policy / geo e2e tests)
+
+import { createServer as rawNetCreateServer, connect as rawNetConnect, type Socket as RawNetSocket } from 'node:net'
+import { FrameReader as RawFrameReader } from '../../src/lib/mqtt/framing.js'
+import { decodePacket as rawDecodePacket, encodePacket as rawEncodePacket, type ConnackPacket as RawConnackPacket, type ConnectPacket as RawConnectPacket, type Packet as RawPacket } from '../../src/lib/mqtt/packets.js'
+import { encodeProxyV1 as rawEncodeProxyV1, encodeProxyV2 as rawEncodeProxyV2 } from '../../src/lib/proxy/proxy-protocol.js'
+
+/** A fresh random device key (no ETH: fine for MQTT clients, not for sending transactions). */
+export function freshDeviceKey(): string {
+  return Wallet.createRandom().privateKey
+}
+
+export function addressOfKey(key: string): string {
+  return new Wallet(key).address
+}
+
+/** SUBACK codes for one SUBSCRIBE, in filter order, whether or not some were refused (MQTT.js rejects then). */
+export async function subscribeCodes(client: MqttClient, filters: string | string[] | Record<string, { qos: 0 | 1 | 2 }>, qos: 0 | 1 | 2 = 1): Promise<number[]> {
+  try {
+    const granted = typeof filters === 'object' && !Array.isArray(filters) ? await client.subscribeAsync(filters) : await client.subscribeAsync(filters, { qos })
+    return granted.map((g) => g.qos)
+  } catch (err) {
+    const packet = (err as { packet?: { granted?: number[] } }).packet
+    if (!packet?.granted) throw err
+    return [...packet.granted]
+  }
+}
+
+/** 0 when the publish was acknowledged as a success, else the reason code it was refused with. */
+export async function publishCode(client: MqttClient, topic: string, payload: string, opts: IClientPublishOptions = {}): Promise<number> {
+  try {
+    await client.publishAsync(topic, payload, { qos: 1, ...opts })
+    return 0
+  } catch (err) {
+    const code = (err as { code?: unknown }).code
+    if (typeof code !== 'number') throw err
+    return code
+  }
+}
+
+export interface RawReceived {
+  packet: RawPacket
+  bytes: Buffer
+  taken: boolean
+}
+
+/** An MQTT connection over a plain socket, for packets MQTT.js cannot produce. */
+export interface RawMqtt {
+  socket: RawNetSocket
+  version: 4 | 5
+  clientId: string
+  connack: RawConnackPacket
+  received: RawReceived[]
+  send(packet: RawPacket): void
+  /** Resolves with the first not yet taken packet that matches (and marks it taken). */
+  expect(match: (p: RawPacket) => boolean, timeoutMs?: number, what?: string): Promise<RawReceived>
+  isClosed(): boolean
+  whenClosed(timeoutMs?: number): Promise<void>
+  end(): void
+}
+
+export interface RawConnectOptions {
+  host?: string
+  port: number
+  key: string
+  chain: { chainId: number; address: string }
+  version?: 4 | 5
+  clientId?: string
+  clean?: boolean
+  will?: RawConnectPacket['will']
+  properties?: RawConnectPacket['properties']
+  /** Written before CONNECT on the same write (e.g. a PROXY protocol header). */
+  prefix?: Buffer
+  /** Send no credential at all. */
+  noCredential?: boolean
+}
+
+/** Connects, sends a credentialed CONNECT and resolves with the CONNACK (success or not). Rejects if the socket closes first. */
+export function rawMqttConnect(o: RawConnectOptions): Promise<RawMqtt> {
+  const version = o.version ?? 5
+  const clientId = o.clientId ?? `raw-${Math.random().toString(36).slice(2, 10)}`
+  const deployment = { chainId: BigInt(o.chain.chainId), contract: o.chain.address }
+  const cred = signCredential({ signer: o.key, ...deployment, clientId, expiresAt: Math.floor(Date.now() / 1000) + 3600 })
+  const connect: RawConnectPacket = { cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clean: o.clean ?? true, keepalive: 0, clientId }
+  if (o.will) connect.will = o.will
+  if (version === 5) {
+    connect.properties = { ...o.properties }
+    if (!o.noCredential) connect.properties.userProperties = toUserProperties(cred)
+  } else if (!o.noCredential) {
+    const up = toUsernamePassword(cred)
+    connect.username = up.username
+    connect.password = Buffer.from(up.password)
+  }
+  const socket = rawNetConnect({ host: o.host ?? '127.0.0.1', port: o.port })
+  const reader = new RawFrameReader({ maxPacketSize: 16 * 1024 * 1024 })
+  const received: RawReceived[] = []
+  let closed = false
+  socket.on('data', (chunk: Buffer) => {
+    for (const frame of reader.push(chunk)) received.push({ packet: rawDecodePacket(frame.bytes, version), bytes: frame.bytes, taken: false })
+  })
+  socket.on('error', () => socket.destroy())
+  socket.on('close', () => {
+    closed = true
+  })
+  const raw: RawMqtt = {
+    socket,
+    version,
+    clientId,
+    connack: undefined as unknown as RawConnackPacket,
+    received,
+    send: (p) => {
+      socket.write(rawEncodePacket(p, version))
+    },
+    expect: async (match, timeoutMs = 5_000, what = 'packet') => {
+      let found: RawReceived | undefined
+      await waitFor(() => (found = received.find((r) => !r.taken && match(r.packet))) !== undefined, timeoutMs, what)
+      found!.taken = true
+      return found!
+    },
+    isClosed: () => closed,
+    whenClosed: (timeoutMs = 5_000) => waitFor(() => closed, timeoutMs, 'socket closed'),
+    end: () => {
+      socket.destroy()
+    },
+  }
+  socket.on('connect', () => socket.write(Buffer.concat([o.prefix ?? Buffer.alloc(0), rawEncodePacket(connect, version)])))
+  return (async () => {
+    try {
+      const r = await raw.expect((p) => p.cmd === 'connack' || closed, 5_000, 'CONNACK')
+      raw.connack = r.packet as RawConnackPacket
+    } catch (err) {
+      socket.destroy()
+      if (closed) throw Object.assign(new Error('connection closed before CONNACK'), { code: 'closed' })
+      throw err
+    }
+    return raw
+  })()
+}
+
+export interface ProxyProtocolRelay {
+  port: number
+  url: string
+  /** Connections accepted so far. */
+  connections: number
+  close(): Promise<void>
+}
+
+/**
+ * A local TCP relay standing in for a load balancer: every connection to it is forwarded to `target` behind
+ * a PROXY protocol header naming `source` as the client address (v1 text or v2 binary).
+ */
+export async function proxyProtocolRelay(target: { host?: string; port: number }, source: string, version: 1 | 2 = 1): Promise<ProxyProtocolRelay> {
+  const sockets = new Set<RawNetSocket>()
+  const relay: ProxyProtocolRelay = { port: 0, url: '', connections: 0, close: async () => {} }
+  const server = rawNetCreateServer((down) => {
+    relay.connections++
+    const up = rawNetConnect({ host: target.host ?? '127.0.0.1', port: target.port })
+    sockets.add(down)
+    sockets.add(up)
+    const src = { address: source, port: down.remotePort ?? 40_000 }
+    const dst = { address: target.host ?? '127.0.0.1', port: target.port }
+    up.write(version === 1 ? rawEncodeProxyV1(src, dst) : rawEncodeProxyV2(src, dst))
+    down.pipe(up)
+    up.pipe(down)
+    const kill = () => {
+      down.destroy()
+      up.destroy()
+      sockets.delete(down)
+      sockets.delete(up)
+    }
+    down.on('error', kill)
+    up.on('error', kill)
+    down.on('close', kill)
+    up.on('close', kill)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  relay.port = (server.address() as { port: number }).port
+  relay.url = `mqtt://127.0.0.1:${relay.port}`
+  relay.close = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy()
+      server.close(() => resolve())
+    })
+  return relay
+}

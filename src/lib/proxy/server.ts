@@ -120,8 +120,14 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     }
   }
 
+  // One bound counter per (kind, outcome, reason): decisions run per packet.
+  const decisionSeries = new Map<string, { inc(): void }>()
   const onDecision = (e: DecisionEvent) => {
-    metrics.decisions.inc({ kind: e.kind, outcome: e.allowed ? 'allow' : 'deny', reason: e.reason })
+    const outcome = e.allowed ? 'allow' : 'deny'
+    const key = `${e.kind}|${outcome}|${e.reason}`
+    let series = decisionSeries.get(key)
+    if (!series) decisionSeries.set(key, (series = metrics.decisions.labels({ kind: e.kind, outcome, reason: e.reason })))
+    series.inc()
     if (!e.allowed) log.info('refused', { ...e })
     else if (log.enabled('debug')) log.debug('allowed', { ...e })
     events.emit('decision', e)

@@ -28,6 +28,7 @@ import {
   type SubscribePacket,
 } from '../mqtt/packets.js'
 import { TopicAliasTable } from '../mqtt/aliases.js'
+import { readPublishHeader } from '../mqtt/publish-header.js'
 import { MqttProtocolError, ProtocolError, ReasonCode, SUBACK_FAILURE_V4 } from '../mqtt/reason-codes.js'
 import { parseShared, validateTopicFilter, validateTopicName } from '../policy/filter.js'
 import type { Decision, PolicyView } from '../policy/types.js'
@@ -131,12 +132,26 @@ export class Session {
 
   private onClientData(chunk: Buffer): void {
     if (this.phase === 'closed') return
+    // Everything this chunk produces leaves in one write per socket, not one syscall per packet.
+    this.cork()
     try {
       this.clientReader.push(chunk)
       this.drainClientFrames()
     } catch (err) {
       this.protocolError('client', err as Error)
+    } finally {
+      this.uncork()
     }
+  }
+
+  private cork(): void {
+    this.client.cork()
+    this.upstream?.cork()
+  }
+
+  private uncork(): void {
+    this.client.uncork()
+    this.upstream?.uncork()
   }
 
   /** Processes buffered client frames; stops (leaving the rest buffered) while upstream is being opened. */
@@ -260,6 +275,7 @@ export class Session {
 
   private onUpstreamData(chunk: Buffer): void {
     if (this.phase === 'closed') return
+    this.cork()
     try {
       for (const frame of this.upstreamReader.push(chunk)) {
         if (this.phase === 'upstream') this.onConnack(frame)
@@ -268,6 +284,8 @@ export class Session {
       }
     } catch (err) {
       this.protocolError('broker', err as Error)
+    } finally {
+      this.uncork()
     }
   }
 
@@ -315,8 +333,8 @@ export class Session {
 
   /** Defence in depth: every delivery is checked against the receiver's rights, now. */
   private deliver(frame: Frame): void {
-    const publish = decodePacket(frame.bytes, this.version) as PublishPacket
-    const topic = this.deliveryAliases.resolve(publish)
+    const publish = readPublishHeader(frame, this.version)
+    const topic = this.deliveryAliases.resolve({ topic: publish.topic, properties: { topicAlias: publish.topicAlias } })
     const d = this.ctx.policy.canReceive(this.address!, topic, this.country)
     if (d.allowed) {
       if (d.sensitive) this.decision({ kind: 'deliver', allowed: true, reason: d.reason, topic, sensitive: true })
@@ -370,8 +388,8 @@ export class Session {
   }
 
   private publish(frame: Frame): void {
-    const publish = decodePacket(frame.bytes, this.version) as PublishPacket
-    const topic = this.clientAliases.resolve(publish)
+    const publish = readPublishHeader(frame, this.version)
+    const topic = this.clientAliases.resolve({ topic: publish.topic, properties: { topicAlias: publish.topicAlias } })
     const invalid = validateTopicName(topic)
     if (invalid) throw new ProtocolError(`PUBLISH topic: ${invalid}`, ReasonCode.TopicNameInvalid)
     const d = this.ctx.policy.canPublish(this.address!, topic, this.country)
@@ -385,7 +403,7 @@ export class Session {
       }
       return
     }
-    const alias = publish.properties?.topicAlias
+    const alias = publish.topicAlias
     if (alias === undefined) return this.toBroker(frame.bytes)
     if (publish.topic !== '') {
       this.brokerSeenAliases.set(alias, topic)
@@ -394,7 +412,8 @@ export class Session {
     // The broker may hold an older binding for this alias (the rebinding packet was refused): name the topic.
     if (this.brokerSeenAliases.get(alias) === topic) return this.toBroker(frame.bytes)
     this.brokerSeenAliases.set(alias, topic)
-    this.toBroker(encodePacket({ ...publish, topic }, this.version))
+    const full = decodePacket(frame.bytes, this.version) as PublishPacket
+    this.toBroker(encodePacket({ ...full, topic }, this.version))
   }
 
   private subscribe(frame: Frame): void {

@@ -1,0 +1,155 @@
+/**
+ * The self-contained benchmark stack: anvil + contract + mosquitto (plain and TLS) + the FlyTrap proxy
+ * (plain and TLS listeners) + HAProxy in TCP mode (plain and TLS) in front of the same mosquitto.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Wallet } from 'ethers'
+import { ANVIL_DEV_KEYS, startAnvil, type AnvilHandle } from '../dev/anvil.js'
+import { makeTestCA } from '../dev/certs.js'
+import { startMosquitto, type MosquittoHandle } from '../dev/mosquitto.js'
+import { connect, deployFlyTrap, FlyTrapClient } from '../chain/client.js'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { stopChild } from '../dev/anvil.js'
+import { haproxyAvailable, startHaproxy, type RelayHandle } from './haproxy.js'
+import type { Target } from './raw-client.js'
+
+export const BENCH_TOPIC = 'bench/t'
+
+export interface BenchTargets {
+  direct: Target
+  flytrap: Target
+  relay?: Target
+  directTls: Target
+  flytrapTls: Target
+  relayTls?: Target
+}
+
+export interface BenchStack {
+  targets: BenchTargets
+  chainId: number
+  contract: string
+  /** Key allowed to publish and subscribe on BENCH_TOPIC. */
+  key: string
+  client: FlyTrapClient
+  proxy: SpawnedProxy
+  mosquitto: MosquittoHandle
+  relay?: RelayHandle
+  relaySkipped?: string
+  /** Process ids, for memory readings from /proc. */
+  pids: { proxy: number; broker: number }
+  stop(): Promise<void>
+}
+
+export interface SpawnedProxy {
+  pid: number
+  listening: { host: string; port: number; tls: boolean }[]
+  stop(): Promise<void>
+}
+
+/** `flytrap proxy start --json` as a child process, so the proxy never shares an event loop with the load. */
+export async function spawnProxy(args: string[]): Promise<SpawnedProxy> {
+  const bin = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
+  // FLYTRAP_PROXY_NODE_OPTIONS lets a profiler (--cpu-prof) be attached to the proxy process.
+  const nodeArgs = (process.env.FLYTRAP_PROXY_NODE_OPTIONS ?? '').split(' ').filter(Boolean)
+  const child = spawn(process.execPath, [...nodeArgs, bin, 'proxy', 'start', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let err = ''
+  child.stderr.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-2_000)))
+  const ready = await new Promise<{ listening: SpawnedProxy['listening'] }>((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`proxy did not start: ${err}`)), 30_000)
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString()
+      const nl = out.indexOf('\n')
+      if (nl < 0) return
+      clearTimeout(timer)
+      try {
+        resolve(JSON.parse(out.slice(0, nl)))
+      } catch {
+        reject(new Error(`proxy printed ${out.slice(0, 200)}`))
+      }
+    })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`proxy exited with ${code}: ${err}`))
+    })
+  })
+  child.removeAllListeners('exit')
+  return { pid: child.pid!, listening: ready.listening, stop: () => stopChild(child, 5_000) }
+}
+
+export async function startBenchStack(opts: { proxyArgs?: string[]; onStep?: (s: string) => void } = {}): Promise<BenchStack> {
+  const step = opts.onStep ?? (() => {})
+  const cleanup: (() => Promise<void>)[] = []
+  const dir = mkdtempSync(join(tmpdir(), 'flytrap-bench-'))
+  cleanup.push(async () => rmSync(dir, { recursive: true, force: true }))
+  try {
+    step('starting anvil and deploying the contract')
+    const anvil: AnvilHandle = await startAnvil()
+    cleanup.push(() => anvil.stop())
+    const { provider, chainId } = await connect(anvil.rpcUrl, { pollingIntervalMs: 200 })
+    cleanup.push(async () => provider.destroy())
+    const owner = new Wallet(ANVIL_DEV_KEYS[0], provider)
+    const d = await deployFlyTrap(owner)
+    const client = new FlyTrapClient(d.address, owner)
+    const key = ANVIL_DEV_KEYS[1]
+    await client.addTopic({ name: 'bench/#', pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'benchmark' })
+    await client.allow('bench/#', new Wallet(key).address, 3, 0, 'benchmark client')
+
+    step('starting mosquitto (plain and TLS)')
+    const ca = await makeTestCA(join(dir, 'ca'))
+    const mosquitto = await startMosquitto({ tls: { cert: ca.serverCert, key: ca.serverKey }, configExtra: ['max_queued_messages 100000', 'max_inflight_messages 0', 'set_tcp_nodelay true'] })
+    cleanup.push(() => mosquitto.stop())
+
+    step('starting the FlyTrap proxy (its own process)')
+    const proxy = await spawnProxy([
+      '--listen', '127.0.0.1:0',
+      '--tls-listen', '127.0.0.1:0', '--tls-cert', ca.serverCert, '--tls-key', ca.serverKey,
+      '--broker', mosquitto.url,
+      '--rpc', anvil.rpcUrl, '--contract', d.address, '--from-block', String(d.block),
+      '--ban-threshold', '1000000', '--max-connections-per-ip', '10000000', '--max-connections', '10000000',
+      '--log-level', 'error',
+      ...(opts.proxyArgs ?? []),
+    ])
+    cleanup.push(() => proxy.stop())
+
+    let relay: RelayHandle | undefined
+    let relaySkipped: string | undefined
+    if (haproxyAvailable()) {
+      step('starting HAProxy (TCP mode) as the plain relay')
+      relay = await startHaproxy({ host: '127.0.0.1', port: mosquitto.port }, { cert: ca.serverCert, key: ca.serverKey })
+      cleanup.push(() => relay!.stop())
+    } else relaySkipped = 'haproxy not found on PATH (apt-get install haproxy): the relay reference is skipped'
+
+    const tlsClient = { ca: ca.pem.ca }
+    const plain = proxy.listening.find((l) => !l.tls)!
+    const secure = proxy.listening.find((l) => l.tls)!
+    return {
+      targets: {
+        direct: { host: '127.0.0.1', port: mosquitto.port },
+        flytrap: { host: '127.0.0.1', port: plain!.port },
+        relay: relay ? { host: '127.0.0.1', port: relay.port } : undefined,
+        directTls: { host: '127.0.0.1', port: mosquitto.tlsPort!, tls: tlsClient },
+        flytrapTls: { host: '127.0.0.1', port: secure!.port, tls: tlsClient },
+        relayTls: relay ? { host: '127.0.0.1', port: relay.tlsPort!, tls: tlsClient } : undefined,
+      },
+      chainId,
+      contract: d.address,
+      key,
+      client,
+      proxy,
+      mosquitto,
+      relay,
+      relaySkipped,
+      pids: { proxy: proxy.pid, broker: mosquitto.process.pid ?? 0 },
+      stop: async () => {
+        for (const c of cleanup.reverse()) await c().catch(() => {})
+      },
+    }
+  } catch (err) {
+    for (const c of cleanup.reverse()) await c().catch(() => {})
+    throw err
+  }
+}
