@@ -375,6 +375,8 @@ export interface RawMqtt {
   clientId: string
   connack: RawConnackPacket
   received: RawReceived[]
+  /** Frames that did not decode as valid MQTT (kept as bytes). */
+  malformed: Buffer[]
   send(packet: RawPacket): void
   /** Resolves with the first not yet taken packet that matches (and marks it taken). */
   expect(match: (p: RawPacket) => boolean, timeoutMs?: number, what?: string): Promise<RawReceived>
@@ -419,8 +421,19 @@ export function rawMqttConnect(o: RawConnectOptions): Promise<RawMqtt> {
   const reader = new RawFrameReader({ maxPacketSize: 16 * 1024 * 1024 })
   const received: RawReceived[] = []
   let closed = false
+  const malformed: Buffer[] = []
   socket.on('data', (chunk: Buffer) => {
-    for (const frame of reader.push(chunk)) received.push({ packet: rawDecodePacket(frame.bytes, version), bytes: frame.bytes, taken: false })
+    try {
+      for (const frame of reader.push(chunk)) {
+        try {
+          received.push({ packet: rawDecodePacket(frame.bytes, version), bytes: frame.bytes, taken: false })
+        } catch {
+          malformed.push(frame.bytes)
+        }
+      }
+    } catch {
+      socket.destroy()
+    }
   })
   socket.on('error', () => socket.destroy())
   socket.on('close', () => {
@@ -432,6 +445,7 @@ export function rawMqttConnect(o: RawConnectOptions): Promise<RawMqtt> {
     clientId,
     connack: undefined as unknown as RawConnackPacket,
     received,
+    malformed,
     send: (p) => {
       socket.write(rawEncodePacket(p, version))
     },
@@ -450,7 +464,8 @@ export function rawMqttConnect(o: RawConnectOptions): Promise<RawMqtt> {
   socket.on('connect', () => socket.write(Buffer.concat([o.prefix ?? Buffer.alloc(0), rawEncodePacket(connect, version)])))
   return (async () => {
     try {
-      const r = await raw.expect((p) => p.cmd === 'connack' || closed, 5_000, 'CONNACK')
+      await waitFor(() => closed || received.some((r) => r.packet.cmd === 'connack'), 5_000, 'CONNACK')
+      const r = await raw.expect((p) => p.cmd === 'connack', 1, 'CONNACK')
       raw.connack = r.packet as RawConnackPacket
     } catch (err) {
       socket.destroy()
@@ -486,16 +501,20 @@ export async function proxyProtocolRelay(target: { host?: string; port: number }
     up.write(version === 1 ? rawEncodeProxyV1(src, dst) : rawEncodeProxyV2(src, dst))
     down.pipe(up)
     up.pipe(down)
+    // Like a load balancer: a FIN is passed on after the data before it (pipe ends the other side); errors reset both.
     const kill = () => {
       down.destroy()
       up.destroy()
-      sockets.delete(down)
-      sockets.delete(up)
     }
     down.on('error', kill)
     up.on('error', kill)
-    down.on('close', kill)
-    up.on('close', kill)
+    for (const [a, b] of [[down, up], [up, down]] as const) {
+      a.on('close', () => {
+        sockets.delete(a)
+        if (!b.destroyed) b.end()
+        setTimeout(() => b.destroy(), 1_000).unref()
+      })
+    }
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   relay.port = (server.address() as { port: number }).port

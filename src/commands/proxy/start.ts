@@ -9,6 +9,7 @@ import { FlytrapError } from '../../lib/errors.js'
 import { parseDurationMs, parseProxyCli, DEFAULT_LISTEN } from '../../lib/proxy/cli-options.js'
 import { jsonLogger } from '../../lib/proxy/log.js'
 import { DEFAULTS } from '../../lib/proxy/options.js'
+import { attachWorker, isWorkerProcess, startPrimary, workerIndex } from '../../lib/proxy/cluster.js'
 import { startProxy, type ProxyHandle } from '../../lib/proxy/server.js'
 
 export interface ProxyStartResult {
@@ -20,6 +21,9 @@ export interface ProxyStartResult {
   broker: string
   /** The address bans are recorded from on chain; null when bans stay local. */
   reporter: string | null
+  /** With --workers N > 1: the number of processes and each one's metrics URL. */
+  workers?: number
+  metricsAll?: string[]
 }
 
 const LIMITS = 'LIMITS'
@@ -71,6 +75,8 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
     'max-connections': Flags.string({ description: `open connections in total [default: ${DEFAULTS.limits.maxConnections}]`, helpGroup: LIMITS }),
     'max-connections-per-ip': Flags.string({ description: `open connections from one IP [default: ${DEFAULTS.limits.maxConnectionsPerIp}]`, helpGroup: LIMITS }),
     'shutdown-grace': Flags.string({ description: 'on SIGINT/SIGTERM, how long sessions get to close [default: 5s]', helpGroup: LIMITS }),
+    workers: Flags.integer({ description: 'proxy processes sharing the listeners (bans shared between them; worker i serves metrics on the metrics port + i)', default: 1, min: 1, max: 64, helpGroup: LIMITS }),
+    'auth-workers': Flags.integer({ description: 'threads per process verifying CONNECT signatures (0 = on the main thread) [default: cores - 1, at most 4]', min: 0, max: 32, helpGroup: LIMITS }),
     'log-level': Flags.string({ description: 'JSON log lines on stderr at this level and above', options: ['debug', 'info', 'warn', 'error'], default: 'info', env: 'FLYTRAP_LOG_LEVEL' }),
   }
 
@@ -115,6 +121,10 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
     const warn = (text: string) => (this.jsonEnabled() ? logger.warn(text) : this.warn(text))
     for (const w of warnings) warn(w)
 
+    if (f.workers > 1 && !isWorkerProcess()) return this.runPrimary(f.workers, graceMs, logger)
+    const index = workerIndex()
+    if (isWorkerProcess() && options.metrics) options.metrics = offsetPort(options.metrics, index)
+
     const contract = await this.client()
     const { provider, chainId } = await this.chain()
     const recorded = deploymentFor(chainId)
@@ -123,7 +133,8 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
     // The reporter: --reporter-key, else the --key / config key. Without one, bans stay on this proxy.
     let reporter: FlyTrapClient | undefined
     let reporterAddress: string | null = null
-    const reporterKey = f['reporter-key'] ?? f.key ?? readFileConfig().key
+    // In a cluster only worker 0 writes to the chain: one sender owns the reporter's nonces.
+    const reporterKey = index === 0 ? (f['reporter-key'] ?? f.key ?? readFileConfig().key) : undefined
     if (reporterKey) {
       const wallet = await loadWallet(reporterKey, { provider, password: () => this.askPassword('Reporter keystore password') })
       reporter = new FlyTrapClient(contract.address, wallet)
@@ -137,7 +148,7 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
 
     let proxy: ProxyHandle
     try {
-      proxy = await startProxy({ ...options, contract, reporter, chainId, fromBlock, logger })
+      proxy = await startProxy({ ...options, contract, reporter, chainId, fromBlock, logger, authWorkers: f['auth-workers'] })
     } catch (err) {
       throw listenError(err)
     }
@@ -150,6 +161,14 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
       chainId,
       broker: options.upstream.url,
       reporter: reporterAddress,
+    }
+    if (isWorkerProcess()) {
+      // The primary prints and handles signals; a worker ignores Ctrl-C and waits for its word.
+      process.on('SIGINT', () => {})
+      process.on('SIGTERM', () => {})
+      await attachWorker(proxy, result)
+      await proxy.close({ graceMs })
+      process.exit(0)
     }
     if (this.jsonEnabled()) {
       this.logJson(result)
@@ -183,12 +202,36 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
     return result
   }
 
+  /** The cluster primary: forks the workers, prints where they listen, stops them on a signal. */
+  private async runPrimary(n: number, graceMs: number, logger: ReturnType<typeof jsonLogger>): Promise<ProxyStartResult> {
+    const primary = await startPrimary(n, (m) => logger.warn(m))
+    const results = primary.results as ProxyStartResult[]
+    const result: ProxyStartResult = { ...results[0]!, workers: n, metricsAll: results.map((r) => r.metrics).filter((m): m is string => Boolean(m)) }
+    if (this.jsonEnabled()) this.logJson(result)
+    else {
+      this.log(record([['listening', result.listening.map((l) => l.url).join('\n')], ['workers', n], ['broker', result.broker], ['contract', `${result.contract} (chain ${result.chainId})`], ['metrics', result.metricsAll?.join('\n') || 'off']]))
+      this.log('Press Ctrl-C to stop.')
+    }
+    const signal = await untilSignal()
+    if (!this.jsonEnabled()) this.logToStderr(`${signal}: stopping ${n} workers (up to ${graceMs} ms)`)
+    await primary.stop()
+    this.say('proxy stopped')
+    return result
+  }
+
   /** --json: one compact line when ready; oclif's own print of the same result at exit is skipped. */
   override logJson(json: unknown): void {
     if (json === this.printed) return
     this.printed = json
     process.stdout.write(JSON.stringify(json) + '\n')
   }
+}
+
+/** host:port → host:(port + i); port 0 stays 0 (any free port). */
+function offsetPort(hostPort: string, i: number): string {
+  const at = hostPort.lastIndexOf(':')
+  const port = Number(hostPort.slice(at + 1))
+  return port === 0 ? hostPort : `${hostPort.slice(0, at)}:${port + i}`
 }
 
 function hostForUrl(host: string): string {

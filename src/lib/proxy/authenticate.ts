@@ -42,11 +42,41 @@ export function authenticateConnect(connect: ConnectPacket, cfg: AuthConfig): Co
     return { kind: 'challenge', address: request.address, clientId: request.clientId, nonce: newNonce(), issuedAtMs: Date.now() }
   }
 
-  const decoded = credentialFromConnect({
+  return authenticateFields(credentialFields(connect), cfg)
+}
+
+/** The CONNECT fields a v1/legacy credential travels in (plain data: they cross to verification workers). */
+export interface CredentialFields {
+  clientId: string
+  version: 4 | 5
+  username?: string
+  password?: Uint8Array
+  userProperties?: Record<string, string | string[]>
+}
+
+export function credentialFields(connect: ConnectPacket): CredentialFields {
+  return {
     clientId: connect.clientId,
+    version: connect.protocolVersion === 5 ? 5 : 4,
     username: connect.username,
     password: connect.password,
-    userProperties: props?.userProperties as Record<string, string | string[]> | undefined,
+    userProperties: connect.properties?.userProperties as Record<string, string | string[]> | undefined,
+  }
+}
+
+/** True when the CONNECT uses MQTT 5 enhanced authentication (handled on the main thread: it needs a round trip). */
+export function usesEnhancedAuth(connect: ConnectPacket): boolean {
+  return connect.protocolVersion === 5 && connect.properties?.authenticationMethod !== undefined
+}
+
+/** Verifies user-property or username/password credentials. Pure; runs inline or in a worker. */
+export function authenticateFields(fields: CredentialFields, cfg: AuthConfig): Exclude<ConnectAuth, { kind: 'challenge' }> {
+  const version = fields.version
+  const decoded = credentialFromConnect({
+    clientId: fields.clientId,
+    username: fields.username,
+    password: fields.password,
+    userProperties: fields.userProperties,
   })
   const result =
     !('ok' in decoded) && decoded.kind === 'legacy'

@@ -66,6 +66,8 @@ export interface ProxyOptions {
   usernameFromAddress: boolean
   /** Longest credential lifetime accepted. */
   maxCredentialLifetimeSec: number
+  /** Worker threads verifying CONNECT signatures (0 = on the main thread) [default: cores - 1, at most 4]. */
+  authWorkers?: number
   bans: BanOptions
   limits: {
     maxPacketSize: number

@@ -17,6 +17,7 @@ import { isTrusted, parseProxyHeader } from './proxy-protocol.js'
 import { silentLogger, type Logger } from './log.js'
 import type { ListenerOptions, ProxyOptions } from './options.js'
 import { Session, type DecisionEvent, type SessionContext } from './session.js'
+import { defaultAuthWorkers, VerifyPool } from './verify-pool.js'
 
 export interface ProxyAddress {
   host: string
@@ -40,6 +41,11 @@ export interface ProxyHandle {
   policyStatus(): { synced: boolean; block: number; lastError?: string }
   /** Open sessions right now. */
   sessionCount(): number
+  /**
+   * Applies a ban made elsewhere (another worker process of this proxy): ends matching sessions and, with
+   * `report`, records it on chain through this proxy's reporter.
+   */
+  ban(ban: { ip?: string; address?: string; until: number }, opts?: { report?: boolean }): void
   readonly metrics: ProxyMetrics
 }
 
@@ -133,8 +139,11 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     events.emit('decision', e)
   }
 
+  const auth = { chainId: BigInt(options.chainId), contract: contractAddress, maxLifetimeSec: options.maxCredentialLifetimeSec, allowLegacy: options.allowLegacyCredentials }
+  const pool = new VerifyPool(options.authWorkers ?? defaultAuthWorkers(), auth)
   const ctx: SessionContext = {
-    auth: { chainId: BigInt(options.chainId), contract: contractAddress, maxLifetimeSec: options.maxCredentialLifetimeSec, allowLegacy: options.allowLegacyCredentials },
+    auth,
+    verify: (fields) => pool.verify(fields),
     policy: {
       get synced() {
         return store.synced
@@ -227,6 +236,16 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
       return { synced: st.synced, block: st.block, lastError: st.lastError }
     },
     sessionCount: () => sessions.size,
+    ban: (b: { ip?: string; address?: string; until: number }, opts: { report?: boolean } = {}) => {
+      if (b.until <= Date.now()) return
+      const subjects = b.ip ? ipSubjects(b.ip) : b.address ? [subjectForAddress(b.address)] : []
+      for (const subject of subjects) bans.ban(subject, b.until, 'local')
+      if (opts.report) {
+        const shared = b.ip ? subjectForIp(b.ip, banKey) : b.address ? subjectForAddress(b.address) : null
+        if (shared) reporter?.enqueue(shared, Math.ceil(b.until / 1000), b.ip ? 'repeated failures from one address' : 'repeated refusals for one identity')
+      }
+      kickBanned()
+    },
     close: async (opts: { graceMs?: number } = {}) => {
       if (closing) return
       closing = true
@@ -235,6 +254,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
       const deadline = Date.now() + (opts.graceMs ?? 2_000)
       while (sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
       await sync.stop()
+      await pool.close()
       await reporter?.flush()
       reporter?.stop()
       await metricsServer?.close()

@@ -32,7 +32,7 @@ import { readPublishHeader } from '../mqtt/publish-header.js'
 import { MqttProtocolError, ProtocolError, ReasonCode, SUBACK_FAILURE_V4 } from '../mqtt/reason-codes.js'
 import { parseShared, validateTopicFilter, validateTopicName } from '../policy/filter.js'
 import type { Decision, PolicyView } from '../policy/types.js'
-import { answerChallenge, authenticateConnect, AUTH_METHOD, type AuthConfig, type ConnectAuth } from './authenticate.js'
+import { answerChallenge, authenticateConnect, AUTH_METHOD, credentialFields, usesEnhancedAuth, type AuthConfig, type ConnectAuth, type CredentialFields } from './authenticate.js'
 
 const T = { CONNECT: 1, CONNACK: 2, PUBLISH: 3, PUBACK: 4, PUBREC: 5, PUBREL: 6, PUBCOMP: 7, SUBSCRIBE: 8, SUBACK: 9, UNSUBSCRIBE: 10, PINGREQ: 12, DISCONNECT: 14, AUTH: 15 } as const
 
@@ -54,6 +54,8 @@ export interface DecisionEvent {
 /** What a session needs from the server around it. */
 export interface SessionContext {
   auth: AuthConfig
+  /** Verifies a user-property or username/password credential (in a worker pool or inline). */
+  verify(fields: CredentialFields): Promise<Exclude<ConnectAuth, { kind: 'challenge' }>>
   policy: PolicyView & { readonly synced: boolean }
   failOpen: boolean
   usernameFromAddress: boolean
@@ -72,7 +74,7 @@ export interface SessionContext {
   onProtocolError(s: Session, where: 'client' | 'broker', err: Error): void
 }
 
-type Phase = 'connect' | 'auth' | 'upstream' | 'open' | 'closed'
+type Phase = 'connect' | 'verifying' | 'auth' | 'upstream' | 'open' | 'closed'
 
 /** Upstream client ids are namespaced by the authenticated address, so no key can take over another's session. */
 export function upstreamClientId(address: string, clientId: string): string {
@@ -161,8 +163,8 @@ export class Session {
       else if (this.phase === 'auth') this.onAuthAnswer(frame)
       else if (this.phase === 'open') this.fromClient(frame)
       else if (this.phase === 'closed') return
-      if (this.phase === 'upstream') {
-        // Anything the client pipelined after CONNECT waits for the broker's CONNACK.
+      if (this.phase === 'upstream' || this.phase === 'verifying') {
+        // Anything the client pipelined after CONNECT waits for its verification and the broker's CONNACK.
         this.client.pause()
         return
       }
@@ -190,6 +192,13 @@ export class Session {
     if (this.ctx.isBanned(this.ip)) return this.refuseConnect(ReasonCode.Banned, 'banned')
     if (!this.ctx.policy.synced && !this.ctx.failOpen) return this.refuseConnect(ReasonCode.ServerUnavailable, 'not-synced')
 
+    if (!usesEnhancedAuth(connect)) {
+      this.phase = 'verifying'
+      void this.ctx.verify(credentialFields(connect)).then((auth) => {
+        if (this.phase === 'verifying') this.afterAuth(auth)
+      })
+      return
+    }
     const auth = authenticateConnect(connect, this.ctx.auth)
     if (auth.kind === 'challenge') {
       this.challenge = auth

@@ -1,0 +1,802 @@
+/**
+ * The local audit journal: every decision the proxy makes, as JSON lines under `<dataDir>/journal/`, one
+ * file per segment (`seg-<first seq, 16 digits>.jsonl`, so names sort by seq), hash-chained line to line
+ * (entry.ts) and divided into epoch-aligned anchoring periods whose Merkle roots go on chain (merkle.ts).
+ *
+ * Durability: appends are batched and written with one write + fdatasync per batch (group commit: after
+ * `flushIntervalMs` or `maxBatch` entries, whichever comes first). `append()` resolves only once its entry
+ * is on disk; that is what "acknowledged" means. The packet path never waits for it (recorder.ts only
+ * queues). A crash can lose only entries whose promise had not resolved; on open, a torn tail (the part of
+ * an interrupted write that reached the disk) is cut off, kept aside in `<segment>.torn-<time>` and
+ * logged, never silently accepted. Damage that is not a torn tail refuses to open.
+ *
+ * Periods: period k covers [k·P, (k+1)·P) milliseconds since the epoch, whatever the restarts. Entry times
+ * never decrease, so every period is one contiguous run of seqs.
+ */
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { open, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { FlytrapError } from '../errors.js'
+import { silentLogger, type Logger } from '../proxy/log.js'
+import { chainNext, encodeRecord, entryLeaf, GENESIS, makeEntry, newSalt, parseRecord, provenLeaf, RecordError, type EntryInput, type JournalRecord } from './entry.js'
+import { MerkleAccumulator, merkleProof, merkleRoot, type MerkleProof } from './merkle.js'
+
+export const JOURNAL_DEFAULTS = {
+  /** 30 minutes. Must be a whole number of seconds (periods go on chain in seconds). */
+  periodMs: 30 * 60_000,
+  maxSegmentBytes: 64 * 1024 * 1024,
+  maxSegmentAgeMs: 24 * 3600_000,
+  flushIntervalMs: 50,
+  maxBatch: 1024,
+  /** Entries waiting for the disk before append() refuses more (a stalled disk must not eat the memory). */
+  maxPending: 100_000,
+} as const
+
+export interface JournalOptions {
+  /** The proxy's data directory; the journal lives in `<dataDir>/journal/`. */
+  dataDir: string
+  periodMs?: number
+  maxSegmentBytes?: number
+  maxSegmentAgeMs?: number
+  flushIntervalMs?: number
+  maxBatch?: number
+  maxPending?: number
+  /** fdatasync every batch (default true). Only tests that measure nothing about durability turn it off. */
+  fsync?: boolean
+  /** Clock, unix ms (tests inject one). */
+  now?: () => number
+  logger?: Logger
+}
+
+/** What a resolved append() tells the caller: the entry is on disk with this seq. */
+export interface Appended {
+  seq: number
+  t: number
+  leaf: string
+}
+
+/** The Merkle root of one period, as it goes into `anchor(root, count, fromTime, toTime)`. */
+export interface PeriodRoot {
+  period: number
+  root: string
+  count: number
+  /** Unix seconds, half-open: the period is [fromTime, toTime). */
+  fromTime: number
+  toTime: number
+  firstSeq: number | null
+  lastSeq: number | null
+  /** The period has ended by the journal's clock (no entry can join it any more). */
+  closed: boolean
+}
+
+/** A proof that one entry is in the tree of a time range (a period or an anchor's range). */
+export interface EntryProof extends MerkleProof {
+  seq: number
+  leaf: string
+  root: string
+  fromTime: number
+  toTime: number
+}
+
+export interface SegmentInfo {
+  name: string
+  path: string
+  firstSeq: number
+}
+
+export interface LineAt {
+  lineNo: number
+  /** Byte offset of the line's first byte, and of the byte after its newline. */
+  offset: number
+  end: number
+  text: string
+  /** False for a last line without its newline (a torn or in-progress write). */
+  terminated: boolean
+}
+
+export interface RecordAt {
+  file: string
+  line: number
+  record: JournalRecord
+}
+
+export interface RangeRoot {
+  fromMs: number
+  toMs: number
+  root: string
+  count: number
+  firstSeq: number | null
+  lastSeq: number | null
+}
+
+const SEGMENT = /^seg-(\d{16})\.jsonl$/
+const LOCK = 'LOCK'
+const HEAD = 'head.json'
+const META = 'meta.json'
+
+export function journalDir(dataDir: string): string {
+  return join(dataDir, 'journal')
+}
+
+export function segmentName(firstSeq: number): string {
+  return `seg-${String(firstSeq).padStart(16, '0')}.jsonl`
+}
+
+/** The first seq a segment file name promises, or null for anything that is not a segment. */
+export function parseSegmentName(name: string): number | null {
+  const m = SEGMENT.exec(name)
+  return m ? Number(m[1]) : null
+}
+
+export function periodOf(tMs: number, periodMs: number): number {
+  return Math.floor(tMs / periodMs)
+}
+
+export function periodBounds(k: number, periodMs: number): { fromMs: number; toMs: number; fromTime: number; toTime: number } {
+  const fromMs = k * periodMs
+  const toMs = (k + 1) * periodMs
+  return { fromMs, toMs, fromTime: Math.floor(fromMs / 1000), toTime: Math.floor(toMs / 1000) }
+}
+
+export async function listSegments(dataDir: string): Promise<SegmentInfo[]> {
+  const dir = journalDir(dataDir)
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw err
+  }
+  return names
+    .map((name) => ({ name, path: join(dir, name), firstSeq: parseSegmentName(name) }))
+    .filter((s): s is SegmentInfo => s.firstSeq !== null)
+    .sort((a, b) => a.firstSeq - b.firstSeq)
+}
+
+/** Lines of a file with byte offsets, streamed (segments can be large). */
+export async function* readLines(path: string): AsyncGenerator<LineAt> {
+  const fh = await open(path, 'r')
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20)
+    let carry = Buffer.alloc(0)
+    let pos = 0
+    let lineStart = 0
+    let lineNo = 0
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos)
+      if (bytesRead === 0) break
+      pos += bytesRead
+      const chunk = carry.length > 0 ? Buffer.concat([carry, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead)
+      let from = 0
+      for (let nl = chunk.indexOf(10, from); nl !== -1; nl = chunk.indexOf(10, from)) {
+        lineNo++
+        const end = lineStart + (nl - from) + 1
+        const line: LineAt = { lineNo, offset: lineStart, end, text: chunk.toString('utf8', from, nl), terminated: true }
+        lineStart = end
+        from = nl + 1
+        yield line
+      }
+      carry = Buffer.from(chunk.subarray(from))
+    }
+    if (carry.length > 0) yield { lineNo: lineNo + 1, offset: lineStart, end: lineStart + carry.length, text: carry.toString('utf8'), terminated: false }
+  } finally {
+    await fh.close()
+  }
+}
+
+/** The first valid record of a segment, or null when it has none. */
+export async function firstRecord(path: string): Promise<JournalRecord | null> {
+  for await (const l of readLines(path)) {
+    if (!l.terminated) return null
+    try {
+      return parseRecord(l.text)
+    } catch {
+      return null
+    }
+  }
+  return null
+}
+
+/**
+ * Segments that can hold entries with t in [fromMs, toMs). Times never decrease along the journal, so
+ * segment i covers [first t of i, first t of i+1]. Segments whose first line cannot be read are kept.
+ */
+export async function segmentsForRange(dataDir: string, fromMs = -Infinity, toMs = Infinity): Promise<SegmentInfo[]> {
+  const all = await listSegments(dataDir)
+  if (fromMs === -Infinity && toMs === Infinity) return all
+  const firstT = await Promise.all(all.map(async (s) => (await firstRecord(s.path))?.t ?? null))
+  return all.filter((_, i) => {
+    const start = firstT[i]
+    if (start !== null && start !== undefined && start >= toMs) return false
+    for (let j = i + 1; j < all.length; j++) {
+      const next = firstT[j]
+      if (next !== null && next !== undefined) return next >= fromMs
+    }
+    return true
+  })
+}
+
+/**
+ * Valid records with t in [fromMs, toMs), in journal order. Lines that are not valid records are skipped
+ * and passed to onInvalid (a torn last line included); `audit verify` is what judges them.
+ */
+export async function* readRecords(
+  dataDir: string,
+  opts: { fromMs?: number; toMs?: number; onInvalid?: (file: string, line: LineAt, why: string) => void } = {},
+): AsyncGenerator<RecordAt> {
+  const fromMs = opts.fromMs ?? -Infinity
+  const toMs = opts.toMs ?? Infinity
+  for (const seg of await segmentsForRange(dataDir, fromMs, toMs)) {
+    for await (const l of readLines(seg.path)) {
+      if (!l.terminated) {
+        opts.onInvalid?.(seg.name, l, 'unterminated last line')
+        continue
+      }
+      let record: JournalRecord
+      try {
+        record = parseRecord(l.text)
+      } catch (err) {
+        opts.onInvalid?.(seg.name, l, err instanceof RecordError ? err.message : String(err))
+        continue
+      }
+      if (record.t >= fromMs && record.t < toMs) yield { file: seg.name, line: l.lineNo, record }
+    }
+  }
+}
+
+/**
+ * Merkle roots over arbitrary time ranges (periods, or the ranges anchors name), in one pass. `leaf`:
+ * 'stored' uses the leaf written on each line (what the writer committed to), 'proven' recomputes it
+ * from the content (what verification needs: a changed field then changes the root).
+ */
+export async function rangeRoots(dataDir: string, ranges: readonly { fromMs: number; toMs: number }[], opts: { leaf?: 'stored' | 'proven' } = {}): Promise<RangeRoot[]> {
+  const acc = ranges.map(() => ({ tree: new MerkleAccumulator(), firstSeq: null as number | null, lastSeq: null as number | null }))
+  if (ranges.length > 0) {
+    const fromMs = Math.min(...ranges.map((r) => r.fromMs))
+    const toMs = Math.max(...ranges.map((r) => r.toMs))
+    for await (const { record } of readRecords(dataDir, { fromMs, toMs })) {
+      const leaf = opts.leaf === 'proven' ? provenLeaf(record) : record.leaf
+      ranges.forEach((r, i) => {
+        if (record.t < r.fromMs || record.t >= r.toMs) return
+        const a = acc[i]!
+        a.tree.push(leaf)
+        a.firstSeq ??= record.seq
+        a.lastSeq = record.seq
+      })
+    }
+  }
+  return ranges.map((r, i) => ({ fromMs: r.fromMs, toMs: r.toMs, root: acc[i]!.tree.root(), count: acc[i]!.tree.count, firstSeq: acc[i]!.firstSeq, lastSeq: acc[i]!.lastSeq }))
+}
+
+/** Where an entry is, or null. */
+export async function findRecord(dataDir: string, seq: number): Promise<RecordAt | null> {
+  const segs = await listSegments(dataDir)
+  let seg: SegmentInfo | undefined
+  for (const s of segs) if (s.firstSeq <= seq) seg = s
+  if (!seg) return null
+  for await (const l of readLines(seg.path)) {
+    if (!l.terminated) continue
+    try {
+      const record = parseRecord(l.text)
+      if (record.seq === seq) return { file: seg.name, line: l.lineNo, record }
+    } catch {
+      // a damaged line is verify's business
+    }
+  }
+  return null
+}
+
+/** Inclusion proof of entry `seq` in the tree of the range [fromMs, toMs) that contains it. */
+export async function rangeProof(dataDir: string, seq: number, fromMs: number, toMs: number, opts: { leaf?: 'stored' | 'proven' } = {}): Promise<EntryProof | null> {
+  const leaves: string[] = []
+  let index = -1
+  for await (const { record } of readRecords(dataDir, { fromMs, toMs })) {
+    if (record.seq === seq) index = leaves.length
+    leaves.push(opts.leaf === 'proven' ? provenLeaf(record) : record.leaf)
+  }
+  if (index < 0) return null
+  const proof = merkleProof(leaves, index)
+  const root = merkleRoot(leaves)
+  return { ...proof, seq, leaf: leaves[index]!, root, fromTime: Math.floor(fromMs / 1000), toTime: Math.floor(toMs / 1000) }
+}
+
+// ------------------------------------------------------------------ small files next to the segments
+
+export interface JournalHead {
+  /** Last seq and chain value when the journal was last closed cleanly (or rotated). */
+  seq: number
+  chain: string
+  t: number
+  segment: string
+}
+
+export interface JournalMeta {
+  version: 1
+  periodMs: number
+  /** The reporter address this proxy anchors with, when the anchoring side recorded it. */
+  reporter?: string
+}
+
+export function readHead(dataDir: string): JournalHead | null {
+  return readJsonFile<JournalHead>(join(journalDir(dataDir), HEAD))
+}
+
+export function readMeta(dataDir: string): JournalMeta | null {
+  return readJsonFile<JournalMeta>(join(journalDir(dataDir), META))
+}
+
+function readJsonFile<T>(file: string): T | null {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T
+  } catch {
+    return null
+  }
+}
+
+/** Write to a temporary file, fsync it, rename over the target, fsync the directory. */
+async function writeDurable(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`
+  const fh = await open(tmp, 'w', 0o600)
+  try {
+    await fh.writeFile(text)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  await rename(tmp, file)
+  await syncDir(join(file, '..'))
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined
+  try {
+    fh = await open(dir, 'r')
+    await fh.sync()
+  } catch {
+    // not every platform can fsync a directory
+  } finally {
+    await fh?.close()
+  }
+}
+
+// ------------------------------------------------------------------ one writer per journal
+
+const heldLocks = new Set<string>()
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Takes `<journal>/LOCK` for this process; a lock left by a dead process is taken over. */
+export function acquireLock(dataDir: string): () => void {
+  const dir = journalDir(dataDir)
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, LOCK)
+  if (heldLocks.has(file)) throw new FlytrapError(`the journal in ${dir} is already open in this process`, { exit: 'config' })
+  if (existsSync(file)) {
+    const pid = Number(readFileSync(file, 'utf8').trim())
+    // A recycled pid (ours, say, after a container restart) is not a holder unless this process took it.
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      throw new FlytrapError(`the journal in ${dir} is in use by process ${pid}`, {
+        exit: 'config',
+        suggestions: ['stop the proxy using this data directory first, or pass another --data-dir'],
+      })
+    }
+    unlinkSync(file)
+  }
+  writeFileSync(file, `${process.pid}\n`, { flag: 'wx' })
+  heldLocks.add(file)
+  return () => {
+    heldLocks.delete(file)
+    try {
+      unlinkSync(file)
+    } catch {
+      // already gone
+    }
+  }
+}
+
+interface Pending {
+  input: EntryInput
+  t: number
+  resolve: (a: Appended) => void
+  reject: (err: Error) => void
+}
+
+interface LivePeriod {
+  tree: MerkleAccumulator
+  firstSeq: number
+  lastSeq: number
+}
+
+/** How many recent periods keep their running Merkle state in memory (older ones are read from disk). */
+const LIVE_PERIODS = 8
+
+export class Journal {
+  readonly dataDir: string
+  readonly dir: string
+  readonly periodMs: number
+  private readonly o: Required<Omit<JournalOptions, 'logger' | 'now' | 'dataDir'>>
+  private readonly now: () => number
+  private readonly log: Logger
+  private readonly unlock: () => void
+
+  private fh: FileHandle | null = null
+  private segName: string | null = null
+  private segSize = 0
+  private segFirstT = 0
+  private seq: number
+  private chain: string
+  private lastT: number
+  private pending: Pending[] = []
+  private timer: NodeJS.Timeout | undefined
+  private writing: Promise<void> | null = null
+  private closed = false
+  private broken: Error | null = null
+  private live = new Map<number, LivePeriod>()
+  /** Periods before this one may have entries from an earlier run: their roots come from disk. */
+  private readonly liveFrom: number
+  private counters = { appended: 0, written: 0, failed: 0, batches: 0, rotations: 0 }
+
+  /** Use openJournal(). */
+  constructor(init: { opts: JournalOptions; unlock: () => void; seq: number; chain: string; lastT: number; fh: FileHandle | null; segName: string | null; segSize: number; segFirstT: number }) {
+    const { opts } = init
+    this.dataDir = opts.dataDir
+    this.dir = journalDir(opts.dataDir)
+    this.periodMs = opts.periodMs ?? JOURNAL_DEFAULTS.periodMs
+    this.o = {
+      periodMs: this.periodMs,
+      maxSegmentBytes: opts.maxSegmentBytes ?? JOURNAL_DEFAULTS.maxSegmentBytes,
+      maxSegmentAgeMs: opts.maxSegmentAgeMs ?? JOURNAL_DEFAULTS.maxSegmentAgeMs,
+      flushIntervalMs: opts.flushIntervalMs ?? JOURNAL_DEFAULTS.flushIntervalMs,
+      maxBatch: opts.maxBatch ?? JOURNAL_DEFAULTS.maxBatch,
+      maxPending: opts.maxPending ?? JOURNAL_DEFAULTS.maxPending,
+      fsync: opts.fsync ?? true,
+    }
+    this.now = opts.now ?? Date.now
+    this.log = opts.logger ?? silentLogger
+    this.unlock = init.unlock
+    this.seq = init.seq
+    this.chain = init.chain
+    this.lastT = init.lastT
+    this.fh = init.fh
+    this.segName = init.segName
+    this.segSize = init.segSize
+    this.segFirstT = init.segFirstT
+    this.liveFrom = init.seq > 0 ? periodOf(init.lastT, this.periodMs) + 1 : -Infinity
+  }
+
+  /** Last seq on disk. */
+  get lastSeq(): number {
+    return this.seq
+  }
+
+  /** Chain value after the last entry on disk. */
+  get head(): { seq: number; chain: string } {
+    return { seq: this.seq, chain: this.chain }
+  }
+
+  /** Entries appended and not yet on disk. */
+  get pendingCount(): number {
+    return this.pending.length
+  }
+
+  stats(): { appended: number; written: number; failed: number; batches: number; rotations: number; pending: number; lastSeq: number } {
+    return { ...this.counters, pending: this.pending.length, lastSeq: this.seq }
+  }
+
+  periodOf(tMs: number): number {
+    return periodOf(tMs, this.periodMs)
+  }
+
+  /**
+   * Queues an entry; resolves once it is on disk (fdatasync'd), with its seq. The time is taken now (and
+   * never goes backwards); the seq when it is written, so a failed write leaves no gap. Never await this
+   * on a packet path.
+   */
+  append(input: EntryInput): Promise<Appended> {
+    if (this.closed) return Promise.reject(new FlytrapError('the journal is closed', { exit: 'failure' }))
+    if (this.broken) return Promise.reject(this.broken)
+    if (this.pending.length >= this.o.maxPending) {
+      return Promise.reject(new FlytrapError(`journal backlog full (${this.pending.length} entries waiting for the disk)`, { exit: 'failure', code: 'JOURNAL_BACKLOG' }))
+    }
+    const t = Math.max(this.now(), this.lastT)
+    this.lastT = t
+    this.counters.appended++
+    return new Promise<Appended>((resolve, reject) => {
+      this.pending.push({ input, t, resolve, reject })
+      this.schedule()
+    })
+  }
+
+  /** Resolves when everything appended so far is on disk (or has failed). */
+  async flush(): Promise<void> {
+    while (this.pending.length > 0 || this.writing) {
+      this.kick()
+      await this.writing
+    }
+  }
+
+  /**
+   * Root of period k over the entries whose t falls in it. Flushes first, so an ended period's root is
+   * final. Recent periods come from memory, older ones from disk.
+   */
+  async periodRoot(k: number): Promise<PeriodRoot> {
+    await this.flush()
+    const b = periodBounds(k, this.periodMs)
+    const closed = this.now() >= b.toMs
+    const live = this.live.get(k)
+    if (live) return { period: k, root: live.tree.root(), count: live.tree.count, fromTime: b.fromTime, toTime: b.toTime, firstSeq: live.firstSeq, lastSeq: live.lastSeq, closed }
+    const [r] = await rangeRoots(this.dataDir, [b])
+    return { period: k, root: r!.root, count: r!.count, fromTime: b.fromTime, toTime: b.toTime, firstSeq: r!.firstSeq, lastSeq: r!.lastSeq, closed }
+  }
+
+  /** Inclusion proof of entry `seq` in its period's tree, or null when there is no such entry. */
+  async proof(seq: number): Promise<EntryProof | null> {
+    await this.flush()
+    const at = await findRecord(this.dataDir, seq)
+    if (!at) return null
+    const b = periodBounds(this.periodOf(at.record.t), this.periodMs)
+    return rangeProof(this.dataDir, seq, b.fromMs, b.toMs)
+  }
+
+  /** Records the reporter address anchors of this journal are sent from (verify then checks only those). */
+  async setReporter(address: string): Promise<void> {
+    const meta: JournalMeta = { ...(readMeta(this.dataDir) ?? { version: 1, periodMs: this.periodMs }), reporter: address }
+    await writeDurable(join(this.dir, META), JSON.stringify(meta, null, 2) + '\n')
+  }
+
+  /** Flushes, writes the clean-close checkpoint (head.json) and releases the lock. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    try {
+      await this.flush()
+      await this.writeHead()
+      await this.fh?.close()
+      this.fh = null
+    } finally {
+      this.unlock()
+    }
+  }
+
+  // ---------------------------------------------------------------- group commit
+
+  private schedule(): void {
+    if (this.writing) return // the write loop takes everything pending when its current batch is done
+    if (this.pending.length >= this.o.maxBatch) return this.kick()
+    this.timer ??= setTimeout(() => this.kick(), this.o.flushIntervalMs)
+  }
+
+  private kick(): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    if (this.writing || this.pending.length === 0) return
+    this.writing = this.writeLoop().finally(() => {
+      this.writing = null
+      if (this.pending.length > 0) this.schedule()
+    })
+  }
+
+  private async writeLoop(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, this.o.maxBatch)
+      try {
+        await this.writeBatch(batch)
+      } catch (err) {
+        const e = err instanceof Error ? err : new Error(String(err))
+        this.counters.failed += batch.length
+        this.log.error('journal write failed', { error: e.message, entries: batch.length })
+        for (const p of batch) p.reject(e)
+      }
+    }
+  }
+
+  private async writeBatch(batch: Pending[]): Promise<void> {
+    if (this.broken) throw this.broken
+    await this.maybeRotate(batch[0]!.t)
+    const fh = this.fh!
+    let seq = this.seq
+    let chain = this.chain
+    const lines: string[] = []
+    const done: Appended[] = []
+    for (const p of batch) {
+      seq++
+      const entry = makeEntry(seq, p.t, p.input)
+      const salt = newSalt()
+      const leaf = entryLeaf(salt, entry)
+      lines.push(encodeRecord({ redacted: false, seq, t: p.t, entry, salt, leaf, prev: chain }))
+      chain = chainNext(chain, leaf)
+      done.push({ seq, t: p.t, leaf })
+    }
+    const buf = Buffer.from(lines.join('\n') + '\n', 'utf8')
+    try {
+      let off = 0
+      while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten
+      if (this.o.fsync) await fh.datasync()
+    } catch (err) {
+      // Take back whatever part of the batch reached the file, so the next batch does not follow garbage.
+      try {
+        await fh.truncate(this.segSize)
+      } catch (truncErr) {
+        this.broken = new FlytrapError(`journal segment ${this.segName} could not be repaired after a failed write: ${(truncErr as Error).message}`, { exit: 'failure', cause: err })
+      }
+      throw err
+    }
+    this.segSize += buf.length
+    this.seq = seq
+    this.chain = chain
+    this.counters.written += batch.length
+    this.counters.batches++
+    for (const d of done) this.track(d)
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(done[i]!)
+  }
+
+  private track(d: Appended): void {
+    const k = this.periodOf(d.t)
+    if (k < this.liveFrom) return
+    let p = this.live.get(k)
+    if (!p) {
+      p = { tree: new MerkleAccumulator(), firstSeq: d.seq, lastSeq: d.seq }
+      this.live.set(k, p)
+      if (this.live.size > LIVE_PERIODS) this.live.delete(Math.min(...this.live.keys()))
+    }
+    p.tree.push(d.leaf)
+    p.lastSeq = d.seq
+  }
+
+  private async maybeRotate(t: number): Promise<void> {
+    if (this.fh && this.segSize < this.o.maxSegmentBytes && t - this.segFirstT < this.o.maxSegmentAgeMs) return
+    if (this.fh) {
+      await this.fh.close()
+      this.fh = null
+      await this.writeHead()
+      this.counters.rotations++
+    }
+    const name = segmentName(this.seq + 1)
+    const fh = await open(join(this.dir, name), 'a', 0o600)
+    if ((await fh.stat()).size > 0) {
+      await fh.close()
+      throw new FlytrapError(`journal segment ${name} already exists`, { exit: 'failure' })
+    }
+    await syncDir(this.dir) // the new file's directory entry must survive a crash as well as its data
+    this.fh = fh
+    this.segName = name
+    this.segSize = 0
+    this.segFirstT = t
+  }
+
+  private async writeHead(): Promise<void> {
+    if (this.seq === 0 || !this.segName) return
+    const head: JournalHead = { seq: this.seq, chain: this.chain, t: this.lastT, segment: this.segName }
+    await writeDurable(join(this.dir, HEAD), JSON.stringify(head, null, 2) + '\n')
+  }
+}
+
+/**
+ * Opens (creating if needed) the journal in `<dataDir>/journal/` for appending: takes the lock, recovers
+ * the tail of the last segment after a crash and continues the chain.
+ */
+export async function openJournal(opts: JournalOptions): Promise<Journal> {
+  const periodMs = opts.periodMs ?? JOURNAL_DEFAULTS.periodMs
+  if (!Number.isInteger(periodMs) || periodMs < 1000 || periodMs % 1000 !== 0) {
+    throw new FlytrapError(`the anchoring period must be a whole number of seconds (got ${periodMs} ms)`, { exit: 'usage' })
+  }
+  const log = opts.logger ?? silentLogger
+  const dir = journalDir(opts.dataDir)
+  const unlock = acquireLock(opts.dataDir)
+  try {
+    const meta = readMeta(opts.dataDir)
+    if (!meta || meta.periodMs !== periodMs) {
+      if (meta) log.info('journal anchoring period changed', { from: meta.periodMs, to: periodMs })
+      await writeDurable(join(dir, META), JSON.stringify({ ...meta, version: 1, periodMs } satisfies JournalMeta, null, 2) + '\n')
+    }
+    let segs = await listSegments(opts.dataDir)
+    let tail: Awaited<ReturnType<typeof recoverSegment>> | null = null
+    while (segs.length > 0) {
+      const last = segs[segs.length - 1]!
+      tail = await recoverSegment(last, log)
+      if (tail.last) break
+      await unlink(last.path) // nothing valid in it: an empty segment from a crash during rotation
+      await syncDir(dir)
+      log.warn('journal: removed an empty segment', { segment: last.name })
+      segs = segs.slice(0, -1)
+      tail = null
+    }
+    const head = readHead(opts.dataDir)
+    const lastSeq = tail?.last?.seq ?? 0
+    if (head && head.seq > lastSeq) {
+      throw new FlytrapError(`the journal in ${dir} ends at seq ${lastSeq}, but it was closed cleanly at seq ${head.seq}: entries are missing`, {
+        exit: 'verification',
+        suggestions: ['run `flytrap audit verify` to see what is wrong', 'keep the damaged journal as evidence and start the proxy with another --data-dir'],
+      })
+    }
+    if (!tail?.last) return new Journal({ opts, unlock, seq: 0, chain: GENESIS, lastT: 0, fh: null, segName: null, segSize: 0, segFirstT: 0 })
+    const r = tail.last
+    const fh = await open(tail.segment.path, 'a', 0o600)
+    return new Journal({ opts, unlock, seq: r.seq, chain: chainNext(r.prev, r.leaf), lastT: r.t, fh, segName: tail.segment.name, segSize: tail.size, segFirstT: tail.firstT })
+  } catch (err) {
+    unlock()
+    throw err
+  }
+}
+
+/**
+ * Validates the last segment line by line (complete, parseable, consecutive seq, leaf matching its
+ * content, prev continuing the chain). What follows the longest valid prefix is a torn write only if
+ * nothing after it is a record; then it is moved to `<segment>.torn-<ms>` and cut off. Otherwise the
+ * journal was damaged some other way and is not opened.
+ */
+async function recoverSegment(seg: SegmentInfo, log: Logger): Promise<{ segment: SegmentInfo; last: JournalRecord | null; size: number; firstT: number }> {
+  let last: JournalRecord | null = null
+  let firstT = 0
+  let validEnd = 0
+  let chain: string | null = null
+  let expect = seg.firstSeq
+  let bad: { line: number; why: string } | null = null
+  for await (const l of readLines(seg.path)) {
+    if (bad) {
+      let intact = false
+      if (l.terminated) {
+        try {
+          parseRecord(l.text)
+          intact = true
+        } catch {
+          // more of the torn tail
+        }
+      }
+      if (intact) {
+        throw new FlytrapError(`journal segment ${seg.path} is damaged at line ${bad.line} (${bad.why}) but later lines are intact: this is not a torn write`, {
+          exit: 'verification',
+          suggestions: ['run `flytrap audit verify` to see what is wrong', 'keep the damaged journal as evidence and start the proxy with another --data-dir'],
+        })
+      }
+      continue
+    }
+    const checked = checkLine(l, expect, chain)
+    if (checked instanceof Error) {
+      bad = { line: l.lineNo, why: checked.message }
+      continue
+    }
+    if (last === null) firstT = checked.t
+    last = checked
+    chain = chainNext(checked.prev, checked.leaf)
+    expect = checked.seq + 1
+    validEnd = l.end
+  }
+  const { size } = await stat(seg.path)
+  if (size > validEnd) {
+    const aside = `${seg.path}.torn-${Date.now()}`
+    const fh = await open(seg.path, 'r+')
+    try {
+      const rest = Buffer.alloc(size - validEnd)
+      await fh.read(rest, 0, rest.length, validEnd)
+      await writeFile(aside, rest, { mode: 0o600 })
+      await fh.truncate(validEnd)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    log.warn('journal: cut a torn write off the last segment', { segment: seg.name, line: bad?.line, why: bad?.why, bytes: size - validEnd, keptIn: aside })
+  }
+  return { segment: seg, last, size: validEnd, firstT }
+}
+
+function checkLine(l: LineAt, expect: number, chain: string | null): JournalRecord | Error {
+  if (!l.terminated) return new Error('incomplete line')
+  let r: JournalRecord
+  try {
+    r = parseRecord(l.text)
+  } catch (err) {
+    return err as Error
+  }
+  if (r.seq !== expect) return new Error(`seq ${r.seq} where ${expect} was expected`)
+  if (!r.redacted && entryLeaf(r.salt, r.entry) !== r.leaf) return new Error('content does not match its leaf')
+  if (chain !== null && r.prev !== chain) return new Error('prev does not continue the chain')
+  return r
+}

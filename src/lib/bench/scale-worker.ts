@@ -1,0 +1,105 @@
+/**
+ * Load-generator worker for `flytrap bench scale`: makes its share of device keys and credentials, opens
+ * that many authenticated MQTT sessions as fast as the target accepts them, times QoS 1 PUBLISH → PUBACK on
+ * random sessions while all are open, and closes them. One worker per core keeps the generator off the
+ * critical path.
+ */
+import { createRequire } from 'node:module'
+import { randomBytes } from 'node:crypto'
+import { parentPort, workerData } from 'node:worker_threads'
+import { computeAddress, hexlify } from 'ethers'
+import { credentialMessage, toUserProperties } from '../auth/index.js'
+import { eip191Digest } from '../auth/recover.js'
+import { RawClient, type Target } from './raw-client.js'
+
+interface Native {
+  ecdsaSign(msg32: Uint8Array, seckey: Uint8Array): { signature: Uint8Array; recid: number }
+}
+const native = createRequire(import.meta.url)('secp256k1') as Native
+
+export interface ScaleWorkerData {
+  index: number
+  target: Target
+  chainId: string
+  contract: string
+  /** Source addresses to spread connections over (each gives ~28k ephemeral ports). */
+  sources: string[]
+}
+
+type Command =
+  | { cmd: 'prepare'; count: number }
+  | { cmd: 'connect'; concurrency: number }
+  | { cmd: 'publish'; samples: number; topicPrefix: string }
+  | { cmd: 'close' }
+
+const data = workerData as ScaleWorkerData
+let prepared: { clientId: string; props: Record<string, string> }[] = []
+let clients: RawClient[] = []
+
+/** A v1 credential signed with libsecp256k1 (the JS signer would dominate generating 10,000 of them). */
+function credential(clientId: string): { clientId: string; props: Record<string, string> } {
+  const key = randomBytes(32)
+  const expiresAt = Math.floor(Date.now() / 1000) + 3600
+  const digest = eip191Digest(credentialMessage({ chainId: BigInt(data.chainId), contract: data.contract, clientId, expiresAt }))
+  const { signature, recid } = native.ecdsaSign(digest, key)
+  const sig = hexlify(Buffer.concat([Buffer.from(signature), Buffer.from([27 + recid])]))
+  const address = computeAddress(hexlify(key))
+  return { clientId, props: toUserProperties({ address, expiresAt, signature: sig }) }
+}
+
+async function connectAll(concurrency: number): Promise<{ ok: number; failed: number; errors: Record<string, number>; ms: number }> {
+  const t0 = Date.now()
+  let next = 0
+  let ok = 0
+  let failed = 0
+  const errors: Record<string, number> = {}
+  const one = async () => {
+    while (next < prepared.length) {
+      const i = next++
+      const p = prepared[i]!
+      try {
+        const c = await RawClient.open(data.target, 5, data.sources[i % data.sources.length])
+        const rc = await c.connect({ clientId: p.clientId, properties: { userProperties: p.props } })
+        if (rc !== 0) throw new Error(`CONNACK 0x${rc.toString(16)}`)
+        clients.push(c)
+        ok++
+      } catch (err) {
+        failed++
+        const key = (err as Error).message.slice(0, 60)
+        errors[key] = (errors[key] ?? 0) + 1
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, one))
+  return { ok, failed, errors, ms: Date.now() - t0 }
+}
+
+async function publishSamples(samples: number, topicPrefix: string): Promise<number[]> {
+  const out: number[] = []
+  if (clients.length === 0) return out
+  for (let i = 0; i < samples; i++) {
+    const c = clients[Math.floor(Math.random() * clients.length)]!
+    out.push(await c.publishRtt(c.publishTemplate(`${topicPrefix}/${data.index}`, Buffer.from('x'))))
+  }
+  return out
+}
+
+parentPort!.on('message', async (m: Command) => {
+  try {
+    if (m.cmd === 'prepare') {
+      prepared = Array.from({ length: m.count }, (_, i) => credential(`scale-${data.index}-${i}-${Date.now().toString(36)}`))
+      parentPort!.postMessage({ cmd: 'prepared' })
+    } else if (m.cmd === 'connect') {
+      parentPort!.postMessage({ cmd: 'connected', ...(await connectAll(m.concurrency)) })
+    } else if (m.cmd === 'publish') {
+      parentPort!.postMessage({ cmd: 'published', rtts: await publishSamples(m.samples, m.topicPrefix) })
+    } else if (m.cmd === 'close') {
+      const all = clients
+      clients = []
+      await Promise.all(all.map((c) => c.disconnect()))
+      parentPort!.postMessage({ cmd: 'closed' })
+    }
+  } catch (err) {
+    parentPort!.postMessage({ cmd: 'error', message: (err as Error).message })
+  }
+})

@@ -1,0 +1,89 @@
+/**
+ * A small pool of worker threads that verify CONNECT credentials. Requests made in one turn of the event
+ * loop are sent as one batch per worker, so a burst of CONNECTs costs one message per worker, not one per
+ * device. With size 0 verification runs inline on the calling thread.
+ */
+import { availableParallelism } from 'node:os'
+import type { Worker } from 'node:worker_threads'
+import { siblingWorker } from '../worker-entry.js'
+import { authenticateFields, type AuthConfig, type ConnectAuth, type CredentialFields } from './authenticate.js'
+
+type Result = Exclude<ConnectAuth, { kind: 'challenge' }>
+
+export function defaultAuthWorkers(): number {
+  return Math.min(4, Math.max(0, availableParallelism() - 1))
+}
+
+export class VerifyPool {
+  private readonly workers: Worker[] = []
+  private readonly pending = new Map<number, { worker: Worker; items: { fields: CredentialFields; resolve: (r: Result) => void }[] }>()
+  private queue: { fields: CredentialFields; resolve: (r: Result) => void }[] = []
+  private scheduled = false
+  private nextId = 1
+  private nextWorker = 0
+
+  constructor(
+    readonly size: number,
+    private readonly cfg: AuthConfig,
+  ) {
+    for (let i = 0; i < size; i++) {
+      const w = siblingWorker(import.meta.url, 'verify-worker')
+      w.on('message', (msg: { id: number; results: Result[] }) => {
+        const batch = this.pending.get(msg.id)
+        this.pending.delete(msg.id)
+        batch?.items.forEach((item, j) => item.resolve(msg.results[j]!))
+      })
+      w.on('error', () => this.retire(w))
+      w.on('exit', () => this.retire(w))
+      w.unref() // never keeps the process alive on its own
+      this.workers.push(w)
+    }
+  }
+
+  /** A worker that failed: its requests are verified inline, and it gets no more. */
+  private retire(w: Worker): void {
+    const i = this.workers.indexOf(w)
+    if (i >= 0) this.workers.splice(i, 1)
+    for (const [id, batch] of this.pending) {
+      if (batch.worker !== w) continue
+      this.pending.delete(id)
+      for (const item of batch.items) item.resolve(authenticateFields(item.fields, this.cfg))
+    }
+  }
+
+  verify(fields: CredentialFields): Promise<Result> {
+    if (this.workers.length === 0) return Promise.resolve(authenticateFields(fields, this.cfg))
+    return new Promise((resolve) => {
+      this.queue.push({ fields, resolve })
+      if (!this.scheduled) {
+        this.scheduled = true
+        setImmediate(() => this.flush())
+      }
+    })
+  }
+
+  private flush(): void {
+    this.scheduled = false
+    const queue = this.queue
+    this.queue = []
+    // Spread the batch over the workers in contiguous slices.
+    const slice = Math.ceil(queue.length / this.workers.length)
+    for (let start = 0; start < queue.length; start += slice) {
+      const part = queue.slice(start, start + slice)
+      const id = this.nextId++
+      const worker = this.workers[this.nextWorker++ % this.workers.length]
+      if (!worker) {
+        for (const item of part) item.resolve(authenticateFields(item.fields, this.cfg))
+        continue
+      }
+      this.pending.set(id, { worker, items: part })
+      worker.postMessage({ id, cfg: this.cfg, items: part.map((p) => p.fields) })
+    }
+  }
+
+  async close(): Promise<void> {
+    const workers = [...this.workers]
+    this.workers.length = 0
+    await Promise.all(workers.map((w) => w.terminate()))
+  }
+}
