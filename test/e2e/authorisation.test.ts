@@ -678,6 +678,43 @@ describe('authorisation', () => {
       await r.expect((p) => p.cmd === 'publish' && p.payload.toString() === 'after', 5_000, 'live delivery after resuming')
       r.end()
     })
+
+    test('broker → client: deliveries to a client that offers Topic Aliases still name their topic and are still checked', async () => {
+      const r = await rawConnect({ key: K.r1, properties: { topicAliasMaximum: 10 } })
+      r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'az/ret/t', qos: 0 }] })
+      const suback = await r.expect((p) => p.cmd === 'suback')
+      assert.deepEqual((suback.packet as { granted: number[] }).granted, [0])
+      for (let i = 0; i < 3; i++) await direct('az/ret/t', `named-${i}`, 0)
+      await waitFor(() => r.received.filter((x) => x.packet.cmd === 'publish' && !(x.packet as PublishPacket).retain).length >= 3, 5_000, 'three deliveries')
+      for (const x of r.received.filter((y) => y.packet.cmd === 'publish')) {
+        const p = x.packet as PublishPacket
+        assert.equal(p.topic, 'az/ret/t', 'a delivery relied on a broker → client alias')
+        assert.equal(p.properties?.topicAlias, undefined)
+      }
+      r.end()
+    })
+
+    test('session takeover: another identity using the same client id gets a fresh session, not the queued messages', async () => {
+      const clientId = `shared-id/${Math.random().toString(36).slice(2, 8)}`
+      const persistent = { clean: false, properties: { sessionExpiryInterval: 600 } }
+      const x = await e.connect({ key: K.r1, clientId, extra: persistent })
+      assert.deepEqual(await subscribeCodes(x, 'az/ret/t', 1), [1])
+      await x.endAsync()
+      await direct('az/ret/t', 'queued-for-r1', 1)
+
+      // K.r3 holds the same subscribe right, so only the client-id binding keeps it out of r1's session.
+      const y = await rawConnect({ key: K.r3, clientId, clean: false, properties: { sessionExpiryInterval: 600 } })
+      assert.equal(y.connack.reasonCode, 0)
+      assert.equal(y.connack.sessionPresent, false, "another identity resumed r1's session")
+      await sleep(400)
+      assert.equal(y.received.some((p) => p.packet.cmd === 'publish'), false, "another identity received r1's queued messages")
+      y.end()
+
+      const back = await rawConnect({ key: K.r1, clientId, clean: false, properties: { sessionExpiryInterval: 600 } })
+      assert.equal(back.connack.sessionPresent, true)
+      await back.expect((p) => p.cmd === 'publish' && p.payload.toString() === 'queued-for-r1', 5_000, 'queued message for the owner of the session')
+      back.end()
+    })
   })
 
   // ---------------------------------------------------------------- $SYS (last: it registers '#', which overlaps everything)

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, createHmac } from 'node:crypto'
 import { hexlify, keccak256, toUtf8Bytes, zeroPadValue, type Log } from 'ethers'
-import type { IConnackPacket, IConnectPacket, IDisconnectPacket } from 'mqtt-packet'
+import type { IConnackPacket, IConnectPacket, IDisconnectPacket, ISubackPacket } from 'mqtt-packet'
 import type { MqttClient } from 'mqtt'
 import { signCredential, toUserProperties, toUsernamePassword } from '../../src/lib/auth/index.js'
 import type { BanOptions } from '../../src/lib/proxy/options.js'
@@ -23,6 +23,13 @@ const V4_REFUSAL_BUG =
   'proxy bug: a refused 3.1.1 login is counted twice towards a ban. authenticate.ts:58 returns the 3.1.1 return code, ' +
   'session.ts:223 refuseConnect -> connackRefusal(4, 4) (mqtt/packets.ts:442) throws RangeError after session.ts:221 already ' +
   'called recordFailure; the throw lands in protocolError (session.ts onClientData), which calls recordFailure again (and sends no CONNACK).'
+
+const DISCONNECT_BANNED_BUG =
+  'proxy bug: server.ts kickBanned calls s.kick(ReasonCode.Banned) and session.ts kick() sends DISCONNECT with reason 0x8A, ' +
+  'which is a CONNACK-only code: not a valid DISCONNECT reason code (MQTT 5 section 3.14.2.1). mqtt-packet/MQTT.js reject it ' +
+  '("Invalid disconnect reason code"), so a banned v5 client only sees the connection drop. Use 0x98 Administrative action (or 0x87).'
+/** MQTT 5 section 3.14.2.1, Table 3-10. */
+const VALID_DISCONNECT_CODES = [0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8b, 0x8d, 0x8e, 0x8f, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f, 0xa0, 0xa1, 0xa2]
 
 let seq = 0
 const uid = (p: string) => `${p}-${++seq}-${Math.random().toString(36).slice(2, 6)}`
@@ -79,6 +86,7 @@ describe('bans', () => {
   }
   const bannedTopic = () => e.chain.as(0).contract.interface.getEvent('Banned')!.topicHash
   async function bannedLogs(fromBlock: number): Promise<{ subject: string; reporter: string; until: number; reason: string; tx: string }[]> {
+    if ((await e.chain.provider.getBlockNumber()) < fromBlock) return []
     const logs: Log[] = await e.chain.provider.getLogs({ address: e.chain.address, topics: [bannedTopic()], fromBlock, toBlock: 'latest' })
     return e.chain.as(0).parseLogs(logs).map((l) => ({ subject: String(l.args[0]).toLowerCase(), reporter: String(l.args[1]), until: Number(l.args[2]), reason: String(l.args[3]), tx: l.log.transactionHash }))
   }
@@ -159,18 +167,19 @@ describe('bans', () => {
       const clientId = uid('pub')
       const c = await e.connect({ key: 1, version, clientId, url: urlOf(p) })
       clients.push(c)
-      let disconnect: IDisconnectPacket | undefined
       let closed = false
-      c.on('disconnect', (d) => (disconnect = d))
+      c.on('error', () => undefined)
       c.on('close', () => (closed = true))
       await publish(c, 'ban/ok', 'allowed')
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 2; i++) {
         const r = publish(c, 'ban/forbidden', `attempt ${i}`)
         if (version === 5) await assert.rejects(r, /not authori[sz]ed|135/i, 'v5 PUBACK carries 0x87')
-        else await Promise.race([r, waitFor(() => closed, 3_000, 'close')]).catch(() => undefined)
+        else await r // 3.1.1 PUBACK has no code
       }
+      assert.equal(closed, false, 'below the threshold the session stays open')
+      assert.equal(bans.length, 0)
+      void publish(c, 'ban/forbidden', 'attempt 3').catch(() => undefined)
       await waitFor(() => closed, 3_000, 'the banned session to be ended')
-      if (version === 5) assert.equal(disconnect?.reasonCode, 0x8a, 'v5 is told why: DISCONNECT 0x8A')
       await waitFor(() => closes.some((x) => x.clientId === clientId), 2_000, 'session-close')
       assert.equal(closes.find((x) => x.clientId === clientId)?.reason, 'banned')
       assert.ok(bans.some((b) => b.ip === '127.0.0.1'), 'the IP is banned')
@@ -182,19 +191,35 @@ describe('bans', () => {
     })
   }
 
-  test('refused subscriptions count too', async () => {
-    const p = await e.startProxy({ bans: banOpts({ durationMs: 3_000 }) })
+  test('v5: a session ended by a ban gets a DISCONNECT with a valid MQTT 5 reason code (MQTT.js sees it)', { todo: DISCONNECT_BANNED_BUG }, async () => {
+    const p = await e.startProxy({ bans: banOpts() })
     const c = await e.connect({ key: 1, url: urlOf(p) })
     clients.push(c)
     let disconnect: IDisconnectPacket | undefined
+    let error: Error | undefined
     c.on('disconnect', (d) => (disconnect = d))
-    for (let i = 0; i < 2; i++) {
-      const granted = await c.subscribeAsync('ban/forbidden', { qos: 1 })
-      assert.equal(granted[0]?.qos, 0x87)
+    c.on('error', (err) => (error = err))
+    for (let i = 0; i < 3; i++) void publish(c, 'ban/forbidden', `attempt ${i}`).catch(() => undefined)
+    await waitFor(() => !c.connected, 3_000, 'the session to end')
+    assert.equal(error, undefined, `MQTT.js rejected what the proxy sent: ${error?.message}`)
+    assert.ok(disconnect, 'no DISCONNECT arrived')
+    assert.ok(VALID_DISCONNECT_CODES.includes(disconnect.reasonCode ?? 0), `0x${(disconnect.reasonCode ?? 0).toString(16)} is not a DISCONNECT reason code`)
+  })
+
+  test('refused subscriptions count too', async () => {
+    const p = await e.startProxy({ bans: banOpts() })
+    const c = await rawMqttClient(p.address.port, { version: 5 })
+    c.send(valid(5))
+    assert.equal(((await c.next()) as IConnackPacket).reasonCode, 0)
+    for (let id = 1; id <= 2; id++) {
+      c.send({ cmd: 'subscribe', messageId: id, subscriptions: [{ topic: 'ban/forbidden', qos: 1 }] })
+      const suback = (await c.next()) as ISubackPacket
+      assert.equal(suback.cmd, 'suback')
+      assert.deepEqual(suback.granted, [0x87])
     }
-    void c.subscribeAsync('ban/forbidden', { qos: 1 }).catch(() => undefined)
-    await waitFor(() => disconnect !== undefined, 3_000, 'DISCONNECT')
-    assert.equal(disconnect?.reasonCode, 0x8a)
+    c.send({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 'ban/forbidden', qos: 1 }] })
+    await waitFor(() => c.isClosed(), 3_000, 'the banned session to be ended')
+    c.destroy()
     assert.equal(await connack(p.address.port, 5, valid(5)), 0x8a)
   })
 
@@ -212,8 +237,10 @@ describe('bans', () => {
     // A device already connected at P2 from the IP that is about to be banned elsewhere.
     const victim = await e.connect({ key: 1, url: urlOf(p2) })
     clients.push(victim)
-    let victimDisconnect: IDisconnectPacket | undefined
-    victim.on('disconnect', (d) => (victimDisconnect = d))
+    let victimClosed = false
+    victim.on('error', () => undefined)
+    victim.on('close', () => (victimClosed = true))
+    const p2Closes = track<{ address?: string; reason?: string }>(p2, 'session-close')
 
     for (let i = 0; i < 3; i++) assert.equal(await connack(p1.address.port, 5, forged(5)), 0x86)
     // More attempts while banned: refused, but no new ban, no new report.
@@ -247,8 +274,8 @@ describe('bans', () => {
     assert.equal(await connack(p2.address.port, 5, valid(5)), 0x8a)
     assert.equal(await connack(p2.address.port, 4, valid(4)), 5)
     await assert.rejects(e.connect({ key: 3, url: urlOf(p2) }), (err: { code?: number }) => err.code === 0x8a)
-    await waitFor(() => victimDisconnect !== undefined, 5_000, 'the open session at P2 to be ended')
-    assert.equal(victimDisconnect?.reasonCode, 0x8a)
+    await waitFor(() => victimClosed, 5_000, 'the open session at P2 to be ended')
+    assert.ok(p2Closes.some((x) => x.address === e.address(1) && x.reason === 'banned'), 'ended because of the ban')
     assert.deepEqual(
       p2Decisions.filter((d) => !d.allowed && d.reason !== 'banned'),
       [],

@@ -25,7 +25,8 @@ interface Run {
 
 /** Spawns a mosquitto client; `exit` resolves with its status and output. */
 function spawnClient(bin: 'mosquitto_pub' | 'mosquitto_sub', args: string[], timeoutMs = 20_000) {
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Line-buffered stdout (stdbuf, coreutils), so `-d` progress lines arrive as they happen, not at exit.
+  const child = spawn('stdbuf', ['-oL', bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   const out = { stdout: '', stderr: '' }
   child.stdout.on('data', (c: Buffer) => (out.stdout += c.toString()))
   child.stderr.on('data', (c: Buffer) => (out.stderr += c.toString()))

@@ -28,7 +28,6 @@ import {
   readLines,
   readMeta,
   segmentsForRange,
-  type SegmentInfo,
 } from './journal.js'
 import { MerkleAccumulator, verifyProof, type MerkleProof } from './merkle.js'
 
@@ -246,7 +245,7 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
   let lastLine = 0
   let lo = 0
 
-  for (const [si, seg] of segs.entries()) {
+  for (const seg of segs) {
     const isLastSeg = seg === allSegs[allSegs.length - 1]
     let first = true
     for await (const l of readLines(seg.path)) {
@@ -274,7 +273,7 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
         seqProblem = true
         if (r.seq > expectSeq) {
           const gap = r.seq - 1 === expectSeq ? `seq ${expectSeq} is` : `seq ${expectSeq}..${r.seq - 1} are`
-          problem({ kind: 'missing', file: seg.name, line: l.lineNo, seq: expectSeq, message: `${at}: ${gap} missing before seq ${r.seq} (deleted)` })
+          problem({ kind: 'missing', file: seg.name, line: l.lineNo, seq: expectSeq, message: `${at}: ${gap} missing before seq ${r.seq} (deleted or moved)` })
         } else {
           problem({ kind: 'out-of-order', file: seg.name, line: l.lineNo, seq: r.seq, message: `${at}: seq ${r.seq} comes after seq ${expectSeq - 1} (lines moved or duplicated)` })
         }
@@ -319,7 +318,6 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
         if (r.t < g.toMs) push(g.acc, r.seq, leaf)
       }
     }
-    void si
   }
 
   // ---- a truncated tail: the clean-close checkpoint says there was more
@@ -494,5 +492,3 @@ export async function verifyEntry(opts: Omit<VerifyOptions, 'fromMs' | 'toMs' | 
     message,
   }
 }
-
-export type { SegmentInfo }

@@ -51,6 +51,7 @@ const open = (signer: number, o: Partial<OutboxOptions> = {}) => openOutbox({ di
 
 async function anchoredEvents(fromBlock = 0) {
   const c = fx.as(0)
+  if (fromBlock > (await fx.provider.getBlockNumber())) return []
   const logs = await fx.provider.getLogs({ address: c.address, topics: [c.contract.interface.getEvent('Anchored')!.topicHash], fromBlock, toBlock: 'latest' })
   return c.parseLogs(logs).map((e) => ({ reporter: String(e.args[0]), root: String(e.args[2]), tx: e.log.transactionHash }))
 }

@@ -1,0 +1,133 @@
+import { Flags } from '@oclif/core'
+import { join } from 'node:path'
+import { ChainCommand } from '../../lib/cli/base.js'
+import { chalk, record, table } from '../../lib/cli/output.js'
+import type { FlyTrapClient } from '../../lib/chain/client.js'
+import { parseAddress, parseWhen } from '../../lib/chain/codec.js'
+import { deploymentFor, flytrapDir } from '../../lib/config/store.js'
+import { ExitCode, FlytrapError } from '../../lib/errors.js'
+import { verifyEntry, verifyJournal, type EntryCheck, type VerifyReport } from '../../lib/audit/verify.js'
+
+export type AuditVerifyResult = (VerifyReport & { mode: 'journal' }) | (EntryCheck & { mode: 'entry' })
+
+const iso = (sec: number) => new Date(sec * 1000).toISOString().replace('.000Z', 'Z')
+
+export default class AuditVerify extends ChainCommand<typeof AuditVerify> {
+  static override description = `Check the proxy's audit journal: every hash-chain link, and every period's Merkle root against the root
+anchored on chain by a registered reporter. Tampering is located by segment file, line and seq; exit 7 on any
+failure. Without a reachable chain the hash chain is still checked and the output says anchors were not.
+With --entry, prints and checks the inclusion proof of one entry.`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --data-dir /var/lib/flytrap --from 2027-01-01 --to 2027-02-01',
+    '<%= config.bin %> <%= command.id %> --entry 1234 --json',
+  ]
+
+  static override flags = {
+    'data-dir': Flags.string({ description: "the proxy's data directory (the journal is in <data-dir>/journal) [default: .flytrap/proxy]", env: 'FLYTRAP_DATA_DIR' }),
+    from: Flags.string({ description: 'only periods from this time: ISO date/time or unix seconds' }),
+    to: Flags.string({ description: 'only periods before this time: ISO date/time or unix seconds' }),
+    entry: Flags.integer({ description: 'print and check the inclusion proof of the entry with this seq', min: 1 }),
+    reporter: Flags.string({ description: "only anchors sent by this reporter address [default: the one the journal recorded, else every registered reporter]" }),
+    'from-block': Flags.integer({ description: 'block to read anchors from [default: the recorded deployment block, else 0]', min: 0, env: 'FLYTRAP_FROM_BLOCK' }),
+  }
+
+  async run(): Promise<AuditVerifyResult> {
+    const dataDir = this.flags['data-dir'] ?? join(flytrapDir(), 'proxy')
+    const fromMs = this.flags.from ? parseWhen(this.flags.from) * 1000 : undefined
+    const toMs = this.flags.to ? parseWhen(this.flags.to) * 1000 : undefined
+    if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs) throw new FlytrapError('--from must be before --to', { exit: 'usage' })
+    const reporter = this.flags.reporter ? parseAddress(this.flags.reporter, 'reporter') : undefined
+    const chain = await this.anchorSource()
+
+    if (this.flags.entry !== undefined) {
+      const check = await this.spin('Checking the entry', () => verifyEntry({ dataDir, seq: this.flags.entry!, reporter, ...chain }))
+      this.showEntry(check)
+      return this.finish({ mode: 'entry', ...check }, check.ok ? null : check.message)
+    }
+
+    const report = await this.spin('Verifying the journal', () => verifyJournal({ dataDir, fromMs, toMs, reporter, ...chain }))
+    this.showReport(report)
+    return this.finish({ mode: 'journal', ...report }, report.ok ? null : report.firstProblem)
+  }
+
+  /** The contract client for anchors, or why there is none (verification then covers the hash chain only). */
+  private async anchorSource(): Promise<{ client?: FlyTrapClient; fromBlock?: number; noChainReason?: string }> {
+    try {
+      const client = await this.client()
+      const { chainId } = await this.chain()
+      const d = deploymentFor(chainId)
+      const fromBlock = this.flags['from-block'] ?? (d && d.address.toLowerCase() === client.address.toLowerCase() ? d.block : 0)
+      return { client, fromBlock }
+    } catch (err) {
+      if (err instanceof FlytrapError && (err.exit === ExitCode.unreachable || err.exit === ExitCode.config)) return { noChainReason: err.message }
+      throw err
+    }
+  }
+
+  /** Failure is exit 7 naming the place; with --json the full result is still printed on stdout. */
+  private finish(result: AuditVerifyResult, failure: string | null): AuditVerifyResult {
+    if (failure === null) return result
+    if (this.jsonEnabled()) {
+      this.logToStderr(`Error: ${failure}`)
+      process.exitCode = ExitCode.verification
+      return result
+    }
+    throw new FlytrapError(failure, { exit: 'verification', code: 'JOURNAL_TAMPERED', suggestions: ['the journal no longer matches what was recorded or anchored: keep a copy as evidence'] })
+  }
+
+  private showReport(r: VerifyReport): void {
+    if (this.jsonEnabled()) return
+    const j = r.journal
+    this.log(
+      record([
+        ['journal', join(r.dataDir, 'journal')],
+        ['entries', j.entries === 0 ? 'none' : `${j.entries} (seq ${j.firstSeq}..${j.lastSeq}) in ${j.segments} segment(s), ${j.redacted} redacted`],
+        ['time', j.firstTime ? `${j.firstTime} .. ${j.lastTime}` : '-'],
+        ['hash chain', r.chain.ok ? chalk.green('intact') : chalk.red(`${r.chain.problemCount} problem(s)`)],
+        [
+          'anchors',
+          r.anchors.checked
+            ? `${r.anchors.verified} verified, ${r.anchors.mismatched} mismatched, ${r.anchors.unanchored} not anchored yet (contract ${r.anchors.contract}${r.anchors.reporter ? `, reporter ${r.anchors.reporter}` : ''})`
+            : chalk.yellow(r.anchors.reason ?? 'not checked'),
+        ],
+      ]),
+    )
+    if (r.anchors.periods.length > 0) {
+      this.log(
+        table(
+          ['period (UTC)', 'entries', 'seq', 'status', 'anchor'],
+          r.anchors.periods.map((p) => [
+            `${iso(p.fromTime)} .. ${iso(p.toTime)}`,
+            p.local.count,
+            p.local.firstSeq === null ? '-' : `${p.local.firstSeq}..${p.local.lastSeq}`,
+            p.status === 'verified' ? chalk.green('verified') : p.status === 'mismatch' ? chalk.red('MISMATCH') : r.anchors.checked ? 'not anchored' : 'not checked',
+            p.anchors[0] ? `${p.anchors[0].txHash.slice(0, 12)}… (block ${p.anchors[0].blockNumber})` : '-',
+          ]),
+        ),
+      )
+    }
+    for (const p of r.chain.problems) this.log(chalk.red(`✗ ${p.message}`))
+    if (r.chain.problemCount > r.chain.problems.length) this.log(chalk.red(`✗ … and ${r.chain.problemCount - r.chain.problems.length} more`))
+    for (const p of r.anchors.periods.filter((x) => x.status === 'mismatch')) this.log(chalk.red(`✗ period ${iso(p.fromTime)} .. ${iso(p.toTime)}: ${p.message}`))
+    for (const w of r.warnings) this.log(chalk.yellow(`! ${w}`))
+    if (r.ok) this.log(chalk.green(r.anchors.checked ? '✓ journal intact and consistent with the chain' : '✓ hash chain intact (anchors were not checked)'))
+  }
+
+  private showEntry(c: EntryCheck): void {
+    if (this.jsonEnabled()) return
+    const rows: [string, string | number][] = [
+      ['entry', `seq ${c.seq} (${c.file}:${c.line})`],
+      ...(c.redacted ? ([['content', 'redacted']] as [string, string][]) : Object.entries(c.entry ?? {}).map(([k, v]) => [k, String(v)] as [string, string])),
+      ['leaf', c.leaf],
+      ['period', `${iso(c.fromTime)} .. ${iso(c.toTime)}`],
+      ['position', `${c.proof.index + 1} of ${c.proof.count}`],
+      ['proof', c.proof.siblings.length ? c.proof.siblings.join('\n') : '(none: the only entry)'],
+      ['root (recomputed)', c.root],
+      ['anchored root', c.anchor ? `${c.anchor.root}\ntx ${c.anchor.txHash} (block ${c.anchor.blockNumber}) by ${c.anchor.reporter}` : c.anchorsChecked ? 'not anchored yet' : (c.reason ?? 'not checked')],
+    ]
+    this.log(record(rows))
+    this.log(c.ok ? chalk.green(`✓ ${c.message}`) : chalk.red(`✗ ${c.message}`))
+  }
+}

@@ -1,0 +1,130 @@
+import { writeFileSync } from 'node:fs'
+import { Flags } from '@oclif/core'
+import { ChainCommand } from '../../lib/cli/base.js'
+import { table } from '../../lib/cli/output.js'
+import { latencyChart } from '../../lib/bench/chart.js'
+import { OPS, runLatencyBench, type LatencyResult, type LatencyTargets, type Op, type TargetName } from '../../lib/bench/latency.js'
+import { BENCH_TOPIC, startBenchStack, type BenchStack } from '../../lib/bench/stack.js'
+import { parseTarget } from '../../lib/bench/targets.js'
+import { FlytrapError, usageError } from '../../lib/errors.js'
+
+export interface BenchLatencyResult extends LatencyResult {
+  /** Where the numbers come from: the self-contained stack or the services named by flags. */
+  mode: 'self-contained' | 'named'
+  notes: string[]
+  machine: { cpus: number; node: string }
+}
+
+export default class BenchLatency extends ChainCommand<typeof BenchLatency> {
+  static override description = `Round trips through the broker directly, FlyTrap and a plain TCP relay (HAProxy), interleaved, over TCP and TLS
+
+Measures CONNECT→CONNACK (with authentication), SUBSCRIBE→SUBACK, QoS 1 PUBLISH→PUBACK, the paper's whole session
+(connect, subscribe, publish, disconnect), steady-state publish round trips and pipelined QoS 1 throughput. Without
+--broker/--proxy it starts its own anvil, contract, mosquitto, proxy (own process) and HAProxy.`
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --count 1005 --warmup 5 --chart latency.svg --json > latency.json',
+    '<%= config.bin %> <%= command.id %> --broker mqtt://10.0.0.5:1883 --proxy mqtt://10.0.0.5:1884 --relay mqtt://10.0.0.5:1885 --key $KEY',
+  ]
+  static override flags = {
+    count: Flags.integer({ description: 'measured samples per packet type and target', default: 105, min: 1 }),
+    warmup: Flags.integer({ description: 'leading samples discarded', default: 5, min: 0 }),
+    pipeline: Flags.integer({ description: 'messages per pipelined QoS 1 throughput run (0 = skip)', default: 20_000, min: 0 }),
+    window: Flags.integer({ description: 'unacknowledged QoS 1 messages in flight during the throughput run', default: 64, min: 1 }),
+    transport: Flags.string({ description: 'which transports to measure', options: ['tcp', 'tls', 'both'], default: 'both' }),
+    broker: Flags.string({ description: 'measure this broker directly (mqtt:// or mqtts://) instead of starting one' }),
+    proxy: Flags.string({ description: 'the FlyTrap proxy in front of --broker' }),
+    relay: Flags.string({ description: 'a plain TCP relay in front of --broker (optional)' }),
+    ca: Flags.string({ description: 'CA bundle for mqtts:// targets' }),
+    topic: Flags.string({ description: 'topic the benchmark key may publish and subscribe to (named services)', default: BENCH_TOPIC }),
+    chart: Flags.string({ description: 'write the paper-style bar chart to this SVG file' }),
+  }
+
+  async run(): Promise<BenchLatencyResult> {
+    const f = this.flags
+    let transports: ('tcp' | 'tls')[] = f.transport === 'both' ? ['tcp', 'tls'] : [f.transport as 'tcp' | 'tls']
+    const notes: string[] = []
+    let stack: BenchStack | undefined
+    let targets: LatencyTargets
+    let key: string, chainId: number, contract: string
+    if (f.broker || f.proxy) {
+      if (!f.broker || !f.proxy) throw usageError('name both --broker and --proxy (and optionally --relay), or neither for the self-contained run')
+      const by = (url: string | undefined, flag: string) => (url ? parseTarget(url, flag, f.ca) : undefined)
+      const direct = by(f.broker, '--broker')!
+      const proxy = by(f.proxy, '--proxy')!
+      const relay = by(f.relay, '--relay')
+      const transport = direct.tls ? 'tls' : 'tcp'
+      targets = { tcp: {}, tls: {} }
+      targets[transport] = { direct, flytrap: proxy, relay }
+      transports = [transport] // named services: the transport their URLs say
+      const signer = await this.keyOnly()
+      key = signer.privateKey
+      chainId = (await this.chain()).chainId
+      contract = await this.contractAddress()
+      if (!relay) notes.push('no --relay: the relay reference is skipped')
+    } else {
+      stack = await this.spin('Starting anvil, contract, mosquitto, proxy and HAProxy', (s) => startBenchStack({ onStep: (t) => (s.text = t) }))
+      const t = stack.targets
+      targets = { tcp: { direct: t.direct, flytrap: t.flytrap, relay: t.relay }, tls: { direct: t.directTls, flytrap: t.flytrapTls, relay: t.relayTls } }
+      key = stack.key
+      chainId = stack.chainId
+      contract = stack.contract
+      if (stack.relaySkipped) notes.push(stack.relaySkipped)
+    }
+    let result: LatencyResult
+    try {
+      result = await this.spin('Measuring', (s) =>
+        runLatencyBench({
+          targets,
+          key,
+          chainId,
+          contract,
+          topic: f.topic,
+          count: f.count,
+          warmup: f.warmup,
+          pipeline: f.pipeline,
+          window: f.window,
+          transports: [...transports],
+          onProgress: (done, total, what) => (s.text = `Measuring: ${what} (${Math.round((done / total) * 100)} %)`),
+        }),
+      )
+    } catch (err) {
+      throw err instanceof FlytrapError ? err : new FlytrapError(`benchmark failed: ${(err as Error).message}`, { exit: 'unreachable', cause: err })
+    } finally {
+      await stack?.stop()
+    }
+    const out: BenchLatencyResult = { mode: stack ? 'self-contained' : 'named', notes, machine: { cpus: (await import('node:os')).availableParallelism(), node: process.version }, ...result }
+    if (f.chart) writeFileSync(f.chart, latencyChart(result))
+    this.render(out)
+    return out
+  }
+
+  private render(r: BenchLatencyResult): void {
+    const ms = (us: number) => (us / 1000).toFixed(3)
+    for (const [transport, byTarget] of Object.entries(r.latency)) {
+      const rows: (string | number)[][] = []
+      for (const op of OPS) {
+        for (const t of ['direct', 'relay', 'flytrap'] as TargetName[]) {
+          const s = byTarget[t]?.[op]
+          if (s) rows.push([opLabel(op), t, ms(s.min), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max)])
+        }
+      }
+      this.say(`\n${transport.toUpperCase()} (${r.count} samples after ${r.warmup} warm-up; ms)`)
+      this.say(table(['packet', 'target', 'min', 'p50', 'p90', 'p99', 'max'], rows))
+      const o = r.overhead[transport] ?? {}
+      this.say(
+        table(
+          ['packet', 'FlyTrap / direct', 'relay / direct', 'FlyTrap added (ms)', 'relay added (ms)', 'FlyTrap added / relay added'],
+          Object.entries(o).map(([op, v]) => [opLabel(op as Op), v!.flytrapOverDirect.toFixed(2), v!.relayOverDirect?.toFixed(2) ?? '-', ms(v!.flytrapAddedUs), v!.relayAddedUs !== undefined ? ms(v!.relayAddedUs) : '-', v!.addedVsRelay?.toFixed(2) ?? '-']),
+        ),
+      )
+      const thr = r.throughput[transport]
+      if (thr) this.say(table(['pipelined QoS 1', ...Object.keys(thr)], [['messages/s', ...Object.values(thr).map((v) => Math.round(v!))]]))
+    }
+    for (const n of r.notes) this.say(`note: ${n}`)
+  }
+}
+
+function opLabel(op: Op): string {
+  return { connect: 'CONNECT', subscribe: 'SUBSCRIBE', publish: 'PUBLISH', session: 'whole session', publishSteady: 'PUBLISH (steady)' }[op]
+}
