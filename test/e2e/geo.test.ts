@@ -239,7 +239,6 @@ describe('geo: countries and addresses behind PROXY protocol', () => {
 
   test(
     'a v5 session ended because its source was banned gets a DISCONNECT with a reason code valid for DISCONNECT',
-    { todo: 'proxy bug: kickBanned() calls Session.kick(ReasonCode.Banned) and kick() sends DISCONNECT 0x8A to v5 clients, but 0x8A (Banned) is a CONNACK-only code (MQTT 5 §3.14.2.1); MQTT.js/mqtt-packet rejects the packet ("Invalid disconnect reason code") and reports an error instead of a disconnect. 0x98 (Administrative action) would be valid' },
     async () => {
       const bp = await e.startProxy({ listeners: [PP_LISTENER], bans: { ...DEFAULTS.bans, threshold: 1, windowMs: 60_000, durationMs: 60_000 } })
       const src = '81.2.69.1'

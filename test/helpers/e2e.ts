@@ -526,3 +526,62 @@ export async function proxyProtocolRelay(target: { host?: string; port: number }
     })
   return relay
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// The proxy as its own process (`flytrap proxy start`, built CLI): a crash shows as the process exiting
+
+import { spawn as spawnChild, type ChildProcess } from 'node:child_process'
+import { mkdtempSync as mkdtempDir } from 'node:fs'
+import { tmpdir as osTmpdir } from 'node:os'
+import { join as joinPath } from 'node:path'
+
+export interface CliProxy {
+  child: ChildProcess
+  port: number
+  url: string
+  /** Everything the process wrote to stderr (JSON log lines, or a crash's stack trace). */
+  stderr(): string
+  alive(): boolean
+  stop(): Promise<void>
+}
+
+/**
+ * Starts `bin/run.js proxy start --json` against the fixture's chain and broker (run `npx tsc -p tsconfig.json`
+ * first so dist/ is current). Resolves once it printed its listening address.
+ */
+export async function startCliProxy(e: { chain: { rpcUrl: string; address: string; deployBlock: number }; mosquitto: { url: string } }, extraArgs: string[] = []): Promise<CliProxy> {
+  const bin = new URL('../../bin/run.js', import.meta.url).pathname
+  const args = [bin, 'proxy', 'start', '--json', '--listen', '127.0.0.1:0', '--broker', e.mosquitto.url, '--rpc', e.chain.rpcUrl, '--contract', e.chain.address, '--from-block', String(e.chain.deployBlock), '--poll-interval', '100ms', '--log-level', 'error', ...extraArgs]
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }
+  for (const k of ['FLYTRAP_KEY', 'FLYTRAP_REPORTER_KEY', 'FLYTRAP_BAN_KEY', 'FLYTRAP_LISTEN', 'FLYTRAP_BROKER', 'FLYTRAP_METRICS']) delete env[k]
+  const child = spawnChild(process.execPath, args, { cwd: mkdtempDir(joinPath(osTmpdir(), 'flytrap-cli-proxy-')), env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()))
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
+  const exited = new Promise<void>((r) => child.once('exit', () => r()))
+  const alive = () => child.exitCode === null && child.signalCode === null
+  try {
+    await waitFor(() => stdout.includes('\n') || !alive(), 30_000, 'flytrap proxy start to listen')
+  } catch (err) {
+    child.kill('SIGKILL')
+    throw err
+  }
+  if (!alive()) throw new Error(`flytrap proxy start exited (${child.exitCode}):\n${stdout}\n${stderr}`)
+  const result = JSON.parse(stdout.split('\n')[0]!) as { listening: { port: number }[] }
+  const port = result.listening[0]!.port
+  return {
+    child,
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    stderr: () => stderr,
+    alive,
+    stop: async () => {
+      if (!alive()) return
+      child.kill('SIGTERM')
+      const t = setTimeout(() => child.kill('SIGKILL'), 5_000)
+      await exited
+      clearTimeout(t)
+    },
+  }
+}

@@ -122,6 +122,8 @@ export interface Outbox {
   /** Appends the intent (fsynced) and wakes the sender. Never rejects; callers on the packet path need not await. */
   enqueue(intent: IntentInput): Promise<EnqueueResult>
   status(): OutboxStatus
+  /** The reporter address transactions are sent from. */
+  reporterAddress(): Promise<string>
   /** Resolves true when nothing is pending or in flight (parked intents do not count), false on timeout. */
   drain(timeoutMs?: number): Promise<boolean>
   /** Requeues parked intents (e.g. after the admin registered the reporter). Returns how many. */
@@ -555,6 +557,11 @@ class OutboxImpl extends EventEmitter implements Outbox {
       else parked++
     }
     return { address: this.address, pending, inFlight, parked, ...this.counters, nextNonce: this.nonce, lastError: this.lastError }
+  }
+
+  async reporterAddress(): Promise<string> {
+    this.address ??= await this.signer.getAddress()
+    return this.address
   }
 
   private idle(): boolean {

@@ -199,12 +199,12 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
       }
     }
     candidates.length = 0
-    if (overlapping === 0) return this.unregistered()
+    if (overlapping === 0) return this.unregistered(filter)
     if (best >= GRANTED) return { allowed: true, reason: REASON_OF[best] as DecisionReason, rule: (bestRule as Entry).name, sensitive }
     if (bestRule !== null) return { allowed: false, reason: REASON_OF[best] as DecisionReason, rule: bestRule.name, sensitive }
     // Nothing covers the whole filter. With unregistered topics allowed, the filter may still be fine if every
     // registered entry it overlaps grants this address (the rest of what it matches is unregistered).
-    if (this.unregisteredTopics === 'allow' && !lacking) return { allowed: true, reason: 'unregistered-allowed', sensitive }
+    if (this.unregisteredTopics === 'allow' && !lacking && !filter.startsWith('$')) return { allowed: true, reason: 'unregistered-allowed', sensitive }
     return { allowed: false, reason: 'no-grant', rule: (firstOverlap as Entry).name, sensitive }
   }
 
@@ -212,7 +212,7 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
     if (!this._synced) return !this.failOpen ? NOT_SYNCED : validateTopicName(topic) !== null ? INVALID : FAIL_OPEN
     const matches = this.matchesOf(topic)
     if (matches === null) return INVALID
-    if (matches.length === 0) return this.unregistered()
+    if (matches.length === 0) return this.unregistered(topic)
     const addr = address.toLowerCase()
     const cc = country === null ? null : country.toUpperCase()
     const now = nowSec ?? Math.floor(Date.now() / 1000)
@@ -249,8 +249,9 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
     return out
   }
 
-  private unregistered(): Decision {
-    return this.unregisteredTopics === 'allow' ? UNREGISTERED_ALLOWED : UNREGISTERED
+  /** `$` topics ($SYS, broker internals) are never opened by "unregistered: allow": only a registered entry can. */
+  private unregistered(topicOrFilter: string): Decision {
+    return this.unregisteredTopics === 'allow' && !topicOrFilter.startsWith('$') ? UNREGISTERED_ALLOWED : UNREGISTERED
   }
 
   // ------------------------------------------------------------------ reads

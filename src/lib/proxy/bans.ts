@@ -10,8 +10,11 @@
  *   local to the proxy (subjectForIp answers null) and only address bans are reported.
  *
  * Every chain write costs the reporter gas and an attacker decides how many bans happen, so BanReporter
- * sends at most `maxTxPerInterval` (default 1) transaction per `intervalMs`, each with at most `batchMax`
- * subjects, from a de-duplicated queue of at most `maxQueue` subjects that drops the oldest when full.
+ * hands at most `maxTxPerInterval` (default 1) batch per `intervalMs` to the chain, each with at most
+ * `batchMax` subjects, from a de-duplicated queue of at most `maxQueue` subjects that drops the oldest when
+ * full. Given the durable outbox (src/lib/audit/outbox.ts), a batch becomes one `recordBans` intent there:
+ * on disk before it counts as handed over, sent by the outbox's single sender (nonces, receipts, fee bumps,
+ * retries, restarts). Given a bare contract client (older wiring), it sends the transaction itself.
  *
  * Units: BanList works in epoch milliseconds; BanReporter.enqueue takes unix seconds (the contract's unit).
  * Only call enqueue for `fail(...).newBan` (or a changed ban()), not for every failure of a banned subject.
@@ -19,6 +22,7 @@
 import { createHmac } from 'node:crypto'
 import { getAddress, zeroPadValue } from 'ethers'
 import type { FlyTrapClient } from '../chain/client.js'
+import type { Outbox } from '../audit/outbox.js'
 import { chainError } from '../chain/client.js'
 import { silentLogger, type Logger } from './log.js'
 import { normalizeIp } from './proxy-protocol.js'
@@ -207,11 +211,19 @@ export interface BanReporterOptions {
   logger?: Logger
   /** Called with the number of subjects dropped from a full queue (wire it to flytrap_ban_reports_dropped_total). */
   onDropped?: (n: number) => void
-  /** Called after every attempted transaction. */
-  onReport?: (r: { ok: boolean; subjects: number; hash?: string; error?: Error }) => void
+  /** Called after every attempted batch: with the tx hash (direct client) or the outbox intent id. */
+  onReport?: (r: { ok: boolean; subjects: number; hash?: string; intent?: string; error?: Error }) => void
 }
 
 type RecordBans = Pick<FlyTrapClient, 'recordBans'>
+/** The outbox side BanReporter needs (src/lib/audit/outbox.ts). */
+type BanOutbox = Pick<Outbox, 'enqueue'>
+/** Where batches go: the outbox (preferred), or a contract client that sends directly. */
+export type BanSink = BanOutbox | RecordBans
+
+function isOutbox(s: BanSink): s is BanOutbox {
+  return typeof (s as Partial<BanOutbox>).enqueue === 'function'
+}
 
 /** Later than this as "unix seconds" is year 5138: it is a millisecond value passed by mistake. */
 const MAX_UNTIL_SEC = 1e11
@@ -245,19 +257,22 @@ export class BanReporter {
   private inflight: Promise<void> | undefined
   /** Subjects dropped because the queue was full. */
   dropped = 0
-  /** Transactions that succeeded / failed. */
+  /** Batches recorded (sent, or durably handed to the outbox) / failed. */
   transactions = 0
   failures = 0
 
-  private readonly client: RecordBans
+  private readonly client: BanSink
   private readonly opts: BanReporterOptions
 
-  /** new BanReporter(client, options) or new BanReporter({ reporter: client, ...options }). */
-  constructor(options: BanReporterOptions & { reporter: RecordBans })
-  constructor(client: RecordBans, options: BanReporterOptions)
-  constructor(a: RecordBans | (BanReporterOptions & { reporter: RecordBans }), b?: BanReporterOptions) {
-    const opts = b ?? (a as BanReporterOptions & { reporter: RecordBans })
-    this.client = b ? (a as RecordBans) : (a as { reporter: RecordBans }).reporter
+  /**
+   * new BanReporter(outbox, options) or new BanReporter({ reporter: outbox, ...options }); a contract client
+   * in place of the outbox sends directly.
+   */
+  constructor(options: BanReporterOptions & { reporter: BanSink })
+  constructor(client: BanSink, options: BanReporterOptions)
+  constructor(a: BanSink | (BanReporterOptions & { reporter: BanSink }), b?: BanReporterOptions) {
+    const opts = b ?? (a as BanReporterOptions & { reporter: BanSink })
+    this.client = b ? (a as BanSink) : (a as { reporter: BanSink }).reporter
     this.opts = opts
     if (!(opts.intervalMs > 0)) throw new RangeError('ban report interval must be positive')
     if (!Number.isInteger(opts.batchMax) || opts.batchMax < 1) throw new RangeError('ban report batch size must be a positive integer')
@@ -375,20 +390,29 @@ export class BanReporter {
       this.sending.set(s, q.until)
     }
     try {
-      const res = await this.client.recordBans(
-        batch.map(([s]) => s),
-        batch.map(([, q]) => q.until),
-        // Calldata costs gas per byte: the recorded reason is capped.
-        [...new Set(batch.map(([, q]) => q.reason))].join('; ').slice(0, MAX_REASON),
-      )
+      const subjects = batch.map(([s]) => s)
+      const untils = batch.map(([, q]) => q.until)
+      // Calldata costs gas per byte: the recorded reason is capped.
+      const reason = [...new Set(batch.map(([, q]) => q.reason))].join('; ').slice(0, MAX_REASON)
+      let res: { hash?: string; intent?: string }
+      if (isOutbox(this.client)) {
+        const queued = await this.client.enqueue({ kind: 'bans', method: 'recordBans', args: [subjects, untils, reason] })
+        if (queued.error) throw new Error(queued.error)
+        // Not durable: the outbox still sends it from memory, so handing it over again would double it.
+        if (!queued.durable) this.logger.warn('the outbox could not write a ban batch to disk; it is sent from memory', { subjects: batch.length })
+        res = { intent: queued.id }
+      } else {
+        res = await this.client.recordBans(subjects, untils, reason)
+      }
       this.transactions++
       for (const [s, q] of batch) {
         this.reported.delete(s)
         this.reported.set(s, q.until)
       }
       while (this.reported.size > this.maxQueue) this.reported.delete(this.reported.keys().next().value as string)
-      this.logger.info('bans recorded on chain', { subjects: batch.length, tx: res.hash })
-      safely(() => this.opts.onReport?.({ ok: true, subjects: batch.length, hash: res.hash }))
+      if (res.intent !== undefined) this.logger.info('bans handed to the outbox for the chain', { subjects: batch.length, intent: res.intent })
+      else this.logger.info('bans recorded on chain', { subjects: batch.length, tx: res.hash })
+      safely(() => this.opts.onReport?.({ ok: true, subjects: batch.length, hash: res.hash, intent: res.intent }))
       return true
     } catch (err) {
       this.failures++

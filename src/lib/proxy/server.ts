@@ -107,9 +107,13 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   const kickBanned = () => {
     for (const s of sessions) if (isBanned(s.ip, s.address)) s.kick(ReasonCode.Banned, 'banned')
   }
+  /**
+   * Failed authentications count against the IP; refusals on an authenticated session count against the
+   * identity only, so one misbehaving device does not get its neighbours behind the same NAT banned.
+   */
   const recordFailure = (ip: string, address?: string) => {
     const now = Date.now()
-    const r = bans.fail(ip, now)
+    const r = address ? undefined : bans.fail(ip, now)
     const ra = address ? bans.fail(subjectForAddress(address), now) : undefined
     for (const [hit, subject] of [[r, ip], [ra, address ? subjectForAddress(address) : undefined]] as const) {
       if (!hit?.newBan || !subject || !hit.until) continue // count and report each ban once

@@ -270,6 +270,9 @@ export class Session {
     const upstreamConnect = stripCredentials(connect, this.ctx.usernameFromAddress ? { username: address } : {})
     upstreamConnect.clientId = upstreamClientId(address, connect.clientId)
     if (this.version === 5) upstreamConnect.properties = { ...upstreamConnect.properties, topicAliasMaximum: 0 }
+    // The broker must publish a will at once, right after the proxy re-checked it: with a delay it could
+    // publish it later, when the proxy no longer has a session to stop it after a revocation.
+    if (upstreamConnect.will?.properties?.willDelayInterval) upstreamConnect.will = { ...upstreamConnect.will, properties: { ...upstreamConnect.will.properties, willDelayInterval: 0 } }
 
     const upstream = this.ctx.connectUpstream()
     this.upstream = upstream
@@ -382,10 +385,16 @@ export class Session {
         if (this.refusedQos2FromClient.delete(id)) return this.toClient(encodePacket(pubcompFor(this.version, id), this.version))
         return this.toBroker(frame.bytes)
       }
-      case T.DISCONNECT:
-        this.toBroker(frame.bytes)
+      case T.DISCONNECT: {
+        // DISCONNECT 0x04 asks the broker to publish the will: only if it is still allowed now (grants expire).
+        const withWill = this.version === 5 && frame.remainingLength > 0 && frame.bytes[frame.headerLength] === ReasonCode.DisconnectWithWillMessage
+        if (withWill && this.will && !this.ctx.policy.canPublish(this.address!, this.will.topic, this.country).allowed) {
+          this.decision({ kind: 'will', allowed: false, reason: 'no-grant', topic: this.will.topic, detail: 'will refused at DISCONNECT 0x04' })
+          this.toBroker(encodePacket(disconnectV5(ReasonCode.Success), 5))
+        } else this.toBroker(frame.bytes)
         this.upstream?.end()
         return this.close('client-disconnected')
+      }
       case T.CONNECT:
         throw new ProtocolError('second CONNECT')
       case T.AUTH:
@@ -481,7 +490,9 @@ export class Session {
     if (this.phase === 'open' && this.upstream) {
       this.upstream.end(encodePacket(this.version === 5 ? disconnectV5(ReasonCode.Success) : { cmd: 'disconnect' }, this.version))
     }
-    if (this.version === 5 && this.phase === 'open') this.client.end(encodePacket(disconnectV5(reasonCode), 5))
+    // 0x8A (Banned) exists only in CONNACK; DISCONNECT says Administrative action (0x98) instead.
+    const code = reasonCode === ReasonCode.Banned ? ReasonCode.AdministrativeAction : reasonCode
+    if (this.version === 5 && this.phase === 'open') this.client.end(encodePacket(disconnectV5(code), 5))
     else this.client.end()
     this.close(why)
   }

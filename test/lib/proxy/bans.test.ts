@@ -1,10 +1,14 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHmac } from 'node:crypto'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { BanList, BanReporter, subjectForAddress, subjectForIp, type BanReporterOptions } from '../../../src/lib/proxy/bans.js'
 import type { TxResult } from '../../../src/lib/chain/client.js'
 import type { Logger } from '../../../src/lib/proxy/log.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
+import { openOutbox, type EnqueueResult, type IntentInput, type Outbox } from '../../../src/lib/audit/outbox.js'
 
 describe('BanList', () => {
   const opts = { threshold: 3, windowMs: 1_000, durationMs: 5_000 }
@@ -359,9 +363,63 @@ describe('BanReporter', () => {
   })
 })
 
+/** A stand-in for the outbox that records every intent (and can fail its disk write). */
+class FakeOutbox {
+  intents: IntentInput[] = []
+  failNext = 0
+  async enqueue(intent: IntentInput): Promise<EnqueueResult> {
+    this.intents.push(intent)
+    if (this.failNext > 0) {
+      this.failNext--
+      return { id: '', deduped: false, durable: false, error: 'the outbox is closed' }
+    }
+    return { id: String(this.intents.length), deduped: false, durable: true }
+  }
+}
 
+describe('BanReporter through the outbox', () => {
+  test('a batch becomes one recordBans intent: subjects, untils and reasons as the contract takes them', async () => {
+    const outbox = new FakeOutbox()
+    const reports: { ok: boolean; intent?: string; hash?: string }[] = []
+    const r = new BanReporter({ reporter: outbox, ...reporterOpts({ reason: 'auth-failures', onReport: (x) => reports.push(x) }) })
+    r.enqueue(subj(1), 1_700_000_000)
+    r.enqueue(subj(2), 1_700_000_000, 'repeated refusals for one identity')
+    r.enqueue(subj(1), 1_700_000_005)
+    await r.tick()
+    assert.deepEqual(outbox.intents, [{ kind: 'bans', method: 'recordBans', args: [[subj(1), subj(2)], [1_700_000_005, 1_700_000_000], 'auth-failures; repeated refusals for one identity'] }])
+    assert.deepEqual(reports, [{ ok: true, subjects: 2, hash: undefined, intent: '1' }])
+    assert.equal(r.pending, 0)
+    assert.equal(r.transactions, 1)
+  })
 
-describe('BanReporter on a real chain (anvil)', () => {
+  test('rate limit and batch size hold: 5,000 bans, one intent of batchMax per interval', async () => {
+    const outbox = new FakeOutbox()
+    const r = new BanReporter(outbox, reporterOpts({ maxQueue: 10_000 }))
+    for (let i = 0; i < 5_000; i++) r.enqueue(subj(i), 2e9)
+    await r.tick()
+    await r.tick()
+    assert.equal(outbox.intents.length, 2)
+    assert.ok(outbox.intents.every((x) => (x.args[0] as string[]).length === 100))
+    assert.equal(r.pending, 4_800)
+  })
+
+  test('a batch the outbox refused (closed) is kept and handed over again', async () => {
+    const outbox = new FakeOutbox()
+    const log = recordingLogger()
+    const r = new BanReporter(outbox, reporterOpts({ logger: log }))
+    r.enqueue(subj(1), 2e9)
+    outbox.failNext = 1
+    await r.tick()
+    assert.equal(r.pending, 1)
+    assert.equal(r.failures, 1)
+    assert.ok(log.lines.some((l) => l.level === 'warn' && /retry/.test(l.msg)))
+    await r.tick()
+    assert.equal(r.pending, 0)
+    assert.equal(outbox.intents.length, 2)
+  })
+})
+
+describe('BanReporter on a real chain (anvil), through the outbox', () => {
   // Two device addresses (not accounts of the chain: only their subjects go on chain).
   const DEVICE_A = '0x90F79bf6EB2c4f870365E785982E1f101E93b906'
   const DEVICE_B = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65'
@@ -374,8 +432,11 @@ describe('BanReporter on a real chain (anvil)', () => {
     await fx?.close()
   })
 
+  const outboxFor = (i: number): Promise<Outbox> => openOutbox({ dir: mkdtempSync(join(tmpdir(), 'flytrap-bans-')), client: fx.as(i), pollMs: 25, retryBaseMs: 50, retryMaxMs: 100, maxAttempts: 1_000 })
+
   async function bannedEvents(fromBlock: number) {
     const client = fx.as(0)
+    if (fromBlock > (await fx.provider.getBlockNumber())) return []
     const topic = client.contract.interface.getEvent('Banned')!.topicHash
     const logs = await fx.provider.getLogs({ address: client.address, topics: [topic], fromBlock, toBlock: 'latest' })
     return client.parseLogs(logs).map((e) => ({
@@ -390,64 +451,80 @@ describe('BanReporter on a real chain (anvil)', () => {
   test('bans arrive as Banned events, batched into the fewest transactions', async () => {
     const KEY = 'deployment-ban-key'
     const from = (await fx.provider.getBlockNumber()) + 1
-    const reports: { ok: boolean; hash?: string }[] = []
-    const r = new BanReporter(fx.as(1), { intervalMs: 60_000, batchMax: 100, autoStart: false, reason: 'auth-failures', onReport: (x) => reports.push(x) })
-    const until = Date.UTC(2030, 0, 1) / 1000 // unix seconds
-    const first = [
-      subjectForIp('203.0.113.5', KEY)!,
-      subjectForIp('2001:db8::7', KEY)!,
-      subjectForIp('198.51.100.1', KEY)!,
-      subjectForAddress(DEVICE_A),
-      subjectForAddress(DEVICE_B),
-    ]
-    for (const s of first) r.enqueue(s, until)
-    r.enqueue(subjectForIp('::ffff:203.0.113.5', KEY)!, until) // the same IP spelled differently
-    r.enqueue(subjectForAddress(DEVICE_A.toLowerCase()), until)
-    await r.tick()
-    assert.deepEqual(reports.map((x) => x.ok), [true])
+    const outbox = await outboxFor(1)
+    const confirmed: string[] = []
+    outbox.on('confirmed', (c) => confirmed.push(c.hash))
+    const reports: { ok: boolean; intent?: string }[] = []
+    const r = new BanReporter(outbox, { intervalMs: 60_000, batchMax: 100, autoStart: false, reason: 'auth-failures', onReport: (x) => reports.push(x) })
+    try {
+      const until = Date.UTC(2030, 0, 1) / 1000 // unix seconds
+      const first = [
+        subjectForIp('203.0.113.5', KEY)!,
+        subjectForIp('2001:db8::7', KEY)!,
+        subjectForIp('198.51.100.1', KEY)!,
+        subjectForAddress(DEVICE_A),
+        subjectForAddress(DEVICE_B),
+      ]
+      for (const s of first) r.enqueue(s, until)
+      r.enqueue(subjectForIp('::ffff:203.0.113.5', KEY)!, until) // the same IP spelled differently
+      r.enqueue(subjectForAddress(DEVICE_A.toLowerCase()), until)
+      await r.tick()
+      assert.deepEqual(reports.map((x) => x.ok), [true])
+      assert.equal(await outbox.drain(20_000), true) // in order: the first batch is mined before the flood's
 
-    const flood = Array.from({ length: 250 }, (_, i) => subjectForIp(`10.9.${i >> 8}.${i & 255}`, KEY)!)
-    for (const s of flood) r.enqueue(s, until + 60)
-    assert.deepEqual(await r.flush(), { sent: 3, failed: 0, pending: 0 })
-    r.stop()
+      const flood = Array.from({ length: 250 }, (_, i) => subjectForIp(`10.9.${i >> 8}.${i & 255}`, KEY)!)
+      for (const s of flood) r.enqueue(s, until + 60)
+      assert.deepEqual(await r.flush(), { sent: 3, failed: 0, pending: 0 })
+      r.stop()
+      assert.equal(await outbox.drain(20_000), true)
 
-    const events = await bannedEvents(from)
-    assert.equal(events.length, 255)
-    const byTx = new Map<string, typeof events>()
-    for (const e of events) byTx.set(e.tx, [...(byTx.get(e.tx) ?? []), e])
-    assert.equal(byTx.size, 4, 'one transaction for the first five, three for 250')
-    assert.deepEqual(
-      [...byTx.values()].map((v) => v.length),
-      [5, 100, 100, 50],
-    )
-    assert.deepEqual(
-      events.slice(0, 5).map((e) => e.subject),
-      first,
-    )
-    assert.deepEqual(new Set(events.slice(5).map((e) => e.subject)), new Set(flood))
-    assert.ok(events.every((e) => e.reporter === fx.wallet(1).address && e.reason === 'auth-failures'))
-    assert.ok(events.slice(0, 5).every((e) => e.until === until))
-    assert.ok(events.slice(5).every((e) => e.until === until + 60))
-    assert.deepEqual(new Set(reports.map((x) => x.hash)), new Set(byTx.keys()))
-    assert.equal(r.transactions, 4)
+      const events = await bannedEvents(from)
+      assert.equal(events.length, 255)
+      const byTx = new Map<string, typeof events>()
+      for (const e of events) byTx.set(e.tx, [...(byTx.get(e.tx) ?? []), e])
+      assert.equal(byTx.size, 4, 'one transaction for the first five, three for 250')
+      assert.deepEqual(
+        [...byTx.values()].map((v) => v.length).sort((a, b) => a - b),
+        [5, 50, 100, 100],
+      )
+      assert.deepEqual(
+        events.slice(0, 5).map((e) => e.subject),
+        first,
+      )
+      assert.deepEqual(new Set(events.slice(5).map((e) => e.subject)), new Set(flood))
+      assert.ok(events.every((e) => e.reporter === fx.wallet(1).address && e.reason === 'auth-failures'))
+      assert.ok(events.slice(0, 5).every((e) => e.until === until))
+      assert.ok(events.slice(5).every((e) => e.until === until + 60))
+      assert.deepEqual(new Set(confirmed), new Set(byTx.keys()))
+      assert.equal(r.transactions, 4)
+    } finally {
+      r.stop()
+      await outbox.close()
+    }
   })
 
-  test('a reporter the contract does not know: the write fails, is kept, and goes through once registered', async () => {
+  test('a reporter the contract does not know: the outbox keeps retrying, and the bans go through once it is registered', async () => {
     const from = (await fx.provider.getBlockNumber()) + 1
-    const log = recordingLogger()
-    const r = new BanReporter(fx.as(2), { intervalMs: 60_000, batchMax: 100, autoStart: false, logger: log })
-    r.enqueue(subjectForAddress(DEVICE_B), Date.UTC(2030, 0, 1) / 1000)
-    await r.tick()
-    assert.equal(r.pending, 1)
-    assert.equal(r.failures, 1)
-    assert.ok(log.lines.some((l) => l.level === 'warn'))
-    await fx.as(0).addReporter(fx.wallet(2).address, 'second proxy')
-    await r.tick()
-    assert.equal(r.pending, 0)
-    const events = await bannedEvents(from)
-    assert.deepEqual(
-      events.map((e) => [e.subject, e.reporter]),
-      [[subjectForAddress(DEVICE_B), fx.wallet(2).address]],
-    )
+    const outbox = await outboxFor(2)
+    const r = new BanReporter(outbox, { intervalMs: 60_000, batchMax: 100, autoStart: false })
+    try {
+      r.enqueue(subjectForAddress(DEVICE_B), Date.UTC(2030, 0, 1) / 1000)
+      await r.tick()
+      assert.equal(r.pending, 0, 'handed over to the outbox at once')
+      const deadline = Date.now() + 10_000
+      while (outbox.status().failedAttempts < 2 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 25))
+      assert.ok(outbox.status().failedAttempts >= 2, 'refused (NotReporter) and retried')
+      assert.deepEqual(await bannedEvents(from), [])
+      await fx.as(0).addReporter(fx.wallet(2).address, 'second proxy')
+      assert.equal(await outbox.drain(10_000), true)
+      const events = await bannedEvents(from)
+      assert.deepEqual(
+        events.map((e) => [e.subject, e.reporter]),
+        [[subjectForAddress(DEVICE_B), fx.wallet(2).address]],
+      )
+    } finally {
+      r.stop()
+      await outbox.close()
+    }
   })
 })

@@ -1,0 +1,316 @@
+/**
+ * `verifyJournal` / `verifyEntry`: every kind of tampering is detected and pinpointed (file, line, seq) by the
+ * hash chain alone; against a real anvil, anchored roots verify, and what the chain cannot see (a journal
+ * rewritten and re-chained, a truncated tail with its checkpoint removed) is caught by the anchors.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chainNext, encodeRecord, entryLeaf, parseRecord, type EntryInput, type JournalRecord } from '../../../src/lib/audit/entry.js'
+import { journalDir, openJournal, segmentName, type PeriodRoot } from '../../../src/lib/audit/journal.js'
+import { fetchAnchors, verifyEntry, verifyJournal } from '../../../src/lib/audit/verify.js'
+import { deployFlyTrap, FlyTrapClient } from '../../../src/lib/chain/client.js'
+import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
+
+const dirs: string[] = []
+const tempData = () => {
+  const d = mkdtempSync(join(tmpdir(), 'flytrap-verify-'))
+  dirs.push(d)
+  return d
+}
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+const ALICE = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
+const entry = (i: number): EntryInput => ({ kind: i % 4 === 0 ? 'subscribe' : 'publish', outcome: i % 3 === 0 ? 'deny' : 'allow', reason: i % 3 === 0 ? 'not-member' : 'member', address: ALICE, ip: '198.51.100.7', topic: `plant/line-${i}` })
+
+/** A journal of `n` entries, `perPeriod` per 2-second period starting at t0, in segments of about `segBytes`. */
+async function makeJournal(dataDir: string, n: number, opts: { perPeriod?: number; t0?: number; segBytes?: number } = {}) {
+  const perPeriod = opts.perPeriod ?? n
+  const c = { now: opts.t0 ?? 1_700_000_000_000 }
+  const j = await openJournal({ dataDir, periodMs: 2_000, now: () => c.now, flushIntervalMs: 1, maxSegmentBytes: opts.segBytes ?? 1 << 20 })
+  for (let i = 0; i < n; i++) {
+    if (i > 0 && i % perPeriod === 0) c.now = (Math.floor(c.now / 2_000) + 1) * 2_000
+    await j.append(entry(i))
+    c.now += 100
+  }
+  const periods: PeriodRoot[] = []
+  const first = Math.floor((opts.t0 ?? 1_700_000_000_000) / 2_000)
+  for (let k = first; k <= j.periodOf(c.now); k++) {
+    const p = await j.periodRoot(k)
+    if (p.count > 0) periods.push(p)
+  }
+  await j.close()
+  return periods
+}
+
+// ---- tampering, as an attacker with the files would do it
+type Line = { file: string; index: number }
+function segFiles(dataDir: string): string[] {
+  return readdirSync(journalDir(dataDir))
+    .filter((n) => n.endsWith('.jsonl'))
+    .sort()
+}
+function readSeg(dataDir: string, file: string): string[] {
+  return readFileSync(join(journalDir(dataDir), file), 'utf8').split('\n').slice(0, -1)
+}
+function writeSeg(dataDir: string, file: string, lines: string[]): void {
+  writeFileSync(join(journalDir(dataDir), file), lines.map((l) => l + '\n').join(''))
+}
+function locate(dataDir: string, seq: number): Line {
+  for (const file of segFiles(dataDir)) {
+    const index = readSeg(dataDir, file).findIndex((l) => parseRecord(l).seq === seq)
+    if (index >= 0) return { file, index }
+  }
+  throw new Error(`seq ${seq} not found`)
+}
+function editLine(dataDir: string, seq: number, edit: (r: Extract<JournalRecord, { redacted: false }>) => JournalRecord): Line {
+  const at = locate(dataDir, seq)
+  const lines = readSeg(dataDir, at.file)
+  lines[at.index] = encodeRecord(edit(parseRecord(lines[at.index]!) as Extract<JournalRecord, { redacted: false }>))
+  writeSeg(dataDir, at.file, lines)
+  return at
+}
+/** The careful attacker: change an entry, recompute its leaf and every later prev, and the checkpoint. */
+function rewriteAndRechain(dataDir: string, seq: number, change: (e: Extract<JournalRecord, { redacted: false }>['entry']) => void): void {
+  let chain: string | null = null
+  for (const file of segFiles(dataDir)) {
+    const lines = readSeg(dataDir, file).map((l) => {
+      const r = parseRecord(l)
+      if (r.seq < seq || r.redacted) {
+        if (chain !== null) r.prev = chain
+        chain = chainNext(r.prev, r.leaf)
+        return r.seq < seq ? l : encodeRecord(r)
+      }
+      if (r.seq === seq) {
+        change(r.entry)
+        r.leaf = entryLeaf(r.salt, r.entry)
+      }
+      r.prev = chain!
+      chain = chainNext(r.prev, r.leaf)
+      return encodeRecord(r)
+    })
+    writeSeg(dataDir, file, lines)
+  }
+  const headFile = join(journalDir(dataDir), 'head.json')
+  writeFileSync(headFile, JSON.stringify({ ...JSON.parse(readFileSync(headFile, 'utf8')), chain }))
+}
+
+describe('hash-chain tamper detection (no chain needed)', () => {
+  test('an intact journal verifies; the report says anchors were not checked', async () => {
+    const dataDir = tempData()
+    await makeJournal(dataDir, 12, { perPeriod: 4 })
+    const r = await verifyJournal({ dataDir })
+    assert.equal(r.ok, true, r.firstProblem ?? '')
+    assert.equal(r.chain.ok, true)
+    assert.deepEqual([r.journal.entries, r.journal.firstSeq, r.journal.lastSeq, r.journal.redacted], [12, 1, 12, 0])
+    assert.equal(r.anchors.checked, false)
+    assert.match(r.anchors.reason ?? '', /anchors not checked/)
+    assert.deepEqual(r.anchors.periods.map((p) => [p.status, p.local.count]), [['unanchored', 4], ['unanchored', 4], ['unanchored', 4]])
+  })
+
+  test('an edited field is pinpointed: that entry, its file and line', async () => {
+    const dataDir = tempData()
+    await makeJournal(dataDir, 12, { segBytes: 1_500 })
+    const at = editLine(dataDir, 7, (r) => ({ ...r, entry: { ...r.entry, outcome: 'allow', reason: 'member' } }))
+    const r = await verifyJournal({ dataDir })
+    assert.equal(r.ok, false)
+    assert.deepEqual(r.chain.problems.map((p) => [p.kind, p.file, p.line, p.seq]), [['content-altered', at.file, at.index + 1, 7]])
+    assert.match(r.firstProblem ?? '', new RegExp(`${at.file}:${at.index + 1}: entry seq 7 was changed`))
+  })
+
+  test('an edited field with its leaf recomputed breaks the link into the next entry', async () => {
+    const dataDir = tempData()
+    await makeJournal(dataDir, 12)
+    editLine(dataDir, 5, (r) => {
+      const e = { ...r.entry, topic: 'plant/elsewhere' }
+      return { ...r, entry: e, leaf: entryLeaf(r.salt, e) }
+    })
+    const r = await verifyJournal({ dataDir })
+    assert.deepEqual(r.chain.problems.map((p) => [p.kind, p.line, p.seq]), [['chain-broken', 6, 6]])
+    assert.match(r.firstProblem ?? '', /link into seq 6 is broken: seq 5 was rewritten/)
+  })
+
+  test('a deleted line is named by its seq at the line where it is missing', async () => {
+    const dataDir = tempData()
+    await makeJournal(dataDir, 12)
+    const file = segmentName(1)
+    const lines = readSeg(dataDir, file)
+    lines.splice(3, 1) // seq 4
+    writeSeg(dataDir, file, lines)
+    const r = await verifyJournal({ dataDir })
+    assert.deepEqual(r.chain.problems.map((p) => [p.kind, p.file, p.line, p.seq]), [['missing', file, 4, 4]])
+    assert.match(r.firstProblem ?? '', /seq 4 is missing before seq 5/)
+  })
+
+  test('two swapped lines are caught where the order breaks', async () => {
+    const dataDir = tempData()
+    await makeJournal(dataDir, 12)
+    const file = segmentName(1)
+    const lines = readSeg(dataDir, file)
+    ;[lines[8], lines[9]] = [lines[9]!, lines[8]!] // seq 9 and 10
+    writeSeg(dataDir, file, lines)
+    const r = await verifyJournal({ dataDir })
+    assert.equal(r.ok, false)
+    assert.deepEqual([r.chain.problems[0]?.line, r.chain.problems[0]?.seq], [9, 9])
+    assert.ok(r.chain.problems.some((p) => p.kind === 'out-of-order' && p.line === 10 && p.seq === 9))
+  })
+
+  test('a truncated tail is caught by the clean-close checkpoint', async () => {
+    const dataDir = tempData()
+    await makeJournal(dataDir, 12)
+    const file = segmentName(1)
+    writeSeg(dataDir, file, readSeg(dataDir, file).slice(0, 9))
+    const r = await verifyJournal({ dataDir })
+    assert.deepEqual(r.chain.problems.map((p) => [p.kind, p.file, p.line, p.seq]), [['truncated', file, 10, 10]])
+    assert.match(r.firstProblem ?? '', /ends at seq 9 but was closed cleanly at seq 12: seq 10\.\.12 are missing/)
+  })
+
+  test('a deleted segment, a damaged line and a foreign field are each located', async () => {
+    const dataDir = tempData()
+    await makeJournal(dataDir, 30, { segBytes: 1_500 })
+    const files = segFiles(dataDir)
+    assert.ok(files.length >= 4)
+    const gone = parseRecord(readSeg(dataDir, files[1]!)[0]!).seq
+    const next = parseRecord(readSeg(dataDir, files[2]!)[0]!).seq
+    unlinkSync(join(journalDir(dataDir), files[1]!))
+    const lines = readSeg(dataDir, files[3]!)
+    lines[1] = lines[1]!.slice(0, 40)
+    lines[2] = lines[2]!.replace('"kind"', '"note":"added later","kind"')
+    writeSeg(dataDir, files[3]!, lines)
+    const r = await verifyJournal({ dataDir })
+    assert.deepEqual(
+      r.chain.problems.map((p) => [p.kind, p.file, p.line]),
+      [
+        ['missing', files[2], 1],
+        ['malformed', files[3], 2],
+        ['malformed', files[3], 3],
+      ],
+    )
+    assert.match(r.chain.problems[0]!.message, new RegExp(`seq ${gone}\\.\\.${next - 1} are missing`))
+    assert.match(r.chain.problems[2]!.message, /unexpected field "note"/)
+  })
+})
+
+describe('against anchors on a real chain', () => {
+  let fx: ChainFixture
+  before(async () => {
+    fx = await chainFixture({ deploy: false })
+  })
+  after(async () => fx?.close())
+
+  /** A fresh deployment per test (so anchors of one test are not another's), with two registered reporters. */
+  async function deployment() {
+    const d = await deployFlyTrap(fx.wallet(0))
+    const admin = new FlyTrapClient(d.address, fx.wallet(0))
+    await admin.addReporter(fx.wallet(1).address, 'proxy eu-1')
+    await admin.addReporter(fx.wallet(2).address, 'proxy eu-2')
+    return { admin, reporter: new FlyTrapClient(d.address, fx.wallet(1)), other: new FlyTrapClient(d.address, fx.wallet(2)), reader: new FlyTrapClient(d.address, fx.provider), fromBlock: d.block }
+  }
+
+  async function anchored(n = 12, perPeriod = 4) {
+    const dep = await deployment()
+    const dataDir = tempData()
+    const periods = await makeJournal(dataDir, n, { perPeriod })
+    for (const p of periods) await dep.reporter.anchor(p.root, p.count, p.fromTime, p.toTime)
+    return { dataDir, periods, ...dep, opts: { dataDir, client: dep.reader, fromBlock: dep.fromBlock } }
+  }
+
+  test('an intact journal: every period verified against its anchor, entries proven', async () => {
+    const { opts, periods } = await anchored()
+    const r = await verifyJournal(opts)
+    assert.equal(r.ok, true, r.firstProblem ?? '')
+    assert.equal(r.anchors.checked, true)
+    assert.deepEqual(r.anchors.periods.map((p) => [p.status, p.fromTime, p.local.count, p.anchors[0]?.reporter]), periods.map((p) => ['verified', p.fromTime, 4, fx.wallet(1).address]))
+    const e = await verifyEntry({ ...opts, seq: 6 })
+    assert.equal(e.ok, true, e.message)
+    assert.equal(e.anchored, true)
+    assert.equal(e.anchor?.root, periods[1]!.root)
+    assert.deepEqual([e.proof.index, e.proof.count, e.contentMatches], [1, 4, true])
+    assert.match(e.message, /proven by the root anchored in tx/)
+  })
+
+  test('a rewritten and re-chained journal passes the chain check, but not the anchor of its period', async () => {
+    const { dataDir, opts, periods } = await anchored()
+    rewriteAndRechain(dataDir, 6, (e) => {
+      e.outcome = 'allow'
+      e.reason = 'member'
+      e.address = '0x0000000000000000000000000000000000000001'
+    })
+    const r = await verifyJournal(opts)
+    assert.equal(r.chain.ok, true, 'the chain alone cannot see it')
+    assert.equal(r.ok, false)
+    assert.deepEqual(r.anchors.periods.map((p) => p.status), ['verified', 'mismatch', 'verified'])
+    assert.equal(r.anchors.periods[1]!.fromTime, periods[1]!.fromTime)
+    assert.match(r.firstProblem ?? '', /seq 5\.\.8\) differ from what was anchored.*re-chained/)
+    const e = await verifyEntry({ ...opts, seq: 6 })
+    assert.equal(e.ok, false)
+    assert.equal(e.anchored, false)
+  })
+
+  test('an edited entry: the chain check names it and the period mismatch points at it', async () => {
+    const { dataDir, opts } = await anchored()
+    const at = editLine(dataDir, 10, (r) => ({ ...r, entry: { ...r.entry, topic: 'plant/other' } }))
+    const r = await verifyJournal(opts)
+    const bad = r.anchors.periods.find((p) => p.status === 'mismatch')
+    assert.deepEqual([bad?.culprit?.kind, bad?.culprit?.seq, bad?.culprit?.file, bad?.culprit?.line], ['content-altered', 10, at.file, at.index + 1])
+    assert.equal(r.anchors.mismatched, 1)
+    const e = await verifyEntry({ ...opts, seq: 10 })
+    assert.deepEqual([e.ok, e.contentMatches], [false, false])
+    assert.match(e.message, /seq 10 was changed/)
+  })
+
+  test('a truncated tail with its checkpoint removed is still caught by the anchored count', async () => {
+    const { dataDir, opts } = await anchored()
+    const file = segmentName(1)
+    writeSeg(dataDir, file, readSeg(dataDir, file).slice(0, 10))
+    unlinkSync(join(journalDir(dataDir), 'head.json'))
+    const r = await verifyJournal(opts)
+    assert.equal(r.chain.ok, true)
+    assert.equal(r.ok, false)
+    assert.match(r.firstProblem ?? '', /covers 4 entries, the journal has 2 \(seq 9\.\.10\): 2 entries are missing after seq 10/)
+  })
+
+  test('anchors from another contract never count; with several reporters, --reporter picks ours', async () => {
+    const { opts, periods, reader, other } = await anchored(4, 4)
+    // A forged deployment the attacker controls, anchoring a root of their choice for the same period.
+    const forged = await deployFlyTrap(fx.wallet(3))
+    const attacker = new FlyTrapClient(forged.address, fx.wallet(3))
+    await attacker.addReporter(fx.wallet(3).address, 'me')
+    const p = periods[0]!
+    await attacker.anchor('0x' + 'ab'.repeat(32), p.count, p.fromTime, p.toTime)
+    // Another registered proxy anchors a different root for the same period.
+    await other.anchor('0x' + 'cd'.repeat(32), 9, p.fromTime, p.toTime)
+
+    const all = await fetchAnchors(reader, { fromBlock: opts.fromBlock })
+    assert.ok(all.anchors.every((a) => a.root !== '0x' + 'ab'.repeat(32)), 'the forged contract\'s event is not read')
+    const r = await verifyJournal(opts)
+    assert.equal(r.ok, true, 'one registered anchor matches')
+    assert.equal(r.anchors.periods[0]!.anchors.length, 2)
+    const ours = await verifyJournal({ ...opts, reporter: fx.wallet(1).address })
+    assert.deepEqual([ours.ok, ours.anchors.periods[0]!.anchors.length], [true, 1])
+    const theirs = await verifyJournal({ ...opts, reporter: fx.wallet(2).address })
+    assert.equal(theirs.ok, false)
+    assert.match(theirs.firstProblem ?? '', /covers 9 entries, the journal has 4 \(seq 1\.\.4\)/)
+  })
+
+  test('a reporter removed later: its earlier anchors still count (it was registered when it anchored)', async () => {
+    const { opts, admin } = await anchored(4, 4)
+    const fresh = fx.wallet(4)
+    await admin.addReporter(fresh.address, 'temporary')
+    await admin.removeReporter(fresh.address, 'key rotated')
+    const r = await verifyJournal(opts)
+    assert.equal(r.ok, true)
+    assert.equal(r.anchors.ignored, 0)
+  })
+
+  test('--from/--to select periods', async () => {
+    const { opts, periods } = await anchored()
+    const r = await verifyJournal({ ...opts, fromMs: periods[1]!.fromTime * 1000, toMs: periods[1]!.toTime * 1000 })
+    assert.equal(r.ok, true)
+    assert.deepEqual(r.anchors.periods.map((p) => p.fromTime), [periods[1]!.fromTime])
+  })
+})
