@@ -20,8 +20,10 @@ import {
   rawMqttClient,
   recordingTcpTap,
   sleep,
+  startCliProxy,
   subscribe,
   waitFor,
+  type CliProxy,
   type E2E,
   type RawMqttClient,
 } from '../helpers/e2e.js'
@@ -30,10 +32,11 @@ type Version = 4 | 5
 
 /** Every 3.1.1 authentication refusal currently fails (see the reply / the todo text). */
 const V4_REFUSAL_BUG =
-  'proxy bug: src/lib/proxy/authenticate.ts:41/:58 compute connackCode(result, 4), a 3.1.1 return code (2/4/5), and session.ts:223 ' +
-  'passes it to refuseConnect -> connackRefusal(4, code) (mqtt/packets.ts:442), which throws RangeError for codes < 0x80; the throw ' +
-  'becomes a client protocol error, so a 3.1.1 client gets no CONNACK at all (socket just closed) and the failure is counted twice ' +
-  'towards a ban. Should pass the v5 reason code (connackCode(result, 5)) and let connackRefusal map it to 2/4/5.'
+  'proxy bug: authenticate.ts authenticateFields() returns reasonCode connackCode(result, 4), a 3.1.1 return code (2/4/5); ' +
+  'session.ts afterAuth -> refuseConnect -> connackRefusal(4, code) (mqtt/packets.ts:442) throws RangeError for codes < 0x80. ' +
+  'afterAuth runs in ctx.verify(...).then(...) (session.ts onConnect), so the throw is an unhandled rejection: the proxy PROCESS ' +
+  'exits on the first 3.1.1 CONNECT with a missing/bad credential (pre-auth DoS), and no CONNACK is ever sent. Fix: pass the MQTT 5 ' +
+  'reason code (connackCode(result, 5)) and let connackRefusal map it to 2/4/5; catch errors in the verify continuation.'
 
 const now = () => Math.floor(Date.now() / 1000)
 let seq = 0
@@ -86,7 +89,7 @@ describe('authentication through the proxy', () => {
   }
 
   /** Sends CONNECT on a raw socket; asserts the exact refusal, that the proxy closes the connection, and that it still serves. */
-  async function expectRefused(c: { version: Version; connect: IConnectPacket; code: number; reason?: string; port?: number }): Promise<void> {
+  async function expectRefused(c: { version: Version; connect: IConnectPacket; code: number; reason?: string; port?: number; proxyUrl?: string }): Promise<void> {
     const client = await rawMqttClient(c.port ?? e.proxy.address.port, { version: c.version })
     try {
       client.send(c.connect)
@@ -104,7 +107,7 @@ describe('authentication through the proxy', () => {
     } finally {
       client.destroy()
     }
-    await stillServes(`refusal ${c.connect.clientId}`)
+    await stillServes(`refusal ${c.connect.clientId}`, c.proxyUrl)
   }
 
   /** Raw enhanced-auth CONNECT up to the proxy's AUTH challenge. */
@@ -202,14 +205,42 @@ describe('authentication through the proxy', () => {
     const carrier = (c: Credential, version: Version): Fields => (version === 5 ? { userProperties: toUserProperties(c) } : toUsernamePassword(c))
     const hex = (n: number) => `0x${n.toString(16).toUpperCase()}`
 
-    function refusal(name: string, codes: { 5?: number; 4?: number }, reason: string | undefined, fields: (id: string, version: Version) => Fields, port?: () => number): void {
+    /**
+     * 3.1.1 refusals run against `flytrap proxy start` in its own process: with the bug above, each one kills the
+     * proxy it hits, and a crash inside this test process would take the runner with it. A dead proxy is restarted
+     * for the next test, so every case is judged on its own.
+     */
+    const cliProxies = new Map<string, CliProxy>()
+    after(async () => {
+      for (const p of cliProxies.values()) await p.stop()
+    })
+    async function cliProxy(legacy: boolean): Promise<CliProxy> {
+      const name = legacy ? 'legacy' : 'plain'
+      const existing = cliProxies.get(name)
+      if (existing?.alive()) return existing
+      const p = await startCliProxy(e, ['--ban-threshold', '1000000', ...(legacy ? ['--allow-legacy-credentials'] : [])])
+      cliProxies.set(name, p)
+      await waitFor(async () => (await e.connect({ key: 1, version: 5, url: p.url }).then((c) => (c.end(), true)).catch(() => false)), 15_000, 'the CLI proxy to sync')
+      return p
+    }
+
+    function refusal(name: string, codes: { 5?: number; 4?: number }, reason: string | undefined, fields: (id: string, version: Version) => Fields, opts: { legacy?: boolean } = {}): void {
       for (const version of [5, 4] as const) {
         const code = codes[version]
         if (code === undefined) continue
         test(`v${version} ${name}: ${version === 5 ? hex(code) : `rc ${code}`}, connection closed, proxy still serves`, version === 4 ? { todo: V4_REFUSAL_BUG } : {}, async () => {
           const f = fields(uid(name.split(' ')[0]!), version)
           const id = f.clientId ?? uid('x')
-          await expectRefused({ version, connect: connectPacket(version, id, f), code, reason, port: port?.() })
+          if (version === 5) {
+            await expectRefused({ version, connect: connectPacket(version, id, f), code, reason, port: opts.legacy ? legacyProxy.address.port : undefined })
+            return
+          }
+          const p = await cliProxy(Boolean(opts.legacy))
+          let failure: unknown
+          await expectRefused({ version, connect: connectPacket(version, id, f), code, port: p.port, proxyUrl: p.url }).catch((err: unknown) => (failure = err))
+          await sleep(100) // a crash takes a moment to show
+          assert.ok(p.alive(), `the proxy process died:\n${p.stderr().slice(-600)}`)
+          if (failure) throw failure
         })
       }
     }
@@ -263,7 +294,7 @@ describe('authentication through the proxy', () => {
       { 5: 0x86, 4: 4 },
       'bad-signature',
       (id) => ({ clientId: id, username: e.address(1), password: toUsernamePassword(signCredential({ signer: e.key(2), legacy: true })).password }),
-      () => legacyProxy.address.port,
+      { legacy: true },
     )
 
     test("the credential refused as 'b' is accepted under 'a' (the refusal is the client-id binding, not the key)", async () => {

@@ -9,13 +9,14 @@ import { spawn } from 'node:child_process'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import type { DecisionEvent } from '../../src/lib/proxy/session.js'
 import { runCli, tempCwd } from '../helpers/cli.js'
-import { e2eFixture, inbox, sleep, subscribe, waitFor, type E2E } from '../helpers/e2e.js'
+import { e2eFixture, inbox, sleep, startCliProxy, subscribe, waitFor, type E2E } from '../helpers/e2e.js'
 
 type MqttVersion = '5' | '3.1.1'
 
 const V4_REFUSAL_BUG =
-  'proxy bug: 3.1.1 authentication refusals send no CONNACK (authenticate.ts connackCode(result, 4) gives a 3.1.1 return code; ' +
-  'session.ts refuseConnect -> connackRefusal(4, code) throws RangeError for codes < 0x80 and the connection is just dropped)'
+  'proxy bug: 3.1.1 authentication refusals send no CONNACK and kill the proxy process (authenticate.ts authenticateFields() gives ' +
+  'the 3.1.1 return code; session.ts afterAuth -> refuseConnect -> connackRefusal(4, code) throws RangeError for codes < 0x80 inside ' +
+  'the ctx.verify(...).then(...) continuation: an unhandled rejection)'
 
 interface Run {
   code: number | null
@@ -167,12 +168,21 @@ describe('mosquitto_pub / mosquitto_sub with CLI-made credentials', () => {
       assert.match(r.stderr, /Bad User Name or Password/i)
     })
 
-    test('MQTT 3.1.1: a CLI credential signed for another client id: mosquitto_pub fails with "bad user name or password"', { todo: V4_REFUSAL_BUG }, async () => {
-      const creds = await signArgs(1, 'signed-for-a4', '3.1.1')
-      creds[creds.indexOf('-i') + 1] = 'used-as-b4'
-      const r = await spawnClient('mosquitto_pub', [...target(), ...creds, '-t', 'mc/t', '-m', 'x', '-q', '1']).exit
-      assert.notEqual(r.code, 0)
-      assert.match(r.stderr, /Connection Refused: bad user name or password/i)
+    test('MQTT 3.1.1: a CLI credential signed for another client id: mosquitto_pub fails with "bad user name or password" (proxy in its own process)', { todo: V4_REFUSAL_BUG }, async () => {
+      // Its own process: with the bug, the refusal kills the proxy it hits.
+      const p = await startCliProxy(e, ['--ban-threshold', '1000000'])
+      try {
+        await waitFor(async () => (await e.connect({ key: 1, url: p.url }).then((c) => (c.end(), true)).catch(() => false)), 15_000, 'the CLI proxy to sync')
+        const creds = await signArgs(1, 'signed-for-a4', '3.1.1')
+        creds[creds.indexOf('-i') + 1] = 'used-as-b4'
+        const r = await spawnClient('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(p.port), ...creds, '-t', 'mc/t', '-m', 'x', '-q', '1']).exit
+        await sleep(100)
+        assert.ok(p.alive(), `the proxy process died:\n${p.stderr().slice(-600)}`)
+        assert.notEqual(r.code, 0)
+        assert.match(r.stderr, /Connection Refused: bad user name or password/i)
+      } finally {
+        await p.stop()
+      }
     })
 
     test('no credential at all: MQTT 5 mosquitto_sub is refused with Not authorized', async () => {

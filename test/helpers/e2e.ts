@@ -585,3 +585,60 @@ export async function startCliProxy(e: { chain: { rpcUrl: string; address: strin
     },
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Long-running CLI commands (`flytrap proxy start`, `flytrap dev`) as child processes of the built binary
+
+import { spawn as spawnLong, type ChildProcess as LongChild } from 'node:child_process'
+
+export interface LongCli {
+  child: LongChild
+  stdout(): string
+  stderr(): string
+  /** Resolves with the exit code and signal once the process has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** The first complete stdout line, parsed as JSON; rejects if the process exits first or after timeoutMs. */
+  firstJsonLine<T = Record<string, unknown>>(timeoutMs?: number): Promise<T>
+  /** Sends `signal` and waits up to timeoutMs for the exit; a process still running then is SIGKILLed (hung: true). */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; hung: boolean }>
+}
+
+/** Spawns `bin/run.js <args>` (dist/ must be current) without FLYTRAP_* variables from the environment. */
+export function spawnCli(args: string[], opts: { cwd: string; env?: Record<string, string> }): LongCli {
+  const bin = new URL('../../bin/run.js', import.meta.url).pathname
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }
+  for (const k of Object.keys(env)) if (k.startsWith('FLYTRAP_')) delete env[k]
+  Object.assign(env, opts.env)
+  const child = spawnLong(process.execPath, [bin, ...args], { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })))
+  let done = false
+  void exited.then(() => (done = true))
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    firstJsonLine: async <T,>(timeoutMs = 30_000) => {
+      await waitFor(() => out.includes('\n') || done, timeoutMs, `a JSON line from flytrap ${args.join(' ')}`).catch((e: Error) => {
+        throw new Error(`${e.message}\nstdout: ${out}\nstderr: ${err}`)
+      })
+      if (!out.includes('\n')) throw new Error(`flytrap ${args.join(' ')} exited (${child.exitCode}) before printing:\n${err}`)
+      return JSON.parse(out.slice(0, out.indexOf('\n'))) as T
+    },
+    stop: async (signal = 'SIGTERM', timeoutMs = 15_000) => {
+      if (!done) child.kill(signal)
+      let hung = false
+      const t = setTimeout(() => {
+        hung = true
+        child.kill('SIGKILL')
+      }, timeoutMs)
+      const r = await exited
+      clearTimeout(t)
+      return { ...r, hung }
+    },
+  }
+}

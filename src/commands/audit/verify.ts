@@ -119,7 +119,11 @@ With --entry, prints and checks the inclusion proof of one entry.`
     if (this.jsonEnabled()) return
     const rows: [string, string | number][] = [
       ['entry', `seq ${c.seq} (${c.file}:${c.line})`],
-      ...(c.redacted ? ([['content', 'redacted']] as [string, string][]) : Object.entries(c.entry ?? {}).map(([k, v]) => [k, String(v)] as [string, string])),
+      ...(c.redacted
+        ? ([['content', 'redacted (audit forget)']] as [string, string][])
+        : Object.entries(c.entry ?? {})
+            .filter(([k]) => k !== 'seq')
+            .map(([k, v]) => [k, k === 't' || k === 'until' ? new Date(Number(v)).toISOString() : String(v)] as [string, string])),
       ['leaf', c.leaf],
       ['period', `${iso(c.fromTime)} .. ${iso(c.toTime)}`],
       ['position', `${c.proof.index + 1} of ${c.proof.count}`],

@@ -414,6 +414,12 @@ interface LivePeriod {
   lastSeq: number
 }
 
+/** Entries hashed between two yields to the event loop. */
+const HASH_SLICE = 64
+
+/** At open, how many of the last segment's final lines get their leaf and chain link rechecked. */
+const RECHECK_LINES = 4096
+
 /** How many recent periods keep their running Merkle state in memory (older ones are read from disk). */
 const LIVE_PERIODS = 8
 
@@ -605,7 +611,9 @@ export class Journal {
     let chain = this.chain
     const lines: string[] = []
     const done: Appended[] = []
-    for (const p of batch) {
+    for (const [i, p] of batch.entries()) {
+      // Hashing is CPU work on the proxy's thread: yield now and then so packets are not held up by a big batch.
+      if (i > 0 && i % HASH_SLICE === 0) await new Promise((r) => setImmediate(r))
       seq++
       const entry = makeEntry(seq, p.t, p.input)
       const salt = newSalt()
@@ -727,47 +735,58 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
 }
 
 /**
- * Validates the last segment line by line (complete, parseable, consecutive seq, leaf matching its
- * content, prev continuing the chain). What follows the longest valid prefix is a torn write only if
- * nothing after it is a record; then it is moved to `<segment>.torn-<ms>` and cut off. Otherwise the
- * journal was damaged some other way and is not opened.
+ * Recovers the last segment after a crash. Every line must be complete, parse and continue the seq; the
+ * final RECHECK_LINES lines (far more than one write batch, the most a crash can tear) also get their leaf
+ * and chain link rechecked — `audit verify` checks them all. What follows the longest valid prefix is a
+ * torn write only if nothing after it is a record: then it is moved to `<segment>.torn-<ms>` and cut off.
+ * Anything else means the journal was damaged some other way, and it is not opened.
  */
 async function recoverSegment(seg: SegmentInfo, log: Logger): Promise<{ segment: SegmentInfo; last: JournalRecord | null; size: number; firstT: number }> {
   let last: JournalRecord | null = null
   let firstT = 0
   let validEnd = 0
-  let chain: string | null = null
   let expect = seg.firstSeq
   let bad: { line: number; why: string } | null = null
+  let recent: { line: number; record: JournalRecord }[] = []
+  const notTorn = (line: number, why: string) =>
+    new FlytrapError(`journal segment ${seg.path} is damaged at line ${line} (${why}) and is followed by intact lines: this is not a torn write`, {
+      exit: 'verification',
+      suggestions: ['run `flytrap audit verify` to see what is wrong', 'keep the damaged journal as evidence and start the proxy with another --data-dir'],
+    })
   for await (const l of readLines(seg.path)) {
-    if (bad) {
-      let intact = false
-      if (l.terminated) {
-        try {
-          parseRecord(l.text)
-          intact = true
-        } catch {
-          // more of the torn tail
+    let r: JournalRecord | null = null
+    let why = 'incomplete line'
+    if (l.terminated) {
+      try {
+        r = parseRecord(l.text)
+        if (r.seq !== expect) {
+          why = `seq ${r.seq} where ${expect} was expected`
+          if (!bad) r = null
         }
+      } catch (err) {
+        why = (err as Error).message
       }
-      if (intact) {
-        throw new FlytrapError(`journal segment ${seg.path} is damaged at line ${bad.line} (${bad.why}) but later lines are intact: this is not a torn write`, {
-          exit: 'verification',
-          suggestions: ['run `flytrap audit verify` to see what is wrong', 'keep the damaged journal as evidence and start the proxy with another --data-dir'],
-        })
-      }
+    }
+    if (bad) {
+      if (r) throw notTorn(bad.line, bad.why)
       continue
     }
-    const checked = checkLine(l, expect, chain)
-    if (checked instanceof Error) {
-      bad = { line: l.lineNo, why: checked.message }
+    if (!r) {
+      bad = { line: l.lineNo, why }
       continue
     }
-    if (last === null) firstT = checked.t
-    last = checked
-    chain = chainNext(checked.prev, checked.leaf)
-    expect = checked.seq + 1
+    if (last === null) firstT = r.t
+    last = r
+    expect = r.seq + 1
     validEnd = l.end
+    recent.push({ line: l.lineNo, record: r })
+    if (recent.length >= 2 * RECHECK_LINES) recent = recent.slice(-RECHECK_LINES)
+  }
+  let chain: string | null = null
+  for (const { line, record: r } of recent.slice(-RECHECK_LINES)) {
+    if (!r.redacted && entryLeaf(r.salt, r.entry) !== r.leaf) throw notTorn(line, 'content does not match its leaf')
+    if (chain !== null && r.prev !== chain) throw notTorn(line, 'prev does not continue the chain')
+    chain = chainNext(r.prev, r.leaf)
   }
   const { size } = await stat(seg.path)
   if (size > validEnd) {
@@ -785,18 +804,4 @@ async function recoverSegment(seg: SegmentInfo, log: Logger): Promise<{ segment:
     log.warn('journal: cut a torn write off the last segment', { segment: seg.name, line: bad?.line, why: bad?.why, bytes: size - validEnd, keptIn: aside })
   }
   return { segment: seg, last, size: validEnd, firstT }
-}
-
-function checkLine(l: LineAt, expect: number, chain: string | null): JournalRecord | Error {
-  if (!l.terminated) return new Error('incomplete line')
-  let r: JournalRecord
-  try {
-    r = parseRecord(l.text)
-  } catch (err) {
-    return err as Error
-  }
-  if (r.seq !== expect) return new Error(`seq ${r.seq} where ${expect} was expected`)
-  if (!r.redacted && entryLeaf(r.salt, r.entry) !== r.leaf) return new Error('content does not match its leaf')
-  if (chain !== null && r.prev !== chain) return new Error('prev does not continue the chain')
-  return r
 }

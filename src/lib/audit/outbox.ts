@@ -328,7 +328,6 @@ function alive(pid: number): boolean {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms).unref?.())
 
 const TRANSIENT = /ECONNREFUSED|ECONNRESET|fetch failed|socket hang up|timeout|TIMEOUT|NETWORK_ERROR|SERVER_ERROR|network/i
 const KNOWN = /already known|already imported|known transaction|AlreadyKnown/i

@@ -1,0 +1,144 @@
+/**
+ * `flytrap audit verify` and `flytrap audit forget` through the built binary against a real anvil: a journal
+ * of three 2-second periods whose roots a registered reporter anchored; verify proves it (and one entry),
+ * forget erases an address and everything still verifies, a tampered entry exits 7 naming file, line and seq.
+ * Needs dist/ (npx tsc -p tsconfig.json) and an up-to-date oclif.manifest.json.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Wallet } from 'ethers'
+import { startAnvil, ANVIL_DEV_KEYS, type AnvilHandle } from '../../src/lib/dev/anvil.js'
+import { connect, FlyTrapClient } from '../../src/lib/chain/client.js'
+import { journalDir, openJournal } from '../../src/lib/audit/journal.js'
+import type { EntryInput } from '../../src/lib/audit/entry.js'
+import { runCli, tempCwd } from '../helpers/cli.js'
+
+const OWNER = ANVIL_DEV_KEYS[0]
+const REPORTER = ANVIL_DEV_KEYS[1]
+const ALICE = '0x90F79bf6EB2c4f870365E785982E1f101E93b906'
+const BOB = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65'
+
+/** oclif wraps error messages to the terminal width. */
+const oneLine = (s: string) => s.replace(/\s*\n\s*›\s*/g, ' ')
+
+const traffic = (i: number): EntryInput =>
+  i % 2 === 0
+    ? { kind: 'publish', outcome: 'allow', reason: 'member', address: ALICE, clientId: 'alice-1', ip: '203.0.113.7', topic: 'plant/valve' }
+    : { kind: 'subscribe', outcome: 'deny', reason: 'not-member', address: BOB, clientId: 'bob', ip: '198.51.100.1', topic: 'plant/#' }
+
+describe('audit verify / audit forget (CLI, anvil)', () => {
+  let anvil: AnvilHandle
+  let cwd: string
+  let dataDir: string
+  let flytrap: (args: string[]) => ReturnType<typeof runCli>
+
+  before(async () => {
+    anvil = await startAnvil()
+    cwd = tempCwd()
+    flytrap = (args) => runCli(args, { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined, FLYTRAP_DATA_DIR: undefined } })
+    const deploy = await flytrap(['contract', 'deploy', '--key', OWNER, '--json'])
+    assert.equal(deploy.code, 0, deploy.stderr)
+    const { address } = deploy.json<{ address: string }>()
+    const add = await flytrap(['contract', 'reporter', 'add', new Wallet(REPORTER).address, '--reason', 'proxy eu-1', '--key', OWNER])
+    assert.equal(add.code, 0, add.stderr)
+
+    // The proxy's journal in the default data directory: 12 entries over three 2 s periods.
+    dataDir = join(cwd, '.flytrap', 'proxy')
+    const c = { now: 1_750_000_000_000 }
+    const j = await openJournal({ dataDir, periodMs: 2_000, now: () => c.now, flushIntervalMs: 1 })
+    for (let i = 0; i < 12; i++) {
+      await j.append(traffic(i))
+      c.now += 500
+    }
+    const { provider } = await connect(anvil.rpcUrl)
+    const reporter = new FlyTrapClient(address, new Wallet(REPORTER, provider))
+    for (let k = j.periodOf(1_750_000_000_000); k <= j.periodOf(c.now - 500); k++) {
+      const p = await j.periodRoot(k)
+      await reporter.anchor(p.root, p.count, p.fromTime, p.toTime)
+    }
+    await j.close()
+    provider.destroy()
+  })
+  after(async () => anvil?.stop())
+
+  test('an intact journal verifies against its anchors (JSON and table)', async () => {
+    const r = await flytrap(['audit', 'verify', '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    const out = r.json<{ mode: string; ok: boolean; journal: { entries: number }; anchors: { checked: boolean; verified: number; mismatched: number } }>()
+    assert.deepEqual([out.mode, out.ok, out.journal.entries, out.anchors.checked, out.anchors.verified, out.anchors.mismatched], ['journal', true, 12, true, 3, 0])
+
+    const human = await flytrap(['audit', 'verify'])
+    assert.equal(human.code, 0, human.stderr)
+    assert.match(human.stdout, /hash chain\s*│\s*intact/)
+    assert.equal(human.stdout.match(/verified/g)?.length, 4) // the summary and three periods
+    assert.match(human.stdout, /✓ journal intact and consistent with the chain/)
+  })
+
+  test('--entry prints the leaf, the proof and the anchored root, and checks them', async () => {
+    const r = await flytrap(['audit', 'verify', '--entry', '6', '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    const e = r.json<{ mode: string; ok: boolean; anchored: boolean; root: string; anchor: { root: string }; proof: { index: number; count: number; siblings: string[] } }>()
+    assert.deepEqual([e.mode, e.ok, e.anchored, e.root], ['entry', true, true, e.anchor.root])
+    assert.deepEqual([e.proof.index, e.proof.count, e.proof.siblings.length], [1, 4, 2])
+
+    const human = await flytrap(['audit', 'verify', '--entry', '6'])
+    assert.equal(human.code, 0, human.stderr)
+    for (const s of [/leaf/, /proof/, /anchored root/, /✓ entry seq 6 is proven by the root anchored in tx 0x[0-9a-f]{64}/]) assert.match(human.stdout, s)
+    const none = await flytrap(['audit', 'verify', '--entry', '99'])
+    assert.equal(none.code, 2)
+  })
+
+  test('without a reachable chain the hash chain is still checked and the output says anchors were not', async () => {
+    const r = await flytrap(['audit', 'verify', '--rpc', 'http://127.0.0.1:9', '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    const out = r.json<{ ok: boolean; chain: { ok: boolean }; anchors: { checked: boolean; reason: string } }>()
+    assert.deepEqual([out.ok, out.chain.ok, out.anchors.checked], [true, true, false])
+    assert.match(out.anchors.reason, /anchors not checked: cannot reach the chain/)
+    const human = await flytrap(['audit', 'verify', '--rpc', 'http://127.0.0.1:9'])
+    assert.match(human.stdout, /hash chain intact \(anchors were not checked\)/)
+  })
+
+  test('audit forget erases an address; every anchored root still verifies', async () => {
+    const r = await flytrap(['audit', 'forget', ALICE, '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    const out = r.json<{ redacted: number; verify: { ok: boolean; anchorsChecked: boolean; periodsVerified: number } }>()
+    assert.deepEqual([out.redacted, out.verify.ok, out.verify.anchorsChecked, out.verify.periodsVerified], [6, true, true, 3])
+    const files = readdirSync(journalDir(dataDir)).map((n) => readFileSync(join(journalDir(dataDir), n), 'utf8')).join('')
+    assert.doesNotMatch(files, new RegExp(ALICE.slice(2), 'i'))
+    assert.doesNotMatch(files, /203\.0\.113\.7|alice-1/)
+    assert.match(files, new RegExp(BOB))
+
+    const again = await flytrap(['audit', 'verify', '--json'])
+    assert.equal(again.code, 0, again.stderr)
+    assert.deepEqual(again.json<{ ok: boolean; journal: { redacted: number } }>().journal.redacted, 6)
+    const human = await flytrap(['audit', 'forget', ALICE])
+    assert.equal(human.code, 0, human.stderr)
+    assert.match(human.stdout, /✓ 0 entries redacted/)
+  })
+
+  test('a tampered entry: exit 7 naming the file, the line and the seq', async () => {
+    const file = join(journalDir(dataDir), 'seg-0000000000000001.jsonl')
+    const lines = readFileSync(file, 'utf8').split('\n')
+    assert.match(lines[9]!, /"seq":10,.*"outcome":"deny"/) // Bob's refused subscribe
+    lines[9] = lines[9]!.replace('"outcome":"deny"', '"outcome":"allow"')
+    writeFileSync(file, lines.join('\n'))
+
+    const r = await flytrap(['audit', 'verify'])
+    assert.equal(r.code, 7, r.stdout + r.stderr)
+    assert.match(oneLine(r.stderr), /seg-0000000000000001\.jsonl:10: entry seq 10 was changed after it was written/)
+    assert.match(r.stdout, /MISMATCH/)
+
+    const j = await flytrap(['audit', 'verify', '--json'])
+    assert.equal(j.code, 7)
+    const out = j.json<{ ok: boolean; chain: { problems: { kind: string; file: string; line: number; seq: number }[] }; anchors: { mismatched: number } }>()
+    assert.equal(out.ok, false)
+    assert.deepEqual(out.chain.problems, [{ kind: 'content-altered', file: 'seg-0000000000000001.jsonl', line: 10, seq: 10, message: out.chain.problems[0]!.message }])
+    assert.equal(out.anchors.mismatched, 1)
+
+    const entry = await flytrap(['audit', 'verify', '--entry', '10'])
+    assert.equal(entry.code, 7)
+    assert.match(oneLine(entry.stderr), /entry seq 10 was changed/)
+  })
+})

@@ -1,0 +1,149 @@
+/**
+ * `forgetSubject`: GDPR erasure on a tamper-evident journal. The subject disappears from every file, while
+ * every period root (the anchored values) and every inclusion proof stay valid.
+ */
+import { after, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseRecord, type EntryInput } from '../../../src/lib/audit/entry.js'
+import { forgetSubject } from '../../../src/lib/audit/forget.js'
+import { journalDir, openJournal, rangeRoots, readRecords, segmentName, type EntryProof } from '../../../src/lib/audit/journal.js'
+import { verifyProof } from '../../../src/lib/audit/merkle.js'
+import { verifyJournal } from '../../../src/lib/audit/verify.js'
+import type { FlytrapError } from '../../../src/lib/errors.js'
+
+const dirs: string[] = []
+const tempData = () => {
+  const d = mkdtempSync(join(tmpdir(), 'flytrap-forget-'))
+  dirs.push(d)
+  return d
+}
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+const ALICE = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
+const BOB = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC'
+const ALICE_IP = '203.0.113.7'
+const P = 2_000
+
+/** 30 entries over 3 periods: Alice's, Bob's, and Bob's on a topic that names Alice. */
+const traffic = (i: number): EntryInput => {
+  if (i % 3 === 0) return { kind: 'publish', outcome: 'allow', reason: 'member', address: ALICE, clientId: 'alice-phone', ip: ALICE_IP, topic: 'home/temp' }
+  if (i % 3 === 1) return { kind: 'subscribe', outcome: 'deny', reason: 'not-member', address: BOB, clientId: 'bob', ip: '198.51.100.1', topic: 'home/#' }
+  return { kind: 'deliver', outcome: 'allow', reason: 'member', address: BOB, clientId: 'bob', ip: '198.51.100.1', topic: `inbox/${ALICE.toLowerCase()}` }
+}
+
+async function journal(dataDir: string, n = 30) {
+  const c = { now: 1_800_000_000_000 }
+  const j = await openJournal({ dataDir, periodMs: P, now: () => c.now, flushIntervalMs: 1, maxSegmentBytes: 3_000 })
+  for (let i = 0; i < n; i++) {
+    await j.append(traffic(i))
+    c.now += 250
+  }
+  const first = j.periodOf(1_800_000_000_000)
+  const roots = []
+  for (let k = first; k <= j.periodOf(c.now); k++) roots.push(await j.periodRoot(k))
+  const proofs: EntryProof[] = []
+  for (let seq = 1; seq <= n; seq++) proofs.push((await j.proof(seq))!)
+  await j.close()
+  return { roots, proofs }
+}
+
+function journalText(dataDir: string): string {
+  const dir = journalDir(dataDir)
+  return readdirSync(dir)
+    .map((n) => readFileSync(join(dir, n), 'latin1'))
+    .join('\n')
+}
+
+describe('audit forget', () => {
+  test('redacts every entry mentioning the address; roots, proofs and the chain still verify', async () => {
+    const dataDir = tempData()
+    const { roots, proofs } = await journal(dataDir)
+    const ranges = roots.map((r) => ({ fromMs: r.fromTime * 1000, toMs: r.toTime * 1000 }))
+    const provenBefore = await rangeRoots(dataDir, ranges, { leaf: 'proven' })
+    assert.match(journalText(dataDir), new RegExp(ALICE, 'i'))
+
+    const res = await forgetSubject({ dataDir, subject: ALICE.toLowerCase(), now: () => 1_900_000_000_000 })
+    assert.equal(res.redacted, 20, "Alice's 10 entries and Bob's 10 deliveries on a topic naming her")
+    assert.ok(res.segments.length > 1)
+    assert.doesNotMatch(journalText(dataDir), new RegExp(ALICE.slice(2), 'i'), 'the address is nowhere in the journal directory')
+    assert.doesNotMatch(journalText(dataDir), /alice-phone|203\.0\.113\.7/, 'nor her client id or IP')
+
+    const records = []
+    for await (const r of readRecords(dataDir)) records.push(r.record)
+    assert.equal(records.length, 30)
+    for (const r of records) {
+      if (r.seq % 3 === 2) {
+        assert.equal(r.redacted, false, "Bob's subscribe stays")
+        continue
+      }
+      assert.equal(r.redacted, true, `seq ${r.seq}`)
+    }
+    const line = readFileSync(join(journalDir(dataDir), segmentName(1)), 'utf8').split('\n')[0]!
+    assert.deepEqual(Object.keys(JSON.parse(line)), ['seq', 't', 'redacted', 'redactedAt', 'leaf', 'prev'], 'no salt, no personal field')
+    assert.equal(JSON.parse(line).redactedAt, 1_900_000_000_000)
+
+    // The anchored values are unchanged: the same roots from the stored and from the recomputed leaves.
+    assert.deepEqual((await rangeRoots(dataDir, ranges, { leaf: 'proven' })).map((r) => [r.root, r.count]), provenBefore.map((r) => [r.root, r.count]))
+    assert.deepEqual(provenBefore.map((r) => r.root), roots.map((r) => r.root))
+    for (const p of proofs) {
+      const root = roots.find((r) => r.fromTime === p.fromTime)!.root
+      assert.equal(verifyProof(p.leaf, p, root), true, `the proof of seq ${p.seq} made before the redaction`)
+    }
+    const j = await openJournal({ dataDir, periodMs: P })
+    for (const p of proofs) assert.equal(verifyProof((await j.proof(p.seq))!.leaf, p, p.root), true, `a proof made after it (seq ${p.seq})`)
+    for (const r of roots) assert.equal((await j.periodRoot(r.period)).root, r.root)
+    await j.close()
+
+    const report = await verifyJournal({ dataDir })
+    assert.equal(report.ok, true, report.firstProblem ?? '')
+    assert.equal(report.journal.redacted, 20)
+
+    assert.equal((await forgetSubject({ dataDir, subject: ALICE })).redacted, 0, 'idempotent')
+  })
+
+  test('by IP address, as a whole token only', async () => {
+    const dataDir = tempData()
+    await journal(dataDir, 6)
+    assert.equal((await forgetSubject({ dataDir, subject: '203.0.113.70' })).redacted, 0)
+    assert.equal((await forgetSubject({ dataDir, subject: ALICE_IP })).redacted, 2)
+    assert.doesNotMatch(journalText(dataDir), /203\.0\.113\.7\b/)
+    assert.equal((await verifyJournal({ dataDir })).ok, true)
+  })
+
+  test('the subject is blanked out of a torn tail and of torn bytes kept aside', async () => {
+    const dataDir = tempData()
+    await journal(dataDir, 3)
+    const seg = join(journalDir(dataDir), segmentName(1))
+    appendFileSync(seg, `{"seq":4,"t":1,"kind":"connect","address":"${ALICE}"`)
+    const j = await openJournal({ dataDir, periodMs: P }) // moves the torn tail aside
+    await j.close()
+    appendFileSync(seg, `{"seq":4,"address":"${ALICE}`) // and another one, still in place
+    await forgetSubject({ dataDir, subject: ALICE })
+    assert.doesNotMatch(journalText(dataDir), new RegExp(ALICE.slice(2), 'i'))
+  })
+
+  test('refuses while the proxy holds the journal, refuses to launder a tampered entry, refuses a non-address', async () => {
+    const dataDir = tempData()
+    await journal(dataDir, 6)
+    const j = await openJournal({ dataDir, periodMs: P })
+    await assert.rejects(forgetSubject({ dataDir, subject: ALICE }), (err: FlytrapError) => err.exit === 3)
+    await j.close()
+
+    const seg = join(journalDir(dataDir), segmentName(1))
+    const lines = readFileSync(seg, 'utf8').split('\n')
+    const rec = parseRecord(lines[3]!)
+    assert.equal(rec.redacted, false)
+    lines[3] = lines[3]!.replace('"outcome":"allow"', '"outcome":"deny"')
+    writeFileSync(seg, lines.join('\n'))
+    await assert.rejects(forgetSubject({ dataDir, subject: ALICE }), (err: FlytrapError) => err.exit === 7 && /seq 4 no longer matches its leaf/.test(err.message))
+    assert.equal(readFileSync(seg, 'utf8'), lines.join('\n'), 'nothing was rewritten')
+
+    await assert.rejects(forgetSubject({ dataDir, subject: 'alice' }), (err: FlytrapError) => err.exit === 2)
+    await assert.rejects(forgetSubject({ dataDir: tempData(), subject: ALICE }), (err: FlytrapError) => err.exit === 3 && /no journal/.test(err.message))
+  })
+})

@@ -1,0 +1,126 @@
+/**
+ * The recorder maps the proxy's events to journal entries without ever making the packet path wait, and
+ * counts what it could not record.
+ */
+import { after, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { EventEmitter } from 'node:events'
+import { getAddress } from 'ethers'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { EntryInput } from '../../../src/lib/audit/entry.js'
+import { openJournal, readRecords } from '../../../src/lib/audit/journal.js'
+import { attachRecorder, entryForBan, type RecorderSink, type RecorderSource } from '../../../src/lib/audit/recorder.js'
+import type { ProxyHandle } from '../../../src/lib/proxy/server.js'
+import type { DecisionEvent } from '../../../src/lib/proxy/session.js'
+
+const dirs: string[] = []
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+const ALICE = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
+const base = { ip: '198.51.100.7', address: ALICE, clientId: 'sensor-1' }
+
+// The real ProxyHandle is a RecorderSource (checked by the compiler).
+const _proxyIsASource = (p: ProxyHandle): RecorderSource => p
+void _proxyIsASource
+
+describe('recorder', () => {
+  test('maps every kind of decision, disconnects and bans to entries; non-sensitive allowed deliveries are skipped', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'flytrap-recorder-'))
+    dirs.push(dataDir)
+    const journal = await openJournal({ dataDir, flushIntervalMs: 5 })
+    const proxy = new EventEmitter()
+    const rec = attachRecorder(proxy, journal, { countryOf: (ip) => (ip === '198.51.100.7' ? 'GB' : null) })
+
+    const decisions: DecisionEvent[] = [
+      { ...base, kind: 'connect', allowed: true, reason: 'password' },
+      { ip: '203.0.113.9', kind: 'connect', allowed: false, reason: 'bad-signature', address: '0x0000000000000000000000000000000000000bad', detail: 'never stored' },
+      { ...base, kind: 'will', allowed: true, reason: 'member', topic: 'plant/status', sensitive: false },
+      { ...base, kind: 'subscribe', allowed: true, reason: 'member', topic: 'plant/#', sensitive: true },
+      { ...base, kind: 'publish', allowed: false, reason: 'not-member', topic: 'plant/valve', sensitive: false },
+      { ...base, kind: 'deliver', allowed: true, reason: 'member', topic: 'plant/secret', sensitive: true },
+      { ...base, kind: 'deliver', allowed: true, reason: 'member', topic: 'plant/weather', sensitive: false },
+      { ...base, kind: 'deliver', allowed: false, reason: 'expired', topic: 'plant/weather', sensitive: false },
+    ]
+    for (const d of decisions) proxy.emit('decision', d)
+    proxy.emit('session-close', { ...base, reason: 'client-disconnected' })
+    proxy.emit('session-close', { ...base, reason: 'banned' })
+    proxy.emit('ban', { subject: '203.0.113.9', until: 1_900_000_000_000, source: 'local', ip: '203.0.113.9' })
+    proxy.emit('ban', { subject: '0x000000000000000000000000' + ALICE.slice(2).toLowerCase(), until: 1_900_000_000_000, source: 'chain' })
+    proxy.emit('ban', { subject: '0x' + 'ee'.repeat(32), until: 1_900_000_000_000, source: 'chain' })
+
+    const stats = await rec.stop()
+    assert.deepEqual(stats, { queued: 12, written: 12, dropped: 0, failed: 0, skipped: 1 })
+    proxy.emit('decision', decisions[0]) // after stop: not recorded
+    await journal.close()
+
+    const got: Record<string, unknown>[] = []
+    for await (const { record } of readRecords(dataDir)) {
+      assert.equal(record.redacted, false)
+      if (!record.redacted) {
+        const { seq: _s, t: _t, ...rest } = record.entry
+        got.push(rest)
+      }
+    }
+    assert.deepEqual(got, [
+      { kind: 'connect', outcome: 'allow', reason: 'password', ...base, country: 'GB' },
+      { kind: 'connect', outcome: 'deny', reason: 'bad-signature', ip: '203.0.113.9', address: '0x0000000000000000000000000000000000000bad' },
+      { kind: 'will', outcome: 'allow', reason: 'member', ...base, topic: 'plant/status' },
+      { kind: 'subscribe', outcome: 'allow', reason: 'member', ...base, topic: 'plant/#' },
+      { kind: 'publish', outcome: 'deny', reason: 'not-member', ...base, topic: 'plant/valve' },
+      { kind: 'deliver', outcome: 'allow', reason: 'member', ...base, topic: 'plant/secret' },
+      { kind: 'deliver', outcome: 'deny', reason: 'expired', ...base, topic: 'plant/weather' },
+      { kind: 'disconnect', outcome: 'allow', reason: 'client-disconnected', ...base },
+      { kind: 'disconnect', outcome: 'deny', reason: 'banned', ...base },
+      { kind: 'ban', outcome: 'deny', reason: 'ban-local', ip: '203.0.113.9', until: 1_900_000_000_000 },
+      { kind: 'ban', outcome: 'deny', reason: 'ban-chain', address: ALICE, until: 1_900_000_000_000 },
+      { kind: 'ban', outcome: 'deny', reason: 'ban-chain', subject: '0x' + 'ee'.repeat(32), until: 1_900_000_000_000 },
+    ])
+  })
+
+  test('never waits for the disk: events are queued synchronously even when writes hang', async () => {
+    let calls = 0
+    const hanging: RecorderSink = {
+      append: () => {
+        calls++
+        return new Promise(() => {})
+      },
+      flush: async () => {},
+    }
+    const proxy = new EventEmitter()
+    const rec = attachRecorder(proxy, hanging)
+    for (let i = 0; i < 1_000; i++) proxy.emit('decision', { ...base, kind: 'publish', allowed: true, reason: 'member', topic: 't', sensitive: false })
+    assert.equal(calls, 1_000, 'every event reached the journal before emit returned')
+    assert.deepEqual(rec.stats(), { queued: 1_000, written: 0, dropped: 0, failed: 0, skipped: 0 })
+  })
+
+  test('counts dropped (backlog full) and failed writes, and logs a burst once', async () => {
+    let n = 0
+    const sink: RecorderSink = {
+      append: (_e: EntryInput) => {
+        n++
+        const err = Object.assign(new Error(n % 2 ? 'journal backlog full' : 'ENOSPC'), { code: n % 2 ? 'JOURNAL_BACKLOG' : 'ENOSPC' })
+        return Promise.reject(err)
+      },
+      flush: async () => {},
+    }
+    const errors: string[] = []
+    const logger = { debug() {}, info() {}, warn() {}, error: (m: string) => void errors.push(m), enabled: () => true }
+    const proxy = new EventEmitter()
+    const rec = attachRecorder(proxy, sink, { logger })
+    for (let i = 0; i < 10; i++) proxy.emit('decision', { ...base, kind: 'subscribe', allowed: false, reason: 'not-member', topic: 'x' })
+    const stats = await rec.stop()
+    assert.deepEqual(stats, { queued: 10, written: 0, dropped: 5, failed: 5, skipped: 0 })
+    assert.equal(errors.length, 1)
+  })
+
+  test('a chain ban on a padded address is journaled as that (checksummed) address; a keyed IP hash as the subject', () => {
+    const addr = '0x' + 'ab'.repeat(20)
+    assert.equal(entryForBan({ subject: '0x' + '0'.repeat(24) + addr.slice(2), until: 1, source: 'chain' }).address, getAddress(addr))
+    const hashed = entryForBan({ subject: '0x' + '12'.repeat(32), until: 1, source: 'chain' })
+    assert.deepEqual([hashed.address, hashed.ip, hashed.subject], [undefined, undefined, '0x' + '12'.repeat(32)])
+  })
+})

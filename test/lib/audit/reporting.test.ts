@@ -1,0 +1,334 @@
+/**
+ * The period reporter: exact epoch-aligned periods (injected clock), a bounded number of writes per period
+ * whatever the traffic, receivers counted by deliveries, restarts mid-period; then the whole path on anvil
+ * (decisions → journal + reporting → outbox → events, the anchor equal to the journal's root).
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { keccak256, toUtf8Bytes } from 'ethers'
+import { startReporting, CONNECT_TOPIC, OTHER_TOPIC, type JournalLike, type Reporting, type ReportingOptions } from '../../../src/lib/audit/reporting.js'
+import { openOutbox, type EnqueueResult, type IntentInput } from '../../../src/lib/audit/outbox.js'
+import { openJournal } from '../../../src/lib/audit/journal.js'
+import type { DecisionEvent } from '../../../src/lib/proxy/session.js'
+import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
+
+const P = 60_000 // one-minute periods
+const K = 28_333_333 // a period index: [K·P, (K+1)·P)
+const id = (name: string) => keccak256(toUtf8Bytes(name))
+const addr = (i: number) => `0x${(0xabc000 + i).toString(16).padStart(40, '0')}`
+const tmp = () => mkdtempSync(join(tmpdir(), 'flytrap-reporting-'))
+
+/** An outbox stand-in with the real one's dedupe semantics. */
+class FakeOutbox {
+  readonly dir: string
+  intents: IntentInput[] = []
+  private keys = new Set<string>()
+  constructor(dir = tmp()) {
+    this.dir = dir
+  }
+  async enqueue(i: IntentInput): Promise<EnqueueResult> {
+    if (i.dedupeKey && this.keys.has(i.dedupeKey)) return { id: '', deduped: true, durable: true }
+    if (i.dedupeKey) this.keys.add(i.dedupeKey)
+    this.intents.push(i)
+    return { id: String(this.intents.length), deduped: false, durable: true }
+  }
+  of(kind: IntentInput['kind']) {
+    return this.intents.filter((i) => i.kind === kind)
+  }
+}
+
+/** A journal stand-in exposing periodRoot(k), as journal.ts does. */
+function fakeJournal(counts: Record<number, number>): JournalLike & { asked: number[] } {
+  const asked: number[] = []
+  return {
+    asked,
+    periodMs: P,
+    periodRoot: async (k: number) => {
+      asked.push(k)
+      return { root: id(`root ${k}`), count: counts[k] ?? 0, fromTime: (k * P) / 1000, toTime: ((k + 1) * P) / 1000 }
+    },
+  }
+}
+
+function clock(start: number) {
+  const c = { t: start, now: () => c.t }
+  return c
+}
+
+const decision = (d: Partial<DecisionEvent> & Pick<DecisionEvent, 'kind' | 'allowed'>): DecisionEvent => ({ reason: d.allowed ? 'granted' : 'not-member', ip: '198.51.100.7', ...d })
+
+async function start(outbox: FakeOutbox, c: { now: () => number }, o: Partial<ReportingOptions> = {}): Promise<Reporting> {
+  return startReporting({ outbox, now: c.now, periodMs: P, autoStart: false, ...o })
+}
+
+describe('reporting: periods', () => {
+  test('boundaries are exact and epoch-aligned: the last millisecond belongs to one period, the next to the next', async () => {
+    const outbox = new FakeOutbox()
+    const c = clock(K * P + 5_000)
+    const r = await start(outbox, c, { journal: fakeJournal({ [K]: 3, [K + 1]: 1 }) })
+    c.t = (K + 1) * P - 1
+    r.record(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'plant/valve', address: addr(1) }))
+    r.record(decision({ kind: 'publish', allowed: false, topic: 'plant/secret', address: addr(2) }))
+    await r.tick()
+    assert.equal(outbox.intents.length, 0, 'nothing before the period ends')
+    c.t = (K + 1) * P
+    r.record(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'plant/valve', address: addr(3) }))
+    await r.tick()
+    const from = (K * P) / 1000
+    const to = ((K + 1) * P) / 1000
+    assert.deepEqual(outbox.of('sensitive').map((i) => i.args), [[id('plant/valve'), from, to, [addr(1)], [1], [], []]])
+    assert.deepEqual(outbox.of('denied').map((i) => i.args), [[from, to, [id('plant/secret')], [1]]])
+    assert.deepEqual(outbox.of('anchor').map((i) => i.args), [[id(`root ${K}`), 3, from, to]])
+    assert.equal(r.status().period, K + 1)
+    assert.equal(r.status().decisions, 1)
+
+    c.t = (K + 3) * P + 17 // two periods later, without traffic in between
+    await r.tick()
+    assert.deepEqual(outbox.of('sensitive')[1]!.args, [id('plant/valve'), to, to + 60, [addr(3)], [1], [], []])
+    assert.deepEqual(outbox.of('anchor')[1]!.args, [id(`root ${K + 1}`), 1, to, to + 60])
+    assert.equal(outbox.intents.length, 5, 'K: sensitive, denied, anchor; K+1: sensitive, anchor; K+2: nothing')
+    await r.stop()
+  })
+
+  test('sensitive receivers are counted by deliveries, not by SUBSCRIBE packets', async () => {
+    const outbox = new FakeOutbox()
+    const c = clock(K * P)
+    const r = await start(outbox, c)
+    const t = 'hospital/ward-3/vitals'
+    r.record(decision({ kind: 'subscribe', allowed: true, sensitive: true, topic: t, address: addr(1) }))
+    r.record(decision({ kind: 'subscribe', allowed: true, sensitive: true, topic: t, address: addr(9) })) // subscribes, never receives
+    for (let i = 0; i < 3; i++) r.record(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: t, address: addr(1) }))
+    r.record(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: t, address: addr(2).toUpperCase().replace('0X', '0x') }))
+    r.record(decision({ kind: 'publish', allowed: true, sensitive: true, topic: t, address: addr(5) }))
+    r.record(decision({ kind: 'publish', allowed: true, sensitive: true, topic: t, address: addr(5) }))
+    r.record(decision({ kind: 'publish', allowed: true, sensitive: false, topic: 'weather', address: addr(5) })) // not sensitive
+    r.record(decision({ kind: 'deliver', allowed: false, sensitive: true, topic: t, address: addr(7) })) // dropped: neither
+    c.t = (K + 1) * P
+    await r.tick()
+    const [report] = outbox.of('sensitive')
+    assert.deepEqual(report!.args, [id(t), (K * P) / 1000, ((K + 1) * P) / 1000, [addr(5)], [2], [addr(1), addr(2)], [3, 1]])
+    assert.equal(outbox.of('sensitive').length, 1)
+    assert.equal(outbox.of('denied').length, 0, 'a dropped delivery is not an attempt by the receiver')
+    await r.stop()
+  })
+
+  test('refused attempts: keccak of the topic or filter; refused connects under $connect', async () => {
+    const outbox = new FakeOutbox()
+    const c = clock(K * P)
+    const r = await start(outbox, c)
+    r.record(decision({ kind: 'connect', allowed: false, reason: 'signature' }))
+    r.record(decision({ kind: 'connect', allowed: false, reason: 'banned' }))
+    r.record(decision({ kind: 'connect', allowed: true, reason: 'tls', address: addr(1) }))
+    r.record(decision({ kind: 'subscribe', allowed: false, topic: 'a/#', address: addr(1) }))
+    r.record(decision({ kind: 'will', allowed: false, topic: 'a/will', address: addr(1) }))
+    r.record(decision({ kind: 'publish', allowed: false, topic: 'a/b', address: addr(1) }))
+    r.record(decision({ kind: 'publish', allowed: false, topic: 'a/b', address: addr(2) }))
+    c.t = (K + 1) * P
+    await r.tick()
+    const [d] = outbox.of('denied')
+    const [, , topics, counts] = d!.args as [number, number, string[], number[]]
+    const got = Object.fromEntries(topics.map((x, i) => [x, counts[i]]))
+    assert.deepEqual(got, { [id(CONNECT_TOPIC)]: 2, [id('a/#')]: 1, [id('a/will')]: 1, [id('a/b')]: 2 })
+    await r.stop()
+  })
+
+  test('a flood of 10,000 decisions: one write per period per kind (sensitive: at most maxTopics), sizes capped', async () => {
+    const outbox = new FakeOutbox()
+    const c = clock(K * P)
+    const journal = fakeJournal({ [K]: 10_000 })
+    const r = await start(outbox, c, { journal, sensitive: { maxTopics: 4, maxAddresses: 50 }, denied: { maxTopics: 32 } })
+    for (let i = 0; i < 10_000; i++) {
+      c.t = K * P + Math.floor((i * (P - 1)) / 10_000)
+      switch (i % 4) {
+        case 0: // refused publishes on ever new topics, from ever new addresses
+          r.record(decision({ kind: 'publish', allowed: false, topic: `flood/${i}`, address: addr(i) }))
+          break
+        case 1: // refused connects
+          r.record(decision({ kind: 'connect', allowed: false, reason: 'signature' }))
+          break
+        case 2: // sensitive publishes on one topic from ever new addresses
+          r.record(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'vault', address: addr(i) }))
+          break
+        default: // deliveries on ever new sensitive topics
+          r.record(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: `vault/${i}`, address: addr(i) }))
+      }
+    }
+    assert.equal(outbox.intents.length, 0, 'nothing is written during the period')
+    c.t = (K + 1) * P
+    await r.tick()
+    assert.equal(outbox.of('anchor').length, 1)
+    assert.equal(outbox.of('denied').length, 1)
+    assert.equal(outbox.of('sensitive').length, 4, 'maxTopics sensitive reports, not one per topic')
+    const [, , topics, counts] = outbox.of('denied')[0]!.args as [number, number, string[], number[]]
+    assert.equal(topics.length, 32)
+    assert.ok(topics.includes(id(OTHER_TOPIC)))
+    assert.equal(
+      counts.reduce((a, b) => a + b, 0),
+      5_000,
+      'every refusal is counted',
+    )
+    const vault = outbox.of('sensitive').find((i) => i.args[0] === id('vault'))!
+    assert.equal((vault.args[3] as string[]).length, 50, 'publishers capped at maxAddresses')
+    assert.equal(r.status().omittedAddresses, 2_500 - 50)
+    assert.ok(r.status().droppedTopics > 0)
+    await r.stop()
+  })
+
+  test('flushEvery sends early denied summaries, never more than maxPerPeriod in a period', async () => {
+    const outbox = new FakeOutbox()
+    const c = clock(K * P)
+    const r = await start(outbox, c, { denied: { maxPerPeriod: 3, flushEvery: 100 } })
+    for (let i = 0; i < 1_000; i++) {
+      c.t = K * P + i * 50
+      r.record(decision({ kind: 'publish', allowed: false, topic: `t/${i % 7}`, address: addr(1) }))
+    }
+    await r.tick()
+    assert.equal(outbox.of('denied').length, 2, 'two early summaries (the third is kept for the period end)')
+    c.t = (K + 1) * P
+    await r.tick()
+    const summaries = outbox.of('denied').map((i) => i.args as [number, number, string[], number[]])
+    assert.equal(summaries.length, 3)
+    assert.equal(
+      summaries.flatMap((s) => s[3]).reduce((a, b) => a + b, 0),
+      1_000,
+    )
+    assert.equal(summaries[0]![0], (K * P) / 1000)
+    assert.equal(summaries[2]![1], ((K + 1) * P) / 1000)
+    for (let i = 1; i < 3; i++) assert.ok(summaries[i]![0] <= summaries[i - 1]![1] + 1, 'windows follow each other')
+    await r.stop()
+  })
+
+  test('record() never throws, whatever it is given', async () => {
+    const r = await start(new FakeOutbox(), clock(K * P))
+    assert.doesNotThrow(() => r.record({} as DecisionEvent))
+    assert.doesNotThrow(() => r.record(null as unknown as DecisionEvent))
+    assert.doesNotThrow(() => r.record(decision({ kind: 'publish', allowed: true, sensitive: true })))
+    await r.stop()
+  })
+
+  test('options: a journal with another period length is refused; periods are whole seconds', async () => {
+    await assert.rejects(start(new FakeOutbox(), clock(0), { journal: { ...fakeJournal({}), periodMs: 2 * P } }), /differs from the journal/)
+    await assert.rejects(start(new FakeOutbox(), clock(0), { periodMs: 1_500 }), RangeError)
+    const r = await startReporting({ outbox: new FakeOutbox(), journal: fakeJournal({}), autoStart: false })
+    assert.equal(r.periodMs, P, "the journal's period by default")
+    await r.stop()
+  })
+})
+
+describe('reporting: restarts', () => {
+  test('restart mid-period: the saved aggregate is continued and reported once, with exact bounds', async () => {
+    const dir = tmp()
+    const outbox = new FakeOutbox(dir)
+    const c = clock(K * P + 10_000)
+    const journal = fakeJournal({ [K]: 7 })
+    const r1 = await start(outbox, c, { journal })
+    r1.record(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: 'vault', address: addr(1) }))
+    r1.record(decision({ kind: 'publish', allowed: false, topic: 'vault/x', address: addr(2) }))
+    await r1.stop()
+
+    c.t = K * P + 40_000 // same period
+    const r2 = await start(outbox, c, { journal })
+    assert.equal(r2.status().decisions, 2, 'continued')
+    r2.record(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: 'vault', address: addr(1) }))
+    r2.record(decision({ kind: 'publish', allowed: false, topic: 'vault/x', address: addr(2) }))
+    assert.equal(outbox.intents.length, 0)
+    c.t = (K + 1) * P
+    await r2.tick()
+    await r2.stop()
+    const from = (K * P) / 1000
+    assert.deepEqual(outbox.of('sensitive').map((i) => i.args), [[id('vault'), from, from + 60, [], [], [addr(1)], [2]]])
+    assert.deepEqual(outbox.of('denied').map((i) => i.args), [[from, from + 60, [id('vault/x')], [2]]])
+    assert.equal(outbox.of('anchor').length, 1)
+  })
+
+  test('a period left unfinished is closed by the next start; closing it again (a crash before saving) enqueues nothing twice', async () => {
+    const dir = tmp()
+    const outbox = new FakeOutbox(dir)
+    const c = clock(K * P + 1_000)
+    const journal = fakeJournal({ [K]: 2 })
+    const r1 = await start(outbox, c, { journal })
+    r1.record(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'vault', address: addr(4) }))
+    r1.record(decision({ kind: 'subscribe', allowed: false, topic: 'vault/#', address: addr(5) }))
+    await r1.persist()
+    const saved = readFileSync(join(dir, 'reporting.json'))
+    // The process dies here (no stop()). It comes back two periods later.
+    c.t = (K + 2) * P + 3_000
+    const r2 = await start(outbox, c, { journal })
+    const from = (K * P) / 1000
+    assert.deepEqual(
+      outbox.intents.map((i) => [i.kind, i.args[0]]),
+      [
+        ['sensitive', id('vault')],
+        ['denied', from],
+        ['anchor', id(`root ${K}`)],
+      ],
+    )
+    assert.deepEqual(outbox.of('sensitive')[0]!.args.slice(1, 3), [from, from + 60])
+    assert.equal(r2.status().period, K + 2)
+    assert.equal(r2.status().lastClosed, K)
+    await r2.stop()
+    // As if r2 had died after enqueueing but before saving: the old state is back; K is closed again.
+    writeFileSync(join(dir, 'reporting.json'), saved)
+    const r3 = await start(outbox, c, { journal })
+    assert.equal(r3.status().lastClosed, K)
+    assert.equal(outbox.intents.length, 3, 'the dedupe keys make closing idempotent')
+    await r3.stop()
+  })
+})
+
+describe('reporting on a real chain, with the journal and the outbox', () => {
+  let fx: ChainFixture
+  before(async () => {
+    fx = await chainFixture()
+    await fx.as(0).addReporter(fx.wallet(1).address, 'proxy')
+  })
+  after(async () => {
+    await fx?.close()
+  })
+
+  test('one period of traffic → one anchor (the journal’s root), one denied summary, one sensitive report per topic', async () => {
+    const dataDir = tmp()
+    const c = clock(K * P + 1_000)
+    const journal = await openJournal({ dataDir, periodMs: P, now: c.now })
+    const outbox = await openOutbox({ dir: join(dataDir, 'outbox'), client: fx.as(1), pollMs: 25 })
+    const r = await startReporting({ outbox, journal, now: c.now, autoStart: false })
+    const from = (await fx.provider.getBlockNumber()) + 1
+    try {
+      const events: DecisionEvent[] = []
+      for (let i = 0; i < 300; i++) {
+        events.push(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: 'vault', address: addr(i % 5) }))
+        events.push(decision({ kind: 'publish', allowed: i % 3 !== 0, sensitive: true, topic: 'vault', address: addr(10 + (i % 2)) }))
+      }
+      for (const e of events) {
+        c.t += 10
+        r.record(e)
+        void journal.append({ kind: e.kind, outcome: e.allowed ? 'allow' : 'deny', reason: e.reason, address: e.address, topic: e.topic })
+      }
+      await journal.flush()
+      c.t = (K + 1) * P
+      await r.tick()
+      assert.equal(await outbox.drain(20_000), true)
+      const client = fx.as(0)
+      const logs = await fx.provider.getLogs({ address: client.address, fromBlock: from, toBlock: 'latest' })
+      const parsed = client.parseLogs(logs)
+      assert.deepEqual(parsed.map((e) => e.name).sort(), ['Anchored', 'DeniedSummary', 'SensitiveReport'])
+      const anchored = parsed.find((e) => e.name === 'Anchored')!
+      const root = await journal.periodRoot(K)
+      assert.equal(root.count, 600)
+      assert.deepEqual([String(anchored.args.root), Number(anchored.args.count), Number(anchored.args.fromTime), Number(anchored.args.toTime)], [root.root, 600, (K * P) / 1000, ((K + 1) * P) / 1000])
+      const s = parsed.find((e) => e.name === 'SensitiveReport')!
+      assert.deepEqual((s.args.received as bigint[]).map(Number), [60, 60, 60, 60, 60])
+      assert.deepEqual((s.args.published as bigint[]).map(Number), [100, 100])
+      const d = parsed.find((e) => e.name === 'DeniedSummary')!
+      assert.deepEqual((d.args.counts as bigint[]).map(Number), [100])
+    } finally {
+      await r.stop()
+      await outbox.close()
+      await journal.close()
+    }
+  })
+})
+
