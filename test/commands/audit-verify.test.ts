@@ -132,7 +132,7 @@ describe('audit verify / audit forget (CLI, anvil)', () => {
 
     const j = await flytrap(['audit', 'verify', '--json'])
     assert.equal(j.code, 7)
-    const out = j.json<{ ok: boolean; chain: { problems: { kind: string; file: string; line: number; seq: number }[] }; anchors: { mismatched: number } }>()
+    const out = j.json<{ ok: boolean; chain: { problems: { kind: string; file: string; line: number; seq: number; message: string }[] }; anchors: { mismatched: number } }>()
     assert.equal(out.ok, false)
     assert.deepEqual(out.chain.problems, [{ kind: 'content-altered', file: 'seg-0000000000000001.jsonl', line: 10, seq: 10, message: out.chain.problems[0]!.message }])
     assert.equal(out.anchors.mismatched, 1)

@@ -1,9 +1,12 @@
 /** `flytrap proxy start` as a user runs it: the built binary in front of real mosquitto, policy on anvil. */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { rmSync } from 'node:fs'
+import net from 'node:net'
 import { join } from 'node:path'
 import type { IClientOptions, MqttClient } from 'mqtt'
 import { makeTestCA } from '../../src/lib/dev/certs.js'
+import { encodePacket } from '../../src/lib/mqtt/packets.js'
 import { startMosquitto, type MosquittoHandle } from '../../src/lib/dev/mosquitto.js'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
 import { runCli, tempCwd } from '../helpers/cli.js'
@@ -24,6 +27,13 @@ describe('flytrap proxy start', () => {
   let chain: ChainFixture
   let mosquitto: MosquittoHandle
   const running = new Set<LongCli>()
+  const dirs: string[] = []
+  /** A fresh working directory (no .flytrap/ config), removed at the end. */
+  const cwd = () => {
+    const d = tempCwd()
+    dirs.push(d)
+    return d
+  }
 
   before(async () => {
     chain = await chainFixture()
@@ -36,10 +46,11 @@ describe('flytrap proxy start', () => {
     for (const p of running) await p.stop('SIGKILL', 2_000)
     await mosquitto?.stop()
     await chain?.close()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
   })
 
   const start = (extra: string[] = []) => {
-    const p = spawnCli(['proxy', 'start', '--listen', '127.0.0.1:0', '--broker', mosquitto.url, '--rpc', chain.rpcUrl, '--contract', chain.address, '--poll-interval', '200ms', '--json', ...extra], { cwd: tempCwd() })
+    const p = spawnCli(['proxy', 'start', '--listen', '127.0.0.1:0', '--broker', mosquitto.url, '--rpc', chain.rpcUrl, '--contract', chain.address, '--poll-interval', '200ms', '--json', ...extra], { cwd: cwd() })
     running.add(p)
     return p
   }
@@ -92,12 +103,6 @@ describe('flytrap proxy start', () => {
 
   test(
     'SIGTERM with a client still connected: the v5 client gets DISCONNECT 0x8B and the process exits 0 within --shutdown-grace',
-    {
-      todo:
-        'BUG (src/lib/proxy/server.ts close()): close() awaits net.Server#close() before shutting the sessions down, and that callback only ' +
-        'fires once every connection has ended; with a connected client the process never exits on SIGTERM (no DISCONNECT 0x8B is sent, ' +
-        '--shutdown-grace is never reached) until a second signal forces exit 130.',
-    },
     async () => {
       const p = start(['--shutdown-grace', '1s'])
       const ready = await p.firstJsonLine<StartResult>()
@@ -116,8 +121,36 @@ describe('flytrap proxy start', () => {
     },
   )
 
+  test(
+    'a 3.1.1 CONNECT without a valid credential gets CONNACK rc 5/4 and the process keeps serving',
+    async () => {
+      const p = start()
+      const ready = await p.firstJsonLine<StartResult>()
+      const url = ready.listening[0]!.url
+      const probe = await connectWhenSynced(url, 'cli-probe')
+      await new Promise<void>((r) => probe.end(false, {}, () => r()))
+
+      const bytes: Buffer[] = []
+      let closed = false
+      const sock = net.connect(ready.listening[0]!.port, '127.0.0.1')
+      sock.on('data', (c: Buffer) => bytes.push(c))
+      sock.on('error', () => {})
+      sock.on('close', () => (closed = true))
+      sock.write(encodePacket({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId: 'no-cred' }, 4))
+      await waitFor(() => closed, 10_000, 'the refused connection to close')
+      // CONNACK, session present 0, return code 5 (not authorised: no credential at all).
+      assert.deepEqual([...Buffer.concat(bytes)], [0x20, 0x02, 0x00, 0x05], `answer: ${Buffer.concat(bytes).toString('hex')}; stderr: ${p.stderr().slice(-500)}`)
+      const after = await connectWhenSynced(url, 'cli-after')
+      await new Promise<void>((r) => after.end(false, {}, () => r()))
+      assert.equal(p.child.exitCode, null, 'still running')
+      const stopped = await p.stop('SIGTERM')
+      running.delete(p)
+      assert.equal(stopped.code, 0)
+    },
+  )
+
   test('--metrics and --tls-listen show up in the ready line, and both serve', async () => {
-    const ca = await makeTestCA(join(tempCwd(), 'ca'))
+    const ca = await makeTestCA(join(cwd(), 'ca'))
     const p = start(['--metrics', '127.0.0.1:0', '--tls-listen', '127.0.0.1:0', '--tls-cert', ca.serverCert, '--tls-key', ca.serverKey, '--max-packet-size', '64KB', '--ban-window', '60s'])
     const ready = await p.firstJsonLine<StartResult>()
     assert.equal(ready.listening.length, 2)
@@ -147,21 +180,21 @@ describe('flytrap proxy start', () => {
       // A dead RPC: a usage error must be reported without (and before) any chain access.
       const base = flags.includes('--broker') ? [] : ['--broker', 'mqtt://127.0.0.1:1']
       const args = ['proxy', 'start', '--listen', '127.0.0.1:0', ...base, '--rpc', 'http://127.0.0.1:9', '--contract', chain.address, ...flags]
-      const r = await runCli(args, { cwd: tempCwd(), env: { FLYTRAP_KEY: undefined, FLYTRAP_RPC: undefined, FLYTRAP_CONTRACT: undefined } })
+      const r = await runCli(args, { cwd: cwd(), env: { FLYTRAP_KEY: undefined, FLYTRAP_RPC: undefined, FLYTRAP_CONTRACT: undefined } })
       assert.equal(r.code, 2, `exit ${r.code}\n${r.stdout}\n${r.stderr}`)
       assert.match(r.stderr, message)
     })
   }
 
   test('missing --broker → exit 2', async () => {
-    const r = await runCli(['proxy', 'start', '--rpc', 'http://127.0.0.1:9'], { cwd: tempCwd(), env: { FLYTRAP_BROKER: undefined } })
+    const r = await runCli(['proxy', 'start', '--rpc', 'http://127.0.0.1:9'], { cwd: cwd(), env: { FLYTRAP_BROKER: undefined } })
     assert.equal(r.code, 2, r.stderr)
     assert.match(r.stderr, /broker/)
   })
 
   test('unreachable RPC → exit 4', async () => {
     const r = await runCli(['proxy', 'start', '--listen', '127.0.0.1:0', '--broker', mosquitto.url, '--rpc', 'http://127.0.0.1:9', '--contract', chain.address, '--json'], {
-      cwd: tempCwd(),
+      cwd: cwd(),
       env: { FLYTRAP_KEY: undefined },
       timeoutMs: 30_000,
     })
@@ -170,7 +203,7 @@ describe('flytrap proxy start', () => {
   })
 
   test('no contract at --contract → exit 3', async () => {
-    const r = await runCli(['proxy', 'start', '--listen', '127.0.0.1:0', '--broker', mosquitto.url, '--rpc', chain.rpcUrl, '--contract', '0x000000000000000000000000000000000000dEaD'], { cwd: tempCwd(), env: { FLYTRAP_KEY: undefined } })
+    const r = await runCli(['proxy', 'start', '--listen', '127.0.0.1:0', '--broker', mosquitto.url, '--rpc', chain.rpcUrl, '--contract', '0x000000000000000000000000000000000000dEaD'], { cwd: cwd(), env: { FLYTRAP_KEY: undefined } })
     assert.equal(r.code, 3, `exit ${r.code}\n${r.stderr}`)
     assert.match(r.stderr, /no contract at/)
   })

@@ -24,6 +24,7 @@ import {
   subscribe,
   waitFor,
   type CliProxy,
+  type ConnectOptions,
   type E2E,
   type RawMqttClient,
 } from '../helpers/e2e.js'
@@ -44,6 +45,8 @@ const uid = (p: string) => `${p}-${++seq}-${Math.random().toString(36).slice(2, 
 
 describe('authentication through the proxy', () => {
   let e: E2E
+  /** e.connect with a CONNACK timeout that tolerates a loaded machine (the suites run in parallel). */
+  const connect = (o: ConnectOptions) => e.connect({ ...o, extra: { connectTimeout: 15_000, ...o.extra } })
   let otherContract: string
   const decisions: DecisionEvent[] = []
   const opened: { address?: string; clientId?: string }[] = []
@@ -81,7 +84,7 @@ describe('authentication through the proxy', () => {
 
   /** A publish from a fresh connection reaches the long-lived watcher: new connections and open sessions both work. */
   async function stillServes(tag: string, proxyUrl = e.proxyUrl): Promise<void> {
-    const pub = await e.connect({ key: 1, version: 4, url: proxyUrl })
+    const pub = await connect({ key: 1, version: 4, url: proxyUrl })
     const payload = `alive ${tag} ${uid('p')}`
     await publish(pub, 'auth/t', payload)
     await waitFor(() => watcherBox.has('auth/t', payload), 5_000, `delivery after ${tag}`)
@@ -129,7 +132,7 @@ describe('authentication through the proxy', () => {
   before(async () => {
     e = await e2eFixture({
       // Hundreds of deliberate refusals from 127.0.0.1: bans are tested in bans.test.ts, not here.
-      proxy: { bans: { ...DEFAULTS.bans, threshold: 1_000_000 } },
+      proxy: { bans: { ...DEFAULTS.bans, threshold: 1_000_000 }, limits: { ...DEFAULTS.limits, connectTimeoutMs: 15_000 } },
       setup: async (chain) => {
         const owner = chain.as(0)
         for (const name of ['auth/t', 'auth/q']) {
@@ -144,7 +147,7 @@ describe('authentication through the proxy', () => {
     otherContract = (await deployFlyTrap(e.chain.wallet(0))).address
     e.proxy.on('decision', (d: DecisionEvent) => decisions.push(d))
     e.proxy.on('session-open', (s: { address?: string; clientId?: string }) => opened.push(s))
-    watcher = await e.connect({ key: 1, clientId: 'watcher' })
+    watcher = await connect({ key: 1, clientId: 'watcher' })
     watcherBox = inbox(watcher)
     assert.deepEqual(await subscribe(watcher, 'auth/t'), [1])
   })
@@ -162,7 +165,7 @@ describe('authentication through the proxy', () => {
     ] as const) {
       test(`v${version} ${transport}: connects as the signing address and can publish`, async () => {
         const clientId = uid(`ok-${transport}`)
-        const c = await e.connect({ key: 1, clientId, version, transport })
+        const c = await connect({ key: 1, clientId, version, transport })
         const s = opened.find((o) => o.clientId === clientId)
         assert.equal(s?.address, e.address(1))
         const d = decisions.filter((x) => x.kind === 'connect' && x.clientId === clientId).at(-1)
@@ -220,7 +223,7 @@ describe('authentication through the proxy', () => {
       if (existing?.alive()) return existing
       const p = await startCliProxy(e, ['--ban-threshold', '1000000', ...(legacy ? ['--allow-legacy-credentials'] : [])])
       cliProxies.set(name, p)
-      await waitFor(async () => (await e.connect({ key: 1, version: 5, url: p.url }).then((c) => (c.end(), true)).catch(() => false)), 15_000, 'the CLI proxy to sync')
+      await waitFor(async () => (await connect({ key: 1, version: 5, url: p.url }).then((c) => (c.end(), true)).catch(() => false)), 15_000, 'the CLI proxy to sync')
       return p
     }
 
@@ -353,7 +356,7 @@ describe('authentication through the proxy', () => {
       const url = `mqtt://127.0.0.1:${legacyProxy.address.port}`
       for (const version of [5, 4] as const) {
         const clientId = uid(`legacy-ok${version}`)
-        const c = await e.connect({ key: 1, clientId, version, transport: 'none', url, extra: legacy() })
+        const c = await connect({ key: 1, clientId, version, transport: 'none', url, extra: legacy() })
         const d = decisions.find((x) => x.kind === 'connect' && x.clientId === clientId)
         assert.equal(d?.allowed, true)
         assert.equal(d?.reason, 'legacy-credential')
@@ -363,7 +366,7 @@ describe('authentication through the proxy', () => {
         c.end()
       }
       // v1 credentials keep working on the legacy-enabled proxy
-      ;(await e.connect({ key: 1, url })).end()
+      ;(await connect({ key: 1, url })).end()
       await stillServes('legacy proxy', url)
     })
   })
@@ -427,7 +430,7 @@ describe('authentication through the proxy', () => {
                 ? { ...toUsernamePassword(c), properties: { userProperties: { 'app-tag': 'kept' } } }
                 : toUsernamePassword(c)
           const proxy = viaAddress ? named : plain
-          const client = await e.connect({ key: 1, clientId, version, transport: 'none', url: `mqtt://127.0.0.1:${proxy.address.port}`, extra })
+          const client = await connect({ key: 1, clientId, version, transport: 'none', url: `mqtt://127.0.0.1:${proxy.address.port}`, extra })
           const payload = uid('tapped')
           await publish(client, 'auth/t', payload)
           await waitFor(() => watcherBox.has('auth/t', payload), 5_000, 'delivery through the tap')
@@ -489,7 +492,7 @@ describe('authentication through the proxy', () => {
     for (const version of [5, 4] as const) {
       test(`v${version}: device B signing for A's client id neither kicks A nor gets A's queued messages`, async () => {
         const shared = `shared-v${version}`
-        const pub = await e.connect({ key: 1, clientId: uid('qpub') })
+        const pub = await connect({ key: 1, clientId: uid('qpub') })
         const a = persistent(1, shared, version)
         assert.equal((await a.connack).sessionPresent, false)
         assert.deepEqual(await subscribe(a.client, 'auth/q'), [1])

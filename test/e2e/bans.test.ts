@@ -12,10 +12,10 @@ import { FlyTrapClient } from '../../src/lib/chain/client.js'
 import type { IConnackPacket, IConnectPacket, IDisconnectPacket, ISubackPacket } from 'mqtt-packet'
 import type { MqttClient } from 'mqtt'
 import { signCredential, toUserProperties, toUsernamePassword } from '../../src/lib/auth/index.js'
-import type { BanOptions } from '../../src/lib/proxy/options.js'
+import { DEFAULTS, type BanOptions } from '../../src/lib/proxy/options.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
 import type { DecisionEvent } from '../../src/lib/proxy/session.js'
-import { e2eFixture, publish, rawMqttClient, sleep, startCliProxy, waitFor, type E2E } from '../helpers/e2e.js'
+import { e2eFixture, publish, rawMqttClient, sleep, startCliProxy, waitFor, type ConnectOptions, type E2E } from '../helpers/e2e.js'
 
 type Version = 4 | 5
 type BanEvent = { subject: string; until: number; source: 'local' | 'chain'; ip?: string; address?: string }
@@ -40,6 +40,8 @@ const now = () => Math.floor(Date.now() / 1000)
 
 describe('bans', () => {
   let e: E2E
+  /** e.connect with a CONNACK timeout that tolerates a loaded machine (the suites run in parallel). */
+  const connect = (o: ConnectOptions) => e.connect({ ...o, extra: { connectTimeout: 15_000, ...o.extra } })
   const clients: MqttClient[] = []
 
   const banOpts = (over: Partial<BanOptions> = {}): BanOptions => ({ threshold: 3, windowMs: 10_000, durationMs: 3_000, reportIntervalMs: 60_000, reportBatchMax: 100, ...over })
@@ -101,6 +103,7 @@ describe('bans', () => {
 
   before(async () => {
     e = await e2eFixture({
+      proxy: { limits: { ...DEFAULTS.limits, connectTimeoutMs: 15_000 } },
       setup: async (chain) => {
         const owner = chain.as(0)
         for (const name of ['ban/ok', 'ban/forbidden']) {
@@ -134,14 +137,14 @@ describe('bans', () => {
 
     assert.equal(await connack(port, 5, valid(5)), 0x8a, 'v5 valid credential while banned')
     assert.equal(await connack(port, 4, valid(4)), 5, 'v4 valid credential while banned')
-    await assert.rejects(e.connect({ key: 1, url: urlOf(p) }), (err: { code?: number }) => err.code === 0x8a)
+    await assert.rejects(connect({ key: 1, url: urlOf(p) }), (err: { code?: number }) => err.code === 0x8a)
 
     // Banned attempts are not failures: the ban is not extended by them; it ends after durationMs.
     await waitFor(async () => (await connack(port, 5, valid(5))) === 0, 8_000, 'the ban to end')
     const lasted = Date.now() - bannedAt
     assert.ok(lasted >= 2_800 && lasted < 5_000, `ban lasted ${lasted} ms, expected about 3000`)
     assert.equal(await connack(port, 4, valid(4)), 0)
-    const c = await e.connect({ key: 1, url: urlOf(p), version: 4 })
+    const c = await connect({ key: 1, url: urlOf(p), version: 4 })
     await publish(c, 'ban/ok', 'after the ban')
     c.end()
   })
@@ -186,7 +189,7 @@ describe('bans', () => {
       const bans = track<BanEvent>(p, 'ban')
       const closes = track<{ clientId?: string; reason?: string }>(p, 'session-close')
       const clientId = uid('pub')
-      const c = await e.connect({ key: 1, version, clientId, url: urlOf(p) })
+      const c = await connect({ key: 1, version, clientId, url: urlOf(p) })
       clients.push(c)
       let closed = false
       c.on('error', () => undefined)
@@ -214,7 +217,7 @@ describe('bans', () => {
 
   test('v5: a session ended by a ban gets DISCONNECT 0x98 (Administrative action), a valid DISCONNECT code MQTT.js accepts', async () => {
     const p = await e.startProxy({ bans: banOpts() })
-    const c = await e.connect({ key: 1, url: urlOf(p) })
+    const c = await connect({ key: 1, url: urlOf(p) })
     clients.push(c)
     let disconnect: IDisconnectPacket | undefined
     let error: Error | undefined
@@ -259,7 +262,7 @@ describe('bans', () => {
     const p2Bans = track<BanEvent>(p2, 'ban')
 
     // A device already connected at P2 from the IP that is about to be banned elsewhere.
-    const victim = await e.connect({ key: 1, url: urlOf(p2) })
+    const victim = await connect({ key: 1, url: urlOf(p2) })
     clients.push(victim)
     let victimClosed = false
     let victimDisconnect: IDisconnectPacket | undefined
@@ -299,7 +302,7 @@ describe('bans', () => {
     await waitFor(() => p2Bans.some((b) => b.source === 'chain' && b.subject.toLowerCase() === ban.subject), 10_000, 'P2 to pick up the ban')
     assert.equal(await connack(p2.address.port, 5, valid(5)), 0x8a)
     assert.equal(await connack(p2.address.port, 4, valid(4)), 5)
-    await assert.rejects(e.connect({ key: 3, url: urlOf(p2) }), (err: { code?: number }) => err.code === 0x8a)
+    await assert.rejects(connect({ key: 3, url: urlOf(p2) }), (err: { code?: number }) => err.code === 0x8a)
     await waitFor(() => victimClosed, 5_000, 'the open session at P2 to be ended')
     assert.ok(p2Closes.some((x) => x.address === e.address(1) && x.reason === 'banned'), 'ended because of the ban')
     assert.equal(victimDisconnect?.reasonCode, 0x98, 'told why: DISCONNECT 0x98 Administrative action')

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import type { DecisionEvent } from '../../src/lib/proxy/session.js'
 import { runCli, tempCwd } from '../helpers/cli.js'
-import { e2eFixture, inbox, sleep, startCliProxy, subscribe, waitFor, type E2E } from '../helpers/e2e.js'
+import { e2eFixture, inbox, sleep, startCliProxy, subscribe, waitFor, type ConnectOptions, type E2E } from '../helpers/e2e.js'
 
 type MqttVersion = '5' | '3.1.1'
 
@@ -44,6 +44,8 @@ function spawnClient(bin: 'mosquitto_pub' | 'mosquitto_sub', args: string[], tim
 
 describe('mosquitto_pub / mosquitto_sub with CLI-made credentials', () => {
   let e: E2E
+  /** e.connect with a CONNACK timeout that tolerates a loaded machine (the suites run in parallel). */
+  const connect = (o: ConnectOptions) => e.connect({ ...o, extra: { connectTimeout: 15_000, ...o.extra } })
   let cwd: string
   const decisions: DecisionEvent[] = []
   let seq = 0
@@ -82,7 +84,7 @@ describe('mosquitto_pub / mosquitto_sub with CLI-made credentials', () => {
 
   before(async () => {
     e = await e2eFixture({
-      proxy: { bans: { ...DEFAULTS.bans, threshold: 1_000_000 } },
+      proxy: { bans: { ...DEFAULTS.bans, threshold: 1_000_000 }, limits: { ...DEFAULTS.limits, connectTimeoutMs: 15_000 } },
       setup: async (chain) => {
         const owner = chain.as(0)
         for (const name of ['mc/t', 'mc/secret']) {
@@ -129,7 +131,7 @@ describe('mosquitto_pub / mosquitto_sub with CLI-made credentials', () => {
   describe('refused publish (no grant)', () => {
     for (const version of ['5', '3.1.1'] as const) {
       test(`MQTT ${version}: mosquitto_pub -q 1 to a topic without a grant does not arrive${version === '5' ? ' and reports 0x87' : ''}`, async () => {
-        const watcher = await e.connect({ key: 2, version: version === '5' ? 5 : 4 })
+        const watcher = await connect({ key: 2, version: version === '5' ? 5 : 4 })
         const box = inbox(watcher)
         assert.deepEqual(await subscribe(watcher, ['mc/secret', 'mc/t']), [1, 1])
         const pubId = uid('refused')
@@ -172,7 +174,7 @@ describe('mosquitto_pub / mosquitto_sub with CLI-made credentials', () => {
       // Its own process: with the bug, the refusal kills the proxy it hits.
       const p = await startCliProxy(e, ['--ban-threshold', '1000000'])
       try {
-        await waitFor(async () => (await e.connect({ key: 1, url: p.url }).then((c) => (c.end(), true)).catch(() => false)), 15_000, 'the CLI proxy to sync')
+        await waitFor(async () => (await connect({ key: 1, url: p.url }).then((c) => (c.end(), true)).catch(() => false)), 15_000, 'the CLI proxy to sync')
         const creds = await signArgs(1, 'signed-for-a4', '3.1.1')
         creds[creds.indexOf('-i') + 1] = 'used-as-b4'
         const r = await spawnClient('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(p.port), ...creds, '-t', 'mc/t', '-m', 'x', '-q', '1']).exit

@@ -232,7 +232,7 @@ export function rawMqttClient(port: number, opts: { host?: string; version?: 3 |
         socket,
         received,
         send: (packet) => socket.write(generatePacket(packet, { protocolVersion: version })),
-        next: (timeoutMs = 5_000) =>
+        next: (timeoutMs = 10_000) =>
           new Promise<MqttPacket>((res, rej) => {
             const timer = setTimeout(() => {
               wake = undefined

@@ -14,6 +14,8 @@ export interface AuditForgetResult extends ForgetResult {
 }
 
 export default class AuditForget extends ChainCommand<typeof AuditForget> {
+  static override summary = "Erase an address's personal data from the audit journal (GDPR), keeping every root verifiable"
+
   static override description = `Erase a client's personal data from the local audit journal (GDPR erasure): every entry that mentions the
 address (or IP address) keeps only its seq, time and salted leaf hash, so every anchored root and proof still
 verifies while the content is gone. The proxy using the data directory must be stopped. The journal is

@@ -13,6 +13,8 @@ export type AuditVerifyResult = (VerifyReport & { mode: 'journal' }) | (EntryChe
 const iso = (sec: number) => new Date(sec * 1000).toISOString().replace('.000Z', 'Z')
 
 export default class AuditVerify extends ChainCommand<typeof AuditVerify> {
+  static override summary = "Check the audit journal's hash chain and its anchored Merkle roots; prove one entry"
+
   static override description = `Check the proxy's audit journal: every hash-chain link, and every period's Merkle root against the root
 anchored on chain by a registered reporter. Tampering is located by segment file, line and seq; exit 7 on any
 failure. Without a reachable chain the hash chain is still checked and the output says anchors were not.

@@ -115,6 +115,8 @@ export interface OutboxOptions {
   retryMaxMs?: number
   /** Start the sender loop at once (default true). */
   autoStart?: boolean
+  /** Requeue intents parked by an earlier run (default true: restarting is how an operator retries them). */
+  retryParkedOnStart?: boolean
 }
 
 export interface Outbox {
@@ -491,6 +493,19 @@ class OutboxImpl extends EventEmitter implements Outbox {
     }
   }
 
+  /** Requeues parked intents with a fresh attempt budget (a restart is the operator's retry). */
+  unparkAll(): number {
+    let n = 0
+    for (const e of this.entries.values()) {
+      if (e.state !== 'parked') continue
+      e.state = 'queued'
+      e.failures = 0
+      e.notBefore = 0
+      n++
+    }
+    return n
+  }
+
   private rememberKey(key: string): void {
     this.doneKeys.delete(key)
     this.doneKeys.add(key)
@@ -762,7 +777,7 @@ class OutboxImpl extends EventEmitter implements Outbox {
     if (e.failures >= this.maxAttempts) {
       e.state = 'parked'
       await this.persist({ t: 'parked', id: e.id, error })
-      this.log.error(`outbox: gave up on a ${e.kind} write after ${e.failures} failed attempts; parked (retry with retryParked() or a restart)`, { id: e.id, method: e.method, error })
+      this.log.error(`outbox: gave up on a ${e.kind} write after ${e.failures} failed attempts; parked (it is tried again by retryParked() or a restart)`, { id: e.id, method: e.method, error })
       this.emitSafely('parked', { id: e.id, kind: e.kind, method: e.method, error })
       return
     }
@@ -966,11 +981,16 @@ export async function openOutbox(opts: OutboxOptions): Promise<Outbox> {
     }
     const file = new AppendLog(path)
     const box = new OutboxImpl(opts, file, unlock)
+    const log = opts.logger ?? silentLogger
     const skipped = box.replay(text)
-    if (skipped > 0) (opts.logger ?? silentLogger).warn('outbox: skipped unreadable records (a torn write from a crash)', { skipped })
+    if (skipped > 0) log.warn('outbox: skipped unreadable records (a torn write from a crash)', { skipped })
+    if (opts.retryParkedOnStart !== false) {
+      const n = box.unparkAll()
+      if (n > 0) log.info('outbox: parked writes are tried again after the restart', { parked: n })
+    }
     await box.compact()
     const st = box.status()
-    if (st.pending + st.inFlight + st.parked > 0) (opts.logger ?? silentLogger).info('outbox: resuming', { pending: st.pending, inFlight: st.inFlight, parked: st.parked })
+    if (st.pending + st.inFlight + st.parked > 0) log.info('outbox: resuming', { pending: st.pending, inFlight: st.inFlight, parked: st.parked })
     if (opts.autoStart !== false) box.start()
     return box
   } catch (err) {

@@ -12,9 +12,11 @@ import type { EntryInput } from './entry.js'
 
 /** What the recorder needs from the proxy: the ProxyHandle is one. */
 export interface RecorderSource {
-  on(event: string, listener: (...args: never[]) => void): unknown
-  off(event: string, listener: (...args: never[]) => void): unknown
+  on(event: string, listener: (...args: unknown[]) => void): unknown
+  off(event: string, listener: (...args: unknown[]) => void): unknown
 }
+
+type Listener = (...args: unknown[]) => void
 
 /** What the recorder needs from the journal: the Journal is one. */
 export interface RecorderSink {
@@ -126,18 +128,18 @@ export function attachRecorder(proxy: RecorderSource, journal: RecorderSink, opt
   const onDecision = (e: DecisionEvent) => record(entryForDecision(e, opts.countryOf))
   const onClose = (e: SessionEvent) => record(entryForClose(e))
   const onBan = (e: BanEvent) => record(entryForBan(e))
-  proxy.on('decision', onDecision as (...args: never[]) => void)
-  proxy.on('session-close', onClose as (...args: never[]) => void)
-  proxy.on('ban', onBan as (...args: never[]) => void)
+  proxy.on('decision', onDecision as Listener)
+  proxy.on('session-close', onClose as Listener)
+  proxy.on('ban', onBan as Listener)
 
   return {
     stats: () => ({ ...s }),
     stop: async () => {
       if (!stopped) {
         stopped = true
-        proxy.off('decision', onDecision as (...args: never[]) => void)
-        proxy.off('session-close', onClose as (...args: never[]) => void)
-        proxy.off('ban', onBan as (...args: never[]) => void)
+        proxy.off('decision', onDecision as Listener)
+        proxy.off('session-close', onClose as Listener)
+        proxy.off('ban', onBan as Listener)
       }
       await journal.flush()
       // Let the append promises' handlers run, so the counters include the last batch.

@@ -255,11 +255,15 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
   const anchorFrom = range?.fromBlock ?? (await blockRangeStart(provider, Math.ceil(fromMs / 1000), deployBlock, head))
   const anchorLogs = anchorFrom !== null ? c.parseLogs(await getLogsChunked(provider, { address: c.address, topics: [hash('Anchored')] }, anchorFrom, opts.chunk, head)) : []
   const anchors: { reporter: string; fromTime: number; toTime: number }[] = []
+  const inRange = (e: Parsed) => range !== null && e.log.blockNumber >= range.fromBlock && e.log.blockNumber <= range.toBlock
   for (const e of anchorLogs) {
     const a = argsOf(e)
-    if (!reporters.registeredAt(String(a.reporter), pos(e.log))) continue
+    if (!reporters.registeredAt(String(a.reporter), pos(e.log))) {
+      if (inRange(e) && !topic && !who) notReporter++
+      continue
+    }
     anchors.push({ reporter: lower(a.reporter), fromTime: Number(a.fromTime), toTime: Number(a.toTime) })
-    if (range && e.log.blockNumber <= range.toBlock && e.log.blockNumber >= range.fromBlock && !topic && !who) events.push(e)
+    if (inRange(e) && !topic && !who) events.push(e)
   }
 
   // De-duplicate (queries overlap), drop reporter-only events of unregistered addresses.

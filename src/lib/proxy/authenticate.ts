@@ -31,14 +31,14 @@ export type ConnectAuth =
   | { kind: 'challenge'; address: string; clientId: string; nonce: Buffer; issuedAtMs: number }
 
 export function authenticateConnect(connect: ConnectPacket, cfg: AuthConfig): ConnectAuth {
-  const version = connect.protocolVersion === 5 ? 5 : 4
+  // Reason codes here are always MQTT 5's; connackRefusal maps them to 3.1.1 return codes when it answers.
   const props = connect.properties
-  if (version === 5 && props?.authenticationMethod !== undefined) {
+  if (usesEnhancedAuth(connect) && props?.authenticationMethod !== undefined) {
     if (props.authenticationMethod !== AUTH_METHOD) {
       return { kind: 'refuse', reasonCode: ReasonCode.BadAuthenticationMethod, result: { ok: false, outcome: 'malformed', detail: 'unsupported authentication method', transport: 'enhanced-auth' } }
     }
     const request = challengeFromConnect({ clientId: connect.clientId, authenticationMethod: props.authenticationMethod, authenticationData: props.authenticationData })
-    if ('ok' in request) return { kind: 'refuse', reasonCode: connackCode(request, version), result: request }
+    if ('ok' in request) return { kind: 'refuse', reasonCode: connackCode(request, 5), result: request }
     return { kind: 'challenge', address: request.address, clientId: request.clientId, nonce: newNonce(), issuedAtMs: Date.now() }
   }
 
@@ -71,7 +71,6 @@ export function usesEnhancedAuth(connect: ConnectPacket): boolean {
 
 /** Verifies user-property or username/password credentials. Pure; runs inline or in a worker. */
 export function authenticateFields(fields: CredentialFields, cfg: AuthConfig): Exclude<ConnectAuth, { kind: 'challenge' }> {
-  const version = fields.version
   const decoded = credentialFromConnect({
     clientId: fields.clientId,
     username: fields.username,
@@ -85,7 +84,7 @@ export function authenticateFields(fields: CredentialFields, cfg: AuthConfig): E
         : ({ ok: false, outcome: 'malformed', detail: 'legacy (replayable) credentials are not accepted', transport: 'username-password', claimedAddress: decoded.address, legacy: true } as const)
       : verifyCredential(decoded, { chainId: cfg.chainId, contract: cfg.contract, maxLifetimeSec: cfg.maxLifetimeSec })
   if (result.ok) return { kind: 'ok', result }
-  return { kind: 'refuse', reasonCode: connackCode(result, version), result }
+  return { kind: 'refuse', reasonCode: connackCode(result, 5), result }
 }
 
 /** Checks the device's AUTH answer to a challenge (single use: the caller drops the nonce afterwards). */

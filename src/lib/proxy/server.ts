@@ -253,10 +253,13 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     close: async (opts: { graceMs?: number } = {}) => {
       if (closing) return
       closing = true
-      await Promise.all(servers.map(({ server }) => new Promise<void>((r) => server.close(() => r()))))
+      // Stop accepting; server.close() only calls back once every connection has ended, so end them first.
+      const closed = Promise.all(servers.map(({ server }) => new Promise<void>((r) => server.close(() => r()))))
       for (const s of [...sessions]) s.shutdown()
       const deadline = Date.now() + (opts.graceMs ?? 2_000)
       while (sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      for (const s of [...sessions]) s.close('shutdown-timeout')
+      await closed
       await sync.stop()
       await pool.close()
       await reporter?.flush()

@@ -134,6 +134,10 @@ export class Session {
 
   private onClientData(chunk: Buffer): void {
     if (this.phase === 'closed') return
+    // Not MQTT at all (an HTTP request, a scanner): refuse on the first byte, not after a whole frame or a timeout.
+    if (this.phase === 'connect' && this.clientReader.bufferedBytes === 0 && chunk.length > 0 && chunk[0] !== 0x10) {
+      return this.protocolError('client', new ProtocolError('the first packet must be CONNECT'))
+    }
     // Everything this chunk produces leaves in one write per socket, not one syscall per packet.
     this.cork()
     try {
@@ -194,9 +198,12 @@ export class Session {
 
     if (!usesEnhancedAuth(connect)) {
       this.phase = 'verifying'
-      void this.ctx.verify(credentialFields(connect)).then((auth) => {
-        if (this.phase === 'verifying') this.afterAuth(auth)
-      })
+      this.ctx
+        .verify(credentialFields(connect))
+        .then((auth) => {
+          if (this.phase === 'verifying') this.afterAuth(auth)
+        })
+        .catch((err: Error) => this.protocolError('client', err))
       return
     }
     const auth = authenticateConnect(connect, this.ctx.auth)

@@ -142,7 +142,7 @@ describe('outbox: failures', () => {
     }
   })
 
-  test('a write that always reverts does not block the others: capped attempts, then parked with a clear log line', async () => {
+  test('a write that always reverts does not block the others: capped attempts, parked with a clear log line, retried after a restart', async () => {
     const log = recordingLogger()
     const parked: string[] = []
     const from = (await fx.provider.getBlockNumber()) + 1
@@ -162,6 +162,14 @@ describe('outbox: failures', () => {
       // retryParked() requeues it (it fails again here, and is parked again).
       assert.equal(await box.retryParked(), 1)
       await until(() => box.status().parked === 1 && box.status().failedAttempts === 6, 10_000, 'parked again')
+      await box.close()
+      // Parked writes stay on disk; a restart tries them again (unless told not to).
+      const kept = await openOutbox({ dir: box.dir, client: fx.as(1), autoStart: false, retryParkedOnStart: false })
+      assert.deepEqual([kept.status().parked, kept.status().pending], [1, 0])
+      await kept.close()
+      const retried = await openOutbox({ dir: box.dir, client: fx.as(1), autoStart: false })
+      assert.deepEqual([retried.status().parked, retried.status().pending], [0, 1])
+      await retried.close()
     } finally {
       await box.close()
     }
