@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'src/lib/chain/artifacts/**', '.flytrap/**', 'web/dist/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'src/lib/chain/artifacts/**', '.flytrap/**', 'web/dist/**', 'scratch/**', 'bench-results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -21,4 +21,9 @@ export default tseslint.config(
     },
   },
   { files: ['scripts/**', 'test/**', 'bin/**'], rules: { 'no-console': 'off' } },
+  {
+    // Plain JavaScript entry points run on Node.
+    files: ['**/*.js', '**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly' } },
+  },
 )

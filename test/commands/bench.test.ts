@@ -20,11 +20,11 @@ describe('flytrap bench (smoke)', () => {
     for (const transport of ['tcp', 'tls']) {
       for (const target of ['direct', 'flytrap', 'relay']) {
         for (const op of ['connect', 'subscribe', 'publish', 'session', 'publishSteady']) {
-          const s = j.latency[transport]?.[target]?.[op]
+          const s = j.latency[transport]?.[target]?.[op] as Record<string, number> | undefined
           assert.ok(s, `${transport}/${target}/${op} missing`)
           assert.deepEqual(Object.keys(s).sort(), [...summaryKeys].sort())
           assert.equal(s.n, 3)
-          assert.ok(s.min > 0 && s.min <= s.p50 && s.p50 <= s.max, `${transport}/${target}/${op} is not ordered`)
+          assert.ok(s.min! > 0 && s.min! <= s.p50! && s.p50! <= s.max!, `${transport}/${target}/${op} is not ordered`)
         }
         assert.ok(j.throughput[transport]![target]! > 0)
       }
@@ -32,7 +32,7 @@ describe('flytrap bench (smoke)', () => {
     }
     const svg = readFileSync(join(cwd, 'latency.svg'), 'utf8')
     assert.match(svg, /^<svg[^>]+xmlns="http:\/\/www.w3.org\/2000\/svg"/)
-    assert.equal((svg.match(/<rect [^>]*fill="#e15759"/g) ?? []).length, 8, 'one FlyTrap bar per packet type and transport')
+    assert.equal((svg.match(/<title>flytrap:/g) ?? []).length, 8, 'one FlyTrap bar per packet type and transport')
   })
 
   test('scale: every level connects all its distinct keys and reports memory and round trips', async () => {

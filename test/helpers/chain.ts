@@ -22,7 +22,11 @@ export interface ChainFixture {
 export async function chainFixture(opts: { deploy?: boolean } = {}): Promise<ChainFixture> {
   const anvil = await startAnvil()
   const { provider, chainId } = await connect(anvil.rpcUrl)
-  const wallet = (i: number) => new Wallet(ANVIL_DEV_KEYS[i] ?? Wallet.createRandom().privateKey, provider)
+  const wallet = (i: number) => {
+    const key = ANVIL_DEV_KEYS[i]
+    if (!key) throw new Error(`anvil has dev accounts 0..${ANVIL_DEV_KEYS.length - 1}, not ${i}`)
+    return new Wallet(key, provider)
+  }
   let address = ''
   let deployBlock = 0
   if (opts.deploy !== false) {

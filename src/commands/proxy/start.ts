@@ -4,12 +4,15 @@ import { record } from '../../lib/cli/output.js'
 import { FlyTrapClient } from '../../lib/chain/client.js'
 import { parseAddress } from '../../lib/chain/codec.js'
 import { loadWallet } from '../../lib/chain/keys.js'
-import { deploymentFor, readFileConfig } from '../../lib/config/store.js'
+import { deploymentFor, flytrapDir, readFileConfig } from '../../lib/config/store.js'
 import { FlytrapError } from '../../lib/errors.js'
 import { parseDurationMs, parseProxyCli, DEFAULT_LISTEN } from '../../lib/proxy/cli-options.js'
 import { jsonLogger } from '../../lib/proxy/log.js'
 import { DEFAULTS } from '../../lib/proxy/options.js'
-import { attachWorker, isWorkerProcess, startPrimary, workerIndex } from '../../lib/proxy/cluster.js'
+import { attachWorker, ipcSink, isWorkerProcess, startPrimary, workerIndex } from '../../lib/proxy/cluster.js'
+import { openAccountability } from '../../lib/audit/accountability.js'
+import { countryOf } from '../../lib/geo/lookup.js'
+import { join, resolve } from 'node:path'
 import { startProxy, type ProxyHandle } from '../../lib/proxy/server.js'
 
 export interface ProxyStartResult {
@@ -21,6 +24,8 @@ export interface ProxyStartResult {
   broker: string
   /** The address bans are recorded from on chain; null when bans stay local. */
   reporter: string | null
+  /** Journal, outbox and reporting state (null with --no-journal). */
+  dataDir: string | null
   /** With --workers N > 1: the number of processes and each one's metrics URL. */
   workers?: number
   metricsAll?: string[]
@@ -30,6 +35,7 @@ const LIMITS = 'LIMITS'
 const BANS = 'BANS'
 const TLS = 'TLS'
 const POLICY = 'POLICY'
+const AUDIT = 'AUDIT'
 
 export default class ProxyStart extends ChainCommand<typeof ProxyStart> {
   static override description = `Run the FlyTrap proxy in front of an MQTT broker: devices authenticate with Ethereum-signed credentials, and every
@@ -75,6 +81,9 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
     'max-connections': Flags.string({ description: `open connections in total [default: ${DEFAULTS.limits.maxConnections}]`, helpGroup: LIMITS }),
     'max-connections-per-ip': Flags.string({ description: `open connections from one IP [default: ${DEFAULTS.limits.maxConnectionsPerIp}]`, helpGroup: LIMITS }),
     'shutdown-grace': Flags.string({ description: 'on SIGINT/SIGTERM, how long sessions get to close [default: 5s]', helpGroup: LIMITS }),
+    'data-dir': Flags.string({ description: 'where the audit journal, the chain-write outbox and reporting state live [default: .flytrap/proxy]', env: 'FLYTRAP_DATA_DIR', helpGroup: AUDIT }),
+    period: Flags.string({ description: 'reporting period: one anchor, one denied summary and one report per sensitive topic per period [default: 30m]', helpGroup: AUDIT }),
+    journal: Flags.boolean({ description: 'keep the tamper-evident journal of every decision (--no-journal turns it off)', default: true, allowNo: true, helpGroup: AUDIT }),
     workers: Flags.integer({ description: 'proxy processes sharing the listeners (bans shared between them; worker i serves metrics on the metrics port + i)', default: 1, min: 1, max: 64, helpGroup: LIMITS }),
     'auth-workers': Flags.integer({ description: 'threads per process verifying CONNECT signatures (0 = on the main thread) [default: cores - 1, at most 4]', min: 0, max: 32, helpGroup: LIMITS }),
     'log-level': Flags.string({ description: 'JSON log lines on stderr at this level and above', options: ['debug', 'info', 'warn', 'error'], default: 'info', env: 'FLYTRAP_LOG_LEVEL' }),
@@ -125,19 +134,25 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
     const index = workerIndex()
     if (isWorkerProcess() && options.metrics) options.metrics = offsetPort(options.metrics, index)
 
+    const periodMs = f.period === undefined ? 30 * 60_000 : parseDurationMs(f.period, '--period', { min: 1_000, max: 31 * 86_400_000 })
+    if (periodMs % 1000 !== 0) throw new FlytrapError('--period must be a whole number of seconds', { exit: 'usage' })
+    const baseDir = resolve(f['data-dir'] ?? join(flytrapDir(), 'proxy'))
+    // Cluster workers keep a journal each (one writer per journal); worker 0 writes to the chain for all.
+    const dataDir = isWorkerProcess() ? join(baseDir, `worker-${index}`) : baseDir
+
     const contract = await this.client()
     const { provider, chainId } = await this.chain()
     const recorded = deploymentFor(chainId)
     const fromBlock = f['from-block'] ?? (recorded && recorded.address.toLowerCase() === contract.address.toLowerCase() ? recorded.block : 0)
 
     // The reporter: --reporter-key, else the --key / config key. Without one, bans stay on this proxy.
-    let reporter: FlyTrapClient | undefined
+    let reporterClient: FlyTrapClient | undefined
     let reporterAddress: string | null = null
     // In a cluster only worker 0 writes to the chain: one sender owns the reporter's nonces.
     const reporterKey = index === 0 ? (f['reporter-key'] ?? f.key ?? readFileConfig().key) : undefined
     if (reporterKey) {
       const wallet = await loadWallet(reporterKey, { provider, password: () => this.askPassword('Reporter keystore password') })
-      reporter = new FlyTrapClient(contract.address, wallet)
+      reporterClient = new FlyTrapClient(contract.address, wallet)
       reporterAddress = wallet.address
       if (!(await contract.isReporter(wallet.address))) {
         warn(`${wallet.address} is not a registered reporter on ${contract.address}: its ban reports will be refused until the admin runs \`flytrap contract reporter add ${wallet.address}\``)
@@ -146,17 +161,25 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
       warn('--ban-key without a reporter key: bans stay local to this proxy (pass --reporter-key or set FLYTRAP_REPORTER_KEY)')
     }
 
+    // Every chain write (bans, anchors, reports) goes through one durable outbox; the journal records decisions.
+    const accountability = f.journal
+      ? await openAccountability({ dataDir, periodMs, reporter: reporterClient, sink: isWorkerProcess() && index > 0 ? ipcSink : undefined, countryOf, logger })
+      : undefined
+    const reporter = accountability?.outbox ?? reporterClient
     let proxy: ProxyHandle
     try {
       proxy = await startProxy({ ...options, contract, reporter, chainId, fromBlock, logger, authWorkers: f['auth-workers'] })
     } catch (err) {
+      await accountability?.stop()
       throw listenError(err)
     }
+    await accountability?.attach(proxy)
     proxy.on('error', (err: Error) => logger.error('proxy error', { error: err.message }))
 
     const result: ProxyStartResult = {
       listening: proxy.addresses.map((a) => ({ url: `${a.tls ? 'mqtts' : 'mqtt'}://${hostForUrl(a.host)}:${a.port}`, host: a.host, port: a.port, tls: a.tls })),
       metrics: proxy.metricsAddress ? `http://${hostForUrl(proxy.metricsAddress.host)}:${proxy.metricsAddress.port}/metrics` : null,
+      dataDir: f.journal ? dataDir : null,
       contract: parseAddress(contract.address, '--contract'),
       chainId,
       broker: options.upstream.url,
@@ -166,8 +189,9 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
       // The primary prints and handles signals; a worker ignores Ctrl-C and waits for its word.
       process.on('SIGINT', () => {})
       process.on('SIGTERM', () => {})
-      await attachWorker(proxy, result)
+      await attachWorker(proxy, result, accountability?.outbox)
       await proxy.close({ graceMs })
+      await accountability?.stop()
       process.exit(0)
     }
     if (this.jsonEnabled()) {
@@ -194,6 +218,7 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
     process.once('SIGTERM', force)
     try {
       await proxy.close({ graceMs })
+      await accountability?.stop()
     } finally {
       process.off('SIGINT', force)
       process.off('SIGTERM', force)

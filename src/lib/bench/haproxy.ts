@@ -53,7 +53,7 @@ export async function startHaproxy(backend: { host: string; port: number }, tls?
     if (tlsPort) await waitForPort(tlsPort, '127.0.0.1', { timeoutMs: 10_000 })
   } catch (e) {
     child.kill('SIGKILL')
-    throw new Error(`haproxy did not start: ${err.slice(-400) || (e as Error).message}`)
+    throw new Error(`haproxy did not start: ${err.slice(-400) || (e as Error).message}`, { cause: e })
   }
   return {
     port,

@@ -112,7 +112,7 @@ export async function runLatencyBench(o: LatencyOptions): Promise<LatencyResult>
 
     const lat = result.latency[transport]!
     result.overhead[transport] = Object.fromEntries(
-      OPS.filter((op) => lat.direct && lat.flytrap).map((op) => {
+      (lat.direct && lat.flytrap ? OPS : []).map((op) => {
         const d = lat.direct![op].p50
         const f = lat.flytrap![op].p50
         const r = lat.relay?.[op].p50

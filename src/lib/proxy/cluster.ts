@@ -6,9 +6,15 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import type { ProxyHandle } from './server.js'
+import type { EnqueueResult, IntentInput } from '../audit/outbox.js'
+import type { IntentSink } from '../audit/accountability.js'
 
 type Ban = { ip?: string; address?: string; until: number }
-type Message = { type: 'ready'; result: unknown } | { type: 'ban'; ban: Ban; report?: boolean } | { type: 'shutdown' } | { type: 'stopped' }
+type Message =
+  | { type: 'ready'; result: unknown }
+  | { type: 'ban'; ban: Ban; report?: boolean }
+  | { type: 'intent'; intent: IntentInput }
+  | { type: 'shutdown' }
 
 export const isWorkerProcess = (): boolean => cluster.isWorker
 export const workerIndex = (): number => Number(process.env.FLYTRAP_WORKER_INDEX ?? 0)
@@ -29,6 +35,8 @@ export async function startPrimary(n: number, log: (msg: string) => void): Promi
   let rejectReady!: (e: Error) => void
   const ready = new Promise<void>((res, rej) => ((resolveReady = res), (rejectReady = rej)))
 
+  // Chain-write intents carry bigints: use the structured-clone serialisation for IPC.
+  cluster.setupPrimary({ serialization: 'advanced' })
   const fork = (index: number) => {
     const w = cluster.fork({ FLYTRAP_WORKER_INDEX: String(index) })
     workers[index] = w
@@ -42,6 +50,10 @@ export async function startPrimary(n: number, log: (msg: string) => void): Promi
           if (other !== w && other.isConnected()) other.send({ type: 'ban', ban: m.ban, report: j === 0 } satisfies Message)
         })
         if (index !== 0 && workers[0] === undefined) log('ban not reported: worker 0 is down')
+      } else if (m.type === 'intent') {
+        // Worker 0 owns the outbox (one sender, one nonce sequence) and writes for everyone.
+        if (workers[0]?.isConnected()) workers[0].send(m)
+        else log(`chain write from worker ${index} lost: worker 0 is down`)
       }
     })
     w.on('exit', (code, signal) => {
@@ -71,8 +83,19 @@ export async function startPrimary(n: number, log: (msg: string) => void): Promi
   }
 }
 
-/** In a worker: report readiness, share local bans, apply others', and resolve on the primary's shutdown. */
-export function attachWorker(proxy: ProxyHandle, result: unknown): Promise<void> {
+/** In workers other than 0: chain writes go to worker 0's outbox over IPC (fire and forget, like the outbox). */
+export const ipcSink: IntentSink = {
+  enqueue: async (intent: IntentInput): Promise<EnqueueResult> => {
+    process.send!({ type: 'intent', intent } satisfies Message)
+    return { id: 'ipc', deduped: false, durable: false }
+  },
+}
+
+/**
+ * In a worker: report readiness, share local bans, apply others', hand other workers' chain writes to this
+ * worker's outbox, and resolve on the primary's shutdown.
+ */
+export function attachWorker(proxy: ProxyHandle, result: unknown, outbox?: IntentSink): Promise<void> {
   process.send!({ type: 'ready', result } satisfies Message)
   proxy.on('ban', (e) => {
     if (e.source === 'local' && (e.ip || e.address)) process.send!({ type: 'ban', ban: { ip: e.ip, address: e.address, until: e.until } } satisfies Message)
@@ -80,6 +103,7 @@ export function attachWorker(proxy: ProxyHandle, result: unknown): Promise<void>
   return new Promise((resolve) => {
     process.on('message', (m: Message) => {
       if (m.type === 'ban') proxy.ban(m.ban, { report: m.report })
+      else if (m.type === 'intent') void outbox?.enqueue(m.intent)
       else if (m.type === 'shutdown') resolve()
     })
   })

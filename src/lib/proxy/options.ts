@@ -4,6 +4,7 @@
  */
 import type { FlyTrapClient } from '../chain/client.js'
 import type { Logger } from './log.js'
+import type { BanSink } from './bans.js'
 
 export interface ListenerOptions {
   /** host:port, e.g. "0.0.0.0:1883" or "[::]:1883"; port 0 picks a free one. */
@@ -49,8 +50,11 @@ export interface ProxyOptions {
   upstream: UpstreamOptions
   /** Read-only contract client for policy sync. */
   contract: FlyTrapClient
-  /** Contract client bound to the reporter key (bans); without it bans stay local. */
-  reporter?: FlyTrapClient
+  /**
+   * Where bans go on chain: the durable outbox (what `proxy start` passes), or a contract client bound to the
+   * reporter key; without one, bans stay local to this proxy.
+   */
+  reporter?: BanSink
   chainId: number
   /** Block to start reading events from (the deployment block). */
   fromBlock?: number
