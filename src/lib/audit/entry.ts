@@ -38,13 +38,19 @@ export interface JournalEntry {
   subject?: string
   /** Bans: end of the ban, unix milliseconds. */
   until?: number
+  /**
+   * Identical decisions (same kind, client, topic, outcome and reason) coalesced into this one entry: how
+   * many, and when the first was made (unix ms); `t` is when the entry was written. Absent = one decision.
+   */
+  count?: number
+  since?: number
 }
 
 /** What a caller appends: the journal assigns seq and t. */
 export type EntryInput = Omit<JournalEntry, 'seq' | 't'>
 
 /** Optional fields, in the order they are written. All but `until` can identify a person. */
-export const OPTIONAL_FIELDS = ['address', 'clientId', 'country', 'ip', 'topic', 'subject', 'until'] as const
+export const OPTIONAL_FIELDS = ['address', 'clientId', 'country', 'ip', 'topic', 'subject', 'until', 'count', 'since'] as const
 export const PERSONAL_FIELDS = ['address', 'clientId', 'country', 'ip', 'topic', 'subject'] as const
 
 /** chain_0: the `prev` of the very first entry. */

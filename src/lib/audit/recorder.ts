@@ -28,7 +28,17 @@ export interface RecorderOptions {
   /** Country of an IP for connect entries (pass geo/lookup's countryOf; the proxy preloads its database). */
   countryOf?: (ip: string) => string | null
   logger?: Logger
+  /**
+   * Publishes and deliveries repeat at message rate: identical ones (same kind, client, topic, outcome and
+   * reason) within this window become one entry with a count. 0 = one entry per decision. Default 1000 ms.
+   */
+  coalesceMs?: number
 }
+
+/** Decisions that happen at message rate, and are coalesced. Connects, subscribes, wills and bans never are. */
+const COALESCED = new Set(['publish', 'deliver'])
+/** Distinct open coalesced entries before the window is flushed early (bounds memory under a topic flood). */
+const MAX_OPEN = 10_000
 
 export interface RecorderStats {
   /** Entries handed to the journal. */
@@ -125,7 +135,29 @@ export function attachRecorder(proxy: RecorderSource, journal: RecorderSink, opt
     }
   }
 
-  const onDecision = (e: DecisionEvent) => record(entryForDecision(e, opts.countryOf))
+  // Coalescing: key → the entry being counted; flushed every window, in the order the keys first appeared.
+  const coalesceMs = opts.coalesceMs ?? 1000
+  let open = new Map<string, EntryInput>()
+  const flush = () => {
+    const batch = open
+    open = new Map()
+    for (const entry of batch.values()) record(entry.count === 1 ? { ...entry, count: undefined, since: undefined } : entry)
+  }
+  const timer = coalesceMs > 0 ? setInterval(flush, coalesceMs) : undefined
+  timer?.unref()
+  const onDecision = (e: DecisionEvent) => {
+    if (coalesceMs <= 0 || !COALESCED.has(e.kind)) return record(entryForDecision(e, opts.countryOf))
+    const key = `${e.kind}\u0000${e.allowed ? 1 : 0}\u0000${e.reason}\u0000${e.address ?? ''}\u0000${e.clientId ?? ''}\u0000${e.ip}\u0000${e.topic ?? ''}`
+    const current = open.get(key)
+    if (current) {
+      current.count = (current.count ?? 1) + 1
+      return
+    }
+    const entry = entryForDecision(e, opts.countryOf)
+    if (!entry) return record(null)
+    open.set(key, { ...entry, count: 1, since: Date.now() })
+    if (open.size >= MAX_OPEN) flush()
+  }
   const onClose = (e: SessionEvent) => record(entryForClose(e))
   const onBan = (e: BanEvent) => record(entryForBan(e))
   proxy.on('decision', onDecision as Listener)
@@ -136,6 +168,8 @@ export function attachRecorder(proxy: RecorderSource, journal: RecorderSink, opt
     stats: () => ({ ...s }),
     stop: async () => {
       if (!stopped) {
+        clearInterval(timer)
+        flush()
         stopped = true
         proxy.off('decision', onDecision as Listener)
         proxy.off('session-close', onClose as Listener)

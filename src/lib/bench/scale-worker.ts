@@ -58,7 +58,8 @@ async function connectAll(concurrency: number): Promise<{ ok: number; failed: nu
       const i = next++
       const p = prepared[i]!
       try {
-        const c = await RawClient.open(data.target, 5, data.sources[i % data.sources.length])
+        // One source address needs no bind(): the kernel picks the port at connect(), much faster.
+        const c = await RawClient.open(data.target, 5, data.sources.length > 1 ? data.sources[i % data.sources.length] : undefined)
         const rc = await c.connect({ clientId: p.clientId, properties: { userProperties: p.props } })
         if (rc !== 0) throw new Error(`CONNACK 0x${rc.toString(16)}`)
         clients.push(c)

@@ -111,6 +111,7 @@ export async function startBenchStack(opts: { proxyArgs?: string[]; onStep?: (s:
       '--rpc', anvil.rpcUrl, '--contract', d.address, '--from-block', String(d.block),
       '--ban-threshold', '1000000', '--max-connections-per-ip', '10000000', '--max-connections', '10000000',
       '--log-level', 'error',
+      '--data-dir', join(dir, 'proxy'), // a fresh journal and outbox for every run
       ...(opts.proxyArgs ?? []),
     ])
     cleanup.push(() => proxy.stop())

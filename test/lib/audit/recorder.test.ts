@@ -33,7 +33,7 @@ describe('recorder', () => {
     dirs.push(dataDir)
     const journal = await openJournal({ dataDir, flushIntervalMs: 5 })
     const proxy = new EventEmitter()
-    const rec = attachRecorder(proxy, journal, { countryOf: (ip) => (ip === '198.51.100.7' ? 'GB' : null) })
+    const rec = attachRecorder(proxy, journal, { countryOf: (ip) => (ip === '198.51.100.7' ? 'GB' : null), coalesceMs: 0 })
 
     const decisions: DecisionEvent[] = [
       { ...base, kind: 'connect', allowed: true, reason: 'password' },
@@ -91,10 +91,27 @@ describe('recorder', () => {
       flush: async () => {},
     }
     const proxy = new EventEmitter()
-    const rec = attachRecorder(proxy, hanging)
+    const rec = attachRecorder(proxy, hanging, { coalesceMs: 0 })
     for (let i = 0; i < 1_000; i++) proxy.emit('decision', { ...base, kind: 'publish', allowed: true, reason: 'member', topic: 't', sensitive: false })
     assert.equal(calls, 1_000, 'every event reached the journal before emit returned')
     assert.deepEqual(rec.stats(), { queued: 1_000, written: 0, dropped: 0, failed: 0, skipped: 0 })
+  })
+
+  test('identical publishes within the window become one entry with a count; distinct ones stay apart', async () => {
+    const written: EntryInput[] = []
+    const sink: RecorderSink = { append: async (e) => (written.push(e), { seq: written.length, t: Date.now(), leaf: '0x' }), flush: async () => {} }
+    const proxy = new EventEmitter()
+    const rec = attachRecorder(proxy, sink, { coalesceMs: 60_000 })
+    for (let i = 0; i < 500; i++) proxy.emit('decision', { ...base, kind: 'publish', allowed: true, reason: 'granted', topic: 'a', sensitive: false })
+    for (let i = 0; i < 3; i++) proxy.emit('decision', { ...base, kind: 'publish', allowed: false, reason: 'no-grant', topic: 'b', sensitive: false })
+    proxy.emit('decision', { ...base, kind: 'publish', allowed: true, reason: 'granted', topic: 'c', sensitive: false })
+    proxy.emit('decision', { ...base, kind: 'subscribe', allowed: true, reason: 'granted', topic: 'a', sensitive: false })
+    assert.deepEqual(written.map((e) => e.kind), ['subscribe'], 'subscribes are written at once; publishes wait for the window')
+    await rec.stop()
+    const pubs = written.filter((e) => e.kind === 'publish')
+    assert.deepEqual(pubs.map((e) => [e.topic, e.outcome, e.count]), [['a', 'allow', 500], ['b', 'deny', 3], ['c', 'allow', undefined]])
+    assert.ok(pubs[0]!.since! <= Date.now())
+    assert.equal(pubs[2]!.since, undefined, 'a single decision carries no count or since')
   })
 
   test('counts dropped (backlog full) and failed writes, and logs a burst once', async () => {
