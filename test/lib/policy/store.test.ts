@@ -152,7 +152,8 @@ table('decisions (unregistered topics allowed)', makeStore(POLICY, { unregistere
   ['sub', B, 'sensors/#', null, true, 'granted', 'sensors/#'],
   ['sub', C, 'sensors/#', null, false, 'no-grant'],
   ['sub', D, '$SYS/#', null, false, 'no-grant', '$SYS/#'],
-  ['sub', D, '$other/#', null, true, 'unregistered-allowed'],
+  ['sub', D, '$other/#', null, false, 'unregistered'], // "unregistered: allow" never opens $ topics
+  ['pub', D, '$other', null, false, 'unregistered'],
 ])
 
 describe('first-level wildcards and $ topics', () => {
@@ -400,7 +401,9 @@ const best = (reasons: DecisionReason[]) => reasons.reduce((a, b) => ((RANK[b] a
 
 /** The semantics, written as plainly as possible: a scan over every entry. */
 function reference(entries: RefEntry[], mode: 'deny' | 'allow', op: Op, addr: string, what: string, country: string | null, now: number) {
-  const unregistered = { allowed: mode === 'allow', reason: (mode === 'allow' ? 'unregistered-allowed' : 'unregistered') as DecisionReason }
+  // "unregistered: allow" never opens $ topics ($SYS and other broker internals).
+  const open = mode === 'allow' && !what.startsWith('$')
+  const unregistered = { allowed: open, reason: (open ? 'unregistered-allowed' : 'unregistered') as DecisionReason }
   if (op !== 'sub') {
     if (validateTopicName(what) !== null) return { allowed: false, reason: 'invalid' as DecisionReason, sensitive: false }
     const matching = entries.filter((e) => topicMatches(e.name, what))
@@ -419,7 +422,7 @@ function reference(entries: RefEntry[], mode: 'deny' | 'allow', op: Op, addr: st
     return { allowed: reason === 'owner' || reason === 'granted', reason, sensitive }
   }
   const allRights = overlapping.every((e) => ['owner', 'granted'].includes(refVerdict(e, addr, 1, country, now)))
-  if (mode === 'allow' && allRights) return { allowed: true, reason: 'unregistered-allowed' as DecisionReason, sensitive }
+  if (open && allRights) return { allowed: true, reason: 'unregistered-allowed' as DecisionReason, sensitive }
   return { allowed: false, reason: 'no-grant' as DecisionReason, sensitive }
 }
 

@@ -1,0 +1,110 @@
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Flags } from '@oclif/core'
+import { ChainCommand } from '../../lib/cli/base.js'
+import { deploymentFor } from '../../lib/config/store.js'
+import { FlytrapError, usageError } from '../../lib/errors.js'
+import { journalDir } from '../../lib/audit/journal.js'
+import { ChainIndex } from '../../lib/web/index.js'
+import { startWebServer } from '../../lib/web/server.js'
+
+/** What --json prints, one line, once the server answers. */
+export interface AuditServeResult {
+  url: string
+  contract: string
+  chainId: number
+}
+
+/** web/dist of this package (the same from src/commands/audit and dist/commands/audit). */
+const WEB_DIST = fileURLToPath(new URL('../../../web/dist', import.meta.url))
+
+export function parseInterval(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/.exec(v.trim())
+  if (!m) throw usageError(`--poll-interval "${v}" is not a duration`, 'e.g. 2s, 500ms or 1m')
+  const ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[(m[2] ?? 's') as 's']
+  if (ms < 100 || ms > 3_600_000) throw usageError(`--poll-interval ${v} is out of range (100ms to 1h)`)
+  return Math.round(ms)
+}
+
+export default class AuditServe extends ChainCommand<typeof AuditServe> {
+  static override description = `Serve the auditors' web UI and a read-only REST API (documented at /openapi.json) for this deployment.
+The server builds an index of the contract's events (only this contract's, reporter records only from
+registered reporters) and keeps it in step by polling for new blocks; with --data-dir, anchors are verified
+against the proxy's local journal. Runs until Ctrl-C (SIGINT) or SIGTERM.`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %>',
+    '<%= config.bin %> <%= command.id %> --port 8080 --data-dir .flytrap/proxy',
+    '<%= config.bin %> <%= command.id %> --host 0.0.0.0 --cors https://dashboard.example.org --poll-interval 5s',
+  ]
+
+  static override flags = {
+    port: Flags.integer({ description: 'port to listen on (0 = any free port)', default: 8080, min: 0, max: 65535 }),
+    host: Flags.string({ description: 'address to listen on', default: '127.0.0.1' }),
+    'data-dir': Flags.string({ description: "the proxy's data directory: anchors are verified against its journal", env: 'FLYTRAP_DATA_DIR' }),
+    cors: Flags.string({ description: 'an origin allowed to call the API from a browser (repeatable; * = any)', multiple: true }),
+    'poll-interval': Flags.string({ description: 'how often to look for new blocks', default: '2s' }),
+    'from-block': Flags.integer({ description: "the contract's deployment block [default: the recorded deployment, else found on chain]", min: 0, env: 'FLYTRAP_FROM_BLOCK' }),
+  }
+
+  private printed = false
+
+  async run(): Promise<AuditServeResult> {
+    const f = this.flags
+    const pollIntervalMs = parseInterval(f['poll-interval'])
+    let dataDir: string | undefined
+    if (f['data-dir']) {
+      dataDir = resolve(f['data-dir'])
+      if (!existsSync(journalDir(dataDir))) throw new FlytrapError(`no journal in ${journalDir(dataDir)}`, { exit: 'config', suggestions: ["pass the proxy's --data-dir, or leave it out"] })
+    }
+    const client = await this.client()
+    const { chainId } = await this.chain()
+    const recorded = deploymentFor(chainId)
+    const deployBlock = f['from-block'] ?? (recorded && recorded.address.toLowerCase() === client.address.toLowerCase() ? recorded.block : undefined)
+
+    const index = await this.spin('Indexing the contract’s events', (s) =>
+      ChainIndex.create({ client, deployBlock, dataDir, pollIntervalMs, onProgress: (text) => (s.text = `Indexing the contract’s events: ${text}`) }),
+    )
+    const built = existsSync(join(WEB_DIST, 'index.html'))
+    let server
+    try {
+      server = await startWebServer({ index, port: f.port, host: f.host, cors: f.cors, staticDir: WEB_DIST })
+    } catch (err) {
+      index.close()
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new FlytrapError(`cannot listen on ${f.host}:${f.port} (${code})`, { exit: 'usage', suggestions: ['choose another --port or --host'] })
+      throw err
+    }
+    const result: AuditServeResult = { url: server.address, contract: client.address, chainId }
+    if (this.jsonEnabled()) {
+      process.stdout.write(`${JSON.stringify(result)}\n`)
+      this.printed = true
+    } else {
+      const st = index.status()
+      this.log(`Audit UI and API for ${client.address} (chain ${chainId}) at ${server.address}`)
+      this.log(`  ${st.events} events, ${st.topics} topics, ${st.anchors} anchors indexed up to block ${st.block}; polling every ${f['poll-interval']}`)
+      if (dataDir) this.log(`  anchors verified against ${journalDir(dataDir)}`)
+      if (!built) this.log('  the web UI is not built (npm run build:web): the API answers at /api and /openapi.json')
+      this.log('  Ctrl-C to stop')
+    }
+
+    await new Promise<void>((done) => {
+      const stop = () => {
+        process.off('SIGINT', stop)
+        process.off('SIGTERM', stop)
+        done()
+      }
+      process.on('SIGINT', stop)
+      process.on('SIGTERM', stop)
+    })
+    index.close()
+    await server.close()
+    return result
+  }
+
+  /** The result was printed (one line) when the server became ready. */
+  protected override logJson(json: unknown): void {
+    if (!this.printed) super.logJson(json)
+  }
+}

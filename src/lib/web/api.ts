@@ -1,0 +1,260 @@
+/**
+ * The read-only JSON API over a ChainIndex: request parsing (with clear 400s), pagination and the routes.
+ * Transport (http, CORS, static files) lives in server.ts; the document describing all of this in openapi.ts.
+ * Every route except /api/report answers from the index alone; /api/report runs the same report builder as
+ * `flytrap audit report` (report.ts) for the requested range, with a small cache per chain head.
+ */
+import { isAddress, getAddress } from 'ethers'
+import { buildReport, parseReportTime, toCsv, type AuditReport } from '../audit/report.js'
+import { FlytrapError } from '../errors.js'
+import { EVENT_TYPES, type ChainIndex } from './index.js'
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export interface ApiResponse {
+  status: number
+  /** JSON body (serialised by the server) or text with its content type. */
+  json?: unknown
+  text?: string
+  headers?: Record<string, string>
+}
+
+export const MAX_LIMIT = 1000
+export const DEFAULT_LIMIT = 100
+const MAX_BUCKETS = 5000
+const HISTORY_LIMIT = 500
+
+const bad = (message: string) => new ApiError(400, 'bad_request', message)
+
+/** Query helpers: each rejects a malformed value with a 400 that names the parameter. */
+class Query {
+  constructor(private readonly q: URLSearchParams) {}
+
+  str(name: string): string | undefined {
+    const all = this.q.getAll(name)
+    if (all.length > 1) throw bad(`parameter "${name}" is given ${all.length} times`)
+    const v = all[0]
+    return v === undefined || v === '' ? undefined : v
+  }
+
+  time(name: 'from' | 'to'): number | undefined {
+    const v = this.str(name)
+    if (v === undefined) return undefined
+    try {
+      return parseReportTime(v, { end: name === 'to' })
+    } catch (err) {
+      throw bad(`parameter "${name}": ${(err as Error).message}; use an ISO date or time (2027-01-31, 2027-01-31T12:00:00Z), unix seconds, "now" or an age like 7d`)
+    }
+  }
+
+  range(): { fromMs?: number; toMs?: number } {
+    const fromMs = this.time('from')
+    const toMs = this.time('to')
+    if (fromMs !== undefined && toMs !== undefined && !(toMs > fromMs)) throw bad(`"to" (${new Date(toMs).toISOString()}) must be after "from" (${new Date(fromMs).toISOString()})`)
+    return { fromMs, toMs }
+  }
+
+  limit(): number {
+    const v = this.str('limit')
+    if (v === undefined) return DEFAULT_LIMIT
+    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > MAX_LIMIT) throw bad(`parameter "limit" must be a whole number from 1 to ${MAX_LIMIT}, not "${v}"`)
+    return Number(v)
+  }
+
+  order(): 'asc' | 'desc' {
+    const v = this.str('order') ?? 'desc'
+    if (v !== 'asc' && v !== 'desc') throw bad(`parameter "order" must be asc or desc, not "${v}"`)
+    return v
+  }
+
+  cursor(): [number, number] | undefined {
+    const v = this.str('cursor')
+    if (v === undefined) return undefined
+    const m = /^(\d{1,15})-(\d{1,9})$/.exec(v)
+    if (!m) throw bad(`parameter "cursor" is not a cursor this API returned ("${v}")`)
+    return [Number(m[1]), Number(m[2])]
+  }
+
+  address(name: string): string | undefined {
+    const v = this.str(name)
+    if (v === undefined) return undefined
+    if (!isAddress(v)) throw bad(`parameter "${name}": "${v}" is not an Ethereum address (0x followed by 40 hex digits)`)
+    return getAddress(v)
+  }
+}
+
+interface Positioned {
+  block: number
+  logIndex: number
+  time: string
+}
+
+/** Cursor pagination over items in chain order: the cursor is the position of the last item returned. */
+export function paginate<T extends Positioned>(items: readonly T[], q: Query, range: { fromMs?: number; toMs?: number }): { items: T[]; nextCursor: string | null } {
+  const limit = q.limit()
+  const order = q.order()
+  const cursor = q.cursor()
+  const inRange = items.filter((x) => {
+    const ms = Date.parse(x.time)
+    return (range.fromMs === undefined || ms >= range.fromMs) && (range.toMs === undefined || ms < range.toMs)
+  })
+  const sorted = order === 'asc' ? inRange : [...inRange].reverse()
+  const cmp = (x: T) => (x.block - cursor![0]) * 1e6 + (x.logIndex - cursor![1])
+  const after = cursor ? sorted.filter((x) => (order === 'asc' ? cmp(x) > 0 : cmp(x) < 0)) : sorted
+  const page = after.slice(0, limit)
+  const last = page.at(-1)
+  return { items: page, nextCursor: after.length > limit && last ? `${last.block}-${last.logIndex}` : null }
+}
+
+export class Api {
+  private readonly reportCache = new Map<string, Promise<AuditReport>>()
+
+  constructor(private readonly index: ChainIndex) {}
+
+  /** Routes one GET under /api (path without the query). */
+  async handle(path: string, params: URLSearchParams): Promise<ApiResponse> {
+    const q = new Query(params)
+    const ok = (json: unknown): ApiResponse => ({ status: 200, json })
+    const idx = this.index
+    const seg = path.split('/').slice(2) // ['', 'api', ...]
+    const [head, ...rest] = seg
+    const tail = rest.join('/')
+
+    switch (head) {
+      case 'status':
+        if (tail) break
+        return ok(idx.status())
+      case 'topics': {
+        if (!tail) return ok({ topics: idx.topics() })
+        let name: string
+        try {
+          name = decodeURIComponent(tail)
+        } catch {
+          throw bad(`"${tail}" is not a valid URL-encoded topic name`)
+        }
+        const topic = idx.topic(name)
+        if (!topic && !idx.knowsTopic(name)) throw new ApiError(404, 'not_found', `no topic "${name}" in this deployment`)
+        const history = idx.events({ topic: name }).reverse()
+        return ok({ topic, members: idx.members(name), history: history.slice(0, HISTORY_LIMIT), historyTotal: history.length, sensitiveReports: [...idx.sensitive(name)].reverse() })
+      }
+      case 'clients': {
+        if (!tail || rest.length !== 1) break
+        let raw = tail
+        try {
+          raw = decodeURIComponent(tail)
+        } catch {
+          /* reported below */
+        }
+        if (!isAddress(raw)) throw bad(`"${raw}" is not an Ethereum address (0x followed by 40 hex digits)`)
+        const address = getAddress(raw)
+        const history = idx.events({ client: address }).reverse()
+        return ok({ address, rights: idx.rights(address), history: history.slice(0, HISTORY_LIMIT), historyTotal: history.length })
+      }
+      case 'events': {
+        if (tail) break
+        const range = q.range()
+        const typeParam = q.str('type')
+        let types: Set<string> | undefined
+        if (typeParam) {
+          types = new Set(typeParam.split(',').map((t) => t.trim()).filter(Boolean))
+          const unknown = [...types].filter((t) => !(EVENT_TYPES as readonly string[]).includes(t))
+          if (unknown.length) throw bad(`parameter "type": unknown event type ${unknown.map((u) => `"${u}"`).join(', ')}; known: ${EVENT_TYPES.join(', ')}`)
+        }
+        const events = idx.events({ topic: q.str('topic'), client: q.address('client'), types })
+        const page = paginate(events, q, range)
+        return ok({ events: page.items, nextCursor: page.nextCursor })
+      }
+      case 'bans': {
+        if (tail) break
+        const range = q.range()
+        const who = q.address('client')
+        const page = paginate(idx.bans().filter((b) => !who || b.client === who), q, range)
+        return ok({ bans: page.items, nextCursor: page.nextCursor })
+      }
+      case 'denied': {
+        if (tail) break
+        const range = q.range()
+        const page = paginate(idx.denied(), q, range)
+        return ok({ denied: page.items, nextCursor: page.nextCursor })
+      }
+      case 'sensitive': {
+        if (tail) break
+        const range = q.range()
+        const page = paginate(idx.sensitive(q.str('topic')), q, range)
+        return ok({ sensitive: page.items, nextCursor: page.nextCursor })
+      }
+      case 'anchors': {
+        if (tail) break
+        const range = q.range()
+        const status = q.str('status')
+        if (status && !['verified', 'mismatch', 'unchecked'].includes(status)) throw bad(`parameter "status" must be verified, mismatch or unchecked, not "${status}"`)
+        const page = paginate(idx.anchors().filter((a) => !status || a.status === status), q, range)
+        return ok({ anchors: page.items, nextCursor: page.nextCursor })
+      }
+      case 'activity': {
+        if (tail) break
+        const range = q.range()
+        const events = idx.events()
+        const toMs = range.toMs ?? Math.max(Date.now(), (events.length ? Date.parse(events.at(-1)!.time) : 0) + 1)
+        const fromMs = range.fromMs ?? (events.length ? Date.parse(events[0]!.time) : toMs - 86_400_000)
+        if (!(toMs > fromMs)) throw bad('"to" must be after "from"')
+        const bucket = q.str('bucket') ?? (toMs - fromMs > 3 * 86_400_000 ? 'day' : 'hour')
+        if (bucket !== 'hour' && bucket !== 'day') throw bad(`parameter "bucket" must be hour or day, not "${bucket}"`)
+        const bucketMs = bucket === 'hour' ? 3_600_000 : 86_400_000
+        if ((toMs - fromMs) / bucketMs > MAX_BUCKETS) throw bad(`the range holds more than ${MAX_BUCKETS} ${bucket}s: narrow it or use bucket=day`)
+        return ok({ from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), bucket, buckets: idx.activity({ fromMs, toMs, bucketMs }) })
+      }
+      case 'report': {
+        if (tail) break
+        return this.report(q)
+      }
+    }
+    throw new ApiError(404, 'not_found', `no such endpoint: ${path} (see /openapi.json)`)
+  }
+
+  private async report(q: Query): Promise<ApiResponse> {
+    const range = q.range()
+    const fromMs = range.fromMs ?? 0
+    const last = this.index.events().at(-1)
+    const toMs = range.toMs ?? Math.max(Date.now(), last ? Date.parse(last.time) : 0) + 1000
+    if (!(toMs > fromMs)) throw bad('"to" must be after "from"')
+    const format = q.str('format') ?? 'json'
+    if (format !== 'json' && format !== 'csv') throw bad(`parameter "format" must be json or csv, not "${format}"`)
+    const topic = q.str('topic')
+    const clientAddress = q.address('client')
+    const st = this.index.status()
+    const key = JSON.stringify([st.block, fromMs, toMs, topic, clientAddress])
+    let p = this.reportCache.get(key)
+    if (!p) {
+      p = buildReport({ client: this.index.client, from: fromMs, to: toMs, topic, clientAddress, dataDir: this.index.dataDir ?? undefined, deployBlock: st.deployBlock })
+      this.reportCache.set(key, p)
+      p.catch(() => this.reportCache.delete(key))
+      while (this.reportCache.size > 20) this.reportCache.delete(this.reportCache.keys().next().value as string)
+    }
+    let report: AuditReport
+    try {
+      report = await p
+    } catch (err) {
+      if (err instanceof FlytrapError && err.exit === 2) throw bad(err.message)
+      throw new ApiError(502, 'chain_error', `the report could not be built: ${(err as Error).message}`)
+    }
+    if (format === 'json') return { status: 200, json: report }
+    const stamp = (ms: number) => new Date(ms).toISOString().replace(/[:.]/g, '').slice(0, 15)
+    return {
+      status: 200,
+      text: toCsv(report.rows),
+      headers: {
+        'content-type': 'text/csv; charset=utf-8',
+        'content-disposition': `attachment; filename="flytrap-report-${stamp(fromMs)}-${stamp(toMs)}.csv"`,
+      },
+    }
+  }
+}

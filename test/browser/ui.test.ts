@@ -1,0 +1,227 @@
+/**
+ * The auditors' web UI in real headless Chromium (Debian's `chromium`, driven by playwright-core): a real anvil
+ * with a scripted history, the built `flytrap audit serve` serving web/dist and the API, and a browser that
+ * loads the overview, opens a topic and a client, builds a report and downloads its CSV. Screenshots of every
+ * page are kept in test-artifacts/.
+ *
+ * Without /usr/bin/chromium the test fails on CI (CI set) and is skipped elsewhere.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { chainFixture, type ChainFixture } from '../helpers/chain.js'
+import { BIN, tempCwd } from '../helpers/cli.js'
+import { CSV_COLUMNS } from '../../src/lib/audit/report.js'
+import { REVOKE_REASON, SENSITIVE, TOPIC, scriptHistory, type History } from './history.js'
+
+const CHROMIUM = process.env.FLYTRAP_CHROMIUM ?? '/usr/bin/chromium'
+const ON_CI = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0'
+const ROOT = new URL('../../', import.meta.url).pathname
+const ARTIFACTS = join(ROOT, 'test-artifacts')
+const DIST_INDEX = join(ROOT, 'web', 'dist', 'index.html')
+/** The flags this machine's Chromium needs (closed network, root, no GPU); playwright adds a fresh profile dir. */
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+/** `flytrap audit serve`, as a user runs it. */
+const SERVE = [BIN, 'audit', 'serve']
+
+interface Serve {
+  child: ChildProcess
+  url: string
+  stop(): Promise<void>
+}
+
+function jsonLine(line: string): { url?: string; address?: string; port?: number } | null {
+  try {
+    const v: unknown = JSON.parse(line)
+    return v && typeof v === 'object' ? (v as { url?: string; address?: string; port?: number }) : null
+  } catch {
+    return null
+  }
+}
+
+/** Starts `flytrap audit serve --port 0 --json` and waits for the JSON line that says where it listens. */
+function startServe(fx: ChainFixture, cwd: string): Promise<Serve> {
+  const child = spawn(process.execPath, [...SERVE, '--port', '0', '--json'], {
+    cwd,
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', FLYTRAP_RPC: fx.rpcUrl, FLYTRAP_CONTRACT: fx.address },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve()
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+      child.once('exit', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+      child.kill('SIGTERM')
+    })
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) => {
+      clearTimeout(timer)
+      void stop()
+      reject(new Error(`flytrap audit serve ${why}\nstdout:\n${stdout}\nstderr:\n${stderr}`))
+    }
+    const timer = setTimeout(() => fail('printed no JSON line with its address within 60 s'), 60_000)
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
+    child.stdout!.on('data', (c: Buffer) => {
+      stdout += c.toString()
+      for (const line of stdout.split('\n')) {
+        const info = jsonLine(line)
+        const url = info?.url ?? (info?.address?.startsWith('http') ? info.address : info?.port ? `http://127.0.0.1:${info.port}` : undefined)
+        if (!url) continue
+        clearTimeout(timer)
+        resolve({ child, url: url.replace(/\/$/, ''), stop })
+        return
+      }
+    })
+    child.on('error', (err) => fail(`could not start: ${err.message}`))
+    child.on('exit', (code, signal) => fail(`exited early (code ${code}, signal ${signal})`))
+  })
+}
+
+/** 'YYYY-MM-DDTHH:MM' in local time, what <input type="datetime-local"> takes. */
+function localInput(ms: number): string {
+  const d = new Date(ms)
+  const p = (n: number) => String(n).padStart(2, '0')
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `ui-${name}.png`), fullPage: true })
+
+if (!existsSync(CHROMIUM)) {
+  const message = `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does this) to run the browser test`
+  test('web UI in headless Chromium', { skip: ON_CI ? false : message }, () => assert.fail(message))
+} else {
+  describe('web UI in headless Chromium', { timeout: 180_000 }, () => {
+    let fx: ChainFixture
+    let history: History
+    let serve: Serve
+    let browser: Browser
+    let page: Page
+    const problems: string[] = []
+
+    before(async () => {
+      assert.ok(existsSync(DIST_INDEX), `${DIST_INDEX} is missing: build the UI with \`npm run build:web\` (npm run build does it)`)
+      mkdirSync(ARTIFACTS, { recursive: true })
+      fx = await chainFixture()
+      history = await scriptHistory(fx)
+      serve = await startServe(fx, tempCwd('flytrap-ui-'))
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true })
+      const context = await browser.newContext({
+        acceptDownloads: true,
+        viewport: { width: 1280, height: 900 },
+        timezoneId: Intl.DateTimeFormat().resolvedOptions().timeZone,
+        locale: 'en-GB',
+      })
+      page = await context.newPage()
+      page.setDefaultTimeout(20_000)
+      page.on('pageerror', (err) => problems.push(`page error: ${err.message}`))
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(`console error: ${m.text()}`)
+      })
+      // Everything is bundled: the page must load nothing from anywhere but the server.
+      page.on('request', (r) => {
+        const u = r.url()
+        if (!u.startsWith(serve.url) && !u.startsWith('data:')) problems.push(`request off the server: ${u}`)
+      })
+    })
+
+    after(async () => {
+      await browser?.close()
+      await serve?.stop()
+      await fx?.close()
+    })
+
+    test('overview shows sync status, the topics, charts and bans', async () => {
+      await page.goto(`${serve.url}/`)
+      await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor()
+      const topics = page.getByRole('table', { name: 'Registered topics' })
+      await topics.getByRole('link', { name: TOPIC, exact: true }).waitFor()
+      await topics.getByRole('link', { name: SENSITIVE, exact: true }).waitFor()
+      await page.getByText('in sync').waitFor()
+      await page.locator('svg.chart[aria-labelledby="activity-title"]').waitFor()
+      assert.match((await page.locator('#activity-title').textContent()) ?? '', /\d+ events/)
+      await page.getByRole('img', { name: /Refused attempts by reason: connection refused 4/ }).waitFor()
+      await page.getByRole('table', { name: 'Bans recorded by reporters' }).getByText('auth flood').first().waitFor()
+      await shot(page, 'overview')
+      await page.setViewportSize({ width: 390, height: 844 })
+      await shot(page, 'overview-mobile')
+      await page.setViewportSize({ width: 1280, height: 900 })
+    })
+
+    test('a topic page shows its policy, a member, and a revoke with its reason', async () => {
+      await page.getByRole('table', { name: 'Registered topics' }).getByRole('link', { name: TOPIC, exact: true }).click()
+      await page.getByRole('heading', { level: 1, name: new RegExp(TOPIC) }).waitFor()
+      const members = page.getByRole('table', { name: `Members of ${TOPIC}` })
+      await members.getByRole('link', { name: `client ${history.member}` }).waitFor()
+      const hist = page.getByRole('table', { name: `History of ${TOPIC}` })
+      const revoke = hist.getByRole('row').filter({ hasText: 'Revoked' })
+      await revoke.getByText(REVOKE_REASON).waitFor()
+      await revoke.getByRole('link', { name: `client ${history.revoked}` }).waitFor()
+      await revoke.getByRole('link', { name: `client ${history.owner}` }).waitFor() // the actor
+      assert.equal(await page.getByText('DE, GB').count(), 1, 'the topic policy lists its countries')
+      await shot(page, 'topic')
+
+      await page.goto(`${serve.url}/#/topic/${encodeURIComponent(SENSITIVE)}`)
+      await page.getByRole('table', { name: `Sensitive reports for ${SENSITIVE}` }).getByRole('link', { name: `client ${history.member}` }).waitFor()
+      await shot(page, 'topic-sensitive')
+    })
+
+    test('a client page shows its rights and history', async () => {
+      await page.goto(`${serve.url}/#/topic/${encodeURIComponent(TOPIC)}`)
+      await page.getByRole('table', { name: `Members of ${TOPIC}` }).getByRole('link', { name: `client ${history.member}` }).click()
+      await page.getByRole('heading', { level: 1, name: new RegExp(history.member) }).waitFor()
+      await page.getByRole('table', { name: `Rights of ${history.member}` }).getByRole('link', { name: TOPIC, exact: true }).waitFor()
+      await page.getByRole('table', { name: `History of ${history.member}` }).getByText('maintenance contract').waitFor()
+      await shot(page, 'client')
+    })
+
+    test('the report builder builds a report for a range and a topic, and its CSV downloads', async () => {
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Report' }).click()
+      await page.getByRole('heading', { level: 1, name: 'Report' }).waitFor()
+      await page.getByLabel('From (inclusive)').fill(localInput(history.startMs - 5 * 60_000))
+      await page.getByLabel('To (exclusive)').fill(localInput(history.endMs + 5 * 60_000))
+      await page.getByLabel('Topic').fill(TOPIC)
+      await page.getByRole('button', { name: 'Build report' }).click()
+      const rows = page.getByRole('table', { name: 'Report rows' })
+      await rows.getByRole('row').filter({ hasText: 'Revoked' }).getByText(REVOKE_REASON).waitFor()
+      assert.equal(await rows.getByRole('row').filter({ hasText: SENSITIVE }).count(), 0, 'only the chosen topic')
+      await shot(page, 'report')
+
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download CSV' }).click()])
+      const file = join(ARTIFACTS, 'ui-report.csv')
+      await download.saveAs(file)
+      const lines = readFileSync(file, 'utf8').split(/\r?\n/).filter(Boolean)
+      assert.equal(lines[0], CSV_COLUMNS.join(','), 'the CSV header row')
+      const revoked = lines.find((l) => l.includes(',Revoked,'))
+      assert.ok(revoked, `a Revoked row in the CSV:\n${lines.join('\n')}`)
+      assert.ok(revoked.includes(TOPIC) && revoked.includes(history.revoked) && revoked.includes(REVOKE_REASON), revoked)
+      const json = page.getByRole('link', { name: 'Download JSON' })
+      assert.match((await json.getAttribute('href')) ?? '', /format=json/)
+    })
+
+    test('the anchors page shows each anchor with its verify status', async () => {
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Anchors' }).click()
+      const anchors = page.getByRole('table', { name: 'Anchored journal roots' })
+      const row = anchors.getByRole('row').filter({ hasText: '12' })
+      await row.getByText(/unchecked|verified|mismatch/).waitFor()
+      await row.getByRole('link', { name: `client ${history.reporter}` }).waitFor()
+      await shot(page, 'anchors')
+    })
+
+    test('an unknown topic shows a clear error, and the page made no stray requests or errors', async () => {
+      await page.goto(`${serve.url}/#/topic/${encodeURIComponent('no/such/topic')}`)
+      await page.getByRole('alert').getByText('Not found').waitFor()
+      await shot(page, 'not-found')
+      // The 404 of the API call above is expected; anything else is a problem.
+      const unexpected = problems.filter((p) => !/404/.test(p))
+      assert.deepEqual(unexpected, [])
+    })
+  })
+}

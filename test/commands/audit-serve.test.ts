@@ -1,0 +1,84 @@
+/**
+ * `flytrap audit serve` through the built binary against a real anvil: --port 0 --json prints one line with
+ * the URL once the server answers; the API serves the deployment the CLI recorded; SIGTERM ends it with
+ * exit code 0. Needs dist/ (npx tsc -p tsconfig.json) and an up-to-date oclif.manifest.json.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { Wallet, parseEther } from 'ethers'
+import { startAnvil, ANVIL_DEV_KEYS, type AnvilHandle } from '../../src/lib/dev/anvil.js'
+import { connect, FlyTrapClient } from '../../src/lib/chain/client.js'
+import type { AuditServeResult } from '../../src/commands/audit/serve.js'
+import { BIN, runCli, tempCwd } from '../helpers/cli.js'
+
+const OWNER = ANVIL_DEV_KEYS[0]!
+
+describe('audit serve (CLI, anvil)', () => {
+  let anvil: AnvilHandle
+  let cwd: string
+  let address: string
+
+  before(async () => {
+    anvil = await startAnvil()
+    cwd = tempCwd()
+    const deploy = await runCli(['contract', 'deploy', '--key', OWNER, '--json'], { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined } })
+    assert.equal(deploy.code, 0, deploy.stderr)
+    address = deploy.json<{ address: string }>().address
+    const { provider } = await connect(anvil.rpcUrl)
+    try {
+      const owner = new FlyTrapClient(address, new Wallet(OWNER, provider))
+      await owner.addTopic({ name: 'plant/valve', pubFee: 0n, subFee: parseEther('0.01'), sensitive: false, open: true, period: 0, countries: '0x', reason: 'cli test' })
+    } finally {
+      provider.destroy()
+    }
+  })
+  after(async () => {
+    await anvil?.stop()
+  })
+
+  test('--port 0 --json: one line when ready, the API answers, SIGTERM exits 0', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FLYTRAP_RPC: anvil.rpcUrl }
+    delete env.FLYTRAP_HOME
+    delete env.FLYTRAP_CONTRACT
+    const child = spawn(process.execPath, [BIN, 'audit', 'serve', '--port', '0', '--json', '--poll-interval', '500ms'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ready line in 30 s\n${stdout}\n${stderr}`)), 30_000)
+        child.stdout.on('data', (c: Buffer) => {
+          stdout += c.toString()
+          if (stdout.includes('\n')) {
+            clearTimeout(timer)
+            resolve(stdout.slice(0, stdout.indexOf('\n')))
+          }
+        })
+        child.on('close', (code) => reject(new Error(`exited ${code} before ready\n${stdout}\n${stderr}`)))
+      })
+      const ready = JSON.parse(line) as AuditServeResult
+      assert.equal(ready.contract.toLowerCase(), address.toLowerCase())
+      assert.equal(ready.chainId, 31337)
+      assert.match(ready.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+
+      const status = (await (await fetch(`${ready.url}/api/status`)).json()) as { contract: string; topics: number; synced: boolean }
+      assert.equal(status.contract.toLowerCase(), address.toLowerCase())
+      assert.equal(status.topics, 1)
+      assert.equal(status.synced, true)
+      const topics = (await (await fetch(`${ready.url}/api/topics`)).json()) as { topics: { name: string; subFeeEth: string }[] }
+      assert.deepEqual(topics.topics.map((t) => [t.name, t.subFeeEth]), [['plant/valve', '0.01']])
+    } finally {
+      child.kill('SIGTERM')
+    }
+    assert.equal(await exited, 0, stderr)
+    assert.equal(stdout.trim().split('\n').length, 1, `exactly one line on stdout:\n${stdout}`)
+  })
+
+  test('a bad --poll-interval is a usage error (exit 2)', async () => {
+    const r = await runCli(['audit', 'serve', '--poll-interval', 'soon'], { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined } })
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /--poll-interval "soon" is not a duration/)
+  })
+})

@@ -1,0 +1,461 @@
+/**
+ * The audit web API over a scripted history on anvil (topics with fees and countries, grants, a join with
+ * payment, a revoke, bans, a denied summary, a sensitive report, a verified and a mismatching anchor against
+ * a local journal) plus a look-alike FlyTrap deployment whose forged events must not show: every endpoint's
+ * shape and values, pagination, time filters, 4xx, CSV, CORS, static files, openapi.json, polling, and no
+ * chain access per request.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Wallet, parseEther, type JsonRpcProvider } from 'ethers'
+import { FlyTrapClient, connect, deployFlyTrap } from '../../../src/lib/chain/client.js'
+import { encodeCountries, topicId } from '../../../src/lib/chain/codec.js'
+import { openJournal } from '../../../src/lib/audit/journal.js'
+import { buildReport, toCsv } from '../../../src/lib/audit/report.js'
+import { subjectForAddress, subjectForIp } from '../../../src/lib/proxy/bans.js'
+import { ChainIndex, type IndexEvent } from '../../../src/lib/web/index.js'
+import { startWebServer, type WebServer } from '../../../src/lib/web/server.js'
+import { openApiDocument } from '../../../src/lib/web/openapi.js'
+import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
+
+let fx: ChainFixture
+let rpc: JsonRpcProvider
+let S: number
+let dataDir: string
+let staticDir: string
+let ADMIN: string, REPORTER: string, ALICE: string, BOB: string, CAROL: string
+let index: ChainIndex
+let web: WebServer
+let bare: WebServer
+const P = 600_000
+const iso = (off: number) => new Date((S + off) * 1000).toISOString()
+
+async function at<T>(offset: number, fn: () => Promise<T>): Promise<T> {
+  await rpc.send('evm_setNextBlockTimestamp', [S + offset])
+  return fn()
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
+type Json = any
+
+async function get(path: string, init: RequestInit = {}, base = web.address): Promise<{ status: number; body: Json; headers: Headers; text: string }> {
+  const res = await fetch(base + path, init)
+  const text = await res.text()
+  let body: Json = null
+  try {
+    body = JSON.parse(text)
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body, headers: res.headers, text }
+}
+
+before(async () => {
+  fx = await chainFixture()
+  rpc = fx.provider as unknown as JsonRpcProvider
+  const addrOf = (i: number) => fx.wallet(i).address
+  ADMIN = addrOf(0)
+  REPORTER = addrOf(1)
+  ALICE = addrOf(2)
+  BOB = addrOf(3)
+  CAROL = addrOf(4)
+  const mallory = Wallet.createRandom().connect(fx.provider)
+  await rpc.send('anvil_setBalance', [mallory.address, '0x56bc75e2d63100000'])
+  const latest = (await fx.provider.getBlock('latest'))!.timestamp
+  S = (Math.floor(latest / 3600) + 2) * 3600
+  const admin = fx.as(0)
+  const reporter = fx.as(1)
+  const alice = fx.as(2)
+  const bob = fx.as(3)
+
+  // The proxy's journal: period A [S, S+600) is anchored with its true root, period B with a wrong one.
+  dataDir = mkdtempSync(join(tmpdir(), 'flytrap-web-'))
+  let clock = 0
+  const journal = await openJournal({ dataDir, periodMs: P, now: () => clock })
+  const entry = async (offset: number, e: Parameters<typeof journal.append>[0]) => {
+    clock = (S + offset) * 1000
+    await journal.append(e)
+  }
+  await entry(100, { kind: 'connect', outcome: 'allow', reason: 'tls', address: BOB, clientId: 'bob-1', country: 'DE', ip: '203.0.113.9' })
+  await entry(200, { kind: 'publish', outcome: 'allow', reason: 'granted', address: BOB, clientId: 'bob-1', topic: 'plant/valve' })
+  await entry(700, { kind: 'publish', outcome: 'deny', reason: 'not-member', address: BOB, clientId: 'bob-1', topic: 'plant/valve' })
+  const periodA = await journal.periodRoot(S / 600)
+  const periodB = await journal.periodRoot(S / 600 + 1)
+  clock = (S + 3600) * 1000
+  await journal.close()
+
+  const until = S + 86_400
+  await at(60, () => admin.addReporter(REPORTER, 'proxy eu-1'))
+  await at(120, () => alice.addTopic({ name: 'plant/valve', pubFee: parseEther('0.001'), subFee: parseEther('0.002'), sensitive: true, open: true, period: 0, countries: encodeCountries(['GB', 'DE']), reason: 'installer request #1' }))
+  await at(180, () => alice.addTopic({ name: 'plant/#', pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'site-wide feed' }))
+  await at(240, () => alice.allow('plant/valve', BOB, 1, 0, 'maintenance contract'))
+  await at(300, () => bob.join('plant/valve', 2, 1, parseEther('0.002')))
+  await at(330, () => alice.allow('plant/#', CAROL, 2, S + 100_000, 'site feed for carol'))
+  await at(360, () => alice.setFees('plant/valve', parseEther('0.003'), parseEther('0.004'), 0, 'price review'))
+  await at(600, () => alice.revoke('plant/valve', BOB, 1, 'contract ended'))
+  await at(720, () => reporter.recordBans([subjectForAddress(BOB), subjectForIp('198.51.100.66', 'k')!], [until, until], 'threshold'))
+  await at(780, () => reporter.recordDenied(S, S + 600, [topicId('plant/valve'), topicId('$connect')], [5, 2]))
+  await at(840, () => reporter.recordSensitive(topicId('plant/valve'), S, S + 600, [BOB], [3], [CAROL], [4]))
+  await at(900, () => reporter.anchor(periodA.root, periodA.count, periodA.fromTime, periodA.toTime))
+  await at(1260, () => reporter.anchor(topicId('not the root'), periodB.count, periodB.fromTime, periodB.toTime))
+
+  // Mallory's own FlyTrap: the same events about the same topic and clients, from another address.
+  const forged = (await at(1300, () => deployFlyTrap(mallory))).address
+  const fake = new FlyTrapClient(forged, mallory)
+  await at(1320, () => fake.addReporter(mallory.address, 'me'))
+  await at(1340, () => fake.recordBans([subjectForAddress(BOB)], [until], 'forged'))
+  await at(1360, () => fake.anchor(topicId('forged root'), 999, S, S + 600))
+  await at(1380, () => fake.addTopic({ name: 'plant/valve', pubFee: 0n, subFee: 0n, sensitive: false, open: true, period: 0, countries: '0x', reason: 'forged' }))
+  await at(1400, () => fake.recordSensitive(topicId('plant/valve'), S, S + 600, [BOB], [77], [], []))
+  await fx.increaseTime(60)
+
+  index = await ChainIndex.create({ client: fx.as(0), deployBlock: fx.deployBlock, dataDir, pollIntervalMs: 200 })
+  staticDir = mkdtempSync(join(tmpdir(), 'flytrap-web-dist-'))
+  mkdirSync(join(staticDir, 'assets'))
+  writeFileSync(join(staticDir, 'index.html'), '<!doctype html><title>FlyTrap UI</title><div id="app"></div>')
+  writeFileSync(join(staticDir, 'assets', 'app-123.js'), 'console.log("ui")')
+  web = await startWebServer({ index, port: 0, host: '127.0.0.1', cors: ['http://ui.example'], staticDir })
+  bare = await startWebServer({ index, port: 0, host: '127.0.0.1', staticDir: join(staticDir, 'missing') })
+})
+
+after(async () => {
+  index?.close()
+  await web?.close()
+  await bare?.close()
+  await fx?.close()
+})
+
+describe('status, topics, members', () => {
+  test('/api/status', async () => {
+    const { status, body } = await get('/api/status')
+    assert.equal(status, 200)
+    assert.equal(body.chainId, fx.chainId)
+    assert.equal(body.contract, fx.address)
+    assert.equal(body.synced, true)
+    assert.ok(body.block >= fx.deployBlock)
+    assert.ok(!Number.isNaN(Date.parse(body.lastSyncAt)))
+    assert.equal(body.topics, 2)
+    assert.equal(body.members, 2) // bob (subscribe) on plant/valve, carol on plant/#
+    assert.equal(body.events, 15)
+    assert.equal(body.bans, 2)
+    assert.equal(body.anchors, 2)
+    assert.equal(body.ignored, 0)
+  })
+
+  test('/api/topics: policy from the topics() view, members counted', async () => {
+    const { status, body } = await get('/api/topics')
+    assert.equal(status, 200)
+    assert.deepEqual(body.topics, [
+      { name: 'plant/valve', id: topicId('plant/valve'), owner: ALICE, pubFeeEth: '0.003', subFeeEth: '0.004', sensitive: true, open: true, periodSeconds: 0, countries: ['DE', 'GB'], members: 1 },
+      { name: 'plant/#', id: topicId('plant/#'), owner: ALICE, pubFeeEth: '0', subFeeEth: '0', sensitive: false, open: false, periodSeconds: 0, countries: [], members: 1 },
+    ])
+  })
+
+  test('/api/topics/{name}: members with expiry, history with actor and reason, sensitive reports', async () => {
+    const { status, body } = await get(`/api/topics/${encodeURIComponent('plant/valve')}`)
+    assert.equal(status, 200)
+    assert.equal(body.topic.name, 'plant/valve')
+    assert.deepEqual(body.members, [{ client: BOB, publish: false, subscribe: true, pubExpiry: null, subExpiry: 'never' }])
+    assert.deepEqual(
+      body.history.map((e: IndexEvent) => [e.type, e.actor, e.reason ?? null]),
+      [
+        ['SensitiveReport', REPORTER, null],
+        ['DeniedSummary', REPORTER, null],
+        ['Revoked', ALICE, 'contract ended'],
+        ['TopicFeesChanged', ALICE, 'price review'],
+        ['Joined', BOB, null],
+        ['Granted', ALICE, 'maintenance contract'],
+        ['TopicAdded', ALICE, 'installer request #1'],
+      ],
+    )
+    const joined = body.history.find((e: IndexEvent) => e.type === 'Joined')
+    assert.equal(joined.client, BOB)
+    assert.equal(joined.time, iso(300))
+    assert.match(joined.detail, /^paid 0\.002 ETH; roles subscribe; publish until never; subscribe until never$/)
+    assert.match(joined.tx, /^0x[0-9a-f]{64}$/)
+    const added = body.history.find((e: IndexEvent) => e.type === 'TopicAdded')
+    assert.match(added.detail, /pubFee 0\.001 ETH; subFee 0\.002 ETH; flags sensitive,open; period permanent; countries DE GB/)
+    assert.equal(body.sensitiveReports.length, 1, 'the forged report of the other contract is not shown')
+    assert.deepEqual(body.sensitiveReports[0].publishers, [{ client: BOB, count: 3 }])
+    assert.deepEqual(body.sensitiveReports[0].receivers, [{ client: CAROL, count: 4 }])
+    assert.equal(body.sensitiveReports[0].reporter, REPORTER)
+    assert.equal(body.sensitiveReports[0].fromTime, iso(0))
+  })
+
+  test('/api/topics/{name}: an unencoded slash works too; unknown topics are 404', async () => {
+    const { body } = await get('/api/topics/plant%2F%23')
+    assert.deepEqual(body.members, [{ client: CAROL, publish: false, subscribe: true, pubExpiry: null, subExpiry: new Date((S + 100_000) * 1000).toISOString() }])
+    assert.equal((await get('/api/topics/plant/valve')).body.topic.name, 'plant/valve')
+    const missing = await get('/api/topics/no%2Fsuch')
+    assert.equal(missing.status, 404)
+    assert.equal(missing.body.error.code, 'not_found')
+    assert.match(missing.body.error.message, /no topic "no\/such"/)
+  })
+
+  test('/api/clients/{address}: rights and history; malformed address is 400', async () => {
+    const { status, body } = await get(`/api/clients/${BOB.toLowerCase()}`)
+    assert.equal(status, 200)
+    assert.equal(body.address, BOB)
+    assert.deepEqual(body.rights, [{ topic: 'plant/valve', client: BOB, publish: false, subscribe: true, pubExpiry: null, subExpiry: 'never' }])
+    assert.deepEqual(
+      body.history.map((e: IndexEvent) => e.type),
+      ['SensitiveReport', 'Banned', 'Revoked', 'Joined', 'Granted'],
+    )
+    assert.ok(!body.history.some((e: IndexEvent) => e.reason === 'forged'))
+    const badAddr = await get('/api/clients/0x1234')
+    assert.equal(badAddr.status, 400)
+    assert.equal(badAddr.body.error.code, 'bad_request')
+    assert.match(badAddr.body.error.message, /not an Ethereum address/)
+  })
+})
+
+describe('lists: events, bans, denied, sensitive, anchors', () => {
+  test('/api/events: only this contract, chain order with asc, newest first by default', async () => {
+    const asc = await get('/api/events?order=asc&limit=1000')
+    assert.equal(asc.status, 200)
+    assert.deepEqual(
+      asc.body.events.map((e: IndexEvent) => e.type),
+      ['AdminChanged', 'ReporterAdded', 'TopicAdded', 'TopicAdded', 'Granted', 'Joined', 'Granted', 'TopicFeesChanged', 'Revoked', 'Banned', 'Banned', 'DeniedSummary', 'SensitiveReport', 'Anchored', 'Anchored'],
+    )
+    assert.equal(asc.body.nextCursor, null)
+    const desc = await get('/api/events')
+    assert.deepEqual(desc.body.events, [...asc.body.events].reverse())
+    assert.ok(asc.body.events.every((e: IndexEvent) => e.tx && e.time && Number.isInteger(e.block)))
+    assert.equal(asc.body.events[1].actor, ADMIN)
+    assert.equal(asc.body.events[1].client, REPORTER)
+  })
+
+  test('/api/events: cursor pagination visits every event once', async () => {
+    const all = (await get('/api/events?limit=1000')).body.events
+    const seen: IndexEvent[] = []
+    let cursor: string | null = null
+    let pages = 0
+    do {
+      const r: { body: { events: IndexEvent[]; nextCursor: string | null } } = await get(`/api/events?limit=4${cursor ? `&cursor=${cursor}` : ''}`)
+      assert.ok(r.body.events.length <= 4)
+      seen.push(...r.body.events)
+      cursor = r.body.nextCursor
+      pages++
+    } while (cursor)
+    assert.equal(pages, Math.ceil(all.length / 4))
+    assert.deepEqual(seen, all)
+  })
+
+  test('/api/events: time range, topic, client and type filters', async () => {
+    const r = await get(`/api/events?from=${encodeURIComponent(iso(240))}&to=${encodeURIComponent(iso(600))}&order=asc`)
+    assert.deepEqual(r.body.events.map((e: IndexEvent) => e.time), [iso(240), iso(300), iso(330), iso(360)])
+    const unix = await get(`/api/events?from=${S + 240}&to=${S + 241}`)
+    assert.deepEqual(unix.body.events.map((e: IndexEvent) => e.type), ['Granted'])
+    const byType = await get('/api/events?type=Granted,Revoked&order=asc')
+    assert.deepEqual(byType.body.events.map((e: IndexEvent) => `${e.type} ${e.client}`), [`Granted ${BOB}`, `Granted ${CAROL}`, `Revoked ${BOB}`])
+    const byTopic = await get(`/api/events?topic=${encodeURIComponent('plant/#')}&order=asc`)
+    assert.deepEqual(byTopic.body.events.map((e: IndexEvent) => e.type), ['TopicAdded', 'Granted'])
+    const byClient = await get(`/api/events?client=${CAROL}&order=asc`)
+    assert.deepEqual(byClient.body.events.map((e: IndexEvent) => e.type), ['Granted', 'SensitiveReport'])
+  })
+
+  test('/api/bans, /api/denied, /api/sensitive', async () => {
+    const bans = (await get('/api/bans?order=asc')).body
+    assert.equal(bans.bans.length, 2)
+    assert.deepEqual(
+      bans.bans.map((b: { client: string | null; reason: string; reporter: string; until: string }) => [b.client, b.reason, b.reporter, b.until]),
+      [
+        [BOB, 'threshold', REPORTER, iso(86_400)],
+        [null, 'threshold', REPORTER, iso(86_400)],
+      ],
+    )
+    assert.equal(bans.bans[1].subject, subjectForIp('198.51.100.66', 'k'))
+    assert.equal((await get(`/api/bans?client=${BOB}`)).body.bans.length, 1)
+    const denied = (await get('/api/denied')).body.denied
+    assert.equal(denied.length, 1)
+    assert.equal(denied[0].total, 7)
+    assert.deepEqual(denied[0].counts.map((c: { topic: string; count: number }) => [c.topic, c.count]), [['plant/valve', 5], ['$connect', 2]])
+    assert.deepEqual([denied[0].fromTime, denied[0].toTime], [iso(0), iso(600)])
+    assert.equal((await get('/api/sensitive?topic=plant%2Fvalve')).body.sensitive.length, 1)
+    assert.equal((await get('/api/sensitive?topic=other')).body.sensitive.length, 0)
+    assert.equal((await get(`/api/denied?from=${S + 800}`)).body.denied.length, 0)
+  })
+
+  test('/api/anchors: verified and mismatch against the local journal; forged anchor absent', async () => {
+    const { body } = await get('/api/anchors?order=asc')
+    assert.deepEqual(
+      body.anchors.map((a: { status: string; count: number; reporter: string; fromTime: string; toTime: string; seq: number }) => [a.status, a.count, a.reporter, a.fromTime, a.toTime]),
+      [
+        ['verified', 2, REPORTER, iso(0), iso(600)],
+        ['mismatch', 1, REPORTER, iso(600), iso(1200)],
+      ],
+    )
+    assert.match(body.anchors[0].root, /^0x[0-9a-f]{64}$/)
+    assert.equal((await get('/api/anchors?status=verified')).body.anchors.length, 1)
+  })
+
+  test('/api/activity: counts per type and refusals per topic in hour buckets', async () => {
+    const { status, body } = await get(`/api/activity?from=${S}&to=${S + 7200}&bucket=hour`)
+    assert.equal(status, 200)
+    assert.equal(body.buckets.length, 2)
+    assert.equal(body.buckets[0].start, iso(0))
+    assert.deepEqual(body.buckets[0].counts, { ReporterAdded: 1, TopicAdded: 2, Granted: 2, Joined: 1, TopicFeesChanged: 1, Revoked: 1, Banned: 2, DeniedSummary: 1, SensitiveReport: 1, Anchored: 2 })
+    assert.deepEqual(body.buckets[0].refusals, { 'plant/valve': 5, $connect: 2 })
+    assert.deepEqual(body.buckets[1].counts, {})
+    const day = await get(`/api/activity?from=${S}&to=${S + 7200}&bucket=day`)
+    assert.equal(day.body.buckets.length, 1)
+  })
+})
+
+describe('report', () => {
+  test('/api/report: the rows of `audit report` as JSON', async () => {
+    const expected = await buildReport({ client: fx.as(0), from: S * 1000, to: (S + 3600) * 1000, dataDir, deployBlock: fx.deployBlock })
+    const { status, body } = await get(`/api/report?from=${S}&to=${S + 3600}`)
+    assert.equal(status, 200)
+    assert.deepEqual(body.rows, expected.rows)
+    assert.ok(body.rows.some((r: { source: string }) => r.source === 'journal'))
+    const topicOnly = await get(`/api/report?from=${S}&to=${S + 3600}&topic=plant%2F%23&client=${CAROL}`)
+    assert.deepEqual(topicOnly.body.filters, { topic: 'plant/#', client: CAROL })
+    assert.ok(topicOnly.body.rows.length > 0)
+  })
+
+  test('/api/report?format=csv: the same CSV as the command, as an attachment', async () => {
+    const expected = await buildReport({ client: fx.as(0), from: S * 1000, to: (S + 3600) * 1000, dataDir, deployBlock: fx.deployBlock })
+    const r = await get(`/api/report?from=${S}&to=${S + 3600}&format=csv`)
+    assert.equal(r.status, 200)
+    assert.match(r.headers.get('content-type')!, /^text\/csv/)
+    assert.match(r.headers.get('content-disposition')!, /^attachment; filename="flytrap-report-.*\.csv"$/)
+    assert.equal(r.text, toCsv(expected.rows))
+  })
+})
+
+describe('errors, CORS, methods, static files, OpenAPI', () => {
+  test('bad parameters are 400 with a message naming them', async () => {
+    const cases: [string, RegExp][] = [
+      ['/api/events?from=yesterday-ish', /"from"/],
+      ['/api/events?to=2027-13-45', /"to"/],
+      ['/api/events?limit=0', /"limit".*1 to 1000/],
+      ['/api/events?limit=1001', /"limit"/],
+      ['/api/events?limit=abc', /"limit"/],
+      ['/api/events?cursor=zzz', /"cursor"/],
+      ['/api/events?client=bob', /"client".*not an Ethereum address/],
+      ['/api/events?type=Nope', /unknown event type "Nope"/],
+      [`/api/events?from=${S + 10}&to=${S}`, /must be after/],
+      ['/api/bans?order=sideways', /"order"/],
+      ['/api/activity?bucket=minute', /"bucket"/],
+      ['/api/report?format=xml', /"format"/],
+      ['/api/report?client=0xnope', /"client"/],
+    ]
+    for (const [path, message] of cases) {
+      const r = await get(path)
+      assert.equal(r.status, 400, path)
+      assert.equal(r.body.error.code, 'bad_request', path)
+      assert.match(r.body.error.message, message, path)
+    }
+  })
+
+  test('unknown API paths are 404 JSON; only GET and HEAD', async () => {
+    for (const path of ['/api', '/api/nope', '/api/status/extra', '/api/clients/a/b']) {
+      const r = await get(path)
+      assert.equal(r.status, 404, path)
+      assert.equal(r.body.error.code, 'not_found')
+    }
+    const post = await get('/api/status', { method: 'POST', body: '{}' })
+    assert.equal(post.status, 405)
+    assert.equal(post.headers.get('allow'), 'GET, HEAD')
+    assert.equal(post.body.error.code, 'method_not_allowed')
+    const head = await fetch(`${web.address}/api/status`, { method: 'HEAD' })
+    assert.equal(head.status, 200)
+    assert.equal(await head.text(), '')
+  })
+
+  test('CORS only for configured origins', async () => {
+    const ok = await get('/api/status', { headers: { origin: 'http://ui.example' } })
+    assert.equal(ok.headers.get('access-control-allow-origin'), 'http://ui.example')
+    const no = await get('/api/status', { headers: { origin: 'http://evil.example' } })
+    assert.equal(no.status, 200)
+    assert.equal(no.headers.get('access-control-allow-origin'), null)
+    const pre = await fetch(`${web.address}/api/topics`, { method: 'OPTIONS', headers: { origin: 'http://ui.example', 'access-control-request-method': 'GET' } })
+    assert.equal(pre.status, 204)
+    assert.match(pre.headers.get('access-control-allow-methods')!, /GET/)
+    const preBad = await fetch(`${web.address}/api/topics`, { method: 'OPTIONS', headers: { origin: 'http://evil.example' } })
+    assert.equal(preBad.status, 405)
+  })
+
+  test('static files with an SPA fallback; a missing build says how to build it', async () => {
+    const root = await get('/')
+    assert.equal(root.status, 200)
+    assert.match(root.text, /FlyTrap UI/)
+    const route = await get('/topics/plant%2Fvalve')
+    assert.equal(route.status, 200)
+    assert.match(route.text, /FlyTrap UI/)
+    const asset = await get('/assets/app-123.js')
+    assert.match(asset.headers.get('content-type')!, /javascript/)
+    assert.match(asset.headers.get('cache-control')!, /immutable/)
+    assert.equal((await get('/assets/missing.js')).status, 404)
+    assert.equal((await get('/..%2F..%2Fetc%2Fpasswd')).status, 404)
+    const none = await get('/', {}, bare.address)
+    assert.equal(none.status, 200)
+    assert.match(none.text, /not built.*npm run build:web/s)
+    assert.equal((await get('/api/topics', {}, bare.address)).body.topics.length, 2)
+  })
+
+  test('/openapi.json parses, is OpenAPI 3.1 and lists every path; docs/openapi.json is the same document', async () => {
+    const { status, body } = await get('/openapi.json')
+    assert.equal(status, 200)
+    assert.equal(body.openapi, '3.1.0')
+    assert.deepEqual(Object.keys(body.paths).sort(), [
+      '/api/activity', '/api/anchors', '/api/bans', '/api/clients/{address}', '/api/denied', '/api/events', '/api/report', '/api/sensitive', '/api/status', '/api/topics', '/api/topics/{name}', '/openapi.json',
+    ])
+    for (const s of ['Event', 'Topic', 'Member', 'Anchor', 'Error']) assert.ok(body.components.schemas[s], s)
+    // Every $ref resolves.
+    const refs = [...JSON.stringify(body).matchAll(/"#\/components\/schemas\/(\w+)"/g)].map((m) => m[1]!)
+    assert.ok(refs.length > 10)
+    for (const r of refs) assert.ok(body.components.schemas[r], r)
+    const docs = JSON.parse(readFileSync(new URL('../../../docs/openapi.json', import.meta.url), 'utf8'))
+    assert.deepEqual(docs, openApiDocument(), 'docs/openapi.json is stale: regenerate it from src/lib/web/openapi.ts')
+  })
+})
+
+describe('the index', () => {
+  test('answers without touching the chain', async () => {
+    const { provider } = await connect(fx.rpcUrl)
+    const own = await ChainIndex.create({ client: new FlyTrapClient(fx.address, provider), deployBlock: fx.deployBlock, pollIntervalMs: 0 })
+    const srv = await startWebServer({ index: own, port: 0, host: '127.0.0.1' })
+    let calls = 0
+    const p = provider as unknown as { send: (...a: unknown[]) => Promise<unknown> }
+    p.send = async () => {
+      calls++
+      throw new Error('no chain access per request')
+    }
+    try {
+      for (const path of ['/api/status', '/api/topics', '/api/topics/plant%2Fvalve', `/api/clients/${BOB}`, '/api/events', '/api/bans', '/api/denied', '/api/sensitive', '/api/anchors', '/api/activity']) {
+        assert.equal((await get(path, {}, srv.address)).status, 200, path)
+      }
+      assert.equal(calls, 0)
+      assert.equal((await get('/api/anchors', {}, srv.address)).body.anchors[0].status, 'unchecked', 'no journal: unchecked')
+    } finally {
+      own.close()
+      await srv.close()
+      provider.destroy()
+    }
+  })
+
+  test('keeps in step with new blocks (topics view and members refreshed)', async () => {
+    await fx.as(2).setCountries('plant/valve', encodeCountries(['FR']), 'geo-fence')
+    await fx.as(2).allow('plant/#', BOB, 1, 0, 'late grant')
+    const deadline = Date.now() + 10_000
+    let topics: { name: string; countries: string[]; members: number }[] = []
+    while (Date.now() < deadline) {
+      topics = (await get('/api/topics')).body.topics
+      if (topics.find((t) => t.name === 'plant/#')?.members === 2) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    assert.deepEqual(topics.find((t) => t.name === 'plant/valve')?.countries, ['FR'])
+    assert.equal(topics.find((t) => t.name === 'plant/#')?.members, 2)
+    const last = (await get('/api/events?limit=2')).body.events
+    assert.deepEqual(last.map((e: IndexEvent) => [e.type, e.actor, e.reason]), [
+      ['Granted', ALICE, 'late grant'],
+      ['TopicCountriesChanged', ALICE, 'geo-fence'],
+    ])
+    assert.equal((await get('/api/status')).body.events, 17)
+  })
+})

@@ -1,0 +1,393 @@
+import { h, section, table, type Child } from './dom.js'
+import { apiUrl, get, rowsOf, type ActivityBucket, type Anchor, type AuditEvent, type Ban, type ClientDetail, type CountEntry, type Denied, type Query, type Report, type Row, type Sensitive, type Status, type Topic, type TopicDetail } from './api.js'
+import { addr, duration, eth, expiry, hash, isAddress, time, topicLink, yesNo } from './format.js'
+import { activityChart, barChart } from './charts.js'
+import { badge, part } from './ui.js'
+
+export interface PageContext {
+  main: HTMLElement
+  params: URLSearchParams
+  signal: AbortSignal
+  /** Sets the document title and returns the page's h1. */
+  heading(title: string, sub?: Child): HTMLElement
+}
+
+const slot = () => h('div', { class: 'slot' })
+
+// ------------------------------------------------------------------ shared tables
+
+export function eventsTable(caption: string, events: AuditEvent[], opts: { hideTopic?: boolean; empty?: string } = {}): HTMLElement {
+  const headers = ['Time', 'Event', ...(opts.hideTopic ? [] : ['Topic']), 'Client', 'By', 'Reason', 'Detail', 'Block', 'Tx']
+  return table(
+    caption,
+    headers,
+    events.map((e) => [
+      time(e.time),
+      h('span', { class: `ev ev-${e.type.toLowerCase()}` }, e.type),
+      ...(opts.hideTopic ? [] : [topicLink(e.topic)]),
+      addr(e.client),
+      addr(e.actor),
+      e.reason ? h('q', null, e.reason) : '—',
+      e.detail ? h('span', { class: 'detail' }, e.detail) : '—',
+      String(e.block ?? '—'),
+      hash(e.tx),
+    ]),
+    { empty: opts.empty ?? 'No events.', className: 'events' },
+  )
+}
+
+/** Reporter topics for refusals that are not about one topic. */
+export function refusalLabel(topic: string | undefined): string {
+  if (topic === '$connect') return 'connection refused'
+  if (topic === '$other') return 'other topics'
+  return topic ? `topic ${topic}` : 'unspecified'
+}
+
+function counts(list: CountEntry[] | undefined, key: 'topic' | 'client'): Child {
+  if (!list || list.length === 0) return '—'
+  return h(
+    'ul',
+    { class: 'plain' },
+    list.map((c) => h('li', null, key === 'client' ? addr(c.client) : c.topic?.startsWith('$') ? refusalLabel(c.topic) : topicLink(c.topic), `: ${c.count}`)),
+  )
+}
+
+const period = (from: string, to: string): Child => [time(from), ' – ', time(to)]
+
+export function bansTable(bans: Ban[]): HTMLElement {
+  return table(
+    'Bans recorded by reporters',
+    ['Recorded', 'Subject', 'Until', 'Reason', 'Reporter'],
+    bans.map((b) => [time(b.time), b.client ? addr(b.client) : h('span', { title: b.subject }, 'IP ', hash(b.subject)), time(b.until), b.reason ? h('q', null, b.reason) : '—', addr(b.reporter)]),
+    { empty: 'Nobody is banned.' },
+  )
+}
+
+export function deniedTable(rows: Denied[]): HTMLElement {
+  return table(
+    'Denied-attempt summaries',
+    ['Period', 'Total', 'By reason', 'Reporter'],
+    rows.map((d) => [period(d.fromTime, d.toTime), String(d.total), counts(d.counts, 'topic'), addr(d.reporter)]),
+    { empty: 'No refusals reported.' },
+  )
+}
+
+export function sensitiveTable(caption: string, rows: Sensitive[], empty: string): HTMLElement {
+  return table(
+    caption,
+    ['Period', 'Publishers (messages)', 'Receivers (messages)', 'Reporter'],
+    rows.map((r) => [period(r.fromTime, r.toTime), counts(r.publishers, 'client'), counts(r.receivers, 'client'), addr(r.reporter)]),
+    { empty },
+  )
+}
+
+function historyNote(shown: number, total: number | undefined, reportHref: string): Child {
+  if (total === undefined || total <= shown) return null
+  return h('p', { class: 'muted' }, `Showing the latest ${shown} of ${total} events. `, h('a', { href: reportHref }, 'Build a report'), ' for all of them.')
+}
+
+function rightsCells(r: { publish: boolean; subscribe: boolean; pubExpiry: unknown; subExpiry: unknown }): Child[] {
+  return [expiry(r.pubExpiry as never, r.publish), expiry(r.subExpiry as never, r.subscribe)]
+}
+
+function countries(c: Topic['countries']): string {
+  const s = Array.isArray(c) ? c.join(', ') : c
+  return s ? s : 'any'
+}
+
+// ------------------------------------------------------------------ overview
+
+export function overview(ctx: PageContext): void {
+  const { main, signal } = ctx
+  const status = slot()
+  const topics = slot()
+  const activity = slot()
+  const bans = slot()
+  const denied = slot()
+  const recent = slot()
+  type Range = 'all' | 'hour' | 'day'
+  let range: Range = 'all'
+  const ranges: [Range, string][] = [
+    ['all', 'All time'],
+    ['hour', 'Last 48 hours, hourly'],
+    ['day', 'Last 30 days, daily'],
+  ]
+
+  const bucketPicker = h(
+    'div',
+    { class: 'toolbar', role: 'group', 'aria-label': 'Activity range' },
+    ranges.map(([r, text]) =>
+      h(
+        'button',
+        {
+          type: 'button',
+          'aria-pressed': String(r === range),
+          onclick: (ev: Event) => {
+            range = r
+            for (const btn of bucketPicker.querySelectorAll('button')) btn.setAttribute('aria-pressed', String(btn === ev.currentTarget))
+            void loadActivity()
+          },
+        },
+        text,
+      ),
+    ),
+  )
+
+  main.append(
+    ctx.heading('Overview'),
+    section('Sync status', status),
+    section('Topics', topics),
+    section('Activity over time', bucketPicker, activity),
+    h('div', { class: 'two' }, section('Refusals by reason', denied), section('Bans', bans)),
+    section('Recent changes', recent, h('p', null, h('a', { href: '#/report' }, 'Build a report'), ' for any range, topic or client.')),
+  )
+
+  void part(status, 'status', () => get<Status>('status', {}, signal), (st) =>
+    h(
+      'dl',
+      { class: 'stats' },
+      stat('Sync', st.synced ? badge('in sync', 'ok') : badge(st.lastError ? 'sync failing' : 'catching up', st.lastError ? 'bad' : 'warn'), st.lastError ? h('div', { class: 'muted small' }, st.lastError) : null),
+      stat('Block', String(st.block)),
+      stat('Last sync', time(st.lastSyncAt)),
+      stat('Chain', String(st.chainId)),
+      stat('Contract', h('span', { class: 'mono', title: st.contract }, st.contract)),
+      stat('Topics', String(st.topics)),
+      stat('Members', String(st.members)),
+      stat('Events', String(st.events)),
+      stat('Bans', String(st.bans)),
+      stat('Anchors', h('a', { href: '#/anchors' }, String(st.anchors))),
+    ),
+  signal)
+
+  void part(topics, 'topics', () => get<{ topics: Topic[] }>('topics', {}, signal), ({ topics: list }) =>
+    table(
+      'Registered topics',
+      ['Topic', 'Owner', 'Publish fee', 'Subscribe fee', 'Period', 'Sensitive', 'Open', 'Countries', 'Members'],
+      list.map((t) => [topicLink(t.name), addr(t.owner), eth(t.pubFeeEth), eth(t.subFeeEth), duration(t.periodSeconds), t.sensitive ? badge('sensitive', 'warn') : 'no', yesNo(t.open), countries(t.countries), String(t.members)]),
+      { empty: 'No topics are registered yet.' },
+    ),
+  signal)
+
+  const loadActivity = () => {
+    // "All time" lets the server choose the range (first event to now) and the bucket size.
+    const now = Date.now()
+    const q: Query = range === 'all' ? {} : { bucket: range, from: new Date(now - (range === 'hour' ? 48 * 3600e3 : 30 * 86400e3)).toISOString(), to: new Date(now + 60e3).toISOString() }
+    return part(
+      activity,
+      'activity',
+      () => get<{ buckets: ActivityBucket[]; bucket?: string }>('activity', q, signal),
+      (r) => {
+        const b = r.bucket === 'day' || range === 'day' ? 'day' : 'hour'
+        return activityChart(r.buckets, b, `Events per ${b}`)
+      },
+      signal,
+    )
+  }
+  void loadActivity()
+
+  void part(denied, 'refusals', () => get<unknown>('denied', {}, signal), (body) => {
+    const rows = rowsOf(body) as unknown as Denied[]
+    return [barChart(refusalsByReason(rows as unknown as Row[]), 'Refused attempts by reason'), h('details', null, h('summary', null, 'All summaries'), deniedTable(rows))]
+  }, signal)
+
+  void part(bans, 'bans', () => get<unknown>('bans', {}, signal), (body) => bansTable(rowsOf(body) as unknown as Ban[]), signal)
+
+  void part(recent, 'recent changes', () => get<{ events: AuditEvent[] }>('events', { limit: 15 }, signal), ({ events }) => eventsTable('Latest events', events), signal)
+}
+
+function stat(k: string, ...v: Child[]): HTMLElement {
+  return h('div', null, h('dt', null, k), h('dd', null, ...v))
+}
+
+/** Sums refusal counts by reason; summaries without a reason count under their topic. */
+export function refusalsByReason(rows: Row[]): { label: string; value: number }[] {
+  const sums = new Map<string, number>()
+  const add = (k: string, n: number) => sums.set(k, (sums.get(k) ?? 0) + (Number.isFinite(n) ? n : 0))
+  for (const r of rows) {
+    if (Array.isArray(r.counts)) {
+      for (const c of r.counts as CountEntry[]) add(refusalLabel(c.topic), Number(c.count))
+      continue
+    }
+    const byReason = r.byReason ?? r.reasons
+    if (byReason && typeof byReason === 'object' && !Array.isArray(byReason)) {
+      for (const [k, n] of Object.entries(byReason as Record<string, unknown>)) add(k, Number(n))
+      continue
+    }
+    const key = String(r.reason ?? r.code ?? (r.topic ? `topic ${String(r.topic)}` : 'unspecified'))
+    add(key, Number(r.count ?? r.denied ?? r.total ?? 1))
+  }
+  return [...sums].map(([label, value]) => ({ label, value }))
+}
+
+// ------------------------------------------------------------------ topic
+
+export function topicPage(ctx: PageContext, name: string): void {
+  const { main, signal } = ctx
+  const body = slot()
+  main.append(ctx.heading(`Topic ${name}`, h('span', { class: 'kicker' }, 'Topic')), body)
+  void part(body, `topic ${name}`, () => get<TopicDetail>(`topics/${encodeURIComponent(name)}`, {}, signal), (d) => {
+    const t = d.topic
+    if (!t) {
+      return [
+        h('div', { class: 'error', role: 'status' }, 'This topic has been removed. Its history remains below.'),
+        section('Change history', eventsTable(`History of ${name}`, d.history, { hideTopic: true, empty: 'No changes recorded.' })),
+        h('p', null, h('a', { href: `#/report?topic=${encodeURIComponent(name)}` }, `Report on ${name}`)),
+      ]
+    }
+    return [
+      section(
+        'Policy',
+        h(
+          'dl',
+          { class: 'stats' },
+          stat('Owner', addr(t.owner)),
+          stat('Publish fee', eth(t.pubFeeEth)),
+          stat('Subscribe fee', eth(t.subFeeEth)),
+          stat('Period', duration(t.periodSeconds)),
+          stat('Sensitive', t.sensitive ? badge('sensitive', 'warn') : 'no'),
+          stat('Open to anyone who pays', yesNo(t.open)),
+          stat('Countries', countries(t.countries)),
+          stat('Topic id', hash(t.id)),
+        ),
+      ),
+      section(
+        'Members',
+        table(
+          `Members of ${t.name}`,
+          ['Client', 'Publish', 'Subscribe'],
+          d.members.map((m) => [addr(m.client), ...rightsCells(m)]),
+          { empty: 'No members.' },
+        ),
+      ),
+      section(
+        'Change history',
+        eventsTable(`History of ${t.name}`, d.history, { hideTopic: true, empty: 'No changes recorded.' }),
+        historyNote(d.history.length, d.historyTotal, `#/report?topic=${encodeURIComponent(t.name)}`),
+      ),
+      section('Sensitive reports', sensitiveTable(`Sensitive reports for ${t.name}`, d.sensitiveReports ?? [], t.sensitive ? 'No reports yet.' : 'This topic is not marked sensitive.')),
+      h('p', null, h('a', { href: `#/report?topic=${encodeURIComponent(t.name)}` }, `Report on ${t.name}`)),
+    ]
+  }, signal)
+}
+
+// ------------------------------------------------------------------ client
+
+export function clientPage(ctx: PageContext, address: string): void {
+  const { main, signal } = ctx
+  const body = slot()
+  main.append(ctx.heading(`Client ${address}`, h('span', { class: 'kicker' }, 'Client')), body)
+  void part(body, `client ${address}`, () => get<ClientDetail>(`clients/${encodeURIComponent(address)}`, {}, signal), (d) => [
+    section('Rights', table(`Rights of ${d.address}`, ['Topic', 'Publish', 'Subscribe'], d.rights.map((r) => [topicLink(r.topic), ...rightsCells(r)]), { empty: 'This client holds no rights.' })),
+    section(
+      'History',
+      eventsTable(`History of ${d.address}`, d.history, { empty: 'Nothing recorded for this client.' }),
+      historyNote(d.history.length, d.historyTotal, `#/report?client=${encodeURIComponent(d.address)}`),
+    ),
+    h('p', null, h('a', { href: `#/report?client=${encodeURIComponent(d.address)}` }, 'Report on this client')),
+  ], signal)
+}
+
+// ------------------------------------------------------------------ anchors
+
+export function anchorsPage(ctx: PageContext): void {
+  const { main, signal } = ctx
+  const body = slot()
+  main.append(ctx.heading('Anchors'), h('p', { class: 'lede' }, 'Merkle roots of the proxy journal, recorded on chain by registered reporters. The status says whether the root matches the journal the server can see.'), body)
+  void part(body, 'anchors', () => get<{ anchors: Anchor[] }>('anchors', {}, signal), ({ anchors }) =>
+    table(
+      'Anchored journal roots',
+      ['Root', 'Entries', 'From', 'To', 'Reporter', 'Status'],
+      anchors.map((a) => [hash(a.root), String(a.count), time(a.fromTime), time(a.toTime), addr(a.reporter), anchorStatus(a.status)]),
+      { empty: 'No anchors recorded yet.' },
+    ),
+  signal)
+}
+
+function anchorStatus(st: string): HTMLElement {
+  const s = String(st ?? 'unknown').toLowerCase()
+  const kind = /^(verified|ok|match|matches|valid)/.test(s) ? 'ok' : /(mismatch|invalid|fail|bad|tamper)/.test(s) ? 'bad' : 'warn'
+  return badge(st ?? 'unknown', kind)
+}
+
+// ------------------------------------------------------------------ report builder
+
+/** 'YYYY-MM-DDTHH:MM' in local time, for <input type="datetime-local">. */
+export function localInput(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0')
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`
+}
+
+export function reportPage(ctx: PageContext): void {
+  const { main, params, signal } = ctx
+  const result = slot()
+  const now = new Date()
+  const fromIso = params.get('from') ?? new Date(now.getTime() - 7 * 86400e3).toISOString()
+  const toIso = params.get('to') ?? ''
+  const field = (id: string, text: string, input: HTMLElement, hint?: string) =>
+    h('div', { class: 'field' }, h('label', { for: id }, text), input, hint ? h('small', { id: `${id}-hint` }, hint) : null)
+  const topics = h('datalist', { id: 'topic-options' })
+  const form = h(
+    'form',
+    { class: 'report-form', 'aria-label': 'Report filters' },
+    field('r-from', 'From (inclusive)', h('input', { id: 'r-from', name: 'from', type: 'datetime-local', required: true, value: localInput(new Date(fromIso)) })),
+    field('r-to', 'To (exclusive)', h('input', { id: 'r-to', name: 'to', type: 'datetime-local', value: toIso ? localInput(new Date(toIso)) : '', 'aria-describedby': 'r-to-hint' }), 'Empty means now.'),
+    field('r-topic', 'Topic', h('input', { id: 'r-topic', name: 'topic', type: 'text', list: 'topic-options', value: params.get('topic') ?? '', 'aria-describedby': 'r-topic-hint' }), 'A name or filter; empty for all.'),
+    field('r-client', 'Client', h('input', { id: 'r-client', name: 'client', type: 'text', spellcheck: 'false', pattern: '\\s*0x[0-9a-fA-F]{40}\\s*', value: params.get('client') ?? '', 'aria-describedby': 'r-client-hint' }), 'An address; empty for all.'),
+    topics,
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Build report')),
+  )
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault()
+    const fd = new FormData(form)
+    const q = new URLSearchParams()
+    const from = String(fd.get('from') ?? '')
+    const to = String(fd.get('to') ?? '')
+    if (from) q.set('from', new Date(from).toISOString())
+    if (to) q.set('to', new Date(to).toISOString())
+    for (const k of ['topic', 'client']) {
+      const v = String(fd.get(k) ?? '').trim()
+      if (v) q.set(k, v)
+    }
+    q.set('run', '1')
+    const target = `#/report?${q}`
+    if (location.hash === target) run()
+    else location.hash = target
+  })
+
+  main.append(ctx.heading('Report'), h('p', { class: 'lede' }, 'Who did what, when and why: the same report as ', h('code', null, 'flytrap audit report'), '.'), section('Filters', form), h('div', { id: 'report-result' }, result))
+
+  void get<{ topics: Topic[] }>('topics', {}, signal).then(
+    ({ topics: list }) => topics.replaceChildren(...list.map((t) => h('option', { value: t.name }))),
+    () => undefined,
+  )
+
+  const run = () => {
+    const q: Query = { from: params.get('from') ?? fromIso, to: params.get('to'), topic: params.get('topic'), client: params.get('client') }
+    const client = params.get('client')
+    if (client && !isAddress(client)) {
+      result.replaceChildren(h('div', { class: 'error', role: 'alert' }, 'The client must be a 0x address of 40 hex digits.'))
+      return
+    }
+    void part(result, 'report', () => get<Report>('report', { ...q, format: 'json' }, signal), (r) => {
+      const rows = r.rows ?? []
+      return section(
+        'Result',
+        h(
+          'p',
+          { class: 'downloads' },
+          `${rows.length} row${rows.length === 1 ? '' : 's'}. `,
+          h('a', { href: apiUrl('report', { ...q, format: 'csv' }), download: 'flytrap-report.csv', class: 'button' }, 'Download CSV'),
+          ' ',
+          h('a', { href: apiUrl('report', { ...q, format: 'json' }), download: 'flytrap-report.json', class: 'button' }, 'Download JSON'),
+        ),
+        table(
+          'Report rows',
+          ['Time', 'Source', 'Event', 'Topic', 'Client', 'By', 'Reason', 'Detail', 'Block', 'Tx', 'Proven'],
+          rows.map((x) => [time(x.time), x.source, x.event, topicLink(x.topic), addr(x.client), addr(x.actor), x.reason ? h('q', null, x.reason) : '—', x.detail ? h('span', { class: 'detail' }, x.detail) : '—', String(x.block ?? '—'), hash(x.txHash), x.proven === null || x.proven === undefined ? '—' : yesNo(x.proven)]),
+          { empty: 'No rows in this range.', className: 'events' },
+        ),
+      )
+    }, signal)
+  }
+  if (params.get('run')) run()
+}
