@@ -16,7 +16,12 @@ if (process.argv.includes('--check')) {
     // missing counts as stale
   }
   if (current !== fresh) {
-    console.error('oclif.manifest.json is stale: run `npm run manifest` and commit it')
+    // Say where it differs, so a stale manifest in CI is easy to explain.
+    const a = current.split('\n')
+    const b = fresh.split('\n')
+    const i = a.findIndex((line, n) => line !== b[n])
+    console.error(`oclif.manifest.json is stale at line ${i + 1}:\n  committed: ${a[i]?.trim()}\n  expected:  ${b[i]?.trim()}`)
+    console.error('run `npm run manifest` and commit it')
     process.exit(1)
   }
   console.log(`oclif.manifest.json is up to date (${Object.keys(plugin.manifest.commands).length} commands)`)
