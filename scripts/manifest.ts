@@ -5,7 +5,10 @@ import { Plugin } from '@oclif/core'
 const root = new URL('..', import.meta.url).pathname
 const plugin = new Plugin({ root, type: 'core', ignoreManifest: true, errorOnManifestCreate: true, respectNoCacheDefault: true, isRoot: true })
 await plugin.load()
-const fresh = JSON.stringify(plugin.manifest, null, 2) + '\n'
+// oclif loads command modules concurrently, so their order can follow load timing: sort by id, so the
+// manifest is the same on every machine.
+const manifest = { ...plugin.manifest, commands: Object.fromEntries(Object.entries(plugin.manifest.commands).sort(([a], [b]) => a.localeCompare(b))) }
+const fresh = JSON.stringify(manifest, null, 2) + '\n'
 const file = new URL('../oclif.manifest.json', import.meta.url)
 
 if (process.argv.includes('--check')) {
@@ -24,8 +27,8 @@ if (process.argv.includes('--check')) {
     console.error('run `npm run manifest` and commit it')
     process.exit(1)
   }
-  console.log(`oclif.manifest.json is up to date (${Object.keys(plugin.manifest.commands).length} commands)`)
+  console.log(`oclif.manifest.json is up to date (${Object.keys(manifest.commands).length} commands)`)
 } else {
   writeFileSync(file, fresh)
-  console.log(`wrote oclif.manifest.json (${Object.keys(plugin.manifest.commands).length} commands)`)
+  console.log(`wrote oclif.manifest.json (${Object.keys(manifest.commands).length} commands)`)
 }
