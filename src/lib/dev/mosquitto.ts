@@ -183,7 +183,9 @@ async function launch(binary: string, host: string, dir: string, opts: Mosquitto
     const connectHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
     await waitForPort(port, connectHost, { timeoutMs, abort })
     if (tlsPort !== undefined) await waitForPort(tlsPort, connectHost, { timeoutMs, abort })
-    // Still ours? (mosquitto exits at once when a bind fails.)
+    // Still ours? mosquitto exits at once when a bind or a certificate fails, but another process may have
+    // taken the port we chose in the meantime and answered the probe: give an exit a moment to show.
+    await new Promise((r) => setTimeout(r, 150))
     const late = abort()
     if (late) throw late
   } catch (err) {

@@ -16,6 +16,8 @@ export function defaultAuthWorkers(): number {
 
 export class VerifyPool {
   private readonly workers: Worker[] = []
+  /** Workers that finished loading; a worker takes a while to start, and a CONNECT should not wait for it. */
+  private readonly ready = new Set<Worker>()
   private readonly pending = new Map<number, { worker: Worker; items: { fields: CredentialFields; resolve: (r: Result) => void }[] }>()
   private queue: { fields: CredentialFields; resolve: (r: Result) => void }[] = []
   private scheduled = false
@@ -28,7 +30,8 @@ export class VerifyPool {
   ) {
     for (let i = 0; i < size; i++) {
       const w = siblingWorker(import.meta.url, 'verify-worker')
-      w.on('message', (msg: { id: number; results: Result[] }) => {
+      w.on('message', (msg: { id: number; results: Result[] } | { ready: true }) => {
+        if ('ready' in msg) return void this.ready.add(w)
         const batch = this.pending.get(msg.id)
         this.pending.delete(msg.id)
         batch?.items.forEach((item, j) => item.resolve(msg.results[j]!))
@@ -44,6 +47,7 @@ export class VerifyPool {
   private retire(w: Worker): void {
     const i = this.workers.indexOf(w)
     if (i >= 0) this.workers.splice(i, 1)
+    this.ready.delete(w)
     for (const [id, batch] of this.pending) {
       if (batch.worker !== w) continue
       this.pending.delete(id)
@@ -52,7 +56,7 @@ export class VerifyPool {
   }
 
   verify(fields: CredentialFields): Promise<Result> {
-    if (this.workers.length === 0) return Promise.resolve(authenticateFields(fields, this.cfg))
+    if (this.ready.size === 0) return Promise.resolve(authenticateFields(fields, this.cfg))
     return new Promise((resolve) => {
       this.queue.push({ fields, resolve })
       if (!this.scheduled) {
@@ -66,12 +70,13 @@ export class VerifyPool {
     this.scheduled = false
     const queue = this.queue
     this.queue = []
-    // Spread the batch over the workers in contiguous slices.
-    const slice = Math.ceil(queue.length / this.workers.length)
+    // Spread the batch over the ready workers in contiguous slices.
+    const ready = [...this.ready]
+    const slice = Math.ceil(queue.length / Math.max(1, ready.length))
     for (let start = 0; start < queue.length; start += slice) {
       const part = queue.slice(start, start + slice)
       const id = this.nextId++
-      const worker = this.workers[this.nextWorker++ % this.workers.length]
+      const worker = ready[this.nextWorker++ % Math.max(1, ready.length)]
       if (!worker) {
         for (const item of part) item.resolve(authenticateFields(item.fields, this.cfg))
         continue
@@ -84,6 +89,7 @@ export class VerifyPool {
   async close(): Promise<void> {
     const workers = [...this.workers]
     this.workers.length = 0
+    this.ready.clear()
     await Promise.all(workers.map((w) => w.terminate()))
   }
 }

@@ -11,6 +11,9 @@ interface Batch {
   items: CredentialFields[]
 }
 
+// Ready once the verification code is loaded: until then the pool verifies inline.
+parentPort!.postMessage({ ready: true })
+
 parentPort!.on('message', (batch: Batch) => {
   const results = batch.items.map((fields) => authenticateFields(fields, batch.cfg))
   parentPort!.postMessage({ id: batch.id, results })
