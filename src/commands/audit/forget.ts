@@ -54,7 +54,7 @@ verified again afterwards.`
     if (!report.ok) {
       const msg = `redacted ${forgot.redacted} entries, but the journal does not verify: ${report.firstProblem}`
       if (this.jsonEnabled()) {
-        this.logToStderr(`Error: ${msg}`)
+        process.stderr.write(`Error: ${msg}\n`)
         process.exitCode = ExitCode.verification
         return result
       }

@@ -72,7 +72,7 @@ With --entry, prints and checks the inclusion proof of one entry.`
   private finish(result: AuditVerifyResult, failure: string | null): AuditVerifyResult {
     if (failure === null) return result
     if (this.jsonEnabled()) {
-      this.logToStderr(`Error: ${failure}`)
+      process.stderr.write(`Error: ${failure}\n`)
       process.exitCode = ExitCode.verification
       return result
     }

@@ -439,6 +439,7 @@ export class Journal {
   private seq: number
   private chain: string
   private lastT: number
+  private readonly openedLastT: number
   private pending: Pending[] = []
   private timer: NodeJS.Timeout | undefined
   private writing: Promise<void> | null = null
@@ -470,6 +471,7 @@ export class Journal {
     this.seq = init.seq
     this.chain = init.chain
     this.lastT = init.lastT
+    this.openedLastT = init.lastT
     this.fh = init.fh
     this.segName = init.segName
     this.segSize = init.segSize
@@ -498,6 +500,11 @@ export class Journal {
 
   periodOf(tMs: number): number {
     return periodOf(tMs, this.periodMs)
+  }
+
+  /** Time of the newest entry when the journal was opened (unix ms; 0 when empty): where an earlier run stopped. */
+  get lastEntryTime(): number {
+    return this.openedLastT
   }
 
   /**

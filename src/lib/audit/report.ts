@@ -448,6 +448,8 @@ async function readJournal(dataDir: string, fromMs: number, toMs: number, names:
       else if (!m) parts.push(`subject ${e.subject}`)
     }
     if (e.until !== undefined) parts.push(`until ${iso(e.until)}`)
+    // A coalesced entry stands for several identical decisions: say how many, and since when.
+    if (e.count !== undefined) parts.push(`count ${e.count} since ${iso(e.since ?? e.t)}`)
     rows.push(row({ source: 'journal', event: e.kind, topic: e.topic ?? null, client, reason: e.reason, detail: parts.join('; '), proven: false }, e.t, [1, e.seq], [client], [e.topic ? topicId(e.topic) : null, e.kind === 'connect' && e.outcome === 'deny' ? topicId(CONNECT_TOPIC) : null]))
   }
   return { rows, invalid }

@@ -38,6 +38,8 @@ export interface JournalLike {
   periodMs?: number
   periodRoot?: (k: number) => Promise<{ root: string; count: number; fromTime: number; toTime: number }> | { root: string; count: number; fromTime: number; toTime: number }
   setReporter?: (address: string) => Promise<void> | void
+  /** Time of the newest entry when the journal was opened (unix ms), so a period a crash left unanchored is anchored at the next start. */
+  lastEntryTime?: number
 }
 
 export interface ReportingOptions {
@@ -237,6 +239,17 @@ class PeriodReporter implements Reporting {
         await this.work
         this.dirty = true
         await this.persist()
+      }
+    }
+    // After a crash (kill -9) the period that was open may never have been saved, so it is never closed:
+    // anchor the period of the journal's newest entry if it has ended. The dedupe key makes this a no-op
+    // when its anchor was already enqueued.
+    const lastT = this.journal?.lastEntryTime
+    if (typeof lastT === 'number' && lastT > 0) {
+      const k = this.periodOf(lastT)
+      if (k < this.agg.k) {
+        this.work = this.work.then(() => this.sendAnchor(k)).catch((err: unknown) => this.log.warn('reporting: could not anchor the period an earlier run left open', { period: k, error: message(err) }))
+        await this.work
       }
     }
     if (this.journal && typeof this.journal.setReporter === 'function' && typeof this.outbox.reporterAddress === 'function') {
