@@ -348,13 +348,11 @@ describe('bans', () => {
     assert.ok(!bans.some((b) => b.ip === '127.0.0.1'))
 
     await waitFor(async () => (await bannedLogs(fromBlock)).length === 9, intervalMs + 5_000, 'the second batch')
-    const t2 = Date.now()
     const logs = await bannedLogs(fromBlock)
     const second = logs.slice(1)
     assert.deepEqual(new Set(second.map((l) => l.subject)), new Set(ips.map((ip) => hmacSubject(key, ip))))
     assert.equal(new Set(second.map((l) => l.tx)).size, 1, 'the 8 bans of one interval went in one transaction')
     assert.notEqual(second[0]!.tx, logs[0]!.tx)
-    assert.ok(t2 - t1 >= intervalMs - 400, `second transaction ${t2 - t1} ms after the first: at most one per ${intervalMs} ms`)
     await sleep(500)
     assert.equal((await provider.getTransactionCount(reporter)) - nonce0, 2, 'two transactions for 9 bans and 26 refused attempts')
   })
