@@ -563,6 +563,9 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
       const fleet = entries(before).filter((e) => e.kind === 'publish' && e.outcome === 'allow' && e.topic?.startsWith('fleet/')).length
       assert.ok(fleet > 300, `${fleet} fleet publishes journaled before the kill`)
       const killed = reopened.filter((r) => r.record.seq <= before[before.length - 1]!.record.seq)
+      // The period the kill interrupted is the one of the last entry written before it (the wall clock may
+      // already have crossed into a period with no entries yet).
+      killPeriod = periodOf(killed[killed.length - 1]!.record.t)
       killPeriodEntries = killed.filter((r) => periodOf(r.record.t) === killPeriod).length
 
       // The pending writes reach the chain after the restart, and every period that ended before the kill is anchored.
