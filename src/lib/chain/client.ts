@@ -383,9 +383,10 @@ export function argsOf(e: LogDescription): Record<string, unknown> {
   return out
 }
 
-type RawTopic = { id: string; name: string; owner: string; pubFee: bigint; subFee: bigint; sensitive: boolean; open: boolean; period: bigint; countries: string; gen: bigint }
+/** A TopicInfo struct as the contract's views return it. */
+export type RawTopic = { id: string; name: string; owner: string; pubFee: bigint; subFee: bigint; sensitive: boolean; open: boolean; period: bigint; countries: string; gen: bigint }
 
-function toTopic(r: RawTopic): TopicInfo {
+export function toTopic(r: RawTopic): TopicInfo {
   return {
     id: r.id,
     name: r.name,

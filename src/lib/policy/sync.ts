@@ -6,8 +6,7 @@
  * backoff. Assumes a chain without reorgs (it never rolls back), but tolerates a head that goes backwards.
  */
 import type { Log, LogDescription } from 'ethers'
-import { chainError, getLogsChunked, type FlyTrapClient, type TopicInfo } from '../chain/client.js'
-import { decodeCountries } from '../chain/codec.js'
+import { chainError, getLogsChunked, toTopic, type FlyTrapClient, type RawTopic, type TopicInfo } from '../chain/client.js'
 import type { Logger } from '../proxy/log.js'
 import type { GrantInput, PolicyStore } from './store.js'
 
@@ -52,7 +51,6 @@ export interface PolicySync {
   status(): PolicySyncStatus
 }
 
-type RawTopic = { id: string; name: string; owner: string; sensitive: boolean; open: boolean; period: bigint; countries: string; gen: bigint; pubFee: bigint; subFee: bigint }
 
 const ZERO = '0x0000000000000000000000000000000000000000'
 /** Events that change what the store holds. */
@@ -95,18 +93,6 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     }
   }
 
-  const toTopic = (r: RawTopic): TopicInfo => ({
-    id: r.id,
-    name: r.name,
-    owner: r.owner,
-    pubFee: r.pubFee,
-    subFee: r.subFee,
-    sensitive: r.sensitive,
-    open: r.open,
-    period: Number(r.period),
-    countries: decodeCountries(r.countries),
-    generation: Number(r.gen),
-  })
 
   async function member(name: string, topicId: string, client: string, blockTag: number): Promise<GrantInput> {
     const [pub, sub] = await view<[bigint, bigint]>('member', blockTag, name, client)
