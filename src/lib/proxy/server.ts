@@ -68,7 +68,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     ? new BanReporter({ reporter: options.reporter, intervalMs: options.bans.reportIntervalMs, batchMax: options.bans.reportBatchMax, logger: log, onDropped: () => metrics.banReportsDropped.inc() })
     : undefined
   const banKey = options.bans.subjectKey
-  const contractAddress = await options.contract.address
+  const contractAddress = options.contract.address
   preloadGeo()
 
   // ---- policy, kept in step with the contract
@@ -148,14 +148,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   const ctx: SessionContext = {
     auth,
     verify: (fields) => pool.verify(fields),
-    policy: {
-      get synced() {
-        return store.synced
-      },
-      canPublish: (a, t, c, n) => store.canPublish(a, t, c, n),
-      canSubscribe: (a, f, c, n) => store.canSubscribe(a, f, c, n),
-      canReceive: (a, t, c, n) => store.canReceive(a, t, c, n),
-    },
+    policy: store,
     failOpen: options.failOpen,
     usernameFromAddress: options.usernameFromAddress,
     maxPacketSize: options.limits.maxPacketSize,

@@ -112,6 +112,9 @@ export class Session {
   private droppedQos2FromBroker = new Set<number>()
   private drainTimers = new Map<Socket, NodeJS.Timeout>()
   private closing = false
+  private finished = false
+  /** Why the session ended (for logs and the journal). */
+  closeReason?: string
 
   constructor(client: Socket, ip: string, ctx: SessionContext, initial?: Buffer) {
     this.client = client
@@ -581,9 +584,6 @@ export class Session {
     this.closeReason = why
     this.finish()
   }
-
-  closeReason?: string
-  private finished = false
 
   private finish(): void {
     if (this.finished) return
