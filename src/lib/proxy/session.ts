@@ -497,14 +497,12 @@ export class Session {
   /** Ends the session from the proxy side: DISCONNECT with a reason to a v5 client, will discarded upstream. */
   kick(reasonCode: number, why: string): void {
     if (this.phase === 'closed') return
-    // Not open yet (still authenticating or waiting for the broker): answer the CONNECT with the reason.
-    if (this.phase !== 'open') {
-      if (this.connect) {
-        this.upstream?.destroy()
-        return this.refuseConnect(reasonCode, why)
-      }
-      this.client.end()
-      return this.close(why)
+    // Still authenticating: the ban check at CONNECT and after authentication refuses it with a CONNACK.
+    if (this.phase === 'connect' || this.phase === 'verifying' || this.phase === 'auth') return
+    // Authenticated, waiting for the broker: answer the CONNECT with the reason.
+    if (this.phase === 'upstream') {
+      this.upstream?.destroy()
+      return this.refuseConnect(reasonCode, why)
     }
     if (this.phase === 'open' && this.upstream) {
       this.upstream.end(encodePacket(this.version === 5 ? disconnectV5(ReasonCode.Success) : { cmd: 'disconnect' }, this.version))
