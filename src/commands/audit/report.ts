@@ -6,7 +6,7 @@ import { table } from '../../lib/cli/output.js'
 import { parseAddress } from '../../lib/chain/codec.js'
 import { deploymentFor, flytrapDir } from '../../lib/config/store.js'
 import { FlytrapError, usageError } from '../../lib/errors.js'
-import { journalDir } from '../../lib/audit/journal.js'
+import { journalDir } from '../../lib/audit/journal-files.js'
 import { buildReport, parseReportTime, toCsv, toJson, type AuditReport, type ReportFormat, type ReportRow } from '../../lib/audit/report.js'
 
 /** What --json prints: the report itself (docs/audit-report.md), plus where it was written. */

@@ -5,7 +5,7 @@ import { Flags } from '@oclif/core'
 import { ChainCommand } from '../../lib/cli/base.js'
 import { deploymentFor } from '../../lib/config/store.js'
 import { FlytrapError, usageError } from '../../lib/errors.js'
-import { journalDir } from '../../lib/audit/journal.js'
+import { journalDir } from '../../lib/audit/journal-files.js'
 import { ChainIndex } from '../../lib/web/index.js'
 import { startWebServer } from '../../lib/web/server.js'
 

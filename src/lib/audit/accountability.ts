@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { FlyTrapClient } from '../chain/client.js'
 import type { Logger } from '../proxy/log.js'
 import { openJournal, type Journal } from './journal.js'
-import { openOutbox, type EnqueueResult, type IntentInput, type Outbox } from './outbox.js'
+import { openOutbox, type EnqueueResult, type IntentInput, type Outbox } from '../chain/outbox.js'
 import { attachRecorder, type Recorder, type RecorderSource } from './recorder.js'
 import { startReporting, type Reporting } from './reporting.js'
 

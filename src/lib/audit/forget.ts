@@ -10,11 +10,13 @@
  */
 import { isIP } from 'node:net'
 import { isAddress } from 'ethers'
-import { open, readdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { FlytrapError } from '../errors.js'
+import { replaceFile } from '../fs/durable.js'
 import { encodeRecord, entryLeaf, mentionsSubject, parseRecord, redact, type JournalRecord } from './entry.js'
-import { acquireLock, journalDir, listSegments, readLines } from './journal.js'
+import { acquireLock } from './journal.js'
+import { journalDir, listSegments, readLines } from './journal-files.js'
 
 export interface ForgetResult {
   subject: string
@@ -105,24 +107,3 @@ function blanker(subject: string): (text: string) => string {
   return (text) => text.replace(re, (_m, pre: string, hit: string) => pre + 'x'.repeat(hit.length))
 }
 
-/** Atomic replacement: temporary file, fsync, rename, fsync the directory. */
-async function replaceFile(path: string, data: string | Buffer): Promise<void> {
-  const tmp = `${path}.forget.tmp`
-  await writeFile(tmp, data, { mode: 0o600 })
-  const fh = await open(tmp, 'r+')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  await rename(tmp, path)
-  let d
-  try {
-    d = await open(join(path, '..'), 'r')
-    await d.sync()
-  } catch {
-    // not every platform can fsync a directory
-  } finally {
-    await d?.close()
-  }
-}

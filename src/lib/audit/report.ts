@@ -22,7 +22,7 @@ import { decodeCountries, formatExpiry, roleNames, topicId } from '../chain/code
 import { usageError } from '../errors.js'
 import { filterCovers, topicMatches } from '../policy/filter.js'
 import { blockRange, blockTime, deploymentBlock } from './blocks.js'
-import { readMeta, readRecords } from './journal.js'
+import { readMeta, readRecords } from './journal-files.js'
 import { CONNECT_TOPIC, OTHER_TOPIC } from './reporting.js'
 
 export type ReportFormat = 'table' | 'json' | 'csv'

@@ -21,12 +21,12 @@
  * the last write (the journal itself loses nothing; it is the record of every decision).
  */
 import { mkdirSync, readFileSync } from 'node:fs'
-import { open, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { topicId } from '../chain/codec.js'
+import { replaceFile } from '../fs/durable.js'
 import { silentLogger, type Logger } from '../proxy/log.js'
 import type { DecisionEvent } from '../proxy/session.js'
-import type { EnqueueResult, IntentInput } from './outbox.js'
+import type { EnqueueResult, IntentInput } from '../chain/outbox.js'
 
 export const CONNECT_TOPIC = '$connect'
 export const OTHER_TOPIC = '$other'
@@ -425,17 +425,8 @@ class PeriodReporter implements Reporting {
     if (!this.dirty) return
     this.dirty = false
     const state = serialize(this.agg, this.periodMs)
-    const file = join(this.dir, STATE_FILE)
-    const tmp = `${file}.${process.pid}.tmp`
     try {
-      const fh = await open(tmp, 'w', 0o600)
-      try {
-        await fh.writeFile(JSON.stringify(state) + '\n')
-        await fh.sync()
-      } finally {
-        await fh.close()
-      }
-      await rename(tmp, file)
+      await replaceFile(join(this.dir, STATE_FILE), JSON.stringify(state) + '\n')
     } catch (err) {
       this.dirty = true
       this.log.warn('reporting: could not save the open period', { error: message(err) })

@@ -16,19 +16,8 @@ import { existsSync, readdirSync } from 'node:fs'
 import { getLogsChunked, type FlyTrapClient } from '../chain/client.js'
 import { FlytrapError } from '../errors.js'
 import { chainNext, entryLeaf, GENESIS, parseRecord, provenLeaf, type JournalEntry, type JournalRecord } from './entry.js'
-import {
-  JOURNAL_DEFAULTS,
-  findRecord,
-  journalDir,
-  listSegments,
-  periodBounds,
-  periodOf,
-  rangeProof,
-  readHead,
-  readLines,
-  readMeta,
-  segmentsForRange,
-} from './journal.js'
+import { JOURNAL_DEFAULTS } from './journal.js'
+import { findRecord, journalDir, listSegments, periodBounds, periodOf, rangeProof, readHead, readLines, readMeta, segmentsForRange } from './journal-files.js'
 import { MerkleAccumulator, verifyProof, type MerkleProof } from './merkle.js'
 
 /** One Anchored event, from a registered reporter of this contract. */

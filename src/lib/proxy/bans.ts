@@ -12,7 +12,7 @@
  * Every chain write costs the reporter gas and an attacker decides how many bans happen, so BanReporter
  * hands at most `maxTxPerInterval` (default 1) batch per `intervalMs` to the chain, each with at most
  * `batchMax` subjects, from a de-duplicated queue of at most `maxQueue` subjects that drops the oldest when
- * full. Given the durable outbox (src/lib/audit/outbox.ts), a batch becomes one `recordBans` intent there:
+ * full. Given the durable outbox (src/lib/chain/outbox.ts), a batch becomes one `recordBans` intent there:
  * on disk before it counts as handed over, sent by the outbox's single sender (nonces, receipts, fee bumps,
  * retries, restarts). Given a bare contract client (older wiring), it sends the transaction itself.
  *
@@ -22,7 +22,7 @@
 import { createHmac } from 'node:crypto'
 import { getAddress, zeroPadValue } from 'ethers'
 import type { FlyTrapClient } from '../chain/client.js'
-import type { Outbox } from '../audit/outbox.js'
+import type { Outbox } from '../chain/outbox.js'
 import { chainError } from '../chain/client.js'
 import { silentLogger, type Logger } from './log.js'
 import { normalizeIp } from './proxy-protocol.js'
@@ -216,7 +216,7 @@ export interface BanReporterOptions {
 }
 
 type RecordBans = Pick<FlyTrapClient, 'recordBans'>
-/** The outbox side BanReporter needs (src/lib/audit/outbox.ts). */
+/** The outbox side BanReporter needs (src/lib/chain/outbox.ts). */
 type BanOutbox = Pick<Outbox, 'enqueue'>
 /** Where batches go: the outbox (preferred), or a contract client that sends directly. */
 export type BanSink = BanOutbox | RecordBans

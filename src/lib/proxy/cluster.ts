@@ -6,7 +6,7 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import type { ProxyHandle } from './server.js'
-import type { EnqueueResult, IntentInput } from '../audit/outbox.js'
+import type { EnqueueResult, IntentInput } from '../chain/outbox.js'
 import type { IntentSink } from '../audit/accountability.js'
 
 type Ban = { ip?: string; address?: string; until: number }

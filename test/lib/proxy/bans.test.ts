@@ -8,7 +8,7 @@ import { BanList, BanReporter, subjectForAddress, subjectForIp, type BanReporter
 import type { TxResult } from '../../../src/lib/chain/client.js'
 import type { Logger } from '../../../src/lib/proxy/log.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
-import { openOutbox, type EnqueueResult, type IntentInput, type Outbox } from '../../../src/lib/audit/outbox.js'
+import { openOutbox, type EnqueueResult, type IntentInput, type Outbox } from '../../../src/lib/chain/outbox.js'
 
 describe('BanList', () => {
   const opts = { threshold: 3, windowMs: 1_000, durationMs: 5_000 }

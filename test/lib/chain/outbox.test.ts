@@ -9,7 +9,7 @@ import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { keccak256, toUtf8Bytes, zeroPadValue, type JsonRpcProvider } from 'ethers'
-import { openOutbox, type ConfirmedWrite, type Outbox, type OutboxOptions } from '../../../src/lib/audit/outbox.js'
+import { openOutbox, type ConfirmedWrite, type Outbox, type OutboxOptions } from '../../../src/lib/chain/outbox.js'
 import { ANVIL_DEV_KEYS } from '../../../src/lib/dev/anvil.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
 import type { Logger } from '../../../src/lib/proxy/log.js'
@@ -241,7 +241,7 @@ describe('outbox: stuck transactions', () => {
 describe('outbox: crash and restart', () => {
   /** Runs a child process that opens the outbox in `dir`, enqueues `n` anchors and reports progress on stdout. */
   function child(dir: string, labels: string[]): { lines: string[]; done: Promise<number | null>; kill(): void } {
-    const outbox = new URL('../../../src/lib/audit/outbox.ts', import.meta.url).pathname
+    const outbox = new URL('../../../src/lib/chain/outbox.ts', import.meta.url).pathname
     const client = new URL('../../../src/lib/chain/client.ts', import.meta.url).pathname
     const code = `
       import { Wallet, keccak256, toUtf8Bytes } from 'ethers'

@@ -25,13 +25,13 @@
  * the callers (reporting.ts, BanReporter), which bound the intents per period whatever the traffic.
  */
 import { EventEmitter } from 'node:events'
-import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { mkdir, open, rename, type FileHandle } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { Transaction, isError, type Provider, type Signer, type TransactionReceipt } from 'ethers'
-import type { FlyTrapClient } from '../chain/client.js'
-import { chainError } from '../chain/client.js'
+import { chainError, type FlyTrapClient } from './client.js'
 import { FlytrapError } from '../errors.js'
+import { syncDir, takePidLock } from '../fs/durable.js'
 import { silentLogger, type Logger } from '../proxy/log.js'
 
 export type IntentKind = 'anchor' | 'sensitive' | 'denied' | 'bans'
@@ -276,59 +276,6 @@ class AppendLog {
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const d = await open(dir, 'r')
-    try {
-      await d.sync()
-    } finally {
-      await d.close()
-    }
-  } catch {
-    // some platforms cannot fsync a directory; the rename is still atomic
-  }
-}
-
-/** One process per outbox directory: a stale lock (its process gone) is taken over. */
-const lockedHere = new Set<string>()
-
-function takeLock(dir: string): () => void {
-  const path = resolve(dir, LOCK)
-  if (lockedHere.has(path)) throw new FlytrapError(`the outbox in ${dir} is in use by process ${process.pid} (this one)`, { exit: 'config', suggestions: ['open one outbox per data directory'] })
-  for (let i = 0; i < 2; i++) {
-    try {
-      const fd = openSync(path, 'wx', 0o600)
-      writeFileSync(fd, String(process.pid))
-      closeSync(fd)
-      lockedHere.add(path)
-      return () => {
-        lockedHere.delete(path)
-        try {
-          if (readFileSync(path, 'utf8') === String(process.pid)) unlinkSync(path)
-        } catch {
-          // already gone
-        }
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      const pid = Number(readFileSync(path, 'utf8').trim())
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new FlytrapError(`the outbox in ${dir} is in use by process ${pid}`, { exit: 'config', suggestions: ['run one proxy per data directory'] })
-      }
-      unlinkSync(path)
-    }
-  }
-  throw new FlytrapError(`cannot lock the outbox in ${dir}`, { exit: 'config' })
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 
 const TRANSIENT = /ECONNREFUSED|ECONNRESET|fetch failed|socket hang up|timeout|TIMEOUT|NETWORK_ERROR|SERVER_ERROR|network/i
@@ -970,7 +917,7 @@ class OutboxImpl extends EventEmitter implements Outbox {
  */
 export async function openOutbox(opts: OutboxOptions): Promise<Outbox> {
   await mkdir(opts.dir, { recursive: true, mode: 0o700 })
-  const unlock = takeLock(opts.dir)
+  const unlock = takePidLock(join(opts.dir, LOCK), `the outbox in ${opts.dir}`, 'run one proxy per data directory')
   try {
     const path = join(opts.dir, FILE)
     let text = ''
