@@ -49,7 +49,7 @@ const T = { CONNECT: 1, CONNACK: 2, PUBLISH: 3, PUBACK: 4, PUBREC: 5, PUBREL: 6,
 const CLIENT_FLAGS: Partial<Record<number, number>> = { [T.PUBACK]: 0, [T.PUBREC]: 0, [T.PUBREL]: 2, [T.PUBCOMP]: 0, [T.SUBSCRIBE]: 2, [T.UNSUBSCRIBE]: 2, [T.PINGREQ]: 0, [T.DISCONNECT]: 0, [T.AUTH]: 0, [T.CONNECT]: 0 }
 
 /** How long an ended socket may wait for its peer to read the last packet and close, before it is destroyed. */
-export const LINGER_MS = 1_000
+const LINGER_MS = 1_000
 
 /** A FIN with no last packet (3.1.1 has no reason code to send). */
 const FIN = Buffer.alloc(0)
