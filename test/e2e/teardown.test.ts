@@ -16,6 +16,7 @@ import { AUTH_METHOD, connectAuthData, signCredential, toUserProperties, toUsern
 import { makeTestCA, type TestCA } from '../../src/lib/dev/certs.js'
 import { FrameReader, readFixedHeader } from '../../src/lib/mqtt/framing.js'
 import { decodePacket, encodePacket, type ConnectPacket, type Packet, type ProtocolVersion } from '../../src/lib/mqtt/packets.js'
+import { encodeProxyV1 } from '../../src/lib/proxy/proxy-protocol.js'
 import { e2eFixture, spawnCli, waitFor, type E2E, type LongCli } from '../helpers/e2e.js'
 
 const GRANTED = 'td/data'
@@ -104,9 +105,9 @@ describe('refused connections release their sockets (fd count of the proxy proce
     return { ...base, username, password: Buffer.from(password) }
   }
 
-  const startCli = async (extra: string[], opts: { rpc?: string } = {}): Promise<CliProxyProcess> => {
+  const startCli = async (extra: string[], opts: { rpc?: string; broker?: string } = {}): Promise<CliProxyProcess> => {
     const cwd = mkdtempSync(join(tmpdir(), 'flytrap-td-'))
-    const args = ['proxy', 'start', '--json', '--no-journal', '--listen', '127.0.0.1:0', '--broker', e.mosquitto.url, '--rpc', opts.rpc ?? e.chain.rpcUrl, '--contract', e.chain.address, '--from-block', String(e.chain.deployBlock), '--poll-interval', '200ms', '--log-level', 'error', '--auth-workers', '0', ...extra]
+    const args = ['proxy', 'start', '--json', '--no-journal', '--listen', '127.0.0.1:0', '--broker', opts.broker ?? e.mosquitto.url, '--rpc', opts.rpc ?? e.chain.rpcUrl, '--contract', e.chain.address, '--from-block', String(e.chain.deployBlock), '--poll-interval', '200ms', '--log-level', 'error', '--auth-workers', '0', ...extra]
     const cli = spawnCli(args, { cwd })
     const first = await cli.firstJsonLine<{ listening?: { port: number; tls: boolean }[] }>()
     if (!first.listening) {
@@ -145,15 +146,15 @@ describe('refused connections release their sockets (fd count of the proxy proce
    * Floods `proc` with FLOOD connections made by `attack` (which leaves each peer open), then checks that the
    * proxy's descriptors come back to the baseline while the peers still hold their side.
    */
-  const flood = async (proc: CliProxyProcess, attack: () => Promise<Peer>) => {
+  const flood = async (proc: CliProxyProcess, attack: () => Promise<Peer>, count = FLOOD) => {
     const baseline = await settled(proc.pid)
     const batch: Peer[] = []
-    for (let i = 0; i < FLOOD; i++) batch.push(await attack())
+    for (let i = 0; i < count; i++) batch.push(await attack())
     let now = fdCount(proc.pid)
     try {
       await waitFor(() => (now = fdCount(proc.pid)) <= baseline + SLACK, 20_000, 'the descriptors to return to the baseline')
     } catch {
-      assert.fail(`the proxy kept ${now - baseline} descriptors after ${FLOOD} refused connections (baseline ${baseline}, now ${now}), their peers still open`)
+      assert.fail(`the proxy kept ${now - baseline} descriptors after ${count} refused connections (baseline ${baseline}, now ${now}), their peers still open`)
     } finally {
       for (const p of batch) p.destroy()
     }
@@ -301,6 +302,90 @@ describe('refused connections release their sockets (fd count of the proxy proce
       await p.next('disconnect')
       return p
     })
+  })
+
+  test('PROXY protocol: untrusted peers, bad headers, silent trusted peers, and a refusal behind a valid header', async () => {
+    const pp = await startCli(['--ban-threshold', '1000000', '--connect-timeout', '1s', '--proxy-protocol', '--trusted-proxy', '127.0.0.2'])
+    const header = (ip: string) => encodeProxyV1({ address: ip, port: 40_000 }, { address: '127.0.0.1', port: pp.port })
+    await flood(pp, () => open(pp.port)) // 127.0.0.1 is not trusted
+    await flood(pp, async () => {
+      const p = await open(pp.port, { localAddress: '127.0.0.2' })
+      p.send(Buffer.from('PROXY TCP4 nonsense\r\n'))
+      return p
+    })
+    await flood(pp, () => open(pp.port, { localAddress: '127.0.0.2' })) // trusted, never sends its header
+    await flood(pp, async () => {
+      const p = await open(pp.port, { localAddress: '127.0.0.2' })
+      p.send(Buffer.concat([header('10.1.2.3'), encodePacket(connectFor(1, 5, { signedFor: 'someone-else' }), 5)]))
+      assert.equal((await p.next('connack')).reasonCode, 0x86)
+      return p
+    })
+  })
+
+  test('upstream failures: the broker refuses the CONNECT, closes before its CONNACK, or answers garbage', async () => {
+    // A broker that, in turn, refuses (CONNACK 0x87), hangs up, or answers CONNECT with a PINGRESP.
+    let n = 0
+    const answers = [encodePacket({ cmd: 'connack', sessionPresent: false, reasonCode: 0x87 }, 5), null, Buffer.from([0xd0, 0x00])]
+    const broker = net.createServer((s) => {
+      s.on('error', () => {})
+      s.once('data', () => {
+        const a = answers[n++ % answers.length]
+        if (a) s.write(a)
+        else s.destroy()
+      })
+    })
+    await new Promise<void>((r) => broker.listen(0, '127.0.0.1', () => r()))
+    try {
+      const up = await startCli(['--ban-threshold', '1000000', '--connect-timeout', '2s'], { broker: `mqtt://127.0.0.1:${(broker.address() as net.AddressInfo).port}` })
+      await waitFor(async () => {
+        const p = await open(up.port)
+        p.send(connectFor(1, 5))
+        const c = await p.next('connack', 3_000).catch(() => undefined)
+        p.destroy()
+        return c?.reasonCode === 0x87
+      }, 30_000, 'the CLI proxy to sync')
+      await flood(up, async () => {
+        const p = await open(up.port)
+        p.send(connectFor(1, 5))
+        await waitFor(() => p.ended || p.packets.length > 0, 10_000, 'an answer or the end')
+        return p
+      })
+    } finally {
+      broker.close()
+    }
+  })
+
+  test('connection limits are released exactly once: after refusals from one IP, that IP gets exactly its --max-connections-per-ip', async () => {
+    const limit = 8
+    const lp = await startCli(['--ban-threshold', '1000000', '--max-connections-per-ip', String(limit)])
+    await waitFor(() => canConnect(lp.port), 30_000, 'the CLI proxy to sync')
+    const from = { localAddress: '127.0.0.7' }
+    for (let round = 0; round < 3; round++) {
+      await flood(
+        lp,
+        async () => {
+          const p = await open(lp.port, from)
+          p.send(connectFor(1, 5, { signedFor: 'someone-else' }))
+          assert.equal((await p.next('connack')).reasonCode, 0x86)
+          return p
+        },
+        limit,
+      )
+    }
+    for (let round = 0; round < 2; round++) {
+      const held: Peer[] = []
+      for (let i = 0; i < limit; i++) {
+        const p = await open(lp.port, from)
+        p.send(connectFor(1, 5))
+        assert.equal((await p.next('connack')).reasonCode, 0, `session ${i + 1} of ${limit} is accepted`)
+        held.push(p)
+      }
+      const over = await open(lp.port, from)
+      over.send(connectFor(1, 5))
+      await assert.rejects(over.next('connack'), /ended before a connack/, 'one more than the limit is closed without an answer')
+      for (const p of held) p.destroy()
+      await settled(lp.pid)
+    }
   })
 
   test('not synced (0x88): the chain fails every call the policy sync makes', async () => {
