@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
-import { signCredential, toUserProperties, toUsernamePassword } from '../../src/lib/auth/index.js'
+import { AUTH_METHOD, connectAuthData, signCredential, toUserProperties, toUsernamePassword } from '../../src/lib/auth/index.js'
 import { encodeRemainingLength, FrameReader } from '../../src/lib/mqtt/framing.js'
 import { decodePacket, encodePacket, type ConnectPacket, type Packet, type ProtocolVersion } from '../../src/lib/mqtt/packets.js'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
@@ -142,6 +142,31 @@ describe('errors pipelined behind CONNECT are the client’s', () => {
       })
     }
   }
+
+  test('enhanced authentication: a PUBLISH pipelined instead of the AUTH answer → CONNACK 0x82; counted against the IP (no identity yet)', async () => {
+    const from = '127.0.0.9'
+    const outcome = () =>
+      new Promise<string>((resolve) => {
+        const socket = net.connect({ port: p.address.port, host: '127.0.0.1', localAddress: from })
+        const reader = new FrameReader({ maxPacketSize: 1 << 20 })
+        const seen: string[] = []
+        socket.on('data', (chunk: Buffer) => {
+          for (const f of reader.push(chunk)) {
+            const packet = decodePacket(f.bytes, 5) as Packet & { reasonCode?: number }
+            seen.push(`${packet.cmd} 0x${(packet.reasonCode ?? 0).toString(16)}`)
+          }
+        })
+        socket.on('error', () => {})
+        socket.on('close', () => resolve([...seen, 'closed'].join(', ')))
+        const connect = encodePacket({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: `pl-ea-${Math.random()}`, properties: { authenticationMethod: AUTH_METHOD, authenticationData: connectAuthData(addressOfKey(freshDeviceKey())) } }, 5)
+        socket.on('connect', () => socket.write(Buffer.concat([connect, publish(5, 'td/x')])))
+      })
+    const start = logLines.length
+    for (let i = 0; i < THRESHOLD; i++) assert.equal(await outcome(), 'auth 0x18, connack 0x82, closed')
+    const lines = logLines.slice(start).filter((l) => l.msg === 'protocol error')
+    assert.deepEqual(lines.map((l) => [l.where, l.ip]), Array(THRESHOLD).fill(['client', from]))
+    await waitFor(() => logLines.slice(start).some((l) => l.msg === 'banned' && l.ip === from), 5_000, 'the IP ban')
+  })
 
   test('a broker error stays the broker’s when the client pipelined a valid packet (DISCONNECT 0x83, nothing counted)', async () => {
     // A broker that answers CONNACK and, in the same write, a malformed PUBLISH.

@@ -155,6 +155,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     events.emit('decision', e)
   }
 
+  const connectUpstream = upstreamConnector(options)
   const auth = { chainId: BigInt(options.chainId), contract: contractAddress, maxLifetimeSec: options.maxCredentialLifetimeSec, allowLegacy: options.allowLegacyCredentials }
   const pool = new VerifyPool(options.authWorkers ?? defaultAuthWorkers(), auth)
   const ctx: SessionContext = {
@@ -166,7 +167,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     maxPacketSize: options.limits.maxPacketSize,
     connectTimeoutMs: options.limits.connectTimeoutMs,
     drainTimeoutMs: options.limits.drainTimeoutMs,
-    connectUpstream: ((connect) => () => track(connect()))(upstreamConnector(options)),
+    connectUpstream: () => track(connectUpstream()),
     countryOf,
     isBanned,
     recordFailure,
