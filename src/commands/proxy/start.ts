@@ -80,7 +80,7 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
     'drain-timeout': Flags.string({ description: 'a peer that does not read its data within this time is disconnected [default: 30s]', helpGroup: LIMITS }),
     'max-connections': Flags.string({ description: `open connections in total [default: ${DEFAULTS.limits.maxConnections}]`, helpGroup: LIMITS }),
     'max-connections-per-ip': Flags.string({ description: `open connections from one IP [default: ${DEFAULTS.limits.maxConnectionsPerIp}]`, helpGroup: LIMITS }),
-    'shutdown-grace': Flags.string({ description: 'on SIGINT/SIGTERM, how long sessions get to close [default: 5s]', helpGroup: LIMITS }),
+    'shutdown-grace': Flags.string({ description: 'on SIGINT/SIGTERM, how long sessions get to close; then every socket left is destroyed [default: 5s]', helpGroup: LIMITS }),
     'data-dir': Flags.string({ description: 'where the audit journal, the chain-write outbox and reporting state live [default: .flytrap/proxy]', env: 'FLYTRAP_DATA_DIR', helpGroup: AUDIT }),
     period: Flags.string({ description: 'reporting period: one anchor, one denied summary and one report per sensitive topic per period [default: 30m]', helpGroup: AUDIT }),
     journal: Flags.boolean({ description: 'keep the tamper-evident journal of every decision (--no-journal turns it off)', default: true, allowNo: true, helpGroup: AUDIT }),

@@ -62,7 +62,19 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   const metrics = createProxyMetrics()
   const store = new PolicyStore({ unregisteredTopics: options.unregisteredTopics, failOpen: options.failOpen })
   const sessions = new Set<Session>()
+  /**
+   * Accepted client sockets and their IP, until the socket has closed (a refused one lingers briefly after its
+   * session ended): the connection limits count these, and each is released exactly once, on its 'close'.
+   */
+  const accepted = new Map<Socket, string>()
   const perIp = new Map<string, number>()
+  /** Every socket of the process — inbound before and after TLS/PROXY, and upstream — for shutdown to end at its deadline. */
+  const sockets = new Set<Socket>()
+  const track = (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+    return socket
+  }
   const bans = new BanList(options.bans)
   const reporter = options.reporter
     ? new BanReporter({ reporter: options.reporter, intervalMs: options.bans.reportIntervalMs, batchMax: options.bans.reportBatchMax, logger: log, onDropped: () => metrics.banReportsDropped.inc() })
@@ -143,6 +155,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     events.emit('decision', e)
   }
 
+  const connectUpstream = upstreamConnector(options)
   const auth = { chainId: BigInt(options.chainId), contract: contractAddress, maxLifetimeSec: options.maxCredentialLifetimeSec, allowLegacy: options.allowLegacyCredentials }
   const pool = new VerifyPool(options.authWorkers ?? defaultAuthWorkers(), auth)
   const ctx: SessionContext = {
@@ -154,7 +167,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     maxPacketSize: options.limits.maxPacketSize,
     connectTimeoutMs: options.limits.connectTimeoutMs,
     drainTimeoutMs: options.limits.drainTimeoutMs,
-    connectUpstream: upstreamConnector(options),
+    connectUpstream: () => track(connectUpstream()),
     countryOf,
     isBanned,
     recordFailure,
@@ -164,12 +177,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
       events.emit('session-open', { ip: s.ip, address: s.address, clientId: s.clientId })
     },
     onClose: (s) => {
-      if (sessions.delete(s)) {
-        metrics.connectionsOpen.set(sessions.size)
-        const n = (perIp.get(s.ip) ?? 1) - 1
-        if (n <= 0) perIp.delete(s.ip)
-        else perIp.set(s.ip, n)
-      }
+      if (sessions.delete(s)) metrics.connectionsOpen.set(sessions.size)
       events.emit('session-close', { ip: s.ip, address: s.address, clientId: s.clientId, reason: s.closeReason })
     },
     onProtocolError: (s, where, err) => {
@@ -179,15 +187,25 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   }
 
   // ---- listeners
+  const release = (socket: Socket) => {
+    const ip = accepted.get(socket)
+    if (ip === undefined) return
+    accepted.delete(socket)
+    const n = (perIp.get(ip) ?? 1) - 1
+    if (n <= 0) perIp.delete(ip)
+    else perIp.set(ip, n)
+  }
   const accept = (socket: Socket, ip: string, initial?: Buffer) => {
-    if (closing) return socket.destroy()
+    if (closing || socket.destroyed) return socket.destroy()
     const count = perIp.get(ip) ?? 0
-    if (sessions.size >= options.limits.maxConnections || count >= options.limits.maxConnectionsPerIp) {
+    if (accepted.size >= options.limits.maxConnections || count >= options.limits.maxConnectionsPerIp) {
       metrics.connections.inc({ outcome: 'limit' })
-      log.info('connection limit', { ip, total: sessions.size, fromIp: count })
+      log.info('connection limit', { ip, total: accepted.size, fromIp: count })
       return socket.destroy()
     }
     perIp.set(ip, count + 1)
+    accepted.set(socket, ip)
+    socket.once('close', () => release(socket))
     const session = new Session(socket, ip, ctx, initial)
     sessions.add(session)
     metrics.connectionsOpen.set(sessions.size)
@@ -195,7 +213,13 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
 
   const servers: { server: Server; tls: boolean }[] = []
   for (const listener of options.listeners) {
-    const server = createListener(listener, accept, log)
+    const server = createListener(listener, accept, log, options.limits.connectTimeoutMs)
+    server.on('connection', track)
+    // Node reports a failed TLS handshake here and leaves the socket open: end it.
+    server.on('tlsClientError', (err: Error, socket: Socket) => {
+      log.debug('TLS handshake failed', { peer: normaliseIp(socket.remoteAddress ?? ''), error: err.message })
+      socket.destroy()
+    })
     const [host, port] = splitHostPort(listener.listen)
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -250,10 +274,13 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
       const closed = Promise.all(servers.map(({ server }) => new Promise<void>((r) => server.close(() => r()))))
       for (const s of [...sessions]) s.shutdown()
       const deadline = Date.now() + (opts.graceMs ?? 2_000)
-      while (sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      while ((sessions.size > 0 || sockets.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      // The grace is over: whatever is left (a session, a lingering refusal, a TLS handshake, a PROXY header) goes now.
       for (const s of [...sessions]) s.close('shutdown-timeout')
+      for (const socket of sockets) socket.destroy()
       await closed
-      await sync.stop()
+      // A policy poll in flight against a slow RPC does not hold the shutdown: stop() lets no new poll start.
+      await Promise.race([sync.stop(), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())])
       await pool.close()
       await reporter?.flush()
       reporter?.stop()
@@ -265,7 +292,8 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   return handle
 }
 
-function createListener(opts: ListenerOptions, accept: (s: Socket, ip: string, initial?: Buffer) => void, log: Logger): Server {
+/** A listener; a peer gets `timeoutMs` (the CONNECT timeout) for its TLS handshake and its PROXY header. */
+function createListener(opts: ListenerOptions, accept: (s: Socket, ip: string, initial?: Buffer) => void, log: Logger, timeoutMs: number): Server {
   const onSocket = (socket: Socket) => {
     const peer = normaliseIp(socket.remoteAddress ?? '')
     if (!opts.proxyProtocol) return accept(socket, peer)
@@ -275,7 +303,7 @@ function createListener(opts: ListenerOptions, accept: (s: Socket, ip: string, i
     }
     // Read the PROXY header before anything else; the rest of the chunk belongs to MQTT.
     let buf = Buffer.alloc(0)
-    const timer = setTimeout(() => socket.destroy(), 5_000)
+    const timer = setTimeout(() => socket.destroy(), timeoutMs)
     const onData = (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk])
       let parsed: ReturnType<typeof parseProxyHeader>
@@ -289,13 +317,13 @@ function createListener(opts: ListenerOptions, accept: (s: Socket, ip: string, i
       if (!parsed.done) return
       clearTimeout(timer)
       socket.off('data', onData)
-      socket.pause()
+      // The session reads from here on (and pauses the socket itself while it decides the CONNECT).
       const ip = parsed.source ? normaliseIp(parsed.source.address) : peer
       accept(socket, ip, buf.subarray(parsed.consumed))
-      socket.resume()
     }
     socket.on('data', onData)
     socket.on('error', () => socket.destroy())
+    socket.once('close', () => clearTimeout(timer))
   }
   if (!opts.tls) return net.createServer({ noDelay: true }, onSocket)
   return tls.createServer(
@@ -305,6 +333,7 @@ function createListener(opts: ListenerOptions, accept: (s: Socket, ip: string, i
       ca: opts.tls.ca ? readMaybe(opts.tls.ca) : undefined,
       requestCert: Boolean(opts.tls.ca || opts.tls.requireClientCert),
       rejectUnauthorized: Boolean(opts.tls.requireClientCert),
+      handshakeTimeout: timeoutMs,
     },
     (s) => onSocket(s),
   )

@@ -6,6 +6,15 @@
  * forwarded as their original bytes; only packets that must change are re-encoded. Refused packets are
  * answered locally and never reach the broker; refused deliveries are acknowledged to the broker so it
  * does not resend them. Every decision is synchronous and made from the in-memory policy.
+ *
+ * Each side's bytes are processed under that side's guard: an error a packet causes is blamed on the side that
+ * sent it (logged, answered with its reason code, counted towards a ban for a client), never on the other. What
+ * a client pipelines behind its CONNECT stays unread until the broker's CONNACK opens the session, and is then
+ * processed as the client's, exactly as if it had arrived later.
+ *
+ * Every ending goes through close(): a last packet (a CONNACK refusal, a DISCONNECT) is flushed with a FIN,
+ * reading resumes so the peer's close is seen, and the socket is destroyed when the peer closes or after
+ * LINGER_MS, whichever comes first. No socket outlives its session by more than that.
  */
 import type { Socket } from 'node:net'
 import { FrameReader, type Frame } from '../mqtt/framing.js'
@@ -29,12 +38,23 @@ import {
 } from '../mqtt/packets.js'
 import { TopicAliasTable } from '../mqtt/aliases.js'
 import { readPublishHeader } from '../mqtt/publish-header.js'
-import { MqttProtocolError, ProtocolError, ReasonCode, SUBACK_FAILURE_V4 } from '../mqtt/reason-codes.js'
+import { MalformedPacketError, MqttProtocolError, ProtocolError, ReasonCode, SUBACK_FAILURE_V4 } from '../mqtt/reason-codes.js'
 import { parseShared, validateTopicFilter, validateTopicName } from '../policy/filter.js'
 import type { Decision, PolicyView } from '../policy/types.js'
 import { answerChallenge, authenticateConnect, AUTH_METHOD, credentialFields, usesEnhancedAuth, type AuthConfig, type ConnectAuth, type CredentialFields } from './authenticate.js'
 
-const T = { CONNECT: 1, CONNACK: 2, PUBLISH: 3, PUBACK: 4, PUBREC: 5, PUBREL: 6, PUBCOMP: 7, SUBSCRIBE: 8, SUBACK: 9, UNSUBSCRIBE: 10, PINGREQ: 12, DISCONNECT: 14, AUTH: 15 } as const
+const T = { CONNECT: 1, CONNACK: 2, PUBLISH: 3, PUBACK: 4, PUBREC: 5, PUBREL: 6, PUBCOMP: 7, SUBSCRIBE: 8, SUBACK: 9, UNSUBSCRIBE: 10, UNSUBACK: 11, PINGREQ: 12, PINGRESP: 13, DISCONNECT: 14, AUTH: 15 } as const
+
+/** Fixed-header flags each client→server packet must carry (MQTT 5 §2.1.3); PUBLISH is checked on its own. */
+const CLIENT_FLAGS: Partial<Record<number, number>> = { [T.PUBACK]: 0, [T.PUBREC]: 0, [T.PUBREL]: 2, [T.PUBCOMP]: 0, [T.SUBSCRIBE]: 2, [T.UNSUBSCRIBE]: 2, [T.PINGREQ]: 0, [T.DISCONNECT]: 0, [T.AUTH]: 0, [T.CONNECT]: 0 }
+
+/** How long an ended socket may wait for its peer to read the last packet and close, before it is destroyed. */
+const LINGER_MS = 1_000
+
+/** A FIN with no last packet (3.1.1 has no reason code to send). */
+const FIN = Buffer.alloc(0)
+
+type Side = 'client' | 'broker'
 
 export type DecisionKind = 'connect' | 'publish' | 'subscribe' | 'deliver' | 'will'
 
@@ -71,7 +91,7 @@ export interface SessionContext {
   onDecision(e: DecisionEvent): void
   onOpen(s: Session): void
   onClose(s: Session): void
-  onProtocolError(s: Session, where: 'client' | 'broker', err: Error): void
+  onProtocolError(s: Session, where: Side, err: Error): void
 }
 
 type Phase = 'connect' | 'verifying' | 'auth' | 'upstream' | 'open' | 'closed'
@@ -111,8 +131,6 @@ export class Session {
   /** QoS 2 deliveries dropped towards the client (broker got our PUBREC): answer the broker's PUBREL locally. */
   private droppedQos2FromBroker = new Set<number>()
   private drainTimers = new Map<Socket, NodeJS.Timeout>()
-  private closing = false
-  private finished = false
   /** Why the session ended (for logs and the journal). */
   closeReason?: string
 
@@ -144,12 +162,21 @@ export class Session {
     // Everything this chunk produces leaves in one write per socket, not one syscall per packet.
     this.cork()
     try {
-      this.clientReader.push(chunk)
-      this.drainClientFrames()
-    } catch (err) {
-      this.protocolError('client', err as Error)
+      this.guarded('client', () => {
+        this.clientReader.push(chunk)
+        this.drainClientFrames()
+      })
     } finally {
       this.uncork()
+    }
+  }
+
+  /** Runs one side's processing: whatever it throws is that side's protocol error, never the other's. */
+  private guarded(side: Side, work: () => void): void {
+    try {
+      work()
+    } catch (err) {
+      this.protocolError(side, err as Error)
     }
   }
 
@@ -163,19 +190,23 @@ export class Session {
     this.upstream?.uncork()
   }
 
-  /** Processes buffered client frames; stops (leaving the rest buffered) while upstream is being opened. */
+  /** Processes buffered client frames; stops (leaving the rest buffered and unread) while CONNECT is being decided. */
   private drainClientFrames(): void {
-    for (let frame = this.clientReader.read(); frame; frame = this.clientReader.read()) {
+    while (this.phase === 'connect' || this.phase === 'auth' || this.phase === 'open') {
+      const frame = this.clientReader.read()
+      if (!frame) return
       if (this.phase === 'connect') this.onConnect(frame)
       else if (this.phase === 'auth') this.onAuthAnswer(frame)
-      else if (this.phase === 'open') this.fromClient(frame)
-      else if (this.phase === 'closed') return
-      if (this.phase === 'upstream' || this.phase === 'verifying') {
-        // Anything the client pipelined after CONNECT waits for its verification and the broker's CONNACK.
-        this.client.pause()
-        return
-      }
+      else this.fromClient(frame)
     }
+    // Anything the client pipelined after CONNECT waits for its verification and the broker's CONNACK.
+    if (this.phase === 'verifying' || this.phase === 'upstream') this.client.pause()
+  }
+
+  /** The session is open: what the client pipelined behind CONNECT is processed now, as the client's. */
+  private releaseClient(): void {
+    this.client.resume()
+    this.drainClientFrames()
   }
 
   private onConnect(frame: Frame): void {
@@ -203,10 +234,15 @@ export class Session {
       this.phase = 'verifying'
       this.ctx
         .verify(credentialFields(connect))
-        .then((auth) => {
-          if (this.phase === 'verifying') this.afterAuth(auth)
-        })
-        .catch((err: Error) => this.protocolError('client', err))
+        .then(
+          (auth) => {
+            if (this.phase === 'verifying') this.guarded('client', () => this.afterAuth(auth))
+          },
+          // The verifier failed (a worker died): the proxy's fault, not the client's; nothing is counted.
+          () => {
+            if (this.phase === 'verifying') this.refuseConnect(ReasonCode.ServerUnavailable, 'verify-failed')
+          },
+        )
       return
     }
     const auth = authenticateConnect(connect, this.ctx.auth)
@@ -266,13 +302,10 @@ export class Session {
     return d
   }
 
+  /** Answers the CONNECT with a refusal and ends the session (the socket goes once the CONNACK is out). */
   private refuseConnect(reasonCode: number, reason: string | null, version: ProtocolVersion = this.version): void {
     if (reason) this.decision({ kind: 'connect', allowed: false, reason })
-    this.phase = 'closed'
-    clearTimeout(this.connectTimer)
-    const connack = connackRefusal(version, reasonCode)
-    this.client.end(encodePacket(connack, version))
-    this.finish()
+    this.close('connect-refused', { toClient: encodePacket(connackRefusal(version, reasonCode), version) })
   }
 
   private openUpstream(connect: ConnectPacket, address: string): void {
@@ -297,15 +330,18 @@ export class Session {
 
   private onUpstreamData(chunk: Buffer): void {
     if (this.phase === 'closed') return
+    const wasOpen = this.phase === 'open'
     this.cork()
     try {
-      for (const frame of this.upstreamReader.push(chunk)) {
-        if (this.phase === 'upstream') this.onConnack(frame)
-        else if (this.phase === 'open') this.fromBroker(frame)
-        else return
-      }
-    } catch (err) {
-      this.protocolError('broker', err as Error)
+      this.guarded('broker', () => {
+        for (const frame of this.upstreamReader.push(chunk)) {
+          if (this.phase === 'upstream') this.onConnack(frame)
+          else if (this.phase === 'open') this.fromBroker(frame)
+          else return
+        }
+      })
+      // The CONNACK opened the session: the client's pipelined frames are processed outside the broker's guard.
+      if (!wasOpen && this.phase === 'open') this.guarded('client', () => this.releaseClient())
     } finally {
       this.uncork()
     }
@@ -320,16 +356,11 @@ export class Session {
       // The client ran enhanced authentication with us: its CONNACK must name the method (MQTT 5 §3.2.2.3.17).
       bytes = encodePacket({ ...connack, properties: { ...connack.properties, authenticationMethod: AUTH_METHOD } }, 5)
     }
-    if ((connack.returnCode ?? connack.reasonCode ?? 0) !== 0) {
-      this.client.end(bytes)
-      return this.close('broker-refused')
-    }
+    if ((connack.returnCode ?? connack.reasonCode ?? 0) !== 0) return this.close('broker-refused', { toClient: bytes })
     this.clientAliases = new TopicAliasTable(this.version === 5 ? (connack.properties?.topicAliasMaximum ?? 0) : 0, 'client-to-broker')
     this.phase = 'open'
     this.ctx.onOpen(this)
     this.toClient(bytes)
-    this.client.resume()
-    this.drainClientFrames()
   }
 
   private fromBroker(frame: Frame): void {
@@ -346,8 +377,7 @@ export class Session {
       case T.CONNACK:
         throw new ProtocolError('second CONNACK from the broker')
       case T.DISCONNECT:
-        this.toClient(frame.bytes)
-        return this.close('broker-disconnected')
+        return this.close('broker-disconnected', { toClient: frame.bytes })
       default:
         return this.toClient(frame.bytes)
     }
@@ -385,6 +415,8 @@ export class Session {
   // ------------------------------------------------------------------ client → broker, open session
 
   private fromClient(frame: Frame): void {
+    const flags = CLIENT_FLAGS[frame.type]
+    if (flags !== undefined && frame.flags !== flags) throw new MalformedPacketError(`packet type ${frame.type} with reserved flags ${frame.flags}`)
     switch (frame.type) {
       case T.PUBLISH:
         return this.publish(frame)
@@ -400,16 +432,23 @@ export class Session {
         const withWill = this.version === 5 && frame.remainingLength > 0 && frame.bytes[frame.headerLength] === ReasonCode.DisconnectWithWillMessage
         if (withWill && this.will && !this.ctx.policy.canPublish(this.address!, this.will.topic, this.country).allowed) {
           this.decision({ kind: 'will', allowed: false, reason: 'no-grant', topic: this.will.topic, detail: 'will refused at DISCONNECT 0x04' })
-          this.toBroker(encodePacket(disconnectV5(ReasonCode.Success), 5))
-        } else this.toBroker(frame.bytes)
-        this.upstream?.end()
-        return this.close('client-disconnected')
+          return this.close('client-disconnected', { toBroker: encodePacket(disconnectV5(ReasonCode.Success), 5) })
+        }
+        return this.close('client-disconnected', { toBroker: frame.bytes })
       }
       case T.CONNECT:
         throw new ProtocolError('second CONNECT')
       case T.AUTH:
-        // Re-authentication is not offered; the broker must never see our authentication method.
+        // Without enhanced authentication AUTH is a protocol error (MQTT 5 §3.15); with it, re-authentication is
+        // not offered. Either way the broker must never see our authentication method.
+        if (!this.enhancedAuth) throw new ProtocolError('AUTH without enhanced authentication')
         throw new ProtocolError('re-authentication is not supported', ReasonCode.BadAuthenticationMethod)
+      case 0:
+      case T.CONNACK:
+      case T.SUBACK:
+      case T.UNSUBACK:
+      case T.PINGRESP:
+        throw new ProtocolError(`packet type ${frame.type} is not sent by clients`)
       default:
         return this.toBroker(frame.bytes)
     }
@@ -499,19 +538,16 @@ export class Session {
     if (this.phase === 'closed') return
     // Still authenticating: the ban check at CONNECT and after authentication refuses it with a CONNACK.
     if (this.phase === 'connect' || this.phase === 'verifying' || this.phase === 'auth') return
-    // Authenticated, waiting for the broker: answer the CONNECT with the reason.
-    if (this.phase === 'upstream') {
-      this.upstream?.destroy()
-      return this.refuseConnect(reasonCode, why)
-    }
-    if (this.phase === 'open' && this.upstream) {
-      this.upstream.end(encodePacket(this.version === 5 ? disconnectV5(ReasonCode.Success) : { cmd: 'disconnect' }, this.version))
-    }
+    // Authenticated, waiting for the broker: answer the CONNECT with the reason (the upstream is dropped).
+    if (this.phase === 'upstream') return this.refuseConnect(reasonCode, why)
     // 0x8A (Banned) exists only in CONNACK; DISCONNECT says Administrative action (0x98) instead.
     const code = reasonCode === ReasonCode.Banned ? ReasonCode.AdministrativeAction : reasonCode
-    if (this.version === 5 && this.phase === 'open') this.client.end(encodePacket(disconnectV5(code), 5))
-    else this.client.end()
-    this.close(why)
+    this.close(why, { toClient: this.version === 5 ? encodePacket(disconnectV5(code), 5) : FIN, toBroker: this.normalDisconnect() })
+  }
+
+  /** A normal DISCONNECT towards the broker: it ends the upstream session and discards the will. */
+  private normalDisconnect(): Buffer {
+    return encodePacket(this.version === 5 ? disconnectV5(ReasonCode.Success) : { cmd: 'disconnect' }, this.version)
   }
 
   // ------------------------------------------------------------------ plumbing
@@ -520,18 +556,25 @@ export class Session {
     this.ctx.onDecision({ ip: this.ip, address: this.address, clientId: this.clientId, ...e })
   }
 
-  private protocolError(where: 'client' | 'broker', err: Error): void {
+  /** Ends the session for a protocol error of `where`: logged and counted against that side, answered to the client. */
+  private protocolError(where: Side, err: Error): void {
+    if (this.phase === 'closed') return
     this.ctx.onProtocolError(this, where, err)
     if (where === 'client') this.ctx.recordFailure(this.ip, this.address)
-    const reasonCode = err instanceof MqttProtocolError ? err.reasonCode : ReasonCode.UnspecifiedError
-    if (where === 'client' && this.version === 5 && this.phase === 'open') {
-      this.client.end(encodePacket(disconnectV5(reasonCode), 5))
-    } else if (where === 'client' && this.phase === 'connect' && this.connect === undefined) {
-      this.client.end()
-    } else if (where === 'broker' && this.version === 5 && this.phase === 'open') {
-      this.client.end(encodePacket(disconnectV5(ReasonCode.ImplementationSpecificError), 5))
-    }
-    this.close(`${where}-protocol-error`)
+    this.close(`${where}-protocol-error`, { toClient: this.errorNotice(where, err) })
+  }
+
+  /**
+   * What the client is told when a protocol error ends its session. Open: a v5 DISCONNECT with the client's own
+   * error code (0x83 when the broker failed), a bare FIN for 3.1.1. Before the CONNACK: a v5 CONNACK with the
+   * client's code once its CONNECT was read; a FIN when it never sent a valid one; nothing for a broker failure.
+   */
+  private errorNotice(where: Side, err: Error): Buffer | undefined {
+    const code = err instanceof MqttProtocolError ? err.reasonCode : ReasonCode.UnspecifiedError
+    if (this.phase === 'open') return this.version === 5 ? encodePacket(disconnectV5(where === 'client' ? code : ReasonCode.ImplementationSpecificError), 5) : FIN
+    if (where === 'broker') return undefined
+    if (this.connect === undefined || this.version !== 5) return FIN
+    return encodePacket(connackRefusal(5, code), 5)
   }
 
   private toClient(bytes: Buffer): void {
@@ -557,43 +600,48 @@ export class Session {
     })
   }
 
-  /** Idempotent teardown of both sockets. */
-  close(why: string): void {
-    if (this.closing) return
-    this.closing = true
+  /**
+   * The one teardown, idempotent. `toClient` / `toBroker` is the last packet for that side (FIN for none but an
+   * orderly end): it is flushed, then the socket lingers for the peer's close. A side without one is destroyed.
+   */
+  close(why: string, last: { toClient?: Buffer; toBroker?: Buffer } = {}): void {
+    if (this.phase === 'closed') return
     const wasOpen = this.phase === 'open'
     this.phase = 'closed'
     clearTimeout(this.connectTimer)
     for (const t of this.drainTimers.values()) clearTimeout(t)
-    if (this.upstream && !this.upstream.destroyed) {
+    if (this.upstream) {
+      let toBroker = last.toBroker
       // An abrupt client loss makes the broker publish the will; re-check it is still allowed first.
-      if (wasOpen && this.will && why !== 'client-disconnected' && !this.ctx.policy.canPublish(this.address!, this.will.topic, this.country).allowed) {
-        this.upstream.end(encodePacket(this.version === 5 ? disconnectV5(ReasonCode.Success) : { cmd: 'disconnect' }, this.version))
-      } else if (why === 'client-disconnected' || why === 'shutdown') {
-        this.upstream.end()
-      } else {
-        this.upstream.destroy()
-      }
+      if (!toBroker && wasOpen && this.will && why !== 'client-disconnected' && !this.ctx.policy.canPublish(this.address!, this.will.topic, this.country).allowed) toBroker = this.normalDisconnect()
+      if (!toBroker && why === 'shutdown') toBroker = FIN
+      endSocket(this.upstream, toBroker)
     }
-    if (!this.client.destroyed) {
-      if (this.client.writableEnded) setTimeout(() => this.client.destroy(), 1_000).unref()
-      else this.client.destroy()
-    }
+    endSocket(this.client, last.toClient)
     this.closeReason = why
-    this.finish()
-  }
-
-  private finish(): void {
-    if (this.finished) return
-    this.finished = true
-    this.closing = true
     this.ctx.onClose(this)
   }
 
   /** Graceful shutdown: tell v5 clients the server is going away, then close both sides. */
   shutdown(): void {
-    if (this.phase === 'open' && this.version === 5) this.client.write(encodePacket(disconnectV5(ReasonCode.ServerShuttingDown), 5))
-    if (this.phase === 'open') this.client.end()
-    this.close('shutdown')
+    const toClient = this.phase !== 'open' ? undefined : this.version === 5 ? encodePacket(disconnectV5(ReasonCode.ServerShuttingDown), 5) : FIN
+    this.close('shutdown', { toClient })
   }
+}
+
+/**
+ * Ends `socket` after `last` and destroys it once the peer has closed its side too, or after LINGER_MS; reading
+ * resumes (a paused socket never sees the peer's FIN). Without `last` the socket is destroyed at once.
+ */
+function endSocket(socket: Socket, last: Buffer | undefined): void {
+  if (socket.destroyed) return
+  if (last === undefined) {
+    socket.destroy()
+    return
+  }
+  if (!socket.writableEnded) socket.end(last)
+  socket.resume()
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+  timer.unref()
+  socket.once('close', () => clearTimeout(timer))
 }
