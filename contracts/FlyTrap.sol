@@ -25,6 +25,7 @@ contract FlyTrap {
     uint40 internal constant FOREVER = type(uint40).max;
     uint256 internal constant MAX_NAME_BYTES = 1024;
     uint256 internal constant MAX_COUNTRIES = 64;
+    bytes32 internal constant ROOT = bytes32(0);
 
     /// @dev slot 0: owner | pubFee | subFee | flags | generation. slot 1: period. slot 2: countries.
     /// Fees are stored in gwei (the interface speaks wei and refuses amounts that are not whole gwei): one
@@ -45,6 +46,21 @@ contract FlyTrap {
     /// Expiry 0 = no access, FOREVER = until revoked, else valid while block.timestamp < expiry.
     /// Zero means "no grant", so a revoke that leaves nothing clears the slot and earns a refund.
     type Grant is uint256;
+
+    /// @dev A node of the namespace tree (docs/namespaces.md). A registration's claim path is its levels before
+    /// the first wildcard (all of them for an exact name). A filter claims every name at or under its claim
+    /// path; an exact name claims only itself. Node ids: ROOT for the empty path, else keccak256 of the path's
+    /// bytes, so a name's own node id is its topic id. Per node: `total` live registrations whose claim path
+    /// runs through it (strictly through for an exact name: the name ending here is `_topics[node].owner`),
+    /// `filters` of them claiming exactly this node, and `sole`, the owner who entered it while it was empty,
+    /// with `soleCount` of its registrations here (sole = 0 once that owner has left while others stay).
+    /// One slot; O(depth) of them read and written per registration, removal and transfer.
+    struct Node {
+        address sole;
+        uint32 soleCount;
+        uint32 total;
+        uint32 filters;
+    }
 
     struct TopicInfo {
         bytes32 id;
@@ -75,6 +91,7 @@ contract FlyTrap {
     mapping(uint256 => string) internal _names;
     mapping(address => uint256) public balanceOf;
     mapping(address => bool) public isReporter;
+    mapping(bytes32 => Node) internal _nodes;
 
     // ---------------------------------------------------------------- events
 
@@ -124,6 +141,10 @@ contract FlyTrap {
     error NothingToWithdraw();
     error WithdrawFailed();
     error LengthMismatch();
+    /// @dev Another owner's filter claims everything under `prefix` (its claim path), which holds this name.
+    error NamespaceClaimed(string prefix, address owner);
+    /// @dev This filter would claim everything under `prefix`, where `owner` (0: several owners) holds a registration.
+    error NamespaceOccupied(string prefix, address owner);
 
     // ---------------------------------------------------------------- modifiers
 
@@ -163,6 +184,7 @@ contract FlyTrap {
         Topic storage t = _topics[id];
         if (t.owner != address(0)) revert TopicExists(id);
         if (t.gen == type(uint8).max) revert NameRetired(id);
+        _enter(name, msg.sender);
 
         uint8 stored = t.flags; // keeps FLAG_LISTED of a removed topic, so the name is not listed twice
         if (stored & FLAG_LISTED == 0) {
@@ -204,9 +226,15 @@ contract FlyTrap {
         emit TopicFlagsChanged(id, msg.sender, flags, reason);
     }
 
+    /// @notice Hands a topic to `newOwner`, who must not end up overlapping another owner's registration
+    /// (including the sender's own, so a filter and the names under it move together or not at all).
     function transferTopic(string calldata name, address newOwner, string calldata reason) external {
         (bytes32 id, Topic storage t) = _owned(name);
         if (newOwner == address(0)) revert InvalidAddress();
+        if (newOwner != msg.sender) {
+            _leave(name, msg.sender);
+            _enter(name, newOwner);
+        }
         t.owner = newOwner;
         emit TopicTransferred(id, msg.sender, newOwner, reason);
     }
@@ -214,6 +242,7 @@ contract FlyTrap {
     /// @notice Removes a topic and, by bumping its generation, every grant on it. The name can be registered again.
     function removeTopic(string calldata name, string calldata reason) external {
         (bytes32 id, Topic storage t) = _owned(name);
+        _leave(name, msg.sender);
         t.owner = address(0);
         t.pubFeeGwei = 0;
         t.subFeeGwei = 0;
@@ -398,6 +427,105 @@ contract FlyTrap {
         address owner = t.owner;
         if (owner == address(0)) revert UnknownTopic(id);
         if (owner != msg.sender) revert NotTopicOwner(id);
+    }
+
+    /// @dev Counts a registration of `name` by `who` into every node of its claim path, refusing first any node
+    /// where it would overlap another owner's registration: an ancestor (or, for an exact name, its own node)
+    /// claimed by another owner's filter; for a filter, a claim node under which anyone else holds anything.
+    function _enter(string calldata name, address who) internal {
+        (uint256 ptr, uint256 len) = _copy(name);
+        bytes32 node = ROOT;
+        uint256 end; // byte length of node's path
+        for (uint256 i; i < len; ++i) {
+            bytes1 c = bytes(name)[i];
+            if (c == "+" || c == "#") {
+                // A filter: `node` is its claim node. Nobody else may hold anything at or under it.
+                Node memory n = _nodes[node];
+                if (n.total != 0 && (n.sole != who || n.soleCount != n.total)) {
+                    if (n.filters != 0) revert NamespaceClaimed(name[:end], n.sole);
+                    revert NamespaceOccupied(name[:end], n.sole);
+                }
+                if (node != ROOT) {
+                    address exact = _topics[node].owner; // the exact name equal to the claim path
+                    if (exact != address(0) && exact != who) revert NamespaceOccupied(name[:end], exact);
+                }
+                n.filters += 1;
+                _nodes[node] = _entered(n, who);
+                return;
+            }
+            if (c == "/") {
+                _ancestor(node, name[:end], who);
+                end = i;
+                node = _hash(ptr, i);
+            }
+        }
+        // An exact name: every strict ancestor, then its own node, which only another owner's filter can claim.
+        _ancestor(node, name[:end], who);
+        Node storage own = _nodes[_hash(ptr, len)];
+        if (own.filters != 0 && own.sole != who) revert NamespaceClaimed(name, own.sole);
+    }
+
+    function _ancestor(bytes32 node, string calldata prefix, address who) internal {
+        Node memory n = _nodes[node];
+        if (n.filters != 0 && n.sole != who) revert NamespaceClaimed(prefix, n.sole);
+        _nodes[node] = _entered(n, who);
+    }
+
+    function _entered(Node memory n, address who) internal pure returns (Node memory) {
+        if (n.total == 0) {
+            n.sole = who;
+            n.soleCount = 1;
+        } else if (n.sole == who) {
+            n.soleCount += 1;
+        }
+        n.total += 1;
+        return n;
+    }
+
+    /// @dev Undoes _enter for a live registration of `name` by `who` (no checks: leaving never overlaps).
+    function _leave(string calldata name, address who) internal {
+        (uint256 ptr, uint256 len) = _copy(name);
+        bytes32 node = ROOT;
+        for (uint256 i; i < len; ++i) {
+            bytes1 c = bytes(name)[i];
+            if (c == "+" || c == "#") {
+                Node memory n = _nodes[node];
+                n.filters -= 1;
+                _nodes[node] = _left(n, who);
+                return;
+            }
+            if (c == "/") {
+                _nodes[node] = _left(_nodes[node], who);
+                node = _hash(ptr, i);
+            }
+        }
+        _nodes[node] = _left(_nodes[node], who);
+    }
+
+    function _left(Node memory n, address who) internal pure returns (Node memory) {
+        n.total -= 1;
+        if (n.sole == who) n.soleCount -= 1;
+        if (n.total == 0 || n.soleCount == 0) {
+            n.sole = address(0); // empty, or its first owner gone while others stay (no filter until it empties)
+            n.soleCount = 0;
+        }
+        return n;
+    }
+
+    /// @dev The name copied to memory once, so every prefix is hashed without another copy.
+    function _copy(string calldata name) internal pure returns (uint256 ptr, uint256 len) {
+        len = bytes(name).length;
+        assembly ("memory-safe") {
+            ptr := mload(0x40)
+            calldatacopy(ptr, name.offset, len)
+            mstore(0x40, add(ptr, and(add(len, 31), not(31))))
+        }
+    }
+
+    function _hash(uint256 ptr, uint256 len) internal pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            h := keccak256(ptr, len)
+        }
     }
 
     /// @dev A grant's expiries, treating one from an older generation of the topic as absent.
