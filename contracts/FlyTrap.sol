@@ -47,20 +47,17 @@ contract FlyTrap {
     /// Zero means "no grant", so a revoke that leaves nothing clears the slot and earns a refund.
     type Grant is uint256;
 
-    /// @dev A node of the namespace tree (docs/namespaces.md). A registration's claim path is its levels before
-    /// the first wildcard (all of them for an exact name). A filter claims every name at or under its claim
-    /// path; an exact name claims only itself. Node ids: ROOT for the empty path, else keccak256 of the path's
-    /// bytes, so a name's own node id is its topic id. Per node: `total` live registrations whose claim path
-    /// runs through it (strictly through for an exact name: the name ending here is `_topics[node].owner`),
-    /// `filters` of them claiming exactly this node, and `sole`, the owner who entered it while it was empty,
-    /// with `soleCount` of its registrations here (sole = 0 once that owner has left while others stay).
-    /// One slot; O(depth) of them read and written per registration, removal and transfer.
-    struct Node {
-        address sole;
-        uint32 soleCount;
-        uint32 total;
-        uint32 filters;
-    }
+    /// @dev A node of the namespace tree (docs/namespaces.md), one word in `_nodes`. A registration's claim path
+    /// is its levels before the first wildcard (all of them for an exact name). A filter claims every name at or
+    /// under its claim path; an exact name claims only itself. Node ids: ROOT for the empty path, else keccak256
+    /// of the path's bytes, so a name's own node id is its topic id. Per node, bits 224..255: filters claiming
+    /// exactly this node; 192..223: total live registrations whose claim path runs through it (strictly through
+    /// for an exact name: the name ending here is `_topics[node].owner`); 0..159: `sole`, the owner who entered
+    /// it while it was empty, with 160..191 its registrations here (sole = 0 once it has left while others stay).
+    /// O(depth) nodes are read and written per registration, removal and transfer.
+    uint256 internal constant NODE_SOLE = 1 << 160;
+    uint256 internal constant NODE_TOTAL = 1 << 192;
+    uint256 internal constant NODE_FILTER = 1 << 224;
 
     struct TopicInfo {
         bytes32 id;
@@ -91,7 +88,7 @@ contract FlyTrap {
     mapping(uint256 => string) internal _names;
     mapping(address => uint256) public balanceOf;
     mapping(address => bool) public isReporter;
-    mapping(bytes32 => Node) internal _nodes;
+    mapping(bytes32 => uint256) internal _nodes;
 
     // ---------------------------------------------------------------- events
 
@@ -436,79 +433,86 @@ contract FlyTrap {
         (uint256 ptr, uint256 len) = _copy(name);
         bytes32 node = ROOT;
         uint256 end; // byte length of node's path
-        for (uint256 i; i < len; ++i) {
-            bytes1 c = bytes(name)[i];
-            if (c == "+" || c == "#") {
-                // A filter: `node` is its claim node. Nobody else may hold anything at or under it.
-                Node memory n = _nodes[node];
-                if (n.total != 0 && (n.sole != who || n.soleCount != n.total)) {
-                    if (n.filters != 0) revert NamespaceClaimed(name[:end], n.sole);
-                    revert NamespaceOccupied(name[:end], n.sole);
+        for (uint256 i; i < len; ) {
+            uint256 c;
+            assembly ("memory-safe") {
+                c := byte(0, mload(add(ptr, i)))
+            }
+            if (c == 0x2b || c == 0x23) {
+                // '+' or '#': a filter, and `node` is its claim node. Nobody else may hold anything at or under it.
+                uint256 n = _nodes[node];
+                uint256 total = uint32(n >> 192);
+                address sole = address(uint160(n));
+                if (total != 0 && (sole != who || uint32(n >> 160) != total)) {
+                    if (n >> 224 != 0) revert NamespaceClaimed(name[:end], sole);
+                    revert NamespaceOccupied(name[:end], sole == who ? address(0) : sole); // 0: other owners
                 }
                 if (node != ROOT) {
                     address exact = _topics[node].owner; // the exact name equal to the claim path
                     if (exact != address(0) && exact != who) revert NamespaceOccupied(name[:end], exact);
                 }
-                n.filters += 1;
-                _nodes[node] = _entered(n, who);
+                _nodes[node] = _entered(n, who) + NODE_FILTER;
                 return;
             }
-            if (c == "/") {
+            if (c == 0x2f) {
+                // '/': a level ends, `node` is a strict ancestor.
                 _ancestor(node, name[:end], who);
                 end = i;
                 node = _hash(ptr, i);
             }
+            unchecked {
+                ++i;
+            }
         }
-        // An exact name: every strict ancestor, then its own node, which only another owner's filter can claim.
+        // An exact name: its last strict ancestor, then its own node, which only another owner's filter can claim.
         _ancestor(node, name[:end], who);
-        Node storage own = _nodes[_hash(ptr, len)];
-        if (own.filters != 0 && own.sole != who) revert NamespaceClaimed(name, own.sole);
+        uint256 own = _nodes[_hash(ptr, len)];
+        if (own >> 224 != 0 && address(uint160(own)) != who) revert NamespaceClaimed(name, address(uint160(own)));
     }
 
     function _ancestor(bytes32 node, string calldata prefix, address who) internal {
-        Node memory n = _nodes[node];
-        if (n.filters != 0 && n.sole != who) revert NamespaceClaimed(prefix, n.sole);
+        uint256 n = _nodes[node];
+        if (n >> 224 != 0 && address(uint160(n)) != who) revert NamespaceClaimed(prefix, address(uint160(n)));
         _nodes[node] = _entered(n, who);
     }
 
-    function _entered(Node memory n, address who) internal pure returns (Node memory) {
-        if (n.total == 0) {
-            n.sole = who;
-            n.soleCount = 1;
-        } else if (n.sole == who) {
-            n.soleCount += 1;
+    /// @dev Counts never overflow in practice (2^32 registrations at ~90 k gas each), so plain adds are safe.
+    function _entered(uint256 n, address who) internal pure returns (uint256) {
+        if (n == 0) return uint256(uint160(who)) | NODE_SOLE | NODE_TOTAL; // empty: `who` is its first owner
+        unchecked {
+            return address(uint160(n)) == who ? n + NODE_SOLE + NODE_TOTAL : n + NODE_TOTAL;
         }
-        n.total += 1;
-        return n;
     }
 
     /// @dev Undoes _enter for a live registration of `name` by `who` (no checks: leaving never overlaps).
     function _leave(string calldata name, address who) internal {
         (uint256 ptr, uint256 len) = _copy(name);
         bytes32 node = ROOT;
-        for (uint256 i; i < len; ++i) {
-            bytes1 c = bytes(name)[i];
-            if (c == "+" || c == "#") {
-                Node memory n = _nodes[node];
-                n.filters -= 1;
-                _nodes[node] = _left(n, who);
+        for (uint256 i; i < len; ) {
+            uint256 c;
+            assembly ("memory-safe") {
+                c := byte(0, mload(add(ptr, i)))
+            }
+            if (c == 0x2b || c == 0x23) {
+                _nodes[node] = _left(_nodes[node] - NODE_FILTER, who);
                 return;
             }
-            if (c == "/") {
+            if (c == 0x2f) {
                 _nodes[node] = _left(_nodes[node], who);
                 node = _hash(ptr, i);
+            }
+            unchecked {
+                ++i;
             }
         }
         _nodes[node] = _left(_nodes[node], who);
     }
 
-    function _left(Node memory n, address who) internal pure returns (Node memory) {
-        n.total -= 1;
-        if (n.sole == who) n.soleCount -= 1;
-        if (n.total == 0 || n.soleCount == 0) {
-            n.sole = address(0); // empty, or its first owner gone while others stay (no filter until it empties)
-            n.soleCount = 0;
-        }
+    function _left(uint256 n, address who) internal pure returns (uint256) {
+        n -= NODE_TOTAL;
+        if (address(uint160(n)) == who) n -= NODE_SOLE;
+        if (uint32(n >> 192) == 0) return 0; // empty
+        if (uint32(n >> 160) == 0) n &= ~uint256(type(uint160).max); // its first owner gone, others stay: sole unknown
         return n;
     }
 
