@@ -224,7 +224,7 @@ contract FlyTrap {
     }
 
     /// @notice Hands a topic to `newOwner`, who must not end up overlapping another owner's registration
-    /// (including the sender's own, so a filter and the names under it move together or not at all).
+    /// (the sender's included: a filter and the names under it move together, with transferTopics).
     function transferTopic(string calldata name, address newOwner, string calldata reason) external {
         (bytes32 id, Topic storage t) = _owned(name);
         if (newOwner == address(0)) revert InvalidAddress();
@@ -234,6 +234,27 @@ contract FlyTrap {
         }
         t.owner = newOwner;
         emit TopicTransferred(id, msg.sender, newOwner, reason);
+    }
+
+    /// @notice Hands several topics to `newOwner` at once: all leave the sender before any is checked for
+    /// `newOwner`, so overlapping registrations of the sender (a filter and the names under it) can move together.
+    function transferTopics(string[] calldata names, address newOwner, string calldata reason) external {
+        if (newOwner == address(0)) revert InvalidAddress();
+        bool moves = newOwner != msg.sender;
+        uint256 n = names.length;
+        for (uint256 i; i < n; ++i) {
+            (, Topic storage t) = _owned(names[i]);
+            if (moves) {
+                _leave(names[i], msg.sender);
+                t.owner = address(0); // a duplicate in the list is then UnknownTopic, not counted twice
+            }
+        }
+        for (uint256 i; i < n; ++i) {
+            bytes32 id = keccak256(bytes(names[i]));
+            if (moves) _enter(names[i], newOwner);
+            _topics[id].owner = newOwner;
+            emit TopicTransferred(id, msg.sender, newOwner, reason);
+        }
     }
 
     /// @notice Removes a topic and, by bumping its generation, every grant on it. The name can be registered again.

@@ -161,6 +161,25 @@ describe('transferTopic keeps namespaces single-owner', () => {
     await s.transferTopic('xfer3/o-name', O, 'back')
     await expectRevert(o.addTopic(topicArgs('xfer3/#')), 'NamespaceOccupied', ['xfer3', ZERO_ADDRESS])
   })
+  test('transferTopics moves a filter and the names under it together, grants intact', async () => {
+    await add(o, 'bundle/#')
+    await add(o, 'bundle/a')
+    await add(o, 'bundle')
+    await o.allow('bundle/a', T, 3, 0, 'member')
+    await expectRevert(o.transferTopics(['bundle/#', 'bundle/a'], S, 'sold'), 'NamespaceOccupied', ['bundle', O]) // `bundle` left behind
+    const res = await o.transferTopics(['bundle/a', 'bundle/#', 'bundle'], S, 'sold') // any order
+    assert.equal(res.events.filter((e) => e.name === 'TopicTransferred').length, 3)
+    for (const name of ['bundle/#', 'bundle/a', 'bundle']) assert.equal(await ownerOf(name), S)
+    assert.equal(await s.canAccess('bundle/a', T, 1), true)
+    await expectRevert(add(o, 'bundle/b'), 'NamespaceClaimed', ['bundle', S])
+    await expectRevert(o.transferTopics(['bundle/a'], O, 'take back'), 'NotTopicOwner', [topicId('bundle/a')])
+    await expectRevert(s.transferTopics(['bundle/a', 'bundle/a'], T, 'twice'), 'UnknownTopic', [topicId('bundle/a')])
+    await s.removeTopic('bundle/a', 'done') // the bookkeeping is consistent after the move: removal releases
+    await s.removeTopic('bundle/#', 'done')
+    await s.removeTopic('bundle', 'done')
+    await add(o, 'bundle/#')
+  })
+
   test('once the names under it are gone, the filter moves, and its claim moves with it', async () => {
     await o.removeTopic('xfer/a', 'moving')
     await o.transferTopic('xfer/#', S, 'sold')

@@ -256,6 +256,11 @@ export class FlyTrapClient {
     return this.send('transferTopic', [name, to, reason])
   }
 
+  /** Several topics in one transaction (a filter and the names under it can only move together). */
+  transferTopics(names: string[], to: string, reason: string): Promise<TxResult> {
+    return this.send('transferTopics', [names, to, reason])
+  }
+
   removeTopic(name: string, reason: string): Promise<TxResult> {
     return this.send('removeTopic', [name, reason])
   }
