@@ -49,3 +49,19 @@ export function namespacesOverlap(a: string, b: string): boolean {
 export function claimPrefix(claim: Claim): string {
   return claim.path.join('/')
 }
+
+export interface Registration {
+  name: string
+  owner: string
+}
+
+/**
+ * The registrations that stand in the way of `owner` holding `names` (registering them, or receiving them in
+ * one transfer): those of other owners, apart from `names` themselves, that overlap any of them.
+ */
+export function namespaceConflicts(names: readonly string[], owner: string, registrations: readonly Registration[]): Registration[] {
+  const mine = owner.toLowerCase()
+  const moving = new Set(names)
+  const claims = names.map(claimOf)
+  return registrations.filter((r) => !moving.has(r.name) && r.owner.toLowerCase() !== mine && claims.some((c) => claimsOverlap(c, claimOf(r.name))))
+}
