@@ -163,6 +163,14 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     }
   }
 
+  /** The contract refuses overlapping registrations; if some reached the chain anyway, the operator should know. */
+  function warnShadowed(names: readonly string[]): void {
+    const shadowed = names.filter((n) => store.entry(n)?.effective === false)
+    if (shadowed.length > 0) {
+      logger?.warn('ignoring registrations that overlap an earlier one of another owner (namespace rule)', { count: shadowed.length, topics: shadowed.slice(0, 10) })
+    }
+  }
+
   // ---------------------------------------------------------------- cold start
 
   async function coldStart(): Promise<void> {
@@ -207,6 +215,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     lastBlock = block
     head = block
     logger?.info('policy loaded', { block, topics: topics.length, grants: grants.length })
+    warnShadowed(topics.map((t) => t.name))
     deliver(bans)
   }
 
@@ -271,6 +280,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       store.markSynced(to)
     })
     lastBlock = to
+    warnShadowed(topicReads.flatMap((t) => (t ? [t.name] : [])))
     if (events.length > 0) logger?.debug('policy updated', { block: to, events: events.length, topics: touchedTopics.size, grants: touchedGrants.size })
     deliver(bans)
     return to < latest
