@@ -418,7 +418,8 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
     }
     node.here.push(entry)
     this.redecide(entry)
-    for (const other of this.overlapping(entry)) this.redecide(other)
+    // A new entry can only shadow the overlapping entries registered after it (no full re-decision needed).
+    for (const other of this.overlapping(entry)) if (entry.registeredAt < other.registeredAt) this.setEffective(other, false)
   }
 
   /** Takes an entry out of the namespace tree (and the trie) and re-decides the entries it overlapped. */
@@ -436,7 +437,8 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
       if (node.owners.size > 0) break
       path[i - 1]?.children?.delete(claim.path[i - 1] as string)
     }
-    for (const other of this.overlapping(entry)) this.redecide(other)
+    // Only entries registered after it can have been shadowed by it: re-decide those.
+    for (const other of this.overlapping(entry)) if (entry.registeredAt < other.registeredAt) this.redecide(other)
   }
 
   /**
@@ -468,7 +470,7 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
 
   /** An entry is effective iff no entry registered before it, by another owner, overlaps it. */
   private redecide(entry: Entry): void {
-    if (entry.claim === null || !this.byId.has(entry.id)) return
+    if (entry.claim === null || this.byId.get(entry.id) !== entry) return
     const shadowed = this.overlapping(entry).some((e) => e.registeredAt < entry.registeredAt)
     this.setEffective(entry, !shadowed)
   }
