@@ -3,8 +3,9 @@ import assert from 'node:assert/strict'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
 import type { FlyTrapClient } from '../../src/lib/chain/client.js'
 import { topicId } from '../../src/lib/chain/codec.js'
-import { namespacesOverlap } from '../../src/lib/policy/namespace.js'
-import { ZERO_ADDRESS, expectRevert, topicArgs } from './_helpers.js'
+import { FlytrapError } from '../../src/lib/errors.js'
+import { namespaceConflicts, namespacesOverlap } from '../../src/lib/policy/namespace.js'
+import { ZERO_ADDRESS, decodeRevert, expectRevert, topicArgs } from './_helpers.js'
 
 // Accounts: 1 owner O (registers first), 2 stranger S, 3 a third owner T.
 let fx: ChainFixture
@@ -200,5 +201,61 @@ describe('empty levels and $ topics', () => {
     await add(s, 'x/') // a different first level ("x")
     await add(o, '$SYS/broker')
     await expectRevert(add(s, '#'), 'NamespaceOccupied', ['', O])
+  })
+})
+
+describe('the contract agrees with the TypeScript rule (random sequences)', () => {
+  test('every refusal is an overlap the rule sees (or the documented conservative edge); every overlap is refused', async () => {
+    const names = ['#', 'r', 'r/a', 'r/b', 'r/+', 'r/#', 'r/a/#', 'r/a/x', 'r/+/x', '+/a', 'q/a', 'q/#']
+    const owners: [FlyTrapClient, () => string][] = [
+      [o, () => O],
+      [s, () => S],
+      [t, () => T],
+    ]
+    const live = new Map<string, string>((await o.topics()).map((x) => [x.name, x.owner])) // name → owner, the earlier tests' too
+    let seed = 42
+    const rand = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+      return seed % n
+    }
+    let accepted = 0
+    let refused = 0
+    let edge = 0
+    for (let step = 0; step < 80; step++) {
+      const name = names[rand(names.length)]!
+      const owner = live.get(name)
+      if (owner !== undefined && rand(2) === 0) {
+        const [client] = owners.find(([, addr]) => addr() === owner)!
+        await client.removeTopic(name, 'random')
+        live.delete(name)
+        continue
+      }
+      const [client, addr] = owners[rand(owners.length)]!
+      const who = addr()
+      const conflicts = namespaceConflicts([name], who, [...live].map(([n, w]) => ({ name: n, owner: w })))
+      let err: FlytrapError | null = null
+      try {
+        await client.addTopic(topicArgs(name))
+      } catch (e) {
+        assert.ok(e instanceof FlytrapError)
+        err = e
+      }
+      const context = `step ${step}: ${name} by ${who} with ${JSON.stringify([...live])}`
+      if (owner !== undefined) {
+        assert.equal(err?.code, 'TopicExists', context)
+      } else if (conflicts.length > 0) {
+        assert.ok(err && ['NamespaceClaimed', 'NamespaceOccupied'].includes(err.code), context)
+        refused++
+      } else if (err) {
+        // The one conservative edge: a claim node whose first owner left while others stayed.
+        assert.equal(err.code, 'NamespaceOccupied', context)
+        assert.equal(decodeRevert(err)?.args[1], ZERO_ADDRESS, context)
+        edge++
+      } else {
+        live.set(name, who)
+        accepted++
+      }
+    }
+    assert.ok(accepted > 5 && refused > 5, `accepted ${accepted}, refused ${refused}, edge ${edge}`)
   })
 })
