@@ -120,6 +120,17 @@ describe('a later overlapping entry of another owner gives nothing and takes not
     assert.equal(store.canSubscribe(M, 'elsewhere/#', null, NOW).reason, 'unregistered-allowed')
   })
 
+  test('no denial of service through a filter nothing covers: a shadowed squat is not an entry M "lacks"', () => {
+    const store = storeOf([
+      { name: 'medical/records', owner: O, at: 1, grants: { [M]: [0n, FOREVER] } },
+      { name: 'medical/#', owner: S, at: 2 },
+      { name: 'medical/+', owner: S, at: 3 },
+    ], 'allow')
+    // medical/+ matches medical/records (M may read it) and unregistered topics: allowed, whatever S registered.
+    assert.deepEqual(store.canSubscribe(M, 'medical/+', null, NOW), { allowed: true, reason: 'unregistered-allowed', sensitive: false })
+    assert.equal(store.canSubscribe(G, 'medical/+', null, NOW).allowed, false)
+  })
+
   test('first registered wins: the same entries in the other order give the namespace to S', () => {
     const store = storeOf([
       { name: 'medical/records', owner: O, at: 5, grants: { [M]: BOTH } },
