@@ -5,6 +5,7 @@ pragma solidity ^0.8.24;
 /// @notice Holds the access policy an MQTT proxy enforces: topics (exact names or filters with + and #),
 /// their owners, fees, allowed countries and members; and the accountability records only registered
 /// reporters (the proxies) may write: bans, denied-attempt summaries, sensitive-topic reports, audit anchors.
+/// Registrations of different owners never overlap: first registered wins (docs/namespaces.md, `_enter`).
 /// @dev Storage is packed for gas: a topic is one slot (plus one for a join period and one for countries,
 /// only when used); fees are held as whole gwei so both fit beside the owner and a grant is one slot holding both roles' expiries. Members are not kept
 /// in an on-chain list: that would add a storage write to every grant and forbid the refund a full revoke
