@@ -5,6 +5,7 @@ pragma solidity ^0.8.24;
 /// @notice Holds the access policy an MQTT proxy enforces: topics (exact names or filters with + and #),
 /// their owners, fees, allowed countries and members; and the accountability records only registered
 /// reporters (the proxies) may write: bans, denied-attempt summaries, sensitive-topic reports, audit anchors.
+/// Registrations of different owners never overlap: first registered wins (docs/namespaces.md, `_enter`).
 /// @dev Storage is packed for gas: a topic is one slot (plus one for a join period and one for countries,
 /// only when used); fees are held as whole gwei so both fit beside the owner and a grant is one slot holding both roles' expiries. Members are not kept
 /// in an on-chain list: that would add a storage write to every grant and forbid the refund a full revoke
@@ -25,6 +26,7 @@ contract FlyTrap {
     uint40 internal constant FOREVER = type(uint40).max;
     uint256 internal constant MAX_NAME_BYTES = 1024;
     uint256 internal constant MAX_COUNTRIES = 64;
+    bytes32 internal constant ROOT = bytes32(0);
 
     /// @dev slot 0: owner | pubFee | subFee | flags | generation. slot 1: period. slot 2: countries.
     /// Fees are stored in gwei (the interface speaks wei and refuses amounts that are not whole gwei): one
@@ -45,6 +47,18 @@ contract FlyTrap {
     /// Expiry 0 = no access, FOREVER = until revoked, else valid while block.timestamp < expiry.
     /// Zero means "no grant", so a revoke that leaves nothing clears the slot and earns a refund.
     type Grant is uint256;
+
+    /// @dev A node of the namespace tree (docs/namespaces.md), one word in `_nodes`. A registration's claim path
+    /// is its levels before the first wildcard (all of them for an exact name). A filter claims every name at or
+    /// under its claim path; an exact name claims only itself. Node ids: ROOT for the empty path, else keccak256
+    /// of the path's bytes, so a name's own node id is its topic id. Per node, bits 224..255: filters claiming
+    /// exactly this node; 192..223: total live registrations whose claim path runs through it (strictly through
+    /// for an exact name: the name ending here is `_topics[node].owner`); 0..159: `sole`, the owner who entered
+    /// it while it was empty, with 160..191 its registrations here (sole = 0 once it has left while others stay).
+    /// O(depth) nodes are read and written per registration, removal and transfer.
+    uint256 internal constant NODE_SOLE = 1 << 160;
+    uint256 internal constant NODE_TOTAL = 1 << 192;
+    uint256 internal constant NODE_FILTER = 1 << 224;
 
     struct TopicInfo {
         bytes32 id;
@@ -75,6 +89,7 @@ contract FlyTrap {
     mapping(uint256 => string) internal _names;
     mapping(address => uint256) public balanceOf;
     mapping(address => bool) public isReporter;
+    mapping(bytes32 => uint256) internal _nodes;
 
     // ---------------------------------------------------------------- events
 
@@ -124,6 +139,10 @@ contract FlyTrap {
     error NothingToWithdraw();
     error WithdrawFailed();
     error LengthMismatch();
+    /// @dev Another owner's filter claims everything under `prefix` (its claim path), which holds this name.
+    error NamespaceClaimed(string prefix, address owner);
+    /// @dev This filter would claim everything under `prefix`, where `owner` (0: several owners) holds a registration.
+    error NamespaceOccupied(string prefix, address owner);
 
     // ---------------------------------------------------------------- modifiers
 
@@ -163,6 +182,7 @@ contract FlyTrap {
         Topic storage t = _topics[id];
         if (t.owner != address(0)) revert TopicExists(id);
         if (t.gen == type(uint8).max) revert NameRetired(id);
+        _enter(name, msg.sender);
 
         uint8 stored = t.flags; // keeps FLAG_LISTED of a removed topic, so the name is not listed twice
         if (stored & FLAG_LISTED == 0) {
@@ -204,16 +224,44 @@ contract FlyTrap {
         emit TopicFlagsChanged(id, msg.sender, flags, reason);
     }
 
+    /// @notice Hands a topic to `newOwner`, who must not end up overlapping another owner's registration
+    /// (the sender's included: a filter and the names under it move together, with transferTopics).
     function transferTopic(string calldata name, address newOwner, string calldata reason) external {
         (bytes32 id, Topic storage t) = _owned(name);
         if (newOwner == address(0)) revert InvalidAddress();
+        if (newOwner != msg.sender) {
+            _leave(name, msg.sender);
+            _enter(name, newOwner);
+        }
         t.owner = newOwner;
         emit TopicTransferred(id, msg.sender, newOwner, reason);
+    }
+
+    /// @notice Hands several topics to `newOwner` at once: all leave the sender before any is checked for
+    /// `newOwner`, so overlapping registrations of the sender (a filter and the names under it) can move together.
+    function transferTopics(string[] calldata names, address newOwner, string calldata reason) external {
+        if (newOwner == address(0)) revert InvalidAddress();
+        bool moves = newOwner != msg.sender;
+        uint256 n = names.length;
+        for (uint256 i; i < n; ++i) {
+            (, Topic storage t) = _owned(names[i]);
+            if (moves) {
+                _leave(names[i], msg.sender);
+                t.owner = address(0); // a duplicate in the list is then UnknownTopic, not counted twice
+            }
+        }
+        for (uint256 i; i < n; ++i) {
+            bytes32 id = keccak256(bytes(names[i]));
+            if (moves) _enter(names[i], newOwner);
+            _topics[id].owner = newOwner;
+            emit TopicTransferred(id, msg.sender, newOwner, reason);
+        }
     }
 
     /// @notice Removes a topic and, by bumping its generation, every grant on it. The name can be registered again.
     function removeTopic(string calldata name, string calldata reason) external {
         (bytes32 id, Topic storage t) = _owned(name);
+        _leave(name, msg.sender);
         t.owner = address(0);
         t.pubFeeGwei = 0;
         t.subFeeGwei = 0;
@@ -398,6 +446,112 @@ contract FlyTrap {
         address owner = t.owner;
         if (owner == address(0)) revert UnknownTopic(id);
         if (owner != msg.sender) revert NotTopicOwner(id);
+    }
+
+    /// @dev Counts a registration of `name` by `who` into every node of its claim path, refusing first any node
+    /// where it would overlap another owner's registration: an ancestor (or, for an exact name, its own node)
+    /// claimed by another owner's filter; for a filter, a claim node under which anyone else holds anything.
+    function _enter(string calldata name, address who) internal {
+        (uint256 ptr, uint256 len) = _copy(name);
+        bytes32 node = ROOT;
+        uint256 end; // byte length of node's path
+        for (uint256 i; i < len; ) {
+            uint256 c;
+            assembly ("memory-safe") {
+                c := byte(0, mload(add(ptr, i)))
+            }
+            if (c == 0x2b || c == 0x23) {
+                // '+' or '#': a filter, and `node` is its claim node. Nobody else may hold anything at or under it.
+                uint256 n = _nodes[node];
+                uint256 total = uint32(n >> 192);
+                address sole = address(uint160(n));
+                if (total != 0 && (sole != who || uint32(n >> 160) != total)) {
+                    if (n >> 224 != 0) revert NamespaceClaimed(name[:end], sole);
+                    revert NamespaceOccupied(name[:end], sole == who ? address(0) : sole); // 0: other owners
+                }
+                if (node != ROOT) {
+                    address exact = _topics[node].owner; // the exact name equal to the claim path
+                    if (exact != address(0) && exact != who) revert NamespaceOccupied(name[:end], exact);
+                }
+                _nodes[node] = _entered(n, who) + NODE_FILTER;
+                return;
+            }
+            if (c == 0x2f) {
+                // '/': a level ends, `node` is a strict ancestor.
+                _ancestor(node, name[:end], who);
+                end = i;
+                node = _hash(ptr, i);
+            }
+            unchecked {
+                ++i;
+            }
+        }
+        // An exact name: its last strict ancestor, then its own node, which only another owner's filter can claim.
+        _ancestor(node, name[:end], who);
+        uint256 own = _nodes[_hash(ptr, len)];
+        if (own >> 224 != 0 && address(uint160(own)) != who) revert NamespaceClaimed(name, address(uint160(own)));
+    }
+
+    function _ancestor(bytes32 node, string calldata prefix, address who) internal {
+        uint256 n = _nodes[node];
+        if (n >> 224 != 0 && address(uint160(n)) != who) revert NamespaceClaimed(prefix, address(uint160(n)));
+        _nodes[node] = _entered(n, who);
+    }
+
+    /// @dev Counts never overflow in practice (2^32 registrations at ~90 k gas each), so plain adds are safe.
+    function _entered(uint256 n, address who) internal pure returns (uint256) {
+        if (n == 0) return uint256(uint160(who)) | NODE_SOLE | NODE_TOTAL; // empty: `who` is its first owner
+        unchecked {
+            return address(uint160(n)) == who ? n + NODE_SOLE + NODE_TOTAL : n + NODE_TOTAL;
+        }
+    }
+
+    /// @dev Undoes _enter for a live registration of `name` by `who` (no checks: leaving never overlaps).
+    function _leave(string calldata name, address who) internal {
+        (uint256 ptr, uint256 len) = _copy(name);
+        bytes32 node = ROOT;
+        for (uint256 i; i < len; ) {
+            uint256 c;
+            assembly ("memory-safe") {
+                c := byte(0, mload(add(ptr, i)))
+            }
+            if (c == 0x2b || c == 0x23) {
+                _nodes[node] = _left(_nodes[node] - NODE_FILTER, who);
+                return;
+            }
+            if (c == 0x2f) {
+                _nodes[node] = _left(_nodes[node], who);
+                node = _hash(ptr, i);
+            }
+            unchecked {
+                ++i;
+            }
+        }
+        _nodes[node] = _left(_nodes[node], who);
+    }
+
+    function _left(uint256 n, address who) internal pure returns (uint256) {
+        n -= NODE_TOTAL;
+        if (address(uint160(n)) == who) n -= NODE_SOLE;
+        if (uint32(n >> 192) == 0) return 0; // empty
+        if (uint32(n >> 160) == 0) n &= ~uint256(type(uint160).max); // its first owner gone, others stay: sole unknown
+        return n;
+    }
+
+    /// @dev The name copied to memory once, so every prefix is hashed without another copy.
+    function _copy(string calldata name) internal pure returns (uint256 ptr, uint256 len) {
+        len = bytes(name).length;
+        assembly ("memory-safe") {
+            ptr := mload(0x40)
+            calldatacopy(ptr, name.offset, len)
+            mstore(0x40, add(ptr, and(add(len, 31), not(31))))
+        }
+    }
+
+    function _hash(uint256 ptr, uint256 len) internal pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            h := keccak256(ptr, len)
+        }
     }
 
     /// @dev A grant's expiries, treating one from an older generation of the topic as absent.

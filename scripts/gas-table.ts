@@ -5,7 +5,9 @@
  *   npx tsx scripts/gas-table.ts        starts its own anvil, prints a markdown table
  *
  * measureGas(rpcUrl) is also used by test/contract/gas.test.ts. It deploys a new contract and sends from
- * anvil dev accounts #0 (admin and topic owner), #1 (member / new owner) and #2 (reporter).
+ * anvil dev accounts #0 (admin and topic owner), #1 (member / new owner) and #2 (reporter). The addTopic rows
+ * register beside an existing name; the depth rows show the namespace check's cost per level on a path never
+ * used before (a fresh slot per level) and beside a name already there.
  */
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -56,6 +58,14 @@ export function formatTable(rows: readonly Row[]): string {
   return lines.join('\n')
 }
 
+/** Deepest name of the namespace-check rows. */
+export const MAX_DEPTH = 6
+
+/** A path of `depth` levels whose first level no other row uses: ns-3/l2/l3. */
+export function namespacePath(depth: number): string[] {
+  return [`ns-${depth}`, ...Array.from({ length: depth - 1 }, (_, i) => `l${i + 2}`)]
+}
+
 /** Deterministic stand-ins for addresses and hashes the proxy would report. */
 function fakeAddress(i: number): string {
   return zeroPadValue(`0x${(0x1000 + i).toString(16)}`, 20)
@@ -86,10 +96,20 @@ export async function measureGas(rpcUrl: string): Promise<Row[]> {
     const subFee = parseEther('0.002')
     const base = { pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x' }
 
+    // Not measured: creates the namespace nodes of plant-7/line-2 (and the root), so the four rows below all
+    // register beside an existing name and differ only in what they store.
+    await owner.addTopic({ ...base, name: 'plant-7/line-2/setup', reason: 'installer request #42' })
     await measure('addTopic (fees + sensitive + open)', owner.addTopic({ ...base, name: FEED, pubFee, subFee, sensitive: true, open: true, reason: 'installer request #42' }), PROTOTYPE_2020.addTopic)
     await measure('addTopic (no fees)', owner.addTopic({ ...base, name: PLAIN, reason: 'installer request #42' }))
     await measure('addTopic (2 countries)', owner.addTopic({ ...base, name: GEO, countries: encodeCountries(['GB', 'DE']), reason: 'installer request #42' }))
     await measure('addTopic (fees + open + period)', owner.addTopic({ ...base, name: TIMED, pubFee, subFee, open: true, period: 86_400, reason: 'installer request #42' }))
+
+    // The namespace check walks the claim path: one node per level, written fresh the first time a path is used.
+    for (let depth = 1; depth <= MAX_DEPTH; depth++) {
+      const path = namespacePath(depth)
+      await measure(`addTopic, depth ${depth}, new path`, owner.addTopic({ ...base, name: path.join('/'), reason: 'installer request #42' }))
+      await measure(`addTopic, depth ${depth}, beside a name`, owner.addTopic({ ...base, name: [...path.slice(0, -1), 'sibling'].join('/'), reason: 'installer request #42' }))
+    }
 
     await measure('setFees', owner.setFees(TIMED, parseEther('0.002'), parseEther('0.003'), 3_600, 'price review'))
     await measure('setCountries (2 codes, none before)', owner.setCountries(TIMED, encodeCountries(['FR', 'NL']), 'geo-fence'))

@@ -29,6 +29,10 @@ describe('topic commands against anvil', () => {
     assert.equal(d.chainId, 31337)
   })
   after(async () => anvil.stop())
+  const anvilNonce = async (address: string): Promise<number> => {
+    const res = await fetch(anvil.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_getTransactionCount', params: [address, 'latest'] }) })
+    return Number(((await res.json()) as { result: string }).result)
+  }
 
   test('contract info reads the recorded deployment without --contract', async () => {
     const r = await flytrap(['contract', 'info', '--json'])
@@ -114,6 +118,50 @@ describe('topic commands against anvil', () => {
     assert.equal(denied.code, 5)
     assert.match(denied.stderr, /NotAdmin/)
     assert.equal((await flytrap(['contract', 'reporter', 'remove', reporter, '--key', OWNER])).code, 0)
+  })
+
+  describe('namespaces: first registered wins', () => {
+    const STRANGER = ANVIL_DEV_KEYS[2]
+    const OWNER_ADDR = new Wallet(OWNER).address
+    /** oclif wraps long errors over ' ›   '-prefixed lines: one line, single spaces. */
+    const flat = (stderr: string) => stderr.replace(/\s*\n\s*›\s*/g, ' ').replace(/\s+/g, ' ')
+
+    test("topic add '#' by a stranger is refused, naming each overlapping registration and its owner; nothing is sent", async () => {
+      const nonce = await anvilNonce(new Wallet(STRANGER).address)
+      for (const filter of ['#', 'sensors/+', 'sensors/#', '+/temp']) {
+        const r = await flytrap(['topic', 'add', filter, '--key', STRANGER])
+        assert.equal(r.code, 5, `${filter}: ${r.stdout}\n${r.stderr}`)
+        assert.match(flat(r.stderr), new RegExp(`topic add refused: "${filter.replace(/[+#]/g, '\\$&')}" would overlap a registration of another owner \\(first registered wins\\)`))
+        assert.match(flat(r.stderr), new RegExp(`sensors/temp \\(owner ${OWNER_ADDR}\\)`))
+        assert.doesNotMatch(r.stderr, /\n\s+at /)
+      }
+      const json = await flytrap(['topic', 'add', '#', '--key', STRANGER, '--json'])
+      assert.equal(json.code, 5)
+      assert.equal(json.json<{ error: { code: string } }>().error.code, 'NamespaceOccupied')
+      assert.equal(await anvilNonce(new Wallet(STRANGER).address), nonce, 'refused at gas estimation: no transaction was sent')
+      const list = (await flytrap(['topic', 'list', '--json'])).json<{ topics: { name: string }[] }>()
+      assert.deepEqual(list.topics.map((t) => t.name), ['sensors/temp'])
+    })
+
+    test('a name inside another owner\'s filter is refused; names beside it are not', async () => {
+      assert.equal((await flytrap(['topic', 'add', 'vault/#', '--key', OWNER])).code, 0)
+      const r = await flytrap(['topic', 'add', 'vault/data', '--key', STRANGER])
+      assert.equal(r.code, 5)
+      assert.match(flat(r.stderr), new RegExp(`vault/# \\(owner ${OWNER_ADDR}\\)`))
+      assert.equal((await flytrap(['topic', 'add', 'vaults/data', '--key', STRANGER])).code, 0)
+    })
+
+    test('topic transfer --with moves a filter and the names under it together', async () => {
+      assert.equal((await flytrap(['topic', 'add', 'vault/data', '--key', OWNER])).code, 0)
+      const alone = await flytrap(['topic', 'transfer', 'vault/#', USER_ADDR, '--key', OWNER])
+      assert.equal(alone.code, 5)
+      assert.match(flat(alone.stderr), new RegExp(`topic transfer refused: "vault/#" would overlap a registration of another owner[^]*vault/data \\(owner ${OWNER_ADDR}\\)`))
+      const both = await flytrap(['topic', 'transfer', 'vault/#', USER_ADDR, '--with', 'vault/data', '--key', OWNER, '--json'])
+      assert.equal(both.code, 0, both.stderr)
+      assert.deepEqual(both.json<{ topic: string; with: string[]; newOwner: string }>(), { ...both.json(), topic: 'vault/#', with: ['vault/data'], newOwner: USER_ADDR })
+      const show = (await flytrap(['topic', 'show', 'vault/data', '--json'])).json<{ topic: { owner: string } }>()
+      assert.equal(show.topic.owner, USER_ADDR)
+    })
   })
 
   describe('bad input: one line, non-zero exit, a suggestion, nothing sent', () => {

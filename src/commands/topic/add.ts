@@ -3,6 +3,7 @@ import { ChainCommand } from '../../lib/cli/base.js'
 import { record } from '../../lib/cli/output.js'
 import { encodeCountries, parseDuration, parseFee } from '../../lib/chain/codec.js'
 import { topicJson, txJson, type TopicJson, type TxJson } from '../../lib/chain/json.js'
+import { explainNamespaceRefusal, isNamespaceRefusal, senderOf } from '../../lib/chain/namespace-refusal.js'
 import { checkTopicName } from '../../lib/chain/topic-args.js'
 import { usageError } from '../../lib/errors.js'
 
@@ -42,7 +43,11 @@ export default class TopicAdd extends ChainCommand<typeof TopicAdd> {
     const { registrationFee } = await client.info()
     const tx = await this.spin(`Registering ${name}`, () =>
       client.addTopic({ name, pubFee, subFee, sensitive: this.flags.sensitive, open: this.flags.open, period, countries, reason: this.flags.reason, value: registrationFee }),
-    )
+    ).catch(async (err: unknown) => {
+      // Refused by the contract's namespace check during gas estimation: nothing was sent. Say what it overlaps.
+      if (isNamespaceRefusal(err)) throw await explainNamespaceRefusal(client, 'topic add', [name], await senderOf(client), err)
+      throw err
+    })
     const topic = await client.topic(name)
     if (!topic) throw new Error(`topic ${name} is missing right after registration`)
     const json = topicJson(topic)

@@ -256,6 +256,11 @@ export class FlyTrapClient {
     return this.send('transferTopic', [name, to, reason])
   }
 
+  /** Several topics in one transaction (a filter and the names under it can only move together). */
+  transferTopics(names: string[], to: string, reason: string): Promise<TxResult> {
+    return this.send('transferTopics', [names, to, reason])
+  }
+
   removeTopic(name: string, reason: string): Promise<TxResult> {
     return this.send('removeTopic', [name, reason])
   }
@@ -434,6 +439,15 @@ const REVERT_HINTS: Record<string, (args: readonly unknown[]) => string> = {
   NothingToWithdraw: () => 'nothing to withdraw',
   WithdrawFailed: () => 'the recipient refused the payment',
   LengthMismatch: () => 'array lengths differ',
+  NamespaceClaimed: (a) => `${namespaceLabel(a[0])} is claimed by a filter of ${String(a[1])}, which holds this name (first registered wins)`,
+  NamespaceOccupied: (a) =>
+    `this filter would claim ${namespaceLabel(a[0])}, where ${a[1] === ZERO ? 'other owners hold' : `${String(a[1])} holds`} a registration (first registered wins)`,
+}
+
+/** "everything under a/b" for a claim path, "every topic" for the root. */
+function namespaceLabel(prefix: unknown): string {
+  const p = String(prefix)
+  return p === '' ? 'every topic (the whole namespace)' : `"${p}" and everything under it`
 }
 
 /** Maps anything ethers throws to a FlytrapError with the right exit code and the contract's reason. */

@@ -7,17 +7,30 @@
  * only branches into `+` children, so its cost depends on the topic's depth and the wildcards on its path,
  * not on how many entries exist. First-level `+`/`#` branches are skipped for `$` topics (MQTT 5 §4.7.2).
  *
- * Semantics (union of grants): an action is allowed iff some registered entry that matches the topic (or
- * covers the subscription filter) gives the address the role — it owns the entry or holds an unexpired
- * grant of that role — and the entry either has no country list or lists the client's country.
+ * Namespaces (docs/namespaces.md, rule in namespace.ts): only *effective* entries count. An entry is
+ * effective unless an entry registered before it, by a different owner, overlaps it; the contract refuses such
+ * registrations, so with it every entry is effective, and this is a second line of defence. A shadowed entry
+ * gives its owner and grantees nothing and takes nothing from anyone: it is not in the trie, so it matches no
+ * topic, makes nothing sensitive, registered or denied. Effective entries that match a common topic therefore
+ * all have the same owner.
+ *
+ * Decisions: an action is allowed iff some effective entry that matches the topic (or covers the subscription
+ * filter) gives the address the role — it owns the entry or holds an unexpired grant of that role — and the
+ * entry either has no country list or lists the client's country.
  */
 import { EventEmitter } from 'node:events'
 import type { TopicInfo } from '../chain/client.js'
 import { filterCovers, validateTopicFilter, validateTopicName } from './filter.js'
+import { claimOf, claimsOverlap, type Claim } from './namespace.js'
 import type { Decision, DecisionReason, PolicyView } from './types.js'
 
-/** What the store needs of a topic (the contract client's TopicInfo fits). */
-export type TopicInput = Pick<TopicInfo, 'id' | 'name' | 'owner' | 'sensitive' | 'open' | 'countries' | 'generation'>
+/**
+ * What the store needs of a topic (the contract client's TopicInfo fits). `registeredAt` orders registrations
+ * for the namespace rule (first registered wins): the position of the TopicAdded that made the current
+ * generation, block × 1,000,000 + log index (policy sync supplies it; below 2^52). Without it, an update keeps
+ * the entry's order and a new entry or generation comes after every other.
+ */
+export type TopicInput = Pick<TopicInfo, 'id' | 'name' | 'owner' | 'sensitive' | 'open' | 'countries' | 'generation'> & { registeredAt?: number }
 
 export interface GrantInput {
   topicId: string
@@ -50,6 +63,10 @@ export interface PolicyEntry {
   readonly generation: number
   /** Lower-case address → expiries. */
   readonly grants: ReadonlyMap<string, GrantExpiry>
+  /** Registration order (see TopicInput.registeredAt). */
+  readonly registeredAt: number
+  /** False while an earlier registration of another owner overlaps it: it then decides nothing. */
+  readonly effective: boolean
 }
 
 /**
@@ -91,11 +108,28 @@ interface Entry extends PolicyEntry {
   open: boolean
   generation: number
   grants: Map<string, GrantExpiry>
-  /** In the trie (its name is a valid plain filter). */
+  registeredAt: number
+  effective: boolean
+  /** In the trie (effective, and its name is a valid plain filter). */
   indexed: boolean
   /** normalizedLevels(name), for overlap checks. */
   levels: string[]
+  /** Its namespace claim; null for a name that is not a valid plain filter (never effective). */
+  claim: Claim | null
 }
+
+/** A node of the namespace tree: one per claim path level. */
+interface NsNode {
+  children: Map<string, NsNode> | null
+  /** Entries whose claim path ends here. */
+  here: Entry[]
+  /** Owner → entries whose claim path runs through or ends at this node. */
+  owners: Map<string, number>
+}
+
+const newNsNode = (): NsNode => ({ children: null, here: [], owners: new Map() })
+/** Order of entries without a registeredAt: after every chain position. */
+const LATE = 2 ** 52
 
 interface Node {
   children: Map<string, Node> | null
@@ -137,6 +171,8 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
   private readonly byId = new Map<string, Entry>()
   private readonly byName = new Map<string, Entry>()
   private readonly root: Node = newNode()
+  private readonly nsRoot: NsNode = newNsNode()
+  private arrivals = 0
   private grantCount = 0
   private _synced = false
   private _block: number | null = null
@@ -302,44 +338,154 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
     if (existing && existing.name === info.name) {
       const sameCountries = existing.countries.size === countries.size && [...countries].every((c) => existing.countries.has(c))
       const sameGen = existing.generation === info.generation
-      if (existing.owner === owner && sameCountries && existing.sensitive === info.sensitive && existing.open === info.open && sameGen) return
-      existing.owner = owner
-      existing.countries = countries
-      existing.sensitive = info.sensitive
-      existing.open = info.open
-      if (!sameGen) {
-        existing.generation = info.generation
-        for (const client of existing.grants.keys()) this.note(existing.name, client)
-        this.grantCount -= existing.grants.size
-        existing.grants.clear()
-      }
-      this.note(existing.name)
+      const registeredAt = info.registeredAt ?? (sameGen ? existing.registeredAt : LATE + this.arrivals++)
+      if (existing.owner === owner && sameCountries && existing.sensitive === info.sensitive && existing.open === info.open && sameGen && existing.registeredAt === registeredAt) return
+      this.batch(() => {
+        const moved = existing.owner !== owner || existing.registeredAt !== registeredAt
+        if (moved) this.detach(existing)
+        existing.owner = owner
+        existing.registeredAt = registeredAt
+        existing.countries = countries
+        existing.sensitive = info.sensitive
+        existing.open = info.open
+        if (!sameGen) {
+          existing.generation = info.generation
+          for (const client of existing.grants.keys()) this.note(existing.name, client)
+          this.grantCount -= existing.grants.size
+          existing.grants.clear()
+        }
+        if (moved) this.attach(existing)
+        this.note(existing.name)
+      })
       return
     }
-    if (existing) this.removeTopic(id) // same id, different name: cannot happen with keccak ids, but stay consistent
-    const entry: Entry = { id, name: info.name, owner, countries, sensitive: info.sensitive, open: info.open, generation: info.generation, grants: new Map(), indexed: false, levels: normalizedLevels(info.name) }
-    this.byId.set(id, entry)
-    this.byName.set(entry.name, entry)
-    if (!entry.name.startsWith(SHARE_PREFIX) && validateTopicFilter(entry.name) === null) {
-      insert(this.root, entry)
-      entry.indexed = true
-      this.matchCache.clear()
-    }
-    this.note(entry.name)
+    this.batch(() => {
+      if (existing) this.removeTopic(id) // same id, different name: cannot happen with keccak ids, but stay consistent
+      const valid = !info.name.startsWith(SHARE_PREFIX) && validateTopicFilter(info.name) === null
+      const entry: Entry = {
+        id,
+        name: info.name,
+        owner,
+        countries,
+        sensitive: info.sensitive,
+        open: info.open,
+        generation: info.generation,
+        grants: new Map(),
+        registeredAt: info.registeredAt ?? LATE + this.arrivals++,
+        effective: false,
+        indexed: false,
+        levels: normalizedLevels(info.name),
+        claim: valid ? claimOf(info.name) : null,
+      }
+      this.byId.set(id, entry)
+      this.byName.set(entry.name, entry)
+      this.attach(entry)
+      this.note(entry.name)
+    })
   }
 
   /** Removes a topic and all its grants. Unknown ids are ignored. */
   removeTopic(id: string): void {
     const entry = this.byId.get(id.toLowerCase())
     if (!entry) return
-    this.byId.delete(entry.id)
-    this.byName.delete(entry.name)
-    if (entry.indexed) {
-      remove(this.root, entry.name.split('/'), 0)
-      this.matchCache.clear()
+    this.batch(() => {
+      this.byId.delete(entry.id)
+      this.byName.delete(entry.name)
+      this.detach(entry)
+      this.grantCount -= entry.grants.size
+      for (const client of entry.grants.keys()) this.note(entry.name, client)
+      this.note(entry.name)
+    })
+  }
+
+  // ------------------------------------------------------------------ namespace (first registered wins)
+
+  /** Puts an entry in the namespace tree, decides whether it is effective, and re-decides the entries it overlaps. */
+  private attach(entry: Entry): void {
+    const claim = entry.claim
+    if (claim === null) return
+    let node = this.nsRoot
+    bump(node, entry.owner, 1)
+    for (const level of claim.path) {
+      node.children ??= new Map()
+      let child = node.children.get(level)
+      if (!child) {
+        child = newNsNode()
+        node.children.set(level, child)
+      }
+      node = child
+      bump(node, entry.owner, 1)
     }
-    this.grantCount -= entry.grants.size
-    for (const client of entry.grants.keys()) this.note(entry.name, client)
+    node.here.push(entry)
+    this.redecide(entry)
+    // A new entry can only shadow the overlapping entries registered after it (no full re-decision needed).
+    for (const other of this.overlapping(entry)) if (entry.registeredAt < other.registeredAt) this.setEffective(other, false)
+  }
+
+  /** Takes an entry out of the namespace tree (and the trie) and re-decides the entries it overlapped. */
+  private detach(entry: Entry): void {
+    const claim = entry.claim
+    if (claim === null) return
+    this.setEffective(entry, false)
+    const path: NsNode[] = [this.nsRoot]
+    for (const level of claim.path) path.push(path[path.length - 1]?.children?.get(level) as NsNode)
+    const last = path[path.length - 1] as NsNode
+    last.here.splice(last.here.indexOf(entry), 1)
+    for (const node of path) bump(node, entry.owner, -1)
+    for (let i = path.length - 1; i > 0; i--) {
+      const node = path[i] as NsNode
+      if (node.owners.size > 0) break
+      path[i - 1]?.children?.delete(claim.path[i - 1] as string)
+    }
+    // Only entries registered after it can have been shadowed by it: re-decide those.
+    for (const other of this.overlapping(entry)) if (entry.registeredAt < other.registeredAt) this.redecide(other)
+  }
+
+  /**
+   * Every other entry in the tree whose claim overlaps `entry`'s and whose owner differs (only those can
+   * shadow it or be shadowed by it): claims on its path, and for a filter, everything under its claim path.
+   */
+  private overlapping(entry: Entry): Entry[] {
+    const claim = entry.claim as Claim
+    const out: Entry[] = []
+    const consider = (e: Entry) => {
+      if (e !== entry && e.owner !== entry.owner && claimsOverlap(e.claim as Claim, claim)) out.push(e)
+    }
+    let node: NsNode | undefined = this.nsRoot
+    for (let i = 0; node !== undefined; i++) {
+      for (const e of node.here) consider(e)
+      if (i === claim.path.length) break
+      node = node.children?.get(claim.path[i] as string)
+    }
+    // Under a filter's claim path: skip the walk when every entry there is the filter owner's (the usual case).
+    if (node !== undefined && claim.subtree && !((node.owners.get(entry.owner) ?? 0) === sumOf(node.owners))) {
+      const stack = [...(node.children?.values() ?? [])]
+      for (let n = stack.pop(); n !== undefined; n = stack.pop()) {
+        for (const e of n.here) consider(e)
+        if (n.children !== null) stack.push(...n.children.values())
+      }
+    }
+    return out
+  }
+
+  /** An entry is effective iff no entry registered before it, by another owner, overlaps it. */
+  private redecide(entry: Entry): void {
+    if (entry.claim === null || this.byId.get(entry.id) !== entry) return
+    const shadowed = this.overlapping(entry).some((e) => e.registeredAt < entry.registeredAt)
+    this.setEffective(entry, !shadowed)
+  }
+
+  private setEffective(entry: Entry, effective: boolean): void {
+    if (entry.effective === effective) return
+    entry.effective = effective
+    if (effective) {
+      insert(this.root, entry)
+      entry.indexed = true
+    } else if (entry.indexed) {
+      remove(this.root, entry.name.split('/'), 0)
+      entry.indexed = false
+    }
+    this.matchCache.clear()
     this.note(entry.name)
   }
 
@@ -373,6 +519,9 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
       }
       this.byId.clear()
       this.byName.clear()
+      this.nsRoot.children = null
+      this.nsRoot.here = []
+      this.nsRoot.owners.clear()
       this.root.children = null
       this.root.plus = null
       this.root.entry = null
@@ -430,6 +579,18 @@ function verdict(e: Entry, addr: string, role: Role, country: string | null, now
   }
   if (e.countries.size > 0 && (country === null || !e.countries.has(country))) return COUNTRY
   return v
+}
+
+function bump(node: NsNode, owner: string, by: 1 | -1): void {
+  const n = (node.owners.get(owner) ?? 0) + by
+  if (n === 0) node.owners.delete(owner)
+  else node.owners.set(owner, n)
+}
+
+function sumOf(counts: ReadonlyMap<string, number>): number {
+  let n = 0
+  for (const c of counts.values()) n += c
+  return n
 }
 
 // ------------------------------------------------------------------ trie

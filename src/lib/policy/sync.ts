@@ -8,7 +8,7 @@
 import type { Log, LogDescription } from 'ethers'
 import { chainError, getLogsChunked, toTopic, type FlyTrapClient, type RawTopic, type TopicInfo } from '../chain/client.js'
 import type { Logger } from '../proxy/log.js'
-import type { GrantInput, PolicyStore } from './store.js'
+import type { GrantInput, PolicyStore, TopicInput } from './store.js'
 
 export interface PolicySyncOptions {
   client: FlyTrapClient
@@ -56,6 +56,9 @@ const ZERO = '0x0000000000000000000000000000000000000000'
 /** Events that change what the store holds. */
 const TOPIC_EVENTS = new Set(['TopicAdded', 'TopicCountriesChanged', 'TopicFlagsChanged', 'TopicTransferred', 'TopicRemoved'])
 const GRANT_EVENTS = new Set(['Granted', 'Revoked', 'Joined'])
+
+/** A log's place in chain order, as TopicInput.registeredAt (first registered wins in the namespace rule). */
+const positionOf = (log: Log): number => log.blockNumber * 1_000_000 + log.index
 
 export function startPolicySync(opts: PolicySyncOptions): PolicySync {
   const { client, store, logger } = opts
@@ -160,6 +163,14 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     }
   }
 
+  /** The contract refuses overlapping registrations; if some reached the chain anyway, the operator should know. */
+  function warnShadowed(names: readonly string[]): void {
+    const shadowed = names.filter((n) => store.entry(n)?.effective === false)
+    if (shadowed.length > 0) {
+      logger?.warn('ignoring registrations that overlap an earlier one of another owner (namespace rule)', { count: shadowed.length, topics: shadowed.slice(0, 10) })
+    }
+  }
+
   // ---------------------------------------------------------------- cold start
 
   async function coldStart(): Promise<void> {
@@ -176,8 +187,13 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     }
     const live = new Map(topics.map((t) => [t.id.toLowerCase(), t.name]))
 
-    const hashes = ['Granted', 'Joined', 'Banned', 'ReporterAdded', 'ReporterRemoved'].map((n) => iface.getEvent(n)!.topicHash)
+    const hashes = ['TopicAdded', 'Granted', 'Joined', 'Banned', 'ReporterAdded', 'ReporterRemoved'].map((n) => iface.getEvent(n)!.topicHash)
     const events = fromBlock <= block ? await contractLogs(fromBlock, block, [hashes]) : []
+    // The order of registration: the last TopicAdded of each id made its current generation. A topic registered
+    // before fromBlock keeps its list position, which is below every log position (and in registration order).
+    const registeredAt = new Map<string, number>()
+    for (const e of events) if (e.name === 'TopicAdded') registeredAt.set(String(e.args[0]).toLowerCase(), positionOf(e.log))
+    const ranked: TopicInput[] = topics.map((t, i) => ({ ...t, registeredAt: registeredAt.get(t.id.toLowerCase()) ?? i }))
     const pairs = new Map<string, { topicId: string; name: string; client: string }>()
     for (const e of events) {
       if (e.name !== 'Granted' && e.name !== 'Joined') continue
@@ -194,11 +210,12 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     const bans = await scanBans(events)
 
     if (stopped) return
-    store.replaceAll({ topics, grants })
+    store.replaceAll({ topics: ranked, grants })
     store.markSynced(block)
     lastBlock = block
     head = block
     logger?.info('policy loaded', { block, topics: topics.length, grants: grants.length })
+    warnShadowed(topics.map((t) => t.name))
     deliver(bans)
   }
 
@@ -225,9 +242,13 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
 
     const touchedTopics = new Set<string>()
     const touchedGrants = new Map<string, { topicId: string; client: string }>()
+    const registeredAt = new Map<string, number>()
     for (const e of events) {
       const id = String(e.args[0]).toLowerCase()
-      if (e.name === 'TopicAdded') names.set(id, String(e.args[2]))
+      if (e.name === 'TopicAdded') {
+        names.set(id, String(e.args[2]))
+        registeredAt.set(id, positionOf(e.log))
+      }
       if (TOPIC_EVENTS.has(e.name)) touchedTopics.add(id)
       else if (GRANT_EVENTS.has(e.name)) {
         const member = String(e.args[1])
@@ -238,7 +259,9 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     const topicReads = await inBatches([...touchedTopics], async (id) => {
       const name = names.get(id)
       if (name === undefined) return null
-      return toTopic(await view<RawTopic>('topic', to, name))
+      const at = registeredAt.get(id)
+      const t: TopicInput = toTopic(await view<RawTopic>('topic', to, name))
+      return at === undefined ? t : { ...t, registeredAt: at }
     })
     const grantReads = await inBatches([...touchedGrants.values()], async (g) => {
       const name = names.get(g.topicId)
@@ -257,6 +280,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       store.markSynced(to)
     })
     lastBlock = to
+    warnShadowed(topicReads.flatMap((t) => (t ? [t.name] : [])))
     if (events.length > 0) logger?.debug('policy updated', { block: to, events: events.length, topics: touchedTopics.size, grants: touchedGrants.size })
     deliver(bans)
     return to < latest

@@ -1,10 +1,10 @@
 /** The policy decisions the proxy asks for, answered from memory (never from the chain on the packet path). */
 
 export type DecisionReason =
-  | 'owner' // the address owns a registered name/filter covering the topic
+  | 'owner' // the address owns an effective registered name/filter covering the topic (namespace.ts)
   | 'granted' // an unexpired grant covers it
-  | 'unregistered-allowed' // no registered name/filter matches and the operator allows unregistered topics
-  | 'unregistered' // no registered name/filter matches (deny by default)
+  | 'unregistered-allowed' // no effective registered name/filter matches and the operator allows unregistered topics
+  | 'unregistered' // no effective registered name/filter matches (deny by default)
   | 'no-grant' // registered, but nothing grants this address this role
   | 'expired' // a grant existed but has lapsed
   | 'country' // a grant exists but not from the client's country
@@ -16,7 +16,7 @@ export interface Decision {
   reason: DecisionReason
   /** The registered name/filter that decided (for logs and the audit journal). */
   rule?: string
-  /** Any registered name/filter matching the topic is flagged sensitive. */
+  /** Any effective registered name/filter matching the topic is flagged sensitive. */
   sensitive: boolean
 }
 

@@ -5,6 +5,7 @@ import { FOREVER, topicId } from '../../../src/lib/chain/codec.js'
 import { filterCovers, topicMatches, validateTopicFilter, validateTopicName } from '../../../src/lib/policy/filter.js'
 import { overlaps, PolicyStore, type PolicyChange, type PolicyStoreOptions, type TopicInput } from '../../../src/lib/policy/store.js'
 import type { Decision, DecisionReason } from '../../../src/lib/policy/types.js'
+import { namespacesOverlap } from '../../../src/lib/policy/namespace.js'
 
 const NOW = 1_800_000_000
 const O = '0x00000000000000000000000000000000000000aa' // owner of everything below
@@ -269,7 +270,7 @@ describe('mutators', () => {
     changes.length = 0
     store.setGrant(topicId('m/#'), B, FOREVER, FOREVER)
     store.removeTopic(topicId('m/#'))
-    assert.deepEqual(changes.at(-1), { topics: ['m/#'], clients: [] })
+    assert.deepEqual(changes.at(-1), { topics: ['m/#'], clients: [B.toLowerCase()] }, 'one change: the topic and its former members')
     assert.equal(store.canPublish(C, 'm/1', null, NOW).reason, 'unregistered')
     assert.equal(store.entry('m/#'), undefined)
     assert.deepEqual(store.stats().topics, 0)
@@ -399,8 +400,12 @@ function refVerdict(e: RefEntry, addr: string, role: 0 | 1, country: string | nu
 
 const best = (reasons: DecisionReason[]) => reasons.reduce((a, b) => ((RANK[b] as number) > (RANK[a] as number) ? b : a))
 
-/** The semantics, written as plainly as possible: a scan over every entry. */
-function reference(entries: RefEntry[], mode: 'deny' | 'allow', op: Op, addr: string, what: string, country: string | null, now: number) {
+/**
+ * The semantics, written as plainly as possible: a scan over every entry. `all` is in registration order;
+ * only the effective ones decide (no earlier entry of another owner overlaps them, namespace rule).
+ */
+function reference(all: RefEntry[], mode: 'deny' | 'allow', op: Op, addr: string, what: string, country: string | null, now: number) {
+  const entries = all.filter((e, i) => !all.some((x, j) => j < i && x.owner.toLowerCase() !== e.owner.toLowerCase() && namespacesOverlap(x.name, e.name)))
   // "unregistered: allow" never opens $ topics ($SYS and other broker internals).
   const open = mode === 'allow' && !what.startsWith('$')
   const unregistered = { allowed: open, reason: (open ? 'unregistered-allowed' : 'unregistered') as DecisionReason }

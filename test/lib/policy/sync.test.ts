@@ -91,7 +91,7 @@ describe('policy sync against anvil', () => {
 
   test('cold start loads every topic and current grant at one block', async () => {
     const later = nowSec() + 3600
-    await owner.addTopic(topic('cold/exact'))
+    const exactTx = await owner.addTopic(topic('cold/exact'))
     await owner.addTopic(topic('cold/+/temp', { sensitive: true, countries: ['GB'] }))
     await owner.allow('cold/exact', A, 3, 0, 'both, forever')
     await owner.allow('cold/+/temp', B, 2, later, 'subscribe for an hour')
@@ -117,6 +117,11 @@ describe('policy sync against anvil', () => {
     assert.equal(store.entry('cold/gone'), undefined, 'removed topics are not loaded')
     assert.equal(store.entry('cold/exact')?.owner, fx.wallet(1).address.toLowerCase())
     assert.deepEqual([...(store.entry('cold/+/temp')?.countries ?? [])], ['GB'])
+    // The namespace rule's order: the chain position of the TopicAdded (block × 1,000,000 + log index).
+    const added = await fx.provider.getTransactionReceipt(exactTx.hash)
+    assert.equal(store.entry('cold/exact')?.registeredAt, exactTx.blockNumber * 1_000_000 + (added?.logs[0]?.index ?? -1))
+    assert.ok((store.entry('cold/exact')?.registeredAt ?? 0) < (store.entry('cold/+/temp')?.registeredAt ?? 0))
+    assert.equal(store.entry('cold/exact')?.effective, true)
 
     assert.equal(store.canPublish(A, 'cold/exact', null).reason, 'granted')
     assert.equal(store.canPublish(fx.wallet(1).address, 'cold/exact', null).reason, 'owner')
@@ -164,7 +169,11 @@ describe('policy sync against anvil', () => {
     assert.equal(store.canReceive(A, 'live/a', 'DE').reason, 'unregistered')
 
     // Registered again: the old grants belong to the previous generation and must not come back.
-    await timed(owner.addTopic(topic('live/#')), () => store.entry('live/#') !== undefined, 're-added')
+    const readded = owner.addTopic(topic('live/#'))
+    await timed(readded, () => store.entry('live/#') !== undefined, 're-added')
+    const receipt = await fx.provider.getTransactionReceipt((await readded).hash)
+    assert.ok(receipt)
+    assert.equal(store.entry('live/#')?.registeredAt, receipt.blockNumber * 1_000_000 + (receipt.logs[0]?.index ?? -1), 'a new generation is ordered by its own TopicAdded')
     assert.equal(store.entry('live/#')?.generation, 1)
     assert.equal(store.canReceive(A, 'live/a', null).reason, 'no-grant')
     assert.equal(store.canReceive(D, 'live/a', null).reason, 'no-grant')
