@@ -6,20 +6,51 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Wallet } from 'ethers'
 import { startAnvil, ANVIL_DEV_KEYS, type AnvilHandle } from '../../src/lib/dev/anvil.js'
 import { connect, FlyTrapClient } from '../../src/lib/chain/client.js'
 import { openJournal } from '../../src/lib/audit/journal.js'
-import { journalDir } from '../../src/lib/audit/journal-files.js'
+import { journalDir, readRecords } from '../../src/lib/audit/journal-files.js'
 import type { EntryInput } from '../../src/lib/audit/entry.js'
-import { runCli, tempCwd } from '../helpers/cli.js'
+import { readErasure } from '../../src/lib/audit/erasure.js'
+import { forgetSubject } from '../../src/lib/audit/forget.js'
+import { BIN, runCli, tempCwd } from '../helpers/cli.js'
 
 const OWNER = ANVIL_DEV_KEYS[0]
 const REPORTER = ANVIL_DEV_KEYS[1]
 const ALICE = '0x90F79bf6EB2c4f870365E785982E1f101E93b906'
 const BOB = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65'
+const ERASE = ['--reason', 'GDPR art. 17(1)(b), consent withdrawn', '--requested-by', 'data subject, ticket 4711']
+
+/**
+ * Runs flytrap on a pseudo-terminal (util-linux `script`), answers the first confirmation prompt once it
+ * is shown, and returns the exit code and what the terminal showed.
+ */
+function onTty(args: string[], answer: string, env: Record<string, string>): Promise<{ code: number | null; screen: string }> {
+  const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ')
+  // A pty made by script has no size; a real terminal has one (ora needs the width).
+  const child = spawn('script', ['-qec', `stty cols 200 rows 50; exec ${quoted}`, '/dev/null'], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  let screen = ''
+  let answered = false
+  child.stdout.on('data', (c: Buffer) => {
+    screen += c.toString()
+    if (!answered && /\(y\/N\)/.test(screen)) {
+      answered = true
+      child.stdin.write(`${answer}\r`)
+    }
+  })
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      // The terminal wraps long lines: join them again for matching.
+      resolve({ code, screen: screen.replace(/\r\n/g, '') })
+    }),
+  )
+}
 
 /** oclif wraps error messages to the terminal width. */
 const oneLine = (s: string) => s.replace(/\s*\n\s*›\s*/g, ' ')
@@ -101,11 +132,26 @@ describe('audit verify / audit forget (CLI, anvil)', () => {
     assert.match(human.stdout, /hash chain intact \(anchors were not checked\)/)
   })
 
+  test('audit forget refuses without a terminal and without --yes, and with a key that is not a reporter, before touching anything', async () => {
+    const snapshot = () => readdirSync(journalDir(dataDir)).map((n) => readFileSync(join(journalDir(dataDir), n), 'utf8')).join('')
+    const before = snapshot()
+    const noYes = await flytrap(['audit', 'forget', ALICE, ...ERASE, '--key', REPORTER])
+    assert.equal(noYes.code, 2, noYes.stderr)
+    assert.match(oneLine(noYes.stderr), /needs a confirmation: pass --yes \(there is no terminal to ask on\)/)
+    const notReporter = await flytrap(['audit', 'forget', ALICE, ...ERASE, '--key', OWNER, '--yes'])
+    assert.equal(notReporter.code, 3, notReporter.stderr)
+    assert.match(oneLine(notReporter.stderr), /is not a registered reporter/)
+    const noKey = await flytrap(['audit', 'forget', ALICE, ...ERASE, '--yes'])
+    assert.equal(noKey.code, 3, noKey.stderr)
+    assert.match(oneLine(noKey.stderr), /signed with the reporter key: pass --key/)
+    assert.equal(snapshot(), before, 'nothing was changed')
+  })
+
   test('audit forget erases an address; every anchored root still verifies', async () => {
-    const r = await flytrap(['audit', 'forget', ALICE, '--json'])
+    const r = await flytrap(['audit', 'forget', ALICE, ...ERASE, '--key', REPORTER, '--yes', '--json'])
     assert.equal(r.code, 0, r.stderr)
-    const out = r.json<{ redacted: number; verify: { ok: boolean; anchorsChecked: boolean; periodsVerified: number } }>()
-    assert.deepEqual([out.redacted, out.verify.ok, out.verify.anchorsChecked, out.verify.periodsVerified], [6, true, true, 3])
+    const out = r.json<{ redacted: number; verify: { dir: string; ok: boolean; anchorsChecked: boolean; periodsVerified: number }[] }>()
+    assert.deepEqual([out.redacted, out.verify.length, out.verify[0]!.dir, out.verify[0]!.ok, out.verify[0]!.anchorsChecked, out.verify[0]!.periodsVerified], [6, 1, '.', true, true, 3])
     const files = readdirSync(journalDir(dataDir)).map((n) => readFileSync(join(journalDir(dataDir), n), 'utf8')).join('')
     assert.doesNotMatch(files, new RegExp(ALICE.slice(2), 'i'))
     assert.doesNotMatch(files, /203\.0\.113\.7|alice-1/)
@@ -114,9 +160,77 @@ describe('audit verify / audit forget (CLI, anvil)', () => {
     const again = await flytrap(['audit', 'verify', '--json'])
     assert.equal(again.code, 0, again.stderr)
     assert.deepEqual(again.json<{ ok: boolean; journal: { redacted: number } }>().journal.redacted, 6)
-    const human = await flytrap(['audit', 'forget', ALICE])
+    const human = await flytrap(['audit', 'forget', ALICE, ...ERASE, '--key', REPORTER, '--yes'])
     assert.equal(human.code, 0, human.stderr)
     assert.match(human.stdout, /✓ 0 entries redacted/)
+    assert.match(human.stdout, /Not scrubbed:[\s\S]*anything already on chain/)
+
+    // The erasure record: the entry after the 12, signed by the reporter.
+    const recs = []
+    for await (const x of readRecords(dataDir)) recs.push(x.record)
+    const e = recs.at(-1)!
+    assert.ok(!e.redacted && e.entry.kind === 'erasure' && e.seq === 13)
+    const body = readErasure(e.entry.erasure)
+    assert.ok(body.ok && body.recovered === new Wallet(REPORTER).address, 'a valid signature by the reporter')
+    assert.deepEqual(body.body.redacts.map((x) => x[0]), [1, 3, 5, 7, 9, 11])
+    assert.equal(body.body.basis, ERASE[1])
+  })
+
+  test('a redaction no valid erasure record covers: exit 7 naming the line and seq (hand-made, edited t or redactedAt)', async () => {
+    const file = join(journalDir(dataDir), 'seg-0000000000000001.jsonl')
+    const original = readFileSync(file, 'utf8')
+    const lines = original.split('\n')
+    const cases: [string, (ls: string[]) => void, RegExp][] = [
+      [
+        'hand-made',
+        (ls) => {
+          const o = JSON.parse(ls[1]!) as { seq: number; t: number; leaf: string; prev: string } // Bob's refused subscribe, seq 2
+          ls[1] = JSON.stringify({ seq: o.seq, t: o.t, redacted: true, redactedAt: Date.now(), erasure: 13, leaf: o.leaf, prev: o.prev })
+        },
+        /seg-0000000000000001\.jsonl:2: redacted entry seq 2 is not listed by erasure record seq 13/,
+      ],
+      ['edited t', (ls) => (ls[2] = ls[2]!.replace(/"t":(\d+)/, (_m, t: string) => `"t":${Number(t) + 1}`)), /:3: redacted entry seq 3 has t \d+, but erasure record seq 13 signed t \d+: its time was edited/],
+      ['edited redactedAt', (ls) => (ls[2] = ls[2]!.replace(/"redactedAt":(\d+)/, '"redactedAt":1')), /:3: redacted entry seq 3 has redactedAt 1, but erasure record seq 13 signed \d+: it was edited/],
+    ]
+    for (const [what, change, message] of cases) {
+      const ls = [...lines]
+      change(ls)
+      writeFileSync(file, ls.join('\n'))
+      const r = await flytrap(['audit', 'verify'])
+      assert.equal(r.code, 7, `${what}: ${r.stdout}${r.stderr}`)
+      assert.match(oneLine(r.stderr), message, what)
+      const j = await flytrap(['audit', 'verify', '--entry', what === 'hand-made' ? '2' : '3'])
+      assert.equal(j.code, 7, `--entry, ${what}`)
+    }
+    writeFileSync(file, original)
+    assert.equal((await flytrap(['audit', 'verify'])).code, 0)
+  })
+
+  test('on a terminal audit forget asks first: no changes nothing, yes erases', { skip: !existsSync('/usr/bin/script') && 'needs util-linux script' }, async () => {
+    const copy = join(cwd, 'tty-copy')
+    cpSync(dataDir, copy, { recursive: true })
+    const seg = join(journalDir(copy), 'seg-0000000000000001.jsonl')
+    const before = readFileSync(seg, 'utf8')
+    const args = ['audit', 'forget', BOB, '--data-dir', copy, ...ERASE, '--key', REPORTER]
+    const no = await onTty(args, 'n', { FLYTRAP_RPC: anvil.rpcUrl })
+    assert.equal(no.code, 2, no.screen)
+    assert.match(no.screen, /Erase 0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65 from 6 journal entries/)
+    assert.match(no.screen, /cancelled: nothing was changed/)
+    assert.equal(readFileSync(seg, 'utf8'), before)
+    const yes = await onTty(args, 'y', { FLYTRAP_RPC: anvil.rpcUrl })
+    assert.equal(yes.code, 0, yes.screen)
+    assert.match(yes.screen, /✓ 6 entries redacted/)
+    assert.doesNotMatch(readFileSync(seg, 'utf8'), new RegExp(BOB.slice(2), 'i'))
+  })
+
+  test('an erasure record signed by a key that is not a reporter: exit 7', async () => {
+    // A copy of the journal, "forgotten" with the owner's key straight through the library (as a forger would).
+    const copy = join(cwd, 'forged-copy')
+    cpSync(dataDir, copy, { recursive: true })
+    await forgetSubject({ dataDir: copy, subject: BOB, signer: new Wallet(OWNER), basis: 'none', requestedBy: 'nobody' })
+    const r = await flytrap(['audit', 'verify', '--data-dir', copy])
+    assert.equal(r.code, 7, r.stdout + r.stderr)
+    assert.match(oneLine(r.stderr), new RegExp(`erasure record seq 14 is not valid: it is signed by ${new Wallet(OWNER).address}, which is not a reporter this verification trusts`))
   })
 
   test('a tampered entry: exit 7 naming the file, the line and the seq', async () => {

@@ -9,6 +9,7 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { appendFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { getAddress, parseEther, Wallet, zeroPadValue, type JsonRpcProvider } from 'ethers'
@@ -471,12 +472,20 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
   })
 
   test('audit forget erases the banned client from the journal; audit verify still passes', async () => {
-    const r = await flytrap(['audit', 'forget', ROGUE, '--data-dir', dataDir, ...chainArgs(), '--json'])
+    const r = await flytrap(['audit', 'forget', ROGUE, '--data-dir', dataDir, ...chainArgs(), '--key', K[5]!, '--reason', 'GDPR art. 17', '--requested-by', 'data subject', '--yes', '--json'])
     assert.equal(r.code, 0, r.stdout + r.stderr)
-    const out = r.json<{ redacted: number; verify: { ok: boolean; anchorsChecked: boolean; periodsVerified: number } }>()
+    const out = r.json<{ redacted: number; verify: { ok: boolean; anchorsChecked: boolean; periodsVerified: number }[]; outboxes: { removed: string[]; unsent: unknown[] }[] }>()
     assert.ok(out.redacted >= 5, `${out.redacted} entries redacted`)
-    assert.deepEqual([out.verify.ok, out.verify.anchorsChecked], [true, true])
-    assert.ok(out.verify.periodsVerified >= anchoredPeriodsA.size)
+    assert.deepEqual([out.verify[0]!.ok, out.verify[0]!.anchorsChecked], [true, true])
+    assert.ok(out.verify[0]!.periodsVerified >= anchoredPeriodsA.size)
+    // The ban of the rogue went on chain through the outbox: its intent (ABI arguments) and signed raw
+    // transaction are gone from the outbox, and no file of the data directory names the address any more.
+    assert.ok(out.outboxes[0]!.removed.length >= 1, 'the mined ban batch naming the rogue left the outbox')
+    assert.deepEqual(out.outboxes[0]!.unsent, [])
+    for (const needle of [ROGUE, ROGUE.toLowerCase(), ROGUE.slice(2)]) {
+      const g = spawnSync('grep', ['-rilaF', needle, dataDir], { encoding: 'utf8' })
+      assert.equal(g.status, 1, `grep -ri ${needle} ${dataDir} found: ${g.stdout}`)
+    }
     const dir = journalDir(dataDir)
     const text = readdirSync(dir).map((n) => readFileSync(join(dir, n), 'utf8')).join('\n')
     assert.doesNotMatch(text, new RegExp(ROGUE.slice(2), 'i'))

@@ -7,12 +7,12 @@
  *
  * Each line stores its salt, its leaf and `prev` = chain_{i-1}. No payloads are ever recorded; IP addresses
  * stay in the local journal and never go on chain. A redacted line (`audit forget`) keeps only seq, t, leaf
- * and prev: every root and proof still verifies, the content is gone, and without the salt the leaf cannot
- * be used to guess it.
+ * and prev and names the erasure record (an `erasure` entry, see erasure.ts) that removed it: every root and
+ * proof still verifies, the content is gone, and without the salt the leaf cannot be used to guess it.
  */
 import { hexlify, keccak256, randomBytes, ZeroHash } from 'ethers'
 
-export const ENTRY_KINDS = ['connect', 'publish', 'subscribe', 'deliver', 'will', 'disconnect', 'ban'] as const
+export const ENTRY_KINDS = ['connect', 'publish', 'subscribe', 'deliver', 'will', 'disconnect', 'ban', 'erasure'] as const
 export type EntryKind = (typeof ENTRY_KINDS)[number]
 export type Outcome = 'allow' | 'deny'
 
@@ -44,13 +44,15 @@ export interface JournalEntry {
    */
   count?: number
   since?: number
+  /** Erasure records only (kind `erasure`, written by `audit forget`): what was redacted, why, signed (erasure.ts). */
+  erasure?: Record<string, unknown>
 }
 
 /** What a caller appends: the journal assigns seq and t. */
 export type EntryInput = Omit<JournalEntry, 'seq' | 't'>
 
 /** Optional fields, in the order they are written. All but `until` can identify a person. */
-export const OPTIONAL_FIELDS = ['address', 'clientId', 'country', 'ip', 'topic', 'subject', 'until', 'count', 'since'] as const
+export const OPTIONAL_FIELDS = ['address', 'clientId', 'country', 'ip', 'topic', 'subject', 'until', 'count', 'since', 'erasure'] as const
 export const PERSONAL_FIELDS = ['address', 'clientId', 'country', 'ip', 'topic', 'subject'] as const
 
 /** chain_0: the `prev` of the very first entry. */
@@ -58,7 +60,7 @@ export const GENESIS = ZeroHash
 
 export type JournalRecord =
   | { redacted: false; seq: number; t: number; entry: JournalEntry; salt: string; leaf: string; prev: string }
-  | { redacted: true; seq: number; t: number; leaf: string; prev: string; redactedAt?: number }
+  | { redacted: true; seq: number; t: number; leaf: string; prev: string; redactedAt?: number; erasure?: number }
 
 /** JSON with sorted keys, no whitespace, undefined members left out: one byte string per value. */
 export function canonicalJson(value: unknown): string {
@@ -112,6 +114,7 @@ export function encodeRecord(r: JournalRecord): string {
   if (r.redacted) {
     const out: Record<string, unknown> = { seq: r.seq, t: r.t, redacted: true }
     if (r.redactedAt !== undefined) out.redactedAt = r.redactedAt
+    if (r.erasure !== undefined) out.erasure = r.erasure
     out.leaf = r.leaf
     out.prev = r.prev
     return JSON.stringify(out)
@@ -129,7 +132,7 @@ export class RecordError extends Error {
 const HASH = /^0x[0-9a-f]{64}$/
 const ENTRY_KEYS = new Set<string>(['seq', 't', 'kind', 'outcome', 'reason', ...OPTIONAL_FIELDS])
 const LINE_KEYS = new Set<string>([...ENTRY_KEYS, 'salt', 'leaf', 'prev'])
-const REDACTED_KEYS = new Set<string>(['seq', 't', 'redacted', 'redactedAt', 'leaf', 'prev'])
+const REDACTED_KEYS = new Set<string>(['seq', 't', 'redacted', 'redactedAt', 'erasure', 'leaf', 'prev'])
 
 /**
  * Parses one stored line. Strict: a field the leaf does not cover (an unknown key) would be content nobody
@@ -152,7 +155,10 @@ export function parseRecord(line: string): JournalRecord {
   if (o.redacted === true) {
     for (const k of Object.keys(o)) if (!REDACTED_KEYS.has(k)) throw new RecordError(`unexpected field "${k}" in a redacted line`)
     if (o.redactedAt !== undefined && !Number.isSafeInteger(o.redactedAt)) throw new RecordError('bad redactedAt')
-    return { redacted: true, seq: seq as number, t: t as number, leaf: o.leaf as string, prev: o.prev as string, redactedAt: o.redactedAt as number | undefined }
+    if (o.erasure !== undefined && (!Number.isSafeInteger(o.erasure) || (o.erasure as number) < 1)) throw new RecordError('bad erasure')
+    const r: JournalRecord = { redacted: true, seq: seq as number, t: t as number, leaf: o.leaf as string, prev: o.prev as string, redactedAt: o.redactedAt as number | undefined }
+    if (o.erasure !== undefined) r.erasure = o.erasure as number
+    return r
   }
   for (const k of Object.keys(o)) if (!LINE_KEYS.has(k)) throw new RecordError(`unexpected field "${k}"`)
   if (typeof o.salt !== 'string' || !HASH.test(o.salt)) throw new RecordError('bad salt')
@@ -161,6 +167,9 @@ export function parseRecord(line: string): JournalRecord {
   if (typeof o.reason !== 'string') throw new RecordError('bad reason')
   for (const k of PERSONAL_FIELDS) if (o[k] !== undefined && typeof o[k] !== 'string') throw new RecordError(`bad ${k}`)
   if (o.until !== undefined && !Number.isSafeInteger(o.until)) throw new RecordError('bad until')
+  // An erasure record carries its signed body (checked by erasure.ts); no other kind may carry one.
+  if ((o.kind === 'erasure') !== (o.erasure !== undefined)) throw new RecordError(o.kind === 'erasure' ? 'an erasure record without its body' : 'unexpected field "erasure"')
+  if (o.erasure !== undefined && (o.erasure === null || typeof o.erasure !== 'object' || Array.isArray(o.erasure))) throw new RecordError('bad erasure')
   const entry = {} as Record<string, unknown>
   for (const k of ENTRY_KEYS) if (o[k] !== undefined) entry[k] = o[k]
   return { redacted: false, seq: seq as number, t: t as number, entry: entry as unknown as JournalEntry, salt: o.salt, leaf: o.leaf as string, prev: o.prev as string }
@@ -171,9 +180,13 @@ export function provenLeaf(r: JournalRecord): string {
   return r.redacted ? r.leaf : entryLeaf(r.salt, r.entry)
 }
 
-/** The redaction record that replaces a line: same seq, t, leaf and prev; no salt, no content. */
-export function redact(r: JournalRecord, at: number): JournalRecord {
-  return { redacted: true, seq: r.seq, t: r.t, leaf: r.leaf, prev: r.prev, redactedAt: r.redacted ? r.redactedAt : at }
+/**
+ * The redaction record that replaces a line: same seq, t, leaf and prev; no salt, no content; `erasure` is
+ * the seq of the signed erasure record that lists it (and whose `at` is `redactedAt`).
+ */
+export function redact(r: JournalRecord, at: number, erasure: number): JournalRecord {
+  if (r.redacted) return r
+  return { redacted: true, seq: r.seq, t: r.t, leaf: r.leaf, prev: r.prev, redactedAt: at, erasure }
 }
 
 /**

@@ -433,7 +433,7 @@ async function readJournal(dataDir: string, fromMs: number, toMs: number, names:
   let invalid = 0
   for await (const { record } of readRecords(dataDir, { fromMs, toMs, onInvalid: () => void invalid++ })) {
     if (record.redacted) {
-      rows.push(row({ source: 'journal', event: 'redacted', detail: `entry #${record.seq} erased (audit forget)` }, record.t, [1, record.seq], [], []))
+      rows.push(row({ source: 'journal', event: 'redacted', detail: `entry #${record.seq} erased (audit forget${record.erasure ? `, erasure record #${record.erasure}` : ''})` }, record.t, [1, record.seq], [], []))
       continue
     }
     const e = record.entry
@@ -450,6 +450,10 @@ async function readJournal(dataDir: string, fromMs: number, toMs: number, names:
     if (e.until !== undefined) parts.push(`until ${iso(e.until)}`)
     // A coalesced entry stands for several identical decisions: say how many, and since when.
     if (e.count !== undefined) parts.push(`count ${e.count} since ${iso(e.since ?? e.t)}`)
+    if (e.kind === 'erasure' && e.erasure) {
+      const b = e.erasure as { redacts?: unknown[]; basis?: unknown; requestedBy?: unknown; signer?: unknown }
+      parts.push(`${b.redacts?.length ?? 0} entries redacted; basis ${String(b.basis)}; requested by ${String(b.requestedBy)}; signed by ${String(b.signer)}`)
+    }
     rows.push(row({ source: 'journal', event: e.kind, topic: e.topic ?? null, client, reason: e.reason, detail: parts.join('; '), proven: false }, e.t, [1, e.seq], [client], [e.topic ? topicId(e.topic) : null, e.kind === 'connect' && e.outcome === 'deny' ? topicId(CONNECT_TOPIC) : null]))
   }
   return { rows, invalid }

@@ -16,6 +16,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { getLogsChunked, type FlyTrapClient } from '../chain/client.js'
 import { FlytrapError } from '../errors.js'
 import { chainNext, entryLeaf, GENESIS, parseRecord, provenLeaf, type JournalEntry, type JournalRecord } from './entry.js'
+import { ErasureCheck, type ErasureProblem } from './erasure.js'
 import { JOURNAL_DEFAULTS } from './journal.js'
 import { findRecord, journalDir, listSegments, periodBounds, periodOf, rangeProof, readHead, readLines, readMeta, segmentsForRange } from './journal-files.js'
 import { MerkleAccumulator, verifyProof, type MerkleProof } from './merkle.js'
@@ -42,7 +43,7 @@ export interface AnchorRecord {
 export async function fetchAnchors(
   client: FlyTrapClient,
   opts: { fromBlock?: number; toBlock?: number; reporter?: string; chunk?: number } = {},
-): Promise<{ anchors: AnchorRecord[]; ignored: number; otherReporters: number }> {
+): Promise<{ anchors: AnchorRecord[]; ignored: number; otherReporters: number; reporters: string[] }> {
   const iface = client.contract.interface
   const topics = ['Anchored', 'ReporterAdded', 'ReporterRemoved'].map((n) => iface.getEvent(n)!.topicHash)
   const logs = await getLogsChunked(client.provider, { address: client.address, topics: [topics] }, opts.fromBlock ?? 0, opts.chunk, opts.toBlock)
@@ -52,10 +53,13 @@ export async function fetchAnchors(
   let ignored = 0
   let otherReporters = 0
   const only = opts.reporter?.toLowerCase()
+  const everRegistered = new Set<string>()
   for (const e of events) {
     const who = String(e.args[0]).toLowerCase()
-    if (e.name === 'ReporterAdded') registered.add(who)
-    else if (e.name === 'ReporterRemoved') registered.delete(who)
+    if (e.name === 'ReporterAdded') {
+      registered.add(who)
+      everRegistered.add(who)
+    } else if (e.name === 'ReporterRemoved') registered.delete(who)
     else if (e.name === 'Anchored') {
       if (!registered.has(who)) {
         ignored++
@@ -77,10 +81,12 @@ export async function fetchAnchors(
       })
     }
   }
-  return { anchors, ignored, otherReporters }
+  // Addresses whose signatures (erasure records) verification trusts: every registered reporter, narrowed by `reporter`.
+  const reporters = [...everRegistered].filter((a) => !only || a === only).map((a) => getAddress(a))
+  return { anchors, ignored, otherReporters, reporters }
 }
 
-export type ChainProblemKind = 'malformed' | 'content-altered' | 'chain-broken' | 'missing' | 'out-of-order' | 'time-order' | 'segment-name' | 'truncated'
+export type ChainProblemKind = 'malformed' | 'content-altered' | 'chain-broken' | 'missing' | 'out-of-order' | 'time-order' | 'segment-name' | 'truncated' | ErasureProblem['kind']
 
 /** Something wrong at one place in the journal. */
 export interface ChainProblem {
@@ -185,9 +191,11 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
   // ---- anchors first, so one pass over the journal computes every root
   const anchorsOut: VerifyReport['anchors'] = { checked: false, ignored: 0, periods: [], verified: 0, mismatched: 0, unanchored: 0 }
   let anchors: AnchorRecord[] = []
+  let trusted: string[] | null = null
   if (opts.client) {
     try {
       const got = await fetchAnchors(opts.client, { fromBlock: opts.fromBlock, reporter })
+      trusted = got.reporters
       anchors = got.anchors.filter((a) => a.toTime * 1000 > fromMs && a.fromTime * 1000 < toMs)
       Object.assign(anchorsOut, { checked: true, contract: opts.client.address, reporter, ignored: got.ignored })
       if (got.ignored > 0) warnings.push(`${got.ignored} Anchored event(s) from addresses that were not registered reporters were ignored`)
@@ -233,6 +241,7 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
   let lastFile = ''
   let lastLine = 0
   let lo = 0
+  const erasures = new ErasureCheck({ trusted, lookup: (seq) => findRecord(opts.dataDir, seq) })
 
   for (const seg of segs) {
     const isLastSeg = seg === allSegs[allSegs.length - 1]
@@ -291,6 +300,8 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
       lastT = Math.max(lastT, r.t)
       entries++
       if (r.redacted) redacted++
+      if (r.redacted) erasures.redaction(r, seg.name, l.lineNo)
+      else erasures.entry(r, seg.name, l.lineNo)
       firstSeq ??= r.seq
       lastSeq = r.seq
       firstT ??= r.t
@@ -320,6 +331,10 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
       message: `${lastFile || head.segment}:${lastLine + 1}: the journal ends at seq ${lastSeq ?? 0} but was closed cleanly at seq ${head.seq}: seq ${from}..${head.seq} are missing (truncated)`,
     })
   }
+  // ---- every redaction must be covered by a valid, signed erasure record (erasure.ts)
+  const erased = await erasures.finish()
+  for (const p of erased.problems) problem(p)
+  warnings.push(...erased.warnings)
   for (const f of tornFiles(opts.dataDir)) warnings.push(`${f}: bytes cut off a torn write when the journal was reopened after a crash (kept as evidence)`)
 
   // ---- periods: anchored ranges, then local periods no anchor covers
@@ -423,9 +438,12 @@ export async function verifyEntry(opts: Omit<VerifyOptions, 'fromMs' | 'toMs' | 
   let anchorsChecked = false
   let reason: string | undefined
   let candidates: AnchorRecord[] = []
+  let trusted: string[] | null = null
   if (opts.client) {
     try {
-      candidates = (await fetchAnchors(opts.client, { fromBlock: opts.fromBlock, reporter })).anchors.filter((a) => a.fromTime * 1000 <= r.t && r.t < a.toTime * 1000)
+      const got = await fetchAnchors(opts.client, { fromBlock: opts.fromBlock, reporter })
+      trusted = got.reporters
+      candidates = got.anchors.filter((a) => a.fromTime * 1000 <= r.t && r.t < a.toTime * 1000)
       anchorsChecked = true
     } catch (err) {
       reason = `anchors not checked: ${(err as Error).message}`
@@ -455,7 +473,13 @@ export async function verifyEntry(opts: Omit<VerifyOptions, 'fromMs' | 'toMs' | 
   const anchored = anchor !== null && anchor.root === p.root && anchor.count === p.count && verifyProof(p.leaf, proof, anchor.root)
   let ok = proofValid && contentMatches !== false && (anchor === null || anchored)
   let message: string
-  if (contentMatches === false) message = `${at.file}:${at.line}: entry seq ${r.seq} was changed after it was written (its content no longer matches its leaf)`
+  const erasure = new ErasureCheck({ trusted, lookup: (seq) => findRecord(opts.dataDir, seq) })
+  if (r.redacted) erasure.redaction(r, at.file, at.line)
+  const uncovered = (await erasure.finish()).problems[0]
+  if (uncovered) {
+    ok = false
+    message = uncovered.message
+  } else if (contentMatches === false) message = `${at.file}:${at.line}: entry seq ${r.seq} was changed after it was written (its content no longer matches its leaf)`
   else if (anchor && !anchored) message = `${at.file}:${at.line}: entry seq ${r.seq} is not in the tree anchored in tx ${anchor.txHash}: the period's entries differ from what was anchored`
   else if (anchored) message = `entry seq ${r.seq} is proven by the root anchored in tx ${anchor!.txHash} (block ${anchor!.blockNumber})`
   else message = `entry seq ${r.seq} is in its period's tree, but ${anchorsChecked ? 'no anchor covers its period yet' : reason}`

@@ -187,8 +187,11 @@ interface Entry {
   signedAttempts: number
 }
 
-const FILE = 'outbox.jsonl'
-const LOCK = 'outbox.lock'
+/** The log and the lock file in the outbox's directory (outbox-scrub.ts edits the log under the same lock). */
+export const OUTBOX_FILE = 'outbox.jsonl'
+export const OUTBOX_LOCK = 'outbox.lock'
+const FILE = OUTBOX_FILE
+const LOCK = OUTBOX_LOCK
 const COMPACT_AFTER = 2_000
 const MAX_DONE_KEYS = 10_000
 

@@ -7,8 +7,11 @@ import assert from 'node:assert/strict'
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Wallet } from 'ethers'
 import { parseRecord, type EntryInput } from '../../../src/lib/audit/entry.js'
-import { forgetSubject } from '../../../src/lib/audit/forget.js'
+import { commitSubject, readErasure } from '../../../src/lib/audit/erasure.js'
+import { forgetSubject as forget, type ForgetOptions } from '../../../src/lib/audit/forget.js'
+import { ANVIL_DEV_KEYS } from '../../../src/lib/dev/anvil.js'
 import { openJournal } from '../../../src/lib/audit/journal.js'
 import { journalDir, rangeRoots, readRecords, segmentName, type EntryProof } from '../../../src/lib/audit/journal-files.js'
 import { verifyProof } from '../../../src/lib/audit/merkle.js'
@@ -29,6 +32,9 @@ const ALICE = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
 const BOB = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC'
 const ALICE_IP = '203.0.113.7'
 const P = 2_000
+const REPORTER = new Wallet(ANVIL_DEV_KEYS[5]!)
+const forgetSubject = (o: Omit<ForgetOptions, 'signer' | 'basis' | 'requestedBy'> & Partial<ForgetOptions>) =>
+  forget({ signer: REPORTER, basis: 'GDPR art. 17(1)(b)', requestedBy: 'data subject, ticket 4711', ...o })
 
 /** 30 entries over 3 periods: Alice's, Bob's, and Bob's on a topic that names Alice. */
 const traffic = (i: number): EntryInput => {
@@ -38,13 +44,13 @@ const traffic = (i: number): EntryInput => {
 }
 
 async function journal(dataDir: string, n = 30) {
-  const c = { now: 1_800_000_000_000 }
+  const c = { now: 1_700_000_000_000 }
   const j = await openJournal({ dataDir, periodMs: P, now: () => c.now, flushIntervalMs: 1, maxSegmentBytes: 3_000 })
   for (let i = 0; i < n; i++) {
     await j.append(traffic(i))
     c.now += 250
   }
-  const first = j.periodOf(1_800_000_000_000)
+  const first = j.periodOf(1_700_000_000_000)
   const roots = []
   for (let k = first; k <= j.periodOf(c.now); k++) roots.push(await j.periodRoot(k))
   const proofs: EntryProof[] = []
@@ -70,14 +76,14 @@ describe('audit forget', () => {
 
     const res = await forgetSubject({ dataDir, subject: ALICE.toLowerCase(), now: () => 1_900_000_000_000 })
     assert.equal(res.redacted, 20, "Alice's 10 entries and Bob's 10 deliveries on a topic naming her")
-    assert.ok(res.segments.length > 1)
+    assert.ok(res.journals[0]!.segments.length > 1)
     assert.doesNotMatch(journalText(dataDir), new RegExp(ALICE.slice(2), 'i'), 'the address is nowhere in the journal directory')
     assert.doesNotMatch(journalText(dataDir), /alice-phone|203\.0\.113\.7/, 'nor her client id or IP')
 
     const records = []
     for await (const r of readRecords(dataDir)) records.push(r.record)
-    assert.equal(records.length, 30)
-    for (const r of records) {
+    assert.equal(records.length, 31, 'the 30 entries and the erasure record')
+    for (const r of records.slice(0, 30)) {
       if (r.seq % 3 === 2) {
         assert.equal(r.redacted, false, "Bob's subscribe stays")
         continue
@@ -85,8 +91,23 @@ describe('audit forget', () => {
       assert.equal(r.redacted, true, `seq ${r.seq}`)
     }
     const line = readFileSync(join(journalDir(dataDir), segmentName(1)), 'utf8').split('\n')[0]!
-    assert.deepEqual(Object.keys(JSON.parse(line)), ['seq', 't', 'redacted', 'redactedAt', 'leaf', 'prev'], 'no salt, no personal field')
+    assert.deepEqual(Object.keys(JSON.parse(line)), ['seq', 't', 'redacted', 'redactedAt', 'erasure', 'leaf', 'prev'], 'no salt, no personal field; the erasure record named')
     assert.equal(JSON.parse(line).redactedAt, 1_900_000_000_000)
+    assert.equal(JSON.parse(line).erasure, 31, 'the erasure record is the entry appended after the 30')
+
+    // The erasure record: in the journal, signed by the reporter, listing every seq redacted with its t and leaf.
+    const all = []
+    for await (const r of readRecords(dataDir)) all.push(r.record)
+    const er = all.find((r) => r.seq === 31)!
+    assert.ok(!er.redacted && er.entry.kind === 'erasure')
+    const body = readErasure(er.entry.erasure)
+    assert.ok(body.ok, body.ok ? '' : body.why)
+    assert.equal(body.recovered, REPORTER.address)
+    assert.deepEqual([body.body.at, body.body.basis, body.body.requestedBy], [1_900_000_000_000, 'GDPR art. 17(1)(b)', 'data subject, ticket 4711'])
+    const redactedNow = all.filter((r) => r.redacted)
+    assert.deepEqual(body.body.redacts, redactedNow.map((r) => [r.seq, r.t, r.leaf]))
+    assert.equal(body.body.subject, commitSubject(ALICE, res.commitment!.salt).commitment, 'a commitment the salt opens')
+    assert.equal(res.journals[0]!.erasureSeq, 31)
 
     // The anchored values are unchanged: the same roots from the stored and from the recomputed leaves.
     assert.deepEqual((await rangeRoots(dataDir, ranges, { leaf: 'proven' })).map((r) => [r.root, r.count]), provenBefore.map((r) => [r.root, r.count]))
@@ -104,7 +125,8 @@ describe('audit forget', () => {
     assert.equal(report.ok, true, report.firstProblem ?? '')
     assert.equal(report.journal.redacted, 20)
 
-    assert.equal((await forgetSubject({ dataDir, subject: ALICE })).redacted, 0, 'idempotent')
+    const again = await forgetSubject({ dataDir, subject: ALICE })
+    assert.deepEqual([again.redacted, again.journals[0]!.erasureSeq], [0, null], 'idempotent: no second erasure record')
   })
 
   test('by IP address, as a whole token only', async () => {
@@ -141,7 +163,7 @@ describe('audit forget', () => {
     assert.equal(rec.redacted, false)
     lines[3] = lines[3]!.replace('"outcome":"allow"', '"outcome":"deny"')
     writeFileSync(seg, lines.join('\n'))
-    await assert.rejects(forgetSubject({ dataDir, subject: ALICE }), (err: FlytrapError) => err.exit === 7 && /seq 4 no longer matches its leaf/.test(err.message))
+    await assert.rejects(forgetSubject({ dataDir, subject: ALICE }), (err: FlytrapError) => err.exit === 7 && /seq 4 no longer matches its leaf|damaged at line 4 \(content does not match its leaf\)/.test(err.message))
     assert.equal(readFileSync(seg, 'utf8'), lines.join('\n'), 'nothing was rewritten')
 
     await assert.rejects(forgetSubject({ dataDir, subject: 'alice' }), (err: FlytrapError) => err.exit === 2)
