@@ -52,7 +52,9 @@ export async function openAccountability(o: AccountabilityOptions): Promise<Acco
     attach: async (proxy) => {
       recorder = attachRecorder(proxy, journal, { countryOf: o.countryOf, logger: o.logger })
       if (sink) {
-        reporting = await startReporting({ outbox: sink, journal, dir: join(o.dataDir, 'reporting'), periodMs: o.periodMs, logger: o.logger })
+        const chain = o.reporter
+        const anchorCursor = chain && outbox ? async () => chain.anchorCursor(await outbox.reporterAddress()) : undefined
+        reporting = await startReporting({ outbox: sink, journal, anchorCursor, dir: join(o.dataDir, 'reporting'), periodMs: o.periodMs, logger: o.logger })
         const r = reporting
         proxy.on('decision', ((e: Parameters<Reporting['record']>[0]) => r.record(e)) as (e: never) => void)
       }
