@@ -46,7 +46,7 @@ proof of one entry.`
     to: Flags.string({ description: 'only periods before this time: ISO date/time or unix seconds' }),
     entry: Flags.integer({ description: 'print and check the inclusion proof of the entry with this seq', min: 1 }),
     reporter: Flags.string({ description: 'only anchors sent by this reporter address (it must have been registered when it anchored) [default: the registered reporter(s) whose anchors match this journal]' }),
-    deadline: Flags.string({ description: 'an anchor is due this long after its period ends, e.g. 90s, 1h [default: two periods]' }),
+    deadline: Flags.string({ description: 'an anchor is due this long after its period ends, e.g. 90s, 1h [default: two periods, at least 5 minutes]' }),
     'from-block': Flags.integer({ description: 'block to read anchors from [default: the recorded deployment block, else 0]', min: 0, env: 'FLYTRAP_FROM_BLOCK' }),
   }
 
@@ -56,7 +56,7 @@ proof of one entry.`
     const toMs = this.flags.to ? parseWhen(this.flags.to) * 1000 : undefined
     if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs) throw new FlytrapError('--from must be before --to', { exit: 'usage' })
     const reporter = this.flags.reporter ? parseAddress(this.flags.reporter, 'reporter') : undefined
-    const deadlineMs = this.flags.deadline === undefined ? undefined : parseDurationMs(this.flags.deadline, '--deadline', { min: 0, max: 366 * 86_400_000 })
+    const deadlineMs = this.flags.deadline === undefined ? undefined : parseDurationMs(this.flags.deadline, '--deadline', { min: 0, max: 100 * 365 * 86_400_000 })
     const chain = await this.anchorSource()
 
     if (this.flags.entry !== undefined) {

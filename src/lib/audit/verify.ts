@@ -191,7 +191,7 @@ export interface VerifyOptions {
   toMs?: number
   /** Only anchors sent by this reporter (narrows the registered reporters; never adds one). */
   reporter?: string
-  /** An anchor is due this many ms after its period ends (default: two periods). */
+  /** An anchor is due this many ms after its period ends (default: two periods, at least 5 minutes). */
   deadlineMs?: number
   /** Period length for periods nobody anchored (default: the anchors' own, else at most 30 minutes). */
   periodMs?: number
@@ -229,6 +229,9 @@ interface Gap {
   at: number
   present: Set<number>
 }
+
+/** The default deadline is two periods, and never less than this: a chain needs time to include a transaction. */
+export const MIN_DEADLINE_MS = 5 * 60_000
 
 /** Keeps the hash-chain value after each of the last seqs seen, to check links and anchors' pinned values. */
 const RECENT_CHAINS = 4096
@@ -426,7 +429,7 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
   // The period length: the chain's (the shortest range this journal's reporters anchored), else the grid.
   const ownAnchors = inRange.filter((a) => oursSet.has(a.reporter))
   const periodMs = opts.periodMs ?? (ownAnchors.length > 0 ? Math.min(...ownAnchors.map((a) => (a.toTime - a.fromTime) * 1000)) : gridMs)
-  const deadlineMs = opts.deadlineMs ?? 2 * periodMs
+  const deadlineMs = opts.deadlineMs ?? Math.max(2 * periodMs, MIN_DEADLINE_MS)
   Object.assign(anchorsOut, { deadlineMs, periodMs })
 
   // ---- anchored ranges
@@ -564,7 +567,7 @@ function explainMismatch(a: AnchorRecord, loc: LocalRange, problems: ChainProble
   if (culprit) return { culprit, message: `${pins}; ${culprit.message}` }
   const after = earlier ? ` (this follows from the change at ${seqs(earlier.anchors[0]!.firstSeq, earlier.anchors[0]!.lastSeq)}, anchored ${isoSec(earlier.fromTime)})` : ''
   if (loc.count < a.count) {
-    return { message: `${pins}; the journal has ${has} in this range: ${a.count - loc.count} of the anchored ${seqs(a.firstSeq, a.lastSeq)} were removed${loc.count > 0 && loc.lastSeq !== a.lastSeq ? ' and the rest renumbered and re-chained' : ''}${after}` }
+    return { message: `${pins}; the journal has ${has} in this range: ${a.count - loc.count} of the anchored ${seqs(a.firstSeq, a.lastSeq)} are gone (deleted, or deleted and the rest renumbered and re-chained)${after}` }
   }
   if (loc.count > a.count) return { message: `${pins}; the journal has ${has} in this range: ${loc.count - a.count} entries were added${after}` }
   if (loc.firstSeq !== null && loc.firstSeq !== a.firstSeq) return { message: `${pins}; the journal has ${has} in this range: its seqs were shifted by ${loc.firstSeq - a.firstSeq}${after}` }

@@ -12,7 +12,8 @@ import { chainNext, encodeRecord, entryLeaf, parseRecord, type EntryInput, type 
 import { openJournal, type PeriodRoot } from '../../../src/lib/audit/journal.js'
 import { journalDir, segmentName } from '../../../src/lib/audit/journal-files.js'
 import { fetchAnchors, verifyEntry, verifyJournal } from '../../../src/lib/audit/verify.js'
-import { deployFlyTrap, FlyTrapClient } from '../../../src/lib/chain/client.js'
+import { deployFlyTrap, FlyTrapClient, type AnchorArgs } from '../../../src/lib/chain/client.js'
+import { loadReporterHistory } from '../../../src/lib/chain/reporters.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
 
 const dirs: string[] = []
@@ -26,12 +27,17 @@ after(() => {
 })
 
 const ALICE = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
+/** Journals start two minutes ago (2 s periods), so anchors sent now are on time (default deadline 5 min). */
+const T0 = Math.floor((Date.now() - 120_000) / 2_000) * 2_000
+const ZERO32 = '0x' + '00'.repeat(32)
+/** A period's root as the link the reporter anchors. */
+const link = (p: PeriodRoot): AnchorArgs => ({ fromTime: p.fromTime, toTime: p.toTime, firstSeq: p.firstSeq!, count: p.count, root: p.root, prevChain: p.prevChain!, chain: p.chain! })
 const entry = (i: number): EntryInput => ({ kind: i % 4 === 0 ? 'subscribe' : 'publish', outcome: i % 3 === 0 ? 'deny' : 'allow', reason: i % 3 === 0 ? 'not-member' : 'member', address: ALICE, ip: '198.51.100.7', topic: `plant/line-${i}` })
 
 /** A journal of `n` entries, `perPeriod` per 2-second period starting at t0, in segments of about `segBytes`. */
 async function makeJournal(dataDir: string, n: number, opts: { perPeriod?: number; t0?: number; segBytes?: number } = {}) {
   const perPeriod = opts.perPeriod ?? n
-  const c = { now: opts.t0 ?? 1_700_000_000_000 }
+  const c = { now: opts.t0 ?? T0 }
   const j = await openJournal({ dataDir, periodMs: 2_000, now: () => c.now, flushIntervalMs: 1, maxSegmentBytes: opts.segBytes ?? 1 << 20 })
   for (let i = 0; i < n; i++) {
     if (i > 0 && i % perPeriod === 0) c.now = (Math.floor(c.now / 2_000) + 1) * 2_000
@@ -39,7 +45,7 @@ async function makeJournal(dataDir: string, n: number, opts: { perPeriod?: numbe
     c.now += 100
   }
   const periods: PeriodRoot[] = []
-  const first = Math.floor((opts.t0 ?? 1_700_000_000_000) / 2_000)
+  const first = Math.floor((opts.t0 ?? T0) / 2_000)
   for (let k = first; k <= j.periodOf(c.now); k++) {
     const p = await j.periodRoot(k)
     if (p.count > 0) periods.push(p)
@@ -147,7 +153,7 @@ describe('hash-chain tamper detection (no chain needed)', () => {
     assert.match(r.firstProblem ?? '', /seq 4 is missing before seq 5/)
   })
 
-  test('two swapped lines are caught where the order breaks', async () => {
+  test('two swapped lines are out-of-order at both lines, never "missing"', async () => {
     const dataDir = tempData()
     await makeJournal(dataDir, 12)
     const file = segmentName(1)
@@ -156,8 +162,29 @@ describe('hash-chain tamper detection (no chain needed)', () => {
     writeSeg(dataDir, file, lines)
     const r = await verifyJournal({ dataDir })
     assert.equal(r.ok, false)
-    assert.deepEqual([r.chain.problems[0]?.line, r.chain.problems[0]?.seq], [9, 9])
-    assert.ok(r.chain.problems.some((p) => p.kind === 'out-of-order' && p.line === 10 && p.seq === 9))
+    assert.deepEqual(r.chain.problems.map((p) => [p.kind, p.file, p.line, p.seq]), [
+      ['out-of-order', file, 9, 10],
+      ['out-of-order', file, 10, 9],
+    ])
+    assert.match(r.firstProblem ?? '', /:9: seq 10 comes before seq 9, found further on/)
+    assert.ok(r.chain.problems.every((p) => !/missing/.test(p.message)), r.chain.problems.map((p) => p.message).join('\n'))
+  })
+
+  test('a line moved three places down: out-of-order where it left and where it is; a deletion next to it is still missing', async () => {
+    const dataDir = tempData()
+    await makeJournal(dataDir, 12)
+    const file = segmentName(1)
+    const lines = readSeg(dataDir, file)
+    const [moved] = lines.splice(3, 1) // seq 4 …
+    lines.splice(6, 0, moved!) // … now after seq 7
+    lines.splice(9, 1) // and seq 10 deleted
+    writeSeg(dataDir, file, lines)
+    const r = await verifyJournal({ dataDir })
+    assert.deepEqual(r.chain.problems.map((p) => [p.kind, p.line, p.seq]), [
+      ['out-of-order', 4, 5],
+      ['out-of-order', 7, 4],
+      ['missing', 10, 10],
+    ])
   })
 
   test('a truncated tail is caught by the clean-close checkpoint', async () => {
@@ -216,7 +243,7 @@ describe('against anchors on a real chain', () => {
     const dep = await deployment()
     const dataDir = tempData()
     const periods = await makeJournal(dataDir, n, { perPeriod })
-    for (const p of periods) await dep.reporter.anchor(p.root, p.count, p.fromTime, p.toTime)
+    for (const p of periods) await dep.reporter.anchor(link(p))
     return { dataDir, periods, ...dep, opts: { dataDir, client: dep.reader, fromBlock: dep.fromBlock } }
   }
 
@@ -225,7 +252,12 @@ describe('against anchors on a real chain', () => {
     const r = await verifyJournal(opts)
     assert.equal(r.ok, true, r.firstProblem ?? '')
     assert.equal(r.anchors.checked, true)
-    assert.deepEqual(r.anchors.periods.map((p) => [p.status, p.fromTime, p.local.count, p.anchors[0]?.reporter]), periods.map((p) => ['verified', p.fromTime, 4, fx.wallet(1).address]))
+    assert.deepEqual(r.anchors.periods.map((p) => [p.status, p.fromTime, p.local.count, p.anchors[0]?.reporter]), [
+      ...periods.map((p) => ['verified', p.fromTime, 4, fx.wallet(1).address]),
+      ['pending', periods[2]!.toTime, 0, undefined], // since then: not due yet (two periods, at least 5 minutes)
+    ])
+    assert.deepEqual([r.anchors.pending, r.anchors.unanchored, r.anchors.late, r.anchors.deadlineMs, r.anchors.periodMs], [1, 0, 0, 300_000, 2_000])
+    assert.ok(r.anchors.periods.slice(0, 3).every((p) => p.delaySec! > 0 && p.anchors[0]!.firstSeq === p.local.firstSeq && p.anchors[0]!.chain.length === 66))
     const e = await verifyEntry({ ...opts, seq: 6 })
     assert.equal(e.ok, true, e.message)
     assert.equal(e.anchored, true)
@@ -244,9 +276,11 @@ describe('against anchors on a real chain', () => {
     const r = await verifyJournal(opts)
     assert.equal(r.chain.ok, true, 'the chain alone cannot see it')
     assert.equal(r.ok, false)
-    assert.deepEqual(r.anchors.periods.map((p) => p.status), ['verified', 'mismatch', 'verified'])
+    // Period 3's entries still match its root, but the chain value it pins no longer does (it follows from period 2).
+    assert.deepEqual(r.anchors.periods.filter((p) => p.anchors.length).map((p) => p.status), ['verified', 'mismatch', 'mismatch'])
     assert.equal(r.anchors.periods[1]!.fromTime, periods[1]!.fromTime)
-    assert.match(r.firstProblem ?? '', /seq 5\.\.8\) differ from what was anchored.*re-chained/)
+    assert.match(r.firstProblem ?? '', /pins seq 5\.\.8 .*the entries seq 5\.\.8 differ from what was anchored.*re-chained/)
+    assert.match(r.anchors.periods[2]!.message ?? '', /match the anchored root, but the hash chain after seq 12 .*follows from the change at seq 5\.\.8/)
     const e = await verifyEntry({ ...opts, seq: 6 })
     assert.equal(e.ok, false)
     assert.equal(e.anchored, false)
@@ -272,7 +306,7 @@ describe('against anchors on a real chain', () => {
     const r = await verifyJournal(opts)
     assert.equal(r.chain.ok, true)
     assert.equal(r.ok, false)
-    assert.match(r.firstProblem ?? '', /covers 4 entries, the journal has 2 \(seq 9\.\.10\): 2 entries are missing after seq 10/)
+    assert.match(r.firstProblem ?? '', /pins seq 9\.\.12 \(4 entries.*the journal has 2 entries \(seq 9\.\.10\) in this range: 2 of the anchored seq 9\.\.12 are gone/)
   })
 
   test('anchors from another contract never count; with several reporters, --reporter picks ours', async () => {
@@ -282,20 +316,20 @@ describe('against anchors on a real chain', () => {
     const attacker = new FlyTrapClient(forged.address, fx.wallet(3))
     await attacker.addReporter(fx.wallet(3).address, 'me')
     const p = periods[0]!
-    await attacker.anchor('0x' + 'ab'.repeat(32), p.count, p.fromTime, p.toTime)
-    // Another registered proxy anchors a different root for the same period.
-    await other.anchor('0x' + 'cd'.repeat(32), 9, p.fromTime, p.toTime)
+    await attacker.anchor({ ...link(p), root: '0x' + 'ab'.repeat(32) })
+    // Another registered proxy anchors its own journal for the same period.
+    await other.anchor({ fromTime: p.fromTime, toTime: p.toTime, firstSeq: 1, count: 9, root: '0x' + 'cd'.repeat(32), prevChain: ZERO32, chain: '0x' + 'ef'.repeat(32) })
 
     const all = await fetchAnchors(reader, { fromBlock: opts.fromBlock })
     assert.ok(all.anchors.every((a) => a.root !== '0x' + 'ab'.repeat(32)), 'the forged contract\'s event is not read')
     const r = await verifyJournal(opts)
-    assert.equal(r.ok, true, 'one registered anchor matches')
-    assert.equal(r.anchors.periods[0]!.anchors.length, 2)
+    assert.equal(r.ok, true, r.firstProblem ?? '')
+    assert.deepEqual([r.anchors.reporters, r.anchors.otherReporters, r.anchors.periods[0]!.anchors.length], [[fx.wallet(1).address], 1, 1])
     const ours = await verifyJournal({ ...opts, reporter: fx.wallet(1).address })
     assert.deepEqual([ours.ok, ours.anchors.periods[0]!.anchors.length], [true, 1])
     const theirs = await verifyJournal({ ...opts, reporter: fx.wallet(2).address })
     assert.equal(theirs.ok, false)
-    assert.match(theirs.firstProblem ?? '', /covers 9 entries, the journal has 4 \(seq 1\.\.4\)/)
+    assert.match(theirs.firstProblem ?? '', /pins seq 1\.\.9 \(9 entries.*the journal has 4 entries \(seq 1\.\.4\)/)
   })
 
   test('a reporter removed later: its earlier anchors still count (it was registered when it anchored)', async () => {
