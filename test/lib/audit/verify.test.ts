@@ -349,3 +349,158 @@ describe('against anchors on a real chain', () => {
     assert.deepEqual(r.anchors.periods.map((p) => p.fromTime), [periods[1]!.fromTime])
   })
 })
+
+describe('accountability against the operator (real chain): only the chain decides', () => {
+  let fx: ChainFixture
+  before(async () => {
+    fx = await chainFixture({ deploy: false })
+  })
+  after(async () => fx?.close())
+
+  async function deployment() {
+    const d = await deployFlyTrap(fx.wallet(0))
+    const admin = new FlyTrapClient(d.address, fx.wallet(0))
+    await admin.addReporter(fx.wallet(1).address, 'proxy eu-1')
+    await admin.addReporter(fx.wallet(2).address, 'proxy eu-2')
+    return { admin, reporter: new FlyTrapClient(d.address, fx.wallet(1)), other: new FlyTrapClient(d.address, fx.wallet(2)), reader: new FlyTrapClient(d.address, fx.provider), fromBlock: d.block }
+  }
+
+  /** Three periods of four entries; the first `anchor` of them anchored by wallet 1. */
+  async function journal(anchor: number, t0 = T0) {
+    const dep = await deployment()
+    const dataDir = tempData()
+    const periods = await makeJournal(dataDir, 12, { perPeriod: 4, t0 })
+    for (const p of periods.slice(0, anchor)) await dep.reporter.anchor(link(p))
+    return { dataDir, periods, ...dep, opts: { dataDir, client: dep.reader, fromBlock: dep.fromBlock } }
+  }
+
+  /** The attacker appends an entry dated `t`, chained and checkpointed like a real one. */
+  function appendForged(dataDir: string, t: number, input: EntryInput): void {
+    const file = segFiles(dataDir).at(-1)!
+    const lines = readSeg(dataDir, file)
+    const last = parseRecord(lines.at(-1)!)
+    const prev = chainNext(last.prev, last.leaf)
+    const e = { seq: last.seq + 1, t, ...input } as Extract<JournalRecord, { redacted: false }>['entry']
+    const salt = '0x' + '11'.repeat(32)
+    const leaf = entryLeaf(salt, e)
+    lines.push(encodeRecord({ redacted: false, seq: e.seq, t, entry: e, salt, leaf, prev }))
+    writeSeg(dataDir, file, lines)
+    const headFile = join(journalDir(dataDir), 'head.json')
+    writeFileSync(headFile, JSON.stringify({ seq: e.seq, chain: chainNext(prev, leaf), t, segment: file }))
+  }
+
+  test('a missing anchor past the deadline fails (exit 7), not before it', async () => {
+    const { opts, periods } = await journal(2)
+    const now = await verifyJournal(opts)
+    assert.equal(now.ok, true, now.firstProblem ?? '')
+    assert.deepEqual(now.anchors.periods.map((p) => p.status), ['verified', 'verified', 'pending'])
+    const later = await verifyJournal({ ...opts, now: periods[2]!.toTime * 1000 + 10 * 60_000 })
+    assert.equal(later.ok, false)
+    assert.deepEqual(later.anchors.periods.map((p) => p.status), ['verified', 'verified', 'unanchored', 'pending'])
+    assert.equal(later.anchors.unanchored, 1)
+    assert.match(later.firstProblem ?? '', /no anchor by 0x70997970C51812dc3A010C7d01b50e0d17dc79C8 .* deadline: its 4 entries \(seq 9\.\.12\) are proven by nothing/)
+  })
+
+  test('forged meta.json reporter + a fake entry in a past unanchored period: exit 7, and meta.json decides nothing', async () => {
+    const { dataDir, opts, periods } = await journal(2)
+    appendForged(dataDir, periods[2]!.toTime * 1000 - 50, { kind: 'publish', outcome: 'allow', reason: 'member', address: ALICE, topic: 'plant/valve' })
+    const metaFile = join(journalDir(dataDir), 'meta.json')
+    writeFileSync(metaFile, JSON.stringify({ version: 1, periodMs: 2_000, reporter: fx.wallet(5).address }))
+    const r = await verifyJournal({ ...opts, now: periods[2]!.toTime * 1000 + 10 * 60_000 })
+    assert.equal(r.chain.ok, true, 'the fake entry is chained like a real one')
+    assert.equal(r.ok, false)
+    assert.deepEqual(r.anchors.reporters, [fx.wallet(1).address], 'the chain decides whose anchors are this journal\'s')
+    assert.match(r.firstProblem ?? '', /no anchor .*: its 5 entries \(seq 9\.\.13\) are proven by nothing/)
+    // meta.json cannot even stretch the deadline: a period length of a year there changes nothing.
+    writeFileSync(metaFile, JSON.stringify({ version: 1, periodMs: 365 * 86_400_000 }))
+    const again = await verifyJournal({ ...opts, now: periods[2]!.toTime * 1000 + 10 * 60_000 })
+    assert.deepEqual([again.ok, again.anchors.deadlineMs], [false, 300_000])
+  })
+
+  test('the reporter key re-anchoring an anchored period with a forged root is refused on chain; genuine 0, forged 7', async () => {
+    const { dataDir, opts, periods, reporter, other } = await journal(3)
+    const forgedRoot = { ...link(periods[1]!), root: '0x' + 'ab'.repeat(32) }
+    await assert.rejects(reporter.anchor(forgedRoot), /AnchorOverlap/)
+    await assert.rejects(reporter.anchor({ ...link(periods[2]!), fromTime: periods[2]!.toTime, toTime: periods[2]!.toTime + 2 }), /AnchorWrongSeq/)
+    const genuine = await verifyJournal(opts)
+    assert.equal(genuine.ok, true, genuine.firstProblem ?? '')
+
+    // The operator rewrites period 2 and has a second registered key anchor the forgery.
+    rewriteAndRechain(dataDir, 6, (e) => {
+      e.address = '0x0000000000000000000000000000000000000001'
+    })
+    const j = await openJournal({ dataDir, periodMs: 2_000 })
+    const forged = await j.periodRoot(periods[1]!.fromTime / 2)
+    await j.close()
+    await other.anchor(link(forged))
+    const r = await verifyJournal(opts)
+    assert.equal(r.ok, false)
+    const p2 = r.anchors.periods.find((p) => p.fromTime === periods[1]!.fromTime)!
+    assert.equal(p2.status, 'conflict', 'two different roots for one range: fail closed')
+    assert.match(r.firstProblem ?? '', /anchors of this range disagree \(1 match, 1 do not\)/)
+  })
+
+  test('a late anchor is named with its delay (exit 7 past the deadline, accepted with a wider one)', async () => {
+    const t0 = T0 - 2 * 3_600_000
+    const { opts, periods, reporter } = await journal(3, t0)
+    const nowAligned = Math.floor(Date.now() / 2_000) * 2_000
+    // The periods since then had no traffic: one folded empty link, sent on time.
+    const last = periods[2]!
+    await reporter.anchor({ fromTime: last.toTime, toTime: nowAligned / 1000 - 2, firstSeq: 13, count: 0, root: ZERO32, prevChain: last.chain!, chain: last.chain! })
+    const r = await verifyJournal(opts)
+    assert.equal(r.ok, false)
+    const late = r.anchors.periods.filter((p) => p.status === 'late')
+    assert.equal(late.length, 3)
+    assert.ok(late.every((p) => p.delaySec! >= 7_000 && p.delaySec! < 8_000), late.map((p) => p.delaySec).join(','))
+    assert.match(r.firstProblem ?? '', /anchored 2\.0 h after the period ended \(tx 0x[0-9a-f]{64}\), past the 5 min deadline/)
+    assert.equal(r.anchors.periods.find((p) => p.local.count === 0 && p.anchors.length)?.status, 'verified', 'the empty link was on time')
+    const wide = await verifyJournal({ ...opts, deadlineMs: 3 * 3_600_000 })
+    assert.equal(wide.ok, true, wide.firstProblem ?? '')
+  })
+
+  test('registration is read from the chain at each anchor\'s block: a removed reporter cannot anchor; a successor continues', async () => {
+    const { opts, periods, reporter, other, admin, reader, fromBlock } = await journal(2)
+    const removed = await admin.removeReporter(fx.wallet(1).address, 'key rotated')
+    await assert.rejects(reporter.anchor(link(periods[2]!)), /NotReporter/)
+    const history = await loadReporterHistory(reader, { fromBlock })
+    assert.equal(history.registeredAt(fx.wallet(1).address, [removed.blockNumber, 0]), true, 'registered just before its removal')
+    assert.equal(history.registeredAt(fx.wallet(1).address, [removed.blockNumber + 1, 0]), false, 'not after it')
+    assert.equal(history.registeredAt(fx.wallet(7).address, [removed.blockNumber, 0]), false, 'never registered')
+    await other.anchor(link(periods[2]!)) // the successor key's first link may start where the old one ended
+    const r = await verifyJournal(opts)
+    assert.equal(r.ok, true, r.firstProblem ?? '')
+    assert.deepEqual(r.anchors.reporters.sort(), [fx.wallet(1).address, fx.wallet(2).address].sort())
+    const only = await verifyJournal({ ...opts, reporter: fx.wallet(2).address, now: periods[2]!.toTime * 1000 + 10 * 60_000 })
+    assert.equal(only.ok, false, '--reporter narrows: the first two periods are then anchored by nobody')
+  })
+
+  test('a re-chained forgery that deleted one entry and renumbered the rest names the anchored seqs it changed', async () => {
+    const { dataDir, opts } = await journal(3)
+    // Delete seq 6, renumber 7..12 to 6..11 (their leaves recomputed: seq is in the content), re-chain, checkpoint.
+    const file = segmentName(1)
+    let chain = ZERO32
+    const out: string[] = []
+    for (const l of readSeg(dataDir, file)) {
+      const r = parseRecord(l) as Extract<JournalRecord, { redacted: false }>
+      if (r.seq === 6) continue
+      if (r.seq > 6) {
+        r.seq -= 1
+        r.entry = { ...r.entry, seq: r.seq }
+        r.leaf = entryLeaf(r.salt, r.entry)
+      }
+      r.prev = chain
+      chain = chainNext(r.prev, r.leaf)
+      out.push(encodeRecord(r))
+    }
+    writeSeg(dataDir, file, out)
+    const headFile = join(journalDir(dataDir), 'head.json')
+    writeFileSync(headFile, JSON.stringify({ ...JSON.parse(readFileSync(headFile, 'utf8')), seq: 11, chain }))
+    const r = await verifyJournal(opts)
+    assert.equal(r.chain.ok, true)
+    assert.equal(r.ok, false)
+    assert.match(r.firstProblem ?? '', /pins seq 5\.\.8 \(4 entries.*the journal has 3 entries \(seq 5\.\.7\) in this range: 1 of the anchored seq 5\.\.8 are gone/)
+    assert.doesNotMatch(r.firstProblem ?? '', /after seq 7/)
+    const p3 = r.anchors.periods.find((p) => p.anchors[0]?.firstSeq === 9)!
+    assert.match(p3.message ?? '', /pins seq 9\.\.12 .*has 4 entries \(seq 8\.\.11\).*shifted by -1 \(this follows from the change at seq 5\.\.8/)
+  })
+})
