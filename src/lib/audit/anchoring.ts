@@ -116,7 +116,10 @@ export class AnchorSequencer {
 
   private async advance(kLast: number): Promise<void> {
     if (this.halted) return
-    this.cursor ??= await this.init()
+    if (!this.cursor) {
+      this.cursor = await this.init()
+      await this.writeLocal() // a new sequence's start survives a crash before its first anchor
+    }
     const P = this.o.periodMs
     const endMs = (kLast + 1) * P
     let emptyFrom: number | null = null

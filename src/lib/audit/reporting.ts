@@ -381,8 +381,8 @@ class PeriodReporter implements Reporting {
     // (b) refused attempts: the rest of the period since the last early summary.
     if (a.denied.size > 0) tasks.push(this.sendDenied(a.k, 'end', a.deniedWindowMs, toMs, a.denied, periodMs))
 
-    // (c) the journal's root of the period.
-    if (periodMs === this.periodMs) tasks.push(this.sendAnchor(a.k))
+    // (c) the journal's root of the period, and of every period ended since (empty ones too).
+    if (periodMs === this.periodMs) tasks.push(this.sendAnchor(Math.max(a.k, this.periodOf(this.now()) - 1)))
 
     const results = await Promise.allSettled(tasks)
     for (const r of results) if (r.status === 'rejected') this.log.error('reporting: a period report failed', { period: a.k, error: message(r.reason) })

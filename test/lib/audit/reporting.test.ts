@@ -40,7 +40,11 @@ class FakeOutbox {
   }
 }
 
-/** A journal stand-in exposing periodRoot(k), as journal.ts does. */
+const ZERO32 = '0x' + '00'.repeat(32)
+/** The fake journal's hash-chain value after seq n. */
+const chainAt = (n: number) => (n === 0 ? ZERO32 : id(`chain ${n}`))
+
+/** A journal stand-in exposing periodRoot(k), as journal.ts does: `counts[k]` entries in period k, seqs from 1. */
 function fakeJournal(counts: Record<number, number>): JournalLike & { asked: number[] } {
   const asked: number[] = []
   return {
@@ -48,7 +52,10 @@ function fakeJournal(counts: Record<number, number>): JournalLike & { asked: num
     periodMs: P,
     periodRoot: async (k: number) => {
       asked.push(k)
-      return { root: id(`root ${k}`), count: counts[k] ?? 0, fromTime: (k * P) / 1000, toTime: ((k + 1) * P) / 1000 }
+      const before = Object.entries(counts).reduce((n, [p, c]) => (Number(p) < k ? n + c : n), 0)
+      const count = counts[k] ?? 0
+      const some = count > 0
+      return { root: some ? id(`root ${k}`) : ZERO32, count, fromTime: (k * P) / 1000, toTime: ((k + 1) * P) / 1000, firstSeq: some ? before + 1 : null, lastSeq: some ? before + count : null, prevChain: some ? chainAt(before) : null, chain: some ? chainAt(before + count) : null }
     },
   }
 }
@@ -81,15 +88,19 @@ describe('reporting: periods', () => {
     const to = ((K + 1) * P) / 1000
     assert.deepEqual(outbox.of('sensitive').map((i) => i.args), [[id('plant/valve'), from, to, [addr(1)], [1], [], []]])
     assert.deepEqual(outbox.of('denied').map((i) => i.args), [[from, to, [id('plant/secret')], [1]]])
-    assert.deepEqual(outbox.of('anchor').map((i) => i.args), [[id(`root ${K}`), 3, from, to]])
+    assert.deepEqual(outbox.of('anchor').map((i) => i.args), [[from, to, 1, 3, id(`root ${K}`), ZERO32, chainAt(3)]])
     assert.equal(r.status().period, K + 1)
     assert.equal(r.status().decisions, 1)
 
     c.t = (K + 3) * P + 17 // two periods later, without traffic in between
     await r.tick()
     assert.deepEqual(outbox.of('sensitive')[1]!.args, [id('plant/valve'), to, to + 60, [addr(3)], [1], [], []])
-    assert.deepEqual(outbox.of('anchor')[1]!.args, [id(`root ${K + 1}`), 1, to, to + 60])
-    assert.equal(outbox.intents.length, 5, 'K: sensitive, denied, anchor; K+1: sensitive, anchor; K+2: nothing')
+    // The anchor sequence continues: K+1 from seq 4 and chain value 3; the empty K+2 is a link too.
+    assert.deepEqual(outbox.of('anchor').slice(1).map((i) => i.args), [
+      [to, to + 60, 4, 1, id(`root ${K + 1}`), chainAt(3), chainAt(4)],
+      [to + 60, to + 120, 5, 0, ZERO32, chainAt(4), chainAt(4)],
+    ])
+    assert.equal(outbox.intents.length, 6, 'K: sensitive, denied, anchor; K+1: sensitive, anchor; K+2: an empty anchor')
     await r.stop()
   })
 
@@ -263,7 +274,8 @@ describe('reporting: restarts', () => {
       [
         ['sensitive', id('vault')],
         ['denied', from],
-        ['anchor', id(`root ${K}`)],
+        ['anchor', from],
+        ['anchor', from + 60], // K+1 had no entries: an empty link, so the gap is visible on chain
       ],
     )
     assert.deepEqual(outbox.of('sensitive')[0]!.args.slice(1, 3), [from, from + 60])
@@ -274,7 +286,7 @@ describe('reporting: restarts', () => {
     writeFileSync(join(dir, 'reporting.json'), saved)
     const r3 = await start(outbox, c, { journal })
     assert.equal(r3.status().lastClosed, K)
-    assert.equal(outbox.intents.length, 3, 'the dedupe keys make closing idempotent')
+    assert.equal(outbox.intents.length, 4, 'the dedupe keys make closing idempotent')
     await r3.stop()
   })
 })
