@@ -574,7 +574,7 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
       const fromSec = (x: unknown) => Number(x)
       const landed = (evs: Ev[], p: { kind: string; args: unknown[] }) =>
         p.kind === 'anchor'
-          ? evs.some((e) => e.name === 'Anchored' && lc(e.a.root) === lc(p.args[0]) && fromSec(e.a.fromTime) === Number(p.args[2]))
+          ? evs.some((e) => e.name === 'Anchored' && lc(e.a.root) === lc(p.args[4]) && fromSec(e.a.fromTime) === Number(p.args[0])) // (from, to, firstSeq, count, root, prevChain, chain)
           : p.kind === 'sensitive'
             ? evs.some((e) => e.name === 'SensitiveReport' && lc(e.a.topic) === lc(p.args[0]) && fromSec(e.a.fromTime) === Number(p.args[1]))
             : p.kind === 'denied'
