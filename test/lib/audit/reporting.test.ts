@@ -5,13 +5,15 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { keccak256, toUtf8Bytes } from 'ethers'
 import { startReporting, CONNECT_TOPIC, OTHER_TOPIC, type JournalLike, type Reporting, type ReportingOptions } from '../../../src/lib/audit/reporting.js'
 import { openOutbox, type EnqueueResult, type IntentInput } from '../../../src/lib/chain/outbox.js'
 import { openJournal } from '../../../src/lib/audit/journal.js'
+import { verifyJournal } from '../../../src/lib/audit/verify.js'
+import type { Logger } from '../../../src/lib/proxy/log.js'
 import type { DecisionEvent } from '../../../src/lib/proxy/session.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
 
@@ -341,6 +343,74 @@ describe('reporting on a real chain, with the journal and the outbox', () => {
       await outbox.close()
       await journal.close()
     }
+  })
+
+  test('the anchor sequence continues across a restart from the contract\'s cursor (local cursor lost), empty periods included; a journal that does not continue it stops anchoring', async () => {
+    await fx.as(0).addReporter(fx.wallet(2).address, 'proxy 2')
+    const client = fx.as(2)
+    const anchorCursor = () => client.anchorCursor(fx.wallet(2).address)
+    const K2 = K + 100
+    const dataDir = tmp()
+    const dir = join(dataDir, 'reporting')
+    const c = clock(K2 * P + 1_000)
+    const journal = await openJournal({ dataDir, periodMs: P, now: c.now })
+    const fromBlock = (await fx.provider.getBlockNumber()) + 1
+    const run = async (fn: (r: Reporting) => Promise<void>, logger?: Logger, j = journal) => {
+      const outbox = await openOutbox({ dir: join(dataDir, 'outbox'), client, pollMs: 25 })
+      const r = await startReporting({ outbox, journal: j, dir, anchorCursor, now: c.now, autoStart: false, logger })
+      try {
+        await fn(r)
+        assert.equal(await outbox.drain(20_000), true)
+      } finally {
+        await r.stop()
+        await outbox.close()
+      }
+    }
+    const append = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        c.t += 10
+        await journal.append({ kind: 'publish', outcome: 'allow', reason: 'member', address: addr(i), topic: 'vault' })
+      }
+    }
+    await run(async (r) => {
+      await append(3)
+      c.t = (K2 + 1) * P + 500
+      await r.tick()
+      await append(2) // in K2+1; then the process stops mid-period
+    })
+    rmSync(join(dir, 'anchor-cursor.json')) // the local cursor is lost: the contract's says where to go on
+    c.t = (K2 + 3) * P + 100
+    await run(async () => {}) // start() catches up to the last ended period
+
+    const logs = await fx.provider.getLogs({ address: client.address, topics: [client.contract.interface.getEvent('Anchored')!.topicHash], fromBlock, toBlock: 'latest' })
+    const links = client.parseLogs(logs).map((e) => [Number(e.args[1]), Number(e.args[2]), Number(e.args[3]), Number(e.args[4])])
+    const s = (k: number) => (k * P) / 1000
+    assert.deepEqual(links, [
+      [s(K2), s(K2 + 1), 1, 3],
+      [s(K2 + 1), s(K2 + 2), 4, 2],
+      [s(K2 + 2), s(K2 + 3), 6, 0], // the empty period is a link too
+    ])
+    const v = await verifyJournal({ dataDir, client: fx.as(0), fromBlock: fx.deployBlock, deadlineMs: 100 * 365 * 86_400_000, now: s(K2 + 3) * 1000 })
+    assert.equal(v.ok, true, v.firstProblem ?? '')
+    assert.deepEqual([v.anchors.verified, v.anchors.reporters], [3, [fx.wallet(2).address]])
+    await journal.close()
+
+    // Another journal (seqs from 1 again) under the same reporter key: refused by the sender before the chain would.
+    const errors: string[] = []
+    const log: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: (m: string) => void errors.push(m), enabled: () => true }
+    const other = tmp()
+    c.t = (K2 + 3) * P + 200
+    const j2 = await openJournal({ dataDir: other, periodMs: P, now: c.now })
+    await j2.append({ kind: 'publish', outcome: 'allow', reason: 'member', address: addr(1), topic: 'vault' })
+    const outbox = await openOutbox({ dir: join(other, 'outbox'), client, pollMs: 25 })
+    const r = await startReporting({ outbox, journal: j2, dir: join(other, 'reporting'), anchorCursor, now: c.now, autoStart: false, logger: log })
+    c.t = (K2 + 4) * P
+    await r.tick()
+    await r.stop()
+    assert.equal(outbox.status().pending, 0, 'no anchor enqueued')
+    await outbox.close()
+    await j2.close()
+    assert.ok(errors.some((m) => /anchoring stopped: the journal does not continue this reporter's anchors: they end at seq 5/.test(m)), errors.join('\n'))
   })
 })
 
