@@ -260,7 +260,7 @@ export interface JournalHead {
 export interface JournalMeta {
   version: 1
   periodMs: number
-  /** The reporter address this proxy anchors with, when the anchoring side recorded it. */
+  /** The reporter address this proxy anchors with, when the anchoring side recorded it (informational: verification never trusts it). */
   reporter?: string
 }
 

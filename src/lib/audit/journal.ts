@@ -263,7 +263,7 @@ export class Journal {
     return rangeProof(this.dataDir, seq, b.fromMs, b.toMs)
   }
 
-  /** Records the reporter address anchors of this journal are sent from (verify then checks only those). */
+  /** Records the reporter address anchors of this journal are sent from, for people reading the files (verification never trusts it). */
   async setReporter(address: string): Promise<void> {
     const meta: JournalMeta = { ...(readMeta(this.dataDir) ?? { version: 1, periodMs: this.periodMs }), reporter: address }
     await replaceFile(join(this.dir, META), JSON.stringify(meta, null, 2) + '\n')
