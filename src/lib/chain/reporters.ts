@@ -36,10 +36,16 @@ export class ReporterHistory {
 
   /**
    * Registered just before the log at `at` was emitted: the record at that position counts only then. A block
-   * number alone (`[block, Infinity]`) asks about the end of that block.
+   * number alone (`[block, Infinity]`) asks about the end of that block. Read from the deployment block, an
+   * address with no change before `at` was never registered.
    */
   registeredAt(who: string, at: ChainPosition): boolean {
-    let state = false
+    return this.stateAt(who, at) ?? false
+  }
+
+  /** Like registeredAt, but null when no change precedes `at` (a history read from a later block cannot tell). */
+  stateAt(who: string, at: ChainPosition): boolean | null {
+    let state: boolean | null = null
     for (const c of this.changes.get(who.toLowerCase()) ?? []) {
       if (!before(c.at, at)) break
       state = c.added
