@@ -291,7 +291,8 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
   const recent = new Map<number, string>()
   if (wholeJournal) recent.set(0, GENESIS)
   const chainAt = new Map<number, string>(wholeJournal ? [[0, GENESIS]] : [])
-  const gridMs = opts.periodMs ?? Math.min(meta?.periodMs ?? JOURNAL_DEFAULTS.periodMs, JOURNAL_DEFAULTS.periodMs)
+  // The grid local counts are kept in: the anchors' period when there are any, else meta.json's (a cache, capped).
+  const gridMs = opts.periodMs ?? (inRange.length > 0 ? Math.min(...inRange.map((a) => (a.toTime - a.fromTime) * 1000)) : Math.min(meta?.periodMs ?? JOURNAL_DEFAULTS.periodMs, JOURNAL_DEFAULTS.periodMs))
   const periods = new Map<number, Acc>()
   let entries = 0
   let redacted = 0
