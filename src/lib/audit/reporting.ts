@@ -48,6 +48,8 @@ export interface JournalLike extends Partial<Omit<AnchorJournal, 'periodRoot'>> 
 export interface ReportingOptions {
   outbox: { enqueue(intent: IntentInput): Promise<EnqueueResult>; readonly dir?: string; reporterAddress?: () => Promise<string> }
   journal?: JournalLike | null
+  /** Anchor the journal's periods (default true). A reporter key has one anchor sequence: one journal per key. */
+  anchor?: boolean
   /** Where this reporter's anchor sequence ends on chain (the contract's anchorCursor), read once at start. */
   anchorCursor?: () => Promise<AnchorCursor>
   /** Where the open period's aggregate is kept (default: the outbox's directory). */
@@ -225,7 +227,7 @@ class PeriodReporter implements Reporting {
     this.agg = fresh(this.periodOf(this.now()), periodMs)
     const j = journal
     this.anchors =
-      j && typeof j.periodRoot === 'function'
+      opts.anchor !== false && j && typeof j.periodRoot === 'function'
         ? new AnchorSequencer({ journal: j as AnchorJournal, sink: this.outbox, dir, periodMs, chainCursor: opts.anchorCursor, startMs: this.agg.k * periodMs, logger: this.log })
         : null
   }
