@@ -20,6 +20,7 @@ import { rangeRoots } from './journal-files.js'
 
 const CURSOR_FILE = 'anchor-cursor.json'
 const ZERO_ROOT = '0x' + '00'.repeat(32)
+const EMPTY: RangeRootLike = { root: ZERO_ROOT, count: 0, firstSeq: null, lastSeq: null, prevChain: null, chain: null }
 
 /** A period's (or range's) root as the journal gives it (journal.ts PeriodRoot). */
 export interface RangeRootLike {
@@ -118,6 +119,8 @@ export class AnchorSequencer {
     if (this.halted) return
     if (!this.cursor) {
       this.cursor = await this.init()
+      await this.checkContinues()
+      if (this.halted) return
       await this.writeLocal() // a new sequence's start survives a crash before its first anchor
     }
     const P = this.o.periodMs
@@ -142,8 +145,28 @@ export class AnchorSequencer {
     if (emptyFrom !== null) await this.send({ fromMs: emptyFrom, toMs: at }, null)
   }
 
+  /** A journal behind its anchors (lost or reset), or one whose chain differs where they end, is not continued. */
+  private async checkContinues(): Promise<void> {
+    const c = this.cursor!
+    const j = this.o.journal
+    if (c.lastSeq === null || c.chain === null || !j.head) return
+    await j.flush?.()
+    const head = j.head
+    if (head.seq < c.lastSeq || (head.seq === c.lastSeq && head.chain !== c.chain)) {
+      this.halted = `the journal does not continue this reporter's anchors: they end at seq ${c.lastSeq} (chain ${c.chain}), the journal at seq ${head.seq} (chain ${head.chain})`
+      this.log.error(`anchoring stopped: ${this.halted}`)
+    }
+  }
+
   private async rangeRoot(fromMs: number, toMs: number): Promise<RangeRootLike> {
     const P = this.o.periodMs
+    // Catching up after downtime: once every entry on disk is anchored, an ended period has none (an entry
+    // written from now on is dated now or later), so long runs of empty periods need no disk reads.
+    const c = this.cursor
+    if (c?.lastSeq !== null && c?.lastSeq !== undefined && this.o.journal.head && this.o.journal.flush) {
+      await this.o.journal.flush()
+      if (this.o.journal.head.seq === c.lastSeq) return EMPTY
+    }
     if (fromMs % P === 0) return this.o.journal.periodRoot(fromMs / P)
     if (!this.o.journal.dataDir) throw new Error(`the anchor sequence ends at ${new Date(fromMs).toISOString()}, off this period's boundaries`)
     await this.o.journal.flush?.()
