@@ -9,8 +9,8 @@
  *   only reporters can write count only when their reporter was registered at that point of the chain
  *   (replayed from ReporterAdded/ReporterRemoved); the contract refuses others, so this is a second line;
  * - the local journal (`<dataDir>/journal/*.jsonl`, read-only through journal.ts) when there is one: each
- *   decision the proxy made, marked `proven` when an anchor of a registered reporter covers its time
- *   (whether the root matches is `audit verify`'s job).
+ *   decision the proxy made, marked `proven` when its range's anchor (by the journal's registered reporter)
+ *   has the root the journal has now, as `audit verify` decides it.
  *
  * The time range becomes a block range by binary search on block timestamps (blocks.ts); logs are fetched
  * with eth_getLogs in chunks, with the topic and client as indexed filters where the events index them.
@@ -23,7 +23,8 @@ import { decodeCountries, formatExpiry, roleNames, topicId } from '../chain/code
 import { usageError } from '../errors.js'
 import { filterCovers, topicMatches } from '../policy/filter.js'
 import { blockRange, blockTime, deploymentBlock } from './blocks.js'
-import { readMeta, readRecords } from './journal-files.js'
+import { readRecords } from './journal-files.js'
+import { verifyJournal } from './verify.js'
 import { CONNECT_TOPIC, OTHER_TOPIC } from './reporting.js'
 
 export type ReportFormat = 'table' | 'json' | 'csv'
@@ -272,10 +273,12 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
   for (const e of kept) rows.push(...(await chainRows(e, blockMs.get(e.log.blockNumber)!, names, owners, txFrom, provider)))
 
   if (journal) {
-    const meta = readMeta(opts.dataDir!)
-    const mine = meta?.reporter ? lower(meta.reporter) : null
-    const cover = anchors.filter((a) => !mine || a.reporter === mine)
-    for (const r of journal.rows) r.proven = cover.some((a) => a.fromTime * 1000 <= r.ms && r.ms < a.toTime * 1000)
+    // Proven: its range's anchor, by this journal's reporter (decided from the chain, never from meta.json),
+    // has the root the journal has now (`audit verify`'s rule, so the two never disagree).
+    progress('checking the journal against its anchors')
+    const v = await verifyJournal({ dataDir: opts.dataDir!, client: c, fromBlock: deployBlock, fromMs, toMs, chunk: opts.chunk })
+    const proven = v.anchors.periods.filter((p) => p.status === 'verified' || p.status === 'late')
+    for (const r of journal.rows) r.proven = proven.some((p) => p.fromTime * 1000 <= r.ms && r.ms < p.toTime * 1000)
     rows.push(...journal.rows)
   }
 

@@ -199,6 +199,8 @@ export interface VerifyOptions {
   now?: number
   /** Stop collecting problem details after this many (all are counted). */
   maxProblems?: number
+  /** Blocks per eth_getLogs request. */
+  chunk?: number
 }
 
 interface Acc {
@@ -250,7 +252,7 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
   let all: AnchorRecord[] = []
   if (opts.client) {
     try {
-      const got = await fetchAnchors(opts.client, { fromBlock: opts.fromBlock, reporter: opts.reporter })
+      const got = await fetchAnchors(opts.client, { fromBlock: opts.fromBlock, reporter: opts.reporter, chunk: opts.chunk })
       all = got.anchors
       Object.assign(anchorsOut, { checked: true, contract: opts.client.address, ignored: got.ignored, otherReporters: got.otherReporters })
       if (got.ignored > 0) warnings.push(`${got.ignored} Anchored event(s) from addresses that were not registered reporters at their block were ignored`)

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FlyTrapClient, deployFlyTrap } from '../../../src/lib/chain/client.js'
@@ -225,6 +225,19 @@ describe('audit report: the whole range', () => {
     assert.equal(j[0]!.client, BOB)
     assert.match(j[0]!.detail!, /^allow; entry #1; client id bob-1; country DE$/)
     assert.ok(!JSON.stringify(rep).includes('203.0.113.9'), 'IP addresses stay out of the report')
+  })
+
+  test('proven is decided by the chain: a meta.json naming another reporter changes nothing', async () => {
+    const metaFile = join(dataDir, 'journal', 'meta.json')
+    const saved = existsSync(metaFile) ? readFileSync(metaFile, 'utf8') : null
+    try {
+      writeFileSync(metaFile, JSON.stringify({ version: 1, periodMs: P, ...(saved ? JSON.parse(saved) : {}), reporter: MALLORY }))
+      const again = await report()
+      assert.deepEqual(again.rows.filter((r) => r.source === 'journal').map((r) => r.proven), [true, true, true, false, false])
+    } finally {
+      if (saved === null) rmSync(metaFile)
+      else writeFileSync(metaFile, saved)
+    }
   })
 
   test("a forged contract's events at the same topics are ignored", () => {
