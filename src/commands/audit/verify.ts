@@ -92,7 +92,7 @@ proof of one entry.`
       process.exitCode = ExitCode.verification
       return result
     }
-    throw new FlytrapError(failure, { exit: 'verification', code: 'JOURNAL_TAMPERED', suggestions: ['the journal no longer matches what was recorded or anchored: keep a copy as evidence'] })
+    throw new FlytrapError(failure, { exit: 'verification', code: 'JOURNAL_TAMPERED', suggestions: ['the journal no longer matches what was recorded or anchored, or part of it was never anchored in time: keep a copy as evidence', 'a late or missing anchor the operator can explain: judge it, then --deadline <duration> accepts later anchors'] })
   }
 
   private showReport(r: VerifyReport): void {
