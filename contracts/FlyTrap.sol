@@ -73,6 +73,15 @@ contract FlyTrap {
         uint8 gen;
     }
 
+    /// @dev A reporter's registration and the end of its anchor sequence: the last seq anchored, the end of
+    /// the last anchored time range (unix seconds, exclusive) and how many anchors it sent.
+    struct ReporterState {
+        bool active;
+        uint64 lastSeq;
+        uint64 toTime;
+        uint64 anchors;
+    }
+
     // ---------------------------------------------------------------- state
 
     address public admin;
@@ -80,7 +89,6 @@ contract FlyTrap {
     /// @dev One slot, read and written together by addTopic: the fee and the name counter.
     uint96 public registrationFee;
     uint64 public topicCount;
-    uint64 public anchorCount;
     /// @dev Keeps the counter slot non-zero so the first topic does not pay for a fresh slot.
     uint8 private _warm;
 
@@ -88,8 +96,12 @@ contract FlyTrap {
     mapping(bytes32 => mapping(address => Grant)) internal _grants;
     mapping(uint256 => string) internal _names;
     mapping(address => uint256) public balanceOf;
-    mapping(address => bool) public isReporter;
     mapping(bytes32 => uint256) internal _nodes;
+    /// @dev One slot per reporter: registered?, and where its anchor sequence ends (read and written together).
+    mapping(address => ReporterState) internal _reporters;
+    /// @dev The hash-chain value after the last entry a reporter anchored, stored inverted (~chain) so that the
+    /// genesis value 0x00…00 is a non-zero slot: addReporter pre-fills it, and no anchor pays for a fresh slot.
+    mapping(address => bytes32) internal _anchorChain;
 
     // ---------------------------------------------------------------- events
 
@@ -115,7 +127,10 @@ contract FlyTrap {
     event Banned(bytes32 indexed subject, address indexed reporter, uint64 until, string reason);
     event DeniedSummary(address indexed reporter, uint64 fromTime, uint64 toTime, bytes32[] topics, uint32[] counts);
     event SensitiveReport(bytes32 indexed topic, address indexed reporter, uint64 fromTime, uint64 toTime, address[] publishers, uint32[] published, address[] receivers, uint32[] received);
-    event Anchored(address indexed reporter, uint64 indexed seq, bytes32 root, uint64 count, uint64 fromTime, uint64 toTime);
+    /// @dev One link of a reporter's anchor sequence: the journal entries firstSeq..firstSeq+count-1, dated in
+    /// [fromTime, toTime), have Merkle root `root` (0 when count is 0) and the hash chain after the last of
+    /// them is `chain`. Each link starts where the reporter's previous one ended (time, seq and chain value).
+    event Anchored(address indexed reporter, uint64 indexed fromTime, uint64 toTime, uint64 firstSeq, uint64 count, bytes32 root, bytes32 chain);
 
     // ---------------------------------------------------------------- errors
 
@@ -143,6 +158,13 @@ contract FlyTrap {
     error NamespaceClaimed(string prefix, address owner);
     /// @dev This filter would claim everything under `prefix`, where `owner` (0: several owners) holds a registration.
     error NamespaceOccupied(string prefix, address owner);
+    error InvalidAnchor();
+    /// @dev The range starts after the end of the reporter's last anchor: a period would go unanchored.
+    error AnchorGap(uint64 expectedFromTime);
+    /// @dev The range starts before the end of the reporter's last anchor: that time is anchored already.
+    error AnchorOverlap(uint64 expectedFromTime);
+    error AnchorWrongSeq(uint64 expectedFirstSeq);
+    error AnchorWrongChain(bytes32 expectedPrevChain);
 
     // ---------------------------------------------------------------- modifiers
 
@@ -152,7 +174,7 @@ contract FlyTrap {
     }
 
     modifier onlyReporter() {
-        if (!isReporter[msg.sender]) revert NotReporter();
+        if (!_reporters[msg.sender].active) revert NotReporter();
         _;
     }
 
@@ -363,12 +385,13 @@ contract FlyTrap {
 
     function addReporter(address reporter, string calldata reason) external onlyAdmin {
         if (reporter == address(0)) revert InvalidAddress();
-        isReporter[reporter] = true;
+        _reporters[reporter].active = true;
+        if (_anchorChain[reporter] == 0) _anchorChain[reporter] = ~bytes32(0);
         emit ReporterAdded(reporter, msg.sender, reason);
     }
 
     function removeReporter(address reporter, string calldata reason) external onlyAdmin {
-        isReporter[reporter] = false;
+        _reporters[reporter].active = false; // its anchor sequence is kept: re-adding continues it
         emit ReporterRemoved(reporter, msg.sender, reason);
     }
 
@@ -399,12 +422,42 @@ contract FlyTrap {
         emit SensitiveReport(topicId, msg.sender, fromTime, toTime, publishers, published, receivers, received);
     }
 
-    function anchor(bytes32 root, uint64 count, uint64 fromTime, uint64 toTime) external onlyReporter {
-        uint64 seq = anchorCount++;
-        emit Anchored(msg.sender, seq, root, count, fromTime, toTime);
+    /// @notice Anchors the journal entries firstSeq..firstSeq+count-1 dated in [fromTime, toTime) (unix seconds):
+    /// their Merkle root and the hash-chain value after the last of them. A reporter's anchors form one gap-free
+    /// sequence: each starts where its previous one ended (fromTime, firstSeq and prevChain), so a period can
+    /// be anchored only once and none can be skipped. An empty range (count 0) has root 0 and leaves the chain
+    /// unchanged. The first anchor of a reporter may start anywhere (a journal older than its registration).
+    function anchor(uint64 fromTime, uint64 toTime, uint64 firstSeq, uint64 count, bytes32 root, bytes32 prevChain, bytes32 chain) external {
+        ReporterState storage s = _reporters[msg.sender];
+        ReporterState memory r = s;
+        if (!r.active) revert NotReporter();
+        if (toTime <= fromTime || firstSeq == 0) revert InvalidAnchor();
+        if (count == 0 ? (root != 0 || chain != prevChain) : root == 0) revert InvalidAnchor();
+        if (r.anchors != 0) {
+            if (fromTime < r.toTime) revert AnchorOverlap(r.toTime);
+            if (fromTime > r.toTime) revert AnchorGap(r.toTime);
+            if (firstSeq != r.lastSeq + 1) revert AnchorWrongSeq(r.lastSeq + 1);
+            bytes32 expected = ~_anchorChain[msg.sender];
+            if (prevChain != expected) revert AnchorWrongChain(expected);
+        }
+        s.lastSeq = firstSeq + count - 1;
+        s.toTime = toTime;
+        s.anchors = r.anchors + 1;
+        if (count != 0 || r.anchors == 0) _anchorChain[msg.sender] = ~chain;
+        emit Anchored(msg.sender, fromTime, toTime, firstSeq, count, root, chain);
     }
 
     // ---------------------------------------------------------------- views
+
+    function isReporter(address reporter) external view returns (bool) {
+        return _reporters[reporter].active;
+    }
+
+    /// @notice Where a reporter's anchor sequence ends: the next anchor must start at (toTime, lastSeq + 1, chain).
+    function anchorCursor(address reporter) external view returns (uint64 lastSeq, uint64 toTime, bytes32 chain, uint64 anchors) {
+        ReporterState memory r = _reporters[reporter];
+        return (r.lastSeq, r.toTime, r.anchors == 0 ? bytes32(0) : ~_anchorChain[reporter], r.anchors);
+    }
 
     /// @notice Topics by registration order. Removed topics keep their place (owner = 0) so pages are stable.
     function topicsPage(uint256 offset, uint256 limit) external view returns (TopicInfo[] memory page) {

@@ -18,6 +18,7 @@ import type { EntryInput } from '../../src/lib/audit/entry.js'
 import { readErasure } from '../../src/lib/audit/erasure.js'
 import { forgetSubject } from '../../src/lib/audit/forget.js'
 import { BIN, runCli, tempCwd } from '../helpers/cli.js'
+import { link } from '../helpers/chain.js'
 
 const OWNER = ANVIL_DEV_KEYS[0]
 const REPORTER = ANVIL_DEV_KEYS[1]
@@ -78,7 +79,8 @@ describe('audit verify / audit forget (CLI, anvil)', () => {
 
     // The proxy's journal in the default data directory: 12 entries over three 2 s periods.
     dataDir = join(cwd, '.flytrap', 'proxy')
-    const c = { now: 1_750_000_000_000 }
+    const t0 = Math.floor((Date.now() - 60_000) / 2_000) * 2_000 // anchored right after, well within the deadline
+    const c = { now: t0 }
     const j = await openJournal({ dataDir, periodMs: 2_000, now: () => c.now, flushIntervalMs: 1 })
     for (let i = 0; i < 12; i++) {
       await j.append(traffic(i))
@@ -86,10 +88,7 @@ describe('audit verify / audit forget (CLI, anvil)', () => {
     }
     const { provider } = await connect(anvil.rpcUrl)
     const reporter = new FlyTrapClient(address, new Wallet(REPORTER, provider))
-    for (let k = j.periodOf(1_750_000_000_000); k <= j.periodOf(c.now - 500); k++) {
-      const p = await j.periodRoot(k)
-      await reporter.anchor(p.root, p.count, p.fromTime, p.toTime)
-    }
+    for (let k = j.periodOf(t0); k <= j.periodOf(c.now - 500); k++) await reporter.anchor(link(await j.periodRoot(k)))
     await j.close()
     provider.destroy()
   })
@@ -255,5 +254,43 @@ describe('audit verify / audit forget (CLI, anvil)', () => {
     const entry = await flytrap(['audit', 'verify', '--entry', '10'])
     assert.equal(entry.code, 7)
     assert.match(oneLine(entry.stderr), /entry seq 10 was changed/)
+  })
+
+  test('a period nobody anchored, past its deadline: exit 7 naming it; a forged meta.json reporter changes nothing', async () => {
+    // A second proxy's journal: two entries ten minutes ago (its reporter was not anchoring yet), then two
+    // periods anchored just now by the registered reporter (its sequence starts there).
+    const other = join(cwd, 'proxy-2')
+    const old = Math.floor((Date.now() - 600_000) / 2_000) * 2_000
+    const c = { now: old }
+    const j = await openJournal({ dataDir: other, periodMs: 2_000, now: () => c.now, flushIntervalMs: 1 })
+    await j.append(traffic(0))
+    await j.append(traffic(1))
+    c.now = Math.floor((Date.now() - 10_000) / 2_000) * 2_000
+    for (let i = 2; i < 6; i++) {
+      await j.append(traffic(i))
+      c.now += 1_000
+    }
+    const deployed = (await flytrap(['contract', 'info', '--json'])).json<{ address: string }>().address
+    const second = ANVIL_DEV_KEYS[2]! // one anchor sequence per reporter key: the second proxy has its own
+    assert.equal((await flytrap(['contract', 'reporter', 'add', new Wallet(second).address, '--reason', 'proxy eu-2', '--key', OWNER])).code, 0)
+    const { provider } = await connect(anvil.rpcUrl)
+    const reporter = new FlyTrapClient(deployed, new Wallet(second, provider))
+    for (let k = j.periodOf(c.now - 4_000); k <= j.periodOf(c.now - 1_000); k++) await reporter.anchor(link(await j.periodRoot(k)))
+    await j.close()
+    provider.destroy()
+    writeFileSync(join(journalDir(other), 'meta.json'), JSON.stringify({ version: 1, periodMs: 2_000, reporter: BOB }))
+
+    const r = await flytrap(['audit', 'verify', '--data-dir', other, '--json'])
+    assert.equal(r.code, 7, r.stdout + r.stderr)
+    const out = r.json<{ ok: boolean; anchors: { reporters: string[]; unanchored: number; verified: number } }>()
+    assert.deepEqual([out.ok, out.anchors.reporters, out.anchors.unanchored, out.anchors.verified], [false, [new Wallet(ANVIL_DEV_KEYS[2]!).address], 1, 2])
+    assert.match(oneLine(r.stderr), /no anchor by 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC .*its 2 entries \(seq 1\.\.2\) are proven by nothing/)
+    const human = await flytrap(['audit', 'verify', '--data-dir', other])
+    assert.equal(human.code, 7)
+    assert.match(human.stdout, /NOT ANCHORED/)
+    // From where the sequence starts, everything is proven.
+    const since = await flytrap(['audit', 'verify', '--data-dir', other, '--from', String(Math.floor(c.now / 1000) - 4)])
+    assert.equal(since.code, 0, since.stdout + since.stderr)
+    assert.equal((await flytrap(['audit', 'verify', '--data-dir', other, '--deadline', '1h'])).code, 0, 'with a deadline of an hour the old period is not due yet')
   })
 })

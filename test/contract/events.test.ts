@@ -32,6 +32,8 @@ function only(res: TxResult, ...names: string[]): void {
 const NAME = 'plant-7/line-2/temperature'
 const ID = topicId(NAME)
 
+const ZERO32 = '0x' + '00'.repeat(32)
+
 describe('topic events', () => {
   test('constructor: AdminChanged(0, deployer)', async () => {
     const logs = await fx.provider.getLogs({ address: admin.address, fromBlock: fx.deployBlock, toBlock: fx.deployBlock })
@@ -215,14 +217,18 @@ describe('reporter records', () => {
     await expectRevert(reporter.recordSensitive(ID, t0, t0, [], [], [A[1]!], [1, 2]), 'LengthMismatch')
   })
 
-  test('Anchored with seq 0, 1, 2', async () => {
+  test('Anchored names its time range, seq range, count, root and chain value; three links in a row', async () => {
+    let prev = ZERO32
     for (let i = 0; i < 3; i++) {
       const root = topicId(`root-${i}`)
-      const res = await reporter.anchor(root, 100 + i, t0 + i * 60, t0 + (i + 1) * 60)
+      const chain = topicId(`chain-${i}`)
+      const firstSeq = 1 + i * 100
+      const res = await reporter.anchor({ fromTime: t0 + i * 60, toTime: t0 + (i + 1) * 60, firstSeq, count: 100, root, prevChain: prev, chain })
       only(res, 'Anchored')
-      assert.deepEqual(eventOf(res, 'Anchored'), { reporter: A[3], seq: BigInt(i), root, count: BigInt(100 + i), fromTime: BigInt(t0 + i * 60), toTime: BigInt(t0 + (i + 1) * 60) })
+      assert.deepEqual(eventOf(res, 'Anchored'), { reporter: A[3], fromTime: BigInt(t0 + i * 60), toTime: BigInt(t0 + (i + 1) * 60), firstSeq: BigInt(firstSeq), count: 100n, root, chain })
+      prev = chain
     }
-    assert.equal((await admin.info()).anchorCount, 3)
+    assert.deepEqual(await admin.anchorCursor(A[3]!), { lastSeq: 300, toTime: t0 + 180, chain: prev, anchors: 3 })
   })
 })
 
@@ -268,14 +274,14 @@ describe('indexed filters with provider.getLogs', () => {
     assert.deepEqual(names, ['TopicAdded', 'Granted', 'Granted'])
   })
 
-  test('Banned by subject, Anchored by seq', async () => {
+  test('Banned by subject, Anchored by reporter and start time', async () => {
     const banned = owner.contract.interface.getEvent('Banned')!.topicHash
     const anchored = owner.contract.interface.getEvent('Anchored')!.topicHash
     const b = owner.parseLogs(await logs([banned, topicId('ip-hash-2')]))
     assert.equal(b.length, 1)
     assert.equal(b[0]!.args[0], topicId('ip-hash-2'))
-    const a = owner.parseLogs(await logs([anchored, zeroPadValue(A[3]!, 32), zeroPadValue(toBeHex(1), 32)]))
+    const a = owner.parseLogs(await logs([anchored, zeroPadValue(A[3]!, 32), zeroPadValue(toBeHex(1_767_225_600 + 60), 32)]))
     assert.equal(a.length, 1)
-    assert.equal(a[0]!.args[2], topicId('root-1'))
+    assert.equal(a[0]!.args[5], topicId('root-1'))
   })
 })

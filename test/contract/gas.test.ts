@@ -48,7 +48,10 @@ describe('gas table', () => {
         'recordBans, per subject (10 per tx)',
         'recordDenied (10 topics)',
         'recordSensitive (10 + 10 addresses)',
-        'anchor',
+        'anchor (first of a reporter, 1,250 entries)',
+        'anchor (next period, 10 entries)',
+        'anchor (next period, 10,000,000 entries)',
+        'anchor (empty period)',
       ],
     )
   })
@@ -121,6 +124,13 @@ describe('storage design claims', () => {
   })
   test('fees cost nothing extra at registration (packed in the topic slot)', () => {
     assert.ok(Math.abs(gas('addTopic (fees + sensitive + open)') - gas('addTopic (no fees)')) < 2_000)
+  })
+  test('every anchor ≤ 40 k gas, O(1) in traffic; an empty period costs less', () => {
+    const anchors = rows.filter((r) => r.operation.startsWith('anchor'))
+    assert.equal(anchors.length, 4)
+    for (const r of anchors) assert.ok(r.gas <= 40_000, `${r.operation}: ${r.gas}`)
+    assert.ok(Math.abs(gas('anchor (next period, 10,000,000 entries)') - gas('anchor (next period, 10 entries)')) <= 200)
+    assert.ok(gas('anchor (empty period)') < gas('anchor (next period, 10 entries)'))
   })
   test('batching bans amortises the transaction cost', () => {
     assert.ok(gas('recordBans (10 subjects)') < 3 * gas('recordBans (1 subject)'))

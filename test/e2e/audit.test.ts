@@ -353,7 +353,8 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
     assert.equal(out.ok, true)
     assert.equal(out.chain.ok, true)
     assert.equal(out.anchors.checked, true)
-    assert.equal(out.anchors.reporter && getAddress(out.anchors.reporter), REPORTER)
+    assert.deepEqual(out.anchors.reporters.map((a) => getAddress(a)), [REPORTER], 'the chain says whose anchors these are')
+    assert.deepEqual([out.anchors.late, out.anchors.unanchored], [0, 0], 'every ended period anchored, on time')
     assert.equal(out.anchors.mismatched, 0)
     assert.ok(out.anchors.verified >= anchoredPeriodsA.size, `${out.anchors.verified} periods verified, ${anchoredPeriodsA.size} anchored`)
     for (const p of out.anchors.periods) if (anchoredPeriodsA.has((p.fromTime * 1000) / PERIOD_MS)) assert.equal(p.status, 'verified')
@@ -582,7 +583,7 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
       const fromSec = (x: unknown) => Number(x)
       const landed = (evs: Ev[], p: { kind: string; args: unknown[] }) =>
         p.kind === 'anchor'
-          ? evs.some((e) => e.name === 'Anchored' && lc(e.a.root) === lc(p.args[0]) && fromSec(e.a.fromTime) === Number(p.args[2]))
+          ? evs.some((e) => e.name === 'Anchored' && lc(e.a.root) === lc(p.args[4]) && fromSec(e.a.fromTime) === Number(p.args[0])) // (from, to, firstSeq, count, root, prevChain, chain)
           : p.kind === 'sensitive'
             ? evs.some((e) => e.name === 'SensitiveReport' && lc(e.a.topic) === lc(p.args[0]) && fromSec(e.a.fromTime) === Number(p.args[1]))
             : p.kind === 'denied'

@@ -1,7 +1,7 @@
 /** Test fixture: a real anvil on a free port with a freshly deployed FlyTrap contract. */
 import { Wallet, type JsonRpcProvider } from 'ethers'
 import { ANVIL_DEV_KEYS, startAnvil, type AnvilHandle } from '../../src/lib/dev/anvil.js'
-import { connect, deployFlyTrap, FlyTrapClient } from '../../src/lib/chain/client.js'
+import { connect, deployFlyTrap, FlyTrapClient, type AnchorArgs } from '../../src/lib/chain/client.js'
 
 export interface ChainFixture {
   anvil: AnvilHandle
@@ -53,4 +53,10 @@ export async function chainFixture(opts: { deploy?: boolean } = {}): Promise<Cha
       await anvil.stop()
     },
   }
+}
+
+/** A journal period's root as the anchor link its reporter sends (it must continue the reporter's sequence). */
+export function link(p: { fromTime: number; toTime: number; firstSeq: number | null; count: number; root: string; prevChain: string | null; chain: string | null }): AnchorArgs {
+  if (p.firstSeq === null || p.prevChain === null || p.chain === null) throw new Error('link(): an empty period has no seqs of its own; build its empty link from the previous one')
+  return { fromTime: p.fromTime, toTime: p.toTime, firstSeq: p.firstSeq, count: p.count, root: p.root, prevChain: p.prevChain, chain: p.chain }
 }

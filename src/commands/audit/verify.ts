@@ -4,26 +4,40 @@ import { ChainCommand } from '../../lib/cli/base.js'
 import { chalk, record, table } from '../../lib/cli/output.js'
 import type { FlyTrapClient } from '../../lib/chain/client.js'
 import { parseAddress, parseWhen } from '../../lib/chain/codec.js'
+import { parseDurationMs } from '../../lib/proxy/cli-options.js'
 import { deploymentFor, flytrapDir } from '../../lib/config/store.js'
 import { ExitCode, FlytrapError } from '../../lib/errors.js'
-import { verifyEntry, verifyJournal, type EntryCheck, type VerifyReport } from '../../lib/audit/verify.js'
+import { verifyEntry, verifyJournal, type EntryCheck, type PeriodStatus, type VerifyReport } from '../../lib/audit/verify.js'
 
 export type AuditVerifyResult = (VerifyReport & { mode: 'journal' }) | (EntryCheck & { mode: 'entry' })
 
 const iso = (sec: number) => new Date(sec * 1000).toISOString().replace('.000Z', 'Z')
 
+const STATUS: Record<PeriodStatus, (checked: boolean) => string> = {
+  verified: () => chalk.green('verified'),
+  late: () => chalk.red('LATE'),
+  mismatch: () => chalk.red('MISMATCH'),
+  conflict: () => chalk.red('CONFLICT'),
+  unanchored: (checked) => (checked ? chalk.red('NOT ANCHORED') : 'not checked'),
+  pending: () => 'not due yet',
+}
+
 export default class AuditVerify extends ChainCommand<typeof AuditVerify> {
   static override summary = "Check the audit journal's hash chain and its anchored Merkle roots; prove one entry"
 
-  static override description = `Check the proxy's audit journal: every hash-chain link, and every period's Merkle root against the root
-anchored on chain by a registered reporter. Tampering is located by segment file, line and seq; exit 7 on any
-failure. Without a reachable chain the hash chain is still checked and the output says anchors were not.
-With --entry, prints and checks the inclusion proof of one entry.`
+  static override description = `Check the proxy's audit journal: every hash-chain link, and every period's Merkle root, seq range and
+hash-chain value against the anchor on chain. Only anchors from addresses that were registered reporters at
+that block count (the contract's own history decides, never a file in the data directory). Every closed period
+must be anchored by its deadline (default: two periods after it ended); a late anchor is named with its delay.
+Tampering is located by segment file, line and seq; exit 7 on any failure. Without a reachable chain the hash
+chain is still checked and the output says anchors were not. With --entry, prints and checks the inclusion
+proof of one entry.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --data-dir /var/lib/flytrap --from 2027-01-01 --to 2027-02-01',
     '<%= config.bin %> <%= command.id %> --entry 1234 --json',
+    '<%= config.bin %> <%= command.id %> --deadline 2h --reporter 0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
   ]
 
   static override flags = {
@@ -31,7 +45,8 @@ With --entry, prints and checks the inclusion proof of one entry.`
     from: Flags.string({ description: 'only periods from this time: ISO date/time or unix seconds' }),
     to: Flags.string({ description: 'only periods before this time: ISO date/time or unix seconds' }),
     entry: Flags.integer({ description: 'print and check the inclusion proof of the entry with this seq', min: 1 }),
-    reporter: Flags.string({ description: "only anchors sent by this reporter address [default: the one the journal recorded, else every registered reporter]" }),
+    reporter: Flags.string({ description: 'only anchors sent by this reporter address (it must have been registered when it anchored) [default: the registered reporter(s) whose anchors match this journal]' }),
+    deadline: Flags.string({ description: 'an anchor is due this long after its period ends, e.g. 90s, 1h [default: two periods, at least 5 minutes]' }),
     'from-block': Flags.integer({ description: 'block to read anchors from [default: the recorded deployment block, else 0]', min: 0, env: 'FLYTRAP_FROM_BLOCK' }),
   }
 
@@ -41,6 +56,7 @@ With --entry, prints and checks the inclusion proof of one entry.`
     const toMs = this.flags.to ? parseWhen(this.flags.to) * 1000 : undefined
     if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs) throw new FlytrapError('--from must be before --to', { exit: 'usage' })
     const reporter = this.flags.reporter ? parseAddress(this.flags.reporter, 'reporter') : undefined
+    const deadlineMs = this.flags.deadline === undefined ? undefined : parseDurationMs(this.flags.deadline, '--deadline', { min: 0, max: 100 * 365 * 86_400_000 })
     const chain = await this.anchorSource()
 
     if (this.flags.entry !== undefined) {
@@ -49,7 +65,7 @@ With --entry, prints and checks the inclusion proof of one entry.`
       return this.finish({ mode: 'entry', ...check }, check.ok ? null : check.message)
     }
 
-    const report = await this.spin('Verifying the journal', () => verifyJournal({ dataDir, fromMs, toMs, reporter, ...chain }))
+    const report = await this.spin('Verifying the journal', () => verifyJournal({ dataDir, fromMs, toMs, reporter, deadlineMs, ...chain }))
     this.showReport(report)
     return this.finish({ mode: 'journal', ...report }, report.ok ? null : report.firstProblem)
   }
@@ -76,7 +92,7 @@ With --entry, prints and checks the inclusion proof of one entry.`
       process.exitCode = ExitCode.verification
       return result
     }
-    throw new FlytrapError(failure, { exit: 'verification', code: 'JOURNAL_TAMPERED', suggestions: ['the journal no longer matches what was recorded or anchored: keep a copy as evidence'] })
+    throw new FlytrapError(failure, { exit: 'verification', code: 'JOURNAL_TAMPERED', suggestions: ['the journal no longer matches what was recorded or anchored, or part of it was never anchored in time: keep a copy as evidence', 'a late or missing anchor the operator can explain: judge it, then --deadline <duration> accepts later anchors'] })
   }
 
   private showReport(r: VerifyReport): void {
@@ -91,7 +107,7 @@ With --entry, prints and checks the inclusion proof of one entry.`
         [
           'anchors',
           r.anchors.checked
-            ? `${r.anchors.verified} verified, ${r.anchors.mismatched} mismatched, ${r.anchors.unanchored} not anchored yet (contract ${r.anchors.contract}${r.anchors.reporter ? `, reporter ${r.anchors.reporter}` : ''})`
+            ? `${r.anchors.verified} verified, ${r.anchors.mismatched} mismatched, ${r.anchors.late} late, ${r.anchors.unanchored} missing past the deadline, ${r.anchors.pending} not due yet (contract ${r.anchors.contract}${r.anchors.reporters.length ? `, reporter ${r.anchors.reporters.join(', ')}` : ''}; deadline ${Math.round(r.anchors.deadlineMs / 1000)} s)`
             : chalk.yellow(r.anchors.reason ?? 'not checked'),
         ],
       ]),
@@ -99,20 +115,25 @@ With --entry, prints and checks the inclusion proof of one entry.`
     if (r.anchors.periods.length > 0) {
       this.log(
         table(
-          ['period (UTC)', 'entries', 'seq', 'status', 'anchor'],
-          r.anchors.periods.map((p) => [
-            `${iso(p.fromTime)} .. ${iso(p.toTime)}`,
-            p.local.count,
-            p.local.firstSeq === null ? '-' : `${p.local.firstSeq}..${p.local.lastSeq}`,
-            p.status === 'verified' ? chalk.green('verified') : p.status === 'mismatch' ? chalk.red('MISMATCH') : r.anchors.checked ? 'not anchored' : 'not checked',
-            p.anchors[0] ? `${p.anchors[0].txHash.slice(0, 12)}… (block ${p.anchors[0].blockNumber})` : '-',
-          ]),
+          ['period (UTC)', 'entries', 'seq', 'status', 'anchor pins', 'delay', 'anchor'],
+          r.anchors.periods.map((p) => {
+            const a = p.anchors[0]
+            return [
+              `${iso(p.fromTime)} .. ${iso(p.toTime)}`,
+              p.local.count,
+              p.local.firstSeq === null ? '-' : `${p.local.firstSeq}..${p.local.lastSeq}`,
+              STATUS[p.status](r.anchors.checked),
+              a ? `${a.count === 0 ? 'empty' : `${a.firstSeq}..${a.lastSeq}`}, chain ${a.chain.slice(0, 10)}…` : '-',
+              p.delaySec === undefined ? '-' : `${p.delaySec} s`,
+              a ? `${a.txHash.slice(0, 12)}… (block ${a.blockNumber})` : '-',
+            ]
+          }),
         ),
       )
     }
     for (const p of r.chain.problems) this.log(chalk.red(`✗ ${p.message}`))
     if (r.chain.problemCount > r.chain.problems.length) this.log(chalk.red(`✗ … and ${r.chain.problemCount - r.chain.problems.length} more`))
-    for (const p of r.anchors.periods.filter((x) => x.status === 'mismatch')) this.log(chalk.red(`✗ period ${iso(p.fromTime)} .. ${iso(p.toTime)}: ${p.message}`))
+    for (const p of r.anchors.periods.filter((x) => x.message && r.anchors.checked)) this.log(chalk.red(`✗ period ${iso(p.fromTime)} .. ${iso(p.toTime)}: ${p.message}`))
     for (const w of r.warnings) this.log(chalk.yellow(`! ${w}`))
     if (r.ok) this.log(chalk.green(r.anchors.checked ? '✓ journal intact and consistent with the chain' : '✓ hash chain intact (anchors were not checked)'))
   }

@@ -11,7 +11,6 @@ export interface ContractInfoResult {
   pendingAdmin: string | null
   registrationFeeEth: string
   topicSlots: number
-  anchors: number
   compiler: string
 }
 
@@ -31,7 +30,6 @@ export default class ContractInfo extends ChainCommand<typeof ContractInfo> {
       pendingAdmin: i.pendingAdmin,
       registrationFeeEth: formatFee(i.registrationFee),
       topicSlots: i.topicCount,
-      anchors: i.anchorCount,
       compiler: compilerVersion,
     }
     this.say(
@@ -42,7 +40,6 @@ export default class ContractInfo extends ChainCommand<typeof ContractInfo> {
         ['pending admin', result.pendingAdmin ?? '-'],
         ['registration fee', `${result.registrationFeeEth} ETH`],
         ['topics registered (incl. removed)', result.topicSlots],
-        ['audit anchors', result.anchors],
       ]),
     )
     return result

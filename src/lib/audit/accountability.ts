@@ -52,7 +52,12 @@ export async function openAccountability(o: AccountabilityOptions): Promise<Acco
     attach: async (proxy) => {
       recorder = attachRecorder(proxy, journal, { countryOf: o.countryOf, logger: o.logger })
       if (sink) {
-        reporting = await startReporting({ outbox: sink, journal, dir: join(o.dataDir, 'reporting'), periodMs: o.periodMs, logger: o.logger })
+        const chain = o.reporter
+        const anchorCursor = chain && outbox ? async () => chain.anchorCursor(await outbox.reporterAddress()) : undefined
+        // One anchor sequence per reporter key, so one journal per key: cluster workers other than 0 (which
+        // share worker 0's key) report their counts but cannot anchor their own journals.
+        if (o.sink) o.logger?.warn('this worker\'s journal is not anchored: a reporter key anchors one journal (worker 0\'s); give each worker its own reporter key to anchor all of them')
+        reporting = await startReporting({ outbox: sink, journal, anchor: !o.sink, anchorCursor, dir: join(o.dataDir, 'reporting'), periodMs: o.periodMs, logger: o.logger })
         const r = reporting
         proxy.on('decision', ((e: Parameters<Reporting['record']>[0]) => r.record(e)) as (e: never) => void)
       }

@@ -6,7 +6,7 @@
 import { open, readdir } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { parseRecord, provenLeaf, RecordError, type JournalRecord } from './entry.js'
+import { chainNext, parseRecord, provenLeaf, RecordError, type JournalRecord } from './entry.js'
 import { MerkleAccumulator, merkleProof, merkleRoot, type MerkleProof } from './merkle.js'
 /** A proof that one entry is in the tree of a time range (a period or an anchor's range). */
 export interface EntryProof extends MerkleProof {
@@ -46,6 +46,9 @@ export interface RangeRoot {
   count: number
   firstSeq: number | null
   lastSeq: number | null
+  /** The hash-chain value before the range's first entry and after its last (null when the range is empty). */
+  prevChain: string | null
+  chain: string | null
 }
 
 const SEGMENT = /^seg-(\d{16})\.jsonl$/
@@ -189,7 +192,7 @@ export async function* readRecords(
  * from the content (what verification needs: a changed field then changes the root).
  */
 export async function rangeRoots(dataDir: string, ranges: readonly { fromMs: number; toMs: number }[], opts: { leaf?: 'stored' | 'proven' } = {}): Promise<RangeRoot[]> {
-  const acc = ranges.map(() => ({ tree: new MerkleAccumulator(), firstSeq: null as number | null, lastSeq: null as number | null }))
+  const acc = ranges.map(() => ({ tree: new MerkleAccumulator(), firstSeq: null as number | null, lastSeq: null as number | null, prevChain: null as string | null, chain: null as string | null }))
   if (ranges.length > 0) {
     const fromMs = Math.min(...ranges.map((r) => r.fromMs))
     const toMs = Math.max(...ranges.map((r) => r.toMs))
@@ -200,11 +203,16 @@ export async function rangeRoots(dataDir: string, ranges: readonly { fromMs: num
         const a = acc[i]!
         a.tree.push(leaf)
         a.firstSeq ??= record.seq
+        a.prevChain ??= record.prev
         a.lastSeq = record.seq
+        a.chain = chainNext(record.prev, record.leaf)
       })
     }
   }
-  return ranges.map((r, i) => ({ fromMs: r.fromMs, toMs: r.toMs, root: acc[i]!.tree.root(), count: acc[i]!.tree.count, firstSeq: acc[i]!.firstSeq, lastSeq: acc[i]!.lastSeq }))
+  return ranges.map((r, i) => {
+    const a = acc[i]!
+    return { fromMs: r.fromMs, toMs: r.toMs, root: a.tree.root(), count: a.tree.count, firstSeq: a.firstSeq, lastSeq: a.lastSeq, prevChain: a.prevChain, chain: a.chain }
+  })
 }
 
 /** Where an entry is, or null. */
@@ -252,7 +260,7 @@ export interface JournalHead {
 export interface JournalMeta {
   version: 1
   periodMs: number
-  /** The reporter address this proxy anchors with, when the anchoring side recorded it. */
+  /** The reporter address this proxy anchors with, when the anchoring side recorded it (informational: verification never trusts it). */
   reporter?: string
 }
 

@@ -74,6 +74,8 @@ export interface Appended {
   seq: number
   t: number
   leaf: string
+  /** The hash-chain value after this entry. */
+  chain: string
 }
 
 /** The Merkle root of one period, as it goes into `anchor(root, count, fromTime, toTime)`. */
@@ -86,6 +88,9 @@ export interface PeriodRoot {
   toTime: number
   firstSeq: number | null
   lastSeq: number | null
+  /** The hash-chain value before the period's first entry and after its last (null when it has none). */
+  prevChain: string | null
+  chain: string | null
   /** The period has ended by the journal's clock (no entry can join it any more). */
   closed: boolean
 }
@@ -110,6 +115,8 @@ interface LivePeriod {
   tree: MerkleAccumulator
   firstSeq: number
   lastSeq: number
+  prevChain: string
+  chain: string
 }
 
 /** Entries hashed between two yields to the event loop. */
@@ -242,9 +249,9 @@ export class Journal {
     const b = periodBounds(k, this.periodMs)
     const closed = this.now() >= b.toMs
     const live = this.live.get(k)
-    if (live) return { period: k, root: live.tree.root(), count: live.tree.count, fromTime: b.fromTime, toTime: b.toTime, firstSeq: live.firstSeq, lastSeq: live.lastSeq, closed }
+    if (live) return { period: k, root: live.tree.root(), count: live.tree.count, fromTime: b.fromTime, toTime: b.toTime, firstSeq: live.firstSeq, lastSeq: live.lastSeq, prevChain: live.prevChain, chain: live.chain, closed }
     const [r] = await rangeRoots(this.dataDir, [b])
-    return { period: k, root: r!.root, count: r!.count, fromTime: b.fromTime, toTime: b.toTime, firstSeq: r!.firstSeq, lastSeq: r!.lastSeq, closed }
+    return { period: k, root: r!.root, count: r!.count, fromTime: b.fromTime, toTime: b.toTime, firstSeq: r!.firstSeq, lastSeq: r!.lastSeq, prevChain: r!.prevChain, chain: r!.chain, closed }
   }
 
   /** Inclusion proof of entry `seq` in its period's tree, or null when there is no such entry. */
@@ -256,7 +263,7 @@ export class Journal {
     return rangeProof(this.dataDir, seq, b.fromMs, b.toMs)
   }
 
-  /** Records the reporter address anchors of this journal are sent from (verify then checks only those). */
+  /** Records the reporter address anchors of this journal are sent from, for people reading the files (verification never trusts it). */
   async setReporter(address: string): Promise<void> {
     const meta: JournalMeta = { ...(readMeta(this.dataDir) ?? { version: 1, periodMs: this.periodMs }), reporter: address }
     await replaceFile(join(this.dir, META), JSON.stringify(meta, null, 2) + '\n')
@@ -316,6 +323,7 @@ export class Journal {
     let chain = this.chain
     const lines: string[] = []
     const done: Appended[] = []
+    const prevs: string[] = []
     for (const [i, p] of batch.entries()) {
       // Hashing is CPU work on the proxy's thread: yield now and then so packets are not held up by a big batch.
       if (i > 0 && i % HASH_SLICE === 0) await new Promise((r) => setImmediate(r))
@@ -324,8 +332,10 @@ export class Journal {
       const salt = newSalt()
       const leaf = entryLeaf(salt, entry)
       lines.push(encodeRecord({ redacted: false, seq, t: p.t, entry, salt, leaf, prev: chain }))
+      const prev = chain
       chain = chainNext(chain, leaf)
-      done.push({ seq, t: p.t, leaf })
+      done.push({ seq, t: p.t, leaf, chain })
+      prevs.push(prev)
     }
     const buf = Buffer.from(lines.join('\n') + '\n', 'utf8')
     try {
@@ -346,21 +356,22 @@ export class Journal {
     this.chain = chain
     this.counters.written += batch.length
     this.counters.batches++
-    for (const d of done) this.track(d)
+    done.forEach((d, i) => this.track(d, prevs[i]!))
     for (let i = 0; i < batch.length; i++) batch[i]!.resolve(done[i]!)
   }
 
-  private track(d: Appended): void {
+  private track(d: Appended, prev: string): void {
     const k = this.periodOf(d.t)
     if (k < this.liveFrom) return
     let p = this.live.get(k)
     if (!p) {
-      p = { tree: new MerkleAccumulator(), firstSeq: d.seq, lastSeq: d.seq }
+      p = { tree: new MerkleAccumulator(), firstSeq: d.seq, lastSeq: d.seq, prevChain: prev, chain: d.chain }
       this.live.set(k, p)
       if (this.live.size > LIVE_PERIODS) this.live.delete(Math.min(...this.live.keys()))
     }
     p.tree.push(d.leaf)
     p.lastSeq = d.seq
+    p.chain = d.chain
   }
 
   private async maybeRotate(t: number): Promise<void> {

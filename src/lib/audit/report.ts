@@ -9,8 +9,8 @@
  *   only reporters can write count only when their reporter was registered at that point of the chain
  *   (replayed from ReporterAdded/ReporterRemoved); the contract refuses others, so this is a second line;
  * - the local journal (`<dataDir>/journal/*.jsonl`, read-only through journal.ts) when there is one: each
- *   decision the proxy made, marked `proven` when an anchor of a registered reporter covers its time
- *   (whether the root matches is `audit verify`'s job).
+ *   decision the proxy made, marked `proven` when its range's anchor (by the journal's registered reporter)
+ *   has the root the journal has now, as `audit verify` decides it.
  *
  * The time range becomes a block range by binary search on block timestamps (blocks.ts); logs are fetched
  * with eth_getLogs in chunks, with the topic and client as indexed filters where the events index them.
@@ -18,11 +18,13 @@
  */
 import { formatEther, getAddress, zeroPadValue, type Log, type LogDescription } from 'ethers'
 import { argsOf, getLogsChunked, type FlyTrapClient } from '../chain/client.js'
+import { ReporterHistory } from '../chain/reporters.js'
 import { decodeCountries, formatExpiry, roleNames, topicId } from '../chain/codec.js'
 import { usageError } from '../errors.js'
 import { filterCovers, topicMatches } from '../policy/filter.js'
 import { blockRange, blockTime, deploymentBlock } from './blocks.js'
-import { readMeta, readRecords } from './journal-files.js'
+import { readRecords } from './journal-files.js'
+import { verifyJournal } from './verify.js'
 import { CONNECT_TOPIC, OTHER_TOPIC } from './reporting.js'
 
 export type ReportFormat = 'table' | 'json' | 'csv'
@@ -99,29 +101,6 @@ interface Internal extends ReportRow {
 const pos = (l: Log) => [l.blockNumber, l.index] as const
 const before = (a: readonly [number, number], b: readonly [number, number]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])
 
-/** Replays ReporterAdded/ReporterRemoved: was `who` a registered reporter at a point of the chain? */
-export class ReporterHistory {
-  private readonly changes = new Map<string, { at: readonly [number, number]; added: boolean }[]>()
-
-  add(who: string, at: readonly [number, number], added: boolean): void {
-    const k = who.toLowerCase()
-    const list = this.changes.get(k) ?? []
-    list.push({ at, added })
-    list.sort((x, y) => (before(x.at, y.at) ? -1 : before(y.at, x.at) ? 1 : 0))
-    this.changes.set(k, list)
-  }
-
-  /** Registered just before the log at `at` (block, log index) was emitted. */
-  registeredAt(who: string, at: readonly [number, number]): boolean {
-    let state = false
-    for (const c of this.changes.get(who.toLowerCase()) ?? []) {
-      if (!before(c.at, at)) break
-      state = c.added
-    }
-    return state
-  }
-}
-
 /** Replays TopicAdded/TopicTransferred/TopicRemoved: the owner of a topic at a point of the chain. */
 class OwnerHistory {
   private readonly changes = new Map<string, { at: readonly [number, number]; owner: string | null }[]>()
@@ -148,6 +127,13 @@ const iso = (ms: number) => new Date(ms).toISOString()
 const isoSec = (s: number | bigint) => new Date(Number(s) * 1000).toISOString().replace('.000Z', 'Z')
 const eth = (wei: unknown) => `${formatEther(BigInt(wei as bigint)).replace(/\.0$/, '')} ETH`
 const PADDED_ADDRESS = /^0x0{24}([0-9a-f]{40})$/
+
+/** "seq 5..8 (4 entries)" or "no entries" for an Anchored event's arguments. */
+export function anchoredSeqs(a: Record<string, unknown>): string {
+  const first = Number(a.firstSeq)
+  const count = Number(a.count)
+  return count === 0 ? 'no entries (empty period)' : `seq ${first}..${first + count - 1} (${count} entries)`
+}
 
 function flagNames(flags: number): string {
   return [flags & 1 ? 'sensitive' : '', flags & 2 ? 'open' : ''].filter(Boolean).join(',') || 'none'
@@ -287,10 +273,12 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
   for (const e of kept) rows.push(...(await chainRows(e, blockMs.get(e.log.blockNumber)!, names, owners, txFrom, provider)))
 
   if (journal) {
-    const meta = readMeta(opts.dataDir!)
-    const mine = meta?.reporter ? lower(meta.reporter) : null
-    const cover = anchors.filter((a) => !mine || a.reporter === mine)
-    for (const r of journal.rows) r.proven = cover.some((a) => a.fromTime * 1000 <= r.ms && r.ms < a.toTime * 1000)
+    // Proven: its range's anchor, by this journal's reporter (decided from the chain, never from meta.json),
+    // has the root the journal has now (`audit verify`'s rule, so the two never disagree).
+    progress('checking the journal against its anchors')
+    const v = await verifyJournal({ dataDir: opts.dataDir!, client: c, fromBlock: deployBlock, fromMs, toMs, chunk: opts.chunk })
+    const proven = v.anchors.periods.filter((p) => p.status === 'verified' || p.status === 'late')
+    for (const r of journal.rows) r.proven = proven.some((p) => p.fromTime * 1000 <= r.ms && r.ms < p.toTime * 1000)
     rows.push(...journal.rows)
   }
 
@@ -413,7 +401,7 @@ async function chainRows(e: Parsed, ms: number, names: Map<string, string>, owne
       return out
     }
     case 'Anchored':
-      return one({ actor: addr(a.reporter), detail: `anchor #${Number(a.seq)}: ${Number(a.count)} entries in [${isoSec(a.fromTime as bigint)}, ${isoSec(a.toTime as bigint)}); root ${String(a.root)}` })
+      return one({ actor: addr(a.reporter), detail: `anchor: ${anchoredSeqs(a)} in [${isoSec(a.fromTime as bigint)}, ${isoSec(a.toTime as bigint)}); root ${String(a.root)}, chain ${String(a.chain)}` })
     case 'ReporterAdded':
     case 'ReporterRemoved':
       return one({ client: addr(a.reporter), actor: addr(a.actor), detail: `reporter ${addr(a.reporter)}` })

@@ -9,7 +9,8 @@
  * - refused attempts (connect, publish, subscribe, will): one `recordDenied(from, to, topicIds, counts)`,
  *   topic ids being keccak256(topic name or filter); refused connects count under keccak256("$connect"),
  *   topics beyond the cap under keccak256("$other");
- * - the journal's Merkle root of the period: one `anchor(root, count, from, to)`.
+ * - the journal's Merkle root of the period: one `anchor(from, to, firstSeq, count, root, prevChain, chain)`,
+ *   continuing this reporter's anchor sequence, empty periods included (anchoring.ts).
  *
  * Cost is bounded whatever the traffic: per period at most one anchor, `denied.maxPerPeriod` (default 1)
  * denied summaries and `sensitive.maxTopics` sensitive reports, each of bounded size. Every intent carries a
@@ -27,6 +28,8 @@ import { replaceFile } from '../fs/durable.js'
 import { silentLogger, type Logger } from '../proxy/log.js'
 import type { DecisionEvent } from '../proxy/session.js'
 import type { EnqueueResult, IntentInput } from '../chain/outbox.js'
+import type { AnchorCursor } from '../chain/client.js'
+import { AnchorSequencer, type AnchorJournal, type RangeRootLike } from './anchoring.js'
 
 export const CONNECT_TOPIC = '$connect'
 export const OTHER_TOPIC = '$other'
@@ -34,9 +37,9 @@ const MAX_U32 = 2 ** 32 - 1
 const STATE_FILE = 'reporting.json'
 
 /** What reporting needs from the journal (src/lib/audit/journal.ts); checked with typeof, all optional. */
-export interface JournalLike {
+export interface JournalLike extends Partial<Omit<AnchorJournal, 'periodRoot'>> {
   periodMs?: number
-  periodRoot?: (k: number) => Promise<{ root: string; count: number; fromTime: number; toTime: number }> | { root: string; count: number; fromTime: number; toTime: number }
+  periodRoot?: (k: number) => Promise<RangeRootLike> | RangeRootLike
   setReporter?: (address: string) => Promise<void> | void
   /** Time of the newest entry when the journal was opened (unix ms), so a period a crash left unanchored is anchored at the next start. */
   lastEntryTime?: number
@@ -45,6 +48,10 @@ export interface JournalLike {
 export interface ReportingOptions {
   outbox: { enqueue(intent: IntentInput): Promise<EnqueueResult>; readonly dir?: string; reporterAddress?: () => Promise<string> }
   journal?: JournalLike | null
+  /** Anchor the journal's periods (default true). A reporter key has one anchor sequence: one journal per key. */
+  anchor?: boolean
+  /** Where this reporter's anchor sequence ends on chain (the contract's anchorCursor), read once at start. */
+  anchorCursor?: () => Promise<AnchorCursor>
   /** Where the open period's aggregate is kept (default: the outbox's directory). */
   dir?: string
   /** Period length in ms, a whole number of seconds (default: the journal's, else 30 minutes). */
@@ -162,8 +169,6 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
-const seconds = (v: number) => (v > 1e11 ? Math.floor(v / 1000) : v) // tolerate a journal that speaks ms
-
 /** Starts the period reporter. Throws only for invalid options. */
 export async function startReporting(opts: ReportingOptions): Promise<Reporting> {
   const journal = opts.journal ?? null
@@ -203,6 +208,7 @@ class PeriodReporter implements Reporting {
   private stopped = false
   private lastClosed: number | null = null
   private counts = { anchor: 0, sensitive: 0, denied: 0, droppedTopics: 0, omittedAddresses: 0 }
+  private readonly anchors: AnchorSequencer | null
 
   constructor(opts: ReportingOptions, periodMs: number, dir: string, journal: JournalLike | null) {
     this.periodMs = periodMs
@@ -219,6 +225,11 @@ class PeriodReporter implements Reporting {
     this.sensAddrs = Math.max(1, Math.floor(opts.sensitive?.maxAddresses ?? 100))
     this.autoStart = opts.autoStart !== false
     this.agg = fresh(this.periodOf(this.now()), periodMs)
+    const j = journal
+    this.anchors =
+      opts.anchor !== false && j && typeof j.periodRoot === 'function'
+        ? new AnchorSequencer({ journal: j as AnchorJournal, sink: this.outbox, dir, periodMs, chainCursor: opts.anchorCursor, startMs: this.agg.k * periodMs, logger: this.log })
+        : null
   }
 
   private periodOf(t: number): number {
@@ -241,17 +252,10 @@ class PeriodReporter implements Reporting {
         await this.persist()
       }
     }
-    // After a crash (kill -9) the period that was open may never have been saved, so it is never closed:
-    // anchor the period of the journal's newest entry if it has ended. The dedupe key makes this a no-op
-    // when its anchor was already enqueued.
-    const lastT = this.journal?.lastEntryTime
-    if (typeof lastT === 'number' && lastT > 0) {
-      const k = this.periodOf(lastT)
-      if (k < this.agg.k) {
-        this.work = this.work.then(() => this.sendAnchor(k)).catch((err: unknown) => this.log.warn('reporting: could not anchor the period an earlier run left open', { period: k, error: message(err) }))
-        await this.work
-      }
-    }
+    // After a crash (kill -9) or downtime, periods may have ended unanchored: the anchor sequence catches
+    // up to the last closed period (a no-op when it is there already).
+    this.work = this.work.then(() => this.sendAnchor(this.agg.k - 1)).catch((err: unknown) => this.log.warn('reporting: could not anchor the periods an earlier run left', { error: message(err) }))
+    await this.work
     if (this.journal && typeof this.journal.setReporter === 'function' && typeof this.outbox.reporterAddress === 'function') {
       const journal = this.journal
       void this.outbox
@@ -379,8 +383,8 @@ class PeriodReporter implements Reporting {
     // (b) refused attempts: the rest of the period since the last early summary.
     if (a.denied.size > 0) tasks.push(this.sendDenied(a.k, 'end', a.deniedWindowMs, toMs, a.denied, periodMs))
 
-    // (c) the journal's root of the period.
-    if (periodMs === this.periodMs) tasks.push(this.sendAnchor(a.k))
+    // (c) the journal's root of the period, and of every period ended since (empty ones too).
+    if (periodMs === this.periodMs) tasks.push(this.sendAnchor(Math.max(a.k, this.periodOf(this.now()) - 1)))
 
     const results = await Promise.allSettled(tasks)
     for (const r of results) if (r.status === 'rejected') this.log.error('reporting: a period report failed', { period: a.k, error: message(r.reason) })
@@ -398,12 +402,9 @@ class PeriodReporter implements Reporting {
     })
   }
 
+  /** The anchor sequence up to period k, empty periods included (anchoring.ts). */
   private async sendAnchor(k: number): Promise<void> {
-    const j = this.journal
-    if (!j || typeof j.periodRoot !== 'function') return
-    const root = await j.periodRoot(k)
-    if (!root || typeof root.root !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(root.root) || !(root.count > 0)) return // nothing journaled: nothing to anchor
-    await this.enqueue('anchor', { kind: 'anchor', method: 'anchor', args: [root.root, root.count, seconds(root.fromTime), seconds(root.toTime)], dedupeKey: `anchor:${this.periodMs}:${k}` })
+    await this.anchors?.upTo(k)
   }
 
   private async enqueue(kind: 'anchor' | 'sensitive' | 'denied', intent: IntentInput): Promise<void> {
@@ -467,7 +468,7 @@ class PeriodReporter implements Reporting {
       decisions: a.decisions,
       sensitiveTopics: a.sensitive.size,
       denied: a.deniedTotal,
-      enqueued: { anchor: this.counts.anchor, sensitive: this.counts.sensitive, denied: this.counts.denied },
+      enqueued: { anchor: this.counts.anchor + (this.anchors?.sent ?? 0), sensitive: this.counts.sensitive, denied: this.counts.denied },
       droppedTopics: this.counts.droppedTopics,
       omittedAddresses: this.counts.omittedAddresses,
       lastClosed: this.lastClosed,

@@ -64,6 +64,34 @@ export interface Deployment {
 
 const ZERO = '0x0000000000000000000000000000000000000000'
 
+/**
+ * What `anchor()` takes: the journal entries firstSeq..firstSeq+count-1 dated in [fromTime, toTime) (unix
+ * seconds), their Merkle root (0x00…00 when count is 0), the hash-chain value before the first of them
+ * (prevChain) and after the last (chain). It must continue the reporter's previous anchor.
+ */
+export interface AnchorArgs {
+  fromTime: number
+  toTime: number
+  firstSeq: number
+  count: number
+  root: string
+  prevChain: string
+  chain: string
+}
+
+/** The end of a reporter's anchor sequence on chain; `anchors` 0 means it never anchored (chain is then 0). */
+export interface AnchorCursor {
+  lastSeq: number
+  toTime: number
+  chain: string
+  anchors: number
+}
+
+/** AnchorArgs in the contract's parameter order (what an outbox intent carries). */
+export function anchorArgs(a: AnchorArgs): [number, number, number, number, string, string, string] {
+  return [a.fromTime, a.toTime, a.firstSeq, a.count, a.root, a.prevChain, a.chain]
+}
+
 /** Opens a provider after one bounded chain-id probe, so a dead endpoint is an error, not an endless retry. */
 export async function connect(rpcUrl: string, opts: { timeoutMs?: number; pollingIntervalMs?: number } = {}): Promise<{ provider: Provider & { destroy(): void }; chainId: number }> {
   const timeout = opts.timeoutMs ?? 5_000
@@ -170,15 +198,14 @@ export class FlyTrapClient {
 
   // ------------------------------------------------------------------ reads
 
-  async info(): Promise<{ admin: string; pendingAdmin: string | null; registrationFee: bigint; topicCount: number; anchorCount: number }> {
-    const [admin, pending, fee, count, anchors] = await Promise.all([
+  async info(): Promise<{ admin: string; pendingAdmin: string | null; registrationFee: bigint; topicCount: number }> {
+    const [admin, pending, fee, count] = await Promise.all([
       this.call<string>('admin'),
       this.call<string>('pendingAdmin'),
       this.call<bigint>('registrationFee'),
       this.call<bigint>('topicCount'),
-      this.call<bigint>('anchorCount'),
     ])
-    return { admin, pendingAdmin: pending === ZERO ? null : pending, registrationFee: fee, topicCount: Number(count), anchorCount: Number(anchors) }
+    return { admin, pendingAdmin: pending === ZERO ? null : pending, registrationFee: fee, topicCount: Number(count) }
   }
 
   /** The topic, or null when it is not registered (or was removed). */
@@ -231,6 +258,12 @@ export class FlyTrapClient {
 
   isReporter(address: string): Promise<boolean> {
     return this.call<boolean>('isReporter', address)
+  }
+
+  /** Where a reporter's anchor sequence ends: its next anchor must start at (toTime, lastSeq + 1, chain). */
+  async anchorCursor(reporter: string): Promise<AnchorCursor> {
+    const [lastSeq, toTime, chain, anchors] = await this.call<[bigint, bigint, string, bigint]>('anchorCursor', reporter)
+    return { lastSeq: Number(lastSeq), toTime: Number(toTime), chain: String(chain).toLowerCase(), anchors: Number(anchors) }
   }
 
   // ------------------------------------------------------------------ writes
@@ -314,8 +347,9 @@ export class FlyTrapClient {
     return this.send('recordSensitive', [topic, fromTime, toTime, publishers, published, receivers, received])
   }
 
-  anchor(root: string, count: number, fromTime: number, toTime: number): Promise<TxResult> {
-    return this.send('anchor', [root, count, fromTime, toTime])
+  /** One link of the reporter's anchor sequence (see AnchorArgs and docs/audit.md). */
+  anchor(a: AnchorArgs): Promise<TxResult> {
+    return this.send('anchor', anchorArgs(a))
   }
 
   // ------------------------------------------------------------------ events
@@ -442,6 +476,11 @@ const REVERT_HINTS: Record<string, (args: readonly unknown[]) => string> = {
   NamespaceClaimed: (a) => `${namespaceLabel(a[0])} is claimed by a filter of ${String(a[1])}, which holds this name (first registered wins)`,
   NamespaceOccupied: (a) =>
     `this filter would claim ${namespaceLabel(a[0])}, where ${a[1] === ZERO ? 'other owners hold' : `${String(a[1])} holds`} a registration (first registered wins)`,
+  InvalidAnchor: () => 'malformed anchor (empty time range, seq 0, or root/chain inconsistent with the count)',
+  AnchorGap: (a) => `this reporter's anchors end at ${String(a[0])}: anchoring later would leave a period unanchored`,
+  AnchorOverlap: (a) => `this reporter has anchored up to ${String(a[0])} already: a period is anchored only once`,
+  AnchorWrongSeq: (a) => `this reporter's next anchor must start at seq ${String(a[0])}`,
+  AnchorWrongChain: (a) => `this reporter's next anchor must continue the hash chain from ${String(a[0])}`,
 }
 
 /** "everything under a/b" for a claim path, "every topic" for the root. */

@@ -7,6 +7,7 @@
  */
 import type { Log, LogDescription } from 'ethers'
 import { chainError, getLogsChunked, toTopic, type FlyTrapClient, type RawTopic, type TopicInfo } from '../chain/client.js'
+import { ReporterHistory } from '../chain/reporters.js'
 import type { Logger } from '../proxy/log.js'
 import type { GrantInput, PolicyStore, TopicInput } from './store.js'
 
@@ -72,8 +73,10 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
 
   /** Names of every topic id seen (kept after removal: a TopicRemoved must still be resolvable). */
   const names = new Map<string, string>()
-  /** Reporter status as of the last processed log, lower-case address → registered. */
-  const reporters = new Map<string, boolean>()
+  /** Reporter registrations seen since fromBlock (the one rule: src/lib/chain/reporters.ts). */
+  let reporters = new ReporterHistory()
+  /** Registration at fromBlock of reporters whose history starts before it, lower-case address → registered. */
+  const before = new Map<string, boolean>()
 
   let lastBlock: number | null = null
   let head: number | null = null
@@ -122,32 +125,33 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     reporter: string
   }
 
-  async function isReporterAt(reporter: string, block: number): Promise<boolean> {
+  /** Was `reporter` registered when the log at (block, index) was emitted? From the events, else the state at that block. */
+  async function isReporterAt(reporter: string, block: number, index: number): Promise<boolean> {
+    const known = reporters.stateAt(reporter, [block, index])
+    if (known !== null) return known
     const key = reporter.toLowerCase()
-    const cached = reporters.get(key)
+    const cached = before.get(key)
     if (cached !== undefined) return cached
-    const value = await view<boolean>('isReporter', block, reporter)
-    reporters.set(key, value)
+    const value = await view<boolean>('isReporter', block, reporter) // registered before fromBlock, no change since
+    before.set(key, value)
     return value
   }
 
   /** Applies reporter events in log order; returns the bans still in force that registered reporters recorded. */
   async function scanBans(events: readonly (LogDescription & { log: Log })[]): Promise<Ban[]> {
+    reporters.addEvents(events)
     const bans: Ban[] = []
     const nowSec = Math.floor(Date.now() / 1000)
     for (const e of events) {
-      if (e.name === 'ReporterAdded' || e.name === 'ReporterRemoved') {
-        reporters.set(String(e.args[0]).toLowerCase(), e.name === 'ReporterAdded')
-      } else if (e.name === 'Banned') {
-        const until = Number((e.args[2] as bigint) > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : e.args[2])
-        if (until <= nowSec) continue // over already (or recorded with a past end): nothing to enforce
-        const reporter = String(e.args[1])
-        if (!(await isReporterAt(reporter, e.log.blockNumber))) {
-          logger?.warn('ignored a ban from an address that is not a registered reporter', { reporter, block: e.log.blockNumber })
-          continue
-        }
-        bans.push({ subject: String(e.args[0]), until, reporter })
+      if (e.name !== 'Banned') continue
+      const until = Number((e.args[2] as bigint) > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : e.args[2])
+      if (until <= nowSec) continue // over already (or recorded with a past end): nothing to enforce
+      const reporter = String(e.args[1])
+      if (!(await isReporterAt(reporter, e.log.blockNumber, e.log.index))) {
+        logger?.warn('ignored a ban from an address that is not a registered reporter', { reporter, block: e.log.blockNumber })
+        continue
       }
+      bans.push({ subject: String(e.args[0]), until, reporter })
     }
     return bans
   }
@@ -206,7 +210,8 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     const grants = (await inBatches([...pairs.values()], (p) => member(p.name, p.topicId, p.client, block))).filter(
       (g) => g.pubExpiry !== 0n || g.subExpiry !== 0n,
     )
-    reporters.clear()
+    reporters = new ReporterHistory()
+    before.clear()
     const bans = await scanBans(events)
 
     if (stopped) return

@@ -17,7 +17,8 @@ import { formatEther, getAddress, type Log, type LogDescription } from 'ethers'
 import { argsOf, getLogsChunked, type FlyTrapClient, type MemberInfo, type TopicInfo } from '../chain/client.js'
 import { decodeCountries, FOREVER, roleNames, topicId } from '../chain/codec.js'
 import { blockTime, deploymentBlock } from '../audit/blocks.js'
-import { ReporterHistory } from '../audit/report.js'
+import { anchoredSeqs } from '../audit/report.js'
+import { ReporterHistory } from '../chain/reporters.js'
 import { CONNECT_TOPIC, OTHER_TOPIC } from '../audit/reporting.js'
 import { verifyJournal } from '../audit/verify.js'
 
@@ -84,9 +85,12 @@ export interface AnchorView {
   block: number
   logIndex: number
   tx: string
-  seq: number
+  /** The journal entries it pins: firstSeq..firstSeq+count-1 (count 0: an empty period). */
+  firstSeq: number
   root: string
   count: number
+  /** The journal's hash-chain value after the last of them. */
+  chain: string
   fromTime: string
   toTime: string
   reporter: string
@@ -460,7 +464,7 @@ export class ChainIndex {
       }
       case 'Anchored':
         ev.actor = addr(a.reporter)
-        ev.detail = `anchor #${Number(a.seq)}: ${Number(a.count)} entries in [${isoSec(a.fromTime)}, ${isoSec(a.toTime)}); root ${String(a.root)}`
+        ev.detail = `anchor: ${anchoredSeqs(a)} in [${isoSec(a.fromTime)}, ${isoSec(a.toTime)}); root ${String(a.root)}`
         break
     }
     mentions.push(ev.client?.toLowerCase(), ev.actor?.toLowerCase())
@@ -497,9 +501,10 @@ export class ChainIndex {
       case 'Anchored':
         this.anchorList.push({
           ...base,
-          seq: Number(a.seq),
+          firstSeq: Number(a.firstSeq),
           root: lower(a.root),
           count: Number(a.count),
+          chain: lower(a.chain),
           fromTime: isoSec(a.fromTime),
           toTime: isoSec(a.toTime),
           reporter,

@@ -247,13 +247,16 @@ describe('periods', () => {
     const p5 = await j.periodRoot(5)
     const p6 = await j.periodRoot(6)
     const p7 = await j.periodRoot(7)
-    assert.deepEqual({ ...p5, root: undefined }, { period: 5, root: undefined, count: 2, fromTime: 10, toTime: 12, firstSeq: 1, lastSeq: 2, closed: true })
+    assert.deepEqual({ ...p5, root: undefined, chain: undefined }, { period: 5, root: undefined, count: 2, fromTime: 10, toTime: 12, firstSeq: 1, lastSeq: 2, prevChain: '0x' + '0'.repeat(64), chain: undefined, closed: true })
+    // The chain values an anchor pins: before the period's first entry and after its last.
+    assert.equal(p5.chain, chainNext(chainNext(GENESIS, records[0]!.leaf), records[1]!.leaf))
+    assert.deepEqual([p6.prevChain, p7.prevChain], [p5.chain, p6.chain], 'each period starts where the one before ended (across the restart)')
     assert.deepEqual([p6.count, p6.firstSeq, p6.lastSeq, p6.fromTime, p6.toTime], [2, 3, 4, 12, 14], 'period 6 spans the restart')
     assert.deepEqual([p7.count, p7.firstSeq, p7.closed], [1, 5, false])
     assert.equal(p5.root, merkleRoot(leavesOf(5)))
     assert.equal(p6.root, merkleRoot(leavesOf(6)))
     assert.equal(p7.root, merkleRoot(leavesOf(7)))
-    assert.deepEqual(await j.periodRoot(4), { period: 4, root: '0x' + '0'.repeat(64), count: 0, fromTime: 8, toTime: 10, firstSeq: null, lastSeq: null, closed: true })
+    assert.deepEqual(await j.periodRoot(4), { period: 4, root: '0x' + '0'.repeat(64), count: 0, fromTime: 8, toTime: 10, firstSeq: null, lastSeq: null, prevChain: null, chain: null, closed: true })
 
     // In memory (period 7, appended in this run) and from disk (after another restart) agree.
     c.now = 16_500

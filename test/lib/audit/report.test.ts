@@ -5,16 +5,17 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FlyTrapClient, deployFlyTrap } from '../../../src/lib/chain/client.js'
 import { Wallet, parseEther, type JsonRpcProvider } from 'ethers'
 import { encodeCountries, topicId } from '../../../src/lib/chain/codec.js'
 import { openJournal } from '../../../src/lib/audit/journal.js'
-import { buildReport, CSV_COLUMNS, parseReportTime, ReporterHistory, toCsv, toJson, type AuditReport, type ReportRow } from '../../../src/lib/audit/report.js'
+import { ReporterHistory } from '../../../src/lib/chain/reporters.js'
+import { buildReport, CSV_COLUMNS, parseReportTime, toCsv, toJson, type AuditReport, type ReportRow } from '../../../src/lib/audit/report.js'
 import { subjectForAddress, subjectForIp } from '../../../src/lib/proxy/bans.js'
-import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
+import { chainFixture, link, type ChainFixture } from '../../helpers/chain.js'
 
 let fx: ChainFixture
 let rpc: JsonRpcProvider
@@ -85,7 +86,7 @@ before(async () => {
   await at(720, () => reporter.recordBans([subjectForAddress(BOB), subjectForIp('198.51.100.66', 'k')!], [until, until], 'threshold'))
   await at(780, () => reporter.recordDenied(S, S + 600, [topicId('plant/valve'), topicId('$connect')], [5, 2]))
   await at(840, () => reporter.recordSensitive(topicId('plant/valve'), S, S + 600, [BOB], [3], [ALICE], [4]))
-  await at(900, () => reporter.anchor(periodA.root, periodA.count, periodA.fromTime, periodA.toTime))
+  await at(900, () => reporter.anchor(link(periodA)))
   await at(960, () => admin.removeReporter(REPORTER, 'decommissioned'))
   await at(1080, () => carol.setFlags('plant/valve', { sensitive: true, open: false }, '=1+1 formula?'))
 
@@ -95,7 +96,7 @@ before(async () => {
   const fake = new FlyTrapClient(forged, mallory)
   await at(1200, () => fake.addReporter(MALLORY, 'me'))
   await at(1260, () => fake.recordBans([subjectForAddress(BOB)], [until], 'forged'))
-  await at(1320, () => fake.anchor(root('forged root'), 999, S + 600, S + 1200))
+  await at(1320, () => fake.anchor({ fromTime: S + 600, toTime: S + 1200, firstSeq: 1, count: 999, root: root('forged root'), prevChain: root('x'), chain: root('y') }))
   await at(1380, () => fake.recordSensitive(topicId('plant/valve'), S, S + 600, [BOB], [77], [], []))
   await at(1440, () => fake.addTopic({ name: 'plant/valve', pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'forged' }))
   await fx.increaseTime(3600)
@@ -207,7 +208,7 @@ describe('audit report: the whole range', () => {
       ],
     )
     const a = rep.rows.find((r) => r.event === 'Anchored')!
-    assert.match(a.detail!, /^anchor #0: 3 entries in \[.*\); root 0x/)
+    assert.match(a.detail!, /^anchor: seq 1\.\.3 \(3 entries\) in \[.*\); root 0x[0-9a-f]{64}, chain 0x[0-9a-f]{64}$/)
   })
 
   test('journal rows are proven where an anchor of a registered reporter covers them (not by a forged one)', () => {
@@ -226,6 +227,19 @@ describe('audit report: the whole range', () => {
     assert.equal(j[0]!.client, BOB)
     assert.match(j[0]!.detail!, /^allow; entry #1; client id bob-1; country DE$/)
     assert.ok(!JSON.stringify(rep).includes('203.0.113.9'), 'IP addresses stay out of the report')
+  })
+
+  test('proven is decided by the chain: a meta.json naming another reporter changes nothing', async () => {
+    const metaFile = join(dataDir, 'journal', 'meta.json')
+    const saved = existsSync(metaFile) ? readFileSync(metaFile, 'utf8') : null
+    try {
+      writeFileSync(metaFile, JSON.stringify({ version: 1, periodMs: P, ...(saved ? JSON.parse(saved) : {}), reporter: MALLORY }))
+      const again = await report()
+      assert.deepEqual(again.rows.filter((r) => r.source === 'journal').map((r) => r.proven), [true, true, true, false, false])
+    } finally {
+      if (saved === null) rmSync(metaFile)
+      else writeFileSync(metaFile, saved)
+    }
   })
 
   test("a forged contract's events at the same topics are ignored", () => {
@@ -297,7 +311,7 @@ describe('audit report: filters', () => {
 describe('audit report: reporters', () => {
   test('a removed reporter’s earlier records still count; after removal it cannot write any (the contract refuses)', async () => {
     await assert.rejects(fx.as(1).recordBans([subjectForAddress(BOB)], [S + 99_999], 'too late'), /NotReporter/)
-    await assert.rejects(fx.as(3).anchor(root('x'), 1, 0, 1), /NotReporter/, 'nor can a stranger')
+    await assert.rejects(fx.as(3).anchor({ fromTime: 0, toTime: 1, firstSeq: 1, count: 1, root: root('x'), prevChain: root('p'), chain: root('c') }), /NotReporter/, 'nor can a stranger')
     const rep = await report({ journal: false })
     assert.equal(rep.rows.filter((r) => r.actor === REPORTER).length, 2 + 2 + 2 + 1)
   })

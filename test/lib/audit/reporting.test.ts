@@ -5,13 +5,15 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { keccak256, toUtf8Bytes } from 'ethers'
 import { startReporting, CONNECT_TOPIC, OTHER_TOPIC, type JournalLike, type Reporting, type ReportingOptions } from '../../../src/lib/audit/reporting.js'
 import { openOutbox, type EnqueueResult, type IntentInput } from '../../../src/lib/chain/outbox.js'
 import { openJournal } from '../../../src/lib/audit/journal.js'
+import { verifyJournal } from '../../../src/lib/audit/verify.js'
+import type { Logger } from '../../../src/lib/proxy/log.js'
 import type { DecisionEvent } from '../../../src/lib/proxy/session.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
 
@@ -40,7 +42,11 @@ class FakeOutbox {
   }
 }
 
-/** A journal stand-in exposing periodRoot(k), as journal.ts does. */
+const ZERO32 = '0x' + '00'.repeat(32)
+/** The fake journal's hash-chain value after seq n. */
+const chainAt = (n: number) => (n === 0 ? ZERO32 : id(`chain ${n}`))
+
+/** A journal stand-in exposing periodRoot(k), as journal.ts does: `counts[k]` entries in period k, seqs from 1. */
 function fakeJournal(counts: Record<number, number>): JournalLike & { asked: number[] } {
   const asked: number[] = []
   return {
@@ -48,7 +54,10 @@ function fakeJournal(counts: Record<number, number>): JournalLike & { asked: num
     periodMs: P,
     periodRoot: async (k: number) => {
       asked.push(k)
-      return { root: id(`root ${k}`), count: counts[k] ?? 0, fromTime: (k * P) / 1000, toTime: ((k + 1) * P) / 1000 }
+      const before = Object.entries(counts).reduce((n, [p, c]) => (Number(p) < k ? n + c : n), 0)
+      const count = counts[k] ?? 0
+      const some = count > 0
+      return { root: some ? id(`root ${k}`) : ZERO32, count, fromTime: (k * P) / 1000, toTime: ((k + 1) * P) / 1000, firstSeq: some ? before + 1 : null, lastSeq: some ? before + count : null, prevChain: some ? chainAt(before) : null, chain: some ? chainAt(before + count) : null }
     },
   }
 }
@@ -81,15 +90,19 @@ describe('reporting: periods', () => {
     const to = ((K + 1) * P) / 1000
     assert.deepEqual(outbox.of('sensitive').map((i) => i.args), [[id('plant/valve'), from, to, [addr(1)], [1], [], []]])
     assert.deepEqual(outbox.of('denied').map((i) => i.args), [[from, to, [id('plant/secret')], [1]]])
-    assert.deepEqual(outbox.of('anchor').map((i) => i.args), [[id(`root ${K}`), 3, from, to]])
+    assert.deepEqual(outbox.of('anchor').map((i) => i.args), [[from, to, 1, 3, id(`root ${K}`), ZERO32, chainAt(3)]])
     assert.equal(r.status().period, K + 1)
     assert.equal(r.status().decisions, 1)
 
     c.t = (K + 3) * P + 17 // two periods later, without traffic in between
     await r.tick()
     assert.deepEqual(outbox.of('sensitive')[1]!.args, [id('plant/valve'), to, to + 60, [addr(3)], [1], [], []])
-    assert.deepEqual(outbox.of('anchor')[1]!.args, [id(`root ${K + 1}`), 1, to, to + 60])
-    assert.equal(outbox.intents.length, 5, 'K: sensitive, denied, anchor; K+1: sensitive, anchor; K+2: nothing')
+    // The anchor sequence continues: K+1 from seq 4 and chain value 3; the empty K+2 is a link too.
+    assert.deepEqual(outbox.of('anchor').slice(1).map((i) => i.args), [
+      [to, to + 60, 4, 1, id(`root ${K + 1}`), chainAt(3), chainAt(4)],
+      [to + 60, to + 120, 5, 0, ZERO32, chainAt(4), chainAt(4)],
+    ])
+    assert.equal(outbox.intents.length, 6, 'K: sensitive, denied, anchor; K+1: sensitive, anchor; K+2: an empty anchor')
     await r.stop()
   })
 
@@ -263,7 +276,8 @@ describe('reporting: restarts', () => {
       [
         ['sensitive', id('vault')],
         ['denied', from],
-        ['anchor', id(`root ${K}`)],
+        ['anchor', from],
+        ['anchor', from + 60], // K+1 had no entries: an empty link, so the gap is visible on chain
       ],
     )
     assert.deepEqual(outbox.of('sensitive')[0]!.args.slice(1, 3), [from, from + 60])
@@ -274,7 +288,7 @@ describe('reporting: restarts', () => {
     writeFileSync(join(dir, 'reporting.json'), saved)
     const r3 = await start(outbox, c, { journal })
     assert.equal(r3.status().lastClosed, K)
-    assert.equal(outbox.intents.length, 3, 'the dedupe keys make closing idempotent')
+    assert.equal(outbox.intents.length, 4, 'the dedupe keys make closing idempotent')
     await r3.stop()
   })
 })
@@ -329,6 +343,74 @@ describe('reporting on a real chain, with the journal and the outbox', () => {
       await outbox.close()
       await journal.close()
     }
+  })
+
+  test('the anchor sequence continues across a restart from the contract\'s cursor (local cursor lost), empty periods included; a journal that does not continue it stops anchoring', async () => {
+    await fx.as(0).addReporter(fx.wallet(2).address, 'proxy 2')
+    const client = fx.as(2)
+    const anchorCursor = () => client.anchorCursor(fx.wallet(2).address)
+    const K2 = K + 100
+    const dataDir = tmp()
+    const dir = join(dataDir, 'reporting')
+    const c = clock(K2 * P + 1_000)
+    const journal = await openJournal({ dataDir, periodMs: P, now: c.now })
+    const fromBlock = (await fx.provider.getBlockNumber()) + 1
+    const run = async (fn: (r: Reporting) => Promise<void>, logger?: Logger, j = journal) => {
+      const outbox = await openOutbox({ dir: join(dataDir, 'outbox'), client, pollMs: 25 })
+      const r = await startReporting({ outbox, journal: j, dir, anchorCursor, now: c.now, autoStart: false, logger })
+      try {
+        await fn(r)
+        assert.equal(await outbox.drain(20_000), true)
+      } finally {
+        await r.stop()
+        await outbox.close()
+      }
+    }
+    const append = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        c.t += 10
+        await journal.append({ kind: 'publish', outcome: 'allow', reason: 'member', address: addr(i), topic: 'vault' })
+      }
+    }
+    await run(async (r) => {
+      await append(3)
+      c.t = (K2 + 1) * P + 500
+      await r.tick()
+      await append(2) // in K2+1; then the process stops mid-period
+    })
+    rmSync(join(dir, 'anchor-cursor.json')) // the local cursor is lost: the contract's says where to go on
+    c.t = (K2 + 3) * P + 100
+    await run(async () => {}) // start() catches up to the last ended period
+
+    const logs = await fx.provider.getLogs({ address: client.address, topics: [client.contract.interface.getEvent('Anchored')!.topicHash], fromBlock, toBlock: 'latest' })
+    const links = client.parseLogs(logs).map((e) => [Number(e.args[1]), Number(e.args[2]), Number(e.args[3]), Number(e.args[4])])
+    const s = (k: number) => (k * P) / 1000
+    assert.deepEqual(links, [
+      [s(K2), s(K2 + 1), 1, 3],
+      [s(K2 + 1), s(K2 + 2), 4, 2],
+      [s(K2 + 2), s(K2 + 3), 6, 0], // the empty period is a link too
+    ])
+    const v = await verifyJournal({ dataDir, client: fx.as(0), fromBlock: fx.deployBlock, deadlineMs: 100 * 365 * 86_400_000, now: s(K2 + 3) * 1000 })
+    assert.equal(v.ok, true, v.firstProblem ?? '')
+    assert.deepEqual([v.anchors.verified, v.anchors.reporters], [3, [fx.wallet(2).address]])
+    await journal.close()
+
+    // Another journal (seqs from 1 again) under the same reporter key: refused by the sender before the chain would.
+    const errors: string[] = []
+    const log: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: (m: string) => void errors.push(m), enabled: () => true }
+    const other = tmp()
+    c.t = (K2 + 3) * P + 200
+    const j2 = await openJournal({ dataDir: other, periodMs: P, now: c.now })
+    await j2.append({ kind: 'publish', outcome: 'allow', reason: 'member', address: addr(1), topic: 'vault' })
+    const outbox = await openOutbox({ dir: join(other, 'outbox'), client, pollMs: 25 })
+    const r = await startReporting({ outbox, journal: j2, dir: join(other, 'reporting'), anchorCursor, now: c.now, autoStart: false, logger: log })
+    c.t = (K2 + 4) * P
+    await r.tick()
+    await r.stop()
+    assert.equal(outbox.status().pending, 0, 'no anchor enqueued')
+    await outbox.close()
+    await j2.close()
+    assert.ok(errors.some((m) => /anchoring stopped: the journal does not continue this reporter's anchors: they end at seq 5/.test(m)), errors.join('\n'))
   })
 })
 

@@ -49,11 +49,17 @@ after(async () => {
 
 const open = (signer: number, o: Partial<OutboxOptions> = {}) => openOutbox({ dir: tmp(), client: fx.as(signer), pollMs: 25, retryBaseMs: 50, ...o })
 
-async function anchoredEvents(fromBlock = 0) {
+/**
+ * The tests' generic chain write: a denied summary whose one topic id is a label's hash (`root`). Anchors are
+ * not used here: they must form one gap-free sequence per reporter (test/contract/anchors.test.ts).
+ */
+const write = (label: string, n: number, from: number, to: number) => ({ kind: 'denied' as const, method: 'recordDenied', args: [from, to, [label], [n]] })
+
+async function writtenEvents(fromBlock = 0) {
   const c = fx.as(0)
   if (fromBlock > (await fx.provider.getBlockNumber())) return []
-  const logs = await fx.provider.getLogs({ address: c.address, topics: [c.contract.interface.getEvent('Anchored')!.topicHash], fromBlock, toBlock: 'latest' })
-  return c.parseLogs(logs).map((e) => ({ reporter: String(e.args[0]), root: String(e.args[2]), tx: e.log.transactionHash }))
+  const logs = await fx.provider.getLogs({ address: c.address, topics: [c.contract.interface.getEvent('DeniedSummary')!.topicHash], fromBlock, toBlock: 'latest' })
+  return c.parseLogs(logs).map((e) => ({ reporter: String(e.args[0]), root: String((e.args[3] as string[])[0]), tx: e.log.transactionHash }))
 }
 
 describe('outbox: sending', () => {
@@ -63,10 +69,10 @@ describe('outbox: sending', () => {
       const from = (await fx.provider.getBlockNumber()) + 1
       const startNonce = await fx.provider.getTransactionCount(fx.wallet(1).address, 'pending')
       const roots = Array.from({ length: 8 }, (_, i) => root(`nonces ${i}`))
-      const results = await Promise.all(roots.map((r, i) => box.enqueue({ kind: 'anchor', method: 'anchor', args: [r, i + 1, 1_700_000_000 + i, 1_700_000_060 + i] })))
+      const results = await Promise.all(roots.map((r, i) => box.enqueue(write(r, i + 1, 1_700_000_000 + i, 1_700_000_060 + i))))
       assert.ok(results.every((r) => r.durable && !r.deduped && r.id !== ''))
       assert.equal(await box.drain(20_000), true)
-      const events = await anchoredEvents(from)
+      const events = await writtenEvents(from)
       assert.deepEqual(events.map((e) => e.root).sort(), [...roots].sort())
       const nonces = await Promise.all(events.map(async (e) => (await fx.provider.getTransaction(e.tx))!.nonce))
       assert.deepEqual(nonces.sort((a, b) => a - b), Array.from({ length: 8 }, (_, i) => startNonce + i))
@@ -82,7 +88,7 @@ describe('outbox: sending', () => {
     const dir = tmp()
     const from = (await fx.provider.getBlockNumber()) + 1
     let box = await openOutbox({ dir, client: fx.as(1), pollMs: 25 })
-    const intent = { kind: 'anchor' as const, method: 'anchor', args: [root('dedupe'), 1, 10, 20], dedupeKey: 'anchor:42' }
+    const intent = { ...write(root('dedupe'), 1, 10, 20), dedupeKey: 'denied:42' }
     const a = await box.enqueue(intent)
     const b = await box.enqueue(intent)
     assert.equal(b.deduped, true)
@@ -94,7 +100,7 @@ describe('outbox: sending', () => {
     try {
       assert.equal((await box.enqueue(intent)).deduped, true, 'finished keys survive compaction')
       assert.equal(await box.drain(5_000), true)
-      assert.equal((await anchoredEvents(from)).length, 1)
+      assert.equal((await writtenEvents(from)).length, 1)
     } finally {
       await box.close()
     }
@@ -104,9 +110,9 @@ describe('outbox: sending', () => {
     const dir = tmp()
     const box = await openOutbox({ dir, client: fx.as(1), pollMs: 25 })
     try {
-      const r = await box.enqueue({ kind: 'anchor', method: 'anchor', args: ['not a root', 1, 2, 3] })
+      const r = await box.enqueue(write('not a root', 1, 2, 3))
       assert.equal(r.id, '')
-      assert.match(r.error!, /cannot encode anchor/)
+      assert.match(r.error!, /cannot encode recordDenied/)
       const r2 = await box.enqueue({ kind: 'anchor', method: 'noSuchMethod', args: [] })
       assert.match(r2.error!, /noSuchMethod/)
       await assert.rejects(openOutbox({ dir, client: fx.as(1) }), /in use by process/)
@@ -123,15 +129,15 @@ describe('outbox: failures', () => {
     const from = (await fx.provider.getBlockNumber()) + 1
     const box = await open(2, { logger: log, retryBaseMs: 100, retryMaxMs: 200, maxAttempts: 1_000 })
     try {
-      await box.enqueue({ kind: 'anchor', method: 'anchor', args: [root('late registration'), 1, 10, 20] })
+      await box.enqueue(write(root('late registration'), 1, 10, 20))
       await until(() => box.status().failedAttempts >= 2, 10_000, 'two failed attempts')
-      assert.equal((await anchoredEvents(from)).length, 0)
+      assert.equal((await writtenEvents(from)).length, 0)
       const warn = log.lines.find((l) => l.level === 'warn' && /will retry/.test(l.msg))
       assert.ok(warn, 'a warning per failed attempt')
       assert.match(String(warn.fields?.error), /NotReporter/)
       await fx.as(0).addReporter(fx.wallet(2).address, 'registered later')
       assert.equal(await box.drain(10_000), true)
-      const events = await anchoredEvents(from)
+      const events = await writtenEvents(from)
       assert.deepEqual(
         events.map((e) => [e.reporter, e.root]),
         [[fx.wallet(2).address, root('late registration')]],
@@ -151,9 +157,9 @@ describe('outbox: failures', () => {
     try {
       // Array lengths differ: the contract refuses it every time (LengthMismatch).
       await box.enqueue({ kind: 'denied', method: 'recordDenied', args: [10, 20, [root('a'), root('b')], [1]] })
-      await box.enqueue({ kind: 'anchor', method: 'anchor', args: [root('behind a bad one'), 1, 10, 20] })
+      await box.enqueue(write(root('behind a bad one'), 1, 10, 20))
       assert.equal(await box.drain(10_000), true)
-      assert.equal((await anchoredEvents(from)).length, 1)
+      assert.equal((await writtenEvents(from)).length, 1)
       const st = box.status()
       assert.deepEqual([st.parked, st.failedAttempts, st.confirmed], [1, 3, 1])
       assert.equal(parked.length, 1)
@@ -178,7 +184,7 @@ describe('outbox: failures', () => {
   test('a torn last record (a crash mid-write) is skipped on reopening', async () => {
     const dir = tmp()
     const box = await openOutbox({ dir, client: fx.as(1), autoStart: false })
-    await box.enqueue({ kind: 'anchor', method: 'anchor', args: [root('torn'), 1, 10, 20] })
+    await box.enqueue(write(root('torn'), 1, 10, 20))
     await box.close()
     appendFileSync(join(dir, 'outbox.jsonl'), '{"t":"intent","id":"9","kind":"anch')
     const log = recordingLogger()
@@ -188,7 +194,7 @@ describe('outbox: failures', () => {
       assert.ok(log.lines.some((l) => /skipped unreadable records/.test(l.msg)))
       assert.equal(await again.drain(10_000), true)
       assert.deepEqual(
-        (await anchoredEvents(from)).map((e) => e.root),
+        (await writtenEvents(from)).map((e) => e.root),
         [root('torn')],
       )
     } finally {
@@ -207,11 +213,11 @@ describe('outbox: stuck transactions', () => {
     box.on('sent', (s) => sent.push(s))
     box.on('confirmed', (c) => confirmed.push(c))
     try {
-      await box.enqueue({ kind: 'anchor', method: 'anchor', args: [root('stuck'), 1, 10, 20] })
+      await box.enqueue(write(root('stuck'), 1, 10, 20))
       await until(() => sent.filter((s) => s.replacement).length >= 2, 10_000, 'two replacements')
       await rpc.send('evm_mine', [])
       assert.equal(await box.drain(10_000), true)
-      const events = await anchoredEvents(from)
+      const events = await writtenEvents(from)
       assert.equal(events.length, 1, 'only one of the same-nonce transactions can be mined')
       const mined = events[0]!.tx
       assert.equal(new Set(sent.map((s) => s.nonce)).size, 1, 'every attempt used one nonce')
@@ -239,7 +245,7 @@ describe('outbox: stuck transactions', () => {
 })
 
 describe('outbox: crash and restart', () => {
-  /** Runs a child process that opens the outbox in `dir`, enqueues `n` anchors and reports progress on stdout. */
+  /** Runs a child process that opens the outbox in `dir`, enqueues `n` writes and reports progress on stdout. */
   function child(dir: string, labels: string[]): { lines: string[]; done: Promise<number | null>; kill(): void } {
     const outbox = new URL('../../../src/lib/chain/outbox.ts', import.meta.url).pathname
     const client = new URL('../../../src/lib/chain/client.ts', import.meta.url).pathname
@@ -252,7 +258,7 @@ describe('outbox: crash and restart', () => {
       const box = await openOutbox({ dir: ${JSON.stringify(dir)}, client: c, pollMs: 20, maxInFlight: 3 })
       box.on('sent', (s) => process.stdout.write('sent ' + s.nonce + '\\n'))
       const labels = ${JSON.stringify(labels)}
-      await Promise.all(labels.map((l, i) => box.enqueue({ kind: 'anchor', method: 'anchor', args: [keccak256(toUtf8Bytes(l)), i + 1, 100, 200] })))
+      await Promise.all(labels.map((l, i) => box.enqueue({ kind: 'denied', method: 'recordDenied', args: [100, 200, [keccak256(toUtf8Bytes(l))], [i + 1]] })))
       process.stdout.write('durable\\n')
       setInterval(() => {}, 1000)
     `
@@ -282,7 +288,7 @@ describe('outbox: crash and restart', () => {
       await box.close()
     }
     const counts = new Map<string, number>(labels.map((l) => [root(l), 0]))
-    for (const e of await anchoredEvents(from)) if (counts.has(e.root)) counts.set(e.root, counts.get(e.root)! + 1)
+    for (const e of await writtenEvents(from)) if (counts.has(e.root)) counts.set(e.root, counts.get(e.root)! + 1)
     return counts
   }
 
@@ -324,7 +330,7 @@ describe('outbox: gas of the reporter writes', () => {
     box.on('confirmed', (c) => confirmed.push(c))
     const subjects = (n: number) => Array.from({ length: n }, (_, i) => zeroPadValue(fake(i), 32))
     const writes: [string, Parameters<Outbox['enqueue']>[0]][] = [
-      ['anchor', { kind: 'anchor', method: 'anchor', args: [root('gas'), 1234, 1_700_000_000, 1_700_001_800] }],
+      ['anchor', { kind: 'anchor', method: 'anchor', args: [1_700_000_000, 1_700_001_800, 1, 1234, root('gas'), '0x' + '00'.repeat(32), root('chain')] }],
       ['recordSensitive (10 + 10 addresses)', { kind: 'sensitive', method: 'recordSensitive', args: [root('sensitive'), 1_700_000_000, 1_700_001_800, Array.from({ length: 10 }, (_, i) => fake(i)), Array(10).fill(7), Array.from({ length: 10 }, (_, i) => fake(100 + i)), Array(10).fill(9)] }],
       ['recordSensitive (1 + 1 addresses)', { kind: 'sensitive', method: 'recordSensitive', args: [root('sensitive'), 1_700_000_000, 1_700_001_800, [fake(1)], [3], [fake(2)], [4]] }],
       ['recordDenied (10 topics)', { kind: 'denied', method: 'recordDenied', args: [1_700_000_000, 1_700_001_800, Array.from({ length: 10 }, (_, i) => root(`t${i}`)), Array(10).fill(5)] }],
