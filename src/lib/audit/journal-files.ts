@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseRecord, provenLeaf, RecordError, type JournalRecord } from './entry.js'
 import { MerkleAccumulator, merkleProof, merkleRoot, type MerkleProof } from './merkle.js'
+import { emptyTally, tallyEntry, type PeriodTally } from './tally.js'
 /** A proof that one entry is in the tree of a time range (a period or an anchor's range). */
 export interface EntryProof extends MerkleProof {
   seq: number
@@ -205,6 +206,13 @@ export async function rangeRoots(dataDir: string, ranges: readonly { fromMs: num
     }
   }
   return ranges.map((r, i) => ({ fromMs: r.fromMs, toMs: r.toMs, root: acc[i]!.tree.root(), count: acc[i]!.tree.count, firstSeq: acc[i]!.firstSeq, lastSeq: acc[i]!.lastSeq }))
+}
+
+/** The reportable counts (tally.ts) of the entries with t in [fromMs, toMs); redacted lines count nowhere. */
+export async function rangeTally(dataDir: string, fromMs: number, toMs: number): Promise<PeriodTally> {
+  const tally = emptyTally()
+  for await (const { record } of readRecords(dataDir, { fromMs, toMs })) if (!record.redacted) tallyEntry(tally, record.entry)
+  return tally
 }
 
 /** Where an entry is, or null. */

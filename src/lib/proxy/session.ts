@@ -5,7 +5,12 @@
  * Each direction has one dispatcher that switches on the packet type. Packets that pass unchanged are
  * forwarded as their original bytes; only packets that must change are re-encoded. Refused packets are
  * answered locally and never reach the broker; refused deliveries are acknowledged to the broker so it
- * does not resend them. Every decision is synchronous and made from the in-memory policy.
+ * does not resend them. Every decision is synchronous and made from the in-memory policy. When the
+ * context's onDecision returns a promise (the decision is being made durable), what the session sends the
+ * client from then on is held, in order, until it resolves: the CONNACK, SUBACK, PUBACK/PUBREC or
+ * sensitive delivery that acknowledges the decision never overtakes its journal entry. QoS 1/2 publishes
+ * are forwarded at once and the broker's PUBACK/PUBREC is what waits, so the fdatasync overlaps the
+ * broker's round trip (a crash before it leaves the client without an ack: it resends).
  */
 import type { Socket } from 'node:net'
 import { FrameReader, type Frame } from '../mqtt/framing.js'
@@ -68,13 +73,19 @@ export interface SessionContext {
   isBanned(ip: string, address?: string): boolean
   /** Counts a failure (refused auth or packet) towards a ban. */
   recordFailure(ip: string, address?: string): void
-  onDecision(e: DecisionEvent): void
+  /** Returns a promise when the decision is being made durable: what acknowledges it waits for it. */
+  onDecision(e: DecisionEvent): Promise<unknown> | null | void
   onOpen(s: Session): void
   onClose(s: Session): void
   onProtocolError(s: Session, where: 'client' | 'broker', err: Error): void
 }
 
 type Phase = 'connect' | 'verifying' | 'auth' | 'upstream' | 'open' | 'closed'
+
+/** Client-bound items waiting for the decisions before them to be durable: bytes, a pending decision, a final step. */
+type Held = Buffer | { durable: boolean } | (() => void)
+/** A journal this far behind ends the connection rather than buffer without bound. */
+const MAX_HELD = 65_536
 
 /** Upstream client ids are namespaced by the authenticated address, so no key can take over another's session. */
 export function upstreamClientId(address: string, clientId: string): string {
@@ -111,6 +122,8 @@ export class Session {
   /** QoS 2 deliveries dropped towards the client (broker got our PUBREC): answer the broker's PUBREL locally. */
   private droppedQos2FromBroker = new Set<number>()
   private drainTimers = new Map<Socket, NodeJS.Timeout>()
+  /** Empty unless a decision is not durable yet (see hold()). */
+  private held: Held[] = []
   private closing = false
   private finished = false
   /** Why the session ended (for logs and the journal). */
@@ -271,7 +284,7 @@ export class Session {
     this.phase = 'closed'
     clearTimeout(this.connectTimer)
     const connack = connackRefusal(version, reasonCode)
-    this.client.end(encodePacket(connack, version))
+    this.afterHeld(() => this.client.end(encodePacket(connack, version)))
     this.finish()
   }
 
@@ -517,7 +530,54 @@ export class Session {
   // ------------------------------------------------------------------ plumbing
 
   private decision(e: Omit<DecisionEvent, 'ip' | 'address' | 'clientId'> & { address?: string }): void {
-    this.ctx.onDecision({ ip: this.ip, address: this.address, clientId: this.clientId, ...e })
+    const durable = this.ctx.onDecision({ ip: this.ip, address: this.address, clientId: this.clientId, ...e })
+    if (!durable) return
+    // A refused delivery acknowledges nothing to the client: nothing waits for it.
+    if (e.kind === 'deliver' && !e.allowed) durable.catch(() => {})
+    else this.hold(durable)
+  }
+
+  /** Everything sent to the client after this point waits until `durable` resolves (the decision is in the journal). */
+  private hold(durable: Promise<unknown>): void {
+    const mark = { durable: false }
+    this.held.push(mark)
+    if (this.held.length > MAX_HELD) return this.journalFailed('journal-stalled')
+    durable.then(
+      () => {
+        mark.durable = true
+        this.release()
+      },
+      () => this.journalFailed('journal-unavailable'),
+    )
+  }
+
+  /** Sends what no longer waits, in order. */
+  private release(): void {
+    this.client.cork()
+    try {
+      while (this.held.length > 0) {
+        const next = this.held[0]!
+        if (Buffer.isBuffer(next)) this.write(this.client, next, this.upstream)
+        else if (typeof next === 'function') next()
+        else if (!next.durable) break
+        this.held.shift()
+      }
+    } finally {
+      this.client.uncork()
+    }
+  }
+
+  /** Runs `fn` once every decision before it is durable. */
+  private afterHeld(fn: () => void): void {
+    if (this.held.length === 0) fn()
+    else this.held.push(fn)
+  }
+
+  /** A decision could not be made durable: nothing after it may be acknowledged. The client may retry. */
+  private journalFailed(why: string): void {
+    this.held = []
+    if (!this.client.destroyed) this.client.destroy()
+    this.close(why)
   }
 
   private protocolError(where: 'client' | 'broker', err: Error): void {
@@ -535,7 +595,10 @@ export class Session {
   }
 
   private toClient(bytes: Buffer): void {
-    this.write(this.client, bytes, this.upstream)
+    if (this.held.length > 0) {
+      this.held.push(bytes)
+      if (this.held.length > MAX_HELD) this.journalFailed('journal-stalled')
+    } else this.write(this.client, bytes, this.upstream)
   }
 
   private toBroker(bytes: Buffer): void {
