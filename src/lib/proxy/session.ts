@@ -522,8 +522,9 @@ export class Session {
     }
     // 0x8A (Banned) exists only in CONNACK; DISCONNECT says Administrative action (0x98) instead.
     const code = reasonCode === ReasonCode.Banned ? ReasonCode.AdministrativeAction : reasonCode
-    if (this.version === 5 && this.phase === 'open') this.client.end(encodePacket(disconnectV5(code), 5))
-    else this.client.end()
+    const bye = this.version === 5 && this.phase === 'open' ? encodePacket(disconnectV5(code), 5) : undefined
+    // After the acknowledgements of what was decided before the kick (held until durable), not before them.
+    this.afterHeld(() => (bye ? this.client.end(bye) : this.client.end()))
     this.close(why)
   }
 
@@ -557,8 +558,10 @@ export class Session {
     try {
       while (this.held.length > 0) {
         const next = this.held[0]!
-        if (Buffer.isBuffer(next)) this.write(this.client, next, this.upstream)
-        else if (typeof next === 'function') next()
+        if (Buffer.isBuffer(next)) {
+          if (this.phase !== 'closed') this.write(this.client, next, this.upstream)
+          else if (!this.client.destroyed && !this.client.writableEnded) this.client.write(next) // the session ended after deciding: its acks still go
+        } else if (typeof next === 'function') next()
         else if (!next.durable) break
         this.held.shift()
       }
@@ -639,7 +642,8 @@ export class Session {
       }
     }
     if (!this.client.destroyed) {
-      if (this.client.writableEnded) setTimeout(() => this.client.destroy(), 1_000).unref()
+      // Acknowledgements still held for the journal go out first (release()); the socket goes after at most 1 s.
+      if (this.client.writableEnded || this.held.length > 0) setTimeout(() => this.client.destroy(), 1_000).unref()
       else this.client.destroy()
     }
     this.closeReason = why
