@@ -490,6 +490,49 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
     assert.ok(rep.anchors.verified >= anchoredPeriodsA.size)
   })
 
+  test('sensitive publishes straddling a period boundary: the chain and the journal agree on each period', async () => {
+    const proxy = await startProxy()
+    try {
+      const valve = await connect(proxy.url, { key: 1, clientId: 'valve-b' })
+      const nurse = await connect(proxy.url, { key: 2, clientId: 'nurse-b' })
+      const got = inbox(nurse)
+      assert.deepEqual(await subscribeCodes(nurse, 'ward/vitals'), [1])
+      // Wait for a boundary far enough ahead, then send 60 publishes from 150 ms before it to 150 ms after.
+      let boundary = (periodOf(Date.now()) + 1) * PERIOD_MS
+      if (boundary - Date.now() < 400) boundary += PERIOD_MS
+      await sleep(boundary - 150 - Date.now())
+      const acks: Promise<number>[] = []
+      for (let i = 0; i < 60; i++) {
+        acks.push(publishCode(valve, 'ward/vitals', `b${i}`))
+        await sleep(5)
+      }
+      assert.deepEqual(new Set(await Promise.all(acks)), new Set([0]))
+      await waitFor(() => got.messages.filter((m) => m.topic === 'ward/vitals').length === 60, 5_000, '60 deliveries')
+      const periods = [periodOf(boundary) - 1, periodOf(boundary)]
+      let evs: Ev[] = []
+      const report = (k: number) => evs.filter((e) => e.name === 'SensitiveReport' && lc(e.a.topic) === lc(topicId('ward/vitals')) && (Number(e.a.fromTime) * 1000) / PERIOD_MS === k)
+      await waitFor(async () => ((evs = await events()), periods.every((k) => report(k).length > 0)), 15_000, 'the sensitive reports of both periods')
+      const es = entries(await journal())
+      const rows = periods.map((k) => {
+        const sum = (pred: (e: Entry) => boolean) => es.filter((e) => periodOf(e.t) === k && pred(e)).reduce((n, e) => n + (e.count ?? 1), 0)
+        const chainSum = (who: string, list: 'publishers' | 'receivers', counts: 'published' | 'received') =>
+          report(k).reduce((n, e) => n + (e.a[list] as string[]).reduce((m, x, i) => m + (lc(x) === lc(who) ? Number((e.a[counts] as bigint[])[i]) : 0), 0), 0)
+        return {
+          period: k,
+          chain: [chainSum(VALVE, 'publishers', 'published'), chainSum(NURSE, 'receivers', 'received')],
+          journal: [sum((e) => e.kind === 'publish' && e.outcome === 'allow' && e.clientId === 'valve-b'), sum((e) => e.kind === 'deliver' && e.outcome === 'allow' && e.clientId === 'nurse-b')],
+        }
+      })
+      for (const r of rows) assert.deepEqual(r.chain, r.journal, `period ${r.period}: chain ${r.chain.join('/')} vs journal ${r.journal.join('/')}`)
+      assert.equal(rows[0]!.journal[0]! + rows[1]!.journal[0]!, 60)
+      assert.ok(rows.every((r) => r.journal[0]! > 0), `the publishes straddle the boundary: ${rows.map((r) => r.journal[0]).join('/')}`)
+    } finally {
+      endClients()
+      await proxy.cli.stop('SIGTERM', 10_000)
+      procs.delete(proxy.cli)
+    }
+  })
+
   // Filled in by the kill -9 test; checked by the one after it.
   let killPeriod = -1
   let killPeriodEntries = 0
@@ -680,48 +723,5 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
     assert.ok(killPeriod > 0 && killPeriodEntries > 0, 'the kill test ran')
     const anchored = afterRestart.some((e) => e.name === 'Anchored' && (Number(e.a.fromTime) * 1000) / PERIOD_MS === killPeriod)
     assert.ok(anchored, `period ${killPeriod} (${killPeriodEntries} journal entries written before the kill) has no anchor (audit verify: ${killPeriodStatus})`)
-  })
-
-  test('sensitive publishes straddling a period boundary: the chain and the journal agree on each period', async () => {
-    const proxy = await startProxy()
-    try {
-      const valve = await connect(proxy.url, { key: 1, clientId: 'valve-b' })
-      const nurse = await connect(proxy.url, { key: 2, clientId: 'nurse-b' })
-      const got = inbox(nurse)
-      assert.deepEqual(await subscribeCodes(nurse, 'ward/vitals'), [1])
-      // Wait for a boundary far enough ahead, then send 60 publishes from 150 ms before it to 150 ms after.
-      let boundary = (periodOf(Date.now()) + 1) * PERIOD_MS
-      if (boundary - Date.now() < 400) boundary += PERIOD_MS
-      await sleep(boundary - 150 - Date.now())
-      const acks: Promise<number>[] = []
-      for (let i = 0; i < 60; i++) {
-        acks.push(publishCode(valve, 'ward/vitals', `b${i}`))
-        await sleep(5)
-      }
-      assert.deepEqual(new Set(await Promise.all(acks)), new Set([0]))
-      await waitFor(() => got.messages.filter((m) => m.topic === 'ward/vitals').length === 60, 5_000, '60 deliveries')
-      const periods = [periodOf(boundary) - 1, periodOf(boundary)]
-      let evs: Ev[] = []
-      const report = (k: number) => evs.filter((e) => e.name === 'SensitiveReport' && lc(e.a.topic) === lc(topicId('ward/vitals')) && (Number(e.a.fromTime) * 1000) / PERIOD_MS === k)
-      await waitFor(async () => ((evs = await events()), periods.every((k) => report(k).length > 0)), 15_000, 'the sensitive reports of both periods')
-      const es = entries(await journal())
-      const rows = periods.map((k) => {
-        const sum = (pred: (e: Entry) => boolean) => es.filter((e) => periodOf(e.t) === k && pred(e)).reduce((n, e) => n + (e.count ?? 1), 0)
-        const chainSum = (who: string, list: 'publishers' | 'receivers', counts: 'published' | 'received') =>
-          report(k).reduce((n, e) => n + (e.a[list] as string[]).reduce((m, x, i) => m + (lc(x) === lc(who) ? Number((e.a[counts] as bigint[])[i]) : 0), 0), 0)
-        return {
-          period: k,
-          chain: [chainSum(VALVE, 'publishers', 'published'), chainSum(NURSE, 'receivers', 'received')],
-          journal: [sum((e) => e.kind === 'publish' && e.outcome === 'allow' && e.clientId === 'valve-b'), sum((e) => e.kind === 'deliver' && e.outcome === 'allow' && e.clientId === 'nurse-b')],
-        }
-      })
-      for (const r of rows) assert.deepEqual(r.chain, r.journal, `period ${r.period}: chain ${r.chain.join('/')} vs journal ${r.journal.join('/')}`)
-      assert.equal(rows[0]!.journal[0]! + rows[1]!.journal[0]!, 60)
-      assert.ok(rows.every((r) => r.journal[0]! > 0), `the publishes straddle the boundary: ${rows.map((r) => r.journal[0]).join('/')}`)
-    } finally {
-      endClients()
-      await proxy.cli.stop('SIGTERM', 10_000)
-      procs.delete(proxy.cli)
-    }
   })
 })
