@@ -1,8 +1,9 @@
 /**
  * Nothing acknowledged before it is durable (issue 10, item 4): the proxy with the journal's `durable`
- * hook, real anvil and mosquitto, and the journal's fdatasync held on purpose (FileHandle.datasync wrapped
- * behind a gate). Strict: no CONNACK, SUBACK, PUBACK or sensitive delivery reaches the client while the
- * fdatasync of its decision has not returned; all of them, in order, once it has. Relaxed: acknowledged at
+ * hook, real anvil and mosquitto, and the journal's durable write held on purpose (its segments are
+ * O_DSYNC, so FileHandle.write is write + fdatasync in one call; it is wrapped behind a gate). Strict: no
+ * CONNACK, SUBACK, PUBACK or sensitive delivery reaches the client while the durable write of its decision
+ * has not returned; all of them, in order, once it has. Relaxed: acknowledged at
  * once while the journal keeps up, held once it is more than 50 ms behind.
  */
 import { after, before, describe, test } from 'node:test'
@@ -20,13 +21,13 @@ import { e2eFixture, rawMqttConnect, sleep, waitFor, type E2E, type RawMqtt } fr
 
 const SENSITIVE = 'ward/vitals'
 
-/** Holds every FileHandle.datasync of this process until released; counts the ones that returned. */
+/** Holds every FileHandle.write of this process (the journal is its only writer) until released; counts the ones that returned. */
 async function syncGate() {
   const probe = join(mkdtempSync(join(tmpdir(), 'flytrap-gate-')), 'probe')
   const fh = await open(probe, 'w')
-  const proto = Object.getPrototypeOf(fh) as FileHandle & { datasync: () => Promise<void> }
+  const proto = Object.getPrototypeOf(fh) as FileHandle & { write: (...args: unknown[]) => Promise<unknown> }
   await fh.close()
-  const original = proto.datasync
+  const original = proto.write
   let closed = false
   let waiting: (() => void)[] = []
   const g = {
@@ -40,20 +41,21 @@ async function syncGate() {
       for (const f of w) f()
     },
     restore: () => {
-      proto.datasync = original
+      proto.write = original
       g.release()
     },
   }
-  proto.datasync = async function (this: FileHandle) {
+  proto.write = async function (this: FileHandle, ...args: unknown[]) {
     g.started++
     if (closed) await new Promise<void>((r) => waiting.push(r))
-    await original.call(this)
+    const r = await original.apply(this, args)
     g.returned++
+    return r
   }
   return g
 }
 
-describe('journal sync: acknowledgements wait for the fdatasync of their decision', () => {
+describe('journal sync: acknowledgements wait for the durable write of their decision', () => {
   let e: E2E
   let gate: Awaited<ReturnType<typeof syncGate>>
   const dirs: string[] = []
@@ -99,12 +101,12 @@ describe('journal sync: acknowledgements wait for the fdatasync of their decisio
     return out
   }
 
-  test('strict: CONNACK, SUBACK, PUBACK and the sensitive delivery are held while the fdatasync is, then sent in order', async () => {
+  test('strict: CONNACK, SUBACK, PUBACK and the sensitive delivery are held while the durable write is, then sent in order', async () => {
     const r = await journaledProxy('strict')
     gate.hold()
     let connected: RawMqtt | undefined
     const pending = connect(r.proxy.address.port, 'held-1').then((c) => (connected = c))
-    await waitFor(() => gate.started > gate.returned, 5_000, 'the fdatasync of the connect decision')
+    await waitFor(() => gate.started > gate.returned, 5_000, 'the durable write of the connect decision')
     await sleep(300)
     assert.equal(connected, undefined, 'no CONNACK while the connect decision is not durable')
     gate.release()
@@ -141,7 +143,7 @@ describe('journal sync: acknowledgements wait for the fdatasync of their decisio
   test('relaxed: acknowledged at once while the journal keeps up; held once it is more than 50 ms behind', async () => {
     const r = await journaledProxy('relaxed')
     gate.hold()
-    const c = await connect(r.proxy.address.port, 'relaxed-1') // the fdatasync is held, yet the CONNACK comes
+    const c = await connect(r.proxy.address.port, 'relaxed-1') // the durable write is held, yet the CONNACK comes
     r.clients.push(c)
     assert.equal(c.connack.reasonCode, 0)
     await sleep(120) // the connect entry has now waited over 50 ms for the disk
