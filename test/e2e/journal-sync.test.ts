@@ -25,7 +25,7 @@ const SENSITIVE = 'ward/vitals'
 async function syncGate() {
   const probe = join(mkdtempSync(join(tmpdir(), 'flytrap-gate-')), 'probe')
   const fh = await open(probe, 'w')
-  const proto = Object.getPrototypeOf(fh) as FileHandle & { write: (...args: unknown[]) => Promise<unknown> }
+  const proto = Object.getPrototypeOf(fh) as { write: (this: FileHandle, ...args: unknown[]) => Promise<unknown> }
   await fh.close()
   const original = proto.write
   let closed = false

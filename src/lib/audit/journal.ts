@@ -60,6 +60,8 @@ export const JOURNAL_DEFAULTS = {
   maxSegmentAgeMs: 24 * 3600_000,
   /** Extra wait before a write starts, to gather more entries. 0: none (true group commit). */
   flushIntervalMs: 0,
+  /** How long an entry nobody waits for (append's `lazy`) may wait for company before it starts a write. */
+  lazyMs: 20,
   maxBatch: 1024,
   /** Entries waiting for the disk before append() refuses more (a stalled disk must not eat the memory). */
   maxPending: 100_000,
@@ -72,6 +74,7 @@ export interface JournalOptions {
   maxSegmentBytes?: number
   maxSegmentAgeMs?: number
   flushIntervalMs?: number
+  lazyMs?: number
   maxBatch?: number
   maxPending?: number
   /** Every batch on disk before its appends resolve (O_DSYNC; default true). Only tests that measure nothing about durability turn it off. */
@@ -181,6 +184,7 @@ export class Journal {
       maxSegmentBytes: opts.maxSegmentBytes ?? JOURNAL_DEFAULTS.maxSegmentBytes,
       maxSegmentAgeMs: opts.maxSegmentAgeMs ?? JOURNAL_DEFAULTS.maxSegmentAgeMs,
       flushIntervalMs: opts.flushIntervalMs ?? JOURNAL_DEFAULTS.flushIntervalMs,
+      lazyMs: opts.lazyMs ?? JOURNAL_DEFAULTS.lazyMs,
       maxBatch: opts.maxBatch ?? JOURNAL_DEFAULTS.maxBatch,
       maxPending: opts.maxPending ?? JOURNAL_DEFAULTS.maxPending,
       fsync: opts.fsync ?? true,
@@ -241,9 +245,11 @@ export class Journal {
    * decision time (never going backwards); the seq when it is written, so a failed write leaves no gap.
    * With `merge`, identical decisions (same key) of the same write batch and period become one entry with
    * a count, and each of their promises resolves with it. The caller never blocks: a packet path may hold
-   * a reply until the promise resolves, never the event loop.
+   * a reply until the promise resolves, never the event loop. `lazy`: nothing is held on this entry (a
+   * disconnect, a ban, a relaxed decision): it starts a write only after `lazyMs` (default 20), unless an
+   * entry somebody waits for starts one sooner — then it goes with it.
    */
-  append(input: EntryInput, opts: { merge?: string } = {}): Promise<Appended> {
+  append(input: EntryInput, opts: { merge?: string; lazy?: boolean } = {}): Promise<Appended> {
     if (this.closed) return Promise.reject(new FlytrapError('the journal is closed', { exit: 'failure' }))
     if (this.broken) return Promise.reject(this.broken)
     if (this.pending.length >= this.o.maxPending) {
@@ -254,7 +260,7 @@ export class Journal {
     this.counters.appended++
     return new Promise<Appended>((resolve, reject) => {
       this.pending.push({ input, t, at: performance.now(), merge: opts.merge, resolve, reject })
-      this.schedule()
+      this.schedule(opts.lazy !== true)
     })
   }
 
@@ -325,12 +331,19 @@ export class Journal {
 
   // ---------------------------------------------------------------- group commit
 
-  private schedule(): void {
+  private schedule(urgent: boolean): void {
     if (this.writing || this.scheduled) return // the write loop takes everything pending when its current batch is done
-    this.scheduled = true
+    if (this.o.flushIntervalMs > 0) {
+      this.timer ??= setTimeout(() => this.kick(), this.o.flushIntervalMs)
+      return
+    }
+    if (!urgent) {
+      this.timer ??= setTimeout(() => this.kick(), this.o.lazyMs)
+      return
+    }
     // After this turn of the event loop (every packet of the chunks read in it has been decided), not later.
-    if (this.o.flushIntervalMs > 0) this.timer = setTimeout(() => this.kick(), this.o.flushIntervalMs)
-    else setImmediate(() => this.kick())
+    this.scheduled = true
+    setImmediate(() => this.kick())
   }
 
   private kick(): void {
@@ -340,7 +353,7 @@ export class Journal {
     if (this.writing || this.pending.length === 0) return
     this.writing = this.writeLoop().finally(() => {
       this.writing = null
-      if (this.pending.length > 0) this.schedule()
+      if (this.pending.length > 0) this.schedule(true)
     })
   }
 

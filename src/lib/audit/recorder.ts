@@ -23,7 +23,7 @@ type Listener = (...args: unknown[]) => void
 
 /** What the recorder needs from the journal: the Journal is one. */
 export interface RecorderSink {
-  append(input: EntryInput, opts?: { merge?: string }): Promise<unknown>
+  append(input: EntryInput, opts?: { merge?: string; lazy?: boolean }): Promise<unknown>
   flush(): Promise<void>
   /** How far the disk is behind (ms); without it, relaxed never waits. */
   lagMs?(): number
@@ -150,7 +150,8 @@ export function createRecorder(journal: RecorderSink, opts: RecorderOptions = {}
     }
   }
   /** The append's promise (handled here, so nobody has to await it), or null. */
-  const record = (entry: EntryInput | null, merge?: string): Promise<unknown> | null => {
+  /** `lazy`: nobody holds anything on this entry, so it need not start a write of its own at once. */
+  const record = (entry: EntryInput | null, merge?: string, lazy = true): Promise<unknown> | null => {
     if (stopped) return null
     if (!entry) {
       s.skipped++
@@ -159,7 +160,7 @@ export function createRecorder(journal: RecorderSink, opts: RecorderOptions = {}
     s.queued++
     let p: Promise<unknown>
     try {
-      p = journal.append(entry, merge === undefined ? undefined : { merge })
+      p = journal.append(entry, { merge, lazy })
     } catch (err) {
       onFailed(err as Error)
       const failed = Promise.reject(err as Error)
@@ -173,7 +174,8 @@ export function createRecorder(journal: RecorderSink, opts: RecorderOptions = {}
   const decision = (e: DecisionEvent): Promise<unknown> | null => {
     const entry = entryForDecision(e, opts.countryOf)
     const merge = coalesce && entry && COALESCED.has(e.kind) ? `${e.kind}\u0000${e.allowed ? 1 : 0}\u0000${e.reason}\u0000${e.address ?? ''}\u0000${e.clientId ?? ''}\u0000${e.ip}\u0000${e.topic ?? ''}\u0000${e.sensitive ? 1 : 0}` : undefined
-    const p = record(entry, merge)
+    // Strict: the proxy waits on this entry (unless it is a refused delivery, which acknowledges nothing).
+    const p = record(entry, merge, !strict || (e.kind === 'deliver' && !e.allowed))
     if (!p || strict) return p
     return (journal.lagMs?.() ?? 0) > lagBound ? p : null
   }
