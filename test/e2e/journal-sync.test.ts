@@ -20,6 +20,7 @@ import type { ProxyHandle } from '../../src/lib/proxy/server.js'
 import { e2eFixture, rawMqttConnect, sleep, waitFor, type E2E, type RawMqtt } from '../helpers/e2e.js'
 
 const SENSITIVE = 'ward/vitals'
+const PLAIN = 'plant/valve'
 
 /** Holds every FileHandle.write of this process (the journal is its only writer) until released; counts the ones that returned. */
 async function syncGate() {
@@ -68,6 +69,8 @@ describe('journal sync: acknowledgements wait for the durable write of their dec
         const o = chain.as(0)
         await o.addTopic({ name: SENSITIVE, pubFee: 0n, subFee: 0n, sensitive: true, open: false, period: 0, countries: '0x', reason: 'patient data' })
         await o.allow(SENSITIVE, chain.wallet(1).address, 3, 0, 'monitor and station')
+        await o.addTopic({ name: PLAIN, pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'valve telemetry' })
+        await o.allow(PLAIN, chain.wallet(1).address, 3, 0, 'valve and watcher')
       },
     })
     gate = await syncGate()
@@ -138,6 +141,23 @@ describe('journal sync: acknowledgements wait for the durable write of their dec
     )
     const puback = cmds(c).indexOf('puback')
     assert.ok(puback > 1, 'acks stay in order')
+  })
+
+  test('strict: a connection waiting for the journal holds up no other (per-connection holding, no blocking)', async () => {
+    const r = await journaledProxy('strict')
+    const watcher = await connect(r.proxy.address.port, 'watcher')
+    const valve = await connect(r.proxy.address.port, 'valve')
+    r.clients.push(watcher, valve)
+    watcher.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: PLAIN, qos: 0 }] })
+    await watcher.expect((p) => p.cmd === 'suback', 5_000, 'SUBACK')
+    gate.hold()
+    valve.send({ cmd: 'publish', topic: PLAIN, payload: Buffer.from('open'), qos: 1, messageId: 7, retain: false, dup: false })
+    // The publish is forwarded at once; the watcher's delivery (not sensitive: no decision of its own) flows
+    // while the valve's PUBACK waits for the journal.
+    await watcher.expect((p) => p.cmd === 'publish', 5_000, 'the delivery to the watcher while the valve waits')
+    assert.deepEqual(cmds(valve), ['connack'], 'the valve has no PUBACK yet')
+    gate.release()
+    await valve.expect((p) => p.cmd === 'puback', 5_000, 'PUBACK')
   })
 
   test('relaxed: acknowledged at once while the journal keeps up; held once it is more than 50 ms behind', async () => {
