@@ -30,6 +30,10 @@ describe('flytrap bench (smoke)', () => {
       }
       assert.ok(j.overhead[transport]!.publish!.flytrapOverDirect > 0)
     }
+    // What strict journal sync costs (TCP): the same proxy with --journal-sync relaxed and with --no-journal.
+    for (const target of ['flytrap-relaxed', 'flytrap-nojournal']) assert.equal(j.latency.tcp?.[target]?.publish?.n, 3, `tcp/${target}`)
+    const cost = (j as unknown as { journalSync: Record<string, { throughput: Record<string, number>; strictThroughputShare?: number; strictAddedUs?: number }> }).journalSync.tcp
+    assert.ok(cost && ['strict', 'relaxed', 'off'].every((m) => cost.throughput[m]! > 0) && cost.strictThroughputShare! > 0 && typeof cost.strictAddedUs === 'number', JSON.stringify(cost))
     const svg = readFileSync(join(cwd, 'latency.svg'), 'utf8')
     assert.match(svg, /^<svg[^>]+xmlns="http:\/\/www.w3.org\/2000\/svg"/)
     assert.equal((svg.match(/<title>flytrap:/g) ?? []).length, 8, 'one FlyTrap bar per packet type and transport')

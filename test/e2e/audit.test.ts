@@ -242,8 +242,8 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
     assert.deepEqual(new Set(sens), new Set([0]))
     await waitFor(() => inNurse.messages.filter((m) => m.topic === 'ward/vitals').length === 20 && inArchive.messages.filter((m) => m.topic === 'ward/vitals').length === 20, 5_000, 'both receivers to get 20 messages')
 
-    // Quiet: the coalescing window (1 s) and the last group commit have passed; these periods must all get anchored.
-    await sleep(1_300)
+    // Every acknowledged decision is in the journal already (strict sync); these periods must all get anchored.
+    await sleep(300)
     const snapshot = await journal()
     const periods = new Set(snapshot.map((r) => periodOf(r.record.t)))
 
@@ -500,11 +500,57 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
     assert.ok(rep.anchors.verified >= anchoredPeriodsA.size)
   })
 
+  test('sensitive publishes straddling a period boundary: the chain and the journal agree on each period', async () => {
+    const proxy = await startProxy()
+    try {
+      const valve = await connect(proxy.url, { key: 1, clientId: 'valve-b' })
+      const nurse = await connect(proxy.url, { key: 2, clientId: 'nurse-b' })
+      const got = inbox(nurse)
+      assert.deepEqual(await subscribeCodes(nurse, 'ward/vitals'), [1])
+      // Wait for a boundary far enough ahead, then send 60 publishes from 150 ms before it to 150 ms after.
+      let boundary = (periodOf(Date.now()) + 1) * PERIOD_MS
+      if (boundary - Date.now() < 400) boundary += PERIOD_MS
+      await sleep(boundary - 150 - Date.now())
+      const acks: Promise<number>[] = []
+      for (let i = 0; i < 60; i++) {
+        acks.push(publishCode(valve, 'ward/vitals', `b${i}`))
+        await sleep(5)
+      }
+      assert.deepEqual(new Set(await Promise.all(acks)), new Set([0]))
+      await waitFor(() => got.messages.filter((m) => m.topic === 'ward/vitals').length === 60, 5_000, '60 deliveries')
+      const periods = [periodOf(boundary) - 1, periodOf(boundary)]
+      let evs: Ev[] = []
+      const report = (k: number) => evs.filter((e) => e.name === 'SensitiveReport' && lc(e.a.topic) === lc(topicId('ward/vitals')) && (Number(e.a.fromTime) * 1000) / PERIOD_MS === k)
+      await waitFor(async () => ((evs = await events()), periods.every((k) => report(k).length > 0)), 15_000, 'the sensitive reports of both periods')
+      const es = entries(await journal())
+      const rows = periods.map((k) => {
+        const sum = (pred: (e: Entry) => boolean) => es.filter((e) => periodOf(e.t) === k && pred(e)).reduce((n, e) => n + (e.count ?? 1), 0)
+        const chainSum = (who: string, list: 'publishers' | 'receivers', counts: 'published' | 'received') =>
+          report(k).reduce((n, e) => n + (e.a[list] as string[]).reduce((m, x, i) => m + (lc(x) === lc(who) ? Number((e.a[counts] as bigint[])[i]) : 0), 0), 0)
+        return {
+          period: k,
+          chain: [chainSum(VALVE, 'publishers', 'published'), chainSum(NURSE, 'receivers', 'received')],
+          journal: [sum((e) => e.kind === 'publish' && e.outcome === 'allow' && e.clientId === 'valve-b'), sum((e) => e.kind === 'deliver' && e.outcome === 'allow' && e.clientId === 'nurse-b')],
+        }
+      })
+      for (const r of rows) assert.deepEqual(r.chain, r.journal, `period ${r.period}: chain ${r.chain.join('/')} vs journal ${r.journal.join('/')}`)
+      assert.equal(rows[0]!.journal[0]! + rows[1]!.journal[0]!, 60)
+      assert.ok(rows.every((r) => r.journal[0]! > 0), `the publishes straddle the boundary: ${rows.map((r) => r.journal[0]).join('/')}`)
+    } finally {
+      endClients()
+      await proxy.cli.stop('SIGTERM', 10_000)
+      procs.delete(proxy.cli)
+    }
+  })
+
   // Filled in by the kill -9 test; checked by the one after it.
   let killPeriod = -1
   let killPeriodEntries = 0
   let afterRestart: Ev[] = []
   let killPeriodStatus = ''
+
+  // What the clients saw acknowledged or delivered during the kill -9 test: each must be journaled.
+  const seen = { fleet: new Map<string, Set<string>>(), valve: new Map<string, number>(), nurseVitals: 0 }
 
   test('kill -9 under load: the journal reopens (torn tail cut off), loses no written entry, pending chain writes are sent after the restart, audit verify passes', async (t) => {
     const tStart = Date.now()
@@ -513,17 +559,35 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
     const valve = await connect(proxy.url, { key: 1, clientId: 'valve-2' })
     const nurse = await connect(proxy.url, { key: 2, clientId: 'nurse-2' })
     assert.deepEqual(await subscribeCodes(nurse, 'ward/vitals'), [1])
+    nurse.on('message', (topic) => {
+      if (topic === 'ward/vitals') seen.nurseVitals++
+    })
     let flooding = true
     let acked = 0
-    const flood = async (c: MqttClient, topic: (i: number) => string) => {
+    const flood = async (c: MqttClient, topic: (i: number) => string, onAck: (topic: string) => void) => {
       let i = 0
       while (flooding) {
-        await Promise.all(Array.from({ length: 40 }, () => c.publishAsync(topic(i++), 'x', { qos: 1 }).then(() => void acked++, () => undefined)))
+        await Promise.all(
+          Array.from({ length: 40 }, () => {
+            const name = topic(i++)
+            return c.publishAsync(name, 'x', { qos: 1 }).then(
+              () => {
+                acked++ // also a PUBACK read after the kill: the proxy sent it before it died
+                onAck(name)
+              },
+              () => undefined,
+            )
+          }),
+        )
       }
     }
     // Distinct topics, so most decisions are entries of their own (coalescing merges only identical ones).
-    for (const [n, c] of units.entries()) void flood(c, (i) => `fleet/${n}/${i}`)
-    void flood(valve, (i) => (i % 4 === 0 ? 'ward/vitals' : 'plant/valve'))
+    for (const [n, c] of units.entries()) {
+      const acks = new Set<string>()
+      seen.fleet.set(`unit-${n + 1}`, acks)
+      void flood(c, (i) => `fleet/${n}/${i}`, (name) => acks.add(name))
+    }
+    void flood(valve, (i) => (i % 4 === 0 ? 'ward/vitals' : 'plant/valve'), (name) => seen.valve.set(name, (seen.valve.get(name) ?? 0) + 1))
 
     // One boundary with mining on; then mining off, so the next boundary's writes are broadcast but stay in the pool.
     const p0 = periodOf(Date.now())
@@ -549,6 +613,7 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
       procs.delete(proxy.cli)
       assert.equal(exit.signal, 'SIGKILL')
       flooding = false
+      await sleep(100) // what the dead proxy had already sent reaches the clients
       endClients()
 
       // A torn write at the tail, as a crash in the middle of a write leaves it.
@@ -567,6 +632,20 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
 
       // Every entry written before the kill is still there, unchanged; seqs have no gap.
       const reopened = await journal()
+      // Every PUBACK a client saw and every sensitive message delivered has its entry (strict journal sync).
+      const es = entries(reopened)
+      const sumOf = (pred: (e: Entry) => boolean) => es.filter(pred).reduce((n, e) => n + (e.count ?? 1), 0)
+      for (const [clientId, acks] of seen.fleet) {
+        const journaled = new Set(es.filter((e) => e.kind === 'publish' && e.outcome === 'allow' && e.clientId === clientId).map((e) => e.topic))
+        const lost = [...acks].filter((x) => !journaled.has(x))
+        assert.deepEqual(lost.slice(0, 5), [], `${lost.length} of ${acks.size} PUBACKed publishes of ${clientId} are not in the journal`)
+      }
+      for (const [topic, n] of seen.valve) {
+        const journaled = sumOf((e) => e.kind === 'publish' && e.outcome === 'allow' && e.clientId === 'valve-2' && e.topic === topic)
+        assert.ok(journaled >= n, `valve-2 saw ${n} PUBACKs on ${topic}, the journal has ${journaled} publishes`)
+      }
+      const deliveries = sumOf((e) => e.kind === 'deliver' && e.outcome === 'allow' && e.clientId === 'nurse-2' && e.topic === 'ward/vitals')
+      assert.ok(seen.nurseVitals > 0 && deliveries >= seen.nurseVitals, `nurse-2 received ${seen.nurseVitals} sensitive messages, the journal has ${deliveries} deliveries`)
       const bySeq = new Map(reopened.map((r) => [r.record.seq, r.record.leaf]))
       for (const r of before) assert.equal(bySeq.get(r.record.seq), r.record.leaf, `entry seq ${r.record.seq}`)
       reopened.forEach((r, i) => assert.equal(r.record.seq, i + 1, 'seqs run 1..n without a gap'))
@@ -624,6 +703,18 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
       const stopped = await restarted.cli.stop('SIGTERM', 10_000)
       procs.delete(restarted.cli)
       assert.deepEqual([stopped.code, stopped.hung], [0, false], restarted.cli.stderr().slice(-2000))
+
+      // The period open at the kill was reported from the journal: its on-chain counts are the journal's.
+      const final = entries(await journal())
+      const inKill = (e: Entry) => periodOf(e.t) === killPeriod
+      const journalSum = (pred: (e: Entry) => boolean) => final.filter((e) => inKill(e) && pred(e)).reduce((n, e) => n + (e.count ?? 1), 0)
+      const reported = afterRestart.filter((e) => e.name === 'SensitiveReport' && lc(e.a.topic) === lc(topicId('ward/vitals')) && (Number(e.a.fromTime) * 1000) / PERIOD_MS === killPeriod)
+      const onChain = (who: string, list: 'publishers' | 'receivers', counts: 'published' | 'received') =>
+        reported.reduce((n, e) => n + (e.a[list] as string[]).reduce((m, x, i) => m + (lc(x) === lc(who) ? Number((e.a[counts] as bigint[])[i]) : 0), 0), 0)
+      const jPub = journalSum((e) => e.kind === 'publish' && e.outcome === 'allow' && e.topic === 'ward/vitals' && lc(e.address) === lc(VALVE))
+      const jRecv = journalSum((e) => e.kind === 'deliver' && e.outcome === 'allow' && e.topic === 'ward/vitals' && lc(e.address) === lc(NURSE))
+      assert.ok(jPub > 0 && jRecv > 0, `sensitive traffic in the period of the kill (${jPub} publishes, ${jRecv} deliveries)`)
+      assert.deepEqual([onChain(VALVE, 'publishers', 'published'), onChain(NURSE, 'receivers', 'received')], [jPub, jRecv], `period ${killPeriod}: on-chain sensitive counts = the journal's`)
 
       const v = await flytrap(['audit', 'verify', '--data-dir', dataDir, ...chainArgs(), '--json'])
       assert.equal(v.code, 0, v.stdout + v.stderr)

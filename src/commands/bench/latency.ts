@@ -20,10 +20,12 @@ export default class BenchLatency extends ChainCommand<typeof BenchLatency> {
 
 Measures CONNECT→CONNACK (with authentication), SUBSCRIBE→SUBACK, QoS 1 PUBLISH→PUBACK, the paper's whole session
 (connect, subscribe, publish, disconnect), steady-state publish round trips and pipelined QoS 1 throughput. Without
---broker/--proxy it starts its own anvil, contract, mosquitto, proxy (own process) and HAProxy.`
+--broker/--proxy it starts its own anvil, contract, mosquitto, proxy (own process) and HAProxy, and (TCP) the same proxy
+with --journal-sync relaxed and with --no-journal, for what strict journal sync costs.`
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --count 1005 --warmup 5 --chart latency.svg --json > latency.json',
+    '<%= config.bin %> <%= command.id %> --transport tcp --count 505 --pipeline 20000',
     '<%= config.bin %> <%= command.id %> --broker mqtt://10.0.0.5:1883 --proxy mqtt://10.0.0.5:1884 --relay mqtt://10.0.0.5:1885 --key $KEY',
   ]
   static override flags = {
@@ -35,6 +37,9 @@ Measures CONNECT→CONNACK (with authentication), SUBSCRIBE→SUBACK, QoS 1 PUBL
     broker: Flags.string({ description: 'measure this broker directly (mqtt:// or mqtts://) instead of starting one' }),
     proxy: Flags.string({ description: 'the FlyTrap proxy in front of --broker' }),
     relay: Flags.string({ description: 'a plain TCP relay in front of --broker (optional)' }),
+    'journal-modes': Flags.boolean({ description: 'also measure FlyTrap with --journal-sync relaxed and with --no-journal (self-contained, TCP)', default: true, allowNo: true }),
+    'proxy-relaxed': Flags.string({ description: 'named services: a FlyTrap proxy run with --journal-sync relaxed, in front of --broker' }),
+    'proxy-nojournal': Flags.string({ description: 'named services: a FlyTrap proxy run with --no-journal, in front of --broker' }),
     ca: Flags.string({ description: 'CA bundle for mqtts:// targets' }),
     topic: Flags.string({ description: 'topic the benchmark key may publish and subscribe to (named services)', default: BENCH_TOPIC }),
     chart: Flags.string({ description: 'write the paper-style bar chart to this SVG file' }),
@@ -55,7 +60,7 @@ Measures CONNECT→CONNACK (with authentication), SUBSCRIBE→SUBACK, QoS 1 PUBL
       const relay = by(f.relay, '--relay')
       const transport = direct.tls ? 'tls' : 'tcp'
       targets = { tcp: {}, tls: {} }
-      targets[transport] = { direct, flytrap: proxy, relay }
+      targets[transport] = { direct, flytrap: proxy, relay, 'flytrap-relaxed': by(f['proxy-relaxed'], '--proxy-relaxed'), 'flytrap-nojournal': by(f['proxy-nojournal'], '--proxy-nojournal') }
       transports = [transport] // named services: the transport their URLs say
       const signer = await this.keyOnly()
       key = signer.privateKey
@@ -63,9 +68,13 @@ Measures CONNECT→CONNACK (with authentication), SUBSCRIBE→SUBACK, QoS 1 PUBL
       contract = await this.contractAddress()
       if (!relay) notes.push('no --relay: the relay reference is skipped')
     } else {
-      stack = await this.spin('Starting anvil, contract, mosquitto, proxy and HAProxy', (s) => startBenchStack({ onStep: (t) => (s.text = t) }))
+      const journalModes = f['journal-modes'] && transports.includes('tcp')
+      stack = await this.spin('Starting anvil, contract, mosquitto, proxy and HAProxy', (s) => startBenchStack({ journalModes, onStep: (t) => (s.text = t) }))
       const t = stack.targets
-      targets = { tcp: { direct: t.direct, flytrap: t.flytrap, relay: t.relay }, tls: { direct: t.directTls, flytrap: t.flytrapTls, relay: t.relayTls } }
+      targets = {
+        tcp: { direct: t.direct, flytrap: t.flytrap, relay: t.relay, 'flytrap-relaxed': t.flytrapRelaxed, 'flytrap-nojournal': t.flytrapNoJournal },
+        tls: { direct: t.directTls, flytrap: t.flytrapTls, relay: t.relayTls },
+      }
       key = stack.key
       chainId = stack.chainId
       contract = stack.contract
@@ -104,9 +113,9 @@ Measures CONNECT→CONNACK (with authentication), SUBSCRIBE→SUBACK, QoS 1 PUBL
     for (const [transport, byTarget] of Object.entries(r.latency)) {
       const rows: (string | number)[][] = []
       for (const op of OPS) {
-        for (const t of ['direct', 'relay', 'flytrap'] as TargetName[]) {
+        for (const t of ['direct', 'relay', 'flytrap', 'flytrap-relaxed', 'flytrap-nojournal'] as TargetName[]) {
           const s = byTarget[t]?.[op]
-          if (s) rows.push([opLabel(op), t, ms(s.min), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max)])
+          if (s) rows.push([opLabel(op), t === 'flytrap' && byTarget['flytrap-relaxed'] ? 'flytrap (strict)' : t, ms(s.min), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max)])
         }
       }
       this.say(`\n${transport.toUpperCase()} (${r.count} samples after ${r.warmup} warm-up; ms)`)
@@ -120,6 +129,21 @@ Measures CONNECT→CONNACK (with authentication), SUBSCRIBE→SUBACK, QoS 1 PUBL
       )
       const thr = r.throughput[transport]
       if (thr) this.say(table(['pipelined QoS 1', ...Object.keys(thr)], [['messages/s', ...Object.values(thr).map((v) => Math.round(v!))]]))
+      const j = r.journalSync[transport]
+      if (j) {
+        const cell = (v: number | undefined, f: (x: number) => string) => (v === undefined ? '-' : f(v))
+        this.say(
+          table(
+            ['journal sync', 'strict', 'relaxed', 'no journal'],
+            [
+              ['PUBLISH p50 (ms)', ...(['strict', 'relaxed', 'off'] as const).map((m) => cell(j.publishP50[m], ms))],
+              ['PUBLISH (steady) p50 (ms)', ...(['strict', 'relaxed', 'off'] as const).map((m) => cell(j.publishSteadyP50[m], ms))],
+              ['pipelined QoS 1 (messages/s)', ...(['strict', 'relaxed', 'off'] as const).map((m) => cell(j.throughput[m], (v) => String(Math.round(v))))],
+            ],
+          ),
+        )
+        this.say(`strict adds ${cell(j.strictAddedUs, ms)} ms p50 to a steady QoS 1 round trip (target ≤ 1 ms) and keeps ${cell(j.strictThroughputShare, (v) => `${Math.round(v * 100)} %`)} of relaxed throughput (target ≥ 80 %)`)
+      }
     }
     for (const n of r.notes) this.say(`note: ${n}`)
   }

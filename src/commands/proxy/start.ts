@@ -84,6 +84,13 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
     'data-dir': Flags.string({ description: 'where the audit journal, the chain-write outbox and reporting state live [default: .flytrap/proxy]', env: 'FLYTRAP_DATA_DIR', helpGroup: AUDIT }),
     period: Flags.string({ description: 'reporting period: one anchor, one denied summary and one report per sensitive topic per period [default: 30m]', helpGroup: AUDIT }),
     journal: Flags.boolean({ description: 'keep the tamper-evident journal of every decision (--no-journal turns it off)', default: true, allowNo: true, helpGroup: AUDIT }),
+    'journal-sync': Flags.string({
+      description: 'strict: no CONNACK, SUBACK, PUBACK/PUBREC or sensitive delivery before its decision is fdatasync\'d in the journal; relaxed: acknowledge at once unless the journal is over 50 ms behind (a crash loses at most that window)',
+      options: ['strict', 'relaxed'],
+      default: 'strict',
+      env: 'FLYTRAP_JOURNAL_SYNC',
+      helpGroup: AUDIT,
+    }),
     workers: Flags.integer({ description: 'proxy processes sharing the listeners (bans shared between them; worker i serves metrics on the metrics port + i)', default: 1, min: 1, max: 64, helpGroup: LIMITS }),
     'auth-workers': Flags.integer({ description: 'threads per process verifying CONNECT signatures (0 = on the main thread) [default: cores - 1, at most 4]', min: 0, max: 32, helpGroup: LIMITS }),
     'log-level': Flags.string({ description: 'JSON log lines on stderr at this level and above', options: ['debug', 'info', 'warn', 'error'], default: 'info', env: 'FLYTRAP_LOG_LEVEL' }),
@@ -163,12 +170,13 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
 
     // Every chain write (bans, anchors, reports) goes through one durable outbox; the journal records decisions.
     const accountability = f.journal
-      ? await openAccountability({ dataDir, periodMs, reporter: reporterClient, sink: isWorkerProcess() && index > 0 ? ipcSink : undefined, countryOf, logger })
+      ? await openAccountability({ dataDir, periodMs, reporter: reporterClient, sink: isWorkerProcess() && index > 0 ? ipcSink : undefined, countryOf, sync: f['journal-sync'] as 'strict' | 'relaxed', logger })
       : undefined
     const reporter = accountability?.outbox ?? reporterClient
     let proxy: ProxyHandle
     try {
-      proxy = await startProxy({ ...options, contract, reporter, chainId, fromBlock, logger, authWorkers: f['auth-workers'] })
+      // Every decision goes to the journal as it is made; its acknowledgement waits for it (--journal-sync).
+      proxy = await startProxy({ ...options, contract, reporter, chainId, fromBlock, logger, authWorkers: f['auth-workers'], durable: accountability?.durable })
     } catch (err) {
       await accountability?.stop()
       throw listenError(err)

@@ -1,15 +1,17 @@
 /**
  * The proxy's accountability, wired in one place: the local hash-chained journal (every decision, no
  * payloads), the one durable outbox that owns every chain write (bans, anchors, sensitive reports, denied
- * summaries), and the period reporting that turns decisions into one transaction per period and kind.
- * Nothing here is on the packet path: decisions are queued and written in batches.
+ * summaries), and the period reporting that turns the journal's periods into one transaction per period
+ * and kind. Nothing here blocks the packet path: `durable` (pass it to startProxy) journals each decision
+ * at once and gives the proxy a promise to hold the decision's acknowledgement on.
  */
 import { join } from 'node:path'
 import type { FlyTrapClient } from '../chain/client.js'
 import type { Logger } from '../proxy/log.js'
 import { openJournal, type Journal } from './journal.js'
 import { openOutbox, type EnqueueResult, type IntentInput, type Outbox } from '../chain/outbox.js'
-import { attachRecorder, type Recorder, type RecorderSource } from './recorder.js'
+import type { DecisionEvent } from '../proxy/session.js'
+import { createRecorder, type JournalSync, type Recorder, type RecorderSource } from './recorder.js'
 import { startReporting, type Reporting } from './reporting.js'
 
 /** What the reporting needs of an outbox: the local one, or (in cluster workers) one that forwards over IPC. */
@@ -27,6 +29,8 @@ export interface AccountabilityOptions {
   /** Use this sink instead of opening an outbox (cluster workers other than 0). */
   sink?: IntentSink
   countryOf?: (ip: string) => string | null
+  /** strict (default): nothing is acknowledged before it is durable; relaxed: only while the disk keeps up (≤ 50 ms). */
+  sync?: JournalSync
   logger?: Logger
 }
 
@@ -34,8 +38,13 @@ export interface Accountability {
   journal: Journal
   /** The outbox this process owns, if any (pass it to the proxy as its ban reporter). */
   outbox?: Outbox
-  /** Starts recording a running proxy's decisions and reporting them per period. */
-  attach(proxy: RecorderSource & { on(event: 'decision', l: (e: never) => void): unknown }): Promise<void>
+  /**
+   * The proxy's `durable` option (startProxy): journals a decision and returns what to hold its
+   * acknowledgement on. Decisions of a proxy started without it are recorded from its events instead.
+   */
+  durable(e: DecisionEvent): Promise<unknown> | null
+  /** Starts recording a running proxy's session ends and bans, and reporting the journal's periods. */
+  attach(proxy: RecorderSource & { readonly journaled?: boolean }): Promise<void>
   status(): { recorder?: ReturnType<Recorder['stats']>; outbox?: ReturnType<Outbox['status']>; reporting?: ReturnType<Reporting['status']> }
   stop(): Promise<void>
 }
@@ -44,13 +53,14 @@ export async function openAccountability(o: AccountabilityOptions): Promise<Acco
   const journal = await openJournal({ dataDir: o.dataDir, periodMs: o.periodMs, logger: o.logger })
   const outbox = o.reporter && !o.sink ? await openOutbox({ dir: join(o.dataDir, 'outbox'), client: o.reporter, logger: o.logger }) : undefined
   const sink: IntentSink | undefined = o.sink ?? outbox
-  let recorder: Recorder | undefined
+  const recorder: Recorder = createRecorder(journal, { countryOf: o.countryOf, logger: o.logger, sync: o.sync })
   let reporting: Reporting | undefined
   return {
     journal,
     outbox,
+    durable: (e) => recorder.decision(e),
     attach: async (proxy) => {
-      recorder = attachRecorder(proxy, journal, { countryOf: o.countryOf, logger: o.logger })
+      recorder.listen(proxy, { decisions: proxy.journaled !== true })
       if (sink) {
         const chain = o.reporter
         const anchorCursor = chain && outbox ? async () => chain.anchorCursor(await outbox.reporterAddress()) : undefined
@@ -58,14 +68,12 @@ export async function openAccountability(o: AccountabilityOptions): Promise<Acco
         // share worker 0's key) report their counts but cannot anchor their own journals.
         if (o.sink) o.logger?.warn('this worker\'s journal is not anchored: a reporter key anchors one journal (worker 0\'s); give each worker its own reporter key to anchor all of them')
         reporting = await startReporting({ outbox: sink, journal, anchor: !o.sink, anchorCursor, dir: join(o.dataDir, 'reporting'), periodMs: o.periodMs, logger: o.logger })
-        const r = reporting
-        proxy.on('decision', ((e: Parameters<Reporting['record']>[0]) => r.record(e)) as (e: never) => void)
       }
     },
-    status: () => ({ recorder: recorder?.stats(), outbox: outbox?.status(), reporting: reporting?.status() }),
+    status: () => ({ recorder: recorder.stats(), outbox: outbox?.status(), reporting: reporting?.status() }),
     stop: async () => {
       await reporting?.stop()
-      await recorder?.stop()
+      await recorder.stop()
       await journal.close()
       if (outbox) {
         await outbox.drain(5_000)

@@ -39,20 +39,24 @@ export interface JournalEntry {
   /** Bans: end of the ban, unix milliseconds. */
   until?: number
   /**
-   * Identical decisions (same kind, client, topic, outcome and reason) coalesced into this one entry: how
-   * many, and when the first was made (unix ms); `t` is when the entry was written. Absent = one decision.
+   * Identical decisions (same kind, client, topic, outcome and reason) of one group-commit batch and one
+   * period, coalesced into this one entry: how many. `t` is the first one's decision time; the others were
+   * made within the same batch (milliseconds later), never in another period. Absent = one decision.
    */
   count?: number
+  /** Journals written before decision-time dating: when the first coalesced decision was made (unix ms). */
   since?: number
   /** Erasure records only (kind `erasure`, written by `audit forget`): what was redacted, why, signed (erasure.ts). */
   erasure?: Record<string, unknown>
+  /** The topic was sensitive when decided (publishes and deliveries on it are reported on chain per period). */
+  sensitive?: true
 }
 
 /** What a caller appends: the journal assigns seq and t. */
 export type EntryInput = Omit<JournalEntry, 'seq' | 't'>
 
 /** Optional fields, in the order they are written. All but `until` can identify a person. */
-export const OPTIONAL_FIELDS = ['address', 'clientId', 'country', 'ip', 'topic', 'subject', 'until', 'count', 'since', 'erasure'] as const
+export const OPTIONAL_FIELDS = ['address', 'clientId', 'country', 'ip', 'topic', 'subject', 'until', 'count', 'since', 'erasure', 'sensitive'] as const
 export const PERSONAL_FIELDS = ['address', 'clientId', 'country', 'ip', 'topic', 'subject'] as const
 
 /** chain_0: the `prev` of the very first entry. */
@@ -104,7 +108,7 @@ export function makeEntry(seq: number, t: number, input: EntryInput): JournalEnt
   const e: JournalEntry = { seq, t, kind: input.kind, outcome: input.outcome, reason: input.reason }
   for (const k of OPTIONAL_FIELDS) {
     const v = input[k]
-    if (v !== undefined && v !== null) (e as unknown as Record<string, unknown>)[k] = v
+    if (v !== undefined && v !== null && (v as unknown) !== false) (e as unknown as Record<string, unknown>)[k] = v
   }
   return e
 }
@@ -170,6 +174,7 @@ export function parseRecord(line: string): JournalRecord {
   // An erasure record carries its signed body (checked by erasure.ts); no other kind may carry one.
   if ((o.kind === 'erasure') !== (o.erasure !== undefined)) throw new RecordError(o.kind === 'erasure' ? 'an erasure record without its body' : 'unexpected field "erasure"')
   if (o.erasure !== undefined && (o.erasure === null || typeof o.erasure !== 'object' || Array.isArray(o.erasure))) throw new RecordError('bad erasure')
+  if (o.sensitive !== undefined && o.sensitive !== true) throw new RecordError('bad sensitive')
   const entry = {} as Record<string, unknown>
   for (const k of ENTRY_KEYS) if (o[k] !== undefined) entry[k] = o[k]
   return { redacted: false, seq: seq as number, t: t as number, entry: entry as unknown as JournalEntry, salt: o.salt, leaf: o.leaf as string, prev: o.prev as string }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chainNext, parseRecord, provenLeaf, RecordError, type JournalRecord } from './entry.js'
 import { MerkleAccumulator, merkleProof, merkleRoot, type MerkleProof } from './merkle.js'
+import { emptyTally, tallyEntry, type PeriodTally } from './tally.js'
 /** A proof that one entry is in the tree of a time range (a period or an anchor's range). */
 export interface EntryProof extends MerkleProof {
   seq: number
@@ -213,6 +214,13 @@ export async function rangeRoots(dataDir: string, ranges: readonly { fromMs: num
     const a = acc[i]!
     return { fromMs: r.fromMs, toMs: r.toMs, root: a.tree.root(), count: a.tree.count, firstSeq: a.firstSeq, lastSeq: a.lastSeq, prevChain: a.prevChain, chain: a.chain }
   })
+}
+
+/** The reportable counts (tally.ts) of the entries with t in [fromMs, toMs); redacted lines count nowhere. */
+export async function rangeTally(dataDir: string, fromMs: number, toMs: number): Promise<PeriodTally> {
+  const tally = emptyTally()
+  for await (const { record } of readRecords(dataDir, { fromMs, toMs })) if (!record.redacted) tallyEntry(tally, record.entry)
+  return tally
 }
 
 /** Where an entry is, or null. */

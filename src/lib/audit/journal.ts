@@ -3,23 +3,32 @@
  * file per segment (`seg-<first seq, 16 digits>.jsonl`, so names sort by seq), hash-chained line to line
  * (entry.ts) and divided into epoch-aligned anchoring periods whose Merkle roots go on chain (merkle.ts).
  *
- * Durability: appends are batched and written with one write + fdatasync per batch (group commit: after
- * `flushIntervalMs` or `maxBatch` entries, whichever comes first). `append()` resolves only once its entry
- * is on disk; that is what "acknowledged" means. The packet path never waits for it (recorder.ts only
- * queues). A crash can lose only entries whose promise had not resolved; on open, a torn tail (the part of
- * an interrupted write that reached the disk) is cut off, kept aside in `<segment>.torn-<time>` and
- * logged, never silently accepted. Damage that is not a torn tail refuses to open.
+ * Durability: true group commit. The first append after an idle moment starts a write at once (after the
+ * current turn of the event loop, so decisions made together go together); everything appended while a
+ * write + fdatasync runs goes into the next one, with one fdatasync for all of it. No fixed wait. (Segments
+ * are opened with O_DSYNC: each batch's one `write` returns once its data is on disk, as write + fdatasync
+ * would, in one system call instead of two.)
+ * `append()` resolves only once its entry is on disk; that is what "durable" means, and the proxy holds
+ * what acknowledges a decision until then (recorder.ts, the session's barrier). Identical decisions of one
+ * batch and one period may be merged into one entry with a count (`append(input, { merge })`), never
+ * across batches, so merging never delays anything. A crash can lose only entries whose promise had not
+ * resolved; on open, a torn tail (the part of an interrupted write that reached the disk) is cut off, kept
+ * aside in `<segment>.torn-<time>` and logged, never silently accepted. Damage that is not a torn tail
+ * refuses to open.
  *
- * Periods: period k covers [k·P, (k+1)·P) milliseconds since the epoch, whatever the restarts. Entry times
- * never decrease, so every period is one contiguous run of seqs.
+ * Periods: period k covers [k·P, (k+1)·P) milliseconds since the epoch, whatever the restarts. An entry's
+ * time is its decision time (taken at append, never decreasing), so every period is one contiguous run of
+ * seqs. Each recent period's Merkle root and reportable counts (tally.ts) are kept as entries become
+ * durable; older ones are recomputed from disk.
  */
-import { mkdirSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
+import { constants, mkdirSync } from 'node:fs'
 import { open, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { FlytrapError } from '../errors.js'
 import { replaceFile, syncDir, takePidLock } from '../fs/durable.js'
 import { silentLogger, type Logger } from '../proxy/log.js'
-import { chainNext, encodeRecord, entryLeaf, GENESIS, makeEntry, newSalt, parseRecord, type EntryInput, type JournalRecord } from './entry.js'
+import { chainNext, encodeRecord, entryLeaf, GENESIS, makeEntry, newSalt, parseRecord, type EntryInput, type JournalEntry, type JournalRecord } from './entry.js'
 import {
   findRecord,
   HEAD,
@@ -31,6 +40,7 @@ import {
   periodOf,
   rangeProof,
   rangeRoots,
+  rangeTally,
   readHead,
   readLines,
   readMeta,
@@ -41,13 +51,17 @@ import {
   type SegmentInfo,
 } from './journal-files.js'
 import { MerkleAccumulator } from './merkle.js'
+import { emptyTally, tallyEntry, type PeriodTally } from './tally.js'
 
 export const JOURNAL_DEFAULTS = {
   /** 30 minutes. Must be a whole number of seconds (periods go on chain in seconds). */
   periodMs: 30 * 60_000,
   maxSegmentBytes: 64 * 1024 * 1024,
   maxSegmentAgeMs: 24 * 3600_000,
-  flushIntervalMs: 50,
+  /** Extra wait before a write starts, to gather more entries. 0: none (true group commit). */
+  flushIntervalMs: 0,
+  /** How long an entry nobody waits for (append's `lazy`) may wait for company before it starts a write. */
+  lazyMs: 20,
   maxBatch: 1024,
   /** Entries waiting for the disk before append() refuses more (a stalled disk must not eat the memory). */
   maxPending: 100_000,
@@ -60,9 +74,10 @@ export interface JournalOptions {
   maxSegmentBytes?: number
   maxSegmentAgeMs?: number
   flushIntervalMs?: number
+  lazyMs?: number
   maxBatch?: number
   maxPending?: number
-  /** fdatasync every batch (default true). Only tests that measure nothing about durability turn it off. */
+  /** Every batch on disk before its appends resolve (O_DSYNC; default true). Only tests that measure nothing about durability turn it off. */
   fsync?: boolean
   /** Clock, unix ms (tests inject one). */
   now?: () => number
@@ -107,6 +122,10 @@ export function acquireLock(dataDir: string): () => void {
 interface Pending {
   input: EntryInput
   t: number
+  /** performance.now() at append, for lagMs(). */
+  at: number
+  /** Identical decisions with the same key in one batch and period become one entry. */
+  merge?: string
   resolve: (a: Appended) => void
   reject: (err: Error) => void
 }
@@ -117,6 +136,7 @@ interface LivePeriod {
   lastSeq: number
   prevChain: string
   chain: string
+  tally: PeriodTally
 }
 
 /** Entries hashed between two yields to the event loop. */
@@ -147,10 +167,15 @@ export class Journal {
   private readonly openedLastT: number
   private pending: Pending[] = []
   private timer: NodeJS.Timeout | undefined
+  private scheduled = false
+  /** performance.now() at the append of the oldest entry in the write in flight. */
+  private inflightAt: number | null = null
   private writing: Promise<void> | null = null
   private closed = false
   private broken: Error | null = null
   private live = new Map<number, LivePeriod>()
+  /** The newest period dropped from `live` (its counts then come from disk). */
+  private evicted = -Infinity
   /** Periods before this one may have entries from an earlier run: their roots come from disk. */
   private readonly liveFrom: number
   private counters = { appended: 0, written: 0, failed: 0, batches: 0, rotations: 0 }
@@ -166,6 +191,7 @@ export class Journal {
       maxSegmentBytes: opts.maxSegmentBytes ?? JOURNAL_DEFAULTS.maxSegmentBytes,
       maxSegmentAgeMs: opts.maxSegmentAgeMs ?? JOURNAL_DEFAULTS.maxSegmentAgeMs,
       flushIntervalMs: opts.flushIntervalMs ?? JOURNAL_DEFAULTS.flushIntervalMs,
+      lazyMs: opts.lazyMs ?? JOURNAL_DEFAULTS.lazyMs,
       maxBatch: opts.maxBatch ?? JOURNAL_DEFAULTS.maxBatch,
       maxPending: opts.maxPending ?? JOURNAL_DEFAULTS.maxPending,
       fsync: opts.fsync ?? true,
@@ -213,11 +239,24 @@ export class Journal {
   }
 
   /**
-   * Queues an entry; resolves once it is on disk (fdatasync'd), with its seq. The time is taken now (and
-   * never goes backwards); the seq when it is written, so a failed write leaves no gap. Never await this
-   * on a packet path.
+   * How far the disk is behind: milliseconds since the oldest entry not yet on disk was appended (0 when
+   * everything is). The relaxed sync mode waits for the journal only when this exceeds its bound.
    */
-  append(input: EntryInput): Promise<Appended> {
+  lagMs(): number {
+    const oldest = this.inflightAt ?? this.pending[0]?.at
+    return oldest === undefined ? 0 : Math.max(0, performance.now() - oldest)
+  }
+
+  /**
+   * Queues an entry; resolves once it is on disk (fdatasync'd), with its seq. The time is taken now, the
+   * decision time (never going backwards); the seq when it is written, so a failed write leaves no gap.
+   * With `merge`, identical decisions (same key) of the same write batch and period become one entry with
+   * a count, and each of their promises resolves with it. The caller never blocks: a packet path may hold
+   * a reply until the promise resolves, never the event loop. `lazy`: nothing is held on this entry (a
+   * disconnect, a ban, a relaxed decision): it starts a write only after `lazyMs` (default 20), unless an
+   * entry somebody waits for starts one sooner — then it goes with it.
+   */
+  append(input: EntryInput, opts: { merge?: string; lazy?: boolean } = {}): Promise<Appended> {
     if (this.closed) return Promise.reject(new FlytrapError('the journal is closed', { exit: 'failure' }))
     if (this.broken) return Promise.reject(this.broken)
     if (this.pending.length >= this.o.maxPending) {
@@ -227,8 +266,8 @@ export class Journal {
     this.lastT = t
     this.counters.appended++
     return new Promise<Appended>((resolve, reject) => {
-      this.pending.push({ input, t, resolve, reject })
-      this.schedule()
+      this.pending.push({ input, t, at: performance.now(), merge: opts.merge, resolve, reject })
+      this.schedule(opts.lazy !== true)
     })
   }
 
@@ -250,8 +289,22 @@ export class Journal {
     const closed = this.now() >= b.toMs
     const live = this.live.get(k)
     if (live) return { period: k, root: live.tree.root(), count: live.tree.count, fromTime: b.fromTime, toTime: b.toTime, firstSeq: live.firstSeq, lastSeq: live.lastSeq, prevChain: live.prevChain, chain: live.chain, closed }
+    if (k >= this.liveFrom && k > this.evicted) return { period: k, root: new MerkleAccumulator().root(), count: 0, fromTime: b.fromTime, toTime: b.toTime, firstSeq: null, lastSeq: null, prevChain: null, chain: null, closed }
     const [r] = await rangeRoots(this.dataDir, [b])
     return { period: k, root: r!.root, count: r!.count, fromTime: b.fromTime, toTime: b.toTime, firstSeq: r!.firstSeq, lastSeq: r!.lastSeq, prevChain: r!.prevChain, chain: r!.chain, closed }
+  }
+
+  /**
+   * The reportable counts of period k (tally.ts) over its durable entries. Flushes first, so an ended
+   * period's counts are final and equal to what its root covers.
+   */
+  async periodTally(k: number): Promise<PeriodTally> {
+    await this.flush()
+    const live = this.live.get(k)
+    if (live) return live.tally
+    if (k >= this.liveFrom && k > this.evicted) return emptyTally() // it would be live had it any entry
+    const b = periodBounds(k, this.periodMs)
+    return rangeTally(this.dataDir, b.fromMs, b.toMs)
   }
 
   /** Inclusion proof of entry `seq` in its period's tree, or null when there is no such entry. */
@@ -285,25 +338,36 @@ export class Journal {
 
   // ---------------------------------------------------------------- group commit
 
-  private schedule(): void {
-    if (this.writing) return // the write loop takes everything pending when its current batch is done
-    if (this.pending.length >= this.o.maxBatch) return this.kick()
-    this.timer ??= setTimeout(() => this.kick(), this.o.flushIntervalMs)
+  private schedule(urgent: boolean): void {
+    if (this.writing || this.scheduled) return // the write loop takes everything pending when its current batch is done
+    if (this.o.flushIntervalMs > 0) {
+      this.timer ??= setTimeout(() => this.kick(), this.o.flushIntervalMs)
+      return
+    }
+    if (!urgent) {
+      this.timer ??= setTimeout(() => this.kick(), this.o.lazyMs)
+      return
+    }
+    // After this turn of the event loop (every packet of the chunks read in it has been decided), not later.
+    this.scheduled = true
+    setImmediate(() => this.kick())
   }
 
   private kick(): void {
     clearTimeout(this.timer)
     this.timer = undefined
+    this.scheduled = false
     if (this.writing || this.pending.length === 0) return
     this.writing = this.writeLoop().finally(() => {
       this.writing = null
-      if (this.pending.length > 0) this.schedule()
+      if (this.pending.length > 0) this.schedule(true)
     })
   }
 
   private async writeLoop(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.o.maxBatch)
+      this.inflightAt = batch[0]!.at
       try {
         await this.writeBatch(batch)
       } catch (err) {
@@ -311,8 +375,35 @@ export class Journal {
         this.counters.failed += batch.length
         this.log.error('journal write failed', { error: e.message, entries: batch.length })
         for (const p of batch) p.reject(e)
+      } finally {
+        this.inflightAt = null
       }
     }
+  }
+
+  /** The batch's entries in order of first appearance: identical mergeable decisions of one period together. */
+  private coalesce(batch: Pending[]): { input: EntryInput; t: number; waiters: Pending[] }[] {
+    const out: { input: EntryInput; t: number; waiters: Pending[] }[] = []
+    const open = new Map<string, { input: EntryInput; t: number; waiters: Pending[] }>()
+    for (const p of batch) {
+      if (p.merge === undefined) {
+        out.push({ input: p.input, t: p.t, waiters: [p] })
+        continue
+      }
+      const key = `${this.periodOf(p.t)}\u0000${p.merge}`
+      const same = open.get(key)
+      if (same) {
+        same.waiters.push(p)
+        continue
+      }
+      const item = { input: p.input, t: p.t, waiters: [p] }
+      open.set(key, item)
+      out.push(item)
+    }
+    for (const item of out) {
+      if (item.waiters.length > 1) item.input = { ...item.input, count: item.waiters.reduce((n, w) => n + (w.input.count ?? 1), 0) }
+    }
+    return out
   }
 
   private async writeBatch(batch: Pending[]): Promise<void> {
@@ -322,9 +413,8 @@ export class Journal {
     let seq = this.seq
     let chain = this.chain
     const lines: string[] = []
-    const done: Appended[] = []
-    const prevs: string[] = []
-    for (const [i, p] of batch.entries()) {
+    const done: { a: Appended; entry: JournalEntry; waiters: Pending[]; prev: string }[] = []
+    for (const [i, p] of this.coalesce(batch).entries()) {
       // Hashing is CPU work on the proxy's thread: yield now and then so packets are not held up by a big batch.
       if (i > 0 && i % HASH_SLICE === 0) await new Promise((r) => setImmediate(r))
       seq++
@@ -334,14 +424,13 @@ export class Journal {
       lines.push(encodeRecord({ redacted: false, seq, t: p.t, entry, salt, leaf, prev: chain }))
       const prev = chain
       chain = chainNext(chain, leaf)
-      done.push({ seq, t: p.t, leaf, chain })
-      prevs.push(prev)
+      done.push({ a: { seq, t: p.t, leaf, chain }, entry, waiters: p.waiters, prev })
     }
     const buf = Buffer.from(lines.join('\n') + '\n', 'utf8')
     try {
       let off = 0
       while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten
-      if (this.o.fsync) await fh.datasync()
+      // The segment is O_DSYNC (openSegment): the write has returned once the data is on disk.
     } catch (err) {
       // Take back whatever part of the batch reached the file, so the next batch does not follow garbage.
       try {
@@ -356,22 +445,27 @@ export class Journal {
     this.chain = chain
     this.counters.written += batch.length
     this.counters.batches++
-    done.forEach((d, i) => this.track(d, prevs[i]!))
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(done[i]!)
+    for (const d of done) this.track(d.a, d.entry, d.prev)
+    for (const d of done) for (const w of d.waiters) w.resolve(d.a)
   }
 
-  private track(d: Appended, prev: string): void {
+  private track(d: Appended, entry: JournalEntry, prev: string): void {
     const k = this.periodOf(d.t)
     if (k < this.liveFrom) return
     let p = this.live.get(k)
     if (!p) {
-      p = { tree: new MerkleAccumulator(), firstSeq: d.seq, lastSeq: d.seq, prevChain: prev, chain: d.chain }
+      p = { tree: new MerkleAccumulator(), firstSeq: d.seq, lastSeq: d.seq, prevChain: prev, chain: d.chain, tally: emptyTally() }
       this.live.set(k, p)
-      if (this.live.size > LIVE_PERIODS) this.live.delete(Math.min(...this.live.keys()))
+      if (this.live.size > LIVE_PERIODS) {
+        const oldest = Math.min(...this.live.keys())
+        this.live.delete(oldest)
+        this.evicted = Math.max(this.evicted, oldest)
+      }
     }
     p.tree.push(d.leaf)
     p.lastSeq = d.seq
     p.chain = d.chain
+    tallyEntry(p.tally, entry)
   }
 
   private async maybeRotate(t: number): Promise<void> {
@@ -383,7 +477,7 @@ export class Journal {
       this.counters.rotations++
     }
     const name = segmentName(this.seq + 1)
-    const fh = await open(join(this.dir, name), 'a', 0o600)
+    const fh = await openSegment(join(this.dir, name), this.o.fsync)
     if ((await fh.stat()).size > 0) {
       await fh.close()
       throw new FlytrapError(`journal segment ${name} already exists`, { exit: 'failure' })
@@ -400,6 +494,11 @@ export class Journal {
     const head: JournalHead = { seq: this.seq, chain: this.chain, t: this.lastT, segment: this.segName }
     await replaceFile(join(this.dir, HEAD), JSON.stringify(head, null, 2) + '\n')
   }
+}
+
+/** A segment for appending; with `durable`, O_DSYNC: every write returns only once its data is on disk. */
+function openSegment(path: string, durable: boolean): Promise<FileHandle> {
+  return open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (durable ? constants.O_DSYNC : 0), 0o600)
 }
 
 /**
@@ -442,7 +541,7 @@ export async function openJournal(opts: JournalOptions): Promise<Journal> {
     }
     if (!tail?.last) return new Journal({ opts, unlock, seq: 0, chain: GENESIS, lastT: 0, fh: null, segName: null, segSize: 0, segFirstT: 0 })
     const r = tail.last
-    const fh = await open(tail.segment.path, 'a', 0o600)
+    const fh = await openSegment(tail.segment.path, opts.fsync ?? true)
     return new Journal({ opts, unlock, seq: r.seq, chain: chainNext(r.prev, r.leaf), lastT: r.t, fh, segName: tail.segment.name, segSize: tail.size, segFirstT: tail.firstT })
   } catch (err) {
     unlock()

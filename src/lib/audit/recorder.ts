@@ -1,9 +1,12 @@
 /**
- * Connects the proxy's events to the journal. Every decision becomes an entry — connects, publishes,
+ * Connects the proxy's decisions to the journal. Every decision becomes an entry — connects, publishes,
  * subscribes, wills, refused deliveries and allowed deliveries on sensitive topics (allowed deliveries on
  * other topics are not journaled: they are the bulk of the traffic and decide nothing new) — plus
- * disconnects and bans. The packet path never waits: the recorder only queues (journal.append returns at
- * once; the write is grouped and fsync'd later) and counts what could not be written.
+ * disconnects and bans. `decision(e)` appends at once (the decision time is the entry's time) and returns
+ * the promise the proxy holds the acknowledgement on: strict, every journaled decision's; relaxed, only
+ * while the journal is more than `relaxedLagMs` behind, so a crash loses at most that window. Nothing ever
+ * blocks: the proxy waits on a promise per connection, never the event loop. Identical publishes and
+ * deliveries are merged into one entry with a count only within one group-commit batch (journal.ts).
  */
 import { getAddress } from 'ethers'
 import type { DecisionEvent } from '../proxy/session.js'
@@ -20,25 +23,31 @@ type Listener = (...args: unknown[]) => void
 
 /** What the recorder needs from the journal: the Journal is one. */
 export interface RecorderSink {
-  append(input: EntryInput): Promise<unknown>
+  append(input: EntryInput, opts?: { merge?: string; lazy?: boolean }): Promise<unknown>
   flush(): Promise<void>
+  /** How far the disk is behind (ms); without it, relaxed never waits. */
+  lagMs?(): number
 }
+
+/** strict: nothing is acknowledged before its decision is durable. relaxed: only while the disk keeps up. */
+export type JournalSync = 'strict' | 'relaxed'
+
+export const RECORDER_DEFAULTS = { sync: 'strict' as JournalSync, relaxedLagMs: 50 }
 
 export interface RecorderOptions {
   /** Country of an IP for connect entries (pass geo/lookup's countryOf; the proxy preloads its database). */
   countryOf?: (ip: string) => string | null
   logger?: Logger
-  /**
-   * Publishes and deliveries repeat at message rate: identical ones (same kind, client, topic, outcome and
-   * reason) within this window become one entry with a count. 0 = one entry per decision. Default 1000 ms.
-   */
-  coalesceMs?: number
+  /** Default strict. */
+  sync?: JournalSync
+  /** relaxed: acknowledgements wait for the journal once it is this far behind (ms). Default 50. */
+  relaxedLagMs?: number
+  /** Merge identical publishes and deliveries of one write batch into one entry with a count. Default true. */
+  coalesce?: boolean
 }
 
-/** Decisions that happen at message rate, and are coalesced. Connects, subscribes, wills and bans never are. */
+/** Decisions that happen at message rate, and are merged within a batch. Connects, subscribes, wills and bans never are. */
 const COALESCED = new Set(['publish', 'deliver'])
-/** Distinct open coalesced entries before the window is flushed early (bounds memory under a topic flood). */
-const MAX_OPEN = 10_000
 
 export interface RecorderStats {
   /** Entries handed to the journal. */
@@ -54,6 +63,13 @@ export interface RecorderStats {
 }
 
 export interface Recorder {
+  /**
+   * Journals one decision; returns what to hold its acknowledgement on (resolves once it is durable,
+   * rejects if it cannot be written), or null when nothing needs to wait.
+   */
+  decision(e: DecisionEvent): Promise<unknown> | null
+  /** Records session ends and bans from the proxy's events, and decisions too unless `decisions: false` (they come through decision()). */
+  listen(proxy: RecorderSource, opts?: { decisions?: boolean }): void
   stats(): RecorderStats
   /** Stops listening and waits until everything queued is on disk (or failed). Does not close the journal. */
   stop(): Promise<RecorderStats>
@@ -78,6 +94,7 @@ export interface SessionEvent {
 export function entryForDecision(e: DecisionEvent, countryOf?: (ip: string) => string | null): EntryInput | null {
   if (e.kind === 'deliver' && e.allowed && !e.sensitive) return null
   const entry: EntryInput = { kind: e.kind, outcome: e.allowed ? 'allow' : 'deny', reason: e.reason, address: e.address, clientId: e.clientId, ip: e.ip, topic: e.topic }
+  if (e.sensitive === true) entry.sensitive = true
   if (e.kind === 'connect' && countryOf && e.ip) entry.country = countryOf(e.ip) ?? undefined
   return entry
 }
@@ -102,11 +119,22 @@ export function entryForBan(e: BanEvent): EntryInput {
   return entry
 }
 
+/** Records a running proxy's events (decisions included): attachRecorder(proxy, journal) = createRecorder + listen. */
 export function attachRecorder(proxy: RecorderSource, journal: RecorderSink, opts: RecorderOptions = {}): Recorder {
+  const r = createRecorder(journal, opts)
+  r.listen(proxy)
+  return r
+}
+
+export function createRecorder(journal: RecorderSink, opts: RecorderOptions = {}): Recorder {
   const log = opts.logger ?? silentLogger
   const s: RecorderStats = { queued: 0, written: 0, dropped: 0, failed: 0, skipped: 0 }
+  const strict = (opts.sync ?? RECORDER_DEFAULTS.sync) === 'strict'
+  const lagBound = opts.relaxedLagMs ?? RECORDER_DEFAULTS.relaxedLagMs
+  const coalesce = opts.coalesce !== false
   let stopped = false
   let lastLoggedFailure = 0
+  let source: RecorderSource | undefined
 
   const onWritten = () => {
     s.written++
@@ -121,59 +149,57 @@ export function attachRecorder(proxy: RecorderSource, journal: RecorderSink, opt
       log.error('journal entry not recorded', { error: err.message, dropped: s.dropped, failed: s.failed })
     }
   }
-  const record = (entry: EntryInput | null) => {
-    if (stopped) return
+  /** The append's promise (handled here, so nobody has to await it), or null. */
+  /** `lazy`: nobody holds anything on this entry, so it need not start a write of its own at once. */
+  const record = (entry: EntryInput | null, merge?: string, lazy = true): Promise<unknown> | null => {
+    if (stopped) return null
     if (!entry) {
       s.skipped++
-      return
+      return null
     }
     s.queued++
+    let p: Promise<unknown>
     try {
-      journal.append(entry).then(onWritten, onFailed)
+      p = journal.append(entry, { merge, lazy })
     } catch (err) {
       onFailed(err as Error)
+      const failed = Promise.reject(err as Error)
+      failed.catch(() => {}) // handled: counted above
+      return failed
     }
+    p.then(onWritten, onFailed)
+    return p
   }
 
-  // Coalescing: key → the entry being counted; flushed every window, in the order the keys first appeared.
-  const coalesceMs = opts.coalesceMs ?? 1000
-  let open = new Map<string, EntryInput>()
-  const flush = () => {
-    const batch = open
-    open = new Map()
-    for (const entry of batch.values()) record(entry.count === 1 ? { ...entry, count: undefined, since: undefined } : entry)
-  }
-  const timer = coalesceMs > 0 ? setInterval(flush, coalesceMs) : undefined
-  timer?.unref()
-  const onDecision = (e: DecisionEvent) => {
-    if (coalesceMs <= 0 || !COALESCED.has(e.kind)) return record(entryForDecision(e, opts.countryOf))
-    const key = `${e.kind}\u0000${e.allowed ? 1 : 0}\u0000${e.reason}\u0000${e.address ?? ''}\u0000${e.clientId ?? ''}\u0000${e.ip}\u0000${e.topic ?? ''}`
-    const current = open.get(key)
-    if (current) {
-      current.count = (current.count ?? 1) + 1
-      return
-    }
+  const decision = (e: DecisionEvent): Promise<unknown> | null => {
     const entry = entryForDecision(e, opts.countryOf)
-    if (!entry) return record(null)
-    open.set(key, { ...entry, count: 1, since: Date.now() })
-    if (open.size >= MAX_OPEN) flush()
+    const merge = coalesce && entry && COALESCED.has(e.kind) ? `${e.kind}\u0000${e.allowed ? 1 : 0}\u0000${e.reason}\u0000${e.address ?? ''}\u0000${e.clientId ?? ''}\u0000${e.ip}\u0000${e.topic ?? ''}\u0000${e.sensitive ? 1 : 0}` : undefined
+    // Strict: the proxy waits on this entry (unless it is a refused delivery, which acknowledges nothing).
+    const p = record(entry, merge, !strict || (e.kind === 'deliver' && !e.allowed))
+    if (!p || strict) return p
+    return (journal.lagMs?.() ?? 0) > lagBound ? p : null
   }
-  const onClose = (e: SessionEvent) => record(entryForClose(e))
-  const onBan = (e: BanEvent) => record(entryForBan(e))
-  proxy.on('decision', onDecision as Listener)
-  proxy.on('session-close', onClose as Listener)
-  proxy.on('ban', onBan as Listener)
+  const onDecision = (e: DecisionEvent) => void decision(e)
+  const onClose = (e: SessionEvent) => void record(entryForClose(e))
+  const onBan = (e: BanEvent) => void record(entryForBan(e))
+  let withDecisions = false
 
   return {
+    decision,
+    listen: (proxy, o = {}) => {
+      source = proxy
+      withDecisions = o.decisions !== false
+      if (withDecisions) proxy.on('decision', onDecision as Listener)
+      proxy.on('session-close', onClose as Listener)
+      proxy.on('ban', onBan as Listener)
+    },
     stats: () => ({ ...s }),
     stop: async () => {
       if (!stopped) {
-        clearInterval(timer)
-        flush()
         stopped = true
-        proxy.off('decision', onDecision as Listener)
-        proxy.off('session-close', onClose as Listener)
-        proxy.off('ban', onBan as Listener)
+        if (withDecisions) source?.off('decision', onDecision as Listener)
+        source?.off('session-close', onClose as Listener)
+        source?.off('ban', onBan as Listener)
       }
       await journal.flush()
       // Let the append promises' handlers run, so the counters include the last batch.

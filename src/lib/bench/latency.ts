@@ -3,12 +3,15 @@
  * QoS 1 PUBLISH→PUBACK), the paper's whole-session time, steady-state publish round trips and pipelined
  * QoS 1 throughput, for the broker directly, FlyTrap and a plain TCP relay, over TCP and TLS. Targets are
  * interleaved sample by sample (in a shuffled order each round) so drift on the machine hits all alike.
+ * What the journal costs: `flytrap` runs the default --journal-sync strict; `flytrap-relaxed` and
+ * `flytrap-nojournal`, when given, are the same proxy with relaxed sync and without a journal.
  */
 import { signCredential, toUserProperties } from '../auth/index.js'
 import { RawClient, type Target } from './raw-client.js'
 import { summarize, type Summary } from './stats.js'
 
-export type TargetName = 'direct' | 'flytrap' | 'relay'
+export type TargetName = 'direct' | 'flytrap' | 'relay' | 'flytrap-relaxed' | 'flytrap-nojournal'
+const isFlytrap = (n: TargetName) => n.startsWith('flytrap')
 export type Op = 'connect' | 'subscribe' | 'publish' | 'session' | 'publishSteady'
 export const OPS: Op[] = ['connect', 'subscribe', 'publish', 'session', 'publishSteady']
 
@@ -42,10 +45,26 @@ export interface LatencyResult {
   throughput: Record<string, Partial<Record<TargetName, number>>>
   /** transport → op → ratios of p50s and added microseconds over direct. */
   overhead: Record<string, Partial<Record<Op, { flytrapOverDirect: number; relayOverDirect?: number; flytrapAddedUs: number; relayAddedUs?: number; addedVsRelay?: number }>>>
+  /**
+   * transport → what strict journal sync costs against relaxed and no journal: p50 of a fresh session's
+   * QoS 1 round trip and of the steady one (µs), pipelined throughput (messages/s), and the two targets
+   * (strict adds ≤ 1 ms p50 to a QoS 1 round trip; keeps ≥ 80 % of relaxed throughput).
+   */
+  journalSync: Record<string, JournalSyncCost>
+}
+
+export interface JournalSyncCost {
+  publishP50: Partial<Record<'strict' | 'relaxed' | 'off', number>>
+  publishSteadyP50: Partial<Record<'strict' | 'relaxed' | 'off', number>>
+  throughput: Partial<Record<'strict' | 'relaxed' | 'off', number>>
+  /** Strict minus relaxed, steady QoS 1 round trip p50 (µs). */
+  strictAddedUs?: number
+  /** Strict throughput / relaxed throughput. */
+  strictThroughputShare?: number
 }
 
 export async function runLatencyBench(o: LatencyOptions): Promise<LatencyResult> {
-  const result: LatencyResult = { count: o.count, warmup: o.warmup, latency: {}, throughput: {}, overhead: {} }
+  const result: LatencyResult = { count: o.count, warmup: o.warmup, latency: {}, throughput: {}, overhead: {}, journalSync: {} }
   const payload = Buffer.from('21.5')
   const rounds = o.count + o.warmup
   const work = o.transports.length * rounds + (o.pipeline > 0 ? o.transports.length * 3 : 0)
@@ -54,7 +73,7 @@ export async function runLatencyBench(o: LatencyOptions): Promise<LatencyResult>
   for (const transport of o.transports) {
     const targets = Object.entries(o.targets[transport]).filter(([, t]) => t) as [TargetName, Target][]
     const samples = new Map<TargetName, Record<Op, number[]>>(targets.map(([n]) => [n, { connect: [], subscribe: [], publish: [], session: [], publishSteady: [] }]))
-    const credential = (name: TargetName, clientId: string) => (name === 'flytrap' ? flytrapConnect(o, clientId) : { clientId })
+    const credential = (name: TargetName, clientId: string) => (isFlytrap(name) ? flytrapConnect(o, clientId) : { clientId })
     // Signed once per target, outside the timed region (signing is the device's cost, not the proxy's).
     const sessionConnect = new Map(targets.map(([n]) => [n, credential(n, `bench-${n}`)]))
 
@@ -111,6 +130,21 @@ export async function runLatencyBench(o: LatencyOptions): Promise<LatencyResult>
     for (const c of steady.values()) await c.disconnect()
 
     const lat = result.latency[transport]!
+    if (lat['flytrap-relaxed'] || lat['flytrap-nojournal']) {
+      const modes = { strict: 'flytrap', relaxed: 'flytrap-relaxed', off: 'flytrap-nojournal' } as const
+      const cost: JournalSyncCost = { publishP50: {}, publishSteadyP50: {}, throughput: {} }
+      for (const [mode, name] of Object.entries(modes) as ['strict' | 'relaxed' | 'off', TargetName][]) {
+        if (lat[name]) {
+          cost.publishP50[mode] = lat[name]!.publish.p50
+          cost.publishSteadyP50[mode] = lat[name]!.publishSteady.p50
+        }
+        const thr = result.throughput[transport]?.[name]
+        if (thr !== undefined) cost.throughput[mode] = thr
+      }
+      if (cost.publishSteadyP50.strict !== undefined && cost.publishSteadyP50.relaxed !== undefined) cost.strictAddedUs = cost.publishSteadyP50.strict - cost.publishSteadyP50.relaxed
+      if (cost.throughput.strict && cost.throughput.relaxed) cost.strictThroughputShare = cost.throughput.strict / cost.throughput.relaxed
+      result.journalSync[transport] = cost
+    }
     result.overhead[transport] = Object.fromEntries(
       (lat.direct && lat.flytrap ? OPS : []).map((op) => {
         const d = lat.direct![op].p50

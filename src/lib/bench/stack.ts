@@ -1,6 +1,8 @@
 /**
  * The self-contained benchmark stack: anvil + contract + mosquitto (plain and TLS) + the FlyTrap proxy
- * (plain and TLS listeners) + HAProxy in TCP mode (plain and TLS) in front of the same mosquitto.
+ * (plain and TLS listeners) + HAProxy in TCP mode (plain and TLS) in front of the same mosquitto; with
+ * `journalModes`, two more proxies on TCP for the cost of the journal: `--journal-sync relaxed` and
+ * `--no-journal` (the main one runs the default, strict).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -25,6 +27,9 @@ export interface BenchTargets {
   directTls: Target
   flytrapTls: Target
   relayTls?: Target
+  /** The same proxy with --journal-sync relaxed, and with --no-journal (TCP only). */
+  flytrapRelaxed?: Target
+  flytrapNoJournal?: Target
 }
 
 export interface BenchStack {
@@ -80,7 +85,7 @@ export async function spawnProxy(args: string[]): Promise<SpawnedProxy> {
   return { pid: child.pid!, listening: ready.listening, stop: () => stopChild(child, 5_000) }
 }
 
-export async function startBenchStack(opts: { proxyArgs?: string[]; onStep?: (s: string) => void } = {}): Promise<BenchStack> {
+export async function startBenchStack(opts: { proxyArgs?: string[]; journalModes?: boolean; onStep?: (s: string) => void } = {}): Promise<BenchStack> {
   const step = opts.onStep ?? (() => {})
   const cleanup: (() => Promise<void>)[] = []
   const dir = mkdtempSync(join(tmpdir(), 'flytrap-bench-'))
@@ -104,17 +109,29 @@ export async function startBenchStack(opts: { proxyArgs?: string[]; onStep?: (s:
     cleanup.push(() => mosquitto.stop())
 
     step('starting the FlyTrap proxy (its own process)')
-    const proxy = await spawnProxy([
-      '--listen', '127.0.0.1:0',
-      '--tls-listen', '127.0.0.1:0', '--tls-cert', ca.serverCert, '--tls-key', ca.serverKey,
+    const common = [
       '--broker', mosquitto.url,
       '--rpc', anvil.rpcUrl, '--contract', d.address, '--from-block', String(d.block),
       '--ban-threshold', '1000000', '--max-connections-per-ip', '10000000', '--max-connections', '10000000',
       '--log-level', 'error',
+    ]
+    const proxy = await spawnProxy([
+      '--listen', '127.0.0.1:0',
+      '--tls-listen', '127.0.0.1:0', '--tls-cert', ca.serverCert, '--tls-key', ca.serverKey,
+      ...common,
       '--data-dir', join(dir, 'proxy'), // a fresh journal and outbox for every run
       ...(opts.proxyArgs ?? []),
     ])
     cleanup.push(() => proxy.stop())
+    const modes: { relaxed?: SpawnedProxy; off?: SpawnedProxy } = {}
+    if (opts.journalModes) {
+      step('starting FlyTrap with --journal-sync relaxed and with --no-journal')
+      modes.relaxed = await spawnProxy(['--listen', '127.0.0.1:0', ...common, '--data-dir', join(dir, 'proxy-relaxed'), '--journal-sync', 'relaxed', ...(opts.proxyArgs ?? [])])
+      cleanup.push(() => modes.relaxed!.stop())
+      modes.off = await spawnProxy(['--listen', '127.0.0.1:0', ...common, '--data-dir', join(dir, 'proxy-off'), '--no-journal', ...(opts.proxyArgs ?? [])])
+      cleanup.push(() => modes.off!.stop())
+    }
+    const tcpOf = (p: SpawnedProxy | undefined): Target | undefined => (p ? { host: '127.0.0.1', port: p.listening.find((l) => !l.tls)!.port } : undefined)
 
     let relay: RelayHandle | undefined
     let relaySkipped: string | undefined
@@ -135,6 +152,8 @@ export async function startBenchStack(opts: { proxyArgs?: string[]; onStep?: (s:
         directTls: { host: '127.0.0.1', port: mosquitto.tlsPort!, tls: tlsClient },
         flytrapTls: { host: '127.0.0.1', port: secure!.port, tls: tlsClient },
         relayTls: relay ? { host: '127.0.0.1', port: relay.tlsPort!, tls: tlsClient } : undefined,
+        flytrapRelaxed: tcpOf(modes.relaxed),
+        flytrapNoJournal: tcpOf(modes.off),
       },
       chainId,
       contract: d.address,

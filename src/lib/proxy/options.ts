@@ -5,6 +5,7 @@
 import type { FlyTrapClient } from '../chain/client.js'
 import type { Logger } from './log.js'
 import type { BanSink } from './bans.js'
+import type { DecisionEvent } from './session.js'
 
 export interface ListenerOptions {
   /** host:port, e.g. "0.0.0.0:1883" or "[::]:1883"; port 0 picks a free one. */
@@ -81,6 +82,14 @@ export interface ProxyOptions {
     /** A peer that does not drain within this time is disconnected. */
     drainTimeoutMs: number
   }
+  /**
+   * Makes decisions durable before they are acknowledged: called for every decision, it returns a promise
+   * that resolves once the decision is durable (or null: nothing to wait for). The session holds what
+   * acknowledges it until then — CONNACK, SUBACK, PUBACK/PUBREC, a delivery on a sensitive topic — in
+   * order, per connection; a rejection ends that connection unacknowledged. The audit journal provides it
+   * (`openAccountability(...).durable`); without it nothing waits.
+   */
+  durable?: (e: DecisionEvent) => Promise<unknown> | null
   /** host:port for the Prometheus /metrics endpoint. */
   metrics?: string
   logger?: Logger

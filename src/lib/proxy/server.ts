@@ -39,6 +39,8 @@ export interface ProxyHandle {
   on(event: string, listener: (...args: never[]) => void): this
   off(event: string, listener: (...args: never[]) => void): this
   policyStatus(): { synced: boolean; block: number; lastError?: string }
+  /** Started with a `durable` hook: its decisions reach the journal through it (not only as events). */
+  readonly journaled: boolean
   /** Open sessions right now. */
   sessionCount(): number
   /**
@@ -142,6 +144,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     }
   }
 
+  const durable = options.durable
   // One bound counter per (kind, outcome, reason): decisions run per packet.
   const decisionSeries = new Map<string, { inc(): void }>()
   const onDecision = (e: DecisionEvent) => {
@@ -153,6 +156,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     if (!e.allowed) log.info('refused', { ...e })
     else if (log.enabled('debug')) log.debug('allowed', { ...e })
     events.emit('decision', e)
+    return durable ? durable(e) : null
   }
 
   const connectUpstream = upstreamConnector(options)
@@ -252,6 +256,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     addresses,
     metricsAddress: metricsServer?.address,
     metrics,
+    journaled: Boolean(durable),
     policyStatus: () => {
       const st = sync.status()
       return { synced: st.synced, block: st.block, lastError: st.lastError }

@@ -15,6 +15,12 @@
  * Every ending goes through close(): a last packet (a CONNACK refusal, a DISCONNECT) is flushed with a FIN,
  * reading resumes so the peer's close is seen, and the socket is destroyed when the peer closes or after
  * LINGER_MS, whichever comes first. No socket outlives its session by more than that.
+ *
+ * When the context's onDecision returns a promise (the decision is being made durable), what the session
+ * sends the client from then on is held, in order, until it resolves: the CONNACK, SUBACK, PUBACK/PUBREC or
+ * sensitive delivery that acknowledges the decision never overtakes its journal entry. QoS 1/2 publishes
+ * are forwarded at once and the broker's PUBACK/PUBREC is what waits, so the fdatasync overlaps the
+ * broker's round trip (a crash before it leaves the client without an ack: it resends).
  */
 import type { Socket } from 'node:net'
 import { FrameReader, type Frame } from '../mqtt/framing.js'
@@ -88,13 +94,19 @@ export interface SessionContext {
   isBanned(ip: string, address?: string): boolean
   /** Counts a failure (refused auth or packet) towards a ban. */
   recordFailure(ip: string, address?: string): void
-  onDecision(e: DecisionEvent): void
+  /** Returns a promise when the decision is being made durable: what acknowledges it waits for it. */
+  onDecision(e: DecisionEvent): Promise<unknown> | null | void
   onOpen(s: Session): void
   onClose(s: Session): void
   onProtocolError(s: Session, where: Side, err: Error): void
 }
 
 type Phase = 'connect' | 'verifying' | 'auth' | 'upstream' | 'open' | 'closed'
+
+/** Client-bound items waiting for the decisions before them to be durable: bytes, a pending decision, a final step. */
+type Held = Buffer | { durable: boolean } | (() => void)
+/** A journal this far behind ends the connection rather than buffer without bound. */
+const MAX_HELD = 65_536
 
 /** Upstream client ids are namespaced by the authenticated address, so no key can take over another's session. */
 export function upstreamClientId(address: string, clientId: string): string {
@@ -131,6 +143,8 @@ export class Session {
   /** QoS 2 deliveries dropped towards the client (broker got our PUBREC): answer the broker's PUBREL locally. */
   private droppedQos2FromBroker = new Set<number>()
   private drainTimers = new Map<Socket, NodeJS.Timeout>()
+  /** Empty unless a decision is not durable yet (see hold()). */
+  private held: Held[] = []
   /** Why the session ended (for logs and the journal). */
   closeReason?: string
 
@@ -553,7 +567,50 @@ export class Session {
   // ------------------------------------------------------------------ plumbing
 
   private decision(e: Omit<DecisionEvent, 'ip' | 'address' | 'clientId'> & { address?: string }): void {
-    this.ctx.onDecision({ ip: this.ip, address: this.address, clientId: this.clientId, ...e })
+    const durable = this.ctx.onDecision({ ip: this.ip, address: this.address, clientId: this.clientId, ...e })
+    if (!durable) return
+    // A refused delivery acknowledges nothing to the client: nothing waits for it.
+    if (e.kind === 'deliver' && !e.allowed) durable.catch(() => {})
+    else this.hold(durable)
+  }
+
+  /** Everything sent to the client after this point waits until `durable` resolves (the decision is in the journal). */
+  private hold(durable: Promise<unknown>): void {
+    const mark = { durable: false }
+    this.held.push(mark)
+    if (this.held.length > MAX_HELD) return this.journalFailed('journal-stalled')
+    durable.then(
+      () => {
+        mark.durable = true
+        this.release()
+      },
+      () => this.journalFailed('journal-unavailable'),
+    )
+  }
+
+  /** Sends what no longer waits, in order. */
+  private release(): void {
+    this.client.cork()
+    try {
+      while (this.held.length > 0) {
+        const next = this.held[0]!
+        if (Buffer.isBuffer(next)) {
+          if (this.phase !== 'closed') this.write(this.client, next, this.upstream)
+          else if (!this.client.destroyed && !this.client.writableEnded) this.client.write(next) // the session ended after deciding: its acks still go
+        } else if (typeof next === 'function') next()
+        else if (!next.durable) break
+        this.held.shift()
+      }
+    } finally {
+      this.client.uncork()
+    }
+  }
+
+  /** A decision could not be made durable: nothing after it may be acknowledged. The client may retry. */
+  private journalFailed(why: string): void {
+    this.held = []
+    if (!this.client.destroyed) this.client.destroy()
+    this.close(why)
   }
 
   /** Ends the session for a protocol error of `where`: logged and counted against that side, answered to the client. */
@@ -578,7 +635,10 @@ export class Session {
   }
 
   private toClient(bytes: Buffer): void {
-    this.write(this.client, bytes, this.upstream)
+    if (this.held.length > 0) {
+      this.held.push(bytes)
+      if (this.held.length > MAX_HELD) this.journalFailed('journal-stalled')
+    } else this.write(this.client, bytes, this.upstream)
   }
 
   private toBroker(bytes: Buffer): void {
@@ -617,7 +677,23 @@ export class Session {
       if (!toBroker && why === 'shutdown') toBroker = FIN
       endSocket(this.upstream, toBroker)
     }
-    endSocket(this.client, last.toClient)
+    if (this.held.length === 0) endSocket(this.client, last.toClient)
+    else {
+      // Acknowledgements still held for the journal go out first (release()), then the last packet; a journal
+      // that does not answer within LINGER_MS gets the socket destroyed, unacknowledged.
+      let ended = false
+      const end = (): void => {
+        if (ended) return
+        ended = true
+        endSocket(this.client, last.toClient ?? FIN)
+      }
+      this.held.push(end)
+      setTimeout(() => {
+        if (ended) return
+        ended = true
+        this.client.destroy()
+      }, LINGER_MS).unref()
+    }
     this.closeReason = why
     this.ctx.onClose(this)
   }

@@ -168,11 +168,57 @@ describe('rotation', () => {
     assert.equal((await verifyJournal({ dataDir })).chain.ok, true)
   })
 
-  test('defaults are 64 MiB / 1 day, 30-minute periods and ~50 ms group commit', () => {
+  test('defaults are 64 MiB / 1 day, 30-minute periods and group commit without a fixed wait', () => {
     assert.equal(JOURNAL_DEFAULTS.maxSegmentBytes, 64 * 1024 * 1024)
     assert.equal(JOURNAL_DEFAULTS.maxSegmentAgeMs, 86_400_000)
     assert.equal(JOURNAL_DEFAULTS.periodMs, 1_800_000)
-    assert.equal(JOURNAL_DEFAULTS.flushIntervalMs, 50)
+    assert.equal(JOURNAL_DEFAULTS.flushIntervalMs, 0)
+  })
+
+  test('group commit: an idle journal writes right after the current turn; what arrives during a write goes into the next one', async () => {
+    const dataDir = tempData()
+    const j = await openJournal({ dataDir })
+    const first = Array.from({ length: 10 }, (_, i) => j.append(pub(i)))
+    await new Promise((r) => setImmediate(r))
+    assert.equal(j.pendingCount, 0, 'the write started after this turn, without a timer')
+    assert.ok(j.lagMs() >= 0)
+    const second = Array.from({ length: 50 }, (_, i) => j.append(pub(100 + i)))
+    await Promise.all([...first, ...second])
+    assert.equal(j.stats().batches, 2, 'one write + fdatasync for the first ten, one for everything appended meanwhile')
+    assert.equal(j.lagMs(), 0)
+    await j.close()
+  })
+
+  test('merging: identical decisions of one batch and one period become one entry dated by the first; never across batches or periods', async () => {
+    const dataDir = tempData()
+    const c = clock(60_000 - 3)
+    const j = await openJournal({ dataDir, now: c.fn, periodMs: 60_000 })
+    const same = { kind: 'publish' as const, outcome: 'allow' as const, reason: 'member', address: ALICE, topic: 'plant/valve' }
+    const acks = []
+    for (let i = 0; i < 5; i++) {
+      acks.push(j.append(same, { merge: 'k' }))
+      c.now++ // 59 997 … 60 001: the last two in the next period
+    }
+    acks.push(j.append(pub(1)))
+    const all = await Promise.all(acks)
+    acks.length = 0
+    acks.push(j.append(same, { merge: 'k' })) // a later batch: an entry of its own
+    all.push(...(await Promise.all(acks)))
+    await j.close()
+    const entries = (await allRecords(dataDir)).map((r) => (r.redacted ? null : r.entry))
+    assert.deepEqual(
+      entries.map((e) => [e?.kind, e?.t, e?.count]),
+      [
+        ['publish', 59_997, 3],
+        ['publish', 60_000, 2],
+        ['publish', 60_002, undefined],
+        ['publish', 60_002, undefined],
+      ],
+    )
+    assert.deepEqual(all.map((a) => a.seq), [1, 1, 1, 2, 2, 3, 4], 'each merged decision resolves with its entry')
+    const again = await openJournal({ dataDir, periodMs: 60_000 })
+    assert.equal((await again.periodTally(0)).decisions, 3, 'counted from disk after a restart')
+    await again.close()
   })
 })
 

@@ -1,6 +1,7 @@
 /**
- * The recorder maps the proxy's events to journal entries without ever making the packet path wait, and
- * counts what it could not record.
+ * The recorder maps the proxy's events to journal entries without ever blocking the packet path, hands
+ * the proxy the promise to hold an acknowledgement on (strict: always; relaxed: only when the journal is
+ * behind), and counts what it could not record.
  */
 import { after, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -12,7 +13,7 @@ import { join } from 'node:path'
 import type { EntryInput } from '../../../src/lib/audit/entry.js'
 import { openJournal } from '../../../src/lib/audit/journal.js'
 import { readRecords } from '../../../src/lib/audit/journal-files.js'
-import { attachRecorder, entryForBan, type RecorderSink, type RecorderSource } from '../../../src/lib/audit/recorder.js'
+import { attachRecorder, createRecorder, entryForBan, type RecorderSink, type RecorderSource } from '../../../src/lib/audit/recorder.js'
 import type { ProxyHandle } from '../../../src/lib/proxy/server.js'
 import type { DecisionEvent } from '../../../src/lib/proxy/session.js'
 
@@ -34,7 +35,7 @@ describe('recorder', () => {
     dirs.push(dataDir)
     const journal = await openJournal({ dataDir, flushIntervalMs: 5 })
     const proxy = new EventEmitter()
-    const rec = attachRecorder(proxy, journal, { countryOf: (ip) => (ip === '198.51.100.7' ? 'GB' : null), coalesceMs: 0 })
+    const rec = attachRecorder(proxy, journal, { countryOf: (ip) => (ip === '198.51.100.7' ? 'GB' : null), coalesce: false })
 
     const decisions: DecisionEvent[] = [
       { ...base, kind: 'connect', allowed: true, reason: 'password' },
@@ -70,9 +71,9 @@ describe('recorder', () => {
       { kind: 'connect', outcome: 'allow', reason: 'password', ...base, country: 'GB' },
       { kind: 'connect', outcome: 'deny', reason: 'bad-signature', ip: '203.0.113.9', address: '0x0000000000000000000000000000000000000bad' },
       { kind: 'will', outcome: 'allow', reason: 'member', ...base, topic: 'plant/status' },
-      { kind: 'subscribe', outcome: 'allow', reason: 'member', ...base, topic: 'plant/#' },
+      { kind: 'subscribe', outcome: 'allow', reason: 'member', ...base, topic: 'plant/#', sensitive: true },
       { kind: 'publish', outcome: 'deny', reason: 'not-member', ...base, topic: 'plant/valve' },
-      { kind: 'deliver', outcome: 'allow', reason: 'member', ...base, topic: 'plant/secret' },
+      { kind: 'deliver', outcome: 'allow', reason: 'member', ...base, topic: 'plant/secret', sensitive: true },
       { kind: 'deliver', outcome: 'deny', reason: 'expired', ...base, topic: 'plant/weather' },
       { kind: 'disconnect', outcome: 'allow', reason: 'client-disconnected', ...base },
       { kind: 'disconnect', outcome: 'deny', reason: 'banned', ...base },
@@ -92,27 +93,71 @@ describe('recorder', () => {
       flush: async () => {},
     }
     const proxy = new EventEmitter()
-    const rec = attachRecorder(proxy, hanging, { coalesceMs: 0 })
+    const rec = attachRecorder(proxy, hanging, { coalesce: false })
     for (let i = 0; i < 1_000; i++) proxy.emit('decision', { ...base, kind: 'publish', allowed: true, reason: 'member', topic: 't', sensitive: false })
     assert.equal(calls, 1_000, 'every event reached the journal before emit returned')
     assert.deepEqual(rec.stats(), { queued: 1_000, written: 0, dropped: 0, failed: 0, skipped: 0 })
   })
 
-  test('identical publishes within the window become one entry with a count; distinct ones stay apart', async () => {
-    const written: EntryInput[] = []
-    const sink: RecorderSink = { append: async (e) => (written.push(e), { seq: written.length, t: Date.now(), leaf: '0x' }), flush: async () => {} }
+  test('identical publishes of one write batch become one entry with a count, dated by the first; later ones and distinct ones stay apart', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'flytrap-recorder-'))
+    dirs.push(dataDir)
+    const journal = await openJournal({ dataDir })
     const proxy = new EventEmitter()
-    const rec = attachRecorder(proxy, sink, { coalesceMs: 60_000 })
+    const rec = attachRecorder(proxy, journal)
+    const before = Date.now()
     for (let i = 0; i < 500; i++) proxy.emit('decision', { ...base, kind: 'publish', allowed: true, reason: 'granted', topic: 'a', sensitive: false })
     for (let i = 0; i < 3; i++) proxy.emit('decision', { ...base, kind: 'publish', allowed: false, reason: 'no-grant', topic: 'b', sensitive: false })
     proxy.emit('decision', { ...base, kind: 'publish', allowed: true, reason: 'granted', topic: 'c', sensitive: false })
     proxy.emit('decision', { ...base, kind: 'subscribe', allowed: true, reason: 'granted', topic: 'a', sensitive: false })
-    assert.deepEqual(written.map((e) => e.kind), ['subscribe'], 'subscribes are written at once; publishes wait for the window')
+    proxy.emit('decision', { ...base, kind: 'subscribe', allowed: true, reason: 'granted', topic: 'a', sensitive: false })
+    await journal.flush()
+    proxy.emit('decision', { ...base, kind: 'publish', allowed: true, reason: 'granted', topic: 'a', sensitive: false }) // the next batch
     await rec.stop()
-    const pubs = written.filter((e) => e.kind === 'publish')
-    assert.deepEqual(pubs.map((e) => [e.topic, e.outcome, e.count]), [['a', 'allow', 500], ['b', 'deny', 3], ['c', 'allow', undefined]])
-    assert.ok(pubs[0]!.since! <= Date.now())
-    assert.equal(pubs[2]!.since, undefined, 'a single decision carries no count or since')
+    await journal.close()
+    const es: EntryInput[] = []
+    for await (const { record } of readRecords(dataDir)) if (!record.redacted) es.push(record.entry)
+    assert.deepEqual(
+      es.map((e) => [e.kind, e.topic, e.outcome, e.count]),
+      [
+        ['publish', 'a', 'allow', 500],
+        ['publish', 'b', 'deny', 3],
+        ['publish', 'c', 'allow', undefined],
+        ['subscribe', 'a', 'allow', undefined],
+        ['subscribe', 'a', 'allow', undefined],
+        ['publish', 'a', 'allow', undefined],
+      ],
+      'merged within the batch only; subscribes never',
+    )
+    const first = es[0] as EntryInput & { t: number }
+    assert.ok(first.t >= before && first.t <= Date.now() && first.since === undefined, 'dated by its first decision')
+  })
+
+  test('strict: the promise for every journaled decision resolves once it is on disk; relaxed: only while the journal is behind', async () => {
+    let lag = 0
+    const resolvers: (() => void)[] = []
+    const sink: RecorderSink = {
+      append: () => new Promise((r) => resolvers.push(() => r({}))),
+      flush: async () => {},
+      lagMs: () => lag,
+    }
+    const strict = createRecorder(sink)
+    const p = strict.decision({ ...base, kind: 'publish', allowed: true, reason: 'granted', topic: 'a' })
+    assert.ok(p, 'strict holds the acknowledgement')
+    assert.equal(strict.decision({ ...base, kind: 'deliver', allowed: true, reason: 'granted', topic: 'weather', sensitive: false }), null, 'nothing journaled, nothing to wait for')
+    let done = false
+    void p.then(() => (done = true))
+    await new Promise((r) => setImmediate(r))
+    assert.equal(done, false, 'not before the journal resolved')
+    resolvers.shift()!()
+    await p
+    assert.equal(done, true)
+
+    const relaxed = createRecorder(sink, { sync: 'relaxed' })
+    assert.equal(relaxed.decision({ ...base, kind: 'publish', allowed: true, reason: 'granted', topic: 'a' }), null, 'relaxed: the journal keeps up, nothing waits')
+    lag = 51
+    assert.ok(relaxed.decision({ ...base, kind: 'publish', allowed: true, reason: 'granted', topic: 'a' }), 'relaxed: over 50 ms behind, the acknowledgement waits')
+    assert.equal(relaxed.stats().queued, 2, 'journaled either way')
   })
 
   test('counts dropped (backlog full) and failed writes, and logs a burst once', async () => {

@@ -1,7 +1,8 @@
 /**
  * The period reporter: exact epoch-aligned periods (injected clock), a bounded number of writes per period
- * whatever the traffic, receivers counted by deliveries, restarts mid-period; then the whole path on anvil
- * (decisions → journal + reporting → outbox → events, the anchor equal to the journal's root).
+ * whatever the traffic, receivers counted by deliveries, every count taken from the durable journal (a
+ * restart, a crash, a stale snapshot cannot change them); then the whole path on anvil (decisions →
+ * journal → reporting → outbox → events, the anchor equal to the journal's root).
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -9,13 +10,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { keccak256, toUtf8Bytes } from 'ethers'
-import { startReporting, CONNECT_TOPIC, OTHER_TOPIC, type JournalLike, type Reporting, type ReportingOptions } from '../../../src/lib/audit/reporting.js'
+import { startReporting, CONNECT_TOPIC, OTHER_TOPIC, type Reporting, type ReportingOptions } from '../../../src/lib/audit/reporting.js'
 import { openOutbox, type EnqueueResult, type IntentInput } from '../../../src/lib/chain/outbox.js'
-import { openJournal } from '../../../src/lib/audit/journal.js'
+import { openJournal, type Journal } from '../../../src/lib/audit/journal.js'
+import { createRecorder } from '../../../src/lib/audit/recorder.js'
+import { emptyTally } from '../../../src/lib/audit/tally.js'
 import { verifyJournal } from '../../../src/lib/audit/verify.js'
 import type { Logger } from '../../../src/lib/proxy/log.js'
 import type { DecisionEvent } from '../../../src/lib/proxy/session.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
+
+const ZERO32 = '0x' + '00'.repeat(32)
 
 const P = 60_000 // one-minute periods
 const K = 28_333_333 // a period index: [K·P, (K+1)·P)
@@ -42,26 +47,6 @@ class FakeOutbox {
   }
 }
 
-const ZERO32 = '0x' + '00'.repeat(32)
-/** The fake journal's hash-chain value after seq n. */
-const chainAt = (n: number) => (n === 0 ? ZERO32 : id(`chain ${n}`))
-
-/** A journal stand-in exposing periodRoot(k), as journal.ts does: `counts[k]` entries in period k, seqs from 1. */
-function fakeJournal(counts: Record<number, number>): JournalLike & { asked: number[] } {
-  const asked: number[] = []
-  return {
-    asked,
-    periodMs: P,
-    periodRoot: async (k: number) => {
-      asked.push(k)
-      const before = Object.entries(counts).reduce((n, [p, c]) => (Number(p) < k ? n + c : n), 0)
-      const count = counts[k] ?? 0
-      const some = count > 0
-      return { root: some ? id(`root ${k}`) : ZERO32, count, fromTime: (k * P) / 1000, toTime: ((k + 1) * P) / 1000, firstSeq: some ? before + 1 : null, lastSeq: some ? before + count : null, prevChain: some ? chainAt(before) : null, chain: some ? chainAt(before + count) : null }
-    },
-  }
-}
-
 function clock(start: number) {
   const c = { t: start, now: () => c.t }
   return c
@@ -69,56 +54,87 @@ function clock(start: number) {
 
 const decision = (d: Partial<DecisionEvent> & Pick<DecisionEvent, 'kind' | 'allowed'>): DecisionEvent => ({ reason: d.allowed ? 'granted' : 'not-member', ip: '198.51.100.7', ...d })
 
-async function start(outbox: FakeOutbox, c: { now: () => number }, o: Partial<ReportingOptions> = {}): Promise<Reporting> {
-  return startReporting({ outbox, now: c.now, periodMs: P, autoStart: false, ...o })
+/** A real journal on the injected clock, fed through the recorder as the proxy feeds it. */
+async function journalAt(c: { now: () => number }, dataDir = tmp()) {
+  const journal = await openJournal({ dataDir, periodMs: P, now: c.now })
+  const rec = createRecorder(journal)
+  return { journal, dataDir, feed: (d: DecisionEvent) => void rec.decision(d) }
 }
 
-describe('reporting: periods', () => {
+async function start(outbox: FakeOutbox, c: { now: () => number }, journal: Journal, o: Partial<ReportingOptions> = {}): Promise<Reporting> {
+  return startReporting({ outbox, journal, now: c.now, periodMs: P, autoStart: false, ...o })
+}
+
+describe('reporting: periods, from the journal', () => {
   test('boundaries are exact and epoch-aligned: the last millisecond belongs to one period, the next to the next', async () => {
     const outbox = new FakeOutbox()
     const c = clock(K * P + 5_000)
-    const r = await start(outbox, c, { journal: fakeJournal({ [K]: 3, [K + 1]: 1 }) })
+    const { journal, feed } = await journalAt(c)
+    const r = await start(outbox, c, journal)
     c.t = (K + 1) * P - 1
-    r.record(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'plant/valve', address: addr(1) }))
-    r.record(decision({ kind: 'publish', allowed: false, topic: 'plant/secret', address: addr(2) }))
+    feed(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'plant/valve', address: addr(1) }))
+    feed(decision({ kind: 'publish', allowed: false, topic: 'plant/secret', address: addr(2) }))
     await r.tick()
     assert.equal(outbox.intents.length, 0, 'nothing before the period ends')
     c.t = (K + 1) * P
-    r.record(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'plant/valve', address: addr(3) }))
+    feed(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'plant/valve', address: addr(3) }))
     await r.tick()
     const from = (K * P) / 1000
     const to = ((K + 1) * P) / 1000
+    const rootK = await journal.periodRoot(K)
     assert.deepEqual(outbox.of('sensitive').map((i) => i.args), [[id('plant/valve'), from, to, [addr(1)], [1], [], []]])
     assert.deepEqual(outbox.of('denied').map((i) => i.args), [[from, to, [id('plant/secret')], [1]]])
-    assert.deepEqual(outbox.of('anchor').map((i) => i.args), [[from, to, 1, 3, id(`root ${K}`), ZERO32, chainAt(3)]])
+    assert.deepEqual(outbox.of('anchor').map((i) => i.args), [[from, to, 1, 2, rootK.root, rootK.prevChain, rootK.chain]])
+    assert.equal(rootK.count, 2)
     assert.equal(r.status().period, K + 1)
-    assert.equal(r.status().decisions, 1)
 
     c.t = (K + 3) * P + 17 // two periods later, without traffic in between
     await r.tick()
     assert.deepEqual(outbox.of('sensitive')[1]!.args, [id('plant/valve'), to, to + 60, [addr(3)], [1], [], []])
-    // The anchor sequence continues: K+1 from seq 4 and chain value 3; the empty K+2 is a link too.
+    const rootK1 = await journal.periodRoot(K + 1)
+    // The anchor sequence continues: K+1 from seq 3 and the chain value after K; the empty K+2 is a link too.
     assert.deepEqual(outbox.of('anchor').slice(1).map((i) => i.args), [
-      [to, to + 60, 4, 1, id(`root ${K + 1}`), chainAt(3), chainAt(4)],
-      [to + 60, to + 120, 5, 0, ZERO32, chainAt(4), chainAt(4)],
+      [to, to + 60, 3, 1, rootK1.root, rootK.chain, rootK1.chain],
+      [to + 60, to + 120, 4, 0, ZERO32, rootK1.chain, rootK1.chain],
     ])
     assert.equal(outbox.intents.length, 6, 'K: sensitive, denied, anchor; K+1: sensitive, anchor; K+2: an empty anchor')
     await r.stop()
+    await journal.close()
+  })
+
+  test('decisions straddling a boundary: each period reports exactly the entries the journal dates in it', async () => {
+    const outbox = new FakeOutbox()
+    const c = clock((K + 1) * P - 30)
+    const { journal, feed } = await journalAt(c)
+    const r = await start(outbox, c, journal)
+    // 60 sensitive publishes, one per millisecond, in one turn (one write batch): 30 before the boundary, 30 after.
+    for (let i = 0; i < 60; i++) {
+      feed(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'vault', address: addr(1) }))
+      c.t++
+    }
+    c.t = (K + 2) * P
+    await r.tick()
+    const published = outbox.of('sensitive').map((i) => (i.args[4] as number[])[0])
+    assert.deepEqual(published, [30, 30])
+    for (const k of [K, K + 1]) assert.equal((await journal.periodTally(k)).decisions, 30)
+    await r.stop()
+    await journal.close()
   })
 
   test('sensitive receivers are counted by deliveries, not by SUBSCRIBE packets', async () => {
     const outbox = new FakeOutbox()
     const c = clock(K * P)
-    const r = await start(outbox, c)
+    const { journal, feed } = await journalAt(c)
+    const r = await start(outbox, c, journal)
     const t = 'hospital/ward-3/vitals'
-    r.record(decision({ kind: 'subscribe', allowed: true, sensitive: true, topic: t, address: addr(1) }))
-    r.record(decision({ kind: 'subscribe', allowed: true, sensitive: true, topic: t, address: addr(9) })) // subscribes, never receives
-    for (let i = 0; i < 3; i++) r.record(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: t, address: addr(1) }))
-    r.record(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: t, address: addr(2).toUpperCase().replace('0X', '0x') }))
-    r.record(decision({ kind: 'publish', allowed: true, sensitive: true, topic: t, address: addr(5) }))
-    r.record(decision({ kind: 'publish', allowed: true, sensitive: true, topic: t, address: addr(5) }))
-    r.record(decision({ kind: 'publish', allowed: true, sensitive: false, topic: 'weather', address: addr(5) })) // not sensitive
-    r.record(decision({ kind: 'deliver', allowed: false, sensitive: true, topic: t, address: addr(7) })) // dropped: neither
+    feed(decision({ kind: 'subscribe', allowed: true, sensitive: true, topic: t, address: addr(1) }))
+    feed(decision({ kind: 'subscribe', allowed: true, sensitive: true, topic: t, address: addr(9) })) // subscribes, never receives
+    for (let i = 0; i < 3; i++) feed(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: t, address: addr(1) }))
+    feed(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: t, address: addr(2).toUpperCase().replace('0X', '0x') }))
+    feed(decision({ kind: 'publish', allowed: true, sensitive: true, topic: t, address: addr(5) }))
+    feed(decision({ kind: 'publish', allowed: true, sensitive: true, topic: t, address: addr(5) }))
+    feed(decision({ kind: 'publish', allowed: true, sensitive: false, topic: 'weather', address: addr(5) })) // not sensitive
+    feed(decision({ kind: 'deliver', allowed: false, sensitive: true, topic: t, address: addr(7) })) // dropped: neither
     c.t = (K + 1) * P
     await r.tick()
     const [report] = outbox.of('sensitive')
@@ -126,19 +142,21 @@ describe('reporting: periods', () => {
     assert.equal(outbox.of('sensitive').length, 1)
     assert.equal(outbox.of('denied').length, 0, 'a dropped delivery is not an attempt by the receiver')
     await r.stop()
+    await journal.close()
   })
 
   test('refused attempts: keccak of the topic or filter; refused connects under $connect', async () => {
     const outbox = new FakeOutbox()
     const c = clock(K * P)
-    const r = await start(outbox, c)
-    r.record(decision({ kind: 'connect', allowed: false, reason: 'signature' }))
-    r.record(decision({ kind: 'connect', allowed: false, reason: 'banned' }))
-    r.record(decision({ kind: 'connect', allowed: true, reason: 'tls', address: addr(1) }))
-    r.record(decision({ kind: 'subscribe', allowed: false, topic: 'a/#', address: addr(1) }))
-    r.record(decision({ kind: 'will', allowed: false, topic: 'a/will', address: addr(1) }))
-    r.record(decision({ kind: 'publish', allowed: false, topic: 'a/b', address: addr(1) }))
-    r.record(decision({ kind: 'publish', allowed: false, topic: 'a/b', address: addr(2) }))
+    const { journal, feed } = await journalAt(c)
+    const r = await start(outbox, c, journal)
+    feed(decision({ kind: 'connect', allowed: false, reason: 'signature' }))
+    feed(decision({ kind: 'connect', allowed: false, reason: 'banned' }))
+    feed(decision({ kind: 'connect', allowed: true, reason: 'tls', address: addr(1) }))
+    feed(decision({ kind: 'subscribe', allowed: false, topic: 'a/#', address: addr(1) }))
+    feed(decision({ kind: 'will', allowed: false, topic: 'a/will', address: addr(1) }))
+    feed(decision({ kind: 'publish', allowed: false, topic: 'a/b', address: addr(1) }))
+    feed(decision({ kind: 'publish', allowed: false, topic: 'a/b', address: addr(2) }))
     c.t = (K + 1) * P
     await r.tick()
     const [d] = outbox.of('denied')
@@ -146,27 +164,28 @@ describe('reporting: periods', () => {
     const got = Object.fromEntries(topics.map((x, i) => [x, counts[i]]))
     assert.deepEqual(got, { [id(CONNECT_TOPIC)]: 2, [id('a/#')]: 1, [id('a/will')]: 1, [id('a/b')]: 2 })
     await r.stop()
+    await journal.close()
   })
 
   test('a flood of 10,000 decisions: one write per period per kind (sensitive: at most maxTopics), sizes capped', async () => {
     const outbox = new FakeOutbox()
     const c = clock(K * P)
-    const journal = fakeJournal({ [K]: 10_000 })
-    const r = await start(outbox, c, { journal, sensitive: { maxTopics: 4, maxAddresses: 50 }, denied: { maxTopics: 32 } })
+    const { journal, feed } = await journalAt(c)
+    const r = await start(outbox, c, journal, { sensitive: { maxTopics: 4, maxAddresses: 50 }, denied: { maxTopics: 32 } })
     for (let i = 0; i < 10_000; i++) {
       c.t = K * P + Math.floor((i * (P - 1)) / 10_000)
       switch (i % 4) {
         case 0: // refused publishes on ever new topics, from ever new addresses
-          r.record(decision({ kind: 'publish', allowed: false, topic: `flood/${i}`, address: addr(i) }))
+          feed(decision({ kind: 'publish', allowed: false, topic: `flood/${i}`, address: addr(i) }))
           break
         case 1: // refused connects
-          r.record(decision({ kind: 'connect', allowed: false, reason: 'signature' }))
+          feed(decision({ kind: 'connect', allowed: false, reason: 'signature' }))
           break
         case 2: // sensitive publishes on one topic from ever new addresses
-          r.record(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'vault', address: addr(i) }))
+          feed(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'vault', address: addr(i) }))
           break
         default: // deliveries on ever new sensitive topics
-          r.record(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: `vault/${i}`, address: addr(i) }))
+          feed(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: `vault/${i}`, address: addr(i) }))
       }
     }
     assert.equal(outbox.intents.length, 0, 'nothing is written during the period')
@@ -188,65 +207,38 @@ describe('reporting: periods', () => {
     assert.equal(r.status().omittedAddresses, 2_500 - 50)
     assert.ok(r.status().droppedTopics > 0)
     await r.stop()
+    await journal.close()
   })
 
-  test('flushEvery sends early denied summaries, never more than maxPerPeriod in a period', async () => {
-    const outbox = new FakeOutbox()
-    const c = clock(K * P)
-    const r = await start(outbox, c, { denied: { maxPerPeriod: 3, flushEvery: 100 } })
-    for (let i = 0; i < 1_000; i++) {
-      c.t = K * P + i * 50
-      r.record(decision({ kind: 'publish', allowed: false, topic: `t/${i % 7}`, address: addr(1) }))
-    }
-    await r.tick()
-    assert.equal(outbox.of('denied').length, 2, 'two early summaries (the third is kept for the period end)')
-    c.t = (K + 1) * P
-    await r.tick()
-    const summaries = outbox.of('denied').map((i) => i.args as [number, number, string[], number[]])
-    assert.equal(summaries.length, 3)
-    assert.equal(
-      summaries.flatMap((s) => s[3]).reduce((a, b) => a + b, 0),
-      1_000,
-    )
-    assert.equal(summaries[0]![0], (K * P) / 1000)
-    assert.equal(summaries[2]![1], ((K + 1) * P) / 1000)
-    for (let i = 1; i < 3; i++) assert.ok(summaries[i]![0] <= summaries[i - 1]![1] + 1, 'windows follow each other')
-    await r.stop()
-  })
-
-  test('record() never throws, whatever it is given', async () => {
-    const r = await start(new FakeOutbox(), clock(K * P))
-    assert.doesNotThrow(() => r.record({} as DecisionEvent))
-    assert.doesNotThrow(() => r.record(null as unknown as DecisionEvent))
-    assert.doesNotThrow(() => r.record(decision({ kind: 'publish', allowed: true, sensitive: true })))
-    await r.stop()
-  })
-
-  test('options: a journal with another period length is refused; periods are whole seconds', async () => {
-    await assert.rejects(start(new FakeOutbox(), clock(0), { journal: { ...fakeJournal({}), periodMs: 2 * P } }), /differs from the journal/)
-    await assert.rejects(start(new FakeOutbox(), clock(0), { periodMs: 1_500 }), RangeError)
-    const r = await startReporting({ outbox: new FakeOutbox(), journal: fakeJournal({}), autoStart: false })
+  test('options: the journal is required; one with another period length is refused; periods are whole seconds', async () => {
+    const j = { periodMs: P, periodTally: async () => emptyTally() }
+    await assert.rejects(startReporting({ outbox: new FakeOutbox(), journal: undefined as unknown as typeof j, autoStart: false }), /needs the journal/)
+    await assert.rejects(startReporting({ outbox: new FakeOutbox(), journal: { ...j, periodMs: 2 * P }, periodMs: P, autoStart: false }), /differs from the journal/)
+    await assert.rejects(startReporting({ outbox: new FakeOutbox(), journal: { periodTally: j.periodTally }, periodMs: 1_500, autoStart: false }), RangeError)
+    const r = await startReporting({ outbox: new FakeOutbox(), journal: j, autoStart: false })
     assert.equal(r.periodMs, P, "the journal's period by default")
     await r.stop()
   })
 })
 
-describe('reporting: restarts', () => {
-  test('restart mid-period: the saved aggregate is continued and reported once, with exact bounds', async () => {
-    const dir = tmp()
-    const outbox = new FakeOutbox(dir)
+describe('reporting: restarts and crashes', () => {
+  test('restart mid-period: both runs\' decisions are reported once, with exact bounds', async () => {
+    const dataDir = tmp()
+    const outbox = new FakeOutbox(join(dataDir, 'outbox'))
     const c = clock(K * P + 10_000)
-    const journal = fakeJournal({ [K]: 7 })
-    const r1 = await start(outbox, c, { journal })
-    r1.record(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: 'vault', address: addr(1) }))
-    r1.record(decision({ kind: 'publish', allowed: false, topic: 'vault/x', address: addr(2) }))
+    const a = await journalAt(c, dataDir)
+    const r1 = await start(outbox, c, a.journal)
+    a.feed(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: 'vault', address: addr(1) }))
+    a.feed(decision({ kind: 'publish', allowed: false, topic: 'vault/x', address: addr(2) }))
     await r1.stop()
+    await a.journal.close()
 
     c.t = K * P + 40_000 // same period
-    const r2 = await start(outbox, c, { journal })
-    assert.equal(r2.status().decisions, 2, 'continued')
-    r2.record(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: 'vault', address: addr(1) }))
-    r2.record(decision({ kind: 'publish', allowed: false, topic: 'vault/x', address: addr(2) }))
+    const b = await journalAt(c, dataDir)
+    const r2 = await start(outbox, c, b.journal)
+    b.feed(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: 'vault', address: addr(1) }))
+    b.feed(decision({ kind: 'publish', allowed: false, topic: 'vault/x', address: addr(2) }))
+    await b.journal.flush()
     assert.equal(outbox.intents.length, 0)
     c.t = (K + 1) * P
     await r2.tick()
@@ -254,22 +246,25 @@ describe('reporting: restarts', () => {
     const from = (K * P) / 1000
     assert.deepEqual(outbox.of('sensitive').map((i) => i.args), [[id('vault'), from, from + 60, [], [], [addr(1)], [2]]])
     assert.deepEqual(outbox.of('denied').map((i) => i.args), [[from, from + 60, [id('vault/x')], [2]]])
-    assert.equal(outbox.of('anchor').length, 1)
+    assert.deepEqual(outbox.of('anchor').map((i) => i.args[3]), [4])
+    await b.journal.close()
   })
 
-  test('a period left unfinished is closed by the next start; closing it again (a crash before saving) enqueues nothing twice', async () => {
-    const dir = tmp()
+  test('a crash (no stop, a stale snapshot from an older version on disk): the next start closes the period from the journal, once', async () => {
+    const dataDir = tmp()
+    const dir = join(dataDir, 'outbox')
     const outbox = new FakeOutbox(dir)
     const c = clock(K * P + 1_000)
-    const journal = fakeJournal({ [K]: 2 })
-    const r1 = await start(outbox, c, { journal })
-    r1.record(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'vault', address: addr(4) }))
-    r1.record(decision({ kind: 'subscribe', allowed: false, topic: 'vault/#', address: addr(5) }))
-    await r1.persist()
-    const saved = readFileSync(join(dir, 'reporting.json'))
-    // The process dies here (no stop()). It comes back two periods later.
-    c.t = (K + 2) * P + 3_000
-    const r2 = await start(outbox, c, { journal })
+    const a = await journalAt(c, dataDir)
+    await start(outbox, c, a.journal) // never stopped: the process dies
+    for (let i = 0; i < 3; i++) a.feed(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'vault', address: addr(4) }))
+    a.feed(decision({ kind: 'subscribe', allowed: false, topic: 'vault/#', address: addr(5) }))
+    // What the old reporter had saved 10 s earlier: one publish, no refusal.
+    writeFileSync(join(dir, 'reporting.json'), JSON.stringify({ version: 1, periodMs: P, period: K, decisions: 1, sensitive: { vault: { pub: { [addr(4)]: 1 }, recv: {}, omitted: 0 } }, droppedTopics: [], denied: {}, deniedTotal: 0, deniedWindowMs: K * P, deniedFlushes: 0 }))
+    await a.journal.close() // what was acknowledged is on disk; nothing else of the run survives
+    c.t = (K + 2) * P + 3_000 // it comes back two periods later
+    const b = await journalAt(c, dataDir)
+    const r2 = await start(outbox, c, b.journal)
     const from = (K * P) / 1000
     assert.deepEqual(
       outbox.intents.map((i) => [i.kind, i.args[0]]),
@@ -280,16 +275,19 @@ describe('reporting: restarts', () => {
         ['anchor', from + 60], // K+1 had no entries: an empty link, so the gap is visible on chain
       ],
     )
-    assert.deepEqual(outbox.of('sensitive')[0]!.args.slice(1, 3), [from, from + 60])
+    assert.deepEqual(outbox.of('sensitive')[0]!.args, [id('vault'), from, from + 60, [addr(4)], [3], [], []], 'the journal\'s count, not the snapshot\'s')
+    assert.deepEqual(outbox.of('anchor')[0]!.args[3], (await b.journal.periodRoot(K)).count)
     assert.equal(r2.status().period, K + 2)
     assert.equal(r2.status().lastClosed, K)
     await r2.stop()
-    // As if r2 had died after enqueueing but before saving: the old state is back; K is closed again.
-    writeFileSync(join(dir, 'reporting.json'), saved)
-    const r3 = await start(outbox, c, { journal })
+    assert.equal(JSON.parse(readFileSync(join(dir, 'reporting.json'), 'utf8')).lastClosed, K, 'the cursor')
+    // As if r2 had died after enqueueing but before saving its cursor: K is closed again, enqueuing nothing twice.
+    writeFileSync(join(dir, 'reporting.json'), JSON.stringify({ version: 2, periodMs: P, lastClosed: K - 1 }))
+    const r3 = await start(outbox, c, b.journal)
     assert.equal(r3.status().lastClosed, K)
     assert.equal(outbox.intents.length, 4, 'the dedupe keys make closing idempotent')
     await r3.stop()
+    await b.journal.close()
   })
 })
 
@@ -306,7 +304,7 @@ describe('reporting on a real chain, with the journal and the outbox', () => {
   test('one period of traffic → one anchor (the journal’s root), one denied summary, one sensitive report per topic', async () => {
     const dataDir = tmp()
     const c = clock(K * P + 1_000)
-    const journal = await openJournal({ dataDir, periodMs: P, now: c.now })
+    const { journal, feed } = await journalAt(c, dataDir)
     const outbox = await openOutbox({ dir: join(dataDir, 'outbox'), client: fx.as(1), pollMs: 25 })
     const r = await startReporting({ outbox, journal, now: c.now, autoStart: false })
     const from = (await fx.provider.getBlockNumber()) + 1
@@ -318,8 +316,7 @@ describe('reporting on a real chain, with the journal and the outbox', () => {
       }
       for (const e of events) {
         c.t += 10
-        r.record(e)
-        void journal.append({ kind: e.kind, outcome: e.allowed ? 'allow' : 'deny', reason: e.reason, address: e.address, topic: e.topic })
+        feed(e)
       }
       await journal.flush()
       c.t = (K + 1) * P
@@ -331,8 +328,8 @@ describe('reporting on a real chain, with the journal and the outbox', () => {
       assert.deepEqual(parsed.map((e) => e.name).sort(), ['Anchored', 'DeniedSummary', 'SensitiveReport'])
       const anchored = parsed.find((e) => e.name === 'Anchored')!
       const root = await journal.periodRoot(K)
-      assert.equal(root.count, 600)
-      assert.deepEqual([String(anchored.args.root), Number(anchored.args.count), Number(anchored.args.fromTime), Number(anchored.args.toTime)], [root.root, 600, (K * P) / 1000, ((K + 1) * P) / 1000])
+      assert.equal((await journal.periodTally(K)).decisions, 600, 'identical decisions of a batch share entries')
+      assert.deepEqual([String(anchored.args.root), Number(anchored.args.count), Number(anchored.args.fromTime), Number(anchored.args.toTime)], [root.root, root.count, (K * P) / 1000, ((K + 1) * P) / 1000])
       const s = parsed.find((e) => e.name === 'SensitiveReport')!
       assert.deepEqual((s.args.received as bigint[]).map(Number), [60, 60, 60, 60, 60])
       assert.deepEqual((s.args.published as bigint[]).map(Number), [100, 100])
@@ -413,4 +410,3 @@ describe('reporting on a real chain, with the journal and the outbox', () => {
     assert.ok(errors.some((m) => /anchoring stopped: the journal does not continue this reporter's anchors: they end at seq 5/.test(m)), errors.join('\n'))
   })
 })
-
