@@ -16,21 +16,14 @@ import type { EnqueueResult, IntentInput } from '../chain/outbox.js'
 import { replaceFile } from '../fs/durable.js'
 import { silentLogger, type Logger } from '../proxy/log.js'
 import { GENESIS } from './entry.js'
-import { rangeRoots } from './journal-files.js'
+import { rangeRoots, type RangeRoot } from './journal-files.js'
 
 const CURSOR_FILE = 'anchor-cursor.json'
 const ZERO_ROOT = '0x' + '00'.repeat(32)
 const EMPTY: RangeRootLike = { root: ZERO_ROOT, count: 0, firstSeq: null, lastSeq: null, prevChain: null, chain: null }
 
-/** A period's (or range's) root as the journal gives it (journal.ts PeriodRoot). */
-export interface RangeRootLike {
-  root: string
-  count: number
-  firstSeq: number | null
-  lastSeq: number | null
-  prevChain: string | null
-  chain: string | null
-}
+/** A period's (or range's) root as the journal gives it (journal.ts PeriodRoot, journal-files.ts RangeRoot). */
+export type RangeRootLike = Omit<RangeRoot, 'fromMs' | 'toMs'>
 
 /** What anchoring needs from the journal. */
 export interface AnchorJournal {

@@ -187,6 +187,13 @@ interface Entry {
   signedAttempts: number
 }
 
+/** A parked intent back in the queue with a fresh attempt budget. */
+function requeue(e: Entry): void {
+  e.state = 'queued'
+  e.failures = 0
+  e.notBefore = 0
+}
+
 /** The log and the lock file in the outbox's directory (outbox-scrub.ts edits the log under the same lock). */
 export const OUTBOX_FILE = 'outbox.jsonl'
 export const OUTBOX_LOCK = 'outbox.lock'
@@ -448,9 +455,7 @@ class OutboxImpl extends EventEmitter implements Outbox {
     let n = 0
     for (const e of this.entries.values()) {
       if (e.state !== 'parked') continue
-      e.state = 'queued'
-      e.failures = 0
-      e.notBefore = 0
+      requeue(e)
       n++
     }
     return n
@@ -560,9 +565,7 @@ class OutboxImpl extends EventEmitter implements Outbox {
     let n = 0
     for (const e of this.entries.values()) {
       if (e.state !== 'parked') continue
-      e.state = 'queued'
-      e.failures = 0
-      e.notBefore = 0
+      requeue(e)
       n++
       await this.persist({ t: 'retry', id: e.id })
     }
