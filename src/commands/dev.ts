@@ -2,8 +2,8 @@ import { Flags } from '@oclif/core'
 import { BaseCommand, DEFAULT_RPC } from '../lib/cli/base.js'
 import { chalk, record } from '../lib/cli/output.js'
 import { DEMO_TOPIC, startDevStack, type DevStack } from '../lib/dev/stack.js'
-import { jsonLogger } from '../lib/proxy/log.js'
-import type { Level } from '../lib/proxy/log.js'
+import { jsonLogger } from '../lib/log.js'
+import type { Level } from '../lib/log.js'
 
 export interface DevResult {
   rpcUrl: string

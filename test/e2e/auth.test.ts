@@ -11,7 +11,7 @@ import { AUTH_METHOD, connectAuthData, signChallenge, signCredential, toUserProp
 import { deployFlyTrap } from '../../src/lib/chain/client.js'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
-import type { DecisionEvent } from '../../src/lib/proxy/session.js'
+import type { DecisionEvent } from '../../src/lib/policy/types.js'
 import {
   decodeMqttStream,
   e2eFixture,

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import mqtt, { type MqttClient } from 'mqtt'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
-import type { DecisionEvent } from '../../src/lib/proxy/session.js'
+import type { DecisionEvent } from '../../src/lib/policy/types.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
 import type { Packet, PublishPacket } from '../../src/lib/mqtt/packets.js'
 import {

@@ -14,7 +14,7 @@ import type { MqttClient } from 'mqtt'
 import { signCredential, toUserProperties, toUsernamePassword } from '../../src/lib/auth/index.js'
 import { DEFAULTS, type BanOptions } from '../../src/lib/proxy/options.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
-import type { DecisionEvent } from '../../src/lib/proxy/session.js'
+import type { DecisionEvent } from '../../src/lib/policy/types.js'
 import { e2eFixture, publish, rawMqttClient, sleep, startCliProxy, waitFor, type ConnectOptions, type E2E } from '../helpers/e2e.js'
 
 type Version = 4 | 5

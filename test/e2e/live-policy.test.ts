@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import mqtt, { type MqttClient } from 'mqtt'
 import { encodeCountries } from '../../src/lib/chain/codec.js'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
-import type { DecisionEvent } from '../../src/lib/proxy/session.js'
+import type { DecisionEvent } from '../../src/lib/policy/types.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
 import {
   addressOfKey,

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
-import type { DecisionEvent } from '../../src/lib/proxy/session.js'
+import type { DecisionEvent } from '../../src/lib/policy/types.js'
 import { runCli, tempCwd } from '../helpers/cli.js'
 import { e2eFixture, inbox, sleep, startCliProxy, subscribe, waitFor, type ConnectOptions, type E2E } from '../helpers/e2e.js'
 

@@ -10,7 +10,7 @@ import { JsonRpcProvider } from 'ethers'
 import { FlyTrapClient } from '../../src/lib/chain/client.js'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import { startProxy, type ProxyHandle } from '../../src/lib/proxy/server.js'
-import type { DecisionEvent } from '../../src/lib/proxy/session.js'
+import type { DecisionEvent } from '../../src/lib/policy/types.js'
 import { connectClient, e2eFixture, inbox, proxyOptions, publish, subscribe, waitFor, type E2E } from '../helpers/e2e.js'
 
 const TOPIC = 'sensors/temp'

@@ -10,7 +10,7 @@ import { AUTH_METHOD, connectAuthData, signCredential, toUserProperties, toUsern
 import { encodeRemainingLength, FrameReader } from '../../src/lib/mqtt/framing.js'
 import { decodePacket, encodePacket, type ConnectPacket, type Packet, type ProtocolVersion } from '../../src/lib/mqtt/packets.js'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
-import type { Logger } from '../../src/lib/proxy/log.js'
+import type { Logger } from '../../src/lib/log.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
 import { addressOfKey, e2eFixture, freshDeviceKey, waitFor, type E2E } from '../helpers/e2e.js'
 

@@ -8,7 +8,7 @@ import { AUTH_CONTINUE, AUTH_METHOD, connectAuthData, signChallenge, signCredent
 import { startMosquitto, type MosquittoHandle, type MosquittoOptions } from '../../src/lib/dev/mosquitto.js'
 import { DEFAULTS, type ProxyOptions } from '../../src/lib/proxy/options.js'
 import { startProxy, type ProxyHandle } from '../../src/lib/proxy/server.js'
-import { silentLogger } from '../../src/lib/proxy/log.js'
+import { silentLogger } from '../../src/lib/log.js'
 import { chainFixture, type ChainFixture } from './chain.js'
 
 export interface ConnectOptions {

@@ -7,18 +7,14 @@
  */
 import { join } from 'node:path'
 import type { FlyTrapClient } from '../chain/client.js'
-import type { Logger } from '../proxy/log.js'
+import type { Logger } from '../log.js'
 import { openJournal, type Journal } from './journal.js'
-import { openOutbox, type EnqueueResult, type IntentInput, type Outbox } from '../chain/outbox.js'
-import type { DecisionEvent } from '../proxy/session.js'
+import { openOutbox, type IntentSink, type Outbox } from '../chain/outbox.js'
+import type { DecisionEvent } from '../policy/types.js'
 import { createRecorder, type JournalSync, type Recorder, type RecorderSource } from './recorder.js'
 import { startReporting, type Reporting } from './reporting.js'
 
 /** What the reporting needs of an outbox: the local one, or (in cluster workers) one that forwards over IPC. */
-export interface IntentSink {
-  enqueue(intent: IntentInput): Promise<EnqueueResult>
-}
-
 export interface AccountabilityOptions {
   /** Journal in <dataDir>/journal, outbox in <dataDir>/outbox. */
   dataDir: string

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { anchorArgs, type AnchorArgs, type AnchorCursor } from '../chain/client.js'
 import type { EnqueueResult, IntentInput } from '../chain/outbox.js'
 import { replaceFile } from '../fs/durable.js'
-import { silentLogger, type Logger } from '../proxy/log.js'
+import { silentLogger, type Logger } from '../log.js'
 import { GENESIS } from './entry.js'
 import { rangeRoots, type RangeRoot } from './journal-files.js'
 

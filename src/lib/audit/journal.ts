@@ -27,7 +27,7 @@ import { open, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises
 import { join } from 'node:path'
 import { FlytrapError } from '../errors.js'
 import { replaceFile, syncDir, takePidLock } from '../fs/durable.js'
-import { silentLogger, type Logger } from '../proxy/log.js'
+import { silentLogger, type Logger } from '../log.js'
 import { chainNext, encodeRecord, entryLeaf, GENESIS, makeEntry, newSalt, parseRecord, type EntryInput, type JournalEntry, type JournalRecord } from './entry.js'
 import {
   findRecord,

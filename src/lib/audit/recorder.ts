@@ -9,8 +9,8 @@
  * deliveries are merged into one entry with a count only within one group-commit batch (journal.ts).
  */
 import { getAddress } from 'ethers'
-import type { DecisionEvent } from '../proxy/session.js'
-import { silentLogger, type Logger } from '../proxy/log.js'
+import type { DecisionEvent } from '../policy/types.js'
+import { silentLogger, type Logger } from '../log.js'
 import type { EntryInput } from './entry.js'
 
 /** What the recorder needs from the proxy: the ProxyHandle is one. */

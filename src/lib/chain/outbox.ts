@@ -32,7 +32,7 @@ import { Transaction, isError, type Provider, type Signer, type TransactionRecei
 import { chainError, type FlyTrapClient } from './client.js'
 import { FlytrapError } from '../errors.js'
 import { syncDir, takePidLock } from '../fs/durable.js'
-import { silentLogger, type Logger } from '../proxy/log.js'
+import { silentLogger, type Logger } from '../log.js'
 
 export type IntentKind = 'anchor' | 'sensitive' | 'denied' | 'bans'
 
@@ -185,6 +185,11 @@ interface Entry {
   /** When its nonce was first seen consumed without one of its receipts (a grace period before re-sending). */
   consumedSince?: number
   signedAttempts: number
+}
+
+/** Where chain writes are queued: the outbox, or (in a cluster worker) the channel to worker 0's outbox. */
+export interface IntentSink {
+  enqueue(intent: IntentInput): Promise<EnqueueResult>
 }
 
 /** A parked intent back in the queue with a fresh attempt budget. */

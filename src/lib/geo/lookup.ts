@@ -7,7 +7,7 @@
  * that cost is never paid on a packet path.
  */
 import { createRequire } from 'node:module'
-import { compileAddressList, normalizeIp } from '../proxy/proxy-protocol.js'
+import { compileAddressList, normalizeIp } from '../net/ip.js'
 
 type GeoIp = typeof import('geoip-lite')
 

@@ -8,7 +8,7 @@
 import type { Log, LogDescription } from 'ethers'
 import { chainError, getLogsChunked, toTopic, type FlyTrapClient, type RawTopic, type TopicInfo } from '../chain/client.js'
 import { ReporterHistory } from '../chain/reporters.js'
-import type { Logger } from '../proxy/log.js'
+import type { Logger } from '../log.js'
 import type { GrantInput, PolicyStore, TopicInput } from './store.js'
 
 export interface PolicySyncOptions {

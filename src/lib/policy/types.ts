@@ -28,3 +28,19 @@ export interface PolicyView {
   /** May `address` receive a delivery on topic name `topic`? (Defence in depth on broker→client PUBLISH.) */
   canReceive(address: string, topic: string, country: string | null, nowSec?: number): Decision
 }
+
+/** What the proxy decided, as it tells its listeners (the audit trail, metrics, logs). */
+export type DecisionKind = 'connect' | 'publish' | 'subscribe' | 'deliver' | 'will'
+
+export interface DecisionEvent {
+  kind: DecisionKind
+  allowed: boolean
+  reason: string
+  ip: string
+  address?: string
+  clientId?: string
+  topic?: string
+  sensitive?: boolean
+  /** Extra detail for logs (never credentials or payloads). */
+  detail?: string
+}

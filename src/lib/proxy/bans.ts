@@ -24,8 +24,8 @@ import { getAddress, zeroPadValue } from 'ethers'
 import type { FlyTrapClient } from '../chain/client.js'
 import type { Outbox } from '../chain/outbox.js'
 import { chainError } from '../chain/client.js'
-import { silentLogger, type Logger } from './log.js'
-import { normalizeIp } from './proxy-protocol.js'
+import { silentLogger, type Logger } from '../log.js'
+import { normalizeIp } from '../net/ip.js'
 
 export type BanSource = 'local' | 'chain'
 

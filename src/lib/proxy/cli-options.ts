@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { usageError } from '../errors.js'
 import { DEFAULTS, type ListenerOptions, type ProxyOptions, type UpstreamOptions } from './options.js'
-import { compileAddressList } from './proxy-protocol.js'
-import type { Level } from './log.js'
+import { compileAddressList } from '../net/ip.js'
+import type { Level } from '../log.js'
 
 /** The flags as the command received them (strings for anything with units, so parsing happens here). */
 export interface ProxyCliInput {

@@ -6,8 +6,7 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import type { ProxyHandle } from './server.js'
-import type { EnqueueResult, IntentInput } from '../chain/outbox.js'
-import type { IntentSink } from '../audit/accountability.js'
+import type { EnqueueResult, IntentInput, IntentSink } from '../chain/outbox.js'
 
 type Ban = { ip?: string; address?: string; until: number }
 type Message =

@@ -3,9 +3,9 @@
  * README. The CLI (`flytrap proxy start`) maps flags 1:1 onto these fields.
  */
 import type { FlyTrapClient } from '../chain/client.js'
-import type { Logger } from './log.js'
+import type { Logger } from '../log.js'
 import type { BanSink } from './bans.js'
-import type { DecisionEvent } from './session.js'
+import type { DecisionEvent } from '../policy/types.js'
 
 export interface ListenerOptions {
   /** host:port, e.g. "0.0.0.0:1883" or "[::]:1883"; port 0 picks a free one. */

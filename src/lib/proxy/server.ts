@@ -13,10 +13,12 @@ import { countryOf, preloadGeo } from '../geo/lookup.js'
 import { ReasonCode } from '../mqtt/reason-codes.js'
 import { BanList, BanReporter, subjectForAddress, subjectForIp } from './bans.js'
 import { createProxyMetrics, serveMetrics, type ProxyMetrics } from './metrics.js'
-import { isTrusted, parseProxyHeader } from './proxy-protocol.js'
-import { silentLogger, type Logger } from './log.js'
+import { isTrusted, normalizeIp } from '../net/ip.js'
+import { parseProxyHeader } from './proxy-protocol.js'
+import { silentLogger, type Logger } from '../log.js'
 import type { ListenerOptions, ProxyOptions } from './options.js'
-import { Session, type DecisionEvent, type SessionContext } from './session.js'
+import type { DecisionEvent } from '../policy/types.js'
+import { Session, type SessionContext } from './session.js'
 import { defaultAuthWorkers, VerifyPool } from './verify-pool.js'
 
 export interface ProxyAddress {
@@ -221,7 +223,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     server.on('connection', track)
     // Node reports a failed TLS handshake here and leaves the socket open: end it.
     server.on('tlsClientError', (err: Error, socket: Socket) => {
-      log.debug('TLS handshake failed', { peer: normaliseIp(socket.remoteAddress ?? ''), error: err.message })
+      log.debug('TLS handshake failed', { peer: peerIp(socket.remoteAddress), error: err.message })
       socket.destroy()
     })
     const [host, port] = splitHostPort(listener.listen)
@@ -300,7 +302,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
 /** A listener; a peer gets `timeoutMs` (the CONNECT timeout) for its TLS handshake and its PROXY header. */
 function createListener(opts: ListenerOptions, accept: (s: Socket, ip: string, initial?: Buffer) => void, log: Logger, timeoutMs: number): Server {
   const onSocket = (socket: Socket) => {
-    const peer = normaliseIp(socket.remoteAddress ?? '')
+    const peer = peerIp(socket.remoteAddress)
     if (!opts.proxyProtocol) return accept(socket, peer)
     if (!isTrusted(peer, opts.trustedProxies ?? [])) {
       log.info('PROXY protocol from an untrusted peer refused', { peer })
@@ -323,7 +325,7 @@ function createListener(opts: ListenerOptions, accept: (s: Socket, ip: string, i
       clearTimeout(timer)
       socket.off('data', onData)
       // The session reads from here on (and pauses the socket itself while it decides the CONNECT).
-      const ip = parsed.source ? normaliseIp(parsed.source.address) : peer
+      const ip = parsed.source ? peerIp(parsed.source.address) : peer
       accept(socket, ip, buf.subarray(parsed.consumed))
     }
     socket.on('data', onData)
@@ -365,7 +367,7 @@ function readMaybe(v: string | Buffer): Buffer {
   return Buffer.isBuffer(v) ? v : v.includes('-----BEGIN') ? Buffer.from(v) : readFileSync(v)
 }
 
-/** "::ffff:1.2.3.4" → "1.2.3.4", so bans, limits and GeoIP see one form per address. */
-export function normaliseIp(ip: string): string {
-  return ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip
+/** One spelling per address (net/ip.ts), so bans, limits and GeoIP see one form; a non-IP string is kept as it is. */
+function peerIp(ip: string | undefined): string {
+  return normalizeIp(ip ?? '') ?? ip ?? ''
 }

@@ -46,7 +46,7 @@ import { TopicAliasTable } from '../mqtt/aliases.js'
 import { readPublishHeader } from '../mqtt/publish-header.js'
 import { MalformedPacketError, MqttProtocolError, ProtocolError, ReasonCode, SUBACK_FAILURE_V4 } from '../mqtt/reason-codes.js'
 import { parseShared, validateTopicFilter, validateTopicName } from '../policy/filter.js'
-import type { Decision, PolicyView } from '../policy/types.js'
+import type { Decision, DecisionEvent, PolicyView } from '../policy/types.js'
 import { answerChallenge, authenticateConnect, AUTH_METHOD, credentialFields, usesEnhancedAuth, type AuthConfig, type ConnectAuth, type CredentialFields } from './authenticate.js'
 
 const T = { CONNECT: 1, CONNACK: 2, PUBLISH: 3, PUBACK: 4, PUBREC: 5, PUBREL: 6, PUBCOMP: 7, SUBSCRIBE: 8, SUBACK: 9, UNSUBSCRIBE: 10, UNSUBACK: 11, PINGREQ: 12, PINGRESP: 13, DISCONNECT: 14, AUTH: 15 } as const
@@ -62,20 +62,6 @@ const FIN = Buffer.alloc(0)
 
 type Side = 'client' | 'broker'
 
-export type DecisionKind = 'connect' | 'publish' | 'subscribe' | 'deliver' | 'will'
-
-export interface DecisionEvent {
-  kind: DecisionKind
-  allowed: boolean
-  reason: string
-  ip: string
-  address?: string
-  clientId?: string
-  topic?: string
-  sensitive?: boolean
-  /** Extra detail for logs (never credentials or payloads). */
-  detail?: string
-}
 
 /** What a session needs from the server around it. */
 export interface SessionContext {

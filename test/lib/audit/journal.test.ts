@@ -15,7 +15,7 @@ import { journalDir, listSegments, periodBounds, readRecords, segmentName } from
 import { merkleRoot, verifyProof } from '../../../src/lib/audit/merkle.js'
 import { verifyJournal } from '../../../src/lib/audit/verify.js'
 import { FlytrapError } from '../../../src/lib/errors.js'
-import type { Logger } from '../../../src/lib/proxy/log.js'
+import type { Logger } from '../../../src/lib/log.js'
 
 const dirs: string[] = []
 function tempData(): string {

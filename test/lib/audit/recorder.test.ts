@@ -15,7 +15,7 @@ import { openJournal } from '../../../src/lib/audit/journal.js'
 import { readRecords } from '../../../src/lib/audit/journal-files.js'
 import { attachRecorder, createRecorder, entryForBan, type RecorderSink, type RecorderSource } from '../../../src/lib/audit/recorder.js'
 import type { ProxyHandle } from '../../../src/lib/proxy/server.js'
-import type { DecisionEvent } from '../../../src/lib/proxy/session.js'
+import type { DecisionEvent } from '../../../src/lib/policy/types.js'
 
 const dirs: string[] = []
 after(() => {

@@ -16,8 +16,8 @@ import { openJournal, type Journal } from '../../../src/lib/audit/journal.js'
 import { createRecorder } from '../../../src/lib/audit/recorder.js'
 import { emptyTally } from '../../../src/lib/audit/tally.js'
 import { verifyJournal } from '../../../src/lib/audit/verify.js'
-import type { Logger } from '../../../src/lib/proxy/log.js'
-import type { DecisionEvent } from '../../../src/lib/proxy/session.js'
+import type { Logger } from '../../../src/lib/log.js'
+import type { DecisionEvent } from '../../../src/lib/policy/types.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
 
 const ZERO32 = '0x' + '00'.repeat(32)

@@ -12,7 +12,7 @@ import { keccak256, toUtf8Bytes, zeroPadValue, type JsonRpcProvider } from 'ethe
 import { openOutbox, type ConfirmedWrite, type Outbox, type OutboxOptions } from '../../../src/lib/chain/outbox.js'
 import { ANVIL_DEV_KEYS } from '../../../src/lib/dev/anvil.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
-import type { Logger } from '../../../src/lib/proxy/log.js'
+import type { Logger } from '../../../src/lib/log.js'
 import { PROTOTYPE_2020 } from '../../../scripts/gas-table.js'
 
 const root = (label: string) => keccak256(toUtf8Bytes(label))

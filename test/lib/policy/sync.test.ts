@@ -7,7 +7,7 @@ import { encodeCountries, FOREVER } from '../../../src/lib/chain/codec.js'
 import { FlytrapError } from '../../../src/lib/errors.js'
 import { PolicyStore, type PolicyChange } from '../../../src/lib/policy/store.js'
 import { startPolicySync, type PolicySync } from '../../../src/lib/policy/sync.js'
-import type { Logger } from '../../../src/lib/proxy/log.js'
+import type { Logger } from '../../../src/lib/log.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
 
 const POLL_MS = 100

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BanList, BanReporter, subjectForAddress, subjectForIp, type BanReporterOptions } from '../../../src/lib/proxy/bans.js'
 import type { TxResult } from '../../../src/lib/chain/client.js'
-import type { Logger } from '../../../src/lib/proxy/log.js'
+import type { Logger } from '../../../src/lib/log.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
 import { openOutbox, type EnqueueResult, type IntentInput, type Outbox } from '../../../src/lib/chain/outbox.js'
 

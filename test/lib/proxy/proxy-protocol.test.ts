@@ -1,12 +1,10 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { compileAddressList, isTrusted, normalizeIp } from '../../../src/lib/net/ip.js'
 import {
   ProxyProtocolError,
-  compileAddressList,
   encodeProxyV1,
   encodeProxyV2,
-  isTrusted,
-  normalizeIp,
   parseProxyHeader,
   type ProxyHeader,
   type ProxyProtocolErrorCode,
