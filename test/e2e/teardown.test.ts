@@ -63,7 +63,9 @@ class Peer {
   }
 
   async next<C extends Packet['cmd']>(cmd: C, timeoutMs = 10_000): Promise<Extract<Packet, { cmd: C }>> {
-    await waitFor(() => this.packets.some((p) => p.cmd === cmd) || this.ended, timeoutMs, `a ${cmd} packet`)
+    // A refusal by reset (the proxy destroys a socket whose CONNECT is already unread in the kernel) ends the
+    // connection without an 'end' event: 'close' counts as the end too.
+    await waitFor(() => this.packets.some((p) => p.cmd === cmd) || this.ended || this.closed, timeoutMs, `a ${cmd} packet`)
     const i = this.packets.findIndex((p) => p.cmd === cmd)
     if (i < 0) throw new Error(`connection ended before a ${cmd} (got ${this.packets.map((p) => p.cmd).join(', ') || 'nothing'})`)
     return this.packets.splice(i, 1)[0] as Extract<Packet, { cmd: C }>
