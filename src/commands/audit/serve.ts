@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Flags } from '@oclif/core'
 import { ChainCommand } from '../../lib/cli/base.js'
+import { rawRpc } from '../../lib/chain/client.js'
 import { deploymentFor } from '../../lib/config/store.js'
 import { FlytrapError, usageError } from '../../lib/errors.js'
 import { journalDir } from '../../lib/audit/journal-files.js'
@@ -69,7 +70,7 @@ against the proxy's local journal. Runs until Ctrl-C (SIGINT) or SIGTERM.`
     const built = existsSync(join(WEB_DIST, 'index.html'))
     let server
     try {
-      server = await startWebServer({ index, port: f.port, host: f.host, cors: f.cors, staticDir: WEB_DIST })
+      server = await startWebServer({ index, port: f.port, host: f.host, cors: f.cors, staticDir: WEB_DIST, rpc: rawRpc(client.provider) })
     } catch (err) {
       index.close()
       const code = (err as NodeJS.ErrnoException).code

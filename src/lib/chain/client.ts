@@ -92,6 +92,13 @@ export function anchorArgs(a: AnchorArgs): [number, number, number, number, stri
   return [a.fromTime, a.toTime, a.firstSeq, a.count, a.root, a.prevChain, a.chain]
 }
 
+/** A raw JSON-RPC call on an open provider (http or ws): what the web server's read-only relay forwards. */
+export function rawRpc(provider: Provider): (method: string, params: unknown[]) => Promise<unknown> {
+  const p = provider as Provider & { send?: (method: string, params: unknown[]) => Promise<unknown> }
+  if (typeof p.send !== 'function') throw new TypeError('rawRpc: this provider cannot send raw JSON-RPC calls')
+  return (method, params) => p.send!(method, params)
+}
+
 /** Opens a provider after one bounded chain-id probe, so a dead endpoint is an error, not an endless retry. */
 export async function connect(rpcUrl: string, opts: { timeoutMs?: number; pollingIntervalMs?: number } = {}): Promise<{ provider: Provider & { destroy(): void }; chainId: number }> {
   const timeout = opts.timeoutMs ?? 5_000

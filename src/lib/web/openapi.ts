@@ -89,10 +89,18 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      '/api/rpc': {
+        post: {
+          summary: 'A read-only JSON-RPC relay to the chain node this server reads (what the bundle check page uses): one call or a batch of up to 100; only eth_chainId, net_version, eth_blockNumber, eth_getBlockByNumber, eth_getBlockByHash, eth_getTransactionByHash, eth_getTransactionReceipt, eth_getLogs, eth_getCode and eth_call pass, any other method is answered with JSON-RPC error -32601',
+          requestBody: { required: true, content: { 'application/json': { schema: { oneOf: [ref('RpcCall'), arr(ref('RpcCall'))] } } } },
+          responses: { '200': json({ description: 'the JSON-RPC answer or answers, in order' }), '404': json(ref('Error'), 'no chain node configured'), '405': json(ref('Error'), 'not a POST'), '413': json(ref('Error'), 'body above 256 KiB') },
+        },
+      },
       '/openapi.json': { get: { summary: 'This document', responses: { '200': json({ type: 'object' }) } } },
     },
     components: {
       schemas: {
+        RpcCall: obj({ jsonrpc: str(undefined, { enum: ['2.0'] }), id: { oneOf: [{ type: 'integer' }, { type: 'string' }] }, method: str(), params: { type: 'array' } }, ['method']),
         Error: obj({ error: obj({ code: str('bad_request, not_found, method_not_allowed, chain_error, internal'), message: str() }) }),
         Status: obj({
           chainId: int(),

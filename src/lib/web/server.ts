@@ -1,8 +1,8 @@
 /**
  * The HTTP side of `flytrap audit serve` on node:http: the read-only JSON API under /api (api.ts), the
- * OpenAPI document at /openapi.json, and the bundled UI (web/dist) at / with a single-page-app fallback to
- * index.html. GET and HEAD only; CORS only for the configured origins; errors are JSON
- * `{ error: { code, message } }`.
+ * OpenAPI document at /openapi.json, the read-only JSON-RPC relay at POST /api/rpc (rpc-relay.ts), and the
+ * bundled UI (web/dist) at / with a single-page-app fallback to index.html. GET and HEAD only, but for the
+ * relay; CORS only for the configured origins; errors are JSON `{ error: { code, message } }`.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { existsSync, statSync } from 'node:fs'
@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net'
 import { Api, ApiError, type ApiResponse } from './api.js'
 import type { ChainIndex } from './index.js'
 import { openApiDocument } from './openapi.js'
+import { MAX_BODY_BYTES, relay, type RpcSend } from './rpc-relay.js'
 
 export interface WebServerOptions {
   index: ChainIndex
@@ -22,6 +23,8 @@ export interface WebServerOptions {
   cors?: string[]
   /** The built UI (web/dist). */
   staticDir?: string
+  /** The chain node the index reads, for the relay at POST /api/rpc (absent: the relay answers 404). */
+  rpc?: RpcSend
 }
 
 export interface WebServer {
@@ -83,10 +86,11 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     if (isApi) cors(req, res)
     const method = req.method ?? 'GET'
     if (method === 'OPTIONS' && isApi && res.hasHeader('access-control-allow-origin')) {
-      res.writeHead(204, { 'access-control-allow-methods': 'GET, HEAD', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '600' })
+      res.writeHead(204, { 'access-control-allow-methods': path === '/api/rpc' ? 'POST' : 'GET, HEAD', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '600' })
       res.end()
       return
     }
+    if (path === '/api/rpc') return rpcRelay(req, res, method)
     if (method !== 'GET' && method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD')
       return sendJson(req, res, 405, { error: { code: 'method_not_allowed', message: `${method} is not allowed: this API is read-only (GET, HEAD)` } })
@@ -104,6 +108,26 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
       return sendJson(req, res, out.status, out.json)
     }
     return serveStatic(req, res, path)
+  }
+
+  async function rpcRelay(req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
+    if (!opts.rpc) return sendJson(req, res, 404, { error: { code: 'not_found', message: 'no chain node to relay to' } })
+    if (method !== 'POST') {
+      res.setHeader('allow', 'POST')
+      return sendJson(req, res, 405, { error: { code: 'method_not_allowed', message: `${method} is not allowed: POST a JSON-RPC call or batch` } })
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length
+      if (size > MAX_BODY_BYTES) {
+        sendJson(req, res, 413, { error: { code: 'too_large', message: `a JSON-RPC request of at most ${MAX_BODY_BYTES} bytes` } })
+        req.destroy()
+        return
+      }
+      chunks.push(chunk)
+    }
+    return sendJson(req, res, 200, await relay(Buffer.concat(chunks).toString('utf8'), opts.rpc))
   }
 
   function cors(req: IncomingMessage, res: ServerResponse): void {

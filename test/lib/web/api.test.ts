@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Wallet, parseEther, type JsonRpcProvider } from 'ethers'
-import { FlyTrapClient, connect, deployFlyTrap } from '../../../src/lib/chain/client.js'
+import { FlyTrapClient, connect, deployFlyTrap, rawRpc } from '../../../src/lib/chain/client.js'
 import { encodeCountries, topicId } from '../../../src/lib/chain/codec.js'
 import { openJournal } from '../../../src/lib/audit/journal.js'
 import { buildReport, toCsv } from '../../../src/lib/audit/report.js'
@@ -117,7 +117,7 @@ before(async () => {
   mkdirSync(join(staticDir, 'assets'))
   writeFileSync(join(staticDir, 'index.html'), '<!doctype html><title>FlyTrap UI</title><div id="app"></div>')
   writeFileSync(join(staticDir, 'assets', 'app-123.js'), 'console.log("ui")')
-  web = await startWebServer({ index, port: 0, host: '127.0.0.1', cors: ['http://ui.example'], staticDir })
+  web = await startWebServer({ index, port: 0, host: '127.0.0.1', cors: ['http://ui.example'], staticDir, rpc: rawRpc(fx.provider) })
   bare = await startWebServer({ index, port: 0, host: '127.0.0.1', staticDir: join(staticDir, 'missing') })
 })
 
@@ -403,7 +403,7 @@ describe('errors, CORS, methods, static files, OpenAPI', () => {
     assert.equal(status, 200)
     assert.equal(body.openapi, '3.1.0')
     assert.deepEqual(Object.keys(body.paths).sort(), [
-      '/api/activity', '/api/anchors', '/api/bans', '/api/clients/{address}', '/api/denied', '/api/events', '/api/report', '/api/sensitive', '/api/status', '/api/topics', '/api/topics/{name}', '/openapi.json',
+      '/api/activity', '/api/anchors', '/api/bans', '/api/clients/{address}', '/api/denied', '/api/events', '/api/report', '/api/rpc', '/api/sensitive', '/api/status', '/api/topics', '/api/topics/{name}', '/openapi.json',
     ])
     for (const s of ['Event', 'Topic', 'Member', 'Anchor', 'Error']) assert.ok(body.components.schemas[s], s)
     // Every $ref resolves.
@@ -412,6 +412,76 @@ describe('errors, CORS, methods, static files, OpenAPI', () => {
     for (const r of refs) assert.ok(body.components.schemas[r], r)
     const docs = JSON.parse(readFileSync(new URL('../../../docs/openapi.json', import.meta.url), 'utf8'))
     assert.deepEqual(docs, openApiDocument(), 'docs/openapi.json is stale: regenerate it from src/lib/web/openapi.ts')
+  })
+})
+
+describe('the read-only JSON-RPC relay (POST /api/rpc)', () => {
+  const post = (body: unknown, base = web.address) =>
+    get('/api/rpc', { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) }, base)
+
+  test('reads pass through, in one call or a batch, with their ids', async () => {
+    const one = await post({ jsonrpc: '2.0', id: 7, method: 'eth_chainId', params: [] })
+    assert.equal(one.status, 200)
+    assert.deepEqual(one.body, { jsonrpc: '2.0', id: 7, result: `0x${fx.chainId.toString(16)}` })
+    const head = await fx.provider.getBlockNumber()
+    const batch = await post([
+      { jsonrpc: '2.0', id: 'a', method: 'eth_blockNumber', params: [] },
+      { jsonrpc: '2.0', id: 'b', method: 'eth_getCode', params: [fx.address, 'latest'] },
+      { jsonrpc: '2.0', id: 'c', method: 'eth_getBlockByNumber', params: ['0x999999', false] },
+    ])
+    assert.equal(batch.body.length, 3)
+    assert.ok(Number(BigInt(batch.body[0].result)) >= head)
+    assert.equal(batch.body[0].id, 'a')
+    assert.ok(batch.body[1].result.length > 1000, 'the contract code')
+    assert.equal(batch.body[2].result, null, 'a block that does not exist is null, as the node says')
+  })
+
+  test('an attacker cannot write, sign, mine or reconfigure the node through it', async () => {
+    const before = await fx.provider.getBlockNumber()
+    const [from] = (await fx.provider.send('eth_accounts', [])) as string[]
+    const attempts = [
+      { method: 'eth_sendTransaction', params: [{ from, to: from, value: '0x1' }] },
+      { method: 'eth_sendRawTransaction', params: ['0x02'] },
+      { method: 'eth_sign', params: [from, '0x00'] },
+      { method: 'personal_sign', params: ['0x00', from] },
+      { method: 'eth_accounts', params: [] },
+      { method: 'evm_mine', params: [] },
+      { method: 'anvil_mine', params: [] },
+      { method: 'anvil_setBalance', params: [from, '0x0'] },
+      { method: 'evm_increaseTime', params: [1000] },
+      { method: 'debug_traceTransaction', params: ['0x' + '00'.repeat(32)] },
+    ]
+    const out = await post(attempts.map((a, i) => ({ jsonrpc: '2.0', id: i, ...a })))
+    assert.equal(out.status, 200)
+    for (const [i, r] of (out.body as Json[]).entries()) {
+      assert.equal(r.id, i)
+      assert.equal(r.error?.code, -32601, `${attempts[i]!.method} is refused`)
+      assert.equal(r.result, undefined)
+    }
+    assert.equal(await fx.provider.getBlockNumber(), before, 'nothing was mined')
+  })
+
+  test('malformed requests get JSON-RPC errors; only POST; bounded batches and bodies; absent without a node', async () => {
+    assert.equal((await post('{not json')).body.error.code, -32700)
+    assert.equal((await post({ id: 1 })).body.error.code, -32600)
+    assert.equal((await post({ id: 1, method: 'eth_getLogs', params: {} })).body.error.code, -32602)
+    assert.equal((await post([])).body.error.code, -32600)
+    const many = Array.from({ length: 101 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'eth_chainId', params: [] }))
+    assert.match((await post(many)).body.error.message, /at most 100/)
+    const huge = await post({ jsonrpc: '2.0', id: 1, method: 'eth_call', params: [{ data: '0x' + 'ab'.repeat(200_000) }] })
+    assert.equal(huge.status, 413)
+    const got = await get('/api/rpc')
+    assert.equal(got.status, 405)
+    assert.equal(got.headers.get('allow'), 'POST')
+    assert.equal((await post({ jsonrpc: '2.0', id: 1, method: 'eth_chainId' }, bare.address)).status, 404)
+    // node errors come back as the node's errors
+    const bad = await post({ jsonrpc: '2.0', id: 1, method: 'eth_getBlockByNumber', params: ['not-a-block', false] })
+    assert.ok(bad.body.error && typeof bad.body.error.message === 'string')
+  })
+
+  test('still GET-only everywhere else', async () => {
+    const r = await get('/api/status', { method: 'POST', body: '{}' })
+    assert.equal(r.status, 405)
   })
 })
 
