@@ -438,7 +438,7 @@ describe('the read-only JSON-RPC relay (POST /api/rpc)', () => {
 
   test('an attacker cannot write, sign, mine or reconfigure the node through it', async () => {
     const before = await fx.provider.getBlockNumber()
-    const [from] = (await fx.provider.send('eth_accounts', [])) as string[]
+    const [from] = (await rawRpc(fx.provider)('eth_accounts', [])) as string[]
     const attempts = [
       { method: 'eth_sendTransaction', params: [{ from, to: from, value: '0x1' }] },
       { method: 'eth_sendRawTransaction', params: ['0x02'] },
