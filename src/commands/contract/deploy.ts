@@ -27,7 +27,7 @@ export default class ContractDeploy extends ChainCommand<typeof ContractDeploy> 
 
   async run(): Promise<ContractDeployResult> {
     const signer = await this.signer()
-    const publicSensitiveLists = this.flags['public-sensitive-lists']
+    const publicSensitiveLists = this.flags['public-sensitive-lists'] === true
     const chain = await this.publicChain()
     const chainId = chain.chainId
     if (publicSensitiveLists && chain.public) this.stderrWarning(`chain ${chainId} is public: with --public-sensitive-lists every period's sensitive-topic reports name who published and received, readable by anyone, permanently`)
