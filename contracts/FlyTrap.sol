@@ -102,6 +102,10 @@ contract FlyTrap {
     /// @dev The hash-chain value after the last entry a reporter anchored, stored inverted (~chain) so that the
     /// genesis value 0x00…00 is a non-zero slot: addReporter pre-fills it, and no anchor pays for a fresh slot.
     mapping(address => bytes32) internal _anchorChain;
+    /// @notice Chosen at deployment, never changed: whether sensitive reports may name addresses in clear
+    /// (recordSensitiveClear, for permissioned chains). Off: only counts and a Merkle root of the per-address
+    /// records go on chain (recordSensitive); the records live in the reporter's journal (docs/evidence.md).
+    bool public immutable publicSensitiveLists;
 
     // ---------------------------------------------------------------- events
 
@@ -126,7 +130,11 @@ contract FlyTrap {
 
     event Banned(bytes32 indexed subject, address indexed reporter, uint64 until, string reason);
     event DeniedSummary(address indexed reporter, uint64 fromTime, uint64 toTime, bytes32[] topics, uint32[] counts);
-    event SensitiveReport(bytes32 indexed topic, address indexed reporter, uint64 fromTime, uint64 toTime, address[] publishers, uint32[] published, address[] receivers, uint32[] received);
+    /// @dev A sensitive topic's period as a commitment: distinct publishers and receivers, their allowed decisions
+    /// in total, and the Merkle root of the per-address records (src/lib/audit/sensitive-members.ts), no address.
+    event SensitiveReport(bytes32 indexed topic, address indexed reporter, uint64 fromTime, uint64 toTime, uint32 publishers, uint32 published, uint32 receivers, uint32 received, bytes32 membersRoot);
+    /// @dev The same in clear, only on a deployment made with publicSensitiveLists (permissioned chains).
+    event SensitiveReportClear(bytes32 indexed topic, address indexed reporter, uint64 fromTime, uint64 toTime, address[] publishers, uint32[] published, address[] receivers, uint32[] received);
     /// @dev One link of a reporter's anchor sequence: the journal entries firstSeq..firstSeq+count-1, dated in
     /// [fromTime, toTime), have Merkle root `root` (0 when count is 0) and the hash chain after the last of
     /// them is `chain`. Each link starts where the reporter's previous one ended (time, seq and chain value).
@@ -154,6 +162,8 @@ contract FlyTrap {
     error NothingToWithdraw();
     error WithdrawFailed();
     error LengthMismatch();
+    /// @dev recordSensitiveClear on a deployment without publicSensitiveLists.
+    error ClearListsDisabled();
     /// @dev Another owner's filter claims everything under `prefix` (its claim path), which holds this name.
     error NamespaceClaimed(string prefix, address owner);
     /// @dev This filter would claim everything under `prefix`, where `owner` (0: several owners) holds a registration.
@@ -178,7 +188,8 @@ contract FlyTrap {
         _;
     }
 
-    constructor() {
+    constructor(bool publicSensitiveLists_) {
+        publicSensitiveLists = publicSensitiveLists_;
         admin = msg.sender;
         _warm = 1;
         emit AdminChanged(address(0), msg.sender);
@@ -409,7 +420,22 @@ contract FlyTrap {
         emit DeniedSummary(msg.sender, fromTime, toTime, topics, counts);
     }
 
+    /// @notice A sensitive topic's period without addresses: counts and the root of the per-address records.
     function recordSensitive(
+        bytes32 topicId,
+        uint64 fromTime,
+        uint64 toTime,
+        uint32 publishers,
+        uint32 published,
+        uint32 receivers,
+        uint32 received,
+        bytes32 membersRoot
+    ) external onlyReporter {
+        emit SensitiveReport(topicId, msg.sender, fromTime, toTime, publishers, published, receivers, received, membersRoot);
+    }
+
+    /// @notice The paper's report, addresses in clear: only where the deployment chose publicSensitiveLists.
+    function recordSensitiveClear(
         bytes32 topicId,
         uint64 fromTime,
         uint64 toTime,
@@ -418,8 +444,9 @@ contract FlyTrap {
         address[] calldata receivers,
         uint32[] calldata received
     ) external onlyReporter {
+        if (!publicSensitiveLists) revert ClearListsDisabled();
         if (publishers.length != published.length || receivers.length != received.length) revert LengthMismatch();
-        emit SensitiveReport(topicId, msg.sender, fromTime, toTime, publishers, published, receivers, received);
+        emit SensitiveReportClear(topicId, msg.sender, fromTime, toTime, publishers, published, receivers, received);
     }
 
     /// @notice Anchors the journal entries firstSeq..firstSeq+count-1 dated in [fromTime, toTime) (unix seconds):

@@ -138,9 +138,15 @@ export async function measureGas(rpcUrl: string): Promise<Row[]> {
     await measure('recordDenied (10 topics)', reporter.recordDenied(from, from + 3_600, topics, topics.map((_, i) => 3 + i)))
     const pubs = Array.from({ length: 10 }, (_, i) => fakeAddress(200 + i))
     const subs = Array.from({ length: 10 }, (_, i) => fakeAddress(300 + i))
+    // The default: a commitment (counts + members root), the same size whatever the number of addresses.
+    const members = { publishers: 10, published: 10 * 60 + 45, receivers: 10, received: 10 * 120 + 45, membersRoot: topicId('members-root') }
+    await measure('recordSensitive (commitment; 10 + 10 addresses or any number)', reporter.recordSensitive(topicId(FEED), from, from + 3_600, members), PROTOTYPE_2020.sensitive)
+    // The paper's clear lists: only on a deployment made with publicSensitiveLists (permissioned chains).
+    const clearDeployment = await deployFlyTrap(adminW, { publicSensitiveLists: true })
+    await new FlyTrapClient(clearDeployment.address, adminW).addReporter(reporterW.address, 'edge proxy eu-west-1')
     await measure(
-      'recordSensitive (10 + 10 addresses)',
-      reporter.recordSensitive(topicId(FEED), from, from + 3_600, pubs, pubs.map((_, i) => 60 + i), subs, subs.map((_, i) => 120 + i)),
+      'recordSensitiveClear (10 + 10 addresses)',
+      new FlyTrapClient(clearDeployment.address, reporterW).recordSensitiveClear(topicId(FEED), from, from + 3_600, pubs, pubs.map((_, i) => 60 + i), subs, subs.map((_, i) => 120 + i)),
       PROTOTYPE_2020.sensitive,
     )
     // The anchor sequence: one link per period, O(1) in traffic (the entry count is just a number).

@@ -34,6 +34,7 @@ the contract, mosquitto and the proxy, with a demo topic. Ctrl-C stops everythin
     broker: Flags.string({ description: 'use this broker (mqtt://host:port) instead of starting mosquitto' }),
     'anvil-port': Flags.integer({ description: 'port for the anvil JSON-RPC endpoint', default: 8545, min: 0, max: 65_535 }),
     fresh: Flags.boolean({ description: 'start from a new chain (forgets topics, grants and the contract of earlier runs)' }),
+    'public-sensitive-lists': Flags.boolean({ description: 'deploy the contract so that sensitive-topic reports name addresses in clear (as on a permissioned chain); applies when a contract is deployed (first run or --fresh)' }),
     'log-level': Flags.string({ description: 'proxy log lines (JSON, on stderr) at this level and above', options: ['debug', 'info', 'warn', 'error'], default: 'info' }),
   }
 
@@ -51,6 +52,7 @@ the contract, mosquitto and the proxy, with a demo topic. Ctrl-C stops everythin
         anvilPort: f['anvil-port'],
         brokerUrl: f.broker,
         fresh: f.fresh,
+        publicSensitiveLists: f['public-sensitive-lists'],
         logger: jsonLogger(f['log-level'] as Level),
         onStep: (text) => (s.text = text),
       }),

@@ -193,28 +193,52 @@ describe('reporter records', () => {
     assert.deepEqual(eventOf(res, 'DeniedSummary'), { reporter: A[3], fromTime: BigInt(t0), toTime: BigInt(t0 + 3600), topics, counts: [7n, 4_000_000_000n] })
   })
 
-  test('SensitiveReport', async () => {
-    const pubs = [randomAddress(), randomAddress()]
-    const recv = [randomAddress()]
-    const res = await reporter.recordSensitive(ID, t0, t0 + 60, pubs, [3, 1], recv, [4])
+  test('SensitiveReport: counts and the members root, no address', async () => {
+    const membersRoot = topicId('members')
+    const res = await reporter.recordSensitive(ID, t0, t0 + 60, { publishers: 2, published: 4, receivers: 1, received: 4_000_000_000, membersRoot })
     only(res, 'SensitiveReport')
     assert.deepEqual(eventOf(res, 'SensitiveReport'), {
       topic: ID,
       reporter: A[3],
       fromTime: BigInt(t0),
       toTime: BigInt(t0 + 60),
-      publishers: pubs,
-      published: [3n, 1n],
-      receivers: recv,
-      received: [4n],
+      publishers: 2n,
+      published: 4n,
+      receivers: 1n,
+      received: 4_000_000_000n,
+      membersRoot,
     })
+  })
+
+  test('SensitiveReportClear: refused (ClearListsDisabled) by a deployment without publicSensitiveLists', async () => {
+    assert.equal(await admin.publicSensitiveLists(), false)
+    await expectRevert(reporter.recordSensitiveClear(ID, t0, t0 + 60, [randomAddress()], [3], [], []), 'ClearListsDisabled')
+  })
+
+  test('SensitiveReportClear: addresses in clear on a deployment made with publicSensitiveLists', async () => {
+    const clear = await chainFixture({ publicSensitiveLists: true })
+    try {
+      await clear.as(0).addReporter(A[3]!, 'permissioned proxy')
+      assert.equal(await clear.as(0).publicSensitiveLists(), true)
+      const pubs = [randomAddress(), randomAddress()]
+      const recv = [randomAddress()]
+      const rep = clear.as(3)
+      const res = await rep.recordSensitiveClear(ID, t0, t0 + 60, pubs, [3, 1], recv, [4])
+      only(res, 'SensitiveReportClear')
+      assert.deepEqual(eventOf(res, 'SensitiveReportClear'), { topic: ID, reporter: A[3], fromTime: BigInt(t0), toTime: BigInt(t0 + 60), publishers: pubs, published: [3n, 1n], receivers: recv, received: [4n] })
+      await expectRevert(rep.recordSensitiveClear(ID, t0, t0, [A[1]!], [], [], []), 'LengthMismatch')
+      await expectRevert(rep.recordSensitiveClear(ID, t0, t0, [], [], [A[1]!], [1, 2]), 'LengthMismatch')
+      await expectRevert(clear.as(1).recordSensitiveClear(ID, t0, t0 + 60, pubs, [3, 1], recv, [4]), 'NotReporter')
+      // The commitment form works there too.
+      only(await rep.recordSensitive(ID, t0, t0 + 60, { publishers: 0, published: 0, receivers: 0, received: 0, membersRoot: ZERO32 }), 'SensitiveReport')
+    } finally {
+      await clear.close()
+    }
   })
 
   test('mismatched array lengths are LengthMismatch and emit nothing', async () => {
     await expectRevert(reporter.recordBans(subjects, [1], 'x'), 'LengthMismatch')
     await expectRevert(reporter.recordDenied(t0, t0, [ID], []), 'LengthMismatch')
-    await expectRevert(reporter.recordSensitive(ID, t0, t0, [A[1]!], [], [], []), 'LengthMismatch')
-    await expectRevert(reporter.recordSensitive(ID, t0, t0, [], [], [A[1]!], [1, 2]), 'LengthMismatch')
   })
 
   test('Anchored names its time range, seq range, count, root and chain value; three links in a row', async () => {

@@ -47,7 +47,8 @@ describe('gas table', () => {
         'recordBans (10 subjects)',
         'recordBans, per subject (10 per tx)',
         'recordDenied (10 topics)',
-        'recordSensitive (10 + 10 addresses)',
+        'recordSensitive (commitment; 10 + 10 addresses or any number)',
+        'recordSensitiveClear (10 + 10 addresses)',
         'anchor (first of a reporter, 1,250 entries)',
         'anchor (next period, 10 entries)',
         'anchor (next period, 10,000,000 entries)',
@@ -85,7 +86,8 @@ describe('no worse than the 2020 prototype', () => {
     ['revoke (last role: clears the slot)', PROTOTYPE_2020.revoke],
     ['recordBans, per subject (10 per tx)', PROTOTYPE_2020.ban],
     ['recordBans (1 subject)', PROTOTYPE_2020.ban],
-    ['recordSensitive (10 + 10 addresses)', PROTOTYPE_2020.sensitive],
+    ['recordSensitive (commitment; 10 + 10 addresses or any number)', PROTOTYPE_2020.sensitive],
+    ['recordSensitiveClear (10 + 10 addresses)', PROTOTYPE_2020.sensitive],
   ]
   for (const [operation, limit] of cases) {
     test(`${operation} ≤ ${limit.toLocaleString('en-US')}`, () => {

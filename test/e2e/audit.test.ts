@@ -18,7 +18,8 @@ import { argsOf } from '../../src/lib/chain/client.js'
 import { topicId } from '../../src/lib/chain/codec.js'
 import { ANVIL_DEV_KEYS } from '../../src/lib/dev/anvil.js'
 import { startMosquitto, type MosquittoHandle } from '../../src/lib/dev/mosquitto.js'
-import { journalDir, listSegments, readRecords } from '../../src/lib/audit/journal-files.js'
+import { journalDir, listSegments, rangeTally, readRecords } from '../../src/lib/audit/journal-files.js'
+import { membersRecords } from '../../src/lib/audit/sensitive-members.js'
 import type { JournalEntry, JournalRecord } from '../../src/lib/audit/entry.js'
 import { CSV_COLUMNS, type AuditReport, type ReportRow } from '../../src/lib/audit/report.js'
 import type { VerifyReport } from '../../src/lib/audit/verify.js'
@@ -50,6 +51,12 @@ interface Ev {
 
 type Rec = { file: string; line: number; record: JournalRecord }
 type Entry = JournalEntry & { count?: number }
+
+async function mapSeq<T, R>(xs: readonly T[], f: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = []
+  for (const x of xs) out.push(await f(x))
+  return out
+}
 
 /** A minimal RFC 4180 reader: quoted fields, doubled quotes, CRLF records. Throws on anything else. */
 function parseCsv(text: string): string[][] {
@@ -120,6 +127,23 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
     const out: Rec[] = []
     for await (const r of readRecords(dataDir)) out.push(r)
     return out
+  }
+  /**
+   * What committed sensitive reports (counts + members root on chain) say about `who` in `role`, opened with
+   * the journal's member records of their topic and period: null when a report's counts or root are not the
+   * journal's (the chain and the journal must say the same).
+   */
+  async function memberCount(reports: Ev[], topic: string, who: string, role: 'publisher' | 'receiver'): Promise<number | null> {
+    let n = 0
+    for (const e of reports) {
+      const s = (await rangeTally(dataDir, Number(e.a.fromTime) * 1000, Number(e.a.toTime) * 1000)).sensitive.get(topic)
+      if (!s) return null
+      const c = membersRecords(s)
+      const same = c.membersRoot === lc(e.a.membersRoot) && [c.publishers, c.published, c.receivers, c.received].join() === [e.a.publishers, e.a.published, e.a.receivers, e.a.received].map(Number).join()
+      if (!same) return null
+      n += c.records.find((r) => r.role === role && r.address === lc(who))?.count ?? 0
+    }
+    return n
   }
   const entries = (recs: Rec[]): Entry[] => recs.flatMap((r) => (r.record.redacted ? [] : [r.record.entry as Entry]))
 
@@ -248,25 +272,24 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
     const periods = new Set(snapshot.map((r) => periodOf(r.record.t)))
 
     const topicVitals = lc(topicId('ward/vitals'))
-    const sum = (evs: Ev[], who: string, list: 'publishers' | 'receivers', counts: 'published' | 'received') =>
-      evs.reduce((n, e) => n + (e.a[list] as string[]).reduce((m, x, i) => m + (lc(x) === lc(who) ? Number((e.a[counts] as bigint[])[i]) : 0), 0), 0)
+    const sum = (evs: Ev[], who: string, role: 'publisher' | 'receiver') => memberCount(evs, 'ward/vitals', who, role)
     const deniedOf = (evs: Ev[], name: string) =>
       evs.filter((e) => e.name === 'DeniedSummary').reduce((n, e) => n + (e.a.topics as string[]).reduce((m, x, i) => m + (lc(x) === lc(topicId(name)) ? Number((e.a.counts as bigint[])[i]) : 0), 0), 0)
     let evs: Ev[] = []
-    const ready = () => {
+    const ready = async () => {
       const anchored = new Set(evs.filter((e) => e.name === 'Anchored').map((e) => Number(e.a.fromTime) * 1000 / PERIOD_MS))
       const sensitive = evs.filter((e) => e.name === 'SensitiveReport' && lc(e.a.topic) === topicVitals)
       return (
         [...periods].every((k) => anchored.has(k)) &&
-        sum(sensitive, VALVE, 'publishers', 'published') === 20 &&
-        sum(sensitive, NURSE, 'receivers', 'received') === 20 &&
-        sum(sensitive, ARCHIVE, 'receivers', 'received') === 20 &&
+        (await sum(sensitive, VALVE, 'publisher')) === 20 &&
+        (await sum(sensitive, NURSE, 'receiver')) === 20 &&
+        (await sum(sensitive, ARCHIVE, 'receiver')) === 20 &&
         deniedOf(evs, '$connect') === snapshot.filter((r) => !r.record.redacted && r.record.entry.kind === 'connect' && r.record.entry.outcome === 'deny').length &&
         evs.some((e) => e.name === 'Banned' && lc(e.a.subject) === padded(ROGUE))
       )
     }
     try {
-      await waitFor(async () => ((evs = await events()), ready()), 15_000, 'anchors, the sensitive report, the denied summary and the ban on chain')
+      await waitFor(async () => ((evs = await events()), await ready()), 15_000, 'anchors, the sensitive report, the denied summary and the ban on chain')
     } catch (err) {
       const s = evs.filter((e) => ['Anchored', 'SensitiveReport', 'DeniedSummary', 'Banned'].includes(e.name)).map((e) => `${e.name} ${JSON.stringify(e.a, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))}`)
       throw new Error(`${(err as Error).message}\nperiods with entries: ${[...periods].join(' ')}\n${s.join('\n')}\nproxy stderr:\n${proxy.cli.stderr().slice(-3000)}`, { cause: err })
@@ -296,11 +319,14 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
     assert.equal(deniedOf(evs, 'ward/vitals'), 1, 'the refused subscribe')
     assert.equal(deniedOf(evs, 'plant/valve'), 2, 'the refused publishes')
 
-    // The sensitive report of the burst's period names the receivers although they subscribed periods earlier.
+    // The sensitive report of the burst's period counts the receivers although they subscribed periods earlier;
+    // on chain only counts and the members root, whose records (in the journal) name them.
     const burst = evs.find((e) => e.name === 'SensitiveReport' && lc(e.a.topic) === topicVitals && Number(e.a.fromTime) === (burstPeriod * PERIOD_MS) / 1000)
     assert.ok(burst, 'a sensitive report for the period of the burst')
-    assert.deepEqual((burst.a.receivers as string[]).map((x) => getAddress(x)).sort(), [NURSE, ARCHIVE].sort())
-    assert.deepEqual((burst.a.publishers as string[]).map((x) => getAddress(x)), [VALVE])
+    assert.deepEqual([Number(burst.a.publishers), Number(burst.a.receivers), Number(burst.a.received)], [1, 2, 2 * Number(burst.a.published)])
+    const burstMembers = membersRecords((await rangeTally(dataDir, Number(burst.a.fromTime) * 1000, Number(burst.a.toTime) * 1000)).sensitive.get('ward/vitals')!)
+    assert.equal(burstMembers.membersRoot, lc(burst.a.membersRoot))
+    assert.deepEqual(burstMembers.records.map((r) => [r.role, getAddress(r.address)]), [['publisher', VALVE], ...[NURSE, ARCHIVE].sort((x, y) => (lc(x) < lc(y) ? -1 : 1)).map((a) => ['receiver', a])])
 
     // Anchored counts are the journal's counts for those (closed) periods.
     const now = await journal()
@@ -523,13 +549,11 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
       const report = (k: number) => evs.filter((e) => e.name === 'SensitiveReport' && lc(e.a.topic) === lc(topicId('ward/vitals')) && (Number(e.a.fromTime) * 1000) / PERIOD_MS === k)
       await waitFor(async () => ((evs = await events()), periods.every((k) => report(k).length > 0)), 15_000, 'the sensitive reports of both periods')
       const es = entries(await journal())
-      const rows = periods.map((k) => {
+      const rows = await mapSeq(periods, async (k) => {
         const sum = (pred: (e: Entry) => boolean) => es.filter((e) => periodOf(e.t) === k && pred(e)).reduce((n, e) => n + (e.count ?? 1), 0)
-        const chainSum = (who: string, list: 'publishers' | 'receivers', counts: 'published' | 'received') =>
-          report(k).reduce((n, e) => n + (e.a[list] as string[]).reduce((m, x, i) => m + (lc(x) === lc(who) ? Number((e.a[counts] as bigint[])[i]) : 0), 0), 0)
         return {
           period: k,
-          chain: [chainSum(VALVE, 'publishers', 'published'), chainSum(NURSE, 'receivers', 'received')],
+          chain: [await memberCount(report(k), 'ward/vitals', VALVE, 'publisher'), await memberCount(report(k), 'ward/vitals', NURSE, 'receiver')],
           journal: [sum((e) => e.kind === 'publish' && e.outcome === 'allow' && e.clientId === 'valve-b'), sum((e) => e.kind === 'deliver' && e.outcome === 'allow' && e.clientId === 'nurse-b')],
         }
       })
@@ -709,12 +733,10 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
       const inKill = (e: Entry) => periodOf(e.t) === killPeriod
       const journalSum = (pred: (e: Entry) => boolean) => final.filter((e) => inKill(e) && pred(e)).reduce((n, e) => n + (e.count ?? 1), 0)
       const reported = afterRestart.filter((e) => e.name === 'SensitiveReport' && lc(e.a.topic) === lc(topicId('ward/vitals')) && (Number(e.a.fromTime) * 1000) / PERIOD_MS === killPeriod)
-      const onChain = (who: string, list: 'publishers' | 'receivers', counts: 'published' | 'received') =>
-        reported.reduce((n, e) => n + (e.a[list] as string[]).reduce((m, x, i) => m + (lc(x) === lc(who) ? Number((e.a[counts] as bigint[])[i]) : 0), 0), 0)
       const jPub = journalSum((e) => e.kind === 'publish' && e.outcome === 'allow' && e.topic === 'ward/vitals' && lc(e.address) === lc(VALVE))
       const jRecv = journalSum((e) => e.kind === 'deliver' && e.outcome === 'allow' && e.topic === 'ward/vitals' && lc(e.address) === lc(NURSE))
       assert.ok(jPub > 0 && jRecv > 0, `sensitive traffic in the period of the kill (${jPub} publishes, ${jRecv} deliveries)`)
-      assert.deepEqual([onChain(VALVE, 'publishers', 'published'), onChain(NURSE, 'receivers', 'received')], [jPub, jRecv], `period ${killPeriod}: on-chain sensitive counts = the journal's`)
+      assert.deepEqual([await memberCount(reported, 'ward/vitals', VALVE, 'publisher'), await memberCount(reported, 'ward/vitals', NURSE, 'receiver')], [jPub, jRecv], `period ${killPeriod}: on-chain sensitive counts = the journal's`)
 
       const v = await flytrap(['audit', 'verify', '--data-dir', dataDir, ...chainArgs(), '--json'])
       assert.equal(v.code, 0, v.stdout + v.stderr)

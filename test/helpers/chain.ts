@@ -19,7 +19,7 @@ export interface ChainFixture {
   close(): Promise<void>
 }
 
-export async function chainFixture(opts: { deploy?: boolean } = {}): Promise<ChainFixture> {
+export async function chainFixture(opts: { deploy?: boolean; publicSensitiveLists?: boolean } = {}): Promise<ChainFixture> {
   const anvil = await startAnvil()
   const { provider, chainId } = await connect(anvil.rpcUrl)
   const wallet = (i: number) => {
@@ -30,7 +30,7 @@ export async function chainFixture(opts: { deploy?: boolean } = {}): Promise<Cha
   let address = ''
   let deployBlock = 0
   if (opts.deploy !== false) {
-    const d = await deployFlyTrap(wallet(0))
+    const d = await deployFlyTrap(wallet(0), { publicSensitiveLists: opts.publicSensitiveLists })
     address = d.address
     deployBlock = d.block
   }

@@ -84,6 +84,14 @@ export interface Sensitive {
   topic: string
   fromTime: string
   toTime: string
+  /** committed: counts and the members' Merkle root only (the default); clear: addresses listed. */
+  form: 'committed' | 'clear'
+  publisherCount: number
+  published: number
+  receiverCount: number
+  received: number
+  membersRoot: string | null
+  /** Empty when committed. */
   publishers: CountEntry[]
   receivers: CountEntry[]
 }

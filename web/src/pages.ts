@@ -72,11 +72,18 @@ export function deniedTable(rows: Denied[]): HTMLElement {
   )
 }
 
+/** Committed reports show counts and the members' root (who is in the journal, not on chain); clear ones list who. */
+function sensitiveMembers(r: Sensitive): Child[] {
+  if (r.form === 'clear') return [counts(r.publishers, 'client'), counts(r.receivers, 'client')]
+  const committed = () => h('span', { title: `members root ${r.membersRoot ?? ''}` }, badge('committed', 'info'))
+  return [[`${r.publisherCount} (${r.published}) `, committed()], [`${r.receiverCount} (${r.received}) `, committed()]]
+}
+
 export function sensitiveTable(caption: string, rows: Sensitive[], empty: string): HTMLElement {
   return table(
     caption,
     ['Period', 'Publishers (messages)', 'Receivers (messages)', 'Reporter'],
-    rows.map((r) => [period(r.fromTime, r.toTime), counts(r.publishers, 'client'), counts(r.receivers, 'client'), addr(r.reporter)]),
+    rows.map((r) => [period(r.fromTime, r.toTime), ...sensitiveMembers(r), addr(r.reporter)]),
     { empty },
   )
 }

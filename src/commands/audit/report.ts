@@ -5,6 +5,7 @@ import { ChainCommand } from '../../lib/cli/base.js'
 import { table } from '../../lib/cli/output.js'
 import { parseAddress } from '../../lib/chain/codec.js'
 import { deploymentFor, flytrapDir } from '../../lib/config/store.js'
+import { readReasons } from '../../lib/config/reasons.js'
 import { FlytrapError, usageError } from '../../lib/errors.js'
 import { journalDir } from '../../lib/audit/journal-files.js'
 import { buildReport, parseReportTime, toCsv, toJson, type AuditReport, type ReportFormat, type ReportRow } from '../../lib/audit/report.js'
@@ -63,7 +64,7 @@ and reporter-only events only from registered reporters.`
     const deployBlock = f['from-block'] ?? (recorded && recorded.address.toLowerCase() === client.address.toLowerCase() ? recorded.block : undefined)
 
     const report = await this.spin('Building the audit report', (s) =>
-      buildReport({ client, from: fromMs, to: toMs, topic: f.topic, clientAddress, dataDir, deployBlock, onProgress: (text) => (s.text = `Building the audit report: ${text}`) }),
+      buildReport({ client, from: fromMs, to: toMs, topic: f.topic, clientAddress, dataDir, deployBlock, reasons: readReasons(), onProgress: (text) => (s.text = `Building the audit report: ${text}`) }),
     )
 
     const text = format === 'json' ? toJson(report) : format === 'csv' ? toCsv(report.rows) : this.render(report)

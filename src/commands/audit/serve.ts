@@ -5,6 +5,7 @@ import { Flags } from '@oclif/core'
 import { ChainCommand } from '../../lib/cli/base.js'
 import { rawRpc } from '../../lib/chain/client.js'
 import { deploymentFor } from '../../lib/config/store.js'
+import { readReasons } from '../../lib/config/reasons.js'
 import { FlytrapError, usageError } from '../../lib/errors.js'
 import { journalDir } from '../../lib/audit/journal-files.js'
 import { ChainIndex } from '../../lib/web/index.js'
@@ -65,7 +66,7 @@ against the proxy's local journal. Runs until Ctrl-C (SIGINT) or SIGTERM.`
     const deployBlock = f['from-block'] ?? (recorded && recorded.address.toLowerCase() === client.address.toLowerCase() ? recorded.block : undefined)
 
     const index = await this.spin('Indexing the contract’s events', (s) =>
-      ChainIndex.create({ client, deployBlock, dataDir, pollIntervalMs, onProgress: (text) => (s.text = `Indexing the contract’s events: ${text}`) }),
+      ChainIndex.create({ client, deployBlock, dataDir, pollIntervalMs, reasons: readReasons(), onProgress: (text) => (s.text = `Indexing the contract’s events: ${text}`) }),
     )
     const built = existsSync(join(WEB_DIST, 'index.html'))
     let server

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core'
-import { ChainCommand } from '../../lib/cli/base.js'
+import { ChainCommand, reasonFlags } from '../../lib/cli/base.js'
 import { record } from '../../lib/cli/output.js'
 import { encodeCountries, parseDuration, parseFee } from '../../lib/chain/codec.js'
 import { topicJson, txJson, type TopicJson, type TxJson } from '../../lib/chain/json.js'
@@ -28,7 +28,7 @@ export default class TopicAdd extends ChainCommand<typeof TopicAdd> {
     open: Flags.boolean({ description: 'anyone may join by paying the fee (a fee of 0 = free self-service)', exclusive: ['closed'] }),
     closed: Flags.boolean({ description: 'only the owner grants access (default)', exclusive: ['open'] }),
     period: Flags.string({ description: 'access one join payment buys, e.g. 30d (default: permanent)' }),
-    reason: Flags.string({ description: 'why (recorded on chain)', default: '' }),
+    ...reasonFlags,
   }
 
   async run(): Promise<TopicAddResult> {
@@ -41,8 +41,9 @@ export default class TopicAdd extends ChainCommand<typeof TopicAdd> {
 
     const client = await this.client({ write: true })
     const { registrationFee } = await client.info()
+    const reason = (await this.onChainReason(this.flags.reason, { private: this.flags['reason-private'], action: 'add', topic: name })).reason
     const tx = await this.spin(`Registering ${name}`, () =>
-      client.addTopic({ name, pubFee, subFee, sensitive: this.flags.sensitive, open: this.flags.open, period, countries, reason: this.flags.reason, value: registrationFee }),
+      client.addTopic({ name, pubFee, subFee, sensitive: this.flags.sensitive, open: this.flags.open, period, countries, reason, value: registrationFee }),
     ).catch(async (err: unknown) => {
       // Refused by the contract's namespace check during gas estimation: nothing was sent. Say what it overlaps.
       if (isNamespaceRefusal(err)) throw await explainNamespaceRefusal(client, 'topic add', [name], await senderOf(client), err)

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core'
-import { ChainCommand } from '../../lib/cli/base.js'
+import { ChainCommand, reasonFlags } from '../../lib/cli/base.js'
 import { formatExpiry, parseAddress, parseWhen, roleMask, roleNames } from '../../lib/chain/codec.js'
 import { txJson, type TxJson } from '../../lib/chain/json.js'
 import { usageError } from '../../lib/errors.js'
@@ -9,6 +9,8 @@ export interface TopicAllowResult {
   client: string
   roles: string[]
   expires: string
+  /** The commitment sent instead of the reason (--reason-private), else null. */
+  reasonCommitment: string | null
   tx: TxJson
 }
 
@@ -23,7 +25,7 @@ export default class TopicAllow extends ChainCommand<typeof TopicAllow> {
     pub: Flags.boolean({ description: 'may publish' }),
     sub: Flags.boolean({ description: 'may subscribe' }),
     until: Flags.string({ description: 'expiry: ISO date/time, unix seconds or a duration like 30d (default: until revoked)' }),
-    reason: Flags.string({ description: 'why they have access (recorded on chain)', default: '' }),
+    ...reasonFlags,
   }
 
   async run(): Promise<TopicAllowResult> {
@@ -33,9 +35,11 @@ export default class TopicAllow extends ChainCommand<typeof TopicAllow> {
     const expiresAt = this.flags.until ? parseWhen(this.flags.until) : 0
     if (this.flags.until && expiresAt <= Math.floor(Date.now() / 1000)) throw usageError(`--until ${this.flags.until} is in the past`)
     const c = await this.client({ write: true })
-    const tx = await this.spin(`Granting ${roleNames(roles).join('+')} on ${name}`, () => c.allow(name, client, roles, expiresAt, this.flags.reason))
+    const why = await this.onChainReason(this.flags.reason, { private: this.flags['reason-private'], action: 'allow', topic: name, client })
+    const tx = await this.spin(`Granting ${roleNames(roles).join('+')} on ${name}`, () => c.allow(name, client, roles, expiresAt, why.reason))
     const expires = expiresAt ? formatExpiry(expiresAt) : 'never'
     this.say(`${client} may ${roleNames(roles).join(' and ')} on ${name} until ${expires === 'never' ? 'revoked' : expires} (tx ${tx.hash})`)
-    return { topic: name, client, roles: roleNames(roles), expires, tx: txJson(tx) }
+    if (why.commitment) this.say(`the reason went on chain as commitment ${why.commitment}; its text and salt are in ${why.reasonsFile}`)
+    return { topic: name, client, roles: roleNames(roles), expires, reasonCommitment: why.commitment, tx: txJson(tx) }
   }
 }

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core'
-import { ChainCommand } from '../../lib/cli/base.js'
+import { ChainCommand, reasonFlags } from '../../lib/cli/base.js'
 import { parseDuration, parseFee } from '../../lib/chain/codec.js'
 import { topicJson, txJson, type TopicJson, type TxJson } from '../../lib/chain/json.js'
 import { FlytrapError, usageError } from '../../lib/errors.js'
@@ -17,7 +17,7 @@ export default class TopicFee extends ChainCommand<typeof TopicFee> {
     'pub-fee': Flags.string({ description: 'new publish fee in ETH (unchanged if omitted)' }),
     'sub-fee': Flags.string({ description: 'new subscribe fee in ETH (unchanged if omitted)' }),
     period: Flags.string({ description: 'access one payment buys, e.g. 30d, or "0" for permanent (unchanged if omitted)' }),
-    reason: Flags.string({ description: 'why (recorded on chain)', default: '' }),
+    ...reasonFlags,
   }
 
   async run(): Promise<TopicFeeResult> {
@@ -31,7 +31,8 @@ export default class TopicFee extends ChainCommand<typeof TopicFee> {
     const subFee = flags['sub-fee'] === undefined ? current.subFee : parseFee(flags['sub-fee'], '--sub-fee')
     const period = flags.period === undefined ? current.period : flags.period === '0' ? 0 : parseDuration(flags.period)
     if (period === undefined) throw usageError(`--period "${flags.period}" is not a duration`, 'e.g. 12h, 30d, 1y, or 0')
-    const tx = await this.spin(`Updating fees of ${name}`, () => client.setFees(name, pubFee, subFee, period, flags.reason))
+    const reason = (await this.onChainReason(this.flags.reason, { private: this.flags['reason-private'], action: 'fee', topic: name })).reason
+    const tx = await this.spin(`Updating fees of ${name}`, () => client.setFees(name, pubFee, subFee, period, reason))
     const topic = topicJson((await client.topic(name))!)
     this.say(`${name}: publish ${topic.pubFeeEth} ETH, subscribe ${topic.subFeeEth} ETH${period ? ` per ${period} s` : ''} (tx ${tx.hash})`)
     return { topic, tx: txJson(tx) }

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core'
-import { ChainCommand } from '../../lib/cli/base.js'
+import { ChainCommand, reasonFlags } from '../../lib/cli/base.js'
 import { txJson, type TxJson } from '../../lib/chain/json.js'
 import { FlytrapError, usageError } from '../../lib/errors.js'
 
@@ -18,7 +18,7 @@ export default class TopicFlags extends ChainCommand<typeof TopicFlags> {
     sensitive: Flags.boolean({ description: 'report publishers and receivers on chain', allowNo: true }),
     open: Flags.boolean({ description: 'anyone may join by paying the fee', exclusive: ['closed'] }),
     closed: Flags.boolean({ description: 'only the owner grants access', exclusive: ['open'] }),
-    reason: Flags.string({ description: 'why (recorded on chain)', default: '' }),
+    ...reasonFlags,
   }
 
   async run(): Promise<TopicFlagsResult> {
@@ -29,7 +29,8 @@ export default class TopicFlags extends ChainCommand<typeof TopicFlags> {
     const current = await client.topic(name)
     if (!current) throw new FlytrapError(`no topic "${name}"`, { exit: 'usage' })
     const next = { sensitive: flags.sensitive ?? current.sensitive, open: flags.open ? true : flags.closed ? false : current.open }
-    const tx = await this.spin(`Updating ${name}`, () => client.setFlags(name, next, flags.reason))
+    const reason = (await this.onChainReason(this.flags.reason, { private: this.flags['reason-private'], action: 'flags', topic: name })).reason
+    const tx = await this.spin(`Updating ${name}`, () => client.setFlags(name, next, reason))
     this.say(`${name}: ${next.sensitive ? 'sensitive' : 'not sensitive'}, ${next.open ? 'open' : 'closed'} (tx ${tx.hash})`)
     return { topic: name, ...next, tx: txJson(tx) }
   }

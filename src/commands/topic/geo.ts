@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core'
-import { ChainCommand } from '../../lib/cli/base.js'
+import { ChainCommand, reasonFlags } from '../../lib/cli/base.js'
 import { encodeCountries, decodeCountries } from '../../lib/chain/codec.js'
 import { txJson, type TxJson } from '../../lib/chain/json.js'
 import { usageError } from '../../lib/errors.js'
@@ -17,7 +17,7 @@ export default class TopicGeo extends ChainCommand<typeof TopicGeo> {
   static override flags = {
     country: Flags.string({ description: 'allowed country code (repeatable)', multiple: true, exclusive: ['anywhere'] }),
     anywhere: Flags.boolean({ description: 'remove the country limit', exclusive: ['country'] }),
-    reason: Flags.string({ description: 'why (recorded on chain)', default: '' }),
+    ...reasonFlags,
   }
 
   async run(): Promise<TopicGeoResult> {
@@ -25,7 +25,8 @@ export default class TopicGeo extends ChainCommand<typeof TopicGeo> {
     if (!this.flags.anywhere && !this.flags.country?.length) throw usageError('pass --country <code> (repeatable) or --anywhere')
     const packed = encodeCountries(this.flags.anywhere ? [] : (this.flags.country ?? []))
     const client = await this.client({ write: true })
-    const tx = await this.spin(`Setting countries of ${name}`, () => client.setCountries(name, packed, this.flags.reason))
+    const reason = (await this.onChainReason(this.flags.reason, { private: this.flags['reason-private'], action: 'geo', topic: name })).reason
+    const tx = await this.spin(`Setting countries of ${name}`, () => client.setCountries(name, packed, reason))
     const countries = decodeCountries(packed)
     this.say(`${name}: ${countries.length ? countries.join(' ') : 'anywhere'} (tx ${tx.hash})`)
     return { topic: name, countries, tx: txJson(tx) }

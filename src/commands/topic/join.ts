@@ -36,6 +36,8 @@ export default class TopicJoin extends ChainCommand<typeof TopicJoin> {
     if (this.flags['max-fee'] !== undefined && price > parseFee(this.flags['max-fee'], '--max-fee')) {
       throw usageError(`the price is ${formatFee(price)} ETH, above --max-fee ${this.flags['max-fee']}`)
     }
+    const chain = await this.publicChain()
+    if (chain.public) this.stderrWarning(`chain ${chain.chainId} is public: that your address joined ${name}, and what it paid, will be readable by anyone, permanently`)
     const tx = await this.spin(`Joining ${name} for ${formatFee(price)} ETH`, () => c.join(name, roles, this.flags.periods, price))
     const joined = tx.events.find((e) => e.name === 'Joined')
     const expires = formatExpiry((joined?.args[roles & 2 ? 'subExpiresAt' : 'pubExpiresAt'] as bigint | undefined) ?? 0n)

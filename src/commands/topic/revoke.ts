@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core'
-import { ChainCommand } from '../../lib/cli/base.js'
+import { ChainCommand, reasonFlags } from '../../lib/cli/base.js'
 import { parseAddress, roleMask, roleNames } from '../../lib/chain/codec.js'
 import { txJson, type TxJson } from '../../lib/chain/json.js'
 
@@ -7,6 +7,8 @@ export interface TopicRevokeResult {
   topic: string
   client: string
   roles: string[]
+  /** The commitment sent instead of the reason (--reason-private), else null. */
+  reasonCommitment: string | null
   tx: TxJson
 }
 
@@ -17,7 +19,7 @@ export default class TopicRevoke extends ChainCommand<typeof TopicRevoke> {
   static override flags = {
     pub: Flags.boolean({ description: 'revoke publishing' }),
     sub: Flags.boolean({ description: 'revoke subscribing' }),
-    reason: Flags.string({ description: 'why (recorded on chain)', default: '' }),
+    ...reasonFlags,
   }
 
   async run(): Promise<TopicRevokeResult> {
@@ -26,8 +28,10 @@ export default class TopicRevoke extends ChainCommand<typeof TopicRevoke> {
     const both = !this.flags.pub && !this.flags.sub
     const roles = roleMask(both || this.flags.pub, both || this.flags.sub)
     const c = await this.client({ write: true })
-    const tx = await this.spin(`Revoking ${roleNames(roles).join('+')} on ${name}`, () => c.revoke(name, client, roles, this.flags.reason))
+    const why = await this.onChainReason(this.flags.reason, { private: this.flags['reason-private'], action: 'revoke', topic: name, client })
+    const tx = await this.spin(`Revoking ${roleNames(roles).join('+')} on ${name}`, () => c.revoke(name, client, roles, why.reason))
     this.say(`${client} may no longer ${roleNames(roles).join(' or ')} on ${name} (tx ${tx.hash})`)
-    return { topic: name, client, roles: roleNames(roles), tx: txJson(tx) }
+    if (why.commitment) this.say(`the reason went on chain as commitment ${why.commitment}; its text and salt are in ${why.reasonsFile}`)
+    return { topic: name, client, roles: roleNames(roles), reasonCommitment: why.commitment, tx: txJson(tx) }
   }
 }

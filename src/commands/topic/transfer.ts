@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core'
-import { ChainCommand } from '../../lib/cli/base.js'
+import { ChainCommand, reasonFlags } from '../../lib/cli/base.js'
 import { parseAddress } from '../../lib/chain/codec.js'
 import { txJson, type TxJson } from '../../lib/chain/json.js'
 import { explainNamespaceRefusal, isNamespaceRefusal } from '../../lib/chain/namespace-refusal.js'
@@ -20,7 +20,7 @@ export default class TopicTransfer extends ChainCommand<typeof TopicTransfer> {
   ]
   static override args = { topic: Args.string({ description: 'topic name or filter' }), address: Args.string({ description: 'new owner' }) }
   static override flags = {
-    reason: Flags.string({ description: 'why (recorded on chain)', default: '' }),
+    ...reasonFlags,
     with: Flags.string({ description: 'another topic you own to move in the same transaction (repeatable): a filter and the names under it can only change owner together', multiple: true }),
   }
 
@@ -30,7 +30,8 @@ export default class TopicTransfer extends ChainCommand<typeof TopicTransfer> {
     const others = this.flags.with ?? []
     const names = [name, ...others]
     const c = await this.client({ write: true })
-    const tx = await this.spin(`Transferring ${names.join(', ')}`, () => (others.length === 0 ? c.transferTopic(name, to, this.flags.reason) : c.transferTopics(names, to, this.flags.reason))).catch(
+    const reason = (await this.onChainReason(this.flags.reason, { private: this.flags['reason-private'], action: 'transfer', topic: name, client: to })).reason
+    const tx = await this.spin(`Transferring ${names.join(', ')}`, () => (others.length === 0 ? c.transferTopic(name, to, reason) : c.transferTopics(names, to, reason))).catch(
       async (err: unknown) => {
         if (isNamespaceRefusal(err)) throw await explainNamespaceRefusal(c, 'topic transfer', names, to, err)
         throw err

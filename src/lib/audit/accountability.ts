@@ -63,7 +63,8 @@ export async function openAccountability(o: AccountabilityOptions): Promise<Acco
         // One anchor sequence per reporter key, so one journal per key: cluster workers other than 0 (which
         // share worker 0's key) report their counts but cannot anchor their own journals.
         if (o.sink) o.logger?.warn('this worker\'s journal is not anchored: a reporter key anchors one journal (worker 0\'s); give each worker its own reporter key to anchor all of them')
-        reporting = await startReporting({ outbox: sink, journal, anchor: !o.sink, anchorCursor, dir: join(o.dataDir, 'reporting'), periodMs: o.periodMs, logger: o.logger })
+        const publicSensitiveLists = chain ? () => chain.publicSensitiveLists() : undefined
+        reporting = await startReporting({ outbox: sink, journal, anchor: !o.sink, anchorCursor, publicSensitiveLists, dir: join(o.dataDir, 'reporting'), periodMs: o.periodMs, logger: o.logger })
       }
     },
     status: () => ({ recorder: recorder.stats(), outbox: outbox?.status(), reporting: reporting?.status() }),

@@ -11,6 +11,9 @@
  * proof still verifies, the content is gone, and without the salt the leaf cannot be used to guess it.
  */
 import { hexlify, keccak256, randomBytes, ZeroHash } from 'ethers'
+import { canonicalJson } from './canonical-json.js'
+
+export { canonicalJson }
 
 export const ENTRY_KINDS = ['connect', 'publish', 'subscribe', 'deliver', 'will', 'disconnect', 'ban', 'erasure'] as const
 export type EntryKind = (typeof ENTRY_KINDS)[number]
@@ -65,23 +68,6 @@ export const GENESIS = ZeroHash
 export type JournalRecord =
   | { redacted: false; seq: number; t: number; entry: JournalEntry; salt: string; leaf: string; prev: string }
   | { redacted: true; seq: number; t: number; leaf: string; prev: string; redactedAt?: number; erasure?: number }
-
-/** JSON with sorted keys, no whitespace, undefined members left out: one byte string per value. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('canonicalJson: non-finite number')
-    if (value === undefined || typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') {
-      throw new TypeError(`canonicalJson: cannot encode ${typeof value}`)
-    }
-    return JSON.stringify(value)
-  }
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`
-  const obj = value as Record<string, unknown>
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort()
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`
-}
 
 const LEAF_TAG = Buffer.from([0x00])
 

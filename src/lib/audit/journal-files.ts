@@ -219,7 +219,7 @@ export async function rangeRoots(dataDir: string, ranges: readonly { fromMs: num
 /** The reportable counts (tally.ts) of the entries with t in [fromMs, toMs); redacted lines count nowhere. */
 export async function rangeTally(dataDir: string, fromMs: number, toMs: number): Promise<PeriodTally> {
   const tally = emptyTally()
-  for await (const { record } of readRecords(dataDir, { fromMs, toMs })) if (!record.redacted) tallyEntry(tally, record.entry)
+  for await (const { record } of readRecords(dataDir, { fromMs, toMs })) if (!record.redacted) tallyEntry(tally, record.entry, record.salt)
   return tally
 }
 

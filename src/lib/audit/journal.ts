@@ -413,7 +413,7 @@ export class Journal {
     let seq = this.seq
     let chain = this.chain
     const lines: string[] = []
-    const done: { a: Appended; entry: JournalEntry; waiters: Pending[]; prev: string }[] = []
+    const done: { a: Appended; entry: JournalEntry; salt: string; waiters: Pending[]; prev: string }[] = []
     for (const [i, p] of this.coalesce(batch).entries()) {
       // Hashing is CPU work on the proxy's thread: yield now and then so packets are not held up by a big batch.
       if (i > 0 && i % HASH_SLICE === 0) await new Promise((r) => setImmediate(r))
@@ -424,7 +424,7 @@ export class Journal {
       lines.push(encodeRecord({ redacted: false, seq, t: p.t, entry, salt, leaf, prev: chain }))
       const prev = chain
       chain = chainNext(chain, leaf)
-      done.push({ a: { seq, t: p.t, leaf, chain }, entry, waiters: p.waiters, prev })
+      done.push({ a: { seq, t: p.t, leaf, chain }, entry, salt, waiters: p.waiters, prev })
     }
     const buf = Buffer.from(lines.join('\n') + '\n', 'utf8')
     try {
@@ -445,11 +445,11 @@ export class Journal {
     this.chain = chain
     this.counters.written += batch.length
     this.counters.batches++
-    for (const d of done) this.track(d.a, d.entry, d.prev)
+    for (const d of done) this.track(d.a, d.entry, d.salt, d.prev)
     for (const d of done) for (const w of d.waiters) w.resolve(d.a)
   }
 
-  private track(d: Appended, entry: JournalEntry, prev: string): void {
+  private track(d: Appended, entry: JournalEntry, salt: string, prev: string): void {
     const k = this.periodOf(d.t)
     if (k < this.liveFrom) return
     let p = this.live.get(k)
@@ -465,7 +465,7 @@ export class Journal {
     p.tree.push(d.leaf)
     p.lastSeq = d.seq
     p.chain = d.chain
-    tallyEntry(p.tally, entry)
+    tallyEntry(p.tally, entry, salt)
   }
 
   private async maybeRotate(t: number): Promise<void> {

@@ -23,7 +23,9 @@ import { decodeCountries, formatExpiry, roleNames, topicId } from '../chain/code
 import { usageError } from '../errors.js'
 import { filterCovers, topicMatches } from '../policy/filter.js'
 import { blockRange, blockTime, deploymentBlock } from './blocks.js'
-import { readRecords } from './journal-files.js'
+import { rangeTally, readRecords } from './journal-files.js'
+import { membersRecords } from './sensitive-members.js'
+import { displayReason, type ReasonDisclosure } from '../chain/reasons.js'
 import { verifyJournal } from './verify.js'
 import { CONNECT_TOPIC, OTHER_TOPIC } from './reporting.js'
 
@@ -80,14 +82,16 @@ export interface ReportOptions {
   /** Blocks per eth_getLogs request. */
   chunk?: number
   onProgress?: (text: string) => void
+  /** Disclosed private reasons (the owner's reasons.jsonl), by commitment: shown when they open an on-chain commitment. */
+  reasons?: ReadonlyMap<string, ReasonDisclosure>
 }
 
 // ------------------------------------------------------------------ events
 
 const POLICY_BY_TOPIC = ['TopicAdded', 'TopicFeesChanged', 'TopicCountriesChanged', 'TopicFlagsChanged', 'TopicTransferred', 'TopicRemoved', 'Granted', 'Revoked', 'Joined'] as const
-const REPORTER_ONLY = new Set(['Banned', 'DeniedSummary', 'SensitiveReport', 'Anchored'])
+const REPORTER_ONLY = new Set(['Banned', 'DeniedSummary', 'SensitiveReport', 'SensitiveReportClear', 'Anchored'])
 const ADMIN = ['ReporterAdded', 'ReporterRemoved', 'AdminChanged', 'RegistrationFeeChanged'] as const
-const ALL = [...POLICY_BY_TOPIC, 'Withdrawn', 'Banned', 'DeniedSummary', 'SensitiveReport', 'Anchored', ...ADMIN] as const
+const ALL = [...POLICY_BY_TOPIC, 'Withdrawn', 'Banned', 'DeniedSummary', 'SensitiveReport', 'SensitiveReportClear', 'Anchored', ...ADMIN] as const
 
 type Parsed = LogDescription & { log: Log }
 
@@ -232,7 +236,7 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
         }
       }
       // Summaries name topics and clients in their data: fetched whole, filtered below (bounded per period).
-      queries.push([hash('SensitiveReport')])
+      queries.push([[hash('SensitiveReport'), hash('SensitiveReportClear')]])
       if (!who) queries.push([hash('DeniedSummary')])
     }
     for (const q of queries) events.push(...c.parseLogs(await getLogsChunked(provider, { address: c.address, topics: q }, range.fromBlock, opts.chunk, range.toBlock)))
@@ -270,7 +274,8 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
   const blockMs = new Map<number, number>()
   await mapLimit([...new Set(kept.map((e) => e.log.blockNumber))], 8, async (n) => void blockMs.set(n, (await blockTime(provider, n)) * 1000))
   const txFrom = new Map<string, string>()
-  for (const e of kept) rows.push(...(await chainRows(e, blockMs.get(e.log.blockNumber)!, names, owners, txFrom, provider)))
+  const ctx: RowContext = { names, owners, txFrom, provider, dataDir: opts.dataDir ?? null, reasons: opts.reasons, tallies: new Map() }
+  for (const e of kept) rows.push(...(await chainRows(e, blockMs.get(e.log.blockNumber)!, ctx)))
 
   if (journal) {
     // Proven: its range's anchor, by this journal's reporter (decided from the chain, never from meta.json),
@@ -339,7 +344,19 @@ function row(partial: Partial<ReportRow> & Pick<ReportRow, 'source' | 'event'>, 
   }
 }
 
-async function chainRows(e: Parsed, ms: number, names: Map<string, string>, owners: OwnerHistory, txFrom: Map<string, string>, provider: FlyTrapClient['provider']): Promise<Internal[]> {
+interface RowContext {
+  names: Map<string, string>
+  owners: OwnerHistory
+  txFrom: Map<string, string>
+  provider: FlyTrapClient['provider']
+  /** The journal, to open sensitive reports' member commitments (its own reports' roots match it). */
+  dataDir: string | null
+  reasons?: ReadonlyMap<string, ReasonDisclosure>
+  tallies: Map<string, ReturnType<typeof rangeTally>>
+}
+
+async function chainRows(e: Parsed, ms: number, ctx: RowContext): Promise<Internal[]> {
+  const { names, owners, txFrom, provider } = ctx
   const a = argsOf(e)
   const l = e.log
   const base = { source: 'chain' as const, event: e.name, block: l.blockNumber, txHash: l.transactionHash }
@@ -347,7 +364,7 @@ async function chainRows(e: Parsed, ms: number, names: Map<string, string>, owne
   const id = a.topic !== undefined ? lower(a.topic) : null
   const name = id ? (names.get(id) ?? id) : null
   const addr = (v: unknown) => getAddress(String(v))
-  const reason = a.reason !== undefined ? String(a.reason) : null
+  const reason = a.reason !== undefined ? displayReason(String(a.reason), ctx.reasons).reason : null
   const one = (p: Partial<ReportRow>, mentions: (string | null)[] = []) => [row({ ...base, topic: name, reason, ...p }, ms, order, [p.client, p.actor, ...mentions], [id])]
 
   switch (e.name) {
@@ -392,6 +409,18 @@ async function chainRows(e: Parsed, ms: number, names: Map<string, string>, owne
       return topics.map((t, i) => row({ ...base, topic: names.get(t) ?? t, actor: addr(a.reporter), detail: `${counts[i]} refused in ${span}` }, ms, [...order, i], [], [t]))
     }
     case 'SensitiveReport': {
+      // A commitment: counts and the members' root on chain. The journal that produced it opens it: its
+      // records for the topic and period, when their root is the one on chain, become one row each.
+      const span = `[${isoSec(a.fromTime as bigint)}, ${isoSec(a.toTime as bigint)})`
+      const root = lower(a.membersRoot)
+      const counts = `publishers ${Number(a.publishers)} (published ${Number(a.published)}), receivers ${Number(a.receivers)} (received ${Number(a.received)}) in ${span}`
+      const records = await journalMembers(ctx, name, Number(a.fromTime), Number(a.toTime), root)
+      const opened = records === null ? '' : records.length > 0 ? `; opened from the journal (${records.length} records)` : "; the journal's records do not match it"
+      const out = [row({ ...base, topic: name, actor: addr(a.reporter), detail: `${counts}; members committed, root ${root}${opened}` }, ms, order, [], [id])]
+      ;(records ?? []).forEach((r, i) => out.push(row({ ...base, topic: name, client: addr(r.address), actor: addr(a.reporter), detail: `${r.role === 'publisher' ? 'published' : 'received'} ${r.count} in ${span} (member record, in the committed root)` }, ms, [...order, i + 1], [r.address], [id])))
+      return out
+    }
+    case 'SensitiveReportClear': {
       const span = `[${isoSec(a.fromTime as bigint)}, ${isoSec(a.toTime as bigint)})`
       const out: Internal[] = []
       const pubs = a.publishers as string[]
@@ -415,6 +444,24 @@ async function chainRows(e: Parsed, ms: number, names: Map<string, string>, owne
 }
 
 // ------------------------------------------------------------------ the journal
+
+/**
+ * The journal's member records of a sensitive topic's period when their root is `root`; [] when the
+ * journal has the period but other records; null without a journal (or without the period's entries).
+ */
+async function journalMembers(ctx: RowContext, topic: string | null, fromTime: number, toTime: number, root: string): Promise<ReturnType<typeof membersRecords>['records'] | null> {
+  if (!ctx.dataDir || !topic) return null
+  const key = `${fromTime}:${toTime}`
+  if (!ctx.tallies.has(key)) ctx.tallies.set(key, rangeTally(ctx.dataDir, fromTime * 1000, toTime * 1000))
+  const s = (await ctx.tallies.get(key)!).sensitive.get(topic)
+  if (!s) return null
+  try {
+    const c = membersRecords(s)
+    return c.membersRoot === root ? c.records : []
+  } catch {
+    return []
+  }
+}
 
 async function readJournal(dataDir: string, fromMs: number, toMs: number, names: Map<string, string>): Promise<{ rows: Internal[]; invalid: number }> {
   const rows: Internal[] = []

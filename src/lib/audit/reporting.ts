@@ -3,10 +3,13 @@
  * the outbox when it ends, computed from the durable journal (journal.periodTally / periodRoot), never from
  * counts kept beside it, so a period's on-chain counts are exactly its journal entries' (tally.ts):
  *
- * - sensitive topics: one `recordSensitive(topicId, from, to, publishers, published, receivers, received)`
- *   per sensitive topic with traffic. Publishers are counted by allowed PUBLISH decisions, receivers by
- *   allowed deliveries (broker → client), not by SUBSCRIBE packets, so a long-lived subscriber is counted
- *   in every period it receives something;
+ * - sensitive topics: one `recordSensitive(topicId, from, to, publishers, published, receivers, received,
+ *   membersRoot)` per sensitive topic with traffic: distinct addresses, totals and the Merkle root of the
+ *   per-address records (sensitive-members.ts), no address. Only on a deployment made with
+ *   publicSensitiveLists (permissioned chains) does it send `recordSensitiveClear(…)` with the addresses in
+ *   clear instead; the form is read from the contract once at start. Publishers are counted by allowed
+ *   PUBLISH decisions, receivers by allowed deliveries (broker → client), not by SUBSCRIBE packets, so a
+ *   long-lived subscriber is counted in every period it receives something;
  * - refused attempts (connect, publish, subscribe, will): one `recordDenied(from, to, topicIds, counts)`,
  *   topic ids being keccak256(topic name or filter); refused connects count under keccak256("$connect"),
  *   topics beyond the cap under keccak256("$other");
@@ -30,6 +33,7 @@ import type { EnqueueResult, IntentInput } from '../chain/outbox.js'
 import type { AnchorCursor } from '../chain/client.js'
 import { AnchorSequencer, type AnchorJournal, type RangeRootLike } from './anchoring.js'
 import { CONNECT_TOPIC, OTHER_TOPIC, type PeriodTally } from './tally.js'
+import { membersRecords } from './sensitive-members.js'
 
 export { CONNECT_TOPIC, OTHER_TOPIC }
 const MAX_U32 = 2 ** 32 - 1
@@ -68,9 +72,14 @@ export interface ReportingOptions {
   sensitive?: {
     /** Sensitive topics reported per period (one transaction each); topics beyond it are logged. Default 16. */
     maxTopics?: number
-    /** Distinct publishers, and distinct receivers, per topic and period. Default 100 each. */
+    /** Clear reports only: distinct publishers, and distinct receivers, per topic and period. Default 100 each. */
     maxAddresses?: number
   }
+  /**
+   * Whether the contract lets sensitive reports name addresses in clear (its publicSensitiveLists), read once
+   * at start. Absent, false or unreadable: commitments (counts + members root), which every deployment takes.
+   */
+  publicSensitiveLists?: () => Promise<boolean>
   /** Start the boundary timer (default true). Without it, call tick(). */
   autoStart?: boolean
   logger?: Logger
@@ -148,6 +157,9 @@ class PeriodReporter implements Reporting {
   private work: Promise<void> = Promise.resolve()
   private counts = { anchor: 0, sensitive: 0, denied: 0, droppedTopics: 0, omittedAddresses: 0 }
   private readonly anchors: AnchorSequencer | null
+  private readonly clearListsFlag: (() => Promise<boolean>) | undefined
+  /** Sensitive reports name addresses (recordSensitiveClear): only when the contract says it allows it. */
+  private clearLists = false
 
   constructor(opts: ReportingOptions, periodMs: number, dir: string, journal: JournalLike) {
     this.periodMs = periodMs
@@ -160,6 +172,7 @@ class PeriodReporter implements Reporting {
     this.sensTopics = Math.max(0, Math.floor(opts.sensitive?.maxTopics ?? 16))
     this.sensAddrs = Math.max(1, Math.floor(opts.sensitive?.maxAddresses ?? 100))
     this.autoStart = opts.autoStart !== false
+    this.clearListsFlag = opts.publicSensitiveLists
     this.open = this.periodOf(this.now())
     this.anchors =
       opts.anchor !== false && typeof journal.periodRoot === 'function'
@@ -172,6 +185,14 @@ class PeriodReporter implements Reporting {
   }
 
   async start(): Promise<void> {
+    if (this.clearListsFlag) {
+      try {
+        this.clearLists = (await this.clearListsFlag()) === true
+        if (this.clearLists) this.log.warn('reporting: this contract was deployed with publicSensitiveLists: sensitive reports name their publishers and receivers in clear on chain')
+      } catch (err) {
+        this.log.warn('reporting: could not read the contract\'s publicSensitiveLists; sensitive reports go on chain as commitments', { error: message(err) })
+      }
+    }
     // Periods that ended while no proxy ran them to their end: from the cursor (or, without one, the
     // journal's newest entry) up to the one before now. A crash before the cursor was written only
     // closes a period again, which the dedupe keys make a no-op.
@@ -224,19 +245,24 @@ class PeriodReporter implements Reporting {
     const topics = [...tally.sensitive].filter(([, s]) => s.pub.size > 0 || s.recv.size > 0)
     const dropped = topics.length - Math.min(topics.length, this.sensTopics) + tally.droppedTopics.size
     for (const [topic, s] of topics.slice(0, this.sensTopics).sort(byKey)) {
+      const dedupeKey = `sensitive:${periodMs}:${k}:${topicId(topic)}`
+      if (!this.clearLists) {
+        // Every address the journal counted, as a commitment: its size on chain does not grow with them.
+        if (s.omitted > 0) this.noteOmitted(topic, s.omitted, 'the journal\'s tally')
+        const c = membersRecords(s)
+        tasks.push(this.enqueue('sensitive', { kind: 'sensitive', method: 'recordSensitive', args: [topicId(topic), from, to, c.publishers, c.published, c.receivers, c.received, c.membersRoot], dedupeKey }))
+        continue
+      }
       const pub = [...s.pub].slice(0, this.sensAddrs).sort(byKey)
       const recv = [...s.recv].slice(0, this.sensAddrs).sort(byKey)
       const omitted = s.omitted + [...s.pub].slice(this.sensAddrs).reduce((n, [, c]) => n + c, 0) + [...s.recv].slice(this.sensAddrs).reduce((n, [, c]) => n + c, 0)
-      if (omitted > 0) {
-        this.counts.omittedAddresses += omitted
-        this.log.warn('reporting: a sensitive topic had more addresses than one report holds; the rest are only in the journal', { topic, omitted, maxAddresses: this.sensAddrs })
-      }
+      if (omitted > 0) this.noteOmitted(topic, omitted, 'one report')
       tasks.push(
         this.enqueue('sensitive', {
           kind: 'sensitive',
-          method: 'recordSensitive',
+          method: 'recordSensitiveClear',
           args: [topicId(topic), from, to, pub.map(([x]) => x), pub.map(([, n]) => Math.min(n, MAX_U32)), recv.map(([x]) => x), recv.map(([, n]) => Math.min(n, MAX_U32))],
-          dedupeKey: `sensitive:${periodMs}:${k}:${topicId(topic)}`,
+          dedupeKey,
         }),
       )
     }
@@ -273,6 +299,11 @@ class PeriodReporter implements Reporting {
     this.lastClosed = Math.max(this.lastClosed ?? -Infinity, k)
     await this.save(k)
     this.log.info('reporting: period closed', { period: k, from, to, decisions: tally.decisions, sensitiveTopics: tally.sensitive.size, denied: tally.deniedTotal })
+  }
+
+  private noteOmitted(topic: string, omitted: number, holder: string): void {
+    this.counts.omittedAddresses += omitted
+    this.log.warn(`reporting: a sensitive topic had more addresses than ${holder} holds; the rest are only in the journal`, { topic, omitted, maxAddresses: holder === 'one report' ? this.sensAddrs : undefined })
   }
 
   /** The anchor sequence up to period k, empty periods included (anchoring.ts). */

@@ -16,6 +16,9 @@ export interface SensitiveTally {
   /** Lower-case address → allowed decisions, in the order the addresses first appeared. */
   pub: Map<string, number>
   recv: Map<string, number>
+  /** Lower-case address → the salt of the first entry counted in pub / recv (the member record's salt comes from it). */
+  pubSalt: Map<string, string>
+  recvSalt: Map<string, string>
   /** Decisions from addresses beyond TALLY_LIMITS.addresses (counted nowhere else). */
   omitted: number
 }
@@ -39,8 +42,12 @@ export function emptyTally(): PeriodTally {
 /** Kinds whose refusal is an attempt by the client (a refused delivery is not the receiver's attempt). */
 const ATTEMPTS = new Set(['connect', 'publish', 'subscribe', 'will'])
 
-/** Adds one entry to a tally. Disconnects and bans are not decisions of the proxy's policy: not counted. */
-export function tallyEntry(t: PeriodTally, e: Pick<JournalEntry, 'kind' | 'outcome' | 'topic' | 'address' | 'count' | 'sensitive'>): void {
+/**
+ * Adds one entry to a tally. Disconnects and bans are not decisions of the proxy's policy: not counted.
+ * `salt` is the entry's journal salt: the first one per sensitive address and role is kept, so the period's
+ * member records (sensitive-members.ts) can be recomputed from the journal.
+ */
+export function tallyEntry(t: PeriodTally, e: Pick<JournalEntry, 'kind' | 'outcome' | 'topic' | 'address' | 'count' | 'sensitive'>, salt?: string): void {
   if (e.kind === 'disconnect' || e.kind === 'ban') return
   const n = e.count ?? 1
   t.decisions += n
@@ -53,15 +60,17 @@ export function tallyEntry(t: PeriodTally, e: Pick<JournalEntry, 'kind' | 'outco
         if (t.droppedTopics.size < 1_000) t.droppedTopics.add(e.topic)
         return
       }
-      s = { pub: new Map(), recv: new Map(), omitted: 0 }
+      s = { pub: new Map(), recv: new Map(), pubSalt: new Map(), recvSalt: new Map(), omitted: 0 }
       t.sensitive.set(e.topic, s)
     }
     const m = e.kind === 'publish' ? s.pub : s.recv
     const who = e.address.toLowerCase()
     const have = m.get(who)
     if (have !== undefined) m.set(who, have + n)
-    else if (m.size < TALLY_LIMITS.addresses) m.set(who, n)
-    else s.omitted += n
+    else if (m.size < TALLY_LIMITS.addresses) {
+      m.set(who, n)
+      if (salt !== undefined) (e.kind === 'publish' ? s.pubSalt : s.recvSalt).set(who, salt)
+    } else s.omitted += n
     return
   }
   if (!ATTEMPTS.has(e.kind)) return

@@ -64,6 +64,18 @@ export interface Deployment {
 
 const ZERO = '0x0000000000000000000000000000000000000000'
 
+/** What `recordSensitive` puts on chain for one topic and period: counts and a root, no address. */
+export interface SensitiveCommitment {
+  /** Distinct addresses with allowed publishes / deliveries. */
+  publishers: number
+  /** Allowed publishes / deliveries in total. */
+  published: number
+  receivers: number
+  received: number
+  /** Merkle root of the per-address records (src/lib/audit/sensitive-members.ts). */
+  membersRoot: string
+}
+
 /**
  * What `anchor()` takes: the journal entries firstSeq..firstSeq+count-1 dated in [fromTime, toTime) (unix
  * seconds), their Merkle root (0x00…00 when count is 0), the hash-chain value before the first of them
@@ -156,10 +168,14 @@ async function withTimeout<T>(p: Promise<T>, ms: number, url: string): Promise<T
   }
 }
 
-export async function deployFlyTrap(signer: Signer): Promise<Deployment & { gasUsed: bigint }> {
+/**
+ * Deploys a FlyTrap contract. `publicSensitiveLists` (default off, fixed for the contract's life) lets its
+ * reporters name addresses in clear in sensitive reports (recordSensitiveClear): for permissioned chains only.
+ */
+export async function deployFlyTrap(signer: Signer, opts: { publicSensitiveLists?: boolean } = {}): Promise<Deployment & { gasUsed: bigint }> {
   const factory = new ContractFactory(abi, bytecode, signer)
   try {
-    const contract = await factory.deploy()
+    const contract = await factory.deploy(opts.publicSensitiveLists === true)
     const tx = contract.deploymentTransaction()
     const receipt = tx ? await tx.wait() : null
     if (!receipt) throw new FlytrapError('deployment transaction was dropped', { exit: 'failure' })
@@ -263,6 +279,11 @@ export class FlyTrapClient {
     return this.call<bigint>('balanceOf', address)
   }
 
+  /** Whether this deployment lets sensitive reports name addresses in clear (set at deployment, immutable). */
+  publicSensitiveLists(): Promise<boolean> {
+    return this.call<boolean>('publicSensitiveLists')
+  }
+
   isReporter(address: string): Promise<boolean> {
     return this.call<boolean>('isReporter', address)
   }
@@ -350,8 +371,14 @@ export class FlyTrapClient {
     return this.send('recordDenied', [fromTime, toTime, topics, counts])
   }
 
-  recordSensitive(topic: string, fromTime: number, toTime: number, publishers: string[], published: number[], receivers: string[], received: number[]): Promise<TxResult> {
-    return this.send('recordSensitive', [topic, fromTime, toTime, publishers, published, receivers, received])
+  /** A sensitive topic's period as a commitment: distinct publishers/receivers, totals, the members' Merkle root. */
+  recordSensitive(topic: string, fromTime: number, toTime: number, c: SensitiveCommitment): Promise<TxResult> {
+    return this.send('recordSensitive', [topic, fromTime, toTime, c.publishers, c.published, c.receivers, c.received, c.membersRoot])
+  }
+
+  /** The same with addresses in clear; reverts (ClearListsDisabled) unless the deployment chose publicSensitiveLists. */
+  recordSensitiveClear(topic: string, fromTime: number, toTime: number, publishers: string[], published: number[], receivers: string[], received: number[]): Promise<TxResult> {
+    return this.send('recordSensitiveClear', [topic, fromTime, toTime, publishers, published, receivers, received])
   }
 
   /** One link of the reporter's anchor sequence (see AnchorArgs and docs/audit.md). */

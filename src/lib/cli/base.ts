@@ -7,7 +7,9 @@ import { Command, Errors, Flags, type Interfaces } from '@oclif/core'
 import type { Ora } from 'ora'
 import { connect, FlyTrapClient } from '../chain/client.js'
 import { loadWallet } from '../chain/keys.js'
-import { deploymentFor, readFileConfig } from '../config/store.js'
+import { deploymentFor, flytrapDir, permissionedChains, readFileConfig } from '../config/store.js'
+import { appendReason } from '../config/reasons.js'
+import { commitReason, isPublicChain } from '../chain/reasons.js'
 import { FlytrapError, ExitCode } from '../errors.js'
 import { spin } from './output.js'
 
@@ -16,6 +18,12 @@ export type ChainCmdFlags<T extends typeof Command> = Interfaces.InferredFlags<(
 export type CmdArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
 export const DEFAULT_RPC = 'http://127.0.0.1:8545'
+
+/** `--reason` and `--reason-private`, for every command that records a reason on chain for a topic. */
+export const reasonFlags = {
+  reason: Flags.string({ description: 'why (recorded on chain: in clear, public and permanent, unless --reason-private)', default: '' }),
+  'reason-private': Flags.boolean({ description: 'put only a salted commitment of --reason on chain; the text and salt stay in <config dir>/reasons.jsonl, to be disclosed in evidence bundles' }),
+}
 
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static override enableJsonFlag = true
@@ -96,6 +104,12 @@ export abstract class ChainCommand<T extends typeof Command> extends BaseCommand
   declare protected flags: ChainCmdFlags<T>
   private connection?: Awaited<ReturnType<typeof connect>>
 
+  public override async init(): Promise<void> {
+    await super.init()
+    const f = this.flags as { reason?: string; 'reason-private'?: boolean }
+    if (f['reason-private'] && !f.reason) throw new FlytrapError('--reason-private needs a --reason to commit to', { exit: 'usage' })
+  }
+
   protected get rpcUrl(): string {
     return this.flags.rpc ?? readFileConfig().rpc ?? DEFAULT_RPC
   }
@@ -128,6 +142,34 @@ export abstract class ChainCommand<T extends typeof Command> extends BaseCommand
     const client = new FlyTrapClient(address, runner)
     await client.assertDeployed()
     return client
+  }
+
+  /** Whether this chain is public (not a local dev chain, not listed as permissioned): what goes on it is for everyone, forever. */
+  protected async publicChain(): Promise<{ chainId: number; public: boolean }> {
+    const { chainId } = await this.chain()
+    return { chainId, public: isPublicChain(chainId, permissionedChains()) }
+  }
+
+  /** A warning on stderr only (never on --json's stdout). */
+  protected stderrWarning(text: string): void {
+    process.stderr.write(`warning: ${text}\n`)
+  }
+
+  /**
+   * The reason string to send on chain. In clear: as typed, with a warning on a public chain. Private: the
+   * commitment `commit:0x…` (src/lib/chain/reasons.ts), after the clear text and its salt were appended
+   * durably to <config dir>/reasons.jsonl, so they can be disclosed later and never go on chain.
+   */
+  protected async onChainReason(text: string, opts: { private: boolean; action: string; topic: string; client?: string }): Promise<{ reason: string; commitment: string | null; reasonsFile: string | null }> {
+    if (opts.private && text === '') throw new FlytrapError('--reason-private needs a --reason to commit to', { exit: 'usage' })
+    const chain = await this.publicChain()
+    if (!opts.private) {
+      if (text !== '' && chain.public) this.stderrWarning(`chain ${chain.chainId} is public: the reason "${text}" will be readable by anyone, permanently (it can never be erased). Use --reason-private to put only a commitment on chain.`)
+      return { reason: text, commitment: null, reasonsFile: null }
+    }
+    const c = commitReason(text)
+    const file = await appendReason({ v: 1, commitment: c.commitment, salt: c.salt, text, chainId: chain.chainId, contract: (await this.contractAddress()).toLowerCase(), topic: opts.topic, client: (opts.client ?? '').toLowerCase(), action: opts.action, at: Date.now() }, flytrapDir())
+    return { reason: c.onChain, commitment: c.commitment, reasonsFile: file }
   }
 
   protected async signer(): Promise<Awaited<ReturnType<typeof loadWallet>>> {

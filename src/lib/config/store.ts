@@ -12,6 +12,15 @@ export interface FileConfig {
   contract?: string
   /** Path to an encrypted JSON keystore (never a raw key). */
   key?: string
+  /** Chain ids that are permissioned (not readable by the public): no warning that reasons sent there are public. */
+  permissionedChains?: number[]
+}
+
+/** Permissioned chain ids: FLYTRAP_PERMISSIONED_CHAINS (comma-separated) and the config file's permissionedChains. */
+export function permissionedChains(dir = flytrapDir()): number[] {
+  const env = (process.env.FLYTRAP_PERMISSIONED_CHAINS ?? '').split(',').map((s) => Number(s.trim())).filter((n) => Number.isSafeInteger(n) && n > 0)
+  const file = readFileConfig(dir).permissionedChains
+  return [...env, ...(Array.isArray(file) ? file.filter((n) => Number.isSafeInteger(n)) : [])]
 }
 
 export function flytrapDir(cwd = process.cwd()): string {

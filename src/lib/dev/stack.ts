@@ -26,6 +26,8 @@ export interface DevStackOptions {
   persist?: boolean
   /** Forget the saved chain first (a brand-new chain, contract and demo topic). */
   fresh?: boolean
+  /** Deploy the contract with publicSensitiveLists (addresses in clear in sensitive reports); only when a contract is deployed. */
+  publicSensitiveLists?: boolean
   /** anvil's port [default: 8545; 0 = any free port]. */
   anvilPort?: number
   /** Use this broker instead of starting mosquitto. */
@@ -124,7 +126,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     let deployed = false
     if (!deployment || (await provider.getCode(deployment.address)) === '0x') {
       step('deploying the FlyTrap contract')
-      const d = await deployFlyTrap(admin)
+      const d = await deployFlyTrap(admin, { publicSensitiveLists: opts.publicSensitiveLists === true })
       deployment = { chainId: d.chainId, address: d.address, block: d.block, txHash: d.txHash, deployedAt: d.deployedAt }
       recordDeployment(deployment, dir)
       deployed = true

@@ -21,6 +21,7 @@ import { anchoredSeqs } from '../audit/report.js'
 import { ReporterHistory } from '../chain/reporters.js'
 import { CONNECT_TOPIC, OTHER_TOPIC } from '../audit/reporting.js'
 import { verifyJournal } from '../audit/verify.js'
+import { displayReason, parseReason, type ReasonDisclosure } from '../chain/reasons.js'
 
 /** One contract event, as the API shows it. Optional fields are absent when they do not apply. */
 export interface IndexEvent {
@@ -35,7 +36,12 @@ export interface IndexEvent {
   topic?: string
   client?: string
   actor?: string
+  /** As on chain, or for a committed reason "[committed 0x…; not disclosed]" / its disclosed text, marked. */
   reason?: string
+  /** A committed reason (`commit:0x…` on chain): the commitment. */
+  reasonCommitment?: string
+  /** A committed reason whose text the server's reasons.jsonl has, and which opens the commitment. */
+  reasonDisclosed?: boolean
   detail?: string
 }
 
@@ -74,6 +80,16 @@ export interface SensitiveRecord {
   topic: string
   fromTime: string
   toTime: string
+  /** committed: counts and the members' Merkle root only (the default); clear: addresses listed (a publicSensitiveLists deployment). */
+  form: 'committed' | 'clear'
+  /** Distinct publishers and receivers, and their allowed publishes / deliveries in total. */
+  publisherCount: number
+  published: number
+  receiverCount: number
+  received: number
+  /** committed: the root of the per-address records (src/lib/audit/sensitive-members.ts); clear: null. */
+  membersRoot: string | null
+  /** clear only (empty when committed): who, and how many. */
   publishers: { client: string; count: number }[]
   receivers: { client: string; count: number }[]
 }
@@ -153,11 +169,13 @@ export interface ChainIndexOptions {
   /** Blocks per eth_getLogs request. */
   chunk?: number
   onProgress?: (text: string) => void
+  /** Disclosed private reasons (the owner's reasons.jsonl), by commitment. */
+  reasons?: ReadonlyMap<string, ReasonDisclosure>
 }
 
 type Parsed = LogDescription & { log: Log }
 
-const REPORTER_ONLY = new Set(['Banned', 'DeniedSummary', 'SensitiveReport', 'Anchored'])
+const REPORTER_ONLY = new Set(['Banned', 'DeniedSummary', 'SensitiveReport', 'SensitiveReportClear', 'Anchored'])
 const TOPIC_CHANGES = new Set(['TopicAdded', 'TopicFeesChanged', 'TopicCountriesChanged', 'TopicFlagsChanged', 'TopicTransferred', 'TopicRemoved'])
 const MEMBER_CHANGES = new Set(['Granted', 'Revoked', 'Joined'])
 const PADDED_ADDRESS = /^0x0{24}([0-9a-f]{40})$/
@@ -166,7 +184,7 @@ const PADDED_ADDRESS = /^0x0{24}([0-9a-f]{40})$/
 export const EVENT_TYPES = [
   'TopicAdded', 'TopicFeesChanged', 'TopicCountriesChanged', 'TopicFlagsChanged', 'TopicTransferred', 'TopicRemoved',
   'Granted', 'Revoked', 'Joined', 'Withdrawn', 'AdminTransferStarted', 'AdminChanged', 'RegistrationFeeChanged',
-  'ReporterAdded', 'ReporterRemoved', 'Banned', 'DeniedSummary', 'SensitiveReport', 'Anchored',
+  'ReporterAdded', 'ReporterRemoved', 'Banned', 'DeniedSummary', 'SensitiveReport', 'SensitiveReportClear', 'Anchored',
 ] as const
 
 const lower = (s: unknown) => String(s).toLowerCase()
@@ -388,7 +406,16 @@ export class ChainIndex {
     if (id) ev.topic = this.topicName(id)
     const sender = this.txFrom.get(l.transactionHash)
     if (sender) ev.actor = sender
-    if (a.reason !== undefined) ev.reason = String(a.reason)
+    if (a.reason !== undefined) {
+      const raw = String(a.reason)
+      const p = parseReason(raw)
+      const shown = displayReason(raw, this.opts.reasons)
+      ev.reason = shown.reason
+      if (p.committed) {
+        ev.reasonCommitment = p.commitment
+        ev.reasonDisclosed = shown.disclosed
+      }
+    }
     const addr = (v: unknown) => getAddress(String(v))
     const mentions: (string | undefined)[] = []
     switch (e.name) {
@@ -454,7 +481,11 @@ export class ChainIndex {
         ev.detail = `${ids.map((t, i) => `${this.topicName(t)}: ${counts[i]}`).join('; ')} refused in [${isoSec(a.fromTime)}, ${isoSec(a.toTime)})`
         break
       }
-      case 'SensitiveReport': {
+      case 'SensitiveReport':
+        ev.actor = addr(a.reporter)
+        ev.detail = `${Number(a.publishers)} publisher(s) (${Number(a.published)} published), ${Number(a.receivers)} receiver(s) (${Number(a.received)} received) in [${isoSec(a.fromTime)}, ${isoSec(a.toTime)}); members committed, root ${lower(a.membersRoot)}`
+        break
+      case 'SensitiveReportClear': {
         ev.actor = addr(a.reporter)
         const pubs = (a.publishers as string[]).map(addr)
         const recv = (a.receivers as string[]).map(addr)
@@ -484,7 +515,24 @@ export class ChainIndex {
         this.deniedList.push({ ...base, reporter, fromTime: isoSec(a.fromTime), toTime: isoSec(a.toTime), total: items.reduce((s, x) => s + x.count, 0), counts: items })
         break
       }
-      case 'SensitiveReport': {
+      case 'SensitiveReport':
+        this.sensitiveList.push({
+          ...base,
+          reporter,
+          topic: this.topicName(lower(a.topic)),
+          fromTime: isoSec(a.fromTime),
+          toTime: isoSec(a.toTime),
+          form: 'committed',
+          publisherCount: Number(a.publishers),
+          published: Number(a.published),
+          receiverCount: Number(a.receivers),
+          received: Number(a.received),
+          membersRoot: lower(a.membersRoot),
+          publishers: [],
+          receivers: [],
+        })
+        break
+      case 'SensitiveReportClear': {
         const published = (a.published as bigint[]).map(Number)
         const received = (a.received as bigint[]).map(Number)
         this.sensitiveList.push({
@@ -493,6 +541,12 @@ export class ChainIndex {
           topic: this.topicName(lower(a.topic)),
           fromTime: isoSec(a.fromTime),
           toTime: isoSec(a.toTime),
+          form: 'clear',
+          publisherCount: (a.publishers as string[]).length,
+          published: published.reduce((s, n) => s + n, 0),
+          receiverCount: (a.receivers as string[]).length,
+          received: received.reduce((s, n) => s + n, 0),
+          membersRoot: null,
           publishers: (a.publishers as string[]).map((p, i) => ({ client: getAddress(p), count: published[i] ?? 0 })),
           receivers: (a.receivers as string[]).map((p, i) => ({ client: getAddress(p), count: received[i] ?? 0 })),
         })

@@ -12,6 +12,8 @@ import { FlyTrapClient, deployFlyTrap } from '../../../src/lib/chain/client.js'
 import { Wallet, parseEther, type JsonRpcProvider } from 'ethers'
 import { encodeCountries, topicId } from '../../../src/lib/chain/codec.js'
 import { openJournal } from '../../../src/lib/audit/journal.js'
+import { rangeTally } from '../../../src/lib/audit/journal-files.js'
+import { membersRecords } from '../../../src/lib/audit/sensitive-members.js'
 import { ReporterHistory } from '../../../src/lib/chain/reporters.js'
 import { buildReport, CSV_COLUMNS, parseReportTime, toCsv, toJson, type AuditReport, type ReportRow } from '../../../src/lib/audit/report.js'
 import { subjectForAddress, subjectForIp } from '../../../src/lib/proxy/bans.js'
@@ -61,7 +63,7 @@ before(async () => {
     await journal.append(e)
   }
   await entry(100, { kind: 'connect', outcome: 'allow', reason: 'tls', address: BOB, clientId: 'bob-1', country: 'DE', ip: '203.0.113.9' })
-  await entry(200, { kind: 'publish', outcome: 'allow', reason: 'granted', address: BOB, clientId: 'bob-1', topic: 'plant/valve' })
+  await entry(200, { kind: 'publish', outcome: 'allow', reason: 'granted', address: BOB, clientId: 'bob-1', topic: 'plant/valve', sensitive: true })
   await entry(250, { kind: 'subscribe', outcome: 'deny', reason: 'not-member', address: ALICE, clientId: 'a', topic: 'plant/#' })
   await entry(700, { kind: 'publish', outcome: 'deny', reason: 'not-member', address: BOB, clientId: 'bob-1', topic: 'plant/valve' })
   await entry(800, { kind: 'connect', outcome: 'deny', reason: 'signature', ip: '198.51.100.66' })
@@ -85,7 +87,9 @@ before(async () => {
   await at(660, () => alice.withdraw(ALICE))
   await at(720, () => reporter.recordBans([subjectForAddress(BOB), subjectForIp('198.51.100.66', 'k')!], [until, until], 'threshold'))
   await at(780, () => reporter.recordDenied(S, S + 600, [topicId('plant/valve'), topicId('$connect')], [5, 2]))
-  await at(840, () => reporter.recordSensitive(topicId('plant/valve'), S, S + 600, [BOB], [3], [ALICE], [4]))
+  // The period's sensitive report as the proxy files it: counts and the root of the journal's member records.
+  const members = membersRecords((await rangeTally(dataDir, S * 1000, (S + 600) * 1000)).sensitive.get('plant/valve')!)
+  await at(840, () => reporter.recordSensitive(topicId('plant/valve'), S, S + 600, members))
   await at(900, () => reporter.anchor(link(periodA)))
   await at(960, () => admin.removeReporter(REPORTER, 'decommissioned'))
   await at(1080, () => carol.setFlags('plant/valve', { sensitive: true, open: false }, '=1+1 formula?'))
@@ -97,7 +101,7 @@ before(async () => {
   await at(1200, () => fake.addReporter(MALLORY, 'me'))
   await at(1260, () => fake.recordBans([subjectForAddress(BOB)], [until], 'forged'))
   await at(1320, () => fake.anchor({ fromTime: S + 600, toTime: S + 1200, firstSeq: 1, count: 999, root: root('forged root'), prevChain: root('x'), chain: root('y') }))
-  await at(1380, () => fake.recordSensitive(topicId('plant/valve'), S, S + 600, [BOB], [77], [], []))
+  await at(1380, () => fake.recordSensitive(topicId('plant/valve'), S, S + 600, { publishers: 1, published: 77, receivers: 0, received: 0, membersRoot: members.membersRoot }))
   await at(1440, () => fake.addTopic({ name: 'plant/valve', pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'forged' }))
   await fx.increaseTime(3600)
 })
@@ -203,10 +207,13 @@ describe('audit report: the whole range', () => {
     assert.deepEqual(
       rep.rows.filter((r) => r.event === 'SensitiveReport').map((r) => [r.client, r.detail!.split(' in ')[0]]),
       [
-        [BOB, 'published 3'],
-        [ALICE, 'received 4'],
+        [null, 'publishers 1 (published 1), receivers 0 (received 0)'],
+        [BOB, 'published 1'],
       ],
     )
+    // On chain: counts and a root. The member row comes from the journal, whose records have that root.
+    const summary = rep.rows.find((r) => r.event === 'SensitiveReport' && r.client === null)!
+    assert.match(summary.detail!, /; members committed, root 0x[0-9a-f]{64}; opened from the journal \(1 records\)$/)
     const a = rep.rows.find((r) => r.event === 'Anchored')!
     assert.match(a.detail!, /^anchor: seq 1\.\.3 \(3 entries\) in \[.*\); root 0x[0-9a-f]{64}, chain 0x[0-9a-f]{64}$/)
   })
@@ -302,7 +309,8 @@ describe('audit report: filters', () => {
     const rep = await report({ topic: 'plant/#', clientAddress: BOB, journal: false })
     assert.deepEqual(
       rep.rows.map((r) => `${r.event} ${r.topic}`),
-      ['Granted plant/valve', 'Joined plant/valve', 'Granted plant/#', 'Revoked plant/valve', 'SensitiveReport plant/valve'],
+      ['Granted plant/valve', 'Joined plant/valve', 'Granted plant/#', 'Revoked plant/valve'],
+      'without the journal, the committed sensitive report names nobody',
     )
     assert.equal(rep.journal, null)
   })
@@ -313,7 +321,7 @@ describe('audit report: reporters', () => {
     await assert.rejects(fx.as(1).recordBans([subjectForAddress(BOB)], [S + 99_999], 'too late'), /NotReporter/)
     await assert.rejects(fx.as(3).anchor({ fromTime: 0, toTime: 1, firstSeq: 1, count: 1, root: root('x'), prevChain: root('p'), chain: root('c') }), /NotReporter/, 'nor can a stranger')
     const rep = await report({ journal: false })
-    assert.equal(rep.rows.filter((r) => r.actor === REPORTER).length, 2 + 2 + 2 + 1)
+    assert.equal(rep.rows.filter((r) => r.actor === REPORTER).length, 2 + 2 + 1 + 1, 'bans, denied summaries, the sensitive report (one row without the journal), the anchor')
   })
 
   test('ReporterHistory: registered strictly before the event (block, log index); removal ends it', () => {

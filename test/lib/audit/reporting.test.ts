@@ -15,6 +15,7 @@ import { openOutbox, type EnqueueResult, type IntentInput } from '../../../src/l
 import { openJournal, type Journal } from '../../../src/lib/audit/journal.js'
 import { createRecorder } from '../../../src/lib/audit/recorder.js'
 import { emptyTally } from '../../../src/lib/audit/tally.js'
+import { membersRecords } from '../../../src/lib/audit/sensitive-members.js'
 import { verifyJournal } from '../../../src/lib/audit/verify.js'
 import type { Logger } from '../../../src/lib/log.js'
 import type { DecisionEvent } from '../../../src/lib/policy/types.js'
@@ -61,6 +62,28 @@ async function journalAt(c: { now: () => number }, dataDir = tmp()) {
   return { journal, dataDir, feed: (d: DecisionEvent) => void rec.decision(d) }
 }
 
+/**
+ * Opens commitment-form sensitive intents (recordSensitive: counts + members root) against the journal: checks
+ * that counts and root are those of the journal's member records for that topic and period, and returns the
+ * records as the clear tuple [topic, from, to, publishers, published, receivers, received] for comparison.
+ */
+async function opened(journal: Pick<Journal, 'periodTally'>, intents: readonly IntentInput[]): Promise<unknown[][]> {
+  const out: unknown[][] = []
+  for (const i of intents) {
+    assert.equal(i.method, 'recordSensitive')
+    const [topic, from, to, publishers, published, receivers, received, root] = i.args as [string, number, number, number, number, number, number, string]
+    assert.equal(i.args.length, 8)
+    const tally = await journal.periodTally((from * 1000) / P)
+    const name = [...tally.sensitive.keys()].find((n) => id(n) === topic)!
+    const c = membersRecords(tally.sensitive.get(name)!)
+    assert.deepEqual([publishers, published, receivers, received, root], [c.publishers, c.published, c.receivers, c.received, c.membersRoot], 'counts and root are the journal records\'')
+    const pub = c.records.filter((r) => r.role === 'publisher')
+    const recv = c.records.filter((r) => r.role === 'receiver')
+    out.push([topic, from, to, pub.map((r) => r.address), pub.map((r) => r.count), recv.map((r) => r.address), recv.map((r) => r.count)])
+  }
+  return out
+}
+
 async function start(outbox: FakeOutbox, c: { now: () => number }, journal: Journal, o: Partial<ReportingOptions> = {}): Promise<Reporting> {
   return startReporting({ outbox, journal, now: c.now, periodMs: P, autoStart: false, ...o })
 }
@@ -82,7 +105,7 @@ describe('reporting: periods, from the journal', () => {
     const from = (K * P) / 1000
     const to = ((K + 1) * P) / 1000
     const rootK = await journal.periodRoot(K)
-    assert.deepEqual(outbox.of('sensitive').map((i) => i.args), [[id('plant/valve'), from, to, [addr(1)], [1], [], []]])
+    assert.deepEqual(await opened(journal, outbox.of('sensitive')), [[id('plant/valve'), from, to, [addr(1)], [1], [], []]])
     assert.deepEqual(outbox.of('denied').map((i) => i.args), [[from, to, [id('plant/secret')], [1]]])
     assert.deepEqual(outbox.of('anchor').map((i) => i.args), [[from, to, 1, 2, rootK.root, rootK.prevChain, rootK.chain]])
     assert.equal(rootK.count, 2)
@@ -90,7 +113,7 @@ describe('reporting: periods, from the journal', () => {
 
     c.t = (K + 3) * P + 17 // two periods later, without traffic in between
     await r.tick()
-    assert.deepEqual(outbox.of('sensitive')[1]!.args, [id('plant/valve'), to, to + 60, [addr(3)], [1], [], []])
+    assert.deepEqual((await opened(journal, outbox.of('sensitive')))[1], [id('plant/valve'), to, to + 60, [addr(3)], [1], [], []])
     const rootK1 = await journal.periodRoot(K + 1)
     // The anchor sequence continues: K+1 from seq 3 and the chain value after K; the empty K+2 is a link too.
     assert.deepEqual(outbox.of('anchor').slice(1).map((i) => i.args), [
@@ -114,7 +137,7 @@ describe('reporting: periods, from the journal', () => {
     }
     c.t = (K + 2) * P
     await r.tick()
-    const published = outbox.of('sensitive').map((i) => (i.args[4] as number[])[0])
+    const published = (await opened(journal, outbox.of('sensitive'))).map((a) => (a[4] as number[])[0])
     assert.deepEqual(published, [30, 30])
     for (const k of [K, K + 1]) assert.equal((await journal.periodTally(k)).decisions, 30)
     await r.stop()
@@ -138,9 +161,47 @@ describe('reporting: periods, from the journal', () => {
     c.t = (K + 1) * P
     await r.tick()
     const [report] = outbox.of('sensitive')
-    assert.deepEqual(report!.args, [id(t), (K * P) / 1000, ((K + 1) * P) / 1000, [addr(5)], [2], [addr(1), addr(2)], [3, 1]])
+    assert.deepEqual((await opened(journal, [report!]))[0], [id(t), (K * P) / 1000, ((K + 1) * P) / 1000, [addr(5)], [2], [addr(1), addr(2)], [3, 1]])
     assert.equal(outbox.of('sensitive').length, 1)
     assert.equal(outbox.of('denied').length, 0, 'a dropped delivery is not an attempt by the receiver')
+    await r.stop()
+    await journal.close()
+  })
+
+  test('the form follows the contract: commitments unless it allows clear lists; an unreadable flag means commitments', async () => {
+    const forms: Record<string, string[]> = {}
+    for (const [label, flag] of [
+      ['absent', undefined],
+      ['false', async () => false],
+      ['unreadable', async () => Promise.reject(new Error('rpc down'))],
+      ['true', async () => true],
+    ] as const) {
+      const outbox = new FakeOutbox()
+      const c = clock(K * P)
+      const { journal, feed } = await journalAt(c)
+      const r = await start(outbox, c, journal, flag ? { publicSensitiveLists: flag } : {})
+      feed(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'ward/vitals', address: addr(1) }))
+      c.t = (K + 1) * P
+      await r.tick()
+      forms[label] = outbox.of('sensitive').map((i) => `${i.method} ${(i.args as unknown[]).some((x) => JSON.stringify(x).includes(addr(1).slice(2))) ? 'names' : 'no address'}`)
+      await r.stop()
+      await journal.close()
+    }
+    assert.deepEqual(forms, { absent: ['recordSensitive no address'], false: ['recordSensitive no address'], unreadable: ['recordSensitive no address'], true: ['recordSensitiveClear names'] })
+  })
+
+  test('a commitment covers every address the journal counted (no per-report cap), in constant size', async () => {
+    const outbox = new FakeOutbox()
+    const c = clock(K * P)
+    const { journal, feed } = await journalAt(c)
+    const r = await start(outbox, c, journal, { sensitive: { maxAddresses: 50 } })
+    for (let i = 0; i < 300; i++) feed(decision({ kind: 'deliver', allowed: true, sensitive: true, topic: 'vault', address: addr(i) }))
+    c.t = (K + 1) * P
+    await r.tick()
+    const [report] = outbox.of('sensitive')
+    assert.deepEqual((report!.args as unknown[]).slice(3, 7), [0, 0, 300, 300])
+    assert.equal(((await opened(journal, [report!]))[0]![5] as string[]).length, 300)
+    assert.equal(r.status().omittedAddresses, 0)
     await r.stop()
     await journal.close()
   })
@@ -171,7 +232,8 @@ describe('reporting: periods, from the journal', () => {
     const outbox = new FakeOutbox()
     const c = clock(K * P)
     const { journal, feed } = await journalAt(c)
-    const r = await start(outbox, c, journal, { sensitive: { maxTopics: 4, maxAddresses: 50 }, denied: { maxTopics: 32 } })
+    // The clear form (a publicSensitiveLists deployment) caps addresses per report.
+    const r = await start(outbox, c, journal, { sensitive: { maxTopics: 4, maxAddresses: 50 }, denied: { maxTopics: 32 }, publicSensitiveLists: async () => true })
     for (let i = 0; i < 10_000; i++) {
       c.t = K * P + Math.floor((i * (P - 1)) / 10_000)
       switch (i % 4) {
@@ -244,7 +306,7 @@ describe('reporting: restarts and crashes', () => {
     await r2.tick()
     await r2.stop()
     const from = (K * P) / 1000
-    assert.deepEqual(outbox.of('sensitive').map((i) => i.args), [[id('vault'), from, from + 60, [], [], [addr(1)], [2]]])
+    assert.deepEqual(await opened(b.journal, outbox.of('sensitive')), [[id('vault'), from, from + 60, [], [], [addr(1)], [2]]])
     assert.deepEqual(outbox.of('denied').map((i) => i.args), [[from, from + 60, [id('vault/x')], [2]]])
     assert.deepEqual(outbox.of('anchor').map((i) => i.args[3]), [4])
     await b.journal.close()
@@ -275,7 +337,7 @@ describe('reporting: restarts and crashes', () => {
         ['anchor', from + 60], // K+1 had no entries: an empty link, so the gap is visible on chain
       ],
     )
-    assert.deepEqual(outbox.of('sensitive')[0]!.args, [id('vault'), from, from + 60, [addr(4)], [3], [], []], 'the journal\'s count, not the snapshot\'s')
+    assert.deepEqual((await opened(b.journal, outbox.of('sensitive')))[0], [id('vault'), from, from + 60, [addr(4)], [3], [], []], 'the journal\'s count, not the snapshot\'s')
     assert.deepEqual(outbox.of('anchor')[0]!.args[3], (await b.journal.periodRoot(K)).count)
     assert.equal(r2.status().period, K + 2)
     assert.equal(r2.status().lastClosed, K)
@@ -331,8 +393,10 @@ describe('reporting on a real chain, with the journal and the outbox', () => {
       assert.equal((await journal.periodTally(K)).decisions, 600, 'identical decisions of a batch share entries')
       assert.deepEqual([String(anchored.args.root), Number(anchored.args.count), Number(anchored.args.fromTime), Number(anchored.args.toTime)], [root.root, root.count, (K * P) / 1000, ((K + 1) * P) / 1000])
       const s = parsed.find((e) => e.name === 'SensitiveReport')!
-      assert.deepEqual((s.args.received as bigint[]).map(Number), [60, 60, 60, 60, 60])
-      assert.deepEqual((s.args.published as bigint[]).map(Number), [100, 100])
+      // On chain: 5 receivers of 60 deliveries each, 2 publishers of 100 publishes each, and the members' root.
+      const members = membersRecords((await journal.periodTally(K)).sensitive.get('vault')!)
+      assert.deepEqual([Number(s.args.publishers), Number(s.args.published), Number(s.args.receivers), Number(s.args.received), String(s.args.membersRoot)], [2, 200, 5, 300, members.membersRoot])
+      assert.deepEqual(members.records.map((m) => [m.role, m.count]), [...Array(2).fill(['publisher', 100]), ...Array(5).fill(['receiver', 60])])
       const d = parsed.find((e) => e.name === 'DeniedSummary')!
       assert.deepEqual((d.args.counts as bigint[]).map(Number), [100])
     } finally {

@@ -98,7 +98,7 @@ before(async () => {
   await at(600, () => alice.revoke('plant/valve', BOB, 1, 'contract ended'))
   await at(720, () => reporter.recordBans([subjectForAddress(BOB), subjectForIp('198.51.100.66', 'k')!], [until, until], 'threshold'))
   await at(780, () => reporter.recordDenied(S, S + 600, [topicId('plant/valve'), topicId('$connect')], [5, 2]))
-  await at(840, () => reporter.recordSensitive(topicId('plant/valve'), S, S + 600, [BOB], [3], [CAROL], [4]))
+  await at(840, () => reporter.recordSensitive(topicId('plant/valve'), S, S + 600, { publishers: 1, published: 3, receivers: 1, received: 4, membersRoot: topicId('members of plant/valve') }))
   await at(900, () => reporter.anchor(link(periodA)))
   await at(1260, () => reporter.anchor({ ...link(periodB), root: topicId('not the root') })) // continues the sequence, with a wrong root
 
@@ -109,7 +109,7 @@ before(async () => {
   await at(1340, () => fake.recordBans([subjectForAddress(BOB)], [until], 'forged'))
   await at(1360, () => fake.anchor({ fromTime: S, toTime: S + 600, firstSeq: 1, count: 999, root: topicId('forged root'), prevChain: topicId('x'), chain: topicId('y') }))
   await at(1380, () => fake.addTopic({ name: 'plant/valve', pubFee: 0n, subFee: 0n, sensitive: false, open: true, period: 0, countries: '0x', reason: 'forged' }))
-  await at(1400, () => fake.recordSensitive(topicId('plant/valve'), S, S + 600, [BOB], [77], [], []))
+  await at(1400, () => fake.recordSensitive(topicId('plant/valve'), S, S + 600, { publishers: 1, published: 77, receivers: 0, received: 0, membersRoot: topicId('forged') }))
   await fx.increaseTime(60)
 
   index = await ChainIndex.create({ client: fx.as(0), deployBlock: fx.deployBlock, dataDir, pollIntervalMs: 200 })
@@ -179,8 +179,9 @@ describe('status, topics, members', () => {
     const added = body.history.find((e: IndexEvent) => e.type === 'TopicAdded')
     assert.match(added.detail, /pubFee 0\.001 ETH; subFee 0\.002 ETH; flags sensitive,open; period permanent; countries DE GB/)
     assert.equal(body.sensitiveReports.length, 1, 'the forged report of the other contract is not shown')
-    assert.deepEqual(body.sensitiveReports[0].publishers, [{ client: BOB, count: 3 }])
-    assert.deepEqual(body.sensitiveReports[0].receivers, [{ client: CAROL, count: 4 }])
+    const s = body.sensitiveReports[0]
+    assert.deepEqual([s.form, s.publisherCount, s.published, s.receiverCount, s.received, s.membersRoot], ['committed', 1, 3, 1, 4, topicId('members of plant/valve')])
+    assert.deepEqual([s.publishers, s.receivers], [[], []], 'a committed report names nobody')
     assert.equal(body.sensitiveReports[0].reporter, REPORTER)
     assert.equal(body.sensitiveReports[0].fromTime, iso(0))
   })
@@ -202,7 +203,8 @@ describe('status, topics, members', () => {
     assert.deepEqual(body.rights, [{ topic: 'plant/valve', client: BOB, publish: false, subscribe: true, pubExpiry: null, subExpiry: 'never' }])
     assert.deepEqual(
       body.history.map((e: IndexEvent) => e.type),
-      ['SensitiveReport', 'Banned', 'Revoked', 'Joined', 'Granted'],
+      ['Banned', 'Revoked', 'Joined', 'Granted'],
+      'the committed sensitive report does not name him',
     )
     assert.ok(!body.history.some((e: IndexEvent) => e.reason === 'forged'))
     const badAddr = await get('/api/clients/0x1234')
@@ -254,7 +256,7 @@ describe('lists: events, bans, denied, sensitive, anchors', () => {
     const byTopic = await get(`/api/events?topic=${encodeURIComponent('plant/#')}&order=asc`)
     assert.deepEqual(byTopic.body.events.map((e: IndexEvent) => e.type), ['TopicAdded', 'Granted'])
     const byClient = await get(`/api/events?client=${CAROL}&order=asc`)
-    assert.deepEqual(byClient.body.events.map((e: IndexEvent) => e.type), ['Granted', 'SensitiveReport'])
+    assert.deepEqual(byClient.body.events.map((e: IndexEvent) => e.type), ['Granted'], 'the committed sensitive report does not name her')
   })
 
   test('/api/bans, /api/denied, /api/sensitive', async () => {

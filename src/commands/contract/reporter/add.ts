@@ -17,7 +17,8 @@ export default class ContractReporterAdd extends ChainCommand<typeof ContractRep
   async run(): Promise<ContractReporterAddResult> {
     const reporter = parseAddress(await this.need(this.args.address, 'ADDRESS', 'Reporter address'), 'reporter')
     const client = await this.client({ write: true })
-    const tx = await this.spin('Sending transaction', () => client.addReporter(reporter, this.flags.reason))
+    const reason = (await this.onChainReason(this.flags.reason, { private: false, action: 'reporter add', topic: '' })).reason
+    const tx = await this.spin('Sending transaction', () => client.addReporter(reporter, reason))
     this.say(`reporter ${reporter} registered (tx ${tx.hash})`)
     return { reporter, tx: txJson(tx) }
   }

@@ -17,7 +17,8 @@ export default class ContractReporterRemove extends ChainCommand<typeof Contract
   async run(): Promise<ContractReporterRemoveResult> {
     const reporter = parseAddress(await this.need(this.args.address, 'ADDRESS', 'Reporter address'), 'reporter')
     const client = await this.client({ write: true })
-    const tx = await this.spin('Sending transaction', () => client.removeReporter(reporter, this.flags.reason))
+    const reason = (await this.onChainReason(this.flags.reason, { private: false, action: 'reporter remove', topic: '' })).reason
+    const tx = await this.spin('Sending transaction', () => client.removeReporter(reporter, reason))
     this.say(`reporter ${reporter} removed (tx ${tx.hash})`)
     return { reporter, tx: txJson(tx) }
   }
