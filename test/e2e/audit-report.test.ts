@@ -237,8 +237,10 @@ describe('audit report: who, why, when, what (proxy CLI, anvil, mosquitto)', () 
     const before = await reportJson()
     const journalRows = before.rows.filter((r) => r.source === 'journal')
     assert.ok(journalRows.length > 3 && journalRows.every((r) => r.proven === true), JSON.stringify(journalRows.map((r) => [r.event, r.proven])))
+    // Rows are told apart by their entry number (in `detail`, and `seq`).
+    const seqOf = (r: ReportRow) => Number(/entry #(\d+)/.exec(r.detail ?? '')?.[1])
     const target = before.rows.find((r) => r.source === 'journal' && r.event === 'publish' && r.client === VALVE)!
-    const neighbours = journalRows.filter((r) => r.seq !== target.seq && periodOf(Date.parse(r.time)) === periodOf(Date.parse(target.time)))
+    const neighbours = journalRows.filter((r) => seqOf(r) !== seqOf(target) && periodOf(Date.parse(r.time)) === periodOf(Date.parse(target.time)))
     assert.ok(neighbours.length > 0, 'entries in the same period')
     const seg = (await import('../../src/lib/audit/journal-files.js')).listSegments
     const file = (await seg(dataDir)).at(-1)!.path
@@ -247,14 +249,14 @@ describe('audit report: who, why, when, what (proxy CLI, anvil, mosquitto)', () 
       const lines = original.split('\n').map((l) => {
         if (!l) return l
         const o = JSON.parse(l) as Record<string, unknown>
-        return o.seq === target.seq ? JSON.stringify({ ...o, topic: 'plant/other' }) : l
+        return o.seq === seqOf(target) ? JSON.stringify({ ...o, topic: 'plant/other' }) : l
       })
       writeFileSync(file, lines.join('\n'))
       const after = await reportJson()
-      const edited = after.rows.find((r: ReportRow) => r.seq === target.seq)!
+      const edited = after.rows.find((r) => seqOf(r) === seqOf(target))!
       assert.equal(edited.topic, 'plant/other')
       assert.equal(edited.proven, false, 'the edited entry')
-      for (const n of neighbours) assert.equal(after.rows.find((r) => r.seq === n.seq)?.proven, true, `neighbour #${n.seq} (${n.event})`)
+      for (const n of neighbours) assert.equal(after.rows.find((r) => seqOf(r) === seqOf(n))?.proven, true, `neighbour #${seqOf(n)} (${n.event})`)
     } finally {
       writeFileSync(file, original)
     }
