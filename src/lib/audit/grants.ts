@@ -97,6 +97,8 @@ export class GrantHistory {
   private readonly logs: PolicyLog[]
   private applied = 0
   private topics = new Map<string, Topic>()
+  /** The effective entries, recomputed after a registration, transfer or removal (null = stale). */
+  private effectiveSet: Set<Topic> | null = null
 
   constructor(logs: readonly PolicyLog[]) {
     this.logs = logs.filter((l) => RELEVANT.has(l.name)).sort((a, b) => a.block - b.block || a.logIndex - b.logIndex)
@@ -159,22 +161,24 @@ export class GrantHistory {
 
   /** store.ts's rule: effective iff no entry of another owner, registered before it, overlaps it. */
   private effective(t: Topic): boolean {
-    if (t.claim === null) return false
-    for (const o of this.topics.values()) {
-      if (o !== t && o.claim !== null && o.owner !== t.owner && o.registeredAt < t.registeredAt && claimsOverlap(o.claim, t.claim)) return false
+    if (this.effectiveSet === null) {
+      const all = [...this.topics.values()]
+      this.effectiveSet = new Set(all.filter((x) => x.claim !== null && !all.some((o) => o !== x && o.claim !== null && o.owner !== x.owner && o.registeredAt < x.registeredAt && claimsOverlap(o.claim, x.claim!))))
     }
-    return true
+    return this.effectiveSet.has(t)
   }
 
   private advance(atMs: number): void {
     if (this.applied > 0 && this.logs[this.applied - 1]!.time * 1000 > atMs) {
       this.applied = 0
       this.topics = new Map()
+      this.effectiveSet = null
     }
     while (this.applied < this.logs.length && this.logs[this.applied]!.time * 1000 <= atMs) this.apply(this.logs[this.applied++]!)
   }
 
   private apply(l: PolicyLog): void {
+    if (l.name === 'TopicAdded' || l.name === 'TopicRemoved' || l.name === 'TopicTransferred') this.effectiveSet = null
     const a = l.args
     const id = lower(a.topic)
     const ref = { event: l.name, tx: l.txHash, block: l.block, logIndex: l.logIndex, at: isoSec(l.time) }
