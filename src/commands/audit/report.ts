@@ -20,9 +20,12 @@ const short = (a: string | null) => (a && /^0x[0-9a-fA-F]{40}$/.test(a) ? `${a.s
 export default class AuditReportCommand extends ChainCommand<typeof AuditReportCommand> {
   static override description = `Who did what, when and why: on-chain events of this deployment's contract (policy changes with actor and
 reason, grants and revokes, joins and payments, bans, denied-attempt summaries, sensitive-topic reports,
-anchors) merged with the proxy's local journal, in time order. Journal rows are marked proven when an anchor
-of a registered reporter covers them (\`audit verify\` checks the roots). Only this contract's events count,
-and reporter-only events only from registered reporters.`
+anchors) merged with the proxy's local journal, in time order. Each allowed access names the on-chain grant in
+force (transaction, granted by, when, until, reason); a journal row is proven when its own Merkle proof checks
+against the root a registered reporter anchored for its period; a refused connect whose credential did not
+verify only claims its address (verified: false). Only this contract's events count, and reporter-only events
+only from registered reporters. --subject: the GDPR art. 15 view of one address; --format art30: the records
+of processing per topic (GDPR art. 30).`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --from 2027-01-01 --to 2027-01-31',
