@@ -114,7 +114,7 @@ describe('audit report (CLI, anvil)', () => {
     assert.match(r.stdout, /4 rows written to .*plant\.csv/)
     const csv = readFileSync(out, 'utf8')
     const lines = csv.split('\r\n')
-    assert.equal(lines[0], 'time,block,source,event,topic,client,actor,reason,detail,txHash,proven')
+    assert.equal(lines[0], 'time,block,source,event,topic,client,actor,reason,detail,txHash,proven,verified,claimed,grantKind,grantRule,grantTx,grantBy,grantAt,grantUntil,grantReason,seq')
     assert.equal(lines.length, 4 + 2)
     assert.ok(lines[1]!.includes(',"ticket 7, ""urgent""",'), lines[1])
     const toStdout = await flytrap(['audit', 'report', '--from', from, '--client', DEVICE_ADDR, '--format', 'csv'])

@@ -21,7 +21,7 @@ import { startMosquitto, type MosquittoHandle } from '../../src/lib/dev/mosquitt
 import { journalDir, listSegments, rangeTally, readRecords } from '../../src/lib/audit/journal-files.js'
 import { membersRecords } from '../../src/lib/audit/sensitive-members.js'
 import type { JournalEntry, JournalRecord } from '../../src/lib/audit/entry.js'
-import { CSV_COLUMNS, type AuditReport, type ReportRow } from '../../src/lib/audit/report.js'
+import { CSV_COLUMNS, csvFields, type AuditReport, type ReportRow } from '../../src/lib/audit/report.js'
 import type { VerifyReport } from '../../src/lib/audit/verify.js'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
 import { runCli, tempCwd, type CliRun } from '../helpers/cli.js'
@@ -471,7 +471,8 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
     assert.equal(csv.length - 1, byTopic.length)
     csv.slice(1).forEach((rec, i) => {
       const j = byTopic[i]!
-      assert.deepEqual(rec, CSV_COLUMNS.map((k) => (j[k] === null ? '' : String(j[k]))), `csv row ${i + 1}`)
+      const f = csvFields(j)
+      assert.deepEqual(rec, CSV_COLUMNS.map((k) => (f[k] === null ? '' : String(f[k]))), `csv row ${i + 1}`)
     })
     assert.ok(byTopic.every((r) => r.topic === 'ward/vitals'), 'only ward/vitals rows')
     for (const ev of ['TopicAdded', 'Granted', 'SensitiveReport', 'publish', 'deliver', 'subscribe']) assert.ok(byTopic.some((r) => r.event === ev), `a ${ev} row for ward/vitals`)

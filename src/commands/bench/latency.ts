@@ -21,7 +21,8 @@ export default class BenchLatency extends ChainCommand<typeof BenchLatency> {
 Measures CONNECT→CONNACK (with authentication), SUBSCRIBE→SUBACK, QoS 1 PUBLISH→PUBACK, the paper's whole session
 (connect, subscribe, publish, disconnect), steady-state publish round trips and pipelined QoS 1 throughput. Without
 --broker/--proxy it starts its own anvil, contract, mosquitto, proxy (own process) and HAProxy, and (TCP) the same proxy
-with --journal-sync relaxed and with --no-journal, for what strict journal sync costs.`
+with --journal-sync relaxed, with --no-journal and with --journal-deliveries all, for what the journal costs; pipelined
+throughput is measured again with one subscriber on the topic, so every message is also delivered.`
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --count 1005 --warmup 5 --chart latency.svg --json > latency.json',
@@ -37,9 +38,10 @@ with --journal-sync relaxed and with --no-journal, for what strict journal sync 
     broker: Flags.string({ description: 'measure this broker directly (mqtt:// or mqtts://) instead of starting one' }),
     proxy: Flags.string({ description: 'the FlyTrap proxy in front of --broker' }),
     relay: Flags.string({ description: 'a plain TCP relay in front of --broker (optional)' }),
-    'journal-modes': Flags.boolean({ description: 'also measure FlyTrap with --journal-sync relaxed and with --no-journal (self-contained, TCP)', default: true, allowNo: true }),
+    'journal-modes': Flags.boolean({ description: 'also measure FlyTrap with --journal-sync relaxed, with --no-journal and with --journal-deliveries all (self-contained, TCP)', default: true, allowNo: true }),
     'proxy-relaxed': Flags.string({ description: 'named services: a FlyTrap proxy run with --journal-sync relaxed, in front of --broker' }),
     'proxy-nojournal': Flags.string({ description: 'named services: a FlyTrap proxy run with --no-journal, in front of --broker' }),
+    'proxy-alldeliveries': Flags.string({ description: 'named services: a FlyTrap proxy run with --journal-deliveries all, in front of --broker' }),
     ca: Flags.string({ description: 'CA bundle for mqtts:// targets' }),
     topic: Flags.string({ description: 'topic the benchmark key may publish and subscribe to (named services)', default: BENCH_TOPIC }),
     chart: Flags.string({ description: 'write the paper-style bar chart to this SVG file' }),
@@ -60,7 +62,7 @@ with --journal-sync relaxed and with --no-journal, for what strict journal sync 
       const relay = by(f.relay, '--relay')
       const transport = direct.tls ? 'tls' : 'tcp'
       targets = { tcp: {}, tls: {} }
-      targets[transport] = { direct, flytrap: proxy, relay, 'flytrap-relaxed': by(f['proxy-relaxed'], '--proxy-relaxed'), 'flytrap-nojournal': by(f['proxy-nojournal'], '--proxy-nojournal') }
+      targets[transport] = { direct, flytrap: proxy, relay, 'flytrap-relaxed': by(f['proxy-relaxed'], '--proxy-relaxed'), 'flytrap-nojournal': by(f['proxy-nojournal'], '--proxy-nojournal'), 'flytrap-alldeliveries': by(f['proxy-alldeliveries'], '--proxy-alldeliveries') }
       transports = [transport] // named services: the transport their URLs say
       const signer = await this.keyOnly()
       key = signer.privateKey
@@ -72,7 +74,7 @@ with --journal-sync relaxed and with --no-journal, for what strict journal sync 
       stack = await this.spin('Starting anvil, contract, mosquitto, proxy and HAProxy', (s) => startBenchStack({ journalModes, onStep: (t) => (s.text = t) }))
       const t = stack.targets
       targets = {
-        tcp: { direct: t.direct, flytrap: t.flytrap, relay: t.relay, 'flytrap-relaxed': t.flytrapRelaxed, 'flytrap-nojournal': t.flytrapNoJournal },
+        tcp: { direct: t.direct, flytrap: t.flytrap, relay: t.relay, 'flytrap-relaxed': t.flytrapRelaxed, 'flytrap-nojournal': t.flytrapNoJournal, 'flytrap-alldeliveries': t.flytrapAllDeliveries },
         tls: { direct: t.directTls, flytrap: t.flytrapTls, relay: t.relayTls },
       }
       key = stack.key
@@ -113,7 +115,7 @@ with --journal-sync relaxed and with --no-journal, for what strict journal sync 
     for (const [transport, byTarget] of Object.entries(r.latency)) {
       const rows: (string | number)[][] = []
       for (const op of OPS) {
-        for (const t of ['direct', 'relay', 'flytrap', 'flytrap-relaxed', 'flytrap-nojournal'] as TargetName[]) {
+        for (const t of ['direct', 'relay', 'flytrap', 'flytrap-relaxed', 'flytrap-nojournal', 'flytrap-alldeliveries'] as TargetName[]) {
           const s = byTarget[t]?.[op]
           if (s) rows.push([opLabel(op), t === 'flytrap' && byTarget['flytrap-relaxed'] ? 'flytrap (strict)' : t, ms(s.min), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max)])
         }
@@ -129,16 +131,19 @@ with --journal-sync relaxed and with --no-journal, for what strict journal sync 
       )
       const thr = r.throughput[transport]
       if (thr) this.say(table(['pipelined QoS 1', ...Object.keys(thr)], [['messages/s', ...Object.values(thr).map((v) => Math.round(v!))]]))
+      const dthr = r.deliveryThroughput[transport]
+      if (dthr) this.say(table(['pipelined QoS 1, one subscriber', ...Object.keys(dthr)], [['messages/s', ...Object.values(dthr).map((v) => Math.round(v!))]]))
       const j = r.journalSync[transport]
       if (j) {
         const cell = (v: number | undefined, f: (x: number) => string) => (v === undefined ? '-' : f(v))
         this.say(
           table(
-            ['journal sync', 'strict', 'relaxed', 'no journal'],
+            ['journal sync', 'strict', 'relaxed', 'no journal', 'strict, all deliveries'],
             [
-              ['PUBLISH p50 (ms)', ...(['strict', 'relaxed', 'off'] as const).map((m) => cell(j.publishP50[m], ms))],
-              ['PUBLISH (steady) p50 (ms)', ...(['strict', 'relaxed', 'off'] as const).map((m) => cell(j.publishSteadyP50[m], ms))],
-              ['pipelined QoS 1 (messages/s)', ...(['strict', 'relaxed', 'off'] as const).map((m) => cell(j.throughput[m], (v) => String(Math.round(v))))],
+              ['PUBLISH p50 (ms)', ...MODES.map((m) => cell(j.publishP50[m], ms))],
+              ['PUBLISH (steady) p50 (ms)', ...MODES.map((m) => cell(j.publishSteadyP50[m], ms))],
+              ['pipelined QoS 1 (messages/s)', ...MODES.map((m) => cell(j.throughput[m], (v) => String(Math.round(v))))],
+              ['… with one subscriber (messages/s)', ...MODES.map((m) => cell(j.deliveryThroughput[m], (v) => String(Math.round(v))))],
             ],
           ),
         )
@@ -148,6 +153,8 @@ with --journal-sync relaxed and with --no-journal, for what strict journal sync 
     for (const n of r.notes) this.say(`note: ${n}`)
   }
 }
+
+const MODES = ['strict', 'relaxed', 'off', 'all'] as const
 
 function opLabel(op: Op): string {
   return { connect: 'CONNECT', subscribe: 'SUBSCRIBE', publish: 'PUBLISH', session: 'whole session', publishSteady: 'PUBLISH (steady)' }[op]

@@ -91,6 +91,13 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
       env: 'FLYTRAP_JOURNAL_SYNC',
       helpGroup: AUDIT,
     }),
+    'journal-deliveries': Flags.string({
+      description: 'which allowed deliveries the journal records: sensitive (only on sensitive topics) or all (every topic, one entry per receiver, topic and second with a count), so "who received data on topic X" has an answer everywhere',
+      options: ['sensitive', 'all'],
+      default: 'sensitive',
+      env: 'FLYTRAP_JOURNAL_DELIVERIES',
+      helpGroup: AUDIT,
+    }),
     workers: Flags.integer({ description: 'proxy processes sharing the listeners (bans shared between them; worker i serves metrics on the metrics port + i)', default: 1, min: 1, max: 64, helpGroup: LIMITS }),
     'auth-workers': Flags.integer({ description: 'threads per process verifying CONNECT signatures (0 = on the main thread) [default: cores - 1, at most 4]', min: 0, max: 32, helpGroup: LIMITS }),
     'log-level': Flags.string({ description: 'JSON log lines on stderr at this level and above', options: ['debug', 'info', 'warn', 'error'], default: 'info', env: 'FLYTRAP_LOG_LEVEL' }),
@@ -170,13 +177,13 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
 
     // Every chain write (bans, anchors, reports) goes through one durable outbox; the journal records decisions.
     const accountability = f.journal
-      ? await openAccountability({ dataDir, periodMs, reporter: reporterClient, sink: isWorkerProcess() && index > 0 ? ipcSink : undefined, countryOf, sync: f['journal-sync'] as 'strict' | 'relaxed', logger })
+      ? await openAccountability({ dataDir, periodMs, reporter: reporterClient, sink: isWorkerProcess() && index > 0 ? ipcSink : undefined, countryOf, sync: f['journal-sync'] as 'strict' | 'relaxed', deliveries: f['journal-deliveries'] as 'sensitive' | 'all', logger })
       : undefined
     const reporter = accountability?.outbox ?? reporterClient
     let proxy: ProxyHandle
     try {
       // Every decision goes to the journal as it is made; its acknowledgement waits for it (--journal-sync).
-      proxy = await startProxy({ ...options, contract, reporter, chainId, fromBlock, logger, authWorkers: f['auth-workers'], durable: accountability?.durable })
+      proxy = await startProxy({ ...options, contract, reporter, chainId, fromBlock, logger, authWorkers: f['auth-workers'], durable: accountability?.durable, decisionDeliveries: f.journal ? (f['journal-deliveries'] as 'sensitive' | 'all') : undefined })
     } catch (err) {
       await accountability?.stop()
       throw listenError(err)

@@ -11,7 +11,7 @@ import type { Logger } from '../log.js'
 import { openJournal, type Journal } from './journal.js'
 import { openOutbox, type IntentSink, type Outbox } from '../chain/outbox.js'
 import type { DecisionEvent } from '../policy/types.js'
-import { createRecorder, type JournalSync, type Recorder, type RecorderSource } from './recorder.js'
+import { createRecorder, type JournalDeliveries, type JournalSync, type Recorder, type RecorderSource } from './recorder.js'
 import { startReporting, type Reporting } from './reporting.js'
 
 /** What the reporting needs of an outbox: the local one, or (in cluster workers) one that forwards over IPC. */
@@ -27,6 +27,8 @@ export interface AccountabilityOptions {
   countryOf?: (ip: string) => string | null
   /** strict (default): nothing is acknowledged before it is durable; relaxed: only while the disk keeps up (≤ 50 ms). */
   sync?: JournalSync
+  /** Which allowed deliveries are journaled: 'sensitive' (default) or 'all' (coalesced per receiver/topic/second). */
+  deliveries?: JournalDeliveries
   logger?: Logger
 }
 
@@ -49,7 +51,7 @@ export async function openAccountability(o: AccountabilityOptions): Promise<Acco
   const journal = await openJournal({ dataDir: o.dataDir, periodMs: o.periodMs, logger: o.logger })
   const outbox = o.reporter && !o.sink ? await openOutbox({ dir: join(o.dataDir, 'outbox'), client: o.reporter, logger: o.logger }) : undefined
   const sink: IntentSink | undefined = o.sink ?? outbox
-  const recorder: Recorder = createRecorder(journal, { countryOf: o.countryOf, logger: o.logger, sync: o.sync })
+  const recorder: Recorder = createRecorder(journal, { countryOf: o.countryOf, logger: o.logger, sync: o.sync, deliveries: o.deliveries })
   let reporting: Reporting | undefined
   return {
     journal,

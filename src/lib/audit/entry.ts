@@ -47,19 +47,29 @@ export interface JournalEntry {
    * made within the same batch (milliseconds later), never in another period. Absent = one decision.
    */
   count?: number
-  /** Journals written before decision-time dating: when the first coalesced decision was made (unix ms). */
+  /**
+   * When the first coalesced decision was made (unix ms), when it is not `t`: allowed deliveries journaled per
+   * receiver/topic/second (`--journal-deliveries all`) are written once their second is over, so `t` is the
+   * write time and [since, t) the second they were made in (always the same period); also journals written
+   * before decision-time dating.
+   */
   since?: number
   /** Erasure records only (kind `erasure`, written by `audit forget`): what was redacted, why, signed (erasure.ts). */
   erasure?: Record<string, unknown>
   /** The topic was sensitive when decided (publishes and deliveries on it are reported on chain per period). */
   sensitive?: true
+  /**
+   * A refused CONNECT whose credential did not verify: `address` is only what the credential claimed (an
+   * impersonation attempt, or a broken device), not an authenticated identity.
+   */
+  unverified?: true
 }
 
 /** What a caller appends: the journal assigns seq and t. */
 export type EntryInput = Omit<JournalEntry, 'seq' | 't'>
 
 /** Optional fields, in the order they are written. All but `until` can identify a person. */
-export const OPTIONAL_FIELDS = ['address', 'clientId', 'country', 'ip', 'topic', 'subject', 'until', 'count', 'since', 'erasure', 'sensitive'] as const
+export const OPTIONAL_FIELDS = ['address', 'clientId', 'country', 'ip', 'topic', 'subject', 'until', 'count', 'since', 'erasure', 'sensitive', 'unverified'] as const
 export const PERSONAL_FIELDS = ['address', 'clientId', 'country', 'ip', 'topic', 'subject'] as const
 
 /** chain_0: the `prev` of the very first entry. */
@@ -161,6 +171,7 @@ export function parseRecord(line: string): JournalRecord {
   if ((o.kind === 'erasure') !== (o.erasure !== undefined)) throw new RecordError(o.kind === 'erasure' ? 'an erasure record without its body' : 'unexpected field "erasure"')
   if (o.erasure !== undefined && (o.erasure === null || typeof o.erasure !== 'object' || Array.isArray(o.erasure))) throw new RecordError('bad erasure')
   if (o.sensitive !== undefined && o.sensitive !== true) throw new RecordError('bad sensitive')
+  if (o.unverified !== undefined && o.unverified !== true) throw new RecordError('bad unverified')
   const entry = {} as Record<string, unknown>
   for (const k of ENTRY_KEYS) if (o[k] !== undefined) entry[k] = o[k]
   return { redacted: false, seq: seq as number, t: t as number, entry: entry as unknown as JournalEntry, salt: o.salt, leaf: o.leaf as string, prev: o.prev as string }

@@ -1,8 +1,9 @@
 /**
  * Connects the proxy's decisions to the journal. Every decision becomes an entry — connects, publishes,
  * subscribes, wills, refused deliveries and allowed deliveries on sensitive topics (allowed deliveries on
- * other topics are not journaled: they are the bulk of the traffic and decide nothing new) — plus
- * disconnects and bans. `decision(e)` appends at once (the decision time is the entry's time) and returns
+ * other topics are journaled only with `deliveries: 'all'`, coalesced per receiver, topic and second: one
+ * entry with a `count` and `since` = the first one's time, written when that second is over and never
+ * across a period; nothing is held on them) — plus disconnects and bans. `decision(e)` appends at once (the decision time is the entry's time) and returns
  * the promise the proxy holds the acknowledgement on: strict, every journaled decision's; relaxed, only
  * while the journal is more than `relaxedLagMs` behind, so a crash loses at most that window. Nothing ever
  * blocks: the proxy waits on a promise per connection, never the event loop. Identical publishes and
@@ -27,6 +28,8 @@ export interface RecorderSink {
   flush(): Promise<void>
   /** How far the disk is behind (ms); without it, relaxed never waits. */
   lagMs?(): number
+  /** The journal's anchoring period (ms). */
+  readonly periodMs?: number
 }
 
 /** strict: nothing is acknowledged before its decision is durable. relaxed: only while the disk keeps up. */
@@ -44,7 +47,18 @@ export interface RecorderOptions {
   relaxedLagMs?: number
   /** Merge identical publishes and deliveries of one write batch into one entry with a count. Default true. */
   coalesce?: boolean
+  /**
+   * Which allowed deliveries are journaled: 'sensitive' (default) only those on sensitive topics; 'all' every
+   * one, coalesced per receiver/topic/second (so "who received data on topic X" has an answer everywhere).
+   */
+  deliveries?: JournalDeliveries
+  /** The journal's anchoring period (ms): a coalesced second never straddles one. Default: the sink's periodMs, else 1 s (no per-second coalescing). */
+  periodMs?: number
+  /** Clock (tests). */
+  now?: () => number
 }
+
+export type JournalDeliveries = 'sensitive' | 'all'
 
 /** Decisions that happen at message rate, and are merged within a batch. Connects, subscribes, wills and bans never are. */
 const COALESCED = new Set(['publish', 'deliver'])
@@ -58,8 +72,10 @@ export interface RecorderStats {
   dropped: number
   /** Entries whose write failed. */
   failed: number
-  /** Allowed deliveries on non-sensitive topics, deliberately not journaled. */
+  /** Allowed deliveries on non-sensitive topics, deliberately not journaled (deliveries 'sensitive'). */
   skipped: number
+  /** Allowed deliveries on non-sensitive topics folded into a per-second entry (deliveries 'all'). */
+  coalesced: number
 }
 
 export interface Recorder {
@@ -90,11 +106,12 @@ export interface SessionEvent {
   reason?: string
 }
 
-/** The entry for a decision, or null for an allowed delivery on a topic that is not sensitive. */
-export function entryForDecision(e: DecisionEvent, countryOf?: (ip: string) => string | null): EntryInput | null {
-  if (e.kind === 'deliver' && e.allowed && !e.sensitive) return null
+/** The entry for a decision, or null for an allowed delivery on a topic that is not sensitive (unless deliveries 'all'). */
+export function entryForDecision(e: DecisionEvent, countryOf?: (ip: string) => string | null, deliveries: JournalDeliveries = 'sensitive'): EntryInput | null {
+  if (e.kind === 'deliver' && e.allowed && !e.sensitive && deliveries !== 'all') return null
   const entry: EntryInput = { kind: e.kind, outcome: e.allowed ? 'allow' : 'deny', reason: e.reason, address: e.address, clientId: e.clientId, ip: e.ip, topic: e.topic }
   if (e.sensitive === true) entry.sensitive = true
+  if (e.verified === false) entry.unverified = true
   if (e.kind === 'connect' && countryOf && e.ip) entry.country = countryOf(e.ip) ?? undefined
   return entry
 }
@@ -128,7 +145,10 @@ export function attachRecorder(proxy: RecorderSource, journal: RecorderSink, opt
 
 export function createRecorder(journal: RecorderSink, opts: RecorderOptions = {}): Recorder {
   const log = opts.logger ?? silentLogger
-  const s: RecorderStats = { queued: 0, written: 0, dropped: 0, failed: 0, skipped: 0 }
+  const s: RecorderStats = { queued: 0, written: 0, dropped: 0, failed: 0, skipped: 0, coalesced: 0 }
+  const deliveries = opts.deliveries ?? 'sensitive'
+  const periodMs = opts.periodMs ?? journal.periodMs ?? 1000
+  const clock = opts.now ?? Date.now
   const strict = (opts.sync ?? RECORDER_DEFAULTS.sync) === 'strict'
   const lagBound = opts.relaxedLagMs ?? RECORDER_DEFAULTS.relaxedLagMs
   const coalesce = opts.coalesce !== false
@@ -171,8 +191,43 @@ export function createRecorder(journal: RecorderSink, opts: RecorderOptions = {}
     return p
   }
 
+  // deliveries 'all': allowed deliveries on non-sensitive topics, per receiver/topic/second, until the second is over.
+  const seconds = new Map<string, { entry: EntryInput; first: number; count: number }>()
+  let secondTimer: ReturnType<typeof setTimeout> | undefined
+  const flushSeconds = (all: boolean) => {
+    const second = Math.floor(clock() / 1000)
+    for (const [key, b] of seconds) {
+      if (!all && Math.floor(b.first / 1000) >= second) continue
+      seconds.delete(key)
+      record(b.count > 1 ? { ...b.entry, count: b.count, since: b.first } : b.entry)
+    }
+    clearTimeout(secondTimer)
+    secondTimer = undefined
+    if (seconds.size > 0) armSeconds()
+  }
+  const armSeconds = () => {
+    secondTimer ??= setTimeout(() => flushSeconds(false), 1000 - (clock() % 1000) + 1)
+    secondTimer.unref?.()
+  }
+  const perSecond = (e: DecisionEvent, entry: EntryInput): boolean => {
+    const now = clock()
+    // The last second of a period is not held: the entry must land in the period its decisions were made in.
+    if (stopped || periodMs <= 1000 || (Math.floor(now / 1000) + 1) * 1000 % periodMs === 0) return false
+    const key = `${Math.floor(now / 1000)}\u0000${e.address ?? ''}\u0000${e.clientId ?? ''}\u0000${e.ip}\u0000${e.topic ?? ''}\u0000${e.reason}`
+    const b = seconds.get(key)
+    if (b) {
+      b.count++
+      s.coalesced++
+    } else {
+      seconds.set(key, { entry, first: now, count: 1 })
+      armSeconds()
+    }
+    return true
+  }
+
   const decision = (e: DecisionEvent): Promise<unknown> | null => {
-    const entry = entryForDecision(e, opts.countryOf)
+    const entry = entryForDecision(e, opts.countryOf, deliveries)
+    if (entry && e.kind === 'deliver' && e.allowed && !e.sensitive && perSecond(e, entry)) return null
     const merge = coalesce && entry && COALESCED.has(e.kind) ? `${e.kind}\u0000${e.allowed ? 1 : 0}\u0000${e.reason}\u0000${e.address ?? ''}\u0000${e.clientId ?? ''}\u0000${e.ip}\u0000${e.topic ?? ''}\u0000${e.sensitive ? 1 : 0}` : undefined
     // Strict: the proxy waits on this entry (unless it is a refused delivery, which acknowledges nothing).
     const p = record(entry, merge, !strict || (e.kind === 'deliver' && !e.allowed))
@@ -196,6 +251,7 @@ export function createRecorder(journal: RecorderSink, opts: RecorderOptions = {}
     stats: () => ({ ...s }),
     stop: async () => {
       if (!stopped) {
+        flushSeconds(true)
         stopped = true
         if (withDecisions) source?.off('decision', onDecision as Listener)
         source?.off('session-close', onClose as Listener)

@@ -9,8 +9,14 @@
  *   only reporters can write count only when their reporter was registered at that point of the chain
  *   (replayed from ReporterAdded/ReporterRemoved); the contract refuses others, so this is a second line;
  * - the local journal (`<dataDir>/journal/*.jsonl`, read-only through journal.ts) when there is one: each
- *   decision the proxy made, marked `proven` when its range's anchor (by the journal's registered reporter)
- *   has the root the journal has now, as `audit verify` decides it.
+ *   decision the proxy made, marked `proven` when its own Merkle proof leads from its content to the root
+ *   anchored for its range by the journal's registered reporter (proofs.ts), with the grant that allowed it
+ *   (grants.ts, replayed from the policy events since the deployment), and `verified: false` for refused
+ *   connects whose credential did not verify (the address is only claimed: kept apart from that address's
+ *   own activity).
+ *
+ * Period summaries (DeniedSummary, SensitiveReport) are selected by the interval they cover, not by the block
+ * they were mined in (they are mined after their period ends).
  *
  * The time range becomes a block range by binary search on block timestamps (blocks.ts); logs are fetched
  * with eth_getLogs in chunks, with the topic and client as indexed filters where the events index them.
@@ -23,7 +29,11 @@ import { decodeCountries, formatExpiry, roleNames, topicId } from '../chain/code
 import { usageError } from '../errors.js'
 import { filterCovers, topicMatches } from '../policy/filter.js'
 import { blockRange, blockTime, deploymentBlock } from './blocks.js'
+import { parseShared } from '../policy/filter.js'
+import type { JournalEntry } from './entry.js'
+import { GrantHistory, POLICY_EVENTS, type GrantCause, type PolicyLog } from './grants.js'
 import { rangeTally, readRecords } from './journal-files.js'
+import { proveEntries, type AnchorLike } from './proofs.js'
 import { membersRecords } from './sensitive-members.js'
 import { displayReason, type ReasonDisclosure } from '../chain/reasons.js'
 import { verifyJournal } from './verify.js'
@@ -45,8 +55,44 @@ export interface ReportRow {
   reason: string | null
   detail: string | null
   txHash: string | null
-  /** Journal rows: an anchor from a registered reporter covers the entry's time. Chain rows: null. */
+  /** Journal rows: the entry's Merkle proof checks against the root anchored for its range. Chain rows: null. */
   proven: boolean | null
+  /**
+   * Journal rows with an address: false when the address is only claimed by a credential that did not verify
+   * (the row's `client` is then null and the claim is in `claimed`); true when it was authenticated. Else null.
+   */
+  verified: boolean | null
+  /** The address an unverified credential claimed (never the row's client). */
+  claimed: string | null
+  /** Allowed accesses (journal publish, subscribe, deliver, will): the on-chain grant in force then; null when none or not an access. */
+  grant: RowGrant | null
+  /** Journal rows: the entry's number (`audit verify --entry`). */
+  seq: number | null
+}
+
+/** The cause of an allowed access, from the chain (grants.ts). */
+export interface RowGrant {
+  /** grant (Granted by the owner), join (Joined, paid by the client) or owner (the client owns the entry). */
+  kind: 'grant' | 'join' | 'owner'
+  /** The registered name or filter that gave the right. */
+  rule: string
+  event: string
+  tx: string
+  block: number
+  logIndex: number
+  /** Who gave it (EIP-55): the topic's owner, the payer of a join, the registrant or previous owner. */
+  by: string | null
+  at: string
+  /** null: until revoked. */
+  until: string | null
+  /** The reason on chain (clear text or a commitment); null for a join. */
+  reason: string | null
+}
+
+/** A grant made before `--from` and still in force at it. */
+export interface GrantAtFrom extends RowGrant {
+  client: string
+  role: 'publish' | 'subscribe'
 }
 
 export interface AuditReport {
@@ -64,6 +110,8 @@ export interface AuditReport {
   /** Events of this contract that were not counted: reporter-only events from an unregistered address. */
   ignored: { notReporter: number }
   rows: ReportRow[]
+  /** Grants and joins made before `from` and still in force at it (narrowed by the filters): the "why" of rows whose grant predates the range. */
+  grantsAtFrom: GrantAtFrom[]
 }
 
 export interface ReportOptions {
@@ -100,6 +148,33 @@ interface Internal extends ReportRow {
   order: number[]
   mentions: Set<string>
   topicIds: Set<string>
+  /** Selected whatever its time (a summary whose interval overlaps the range). */
+  always?: boolean
+  /** Journal rows: the entry. */
+  entry?: JournalEntry
+}
+
+/** Refusal reasons of a CONNECT whose credential did not verify (auth/result.ts outcomes, and the AUTH method check): the address is only claimed. */
+const UNVERIFIED_REASONS = new Set(['missing', 'malformed', 'bad-signature', 'expired', 'too-long', 'wrong-deployment', 'wrong-client-id', 'bad-auth-method'])
+
+/** True when a journal entry's address is only claimed (journals before the `unverified` field: by its reason). */
+export function claimOnly(e: Pick<JournalEntry, 'kind' | 'outcome' | 'reason' | 'unverified'>): boolean {
+  return e.unverified === true || (e.kind === 'connect' && e.outcome === 'deny' && UNVERIFIED_REASONS.has(e.reason))
+}
+
+const ACCESS = new Set(['publish', 'subscribe', 'deliver', 'will'])
+
+/** The grant behind an allowed access entry, from the replayed policy; null when it is not one or nothing on chain allowed it. */
+export function grantFor(grants: GrantHistory, e: Pick<JournalEntry, 'kind' | 'outcome' | 'address' | 'topic' | 't'>): RowGrant | null {
+  if (e.outcome !== 'allow' || !ACCESS.has(e.kind) || !e.address || !e.topic) return null
+  const topic = e.kind === 'subscribe' ? parseShared(e.topic)?.filter : e.topic
+  if (!topic) return null
+  const cause = grants.grantInForce(topic, e.address, e.kind === 'publish' || e.kind === 'will' ? 'publish' : 'subscribe', e.t)
+  return cause ? rowGrant(cause) : null
+}
+
+function rowGrant(c: GrantCause): RowGrant {
+  return { kind: c.kind, rule: c.rule, event: c.event, tx: c.tx, block: c.block, logIndex: c.logIndex, by: c.by ? getAddress(c.by) : null, at: c.at, until: c.until, reason: c.reason }
 }
 
 const pos = (l: Log) => [l.blockNumber, l.index] as const
@@ -185,7 +260,8 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
 
   // History from the deployment: reporter registrations, topic names and owners (few, admin/owner writes).
   progress('reading reporter registrations and topic owners')
-  const histNames = ['ReporterAdded', 'ReporterRemoved', 'TopicAdded', 'TopicTransferred', 'TopicRemoved']
+  // With every other policy event: the grant history that says why each access was allowed (grants.ts).
+  const histNames = ['ReporterAdded', 'ReporterRemoved', ...POLICY_EVENTS]
   const history = c.parseLogs(await getLogsChunked(provider, { address: c.address, topics: [histNames.map(hash)] }, deployBlock, opts.chunk, head))
   const reporters = new ReporterHistory()
   const owners = new OwnerHistory()
@@ -200,8 +276,15 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
       names.set(lower(a.topic), String(a.name))
       owners.add(lower(a.topic), pos(e.log), lower(a.owner))
     } else if (e.name === 'TopicTransferred') owners.add(lower(a.topic), pos(e.log), lower(a.to))
-    else owners.add(lower(a.topic), pos(e.log), null)
+    else if (e.name === 'TopicRemoved') owners.add(lower(a.topic), pos(e.log), null)
   }
+  const policyLogs = history.filter((e) => POLICY_EVENTS.includes(e.name))
+  progress(`reading the times of ${new Set(policyLogs.map((e) => e.log.blockNumber)).size} policy blocks`)
+  const blockMs = new Map<number, number>()
+  await mapLimit([...new Set(policyLogs.map((e) => e.log.blockNumber))], 8, async (n) => void blockMs.set(n, (await blockTime(provider, n)) * 1000))
+  const grants = new GrantHistory(
+    policyLogs.map((e): PolicyLog => ({ name: e.name, args: argsOf(e), block: e.log.blockNumber, logIndex: e.log.index, txHash: e.log.transactionHash, time: blockMs.get(e.log.blockNumber)! / 1000 })),
+  )
   if (topic) names.set(topicId(topic).toLowerCase(), topic)
 
   // Which topic ids the --topic filter covers: its own, and registered names/filters that match it.
@@ -213,7 +296,7 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
   }
 
   // Journal first (its topic names label the chain's summaries of concrete topics).
-  const journal = opts.dataDir ? await readJournal(opts.dataDir, fromMs, toMs, names) : null
+  const journal = opts.dataDir ? await readJournal(opts.dataDir, fromMs, toMs, names, grants) : null
 
   const rows: Internal[] = []
   let notReporter = 0
@@ -222,7 +305,7 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
     progress(`reading events of blocks ${range.fromBlock}–${range.toBlock}`)
     const ids = topic ? [...topicIds] : null
     const queries: (string | string[] | null)[][] = []
-    if (!topic && !who) queries.push([ALL.filter((n) => n !== 'Anchored').map(hash)])
+    if (!topic && !who) queries.push([ALL.filter((n) => n !== 'Anchored' && !SUMMARIES.has(n)).map(hash)])
     else {
       const policy = POLICY_BY_TOPIC.map(hash)
       if (topic && !who) queries.push([policy, ids])
@@ -235,15 +318,22 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
           queries.push([[hash('Withdrawn'), hash('ReporterAdded'), hash('ReporterRemoved')], null, padded])
         }
       }
-      // Summaries name topics and clients in their data: fetched whole, filtered below (bounded per period).
-      queries.push([[hash('SensitiveReport'), hash('SensitiveReportClear')]])
-      if (!who) queries.push([hash('DeniedSummary')])
     }
     for (const q of queries) events.push(...c.parseLogs(await getLogsChunked(provider, { address: c.address, topics: q }, range.fromBlock, opts.chunk, range.toBlock)))
   }
   // Anchors: those covering the range are mined after it, so read them up to the head.
   const anchorFrom = range?.fromBlock ?? (await blockRangeStart(provider, Math.ceil(fromMs / 1000), deployBlock, head))
   const anchorLogs = anchorFrom !== null ? c.parseLogs(await getLogsChunked(provider, { address: c.address, topics: [hash('Anchored')] }, anchorFrom, opts.chunk, head)) : []
+  // Summaries, by the interval they cover: mined after it ends, so read from the range's start to the head and
+  // keep those whose [fromTime, toTime) overlaps [from, to). They name topics and clients in their data:
+  // fetched whole, filtered below (a few per period).
+  if (anchorFrom !== null) {
+    const summaries = c.parseLogs(await getLogsChunked(provider, { address: c.address, topics: [who ? [hash('SensitiveReport'), hash('SensitiveReportClear')] : [...SUMMARIES].map(hash)] }, anchorFrom, opts.chunk, head))
+    for (const e of summaries) {
+      const a = argsOf(e)
+      if (Number(a.fromTime) * 1000 < toMs && Number(a.toTime) * 1000 > fromMs) events.push(e)
+    }
+  }
   const anchors: { reporter: string; fromTime: number; toTime: number }[] = []
   const inRange = (e: Parsed) => range !== null && e.log.blockNumber >= range.fromBlock && e.log.blockNumber <= range.toBlock
   for (const e of anchorLogs) {
@@ -271,19 +361,28 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
   }
 
   progress(`reading the times of ${new Set(kept.map((e) => e.log.blockNumber)).size} blocks`)
-  const blockMs = new Map<number, number>()
   await mapLimit([...new Set(kept.map((e) => e.log.blockNumber))], 8, async (n) => void blockMs.set(n, (await blockTime(provider, n)) * 1000))
   const txFrom = new Map<string, string>()
   const ctx: RowContext = { names, owners, txFrom, provider, dataDir: opts.dataDir ?? null, reasons: opts.reasons, tallies: new Map() }
-  for (const e of kept) rows.push(...(await chainRows(e, blockMs.get(e.log.blockNumber)!, ctx)))
+  for (const e of kept) {
+    const made = await chainRows(e, blockMs.get(e.log.blockNumber)!, ctx)
+    if (SUMMARIES.has(e.name)) for (const r of made) r.always = true
+    rows.push(...made)
+  }
 
   if (journal) {
     // Proven: its range's anchor, by this journal's reporter (decided from the chain, never from meta.json),
     // has the root the journal has now (`audit verify`'s rule, so the two never disagree).
-    progress('checking the journal against its anchors')
+    // Proven: the entry's own Merkle proof, from its content, checks against the root anchored for its range by
+    // this journal's reporter (decided from the chain, as `audit verify` decides it, never from meta.json).
+    progress('checking each journal entry’s proof against its anchor')
     const v = await verifyJournal({ dataDir: opts.dataDir!, client: c, fromBlock: deployBlock, fromMs, toMs, chunk: opts.chunk })
-    const proven = v.anchors.periods.filter((p) => p.status === 'verified' || p.status === 'late')
-    for (const r of journal.rows) r.proven = proven.some((p) => p.fromTime * 1000 <= r.ms && r.ms < p.toTime * 1000)
+    const anchorsSeen = new Map<string, AnchorLike>()
+    for (const p of v.anchors.periods) for (const a of p.anchors) anchorsSeen.set(`${a.txHash}:${a.logIndex}`, a)
+    const wanted = new Map<number, number>()
+    for (const r of journal.rows) if (r.seq !== null) wanted.set(r.seq, r.ms)
+    const checks = await proveEntries(opts.dataDir!, [...anchorsSeen.values()], wanted)
+    for (const r of journal.rows) r.proven = r.seq !== null && checks.get(r.seq)?.proven === true
     rows.push(...journal.rows)
   }
 
@@ -292,7 +391,7 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
     if (who && !r.mentions.has(who)) return false
     return true
   }
-  const out = rows.filter((r) => r.ms >= fromMs && r.ms < toMs && matches(r))
+  const out = rows.filter((r) => (r.always || (r.ms >= fromMs && r.ms < toMs)) && matches(r))
   out.sort((a, b) => {
     if (a.ms !== b.ms) return a.ms - b.ms
     for (let i = 0; i < Math.max(a.order.length, b.order.length); i++) {
@@ -313,8 +412,14 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
     journal: journal ? { dataDir: opts.dataDir!, entries: journal.rows.length, invalidLines: journal.invalid } : null,
     ignored: { notReporter },
     rows: out.map(publicRow),
+    grantsAtFrom: grants
+      .grantsInForceAt(fromMs - 1)
+      .filter((g) => (!who || g.client === who) && (!topic || relevantName(g.rule)))
+      .map((g) => ({ ...rowGrant(g), client: getAddress(g.client), role: g.role })),
   }
 }
+
+const SUMMARIES = new Set(['DeniedSummary', 'SensitiveReport', 'SensitiveReportClear'])
 
 async function blockRangeStart(provider: FlyTrapClient['provider'], fromTime: number, lo: number, hi: number): Promise<number | null> {
   const r = await blockRange(provider, fromTime, Number.MAX_SAFE_INTEGER, { lo, hi })
@@ -322,7 +427,7 @@ async function blockRangeStart(provider: FlyTrapClient['provider'], fromTime: nu
 }
 
 function publicRow(r: Internal): ReportRow {
-  return { time: r.time, block: r.block, source: r.source, event: r.event, topic: r.topic, client: r.client, actor: r.actor, reason: r.reason, detail: r.detail, txHash: r.txHash, proven: r.proven }
+  return { time: r.time, block: r.block, source: r.source, event: r.event, topic: r.topic, client: r.client, actor: r.actor, reason: r.reason, detail: r.detail, txHash: r.txHash, proven: r.proven, verified: r.verified, claimed: r.claimed, grant: r.grant, seq: r.seq }
 }
 
 function row(partial: Partial<ReportRow> & Pick<ReportRow, 'source' | 'event'>, ms: number, order: number[], mentions: (string | null | undefined)[], ids: (string | null | undefined)[]): Internal {
@@ -336,6 +441,10 @@ function row(partial: Partial<ReportRow> & Pick<ReportRow, 'source' | 'event'>, 
     detail: null,
     txHash: null,
     proven: null,
+    verified: null,
+    claimed: null,
+    grant: null,
+    seq: null,
     ...partial,
     ms,
     order,
@@ -463,12 +572,12 @@ async function journalMembers(ctx: RowContext, topic: string | null, fromTime: n
   }
 }
 
-async function readJournal(dataDir: string, fromMs: number, toMs: number, names: Map<string, string>): Promise<{ rows: Internal[]; invalid: number }> {
+async function readJournal(dataDir: string, fromMs: number, toMs: number, names: Map<string, string>, grants: GrantHistory): Promise<{ rows: Internal[]; invalid: number }> {
   const rows: Internal[] = []
   let invalid = 0
   for await (const { record } of readRecords(dataDir, { fromMs, toMs, onInvalid: () => void invalid++ })) {
     if (record.redacted) {
-      rows.push(row({ source: 'journal', event: 'redacted', detail: `entry #${record.seq} erased (audit forget${record.erasure ? `, erasure record #${record.erasure}` : ''})` }, record.t, [1, record.seq], [], []))
+      rows.push({ ...row({ source: 'journal', event: 'redacted', detail: `entry #${record.seq} erased (audit forget${record.erasure ? `, erasure record #${record.erasure}` : ''})` }, record.t, [1, record.seq], [], []), seq: record.seq })
       continue
     }
     const e = record.entry
@@ -489,7 +598,14 @@ async function readJournal(dataDir: string, fromMs: number, toMs: number, names:
       const b = e.erasure as { redacts?: unknown[]; basis?: unknown; requestedBy?: unknown; signer?: unknown }
       parts.push(`${b.redacts?.length ?? 0} entries redacted; basis ${String(b.basis)}; requested by ${String(b.requestedBy)}; signed by ${String(b.signer)}`)
     }
-    rows.push(row({ source: 'journal', event: e.kind, topic: e.topic ?? null, client, reason: e.reason, detail: parts.join('; '), proven: false }, e.t, [1, e.seq], [client], [e.topic ? topicId(e.topic) : null, e.kind === 'connect' && e.outcome === 'deny' ? topicId(CONNECT_TOPIC) : null]))
+    // A claim that did not verify is not that address's activity: no client, the claim apart (still found by --client).
+    const unverified = claimOnly(e) && client !== null
+    const claimed = unverified ? client : null
+    if (unverified) client = null
+    const verified = claimed !== null ? false : e.address ? true : null
+    const grant = grantFor(grants, e)
+    const r = row({ source: 'journal', event: e.kind, topic: e.topic ?? null, client, reason: e.reason, detail: parts.join('; '), proven: false, verified, claimed, grant }, e.t, [1, e.seq], [client, claimed], [e.topic ? topicId(e.topic) : null, e.kind === 'connect' && e.outcome === 'deny' ? topicId(CONNECT_TOPIC) : null])
+    rows.push({ ...r, entry: e, seq: e.seq })
   }
   return { rows, invalid }
 }
@@ -504,7 +620,13 @@ function safeAddress(a: string): string {
 
 // ------------------------------------------------------------------ output
 
-export const CSV_COLUMNS = ['time', 'block', 'source', 'event', 'topic', 'client', 'actor', 'reason', 'detail', 'txHash', 'proven'] as const
+export const CSV_COLUMNS = ['time', 'block', 'source', 'event', 'topic', 'client', 'actor', 'reason', 'detail', 'txHash', 'proven', 'verified', 'claimed', 'grantKind', 'grantRule', 'grantTx', 'grantBy', 'grantAt', 'grantUntil', 'grantReason', 'seq'] as const
+
+/** A row as the CSV's flat columns (the grant's fields prefixed). */
+export function csvFields(r: ReportRow): Record<(typeof CSV_COLUMNS)[number], unknown> {
+  const g = r.grant
+  return { ...r, grantKind: g?.kind ?? null, grantRule: g?.rule ?? null, grantTx: g?.tx ?? null, grantBy: g?.by ?? null, grantAt: g?.at ?? null, grantUntil: g ? (g.until ?? 'never') : null, grantReason: g?.reason ?? null }
+}
 
 /**
  * RFC 4180 CSV: a header row, CRLF line ends, fields with a comma, quote or line break quoted with quotes
@@ -512,14 +634,16 @@ export const CSV_COLUMNS = ['time', 'block', 'source', 'event', 'topic', 'client
  * apostrophe: topic names and reasons come from anyone who can register a topic.
  */
 export function toCsv(rows: readonly ReportRow[]): string {
-  const cell = (v: unknown): string => {
-    if (v === null || v === undefined) return ''
-    let s = String(v)
-    if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`
-    return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s
-  }
-  const lines = [CSV_COLUMNS.join(','), ...rows.map((r) => CSV_COLUMNS.map((k) => cell(r[k])).join(','))]
+  const lines = [CSV_COLUMNS.join(','), ...rows.map((r) => csvFields(r)).map((r) => CSV_COLUMNS.map((k) => csvCell(r[k])).join(','))]
   return lines.join('\r\n') + '\r\n'
+}
+
+/** One CSV field: null/undefined empty, quoted when needed, formula-looking text defused with a leading apostrophe. */
+export function csvCell(v: unknown): string {
+  if (v === null || v === undefined) return ''
+  let s = String(v)
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s
 }
 
 /** The report as stable, pretty JSON (key order fixed by the types above). */

@@ -6,7 +6,7 @@
 import type { LatencyResult, Op, TargetName } from './latency.js'
 import type { ScaleResult } from './scale.js'
 
-const COLORS: Record<TargetName, string> = { direct: '#4e79a7', relay: '#9c9c9c', flytrap: '#e15759', 'flytrap-relaxed': '#f28e2b', 'flytrap-nojournal': '#76b7b2' }
+const COLORS: Record<TargetName, string> = { direct: '#4e79a7', relay: '#9c9c9c', flytrap: '#e15759', 'flytrap-relaxed': '#f28e2b', 'flytrap-nojournal': '#76b7b2', 'flytrap-alldeliveries': '#b07aa1' }
 const LABELS: Record<Op, string> = { connect: 'CONNECT', subscribe: 'SUBSCRIBE', publish: 'PUBLISH', session: 'session', publishSteady: 'PUBLISH (steady)' }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;')

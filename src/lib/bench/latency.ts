@@ -4,13 +4,17 @@
  * QoS 1 throughput, for the broker directly, FlyTrap and a plain TCP relay, over TCP and TLS. Targets are
  * interleaved sample by sample (in a shuffled order each round) so drift on the machine hits all alike.
  * What the journal costs: `flytrap` runs the default --journal-sync strict; `flytrap-relaxed` and
- * `flytrap-nojournal`, when given, are the same proxy with relaxed sync and without a journal.
+ * `flytrap-nojournal`, when given, are the same proxy with relaxed sync and without a journal;
+ * `flytrap-alldeliveries` the strict proxy with `--journal-deliveries all` (every allowed delivery journaled,
+ * per receiver/topic/second). Deliveries only happen with a subscriber, so the pipelined run is repeated
+ * with one subscriber on the topic (`deliveryThroughput`): the publisher's rate while every message is
+ * also delivered.
  */
 import { signCredential, toUserProperties } from '../auth/index.js'
 import { RawClient, type Target } from './raw-client.js'
 import { summarize, type Summary } from './stats.js'
 
-export type TargetName = 'direct' | 'flytrap' | 'relay' | 'flytrap-relaxed' | 'flytrap-nojournal'
+export type TargetName = 'direct' | 'flytrap' | 'relay' | 'flytrap-relaxed' | 'flytrap-nojournal' | 'flytrap-alldeliveries'
 const isFlytrap = (n: TargetName) => n.startsWith('flytrap')
 export type Op = 'connect' | 'subscribe' | 'publish' | 'session' | 'publishSteady'
 export const OPS: Op[] = ['connect', 'subscribe', 'publish', 'session', 'publishSteady']
@@ -43,6 +47,8 @@ export interface LatencyResult {
   latency: Record<string, Partial<Record<TargetName, Record<Op, Summary>>>>
   /** transport → target → QoS 1 messages per second with `window` in flight. */
   throughput: Record<string, Partial<Record<TargetName, number>>>
+  /** transport → target → the same with one subscriber on the topic (every message also delivered). */
+  deliveryThroughput: Record<string, Partial<Record<TargetName, number>>>
   /** transport → op → ratios of p50s and added microseconds over direct. */
   overhead: Record<string, Partial<Record<Op, { flytrapOverDirect: number; relayOverDirect?: number; flytrapAddedUs: number; relayAddedUs?: number; addedVsRelay?: number }>>>
   /**
@@ -53,10 +59,15 @@ export interface LatencyResult {
   journalSync: Record<string, JournalSyncCost>
 }
 
+export type JournalMode = 'strict' | 'relaxed' | 'off' | 'all'
+
 export interface JournalSyncCost {
-  publishP50: Partial<Record<'strict' | 'relaxed' | 'off', number>>
-  publishSteadyP50: Partial<Record<'strict' | 'relaxed' | 'off', number>>
-  throughput: Partial<Record<'strict' | 'relaxed' | 'off', number>>
+  /** `all`: strict with --journal-deliveries all. */
+  publishP50: Partial<Record<JournalMode, number>>
+  publishSteadyP50: Partial<Record<JournalMode, number>>
+  throughput: Partial<Record<JournalMode, number>>
+  /** Pipelined with one subscriber: what journaling every delivery costs shows here. */
+  deliveryThroughput: Partial<Record<JournalMode, number>>
   /** Strict minus relaxed, steady QoS 1 round trip p50 (µs). */
   strictAddedUs?: number
   /** Strict throughput / relaxed throughput. */
@@ -64,10 +75,10 @@ export interface JournalSyncCost {
 }
 
 export async function runLatencyBench(o: LatencyOptions): Promise<LatencyResult> {
-  const result: LatencyResult = { count: o.count, warmup: o.warmup, latency: {}, throughput: {}, overhead: {}, journalSync: {} }
+  const result: LatencyResult = { count: o.count, warmup: o.warmup, latency: {}, throughput: {}, deliveryThroughput: {}, overhead: {}, journalSync: {} }
   const payload = Buffer.from('21.5')
   const rounds = o.count + o.warmup
-  const work = o.transports.length * rounds + (o.pipeline > 0 ? o.transports.length * 3 : 0)
+  const work = o.transports.length * rounds + (o.pipeline > 0 ? o.transports.length * 6 : 0)
   let done = 0
 
   for (const transport of o.transports) {
@@ -126,20 +137,42 @@ export async function runLatencyBench(o: LatencyOptions): Promise<LatencyResult>
         o.onProgress?.(++done, work, `${transport} throughput run ${r + 1}/3`)
       }
       result.throughput[transport] = Object.fromEntries(best)
+      // The same with one subscriber per target on the topic: each message is also delivered (and, with
+      // --journal-deliveries all, journaled for the receiver).
+      const subscribers = new Map<TargetName, RawClient>()
+      for (const [name, target] of targets) {
+        const c = await RawClient.open(target, 5)
+        const rc = await c.connect(credential(name, `bench-sub-${name}`))
+        if (rc !== 0) throw new Error(`${name} (${transport}) refused the benchmark subscriber: CONNACK 0x${rc.toString(16)}`)
+        await c.subscribe(o.topic)
+        subscribers.set(name, c)
+      }
+      const withSub = new Map<TargetName, number>()
+      for (let r = 0; r < 3; r++) {
+        for (const [name] of shuffle(targets)) {
+          const rate = await steady.get(name)!.pipelined(templates.get(name)!, o.pipeline, o.window)
+          withSub.set(name, Math.max(withSub.get(name) ?? 0, rate))
+        }
+        o.onProgress?.(++done, work, `${transport} throughput run with a subscriber ${r + 1}/3`)
+      }
+      for (const c of subscribers.values()) await c.disconnect()
+      result.deliveryThroughput[transport] = Object.fromEntries(withSub)
     }
     for (const c of steady.values()) await c.disconnect()
 
     const lat = result.latency[transport]!
-    if (lat['flytrap-relaxed'] || lat['flytrap-nojournal']) {
-      const modes = { strict: 'flytrap', relaxed: 'flytrap-relaxed', off: 'flytrap-nojournal' } as const
-      const cost: JournalSyncCost = { publishP50: {}, publishSteadyP50: {}, throughput: {} }
-      for (const [mode, name] of Object.entries(modes) as ['strict' | 'relaxed' | 'off', TargetName][]) {
+    if (lat['flytrap-relaxed'] || lat['flytrap-nojournal'] || lat['flytrap-alldeliveries']) {
+      const modes = { strict: 'flytrap', relaxed: 'flytrap-relaxed', off: 'flytrap-nojournal', all: 'flytrap-alldeliveries' } as const
+      const cost: JournalSyncCost = { publishP50: {}, publishSteadyP50: {}, throughput: {}, deliveryThroughput: {} }
+      for (const [mode, name] of Object.entries(modes) as [JournalMode, TargetName][]) {
         if (lat[name]) {
           cost.publishP50[mode] = lat[name]!.publish.p50
           cost.publishSteadyP50[mode] = lat[name]!.publishSteady.p50
         }
         const thr = result.throughput[transport]?.[name]
         if (thr !== undefined) cost.throughput[mode] = thr
+        const dthr = result.deliveryThroughput[transport]?.[name]
+        if (dthr !== undefined) cost.deliveryThroughput[mode] = dthr
       }
       if (cost.publishSteadyP50.strict !== undefined && cost.publishSteadyP50.relaxed !== undefined) cost.strictAddedUs = cost.publishSteadyP50.strict - cost.publishSteadyP50.relaxed
       if (cost.throughput.strict && cost.throughput.relaxed) cost.strictThroughputShare = cost.throughput.strict / cost.throughput.relaxed

@@ -48,9 +48,13 @@ export class RawClient {
     })
   }
 
-  /** Sends CONNECT and resolves with the CONNACK reason/return code (0 = accepted). */
+  /**
+   * Sends CONNECT and resolves with the CONNACK reason/return code (0 = accepted). Keep-alive is off: a
+   * connection waits idle while the other targets run (minutes on a loaded machine), and this client sends
+   * no PINGREQ, so a keep-alive would let the broker close it in the middle of a benchmark.
+   */
   async connect(packet: Omit<ConnectPacket, 'cmd' | 'protocolVersion' | 'protocolId'>): Promise<number> {
-    const connack = await this.request(encodePacket({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: this.version, clean: true, keepalive: 60, ...packet }, this.version), 2)
+    const connack = await this.request(encodePacket({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: this.version, clean: true, keepalive: 0, ...packet }, this.version), 2)
     const p = decodePacket(connack.bytes, this.version) as ConnackPacket
     return (this.version === 5 ? p.reasonCode : p.returnCode) ?? 0
   }
@@ -96,7 +100,9 @@ export class RawClient {
     let sent = 0
     let acked = 0
     const t0 = process.hrtime.bigint()
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
+      // A connection closed under the run would leave it waiting forever.
+      void this.closed.then(() => reject(new Error(`connection closed after ${acked} of ${count} pipelined PUBACKs`)))
       const sendOne = () => {
         const id = this.id()
         const bytes = Buffer.from(template.bytes)

@@ -2,7 +2,7 @@
  * The self-contained benchmark stack: anvil + contract + mosquitto (plain and TLS) + the FlyTrap proxy
  * (plain and TLS listeners) + HAProxy in TCP mode (plain and TLS) in front of the same mosquitto; with
  * `journalModes`, two more proxies on TCP for the cost of the journal: `--journal-sync relaxed` and
- * `--no-journal` (the main one runs the default, strict).
+ * `--no-journal`, and a strict one with `--journal-deliveries all` (the main one runs the defaults).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -30,6 +30,8 @@ export interface BenchTargets {
   /** The same proxy with --journal-sync relaxed, and with --no-journal (TCP only). */
   flytrapRelaxed?: Target
   flytrapNoJournal?: Target
+  /** Strict with --journal-deliveries all (TCP only). */
+  flytrapAllDeliveries?: Target
 }
 
 export interface BenchStack {
@@ -123,13 +125,15 @@ export async function startBenchStack(opts: { proxyArgs?: string[]; journalModes
       ...(opts.proxyArgs ?? []),
     ])
     cleanup.push(() => proxy.stop())
-    const modes: { relaxed?: SpawnedProxy; off?: SpawnedProxy } = {}
+    const modes: { relaxed?: SpawnedProxy; off?: SpawnedProxy; all?: SpawnedProxy } = {}
     if (opts.journalModes) {
-      step('starting FlyTrap with --journal-sync relaxed and with --no-journal')
+      step('starting FlyTrap with --journal-sync relaxed, with --no-journal and with --journal-deliveries all')
       modes.relaxed = await spawnProxy(['--listen', '127.0.0.1:0', ...common, '--data-dir', join(dir, 'proxy-relaxed'), '--journal-sync', 'relaxed', ...(opts.proxyArgs ?? [])])
       cleanup.push(() => modes.relaxed!.stop())
       modes.off = await spawnProxy(['--listen', '127.0.0.1:0', ...common, '--data-dir', join(dir, 'proxy-off'), '--no-journal', ...(opts.proxyArgs ?? [])])
       cleanup.push(() => modes.off!.stop())
+      modes.all = await spawnProxy(['--listen', '127.0.0.1:0', ...common, '--data-dir', join(dir, 'proxy-all'), '--journal-deliveries', 'all', ...(opts.proxyArgs ?? [])])
+      cleanup.push(() => modes.all!.stop())
     }
     const tcpOf = (p: SpawnedProxy | undefined): Target | undefined => (p ? { host: '127.0.0.1', port: p.listening.find((l) => !l.tls)!.port } : undefined)
 
@@ -154,6 +158,7 @@ export async function startBenchStack(opts: { proxyArgs?: string[]; journalModes
         relayTls: relay ? { host: '127.0.0.1', port: relay.tlsPort!, tls: tlsClient } : undefined,
         flytrapRelaxed: tcpOf(modes.relaxed),
         flytrapNoJournal: tcpOf(modes.off),
+        flytrapAllDeliveries: tcpOf(modes.all),
       },
       chainId,
       contract: d.address,

@@ -38,6 +38,11 @@ export interface DecisionEvent {
   reason: string
   ip: string
   address?: string
+  /**
+   * False when `address` is only claimed: a refused CONNECT whose credential did not verify (bad signature,
+   * malformed, expired, wrong client id…). Absent = the address was authenticated (or there is none).
+   */
+  verified?: boolean
   clientId?: string
   topic?: string
   sensitive?: boolean

@@ -90,6 +90,11 @@ export interface ProxyOptions {
    * (`openAccountability(...).durable`); without it nothing waits.
    */
   durable?: (e: DecisionEvent) => Promise<unknown> | null
+  /**
+   * Which allowed deliveries are told as decisions (and so journaled): 'sensitive' (default) only those on
+   * sensitive topics; 'all' every one (`proxy start --journal-deliveries all`; the recorder coalesces them).
+   */
+  decisionDeliveries?: 'sensitive' | 'all'
   /** host:port for the Prometheus /metrics endpoint. */
   metrics?: string
   logger?: Logger

@@ -178,6 +178,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     isBanned,
     recordFailure,
     onDecision,
+    allDeliveries: options.decisionDeliveries === 'all',
     onOpen: (s) => {
       metrics.connections.inc({ outcome: 'open' })
       events.emit('session-open', { ip: s.ip, address: s.address, clientId: s.clientId })

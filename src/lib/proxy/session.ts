@@ -82,6 +82,8 @@ export interface SessionContext {
   recordFailure(ip: string, address?: string): void
   /** Returns a promise when the decision is being made durable: what acknowledges it waits for it. */
   onDecision(e: DecisionEvent): Promise<unknown> | null | void
+  /** Tell allowed deliveries on non-sensitive topics too (ProxyOptions.decisionDeliveries 'all'). */
+  allDeliveries?: boolean
   onOpen(s: Session): void
   onClose(s: Session): void
   onProtocolError(s: Session, where: Side, err: Error): void
@@ -274,7 +276,7 @@ export class Session {
       if (auth.kind === 'refuse') {
         const claimed = auth.result.ok ? undefined : auth.result.claimedAddress
         this.ctx.recordFailure(this.ip, undefined)
-        this.decision({ kind: 'connect', allowed: false, reason: auth.result.outcome, address: claimed, detail: auth.result.ok ? undefined : auth.result.detail })
+        this.decision({ kind: 'connect', allowed: false, reason: auth.result.outcome, address: claimed, verified: false, detail: auth.result.ok ? undefined : auth.result.detail })
         return this.refuseConnect(auth.reasonCode, null)
       }
       return
@@ -390,6 +392,7 @@ export class Session {
     const d = this.ctx.policy.canReceive(this.address!, topic, this.country)
     if (d.allowed) {
       if (d.sensitive) this.decision({ kind: 'deliver', allowed: true, reason: d.reason, topic, sensitive: true })
+      else if (this.ctx.allDeliveries) this.decision({ kind: 'deliver', allowed: true, reason: d.reason, topic })
       return this.toClient(frame.bytes)
     }
     this.decision({ kind: 'deliver', allowed: false, reason: d.reason, topic, sensitive: d.sensitive })

@@ -39,7 +39,7 @@ describe('recorder', () => {
 
     const decisions: DecisionEvent[] = [
       { ...base, kind: 'connect', allowed: true, reason: 'password' },
-      { ip: '203.0.113.9', kind: 'connect', allowed: false, reason: 'bad-signature', address: '0x0000000000000000000000000000000000000bad', detail: 'never stored' },
+      { ip: '203.0.113.9', kind: 'connect', allowed: false, reason: 'bad-signature', address: '0x0000000000000000000000000000000000000bad', verified: false, detail: 'never stored' },
       { ...base, kind: 'will', allowed: true, reason: 'member', topic: 'plant/status', sensitive: false },
       { ...base, kind: 'subscribe', allowed: true, reason: 'member', topic: 'plant/#', sensitive: true },
       { ...base, kind: 'publish', allowed: false, reason: 'not-member', topic: 'plant/valve', sensitive: false },
@@ -55,7 +55,7 @@ describe('recorder', () => {
     proxy.emit('ban', { subject: '0x' + 'ee'.repeat(32), until: 1_900_000_000_000, source: 'chain' })
 
     const stats = await rec.stop()
-    assert.deepEqual(stats, { queued: 12, written: 12, dropped: 0, failed: 0, skipped: 1 })
+    assert.deepEqual(stats, { queued: 12, written: 12, dropped: 0, failed: 0, skipped: 1, coalesced: 0 })
     proxy.emit('decision', decisions[0]) // after stop: not recorded
     await journal.close()
 
@@ -69,7 +69,7 @@ describe('recorder', () => {
     }
     assert.deepEqual(got, [
       { kind: 'connect', outcome: 'allow', reason: 'password', ...base, country: 'GB' },
-      { kind: 'connect', outcome: 'deny', reason: 'bad-signature', ip: '203.0.113.9', address: '0x0000000000000000000000000000000000000bad' },
+      { kind: 'connect', outcome: 'deny', reason: 'bad-signature', ip: '203.0.113.9', address: '0x0000000000000000000000000000000000000bad', unverified: true },
       { kind: 'will', outcome: 'allow', reason: 'member', ...base, topic: 'plant/status' },
       { kind: 'subscribe', outcome: 'allow', reason: 'member', ...base, topic: 'plant/#', sensitive: true },
       { kind: 'publish', outcome: 'deny', reason: 'not-member', ...base, topic: 'plant/valve' },
@@ -96,7 +96,7 @@ describe('recorder', () => {
     const rec = attachRecorder(proxy, hanging, { coalesce: false })
     for (let i = 0; i < 1_000; i++) proxy.emit('decision', { ...base, kind: 'publish', allowed: true, reason: 'member', topic: 't', sensitive: false })
     assert.equal(calls, 1_000, 'every event reached the journal before emit returned')
-    assert.deepEqual(rec.stats(), { queued: 1_000, written: 0, dropped: 0, failed: 0, skipped: 0 })
+    assert.deepEqual(rec.stats(), { queued: 1_000, written: 0, dropped: 0, failed: 0, skipped: 0, coalesced: 0 })
   })
 
   test('identical publishes of one write batch become one entry with a count, dated by the first; later ones and distinct ones stay apart', async () => {
@@ -176,8 +176,43 @@ describe('recorder', () => {
     const rec = attachRecorder(proxy, sink, { logger })
     for (let i = 0; i < 10; i++) proxy.emit('decision', { ...base, kind: 'subscribe', allowed: false, reason: 'not-member', topic: 'x' })
     const stats = await rec.stop()
-    assert.deepEqual(stats, { queued: 10, written: 0, dropped: 5, failed: 5, skipped: 0 })
+    assert.deepEqual(stats, { queued: 10, written: 0, dropped: 5, failed: 5, skipped: 0, coalesced: 0 })
     assert.equal(errors.length, 1)
+  })
+
+  test("deliveries 'all': allowed deliveries on any topic, one entry per receiver/topic/second with a count; never held; never across a period", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'flytrap-recorder-'))
+    dirs.push(dataDir)
+    const journal = await openJournal({ dataDir, periodMs: 60_000 })
+    let now = 1_800_000_010_250 // second …010 of a 60 s period: not its last second
+    const rec = createRecorder(journal, { deliveries: 'all', now: () => now })
+    const d = (topic: string, address = ALICE): DecisionEvent => ({ ...base, address, kind: 'deliver', allowed: true, reason: 'granted', topic })
+    for (let i = 0; i < 5; i++) assert.equal(rec.decision(d('plant/weather')), null) // nothing waits on them
+    rec.decision(d('plant/other'))
+    now += 1000 // the next second: a new entry
+    rec.decision(d('plant/weather'))
+    rec.decision(d('plant/weather'))
+    now = 1_800_000_019_500 // the period's last second (…019 ends [1_800_000_000, 1_800_000_020)): written at once
+    rec.decision(d('plant/weather', '0x00000000000000000000000000000000000000aa'))
+    const stats = await rec.stop()
+    await journal.close()
+    assert.equal(stats.coalesced, 5)
+    const got: string[] = []
+    for await (const { record } of readRecords(dataDir)) if (!record.redacted) got.push(`${record.entry.address} ${record.entry.topic} ${record.entry.count ?? 1} ${record.entry.since ?? '-'}`)
+    assert.deepEqual(got.sort(), [
+      `0x00000000000000000000000000000000000000aa plant/weather 1 -`,
+      `${ALICE} plant/other 1 -`,
+      `${ALICE} plant/weather 2 1800000011250`,
+      `${ALICE} plant/weather 5 1800000010250`,
+    ])
+    // The default keeps today's behaviour: not journaled.
+    const dir2 = mkdtempSync(join(tmpdir(), 'flytrap-recorder-'))
+    dirs.push(dir2)
+    const j2 = await openJournal({ dataDir: dir2 })
+    const r2 = createRecorder(j2)
+    r2.decision(d('plant/weather'))
+    assert.equal((await r2.stop()).skipped, 1)
+    await j2.close()
   })
 
   test('a chain ban on a padded address is journaled as that (checksummed) address; a keyed IP hash as the subject', () => {

@@ -262,10 +262,20 @@ describe('audit report: filters', () => {
     const rep = await report({ from: 480, to: 720 })
     assert.deepEqual(
       rep.rows.map((r) => r.event),
-      ['TopicTransferred', 'TopicTransferred', 'Granted', 'Revoked', 'Withdrawn', 'publish'],
+      // The summaries of [S, S+600) overlap the range: selected by the interval they cover, not their block.
+      ['TopicTransferred', 'TopicTransferred', 'Granted', 'Revoked', 'Withdrawn', 'publish', 'DeniedSummary', 'DeniedSummary', 'SensitiveReport', 'SensitiveReport'],
       'the bans at exactly `to` are out',
     )
     assert.ok(rep.blocks && rep.blocks.to >= rep.blocks.from)
+  })
+
+  test('summaries are selected by the interval they cover: --to at the end of their period keeps them, a range after it does not', async () => {
+    // [S, S+600) is the period; its summaries were mined at +780 and +840, after it.
+    const rep = await report({ from: 0, to: 600 })
+    const ev = rep.rows.filter((r) => r.source === 'chain').map((r) => r.event)
+    assert.deepEqual(ev.filter((e) => e === 'DeniedSummary' || e === 'SensitiveReport'), ['DeniedSummary', 'DeniedSummary', 'SensitiveReport', 'SensitiveReport'])
+    const later = await report({ from: 600, to: 900 })
+    assert.ok(!later.rows.some((r) => r.event === 'DeniedSummary' || r.event === 'SensitiveReport'), 'a range after the period has none of its summaries, though they were mined in it')
   })
 
   test('a topic: its own rows and those of registered filters that match it; no unrelated rows', async () => {
@@ -344,7 +354,7 @@ describe('audit report: output', () => {
     const csv = toCsv(rep.rows)
     const lines = csv.split('\r\n')
     assert.equal(lines[0], CSV_COLUMNS.join(','))
-    assert.equal(lines[0], 'time,block,source,event,topic,client,actor,reason,detail,txHash,proven')
+    assert.equal(lines[0], 'time,block,source,event,topic,client,actor,reason,detail,txHash,proven,verified,claimed,grantKind,grantRule,grantTx,grantBy,grantAt,grantUntil,grantReason,seq')
     assert.equal(lines.at(-1), '', 'ends with CRLF')
     assert.equal(lines.length, rep.rows.length + 2)
     assert.ok(!csv.replaceAll('\r\n', '').includes('\n'), 'no bare LF')
@@ -359,8 +369,9 @@ describe('audit report: output', () => {
     const json = toJson(rep)
     const back = JSON.parse(json) as AuditReport
     assert.deepEqual(back, rep)
-    assert.deepEqual(Object.keys(back), ['version', 'contract', 'chainId', 'from', 'to', 'blocks', 'filters', 'journal', 'ignored', 'rows'])
-    for (const r of back.rows) assert.deepEqual(Object.keys(r), [...CSV_COLUMNS])
+    assert.deepEqual(Object.keys(back), ['version', 'contract', 'chainId', 'from', 'to', 'blocks', 'filters', 'journal', 'ignored', 'rows', 'grantsAtFrom'])
+    const ROW_KEYS = ['time', 'block', 'source', 'event', 'topic', 'client', 'actor', 'reason', 'detail', 'txHash', 'proven', 'verified', 'claimed', 'grant', 'seq']
+    for (const r of back.rows) assert.deepEqual(Object.keys(r), ROW_KEYS)
     assert.equal(back.version, 1)
     assert.equal(back.from, new Date(S * 1000).toISOString())
   })
