@@ -8,15 +8,18 @@
  * binary digits of n (a Merkle mountain range "bagged" from the right), so MerkleAccumulator computes it
  * with O(log n) memory while entries are appended.
  */
-import { keccak256, ZeroHash } from 'ethers'
+import { getBytes, keccak256, ZeroHash } from 'ethers'
 
 /** Root of an empty period. Never a real root (that would need a keccak pre-image of zero). */
 export const EMPTY_ROOT = ZeroHash
 
-const NODE_TAG = Buffer.from([0x01])
-
+/** keccak256(0x01 || left || right); plain Uint8Array (no Buffer) so proofs also check in a browser. */
 export function nodeHash(left: string, right: string): string {
-  return keccak256(Buffer.concat([NODE_TAG, Buffer.from(left.slice(2), 'hex'), Buffer.from(right.slice(2), 'hex')]))
+  const b = new Uint8Array(65)
+  b[0] = 0x01
+  b.set(getBytes(left), 1)
+  b.set(getBytes(right), 33)
+  return keccak256(b)
 }
 
 export function merkleRoot(leaves: readonly string[]): string {
