@@ -17,7 +17,7 @@ import { journalDir, readRecords } from '../../src/lib/audit/journal-files.js'
 import type { EntryInput } from '../../src/lib/audit/entry.js'
 import { readErasure } from '../../src/lib/audit/erasure.js'
 import { forgetSubject } from '../../src/lib/audit/forget.js'
-import { keyHash } from '../../src/lib/audit/scope-index.js'
+import { keyHash, seqsDigest } from '../../src/lib/audit/scope-index.js'
 import { BIN, runCli, tempCwd } from '../helpers/cli.js'
 import { indexedLink } from '../helpers/chain.js'
 
@@ -183,6 +183,30 @@ describe('audit verify / audit forget (CLI, anvil)', () => {
     assert.ok(body.ok && body.recovered === new Wallet(REPORTER).address, 'a valid signature by the reporter')
     assert.deepEqual(body.body.redacts.map((x) => x[0]), [1, 3, 5, 7, 9, 11])
     assert.equal(body.body.basis, ERASE[1])
+  })
+
+  test('a scope index row edited on disk (after the forget): exit 7 naming index-mismatch and the period', async () => {
+    const dir = join(journalDir(dataDir), 'index')
+    const name = readdirSync(dir).sort()[0]!
+    const file = join(dir, name)
+    const original = readFileSync(file, 'utf8')
+    const rows = JSON.parse(original) as { keyHash: string; seqsDigest: string; key?: string; seqs?: number[] }[]
+    const i = rows.findIndex((r) => r.key === `client:${BOB.toLowerCase()}`)
+    assert.ok(i >= 0)
+    const seqs = rows[i]!.seqs!.slice(1)
+    rows[i] = { ...rows[i]!, seqs, seqsDigest: seqsDigest(seqs) } // self-consistent, but not what the entries say
+    writeFileSync(file, JSON.stringify(rows))
+    try {
+      const r = await flytrap(['audit', 'verify', '--json'])
+      assert.equal(r.code, 7, r.stderr)
+      const out = r.json<{ ok: boolean; anchors: { indexMismatched: number; periods: { status: string; indexKeyHash?: string }[] } }>()
+      assert.equal(out.anchors.indexMismatched, 1)
+      assert.ok(out.anchors.periods.some((p) => p.status === 'index-mismatch' && p.indexKeyHash === keyHash(`client:${BOB.toLowerCase()}`)))
+      assert.match(r.stderr, new RegExp(`period .*: the scope index of this range is not the one of its entries: .*${name.replace('.', '\\.')}`))
+    } finally {
+      writeFileSync(file, original)
+    }
+    assert.equal((await flytrap(['audit', 'verify', '--json'])).code, 0)
   })
 
   test('a redaction no valid erasure record covers: exit 7 naming the line and seq (hand-made, edited t or redactedAt)', async () => {
