@@ -21,7 +21,7 @@ import { replaceFile } from '../fs/durable.js'
 import { silentLogger, type Logger } from '../log.js'
 import { GENESIS } from './entry.js'
 import { rangeRecords, rangeRoots, storeIndexRows, type RangeRoot } from './journal-files.js'
-import { buildScopeIndex } from './scope-index.js'
+import { ScopeIndexBuilder } from './scope-index.js'
 
 const CURSOR_FILE = 'anchor-cursor.json'
 const ZERO_ROOT = '0x' + '00'.repeat(32)
@@ -215,7 +215,14 @@ export class AnchorSequencer {
     if (records.length !== r.count || records[0]?.seq !== r.firstSeq || records[records.length - 1]?.seq !== r.lastSeq) {
       throw new Error(`the entries on disk from ${new Date(range.fromMs).toISOString()} (${records.length}) are not the ${r.count} the period's root covers`)
     }
-    const index = buildScopeIndex(records)
+    // Thousands of hashes for a busy period: the proxy's event loop gets its turn between every few hundred.
+    const pause = () => new Promise<void>((resolve) => setImmediate(resolve))
+    const builder = new ScopeIndexBuilder()
+    for (let i = 0; i < records.length; i++) {
+      builder.add(records[i]!)
+      if ((i + 1) % 5_000 === 0) await pause()
+    }
+    const index = await builder.buildYielding(pause)
     const at = { fromTime: range.fromMs / 1000, toTime: range.toMs / 1000 }
     await storeIndexRows(dataDir, at, index.rows)
     return index.root

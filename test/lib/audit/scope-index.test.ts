@@ -14,6 +14,7 @@ import {
   keyHash,
   keysToOpen,
   membershipProof,
+  ScopeIndexBuilder,
   scopeKeys,
   scrubRows,
   seqsDigest,
@@ -94,6 +95,19 @@ describe('hashes', () => {
     // 6 leaves: ((l0 l1)(l2 l3))(l4 l5)
     const l = sorted.map((k) => specLeaf(k, seqs[k]!))
     assert.equal(ix.root, nodeHash(nodeHash(nodeHash(l[0]!, l[1]!), nodeHash(l[2]!, l[3]!)), nodeHash(l[4]!, l[5]!)))
+  })
+  test('buildYielding gives the same rows and root as build, and pauses', async () => {
+    await fc.assert(
+      fc.asyncProperty(arbRecords, fc.integer({ min: 1, max: 7 }), async (records, every) => {
+        const b = new ScopeIndexBuilder()
+        for (const r of records) b.add(r)
+        let pauses = 0
+        const got = await b.buildYielding(async () => void pauses++, every)
+        assert.deepEqual(got, buildScopeIndex(records))
+        if (got.rows.length >= every) assert.ok(pauses > 0)
+      }),
+      { numRuns: 50 },
+    )
   })
   test('redacted records have no keys; an address is lower-cased', () => {
     const ix = buildScopeIndex([rec(1, { address: A }), redactedRec(2), rec(3, { address: a })])
