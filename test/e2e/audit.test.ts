@@ -515,7 +515,10 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
       assert.equal(g.status, 1, `grep -ri ${needle} ${dataDir} found: ${g.stdout}`)
     }
     const dir = journalDir(dataDir)
-    const text = readdirSync(dir).map((n) => readFileSync(join(dir, n), 'utf8')).join('\n')
+    const index = join(dir, 'index')
+    assert.ok(readdirSync(index).length >= anchoredPeriodsA.size, 'the proxy stored the scope index of every period it anchored')
+    const files = [...readdirSync(dir).filter((n) => n !== 'index').map((n) => join(dir, n)), ...readdirSync(index).map((n) => join(index, n))]
+    const text = files.map((f) => readFileSync(f, 'utf8')).join('\n')
     assert.doesNotMatch(text, new RegExp(ROGUE.slice(2), 'i'))
     assert.doesNotMatch(text, /rogue-7/)
     assert.match(text, new RegExp(VALVE.slice(2), 'i'))
@@ -623,6 +626,8 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
     try {
       await sleep(boundary + 700 - Date.now())
       const outboxLines = () => readFileSync(join(dataDir, 'outbox', 'outbox.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { t: string; id: string; kind: string; args: unknown[]; hash?: string })
+      // The anchor comes last: its scope index is read back from the period's durable entries first.
+      await waitFor(() => outboxLines().some((r) => r.t === 'intent' && r.kind === 'anchor' && !outboxLines().some((d) => d.t === 'done' && d.id === r.id)), 5_000, "the ended period's anchor enqueued")
       await waitFor(() => outboxLines().some((r) => r.t === 'attempt' && !outboxLines().some((d) => d.t === 'done' && d.id === r.id)), 3_000, 'a chain write broadcast and not mined')
       const recs = outboxLines()
       const done = new Set(recs.filter((r) => r.t === 'done').map((r) => r.id))

@@ -18,6 +18,7 @@ const STATUS: Record<PeriodStatus, (checked: boolean) => string> = {
   late: () => chalk.red('LATE'),
   mismatch: () => chalk.red('MISMATCH'),
   conflict: () => chalk.red('CONFLICT'),
+  'index-mismatch': () => chalk.red('INDEX MISMATCH'),
   unanchored: (checked) => (checked ? chalk.red('NOT ANCHORED') : 'not checked'),
   pending: () => 'not due yet',
 }
@@ -25,8 +26,8 @@ const STATUS: Record<PeriodStatus, (checked: boolean) => string> = {
 export default class AuditVerify extends ChainCommand<typeof AuditVerify> {
   static override summary = "Check the audit journal's hash chain and its anchored Merkle roots; prove one entry"
 
-  static override description = `Check the proxy's audit journal: every hash-chain link, and every period's Merkle root, seq range and
-hash-chain value against the anchor on chain. Only anchors from addresses that were registered reporters at
+  static override description = `Check the proxy's audit journal: every hash-chain link, and every period's Merkle root, scope index, seq
+range and hash-chain value against the anchor on chain (the scope index also against journal/index/). Only anchors from addresses that were registered reporters at
 that block count (the contract's own history decides, never a file in the data directory). Every closed period
 must be anchored by its deadline (default: two periods after it ended); a late anchor is named with its delay.
 Tampering is located by segment file, line and seq; exit 7 on any failure. Without a reachable chain the hash
@@ -107,7 +108,7 @@ proof of one entry.`
         [
           'anchors',
           r.anchors.checked
-            ? `${r.anchors.verified} verified, ${r.anchors.mismatched} mismatched, ${r.anchors.late} late, ${r.anchors.unanchored} missing past the deadline, ${r.anchors.pending} not due yet (contract ${r.anchors.contract}${r.anchors.reporters.length ? `, reporter ${r.anchors.reporters.join(', ')}` : ''}; deadline ${Math.round(r.anchors.deadlineMs / 1000)} s)`
+            ? `${r.anchors.verified} verified, ${r.anchors.mismatched} mismatched, ${r.anchors.indexMismatched} with a wrong scope index, ${r.anchors.late} late, ${r.anchors.unanchored} missing past the deadline, ${r.anchors.pending} not due yet (contract ${r.anchors.contract}${r.anchors.reporters.length ? `, reporter ${r.anchors.reporters.join(', ')}` : ''}; deadline ${Math.round(r.anchors.deadlineMs / 1000)} s)`
             : chalk.yellow(r.anchors.reason ?? 'not checked'),
         ],
       ]),

@@ -13,12 +13,8 @@ import { getBytes, keccak256, ZeroHash } from 'ethers'
 /** Root of an empty period. Never a real root (that would need a keccak pre-image of zero). */
 export const EMPTY_ROOT = ZeroHash
 
-/** Node's Buffer when there is one (faster hex decoding on the journal's path); plain bytes in a browser. */
-const NodeBuffer = (globalThis as { Buffer?: typeof Buffer }).Buffer
-const NODE_TAG = NodeBuffer ? NodeBuffer.from([0x01]) : null
-
+/** keccak256(0x01 || left || right); plain Uint8Array (no Buffer) so proofs also check in a browser. */
 export function nodeHash(left: string, right: string): string {
-  if (NodeBuffer && NODE_TAG) return keccak256(NodeBuffer.concat([NODE_TAG, NodeBuffer.from(left.slice(2), 'hex'), NodeBuffer.from(right.slice(2), 'hex')]))
   const b = new Uint8Array(65)
   b[0] = 0x01
   b.set(getBytes(left), 1)

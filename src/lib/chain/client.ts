@@ -78,8 +78,9 @@ export interface SensitiveCommitment {
 
 /**
  * What `anchor()` takes: the journal entries firstSeq..firstSeq+count-1 dated in [fromTime, toTime) (unix
- * seconds), their Merkle root (0x00…00 when count is 0), the hash-chain value before the first of them
- * (prevChain) and after the last (chain). It must continue the reporter's previous anchor.
+ * seconds), their Merkle root (0x00…00 when count is 0), the root of their scope index (src/lib/audit/
+ * scope-index.ts; 0x00…00 when count is 0), the hash-chain value before the first of them (prevChain) and
+ * after the last (chain). It must continue the reporter's previous anchor.
  */
 export interface AnchorArgs {
   fromTime: number
@@ -87,6 +88,7 @@ export interface AnchorArgs {
   firstSeq: number
   count: number
   root: string
+  index: string
   prevChain: string
   chain: string
 }
@@ -100,8 +102,8 @@ export interface AnchorCursor {
 }
 
 /** AnchorArgs in the contract's parameter order (what an outbox intent carries). */
-export function anchorArgs(a: AnchorArgs): [number, number, number, number, string, string, string] {
-  return [a.fromTime, a.toTime, a.firstSeq, a.count, a.root, a.prevChain, a.chain]
+export function anchorArgs(a: AnchorArgs): [number, number, number, number, string, string, string, string] {
+  return [a.fromTime, a.toTime, a.firstSeq, a.count, a.root, a.index, a.prevChain, a.chain]
 }
 
 /** A raw JSON-RPC call on an open provider (http or ws): what the web server's read-only relay forwards. */
@@ -510,7 +512,7 @@ const REVERT_HINTS: Record<string, (args: readonly unknown[]) => string> = {
   NamespaceClaimed: (a) => `${namespaceLabel(a[0])} is claimed by a filter of ${String(a[1])}, which holds this name (first registered wins)`,
   NamespaceOccupied: (a) =>
     `this filter would claim ${namespaceLabel(a[0])}, where ${a[1] === ZERO ? 'other owners hold' : `${String(a[1])} holds`} a registration (first registered wins)`,
-  InvalidAnchor: () => 'malformed anchor (empty time range, seq 0, or root/chain inconsistent with the count)',
+  InvalidAnchor: () => 'malformed anchor (empty time range, seq 0, or root/index/chain inconsistent with the count)',
   AnchorGap: (a) => `this reporter's anchors end at ${String(a[0])}: anchoring later would leave a period unanchored`,
   AnchorOverlap: (a) => `this reporter has anchored up to ${String(a[0])} already: a period is anchored only once`,
   AnchorWrongSeq: (a) => `this reporter's next anchor must start at seq ${String(a[0])}`,

@@ -104,6 +104,8 @@ export interface AnchorView {
   /** The journal entries it pins: firstSeq..firstSeq+count-1 (count 0: an empty period). */
   firstSeq: number
   root: string
+  /** Root of their scope index (0x00…00 for an empty period). */
+  index: string
   count: number
   /** The journal's hash-chain value after the last of them. */
   chain: string
@@ -384,7 +386,7 @@ export class ChainIndex {
         if (period.status === 'unanchored') continue
         for (const a of period.anchors) {
           // A period is verified when one of its anchors matches: say so per anchor.
-          const own = a.root === period.local.root && a.count === period.local.count
+          const own = a.root === period.local.root && a.count === period.local.count && (period.status !== 'index-mismatch' || (!!period.index && a.index === period.index))
           status.set(lower(a.txHash), own ? 'verified' : 'mismatch')
         }
       }
@@ -557,6 +559,7 @@ export class ChainIndex {
           ...base,
           firstSeq: Number(a.firstSeq),
           root: lower(a.root),
+          index: lower(a.index),
           count: Number(a.count),
           chain: lower(a.chain),
           fromTime: isoSec(a.fromTime),
