@@ -10,7 +10,7 @@
  * and prev and names the erasure record (an `erasure` entry, see erasure.ts) that removed it: every root and
  * proof still verifies, the content is gone, and without the salt the leaf cannot be used to guess it.
  */
-import { hexlify, keccak256, randomBytes, ZeroHash } from 'ethers'
+import { getBytes, hexlify, keccak256, randomBytes, toUtf8Bytes, ZeroHash } from 'ethers'
 
 export const ENTRY_KINDS = ['connect', 'publish', 'subscribe', 'deliver', 'will', 'disconnect', 'ban', 'erasure'] as const
 export type EntryKind = (typeof ENTRY_KINDS)[number]
@@ -83,20 +83,27 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`
 }
 
-const LEAF_TAG = Buffer.from([0x00])
-
-function hexBytes(hex: string): Buffer {
-  return Buffer.from(hex.slice(2), 'hex')
+/** Concatenates byte strings (plain Uint8Array: this module also runs in the browser, see evidence/check.ts). */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
 }
+
+const LEAF_TAG = new Uint8Array([0x00])
 
 /** leaf = keccak256(0x00 || salt || canonicalJSON(entry)). */
 export function entryLeaf(salt: string, entry: JournalEntry): string {
-  return keccak256(Buffer.concat([LEAF_TAG, hexBytes(salt), Buffer.from(canonicalJson(entry), 'utf8')]))
+  return keccak256(concatBytes(LEAF_TAG, getBytes(salt), toUtf8Bytes(canonicalJson(entry))))
 }
 
 /** chain_i = keccak256(chain_{i-1} || leaf_i). */
 export function chainNext(prev: string, leaf: string): string {
-  return keccak256(Buffer.concat([hexBytes(prev), hexBytes(leaf)]))
+  return keccak256(concatBytes(getBytes(prev), getBytes(leaf)))
 }
 
 export function newSalt(): string {

@@ -8,15 +8,16 @@
  * binary digits of n (a Merkle mountain range "bagged" from the right), so MerkleAccumulator computes it
  * with O(log n) memory while entries are appended.
  */
-import { keccak256, ZeroHash } from 'ethers'
+import { getBytes, keccak256, ZeroHash } from 'ethers'
+import { concatBytes } from './entry.js'
 
 /** Root of an empty period. Never a real root (that would need a keccak pre-image of zero). */
 export const EMPTY_ROOT = ZeroHash
 
-const NODE_TAG = Buffer.from([0x01])
+const NODE_TAG = new Uint8Array([0x01])
 
 export function nodeHash(left: string, right: string): string {
-  return keccak256(Buffer.concat([NODE_TAG, Buffer.from(left.slice(2), 'hex'), Buffer.from(right.slice(2), 'hex')]))
+  return keccak256(concatBytes(NODE_TAG, getBytes(left), getBytes(right)))
 }
 
 export function merkleRoot(leaves: readonly string[]): string {
