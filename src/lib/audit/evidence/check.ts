@@ -216,13 +216,7 @@ export async function checkBundle(raw: unknown, opts: CheckOptions = {}): Promis
     }
   }
 
-  // ---- 5. signature (after the specific records, so a changed record is named rather than "the signature")
-  s.count('signature')
-  const recovered = recoverBundleSigner(b)
-  if (recovered === null || recovered !== b.signer) s.fail('signature', 'signature', `does not verify for signer ${b.signer}${recovered ? ` (it recovers to ${recovered}): the bundle was changed after it was signed, or signed by another key` : ''}`)
-  else if (b.signer.toLowerCase() !== reporter) s.fail('signature', 'signature', `is by ${b.signer}, but the bundle's anchors are by ${periods[0]!.anchor.reporter}: a bundle is signed by the reporter that anchored it`)
-
-  // ---- 6..9. the chain
+  // ---- 5..8. the chain
   if (!opts.provider) {
     for (const k of CHAIN_STEPS) s.skip(k, 'offline: no chain node was consulted')
     warnings.push('offline check: anchors, policy events, summaries, the deployment and the reporter registration were NOT checked against the chain')
@@ -230,6 +224,12 @@ export async function checkBundle(raw: unknown, opts: CheckOptions = {}): Promis
   } else {
     await checkChain(b, opts.provider, s, erasureSigners, opts.chunk ?? 50_000)
   }
+  // ---- last: the signature (after every specific record, so a changed record is named rather than "the signature")
+  s.count('signature')
+  const recovered = recoverBundleSigner(b)
+  if (recovered === null || recovered !== b.signer) s.fail('signature', 'signature', `does not verify for signer ${b.signer}${recovered ? ` (it recovers to ${recovered}): the bundle was changed after it was signed, or signed by another key` : ''}`)
+  else if (b.signer.toLowerCase() !== reporter) s.fail('signature', 'signature', `is by ${b.signer}, but the bundle's anchors are by ${periods[0]!.anchor.reporter}: a bundle is signed by the reporter that anchored it`)
+
   return result(b, inScopeSeqs, redactedSeqs, disclosed)
 }
 
