@@ -9,15 +9,17 @@
  * with O(log n) memory while entries are appended.
  */
 import { getBytes, keccak256, ZeroHash } from 'ethers'
-import { concatBytes } from './entry.js'
 
 /** Root of an empty period. Never a real root (that would need a keccak pre-image of zero). */
 export const EMPTY_ROOT = ZeroHash
 
-const NODE_TAG = new Uint8Array([0x01])
-
+/** keccak256(0x01 || left || right); plain Uint8Array (no Buffer) so proofs also check in a browser. */
 export function nodeHash(left: string, right: string): string {
-  return keccak256(concatBytes(NODE_TAG, getBytes(left), getBytes(right)))
+  const b = new Uint8Array(65)
+  b[0] = 0x01
+  b.set(getBytes(left), 1)
+  b.set(getBytes(right), 33)
+  return keccak256(b)
 }
 
 export function merkleRoot(leaves: readonly string[]): string {
