@@ -15,7 +15,7 @@ import { canonicalJson, entryLeaf } from '../entry.js'
 import { readErasure } from '../erasure.js'
 import { verifyProof } from '../merkle.js'
 import { BundleFormatError, encodeArgs, readBundle, type BundleAnchor, type BundlePeriod, type ChainRef, type CitedEvent, type EvidenceBundle, type IndexAbsence, type IndexMembership } from './format.js'
-import { indexLeafOf, inScope, keyHash, keysToOpen, scopeKeys, seqsDigest, wholeTopicScope } from './scope-rules.js'
+import { bundleKeys, inScope, scopeKeys, verifyAbsence, verifyMembership } from './scope-rules.js'
 import { POLICY_EVENTS, REPORTER_EVENT_NAMES, refKey, selectPolicy, selectSummaries, SUMMARY_EVENTS } from './select.js'
 import { recoverBundleSigner } from './signature.js'
 
@@ -177,8 +177,7 @@ export async function checkBundle(raw: unknown, opts: CheckOptions = {}): Promis
   }
 
   // ---- 3. completeness
-  const whole = (scope.topic === null && scope.client === null) || (scope.topic !== null && wholeTopicScope(scope.topic))
-  const keys = whole ? [] : keysToOpen(scope)
+  const { keys, wholePeriod: whole } = bundleKeys(scope)
   for (const p of periods) checkCompleteness(p, whole, keys, s)
 
   // ---- 4. redactions: each covered by a valid, signed erasure record in the bundle
@@ -301,31 +300,12 @@ function checkMembership(o: IndexMembership, a: BundleAnchor): string | null {
     if (i > 0 && o.seqs[i]! <= o.seqs[i - 1]!) return 'its seqs are not strictly ascending'
     if (o.seqs[i]! < a.firstSeq || o.seqs[i]! >= a.firstSeq + a.count) return `lists seq ${o.seqs[i]}, outside the period's seqs`
   }
-  const leaf = indexLeafOf(keyHash(o.key), seqsDigest(o.seqs))
-  return verifyProof(leaf, { index: o.index, count: o.count, siblings: o.siblings }, a.index!) ? null : `its membership proof does not lead to the scope-index root ${a.index} anchored for this period: its seqs or its proof were altered`
+  return verifyMembership(o, a.index!) ? null : `its membership proof does not lead to the scope-index root ${a.index} anchored for this period: its seqs or its proof were altered`
 }
 
-const big = (h: string) => BigInt(h)
-
 function checkAbsence(o: IndexAbsence, root: string): string | null {
-  const h = big(keyHash(o.key))
-  if (root === ZeroHash) return o.neighbours.length === 0 ? null : 'the index is empty, yet neighbours are given'
-  const ns = o.neighbours
-  if (ns.length === 0) return 'absence needs the neighbouring index leaves (the anchored index is not empty)'
-  for (const n of ns) {
-    if (!verifyProof(indexLeafOf(n.keyHash, n.seqsDigest), { index: n.index, count: n.count, siblings: n.siblings }, root)) return `a neighbour's proof (position ${n.index}) does not lead to the anchored scope-index root`
-  }
-  const count = ns[0]!.count
-  if (ns.some((n) => n.count !== count)) return 'the neighbours disagree on the index size'
-  if (ns.length === 2) {
-    const [l, r] = ns as [(typeof ns)[0], (typeof ns)[0]]
-    if (r.index !== l.index + 1) return 'the two neighbours are not adjacent'
-    return big(l.keyHash) < h && h < big(r.keyHash) ? null : 'the key does not sort between its neighbours: it may well be in the index'
-  }
-  const n = ns[0]!
-  if (n.index === 0 && h < big(n.keyHash)) return null
-  if (n.index === count - 1 && h > big(n.keyHash)) return null
-  return 'one neighbour proves absence only at either end of the index'
+  const proof = { key: o.key, ...(o.left ? { left: o.left } : {}), ...(o.right ? { right: o.right } : {}) }
+  return verifyAbsence(proof, root) ? null : `its absence proof does not hold against the scope-index root ${root} anchored for this period (the neighbours do not prove or do not enclose the key): the key may well have entries`
 }
 
 // ------------------------------------------------------------------ the chain

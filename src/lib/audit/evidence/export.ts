@@ -6,7 +6,7 @@
  * openings of a filtered bundle; the policy events and summaries select.ts calls for; signed by the reporter
  * key. It refuses to export a period whose journal no longer matches its anchor (`audit verify` says why).
  */
-import { getAddress, Interface, ZeroHash, type Log } from 'ethers'
+import { getAddress, Interface, type Log } from 'ethers'
 import { abi } from '../../chain/artifacts/FlyTrap.js'
 import { getLogsChunked, type FlyTrapClient } from '../../chain/client.js'
 import { ReporterHistory } from '../../chain/reporters.js'
@@ -16,7 +16,8 @@ import type { ErasureBody, ErasureSigner } from '../erasure.js'
 import { findRecord, readRecords } from '../journal-files.js'
 import { merkleProof, merkleRoot } from '../merkle.js'
 import { BUNDLE_FORMAT, BUNDLE_VERSION, encodeArgs, type BundleAnchor, type BundleEntry, type BundleErasure, type BundlePeriod, type CitedEvent, type EvidenceBundle, type IndexOpening } from './format.js'
-import { buildIndexRows, keyHash, keysToOpen, rowLeaf, wholeTopicScope, type IndexRow } from './scope-rules.js'
+import { absenceProof, buildScopeIndex, bundleKeys, membershipProof } from './scope-rules.js'
+import type { ScopeIndex } from '../scope-index.js'
 import { chainOrder, REPORTER_EVENT_NAMES, selectPolicy, selectSummaries, SUMMARY_EVENTS } from './select.js'
 import { signBundle } from './signature.js'
 
@@ -102,8 +103,7 @@ export async function exportBundle(o: ExportOptions): Promise<ExportSummary> {
   notes.push(`the range is rounded out to whole anchored periods: ${iso(scopeFrom)}..${iso(scopeTo)}`)
   if (scopeTo < o.toMs) notes.push(`the periods after ${iso(scopeTo)} are not anchored yet and are not in the bundle`)
   const scope = { topic: o.topic ?? null, client: o.clientAddress ? o.clientAddress.toLowerCase() : null }
-  const whole = (scope.topic === null && scope.client === null) || (scope.topic !== null && wholeTopicScope(scope.topic))
-  const keys = whole ? [] : keysToOpen(scope)
+  const { keys, wholePeriod: whole } = bundleKeys(scope)
 
   // The journal, one anchored range at a time; each must still be what was anchored.
   const byAnchor = chosen.map(() => [] as JournalRecord[])
@@ -124,8 +124,8 @@ export async function exportBundle(o: ExportOptions): Promise<ExportSummary> {
     const openings: IndexOpening[] = []
     if (whole) disclose = new Set(recs.map((r) => r.seq))
     else {
-      const rows = buildIndexRows(recs.flatMap((r) => (r.redacted ? [] : [r.entry])))
-      const indexRoot = rows.length === 0 ? ZeroHash : merkleRoot(rows.map(rowLeaf))
+      const index = buildScopeIndex(recs)
+      const indexRoot = index.root
       disclose = new Set()
       if (a.index === null || a.index === undefined) noIndex++
       else if (a.index !== indexRoot) {
@@ -133,7 +133,7 @@ export async function exportBundle(o: ExportOptions): Promise<ExportSummary> {
       }
       if (a.index !== null) {
         for (const key of keys) {
-          const o2 = openKey(rows, key)
+          const o2 = openKey(index, key)
           openings.push(o2)
           if (!('absent' in o2)) for (const s of o2.seqs) disclose.add(s)
         }
@@ -193,20 +193,12 @@ export async function exportBundle(o: ExportOptions): Promise<ExportSummary> {
   return { bundle, notes }
 }
 
-/** The opening of one key in a period's index rows: membership with its seqs, or absence by its neighbours. */
-export function openKey(rows: readonly IndexRow[], key: string): IndexOpening {
-  const leaves = rows.map(rowLeaf)
-  const h = keyHash(key)
-  const i = rows.findIndex((r) => r.keyHash === h)
-  if (i >= 0) {
-    const r = rows[i]!
-    if (!r.seqs) throw new FlytrapError(`the index row of "${key}" keeps no seqs (erased): its entries cannot be disclosed`, { exit: 'verification' })
-    return { key, seqs: r.seqs, ...merkleProof(leaves, i) }
-  }
-  const neighbour = (j: number) => ({ keyHash: rows[j]!.keyHash, seqsDigest: rows[j]!.seqsDigest, ...merkleProof(leaves, j) })
-  if (rows.length === 0) return { key, absent: true, neighbours: [] }
-  const after = rows.findIndex((r) => BigInt(r.keyHash) > BigInt(h))
-  if (after === 0) return { key, absent: true, neighbours: [neighbour(0)] }
-  if (after < 0) return { key, absent: true, neighbours: [neighbour(rows.length - 1)] }
-  return { key, absent: true, neighbours: [neighbour(after - 1), neighbour(after)] }
+/** The opening of one key in a period's index: membership with its seqs, or absence by its neighbours. */
+export function openKey(index: ScopeIndex, key: string): IndexOpening {
+  const m = membershipProof(index, key)
+  if (m) return { key, seqs: m.seqs, index: m.index, count: m.count, siblings: m.siblings }
+  const a = absenceProof(index, key)
+  if (!a) throw new FlytrapError(`the index row of "${key}" keeps no seqs (erased by audit forget): its entries cannot be disclosed`, { exit: 'verification' })
+  const n = (x: typeof a.left) => (x ? { keyHash: x.keyHash, seqsDigest: x.seqsDigest, index: x.index, count: x.count, siblings: x.siblings } : null)
+  return { key, absent: true, left: n(a.left), right: n(a.right) }
 }

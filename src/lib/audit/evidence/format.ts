@@ -82,11 +82,15 @@ export interface IndexNeighbour {
   siblings: string[]
 }
 
-/** Absence of a scope key: its neighbours by position (none when the index is empty). */
+/**
+ * Absence of a scope key: the adjacent leaves around keyHash(key); `right` alone at position 0 (it sorts
+ * first), `left` alone at the last position (it sorts last), neither when the index is empty.
+ */
 export interface IndexAbsence {
   key: string
   absent: true
-  neighbours: IndexNeighbour[]
+  left: IndexNeighbour | null
+  right: IndexNeighbour | null
 }
 
 export type IndexOpening = IndexMembership | IndexAbsence
@@ -253,9 +257,9 @@ function readOpening(v: unknown, where: string): void {
   need(isObj(v) && typeof (v as Obj).key === 'string', where, 'bad index opening')
   const o = v as Obj
   if (o.absent === true) {
-    keysExactly(o, ['key', 'absent', 'neighbours'], where)
-    need(Array.isArray(o.neighbours) && (o.neighbours as unknown[]).length <= 2, where, 'bad neighbours')
-    for (const n of o.neighbours as unknown[]) {
+    keysExactly(o, ['key', 'absent', 'left', 'right'], where)
+    for (const n of [o.left, o.right]) {
+      if (n === null) continue
       need(isObj(n), where, 'bad neighbour')
       keysExactly(n as Obj, ['keyHash', 'seqsDigest', 'index', 'count', 'siblings'], where)
       const m = n as Obj

@@ -2,10 +2,13 @@
  * Which contract events an evidence bundle must cite, decided by one rule the exporter and the checker both
  * apply to the chain's own logs (so a bundle that leaves one out fails): the policy events of the scope's
  * topics or client up to the bundle's `asOf` block, and the period summaries whose interval lies in the
- * scope. Also the topic-overlap test the scope uses. Pure and isomorphic.
+ * scope. Pure and isomorphic.
  */
 import { keccak256, toUtf8Bytes } from 'ethers'
+import { topicsOverlap } from '../scope-index.js'
 import type { CitedEvent, EventValue } from './format.js'
+
+export { topicsOverlap }
 
 /** Events that say who may access a topic, and who decided it. */
 export const POLICY_EVENTS = ['TopicAdded', 'TopicFeesChanged', 'TopicCountriesChanged', 'TopicFlagsChanged', 'TopicTransferred', 'TopicRemoved', 'Granted', 'Revoked', 'Joined'] as const
@@ -13,25 +16,6 @@ const MEMBER_EVENTS = new Set(['Granted', 'Revoked', 'Joined'])
 /** Per-period summaries the reporter files. */
 export const SUMMARY_EVENTS = ['SensitiveReport', 'DeniedSummary'] as const
 export const REPORTER_EVENT_NAMES = ['ReporterAdded', 'ReporterRemoved'] as const
-
-const isWild = (level: string | undefined) => level === '+' || level === '#'
-
-/**
- * Whether two topic strings (names or filters) have a topic name in common: `+` takes one level, `#` any
- * remainder (also none), a first level starting with `$` is never matched by a wildcard first level.
- */
-export function topicsOverlap(a: string, b: string): boolean {
-  const x = a.split('/')
-  const y = b.split('/')
-  if ((x[0]!.startsWith('$') && isWild(y[0])) || (y[0]!.startsWith('$') && isWild(x[0]))) return false
-  for (let i = 0; ; i++) {
-    const p = x[i]
-    const q = y[i]
-    if (p === '#' || q === '#') return true
-    if (p === undefined || q === undefined) return p === q
-    if (p !== '+' && q !== '+' && p !== q) return false
-  }
-}
 
 /** keccak256(utf8(name)): the contract's topic id. */
 export const topicIdOf = (name: string): string => keccak256(toUtf8Bytes(name)).toLowerCase()
