@@ -128,9 +128,10 @@ contract FlyTrap {
     event DeniedSummary(address indexed reporter, uint64 fromTime, uint64 toTime, bytes32[] topics, uint32[] counts);
     event SensitiveReport(bytes32 indexed topic, address indexed reporter, uint64 fromTime, uint64 toTime, address[] publishers, uint32[] published, address[] receivers, uint32[] received);
     /// @dev One link of a reporter's anchor sequence: the journal entries firstSeq..firstSeq+count-1, dated in
-    /// [fromTime, toTime), have Merkle root `root` (0 when count is 0) and the hash chain after the last of
-    /// them is `chain`. Each link starts where the reporter's previous one ended (time, seq and chain value).
-    event Anchored(address indexed reporter, uint64 indexed fromTime, uint64 toTime, uint64 firstSeq, uint64 count, bytes32 root, bytes32 chain);
+    /// [fromTime, toTime), have Merkle root `root` (0 when count is 0), scope index root `index` (per scope key
+    /// the seqs under it, docs/audit.md; 0 when no entry has a key) and the hash chain after the last of them
+    /// is `chain`. Each link starts where the reporter's previous one ended (time, seq and chain value).
+    event Anchored(address indexed reporter, uint64 indexed fromTime, uint64 toTime, uint64 firstSeq, uint64 count, bytes32 root, bytes32 index, bytes32 chain);
 
     // ---------------------------------------------------------------- errors
 
@@ -425,14 +426,16 @@ contract FlyTrap {
     /// @notice Anchors the journal entries firstSeq..firstSeq+count-1 dated in [fromTime, toTime) (unix seconds):
     /// their Merkle root and the hash-chain value after the last of them. A reporter's anchors form one gap-free
     /// sequence: each starts where its previous one ended (fromTime, firstSeq and prevChain), so a period can
-    /// be anchored only once and none can be skipped. An empty range (count 0) has root 0 and leaves the chain
-    /// unchanged. The first anchor of a reporter may start anywhere (a journal older than its registration).
-    function anchor(uint64 fromTime, uint64 toTime, uint64 firstSeq, uint64 count, bytes32 root, bytes32 prevChain, bytes32 chain) external {
+    /// be anchored only once and none can be skipped. An empty range (count 0) has root 0 and index 0 and leaves
+    /// the chain unchanged. `index` is the root of the range's scope index (what a filtered evidence bundle
+    /// proves its completeness against). The first anchor of a reporter may start anywhere (a journal older
+    /// than its registration).
+    function anchor(uint64 fromTime, uint64 toTime, uint64 firstSeq, uint64 count, bytes32 root, bytes32 index, bytes32 prevChain, bytes32 chain) external {
         ReporterState storage s = _reporters[msg.sender];
         ReporterState memory r = s;
         if (!r.active) revert NotReporter();
         if (toTime <= fromTime || firstSeq == 0) revert InvalidAnchor();
-        if (count == 0 ? (root != 0 || chain != prevChain) : root == 0) revert InvalidAnchor();
+        if (count == 0 ? (root != 0 || index != 0 || chain != prevChain) : root == 0) revert InvalidAnchor();
         if (r.anchors != 0) {
             if (fromTime < r.toTime) revert AnchorOverlap(r.toTime);
             if (fromTime > r.toTime) revert AnchorGap(r.toTime);
@@ -444,7 +447,7 @@ contract FlyTrap {
         s.toTime = toTime;
         s.anchors = r.anchors + 1;
         if (count != 0 || r.anchors == 0) _anchorChain[msg.sender] = ~chain;
-        emit Anchored(msg.sender, fromTime, toTime, firstSeq, count, root, chain);
+        emit Anchored(msg.sender, fromTime, toTime, firstSeq, count, root, index, chain);
     }
 
     // ---------------------------------------------------------------- views

@@ -145,13 +145,13 @@ export async function measureGas(rpcUrl: string): Promise<Row[]> {
     )
     // The anchor sequence: one link per period, O(1) in traffic (the entry count is just a number).
     const zero = '0x' + '00'.repeat(32)
-    const first = { fromTime: from, toTime: from + 3_600, firstSeq: 1, count: 1_250, root: topicId('journal-root 0'), prevChain: zero, chain: topicId('chain 1250') }
+    const first = { fromTime: from, toTime: from + 3_600, firstSeq: 1, count: 1_250, root: topicId('journal-root 0'), index: topicId('index-root 0'), prevChain: zero, chain: topicId('chain 1250') }
     await measure('anchor (first of a reporter, 1,250 entries)', reporter.anchor(first))
-    const busy = { fromTime: from + 3_600, toTime: from + 7_200, firstSeq: 1_251, count: 10, root: topicId('journal-root 1'), prevChain: first.chain, chain: topicId('chain 1260') }
+    const busy = { fromTime: from + 3_600, toTime: from + 7_200, firstSeq: 1_251, count: 10, root: topicId('journal-root 1'), index: topicId('index-root 1'), prevChain: first.chain, chain: topicId('chain 1260') }
     await measure('anchor (next period, 10 entries)', reporter.anchor(busy))
-    const huge = { fromTime: from + 7_200, toTime: from + 10_800, firstSeq: 1_261, count: 10_000_000, root: topicId('journal-root 2'), prevChain: busy.chain, chain: topicId('chain 10001260') }
+    const huge = { fromTime: from + 7_200, toTime: from + 10_800, firstSeq: 1_261, count: 10_000_000, root: topicId('journal-root 2'), index: topicId('index-root 2'), prevChain: busy.chain, chain: topicId('chain 10001260') }
     await measure('anchor (next period, 10,000,000 entries)', reporter.anchor(huge))
-    await measure('anchor (empty period)', reporter.anchor({ fromTime: from + 10_800, toTime: from + 14_400, firstSeq: 10_001_261, count: 0, root: zero, prevChain: huge.chain, chain: huge.chain }))
+    await measure('anchor (empty period)', reporter.anchor({ fromTime: from + 10_800, toTime: from + 14_400, firstSeq: 10_001_261, count: 0, root: zero, index: zero, prevChain: huge.chain, chain: huge.chain }))
     return rows
   } finally {
     provider.destroy()

@@ -42,6 +42,6 @@ export async function scriptHistory(fx: ChainFixture): Promise<History> {
   await rep.recordBans([zeroPadValue(revoked, 32), topicId('ip-hash-1')], [t + 3600, t + 1800], 'auth flood')
   await rep.recordDenied(t - 600, t, [topicId('$connect'), topicId(TOPIC)], [4, 2])
   await rep.recordSensitive(topicId(SENSITIVE), t - 600, t, [member], [3], [owner], [3])
-  await rep.anchor({ fromTime: t - 600, toTime: t, firstSeq: 1, count: 12, root: `0x${'ab'.repeat(32)}`, prevChain: `0x${'00'.repeat(32)}`, chain: `0x${'cd'.repeat(32)}` })
+  await rep.anchor({ fromTime: t - 600, toTime: t, firstSeq: 1, count: 12, root: `0x${'ab'.repeat(32)}`, index: `0x${'ef'.repeat(32)}`, prevChain: `0x${'00'.repeat(32)}`, chain: `0x${'cd'.repeat(32)}` })
   return { owner, member, revoked, payer, reporter, startMs, endMs: await blockMs() }
 }

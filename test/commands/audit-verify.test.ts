@@ -18,7 +18,7 @@ import type { EntryInput } from '../../src/lib/audit/entry.js'
 import { readErasure } from '../../src/lib/audit/erasure.js'
 import { forgetSubject } from '../../src/lib/audit/forget.js'
 import { BIN, runCli, tempCwd } from '../helpers/cli.js'
-import { link } from '../helpers/chain.js'
+import { indexedLink } from '../helpers/chain.js'
 
 const OWNER = ANVIL_DEV_KEYS[0]
 const REPORTER = ANVIL_DEV_KEYS[1]
@@ -88,7 +88,7 @@ describe('audit verify / audit forget (CLI, anvil)', () => {
     }
     const { provider } = await connect(anvil.rpcUrl)
     const reporter = new FlyTrapClient(address, new Wallet(REPORTER, provider))
-    for (let k = j.periodOf(t0); k <= j.periodOf(c.now - 500); k++) await reporter.anchor(link(await j.periodRoot(k)))
+    for (let k = j.periodOf(t0); k <= j.periodOf(c.now - 500); k++) await reporter.anchor(await indexedLink(j.dataDir, await j.periodRoot(k)))
     await j.close()
     provider.destroy()
   })
@@ -275,7 +275,7 @@ describe('audit verify / audit forget (CLI, anvil)', () => {
     assert.equal((await flytrap(['contract', 'reporter', 'add', new Wallet(second).address, '--reason', 'proxy eu-2', '--key', OWNER])).code, 0)
     const { provider } = await connect(anvil.rpcUrl)
     const reporter = new FlyTrapClient(deployed, new Wallet(second, provider))
-    for (let k = j.periodOf(c.now - 4_000); k <= j.periodOf(c.now - 1_000); k++) await reporter.anchor(link(await j.periodRoot(k)))
+    for (let k = j.periodOf(c.now - 4_000); k <= j.periodOf(c.now - 1_000); k++) await reporter.anchor(await indexedLink(j.dataDir, await j.periodRoot(k)))
     await j.close()
     provider.destroy()
     writeFileSync(join(journalDir(other), 'meta.json'), JSON.stringify({ version: 1, periodMs: 2_000, reporter: BOB }))

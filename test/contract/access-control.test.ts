@@ -148,7 +148,7 @@ describe('reporter functions', () => {
       ['recordBans', () => c.recordBans([topicId('subject')], [t0 + 3600], 'flood')],
       ['recordDenied', () => c.recordDenied(t0, t0 + 3600, [topicId('acl/x')], [3])],
       ['recordSensitive', () => c.recordSensitive(topicId('acl/x'), t0, t0 + 3600, [fx.wallet(1).address], [1], [fx.wallet(2).address], [2])],
-      ['anchor', () => c.anchor({ fromTime: t0, toTime: t0 + 3600, firstSeq: 1, count: 10, root: topicId('root'), prevChain: '0x' + '00'.repeat(32), chain: topicId('chain') })],
+      ['anchor', () => c.anchor({ fromTime: t0, toTime: t0 + 3600, firstSeq: 1, count: 10, root: topicId('root'), index: topicId('index'), prevChain: '0x' + '00'.repeat(32), chain: topicId('chain') })],
     ]
   }
 

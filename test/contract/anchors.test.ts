@@ -28,7 +28,7 @@ after(async () => {
 async function started(i: number): Promise<{ rep: FlyTrapClient; first: AnchorArgs }> {
   await admin.addReporter(fx.wallet(i).address, `proxy ${i}`)
   const rep = fx.as(i)
-  const first: AnchorArgs = { fromTime: T0, toTime: T0 + P, firstSeq: 1, count: 10, root: topicId('root 0'), prevChain: ZERO32, chain: topicId('chain 10') }
+  const first: AnchorArgs = { fromTime: T0, toTime: T0 + P, firstSeq: 1, count: 10, root: topicId('root 0'), index: topicId('index 0'), prevChain: ZERO32, chain: topicId('chain 10') }
   await rep.anchor(first)
   return { rep, first }
 }
@@ -41,6 +41,7 @@ function next(prev: AnchorArgs, count: number, tag = 'x'): AnchorArgs {
     firstSeq: prev.firstSeq + prev.count,
     count,
     root: count === 0 ? ZERO32 : topicId(`root ${tag}`),
+    index: count === 0 ? ZERO32 : topicId(`index ${tag}`),
     prevChain: prev.chain,
     chain: count === 0 ? prev.chain : topicId(`chain ${tag}`),
   }
@@ -51,7 +52,7 @@ describe('anchor sequence rules', () => {
     const { rep, first } = await started(1)
     const link = next(first, 5)
     const res = await rep.anchor(link)
-    assert.deepEqual(eventOf(res, 'Anchored'), { reporter: fx.wallet(1).address, fromTime: BigInt(link.fromTime), toTime: BigInt(link.toTime), firstSeq: 11n, count: 5n, root: link.root, chain: link.chain })
+    assert.deepEqual(eventOf(res, 'Anchored'), { reporter: fx.wallet(1).address, fromTime: BigInt(link.fromTime), toTime: BigInt(link.toTime), firstSeq: 11n, count: 5n, root: link.root, index: link.index, chain: link.chain })
     assert.deepEqual(await admin.anchorCursor(fx.wallet(1).address), { lastSeq: 15, toTime: link.toTime, chain: link.chain, anchors: 2 })
   })
 
@@ -84,19 +85,25 @@ describe('anchor sequence rules', () => {
     const { rep, first } = await started(6)
     const empty = next(first, 0)
     const res = await rep.anchor(empty)
-    assert.deepEqual(eventOf(res, 'Anchored'), { reporter: fx.wallet(6).address, fromTime: BigInt(empty.fromTime), toTime: BigInt(empty.toTime), firstSeq: 11n, count: 0n, root: ZERO32, chain: first.chain })
+    assert.deepEqual(eventOf(res, 'Anchored'), { reporter: fx.wallet(6).address, fromTime: BigInt(empty.fromTime), toTime: BigInt(empty.toTime), firstSeq: 11n, count: 0n, root: ZERO32, index: ZERO32, chain: first.chain })
     assert.deepEqual(await admin.anchorCursor(fx.wallet(6).address), { lastSeq: 10, toTime: empty.toTime, chain: first.chain, anchors: 2 })
     await rep.anchor(next(empty, 3)) // the next period with entries starts at seq 11 and the same chain value
     // An "empty" link that changes the chain or names a root, and an empty time range, are malformed.
     const after = next(next(empty, 3), 0)
     await expectRevert(rep.anchor({ ...after, chain: topicId('moved') }), 'InvalidAnchor')
     await expectRevert(rep.anchor({ ...after, root: topicId('something') }), 'InvalidAnchor')
+    // An empty range commits to no scope index either: a non-zero index there would be a claim about nothing.
+    await expectRevert(rep.anchor({ ...after, index: topicId('an index of nothing') }), 'InvalidAnchor')
     await expectRevert(rep.anchor({ ...after, toTime: after.fromTime }), 'InvalidAnchor')
     await expectRevert(rep.anchor({ ...next(next(empty, 3), 2), root: ZERO32 }), 'InvalidAnchor')
+    // A range with entries may have index 0 (none of its entries has a scope key, e.g. only bans by hash).
+    const keyless = { ...next(next(empty, 3), 2), index: ZERO32 }
+    const got = await rep.anchor(keyless)
+    assert.equal((eventOf(got, 'Anchored') as { index: string }).index, ZERO32)
   })
 
   test('a non-reporter, and a reporter after its removal, are NotReporter; re-adding continues the same sequence', async () => {
-    await expectRevert(fx.as(8).anchor({ fromTime: T0, toTime: T0 + P, firstSeq: 1, count: 1, root: topicId('r'), prevChain: ZERO32, chain: topicId('c') }), 'NotReporter')
+    await expectRevert(fx.as(8).anchor({ fromTime: T0, toTime: T0 + P, firstSeq: 1, count: 1, root: topicId('r'), index: topicId('i'), prevChain: ZERO32, chain: topicId('c') }), 'NotReporter')
     const { rep, first } = await started(7)
     await admin.removeReporter(fx.wallet(7).address, 'key retired')
     await expectRevert(rep.anchor(next(first, 5)), 'NotReporter')
@@ -111,7 +118,7 @@ describe('anchor gas', () => {
     await admin.addReporter(fx.wallet(9).address, 'gas')
     const rep = fx.as(9)
     const gas: Record<string, number> = {}
-    const firstLink: AnchorArgs = { fromTime: T0, toTime: T0 + P, firstSeq: 1, count: 10, root: topicId('r0'), prevChain: ZERO32, chain: topicId('c0') }
+    const firstLink: AnchorArgs = { fromTime: T0, toTime: T0 + P, firstSeq: 1, count: 10, root: topicId('r0'), index: topicId('i0'), prevChain: ZERO32, chain: topicId('c0') }
     gas.first = Number((await rep.anchor(firstLink)).gasUsed)
     const big = next(firstLink, 10_000_000, 'big')
     gas.big = Number((await rep.anchor(big)).gasUsed)

@@ -217,15 +217,16 @@ describe('reporter records', () => {
     await expectRevert(reporter.recordSensitive(ID, t0, t0, [], [], [A[1]!], [1, 2]), 'LengthMismatch')
   })
 
-  test('Anchored names its time range, seq range, count, root and chain value; three links in a row', async () => {
+  test('Anchored names its time range, seq range, count, root, index root and chain value; three links in a row', async () => {
     let prev = ZERO32
     for (let i = 0; i < 3; i++) {
       const root = topicId(`root-${i}`)
       const chain = topicId(`chain-${i}`)
+      const index = topicId(`index-${i}`)
       const firstSeq = 1 + i * 100
-      const res = await reporter.anchor({ fromTime: t0 + i * 60, toTime: t0 + (i + 1) * 60, firstSeq, count: 100, root, prevChain: prev, chain })
+      const res = await reporter.anchor({ fromTime: t0 + i * 60, toTime: t0 + (i + 1) * 60, firstSeq, count: 100, root, index, prevChain: prev, chain })
       only(res, 'Anchored')
-      assert.deepEqual(eventOf(res, 'Anchored'), { reporter: A[3], fromTime: BigInt(t0 + i * 60), toTime: BigInt(t0 + (i + 1) * 60), firstSeq: BigInt(firstSeq), count: 100n, root, chain })
+      assert.deepEqual(eventOf(res, 'Anchored'), { reporter: A[3], fromTime: BigInt(t0 + i * 60), toTime: BigInt(t0 + (i + 1) * 60), firstSeq: BigInt(firstSeq), count: 100n, root, index, chain })
       prev = chain
     }
     assert.deepEqual(await admin.anchorCursor(A[3]!), { lastSeq: 300, toTime: t0 + 180, chain: prev, anchors: 3 })

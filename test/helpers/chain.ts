@@ -2,6 +2,7 @@
 import { Wallet, type JsonRpcProvider } from 'ethers'
 import { ANVIL_DEV_KEYS, startAnvil, type AnvilHandle } from '../../src/lib/dev/anvil.js'
 import { connect, deployFlyTrap, FlyTrapClient, type AnchorArgs } from '../../src/lib/chain/client.js'
+import { rangeIndex } from '../../src/lib/audit/journal-files.js'
 
 export interface ChainFixture {
   anvil: AnvilHandle
@@ -55,8 +56,18 @@ export async function chainFixture(opts: { deploy?: boolean } = {}): Promise<Cha
   }
 }
 
-/** A journal period's root as the anchor link its reporter sends (it must continue the reporter's sequence). */
-export function link(p: { fromTime: number; toTime: number; firstSeq: number | null; count: number; root: string; prevChain: string | null; chain: string | null }): AnchorArgs {
+type PeriodLike = { fromTime: number; toTime: number; firstSeq: number | null; count: number; root: string; prevChain: string | null; chain: string | null; index?: string }
+
+/**
+ * A journal period's root as the anchor link its reporter sends (it must continue the reporter's sequence).
+ * Its scope index root is `p.index`, else 0x00…00: use indexedLink for a link `audit verify` accepts.
+ */
+export function link(p: PeriodLike): AnchorArgs {
   if (p.firstSeq === null || p.prevChain === null || p.chain === null) throw new Error('link(): an empty period has no seqs of its own; build its empty link from the previous one')
-  return { fromTime: p.fromTime, toTime: p.toTime, firstSeq: p.firstSeq, count: p.count, root: p.root, prevChain: p.prevChain, chain: p.chain }
+  return { fromTime: p.fromTime, toTime: p.toTime, firstSeq: p.firstSeq, count: p.count, root: p.root, index: p.index ?? '0x' + '00'.repeat(32), prevChain: p.prevChain, chain: p.chain }
+}
+
+/** The link the proxy's anchoring sends for a period of the journal in `dataDir`: with its scope index root. */
+export async function indexedLink(dataDir: string, p: PeriodLike): Promise<AnchorArgs> {
+  return link({ ...p, index: (await rangeIndex(dataDir, p)).root })
 }

@@ -5,6 +5,10 @@
  * met while catching up (after downtime) are folded into one explicitly empty range; a period with entries
  * is always anchored alone.
  *
+ * Each link with entries also carries the root of the range's scope index (scope-index.ts), computed from
+ * the durable entries when the link is made (a read of the range from disk, off the writer's path) and
+ * stored in `<journal>/index/<fromTime>-<toTime>.json` before the intent is enqueued.
+ *
  * Where the sequence ends is kept in `<dir>/anchor-cursor.json` after every enqueue (intents may still sit in
  * the outbox) and compared with the contract's `anchorCursor` at start: the one further on wins. Neither is
  * trusted by verification; the contract refuses any anchor that does not continue the sequence.
@@ -16,7 +20,8 @@ import type { EnqueueResult, IntentInput } from '../chain/outbox.js'
 import { replaceFile } from '../fs/durable.js'
 import { silentLogger, type Logger } from '../log.js'
 import { GENESIS } from './entry.js'
-import { rangeRoots, type RangeRoot } from './journal-files.js'
+import { rangeRecords, rangeRoots, storeIndexRows, type RangeRoot } from './journal-files.js'
+import { buildScopeIndex } from './scope-index.js'
 
 const CURSOR_FILE = 'anchor-cursor.json'
 const ZERO_ROOT = '0x' + '00'.repeat(32)
@@ -32,7 +37,10 @@ export interface AnchorJournal {
   readonly head?: { seq: number; chain: string }
   /** Newest entry's time when the journal was opened (unix ms, 0 when empty). */
   readonly lastEntryTime?: number
-  /** For a sequence that ends off a period boundary (the period length changed): ranges are read from disk. */
+  /**
+   * Where the journal is: every range with entries is read from disk for its scope index, and a sequence
+   * that ends off a period boundary (the period length changed) for its root too.
+   */
   readonly dataDir?: string
   flush?(): Promise<void>
 }
@@ -176,7 +184,7 @@ export class AnchorSequencer {
         this.cursor = { ...c, toMs: range.toMs } // nothing anchored yet: the sequence starts with entries
         return
       }
-      link = { fromTime: range.fromMs / 1000, toTime: range.toMs / 1000, firstSeq: c.lastSeq + 1, count: 0, root: ZERO_ROOT, prevChain: c.chain, chain: c.chain }
+      link = { fromTime: range.fromMs / 1000, toTime: range.toMs / 1000, firstSeq: c.lastSeq + 1, count: 0, root: ZERO_ROOT, index: ZERO_ROOT, prevChain: c.chain, chain: c.chain }
     } else {
       const firstSeq = r.firstSeq!
       const prevChain = r.prevChain!
@@ -185,13 +193,32 @@ export class AnchorSequencer {
         this.log.error(`anchoring stopped: ${this.halted}`)
         return
       }
-      link = { fromTime: range.fromMs / 1000, toTime: range.toMs / 1000, firstSeq, count: r.count, root: r.root, prevChain, chain: r.chain! }
+      const index = await this.storeIndex(range, r)
+      link = { fromTime: range.fromMs / 1000, toTime: range.toMs / 1000, firstSeq, count: r.count, root: r.root, index, prevChain, chain: r.chain! }
     }
     const res = await this.o.sink.enqueue({ kind: 'anchor', method: 'anchor', args: anchorArgs(link), dedupeKey: `anchor:${link.fromTime}:${link.toTime}` })
     if (res.error) throw new Error(res.error)
     if (!res.deduped) this.sent++
     this.cursor = { toMs: range.toMs, lastSeq: link.firstSeq + link.count - 1, chain: link.chain }
     await this.writeLocal()
+  }
+
+  /**
+   * The range's scope index from its durable entries, stored before the anchor that commits to it is
+   * enqueued; returns its root. The entries read must be the ones the root covers (same count and seqs).
+   */
+  private async storeIndex(range: { fromMs: number; toMs: number }, r: RangeRootLike): Promise<string> {
+    const dataDir = this.o.journal.dataDir
+    if (!dataDir) throw new Error('anchoring needs the journal\'s directory to compute the scope index of a period')
+    await this.o.journal.flush?.()
+    const records = await rangeRecords(dataDir, range.fromMs, range.toMs)
+    if (records.length !== r.count || records[0]?.seq !== r.firstSeq || records[records.length - 1]?.seq !== r.lastSeq) {
+      throw new Error(`the entries on disk from ${new Date(range.fromMs).toISOString()} (${records.length}) are not the ${r.count} the period's root covers`)
+    }
+    const index = buildScopeIndex(records)
+    const at = { fromTime: range.fromMs / 1000, toTime: range.toMs / 1000 }
+    await storeIndexRows(dataDir, at, index.rows)
+    return index.root
   }
 
   private readLocal(): Cursor | null {

@@ -1,13 +1,16 @@
 /**
  * The journal's files and every read-only query over them: the directory layout (segments, head.json,
- * meta.json, LOCK), period arithmetic, reading lines and records, roots and proofs of a time range. Used by
- * verify, report, forget and the auditor UI, which never need the writer (journal.ts).
+ * meta.json, LOCK, index/), period arithmetic, reading lines and records, roots, proofs and scope indexes of
+ * a time range. Used by verify, report, forget and the auditor UI, which never need the writer (journal.ts).
+ * The one write here, storeIndexRows, is the scope index of an anchored range (anchoring and forget).
  */
-import { open, readdir } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
+import { mkdir, open, readdir, readFile } from 'node:fs/promises'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { replaceFile, syncDir } from '../fs/durable.js'
 import { chainNext, parseRecord, provenLeaf, RecordError, type JournalRecord } from './entry.js'
 import { MerkleAccumulator, merkleProof, merkleRoot, type MerkleProof } from './merkle.js'
+import { buildScopeIndex, encodeRows, indexRootOfRows, rowError, type IndexRow, type ScopeIndex } from './scope-index.js'
 import { emptyTally, tallyEntry, type PeriodTally } from './tally.js'
 /** A proof that one entry is in the tree of a time range (a period or an anchor's range). */
 export interface EntryProof extends MerkleProof {
@@ -253,6 +256,77 @@ export async function rangeProof(dataDir: string, seq: number, fromMs: number, t
   const proof = merkleProof(leaves, index)
   const root = merkleRoot(leaves)
   return { ...proof, seq, leaf: leaves[index]!, root, fromTime: Math.floor(fromMs / 1000), toTime: Math.floor(toMs / 1000) }
+}
+
+// ------------------------------------------------------------------ scope indexes of anchored ranges
+
+/** An anchored range, in unix seconds, half-open: what an Anchored event names. */
+export interface AnchoredRange {
+  fromTime: number
+  toTime: number
+}
+
+export const INDEX_DIR = 'index'
+
+/** `<journal>/index/<fromTime>-<toTime>.json`: the rows of the scope index anchored for that range. */
+export function indexPath(dataDir: string, range: AnchoredRange): string {
+  return join(journalDir(dataDir), INDEX_DIR, `${range.fromTime}-${range.toTime}.json`)
+}
+
+/** The records of a range, as one array (a period's worth: what its index and checks need). */
+export async function rangeRecords(dataDir: string, fromMs: number, toMs: number): Promise<JournalRecord[]> {
+  const out: JournalRecord[] = []
+  for await (const { record } of readRecords(dataDir, { fromMs, toMs })) out.push(record)
+  return out
+}
+
+/** The scope index recomputed from the range's records (redacted lines contribute nothing). */
+export async function rangeIndex(dataDir: string, range: AnchoredRange): Promise<ScopeIndex> {
+  return buildScopeIndex(await rangeRecords(dataDir, range.fromTime * 1000, range.toTime * 1000))
+}
+
+/**
+ * The stored rows of a range as parsed JSON, unchecked (verify judges them: checkIndex), or null when
+ * there is no file. Throws when the file exists but is not a JSON array.
+ */
+export async function readIndexRows(dataDir: string, range: AnchoredRange): Promise<unknown[] | null> {
+  const path = indexPath(dataDir, range)
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw err
+  }
+  const rows = JSON.parse(text) as unknown
+  if (!Array.isArray(rows)) throw new Error(`${path}: not a JSON array`)
+  return rows
+}
+
+/**
+ * The scope index of an anchored range for whoever builds evidence from it: the stored rows when there is a
+ * file (after `audit forget` some rows carry only keyHash and seqsDigest), else recomputed from the entries.
+ * Read-only; a malformed stored row is an error (run `audit verify`).
+ */
+export async function periodIndex(dataDir: string, range: AnchoredRange): Promise<ScopeIndex> {
+  const stored = await readIndexRows(dataDir, range)
+  if (stored === null) return rangeIndex(dataDir, range)
+  stored.forEach((r, i) => {
+    const err = rowError(r)
+    if (err !== null) throw new Error(`${indexPath(dataDir, range)}: row ${i}: ${err}`)
+  })
+  const rows = stored as IndexRow[]
+  return { rows, root: indexRootOfRows(rows) }
+}
+
+/** Writes a range's index rows durably (atomic replace; the index directory is created and synced once). */
+export async function storeIndexRows(dataDir: string, range: AnchoredRange, rows: readonly IndexRow[]): Promise<void> {
+  const dir = join(journalDir(dataDir), INDEX_DIR)
+  if (!existsSync(dir)) {
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    await syncDir(journalDir(dataDir))
+  }
+  await replaceFile(indexPath(dataDir, range), encodeRows(rows))
 }
 
 // ------------------------------------------------------------------ small files next to the segments

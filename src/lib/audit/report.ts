@@ -401,7 +401,7 @@ async function chainRows(e: Parsed, ms: number, names: Map<string, string>, owne
       return out
     }
     case 'Anchored':
-      return one({ actor: addr(a.reporter), detail: `anchor: ${anchoredSeqs(a)} in [${isoSec(a.fromTime as bigint)}, ${isoSec(a.toTime as bigint)}); root ${String(a.root)}, chain ${String(a.chain)}` })
+      return one({ actor: addr(a.reporter), detail: `anchor: ${anchoredSeqs(a)} in [${isoSec(a.fromTime as bigint)}, ${isoSec(a.toTime as bigint)}); root ${String(a.root)}, index ${String(a.index)}, chain ${String(a.chain)}` })
     case 'ReporterAdded':
     case 'ReporterRemoved':
       return one({ client: addr(a.reporter), actor: addr(a.actor), detail: `reporter ${addr(a.reporter)}` })

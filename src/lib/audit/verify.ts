@@ -36,6 +36,8 @@ export interface AnchorRecord {
   lastSeq: number
   count: number
   root: string
+  /** Root of the range's scope index (scope-index.ts; 0x00…00 for an empty range). */
+  index: string
   /** The journal's hash-chain value after lastSeq. */
   chain: string
   blockNumber: number
@@ -93,7 +95,8 @@ export async function fetchAnchors(
       lastSeq: firstSeq + count - 1,
       count,
       root: String(e.args[5]).toLowerCase(),
-      chain: String(e.args[6]).toLowerCase(),
+      index: String(e.args[6]).toLowerCase(),
+      chain: String(e.args[7]).toLowerCase(),
       blockNumber: e.log.blockNumber,
       logIndex: e.log.index,
       txHash: e.log.transactionHash,

@@ -66,8 +66,9 @@ const ZERO = '0x0000000000000000000000000000000000000000'
 
 /**
  * What `anchor()` takes: the journal entries firstSeq..firstSeq+count-1 dated in [fromTime, toTime) (unix
- * seconds), their Merkle root (0x00…00 when count is 0), the hash-chain value before the first of them
- * (prevChain) and after the last (chain). It must continue the reporter's previous anchor.
+ * seconds), their Merkle root (0x00…00 when count is 0), the root of their scope index (src/lib/audit/
+ * scope-index.ts; 0x00…00 when count is 0), the hash-chain value before the first of them (prevChain) and
+ * after the last (chain). It must continue the reporter's previous anchor.
  */
 export interface AnchorArgs {
   fromTime: number
@@ -75,6 +76,7 @@ export interface AnchorArgs {
   firstSeq: number
   count: number
   root: string
+  index: string
   prevChain: string
   chain: string
 }
@@ -88,8 +90,8 @@ export interface AnchorCursor {
 }
 
 /** AnchorArgs in the contract's parameter order (what an outbox intent carries). */
-export function anchorArgs(a: AnchorArgs): [number, number, number, number, string, string, string] {
-  return [a.fromTime, a.toTime, a.firstSeq, a.count, a.root, a.prevChain, a.chain]
+export function anchorArgs(a: AnchorArgs): [number, number, number, number, string, string, string, string] {
+  return [a.fromTime, a.toTime, a.firstSeq, a.count, a.root, a.index, a.prevChain, a.chain]
 }
 
 /** Opens a provider after one bounded chain-id probe, so a dead endpoint is an error, not an endless retry. */
@@ -476,7 +478,7 @@ const REVERT_HINTS: Record<string, (args: readonly unknown[]) => string> = {
   NamespaceClaimed: (a) => `${namespaceLabel(a[0])} is claimed by a filter of ${String(a[1])}, which holds this name (first registered wins)`,
   NamespaceOccupied: (a) =>
     `this filter would claim ${namespaceLabel(a[0])}, where ${a[1] === ZERO ? 'other owners hold' : `${String(a[1])} holds`} a registration (first registered wins)`,
-  InvalidAnchor: () => 'malformed anchor (empty time range, seq 0, or root/chain inconsistent with the count)',
+  InvalidAnchor: () => 'malformed anchor (empty time range, seq 0, or root/index/chain inconsistent with the count)',
   AnchorGap: (a) => `this reporter's anchors end at ${String(a[0])}: anchoring later would leave a period unanchored`,
   AnchorOverlap: (a) => `this reporter has anchored up to ${String(a[0])} already: a period is anchored only once`,
   AnchorWrongSeq: (a) => `this reporter's next anchor must start at seq ${String(a[0])}`,

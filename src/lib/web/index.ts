@@ -88,6 +88,8 @@ export interface AnchorView {
   /** The journal entries it pins: firstSeq..firstSeq+count-1 (count 0: an empty period). */
   firstSeq: number
   root: string
+  /** Root of their scope index (0x00…00 for an empty period). */
+  index: string
   count: number
   /** The journal's hash-chain value after the last of them. */
   chain: string
@@ -503,6 +505,7 @@ export class ChainIndex {
           ...base,
           firstSeq: Number(a.firstSeq),
           root: lower(a.root),
+          index: lower(a.index),
           count: Number(a.count),
           chain: lower(a.chain),
           fromTime: isoSec(a.fromTime),

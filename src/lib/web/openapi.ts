@@ -144,7 +144,7 @@ export function openApiDocument(): Record<string, unknown> {
         Ban: obj({ ...position, subject: str('32-byte subject'), client: nullable(address), until: time, reason: str(), reporter: address }),
         DeniedSummary: obj({ ...position, reporter: address, fromTime: time, toTime: time, total: int(), counts: arr(obj({ topic: str(), topicId: str(), count: int() })) }),
         SensitiveReport: obj({ ...position, reporter: address, topic: str(), fromTime: time, toTime: time, publishers: arr(obj({ client: address, count: int() })), receivers: arr(obj({ client: address, count: int() })) }),
-        Anchor: obj({ ...position, firstSeq: int('first journal seq it pins'), root: str(), count: int('journal entries (0: an empty period)'), chain: str('hash-chain value after its last entry'), fromTime: time, toTime: time, reporter: address, status: str('against the local journal', { enum: ['verified', 'mismatch', 'unchecked'] }) }),
+        Anchor: obj({ ...position, firstSeq: int('first journal seq it pins'), root: str(), index: str('root of its scope index (0x00…00 for an empty period)'), count: int('journal entries (0: an empty period)'), chain: str('hash-chain value after its last entry'), fromTime: time, toTime: time, reporter: address, status: str('against the local journal', { enum: ['verified', 'mismatch', 'unchecked'] }) }),
         Report: {
           type: 'object',
           description: 'as `flytrap audit report --format json` (docs/audit-report.md)',

@@ -15,7 +15,7 @@ import { openJournal } from '../../../src/lib/audit/journal.js'
 import { ReporterHistory } from '../../../src/lib/chain/reporters.js'
 import { buildReport, CSV_COLUMNS, parseReportTime, toCsv, toJson, type AuditReport, type ReportRow } from '../../../src/lib/audit/report.js'
 import { subjectForAddress, subjectForIp } from '../../../src/lib/proxy/bans.js'
-import { chainFixture, link, type ChainFixture } from '../../helpers/chain.js'
+import { chainFixture, indexedLink, type ChainFixture } from '../../helpers/chain.js'
 
 let fx: ChainFixture
 let rpc: JsonRpcProvider
@@ -86,7 +86,7 @@ before(async () => {
   await at(720, () => reporter.recordBans([subjectForAddress(BOB), subjectForIp('198.51.100.66', 'k')!], [until, until], 'threshold'))
   await at(780, () => reporter.recordDenied(S, S + 600, [topicId('plant/valve'), topicId('$connect')], [5, 2]))
   await at(840, () => reporter.recordSensitive(topicId('plant/valve'), S, S + 600, [BOB], [3], [ALICE], [4]))
-  await at(900, () => reporter.anchor(link(periodA)))
+  await at(900, async () => reporter.anchor(await indexedLink(dataDir, periodA)))
   await at(960, () => admin.removeReporter(REPORTER, 'decommissioned'))
   await at(1080, () => carol.setFlags('plant/valve', { sensitive: true, open: false }, '=1+1 formula?'))
 
@@ -96,7 +96,7 @@ before(async () => {
   const fake = new FlyTrapClient(forged, mallory)
   await at(1200, () => fake.addReporter(MALLORY, 'me'))
   await at(1260, () => fake.recordBans([subjectForAddress(BOB)], [until], 'forged'))
-  await at(1320, () => fake.anchor({ fromTime: S + 600, toTime: S + 1200, firstSeq: 1, count: 999, root: root('forged root'), prevChain: root('x'), chain: root('y') }))
+  await at(1320, () => fake.anchor({ fromTime: S + 600, toTime: S + 1200, firstSeq: 1, count: 999, root: root('forged root'), index: root('forged index'), prevChain: root('x'), chain: root('y') }))
   await at(1380, () => fake.recordSensitive(topicId('plant/valve'), S, S + 600, [BOB], [77], [], []))
   await at(1440, () => fake.addTopic({ name: 'plant/valve', pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'forged' }))
   await fx.increaseTime(3600)
@@ -311,7 +311,7 @@ describe('audit report: filters', () => {
 describe('audit report: reporters', () => {
   test('a removed reporter’s earlier records still count; after removal it cannot write any (the contract refuses)', async () => {
     await assert.rejects(fx.as(1).recordBans([subjectForAddress(BOB)], [S + 99_999], 'too late'), /NotReporter/)
-    await assert.rejects(fx.as(3).anchor({ fromTime: 0, toTime: 1, firstSeq: 1, count: 1, root: root('x'), prevChain: root('p'), chain: root('c') }), /NotReporter/, 'nor can a stranger')
+    await assert.rejects(fx.as(3).anchor({ fromTime: 0, toTime: 1, firstSeq: 1, count: 1, root: root('x'), index: root('i'), prevChain: root('p'), chain: root('c') }), /NotReporter/, 'nor can a stranger')
     const rep = await report({ journal: false })
     assert.equal(rep.rows.filter((r) => r.actor === REPORTER).length, 2 + 2 + 2 + 1)
   })

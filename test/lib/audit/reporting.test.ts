@@ -15,6 +15,7 @@ import { openOutbox, type EnqueueResult, type IntentInput } from '../../../src/l
 import { openJournal, type Journal } from '../../../src/lib/audit/journal.js'
 import { createRecorder } from '../../../src/lib/audit/recorder.js'
 import { emptyTally } from '../../../src/lib/audit/tally.js'
+import { rangeIndex, readIndexRows } from '../../../src/lib/audit/journal-files.js'
 import { verifyJournal } from '../../../src/lib/audit/verify.js'
 import type { Logger } from '../../../src/lib/log.js'
 import type { DecisionEvent } from '../../../src/lib/policy/types.js'
@@ -69,7 +70,7 @@ describe('reporting: periods, from the journal', () => {
   test('boundaries are exact and epoch-aligned: the last millisecond belongs to one period, the next to the next', async () => {
     const outbox = new FakeOutbox()
     const c = clock(K * P + 5_000)
-    const { journal, feed } = await journalAt(c)
+    const { journal, feed, dataDir } = await journalAt(c)
     const r = await start(outbox, c, journal)
     c.t = (K + 1) * P - 1
     feed(decision({ kind: 'publish', allowed: true, sensitive: true, topic: 'plant/valve', address: addr(1) }))
@@ -84,7 +85,12 @@ describe('reporting: periods, from the journal', () => {
     const rootK = await journal.periodRoot(K)
     assert.deepEqual(outbox.of('sensitive').map((i) => i.args), [[id('plant/valve'), from, to, [addr(1)], [1], [], []]])
     assert.deepEqual(outbox.of('denied').map((i) => i.args), [[from, to, [id('plant/secret')], [1]]])
-    assert.deepEqual(outbox.of('anchor').map((i) => i.args), [[from, to, 1, 2, rootK.root, rootK.prevChain, rootK.chain]])
+    // The link carries the period's scope index root, whose rows were stored before it was enqueued.
+    const indexK = await rangeIndex(dataDir, { fromTime: from, toTime: to })
+    assert.notEqual(indexK.root, ZERO32)
+    assert.deepEqual(outbox.of('anchor').map((i) => i.args), [[from, to, 1, 2, rootK.root, indexK.root, rootK.prevChain, rootK.chain]])
+    assert.deepEqual(await readIndexRows(dataDir, { fromTime: from, toTime: to }), indexK.rows)
+    assert.ok(indexK.rows.some((row) => row.key === `client:${addr(2).toLowerCase()}` && row.seqs!.join() === '2'))
     assert.equal(rootK.count, 2)
     assert.equal(r.status().period, K + 1)
 
@@ -92,11 +98,13 @@ describe('reporting: periods, from the journal', () => {
     await r.tick()
     assert.deepEqual(outbox.of('sensitive')[1]!.args, [id('plant/valve'), to, to + 60, [addr(3)], [1], [], []])
     const rootK1 = await journal.periodRoot(K + 1)
+    const indexK1 = await rangeIndex(dataDir, { fromTime: to, toTime: to + 60 })
     // The anchor sequence continues: K+1 from seq 3 and the chain value after K; the empty K+2 is a link too.
     assert.deepEqual(outbox.of('anchor').slice(1).map((i) => i.args), [
-      [to, to + 60, 3, 1, rootK1.root, rootK.chain, rootK1.chain],
-      [to + 60, to + 120, 4, 0, ZERO32, rootK1.chain, rootK1.chain],
+      [to, to + 60, 3, 1, rootK1.root, indexK1.root, rootK.chain, rootK1.chain],
+      [to + 60, to + 120, 4, 0, ZERO32, ZERO32, rootK1.chain, rootK1.chain],
     ])
+    assert.equal(await readIndexRows(dataDir, { fromTime: to + 60, toTime: to + 120 }), null, 'an empty range has no index file')
     assert.equal(outbox.intents.length, 6, 'K: sensitive, denied, anchor; K+1: sensitive, anchor; K+2: an empty anchor')
     await r.stop()
     await journal.close()

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chainNext, encodeRecord, entryLeaf, parseRecord, type EntryInput, type JournalRecord } from '../../../src/lib/audit/entry.js'
 import { openJournal, type PeriodRoot } from '../../../src/lib/audit/journal.js'
-import { journalDir, segmentName } from '../../../src/lib/audit/journal-files.js'
+import { journalDir, rangeIndex, segmentName } from '../../../src/lib/audit/journal-files.js'
 import { fetchAnchors, verifyEntry, verifyJournal } from '../../../src/lib/audit/verify.js'
 import { deployFlyTrap, FlyTrapClient, type AnchorArgs } from '../../../src/lib/chain/client.js'
 import { loadReporterHistory } from '../../../src/lib/chain/reporters.js'
@@ -30,8 +30,8 @@ const ALICE = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
 /** Journals start two minutes ago (2 s periods), so anchors sent now are on time (default deadline 5 min). */
 const T0 = Math.floor((Date.now() - 120_000) / 2_000) * 2_000
 const ZERO32 = '0x' + '00'.repeat(32)
-/** A period's root as the link the reporter anchors. */
-const link = (p: PeriodRoot): AnchorArgs => ({ fromTime: p.fromTime, toTime: p.toTime, firstSeq: p.firstSeq!, count: p.count, root: p.root, prevChain: p.prevChain!, chain: p.chain! })
+/** A period's root (and scope index root, when known) as the link the reporter anchors. */
+const link = (p: PeriodRoot & { index?: string }): AnchorArgs => ({ fromTime: p.fromTime, toTime: p.toTime, firstSeq: p.firstSeq!, count: p.count, root: p.root, index: p.index ?? ZERO32, prevChain: p.prevChain!, chain: p.chain! })
 const entry = (i: number): EntryInput => ({ kind: i % 4 === 0 ? 'subscribe' : 'publish', outcome: i % 3 === 0 ? 'deny' : 'allow', reason: i % 3 === 0 ? 'not-member' : 'member', address: ALICE, ip: '198.51.100.7', topic: `plant/line-${i}` })
 
 /** A journal of `n` entries, `perPeriod` per 2-second period starting at t0, in segments of about `segBytes`. */
@@ -44,11 +44,11 @@ async function makeJournal(dataDir: string, n: number, opts: { perPeriod?: numbe
     await j.append(entry(i))
     c.now += 100
   }
-  const periods: PeriodRoot[] = []
+  const periods: (PeriodRoot & { index: string })[] = []
   const first = Math.floor((opts.t0 ?? T0) / 2_000)
   for (let k = first; k <= j.periodOf(c.now); k++) {
     const p = await j.periodRoot(k)
-    if (p.count > 0) periods.push(p)
+    if (p.count > 0) periods.push({ ...p, index: (await rangeIndex(dataDir, p)).root })
   }
   await j.close()
   return periods
@@ -318,7 +318,7 @@ describe('against anchors on a real chain', () => {
     const p = periods[0]!
     await attacker.anchor({ ...link(p), root: '0x' + 'ab'.repeat(32) })
     // Another registered proxy anchors its own journal for the same period.
-    await other.anchor({ fromTime: p.fromTime, toTime: p.toTime, firstSeq: 1, count: 9, root: '0x' + 'cd'.repeat(32), prevChain: ZERO32, chain: '0x' + 'ef'.repeat(32) })
+    await other.anchor({ fromTime: p.fromTime, toTime: p.toTime, firstSeq: 1, count: 9, root: '0x' + 'cd'.repeat(32), index: '0x' + 'cd'.repeat(32), prevChain: ZERO32, chain: '0x' + 'ef'.repeat(32) })
 
     const all = await fetchAnchors(reader, { fromBlock: opts.fromBlock })
     assert.ok(all.anchors.every((a) => a.root !== '0x' + 'ab'.repeat(32)), 'the forged contract\'s event is not read')
@@ -446,7 +446,7 @@ describe('accountability against the operator (real chain): only the chain decid
     const nowAligned = Math.floor(Date.now() / 2_000) * 2_000
     // The periods since then had no traffic: one folded empty link, sent on time.
     const last = periods[2]!
-    await reporter.anchor({ fromTime: last.toTime, toTime: nowAligned / 1000 - 2, firstSeq: 13, count: 0, root: ZERO32, prevChain: last.chain!, chain: last.chain! })
+    await reporter.anchor({ fromTime: last.toTime, toTime: nowAligned / 1000 - 2, firstSeq: 13, count: 0, root: ZERO32, index: ZERO32, prevChain: last.chain!, chain: last.chain! })
     const r = await verifyJournal(opts)
     assert.equal(r.ok, false)
     const late = r.anchors.periods.filter((p) => p.status === 'late')

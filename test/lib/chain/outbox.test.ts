@@ -330,7 +330,7 @@ describe('outbox: gas of the reporter writes', () => {
     box.on('confirmed', (c) => confirmed.push(c))
     const subjects = (n: number) => Array.from({ length: n }, (_, i) => zeroPadValue(fake(i), 32))
     const writes: [string, Parameters<Outbox['enqueue']>[0]][] = [
-      ['anchor', { kind: 'anchor', method: 'anchor', args: [1_700_000_000, 1_700_001_800, 1, 1234, root('gas'), '0x' + '00'.repeat(32), root('chain')] }],
+      ['anchor', { kind: 'anchor', method: 'anchor', args: [1_700_000_000, 1_700_001_800, 1, 1234, root('gas'), root('index'), '0x' + '00'.repeat(32), root('chain')] }],
       ['recordSensitive (10 + 10 addresses)', { kind: 'sensitive', method: 'recordSensitive', args: [root('sensitive'), 1_700_000_000, 1_700_001_800, Array.from({ length: 10 }, (_, i) => fake(i)), Array(10).fill(7), Array.from({ length: 10 }, (_, i) => fake(100 + i)), Array(10).fill(9)] }],
       ['recordSensitive (1 + 1 addresses)', { kind: 'sensitive', method: 'recordSensitive', args: [root('sensitive'), 1_700_000_000, 1_700_001_800, [fake(1)], [3], [fake(2)], [4]] }],
       ['recordDenied (10 topics)', { kind: 'denied', method: 'recordDenied', args: [1_700_000_000, 1_700_001_800, Array.from({ length: 10 }, (_, i) => root(`t${i}`)), Array(10).fill(5)] }],

@@ -19,7 +19,7 @@ import { subjectForAddress, subjectForIp } from '../../../src/lib/proxy/bans.js'
 import { ChainIndex, type IndexEvent } from '../../../src/lib/web/index.js'
 import { startWebServer, type WebServer } from '../../../src/lib/web/server.js'
 import { openApiDocument } from '../../../src/lib/web/openapi.js'
-import { chainFixture, link, type ChainFixture } from '../../helpers/chain.js'
+import { chainFixture, indexedLink, type ChainFixture } from '../../helpers/chain.js'
 
 let fx: ChainFixture
 let rpc: JsonRpcProvider
@@ -99,15 +99,15 @@ before(async () => {
   await at(720, () => reporter.recordBans([subjectForAddress(BOB), subjectForIp('198.51.100.66', 'k')!], [until, until], 'threshold'))
   await at(780, () => reporter.recordDenied(S, S + 600, [topicId('plant/valve'), topicId('$connect')], [5, 2]))
   await at(840, () => reporter.recordSensitive(topicId('plant/valve'), S, S + 600, [BOB], [3], [CAROL], [4]))
-  await at(900, () => reporter.anchor(link(periodA)))
-  await at(1260, () => reporter.anchor({ ...link(periodB), root: topicId('not the root') })) // continues the sequence, with a wrong root
+  await at(900, async () => reporter.anchor(await indexedLink(dataDir, periodA)))
+  await at(1260, async () => reporter.anchor({ ...(await indexedLink(dataDir, periodB)), root: topicId('not the root') })) // continues the sequence, with a wrong root
 
   // Mallory's own FlyTrap: the same events about the same topic and clients, from another address.
   const forged = (await at(1300, () => deployFlyTrap(mallory))).address
   const fake = new FlyTrapClient(forged, mallory)
   await at(1320, () => fake.addReporter(mallory.address, 'me'))
   await at(1340, () => fake.recordBans([subjectForAddress(BOB)], [until], 'forged'))
-  await at(1360, () => fake.anchor({ fromTime: S, toTime: S + 600, firstSeq: 1, count: 999, root: topicId('forged root'), prevChain: topicId('x'), chain: topicId('y') }))
+  await at(1360, () => fake.anchor({ fromTime: S, toTime: S + 600, firstSeq: 1, count: 999, root: topicId('forged root'), index: topicId('forged index'), prevChain: topicId('x'), chain: topicId('y') }))
   await at(1380, () => fake.addTopic({ name: 'plant/valve', pubFee: 0n, subFee: 0n, sensitive: false, open: true, period: 0, countries: '0x', reason: 'forged' }))
   await at(1400, () => fake.recordSensitive(topicId('plant/valve'), S, S + 600, [BOB], [77], [], []))
   await fx.increaseTime(60)
