@@ -64,8 +64,8 @@ export async function generate(outDir: string): Promise<VectorExpectation[]> {
       { const b = clone(topic); const p = b.periods.find((x) => x.entries.length > 0)!; p.entries.splice(0, 1); t('tampered-topic-dropped-entry.json', 'topic.json with an in-scope entry left out', b) }
       { const b = clone(topic); const p = b.periods[topic.periods.indexOf(opened)]!; p.openings = p.openings.filter((o) => 'absent' in o); t('tampered-topic-no-opening.json', 'topic.json with the membership opening of a key removed', b) }
     }
-    rmSync(outDir, { recursive: true, force: true })
     mkdirSync(outDir, { recursive: true })
+    for (const f of readdirSync(outDir)) if (f.endsWith('.json')) rmSync(join(outDir, f))
     const expected: VectorExpectation[] = []
     for (const [file, about, b] of files) {
       writeFileSync(join(outDir, file), `${canonicalJson(b)}\n`)
@@ -81,8 +81,6 @@ export async function generate(outDir: string): Promise<VectorExpectation[]> {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const out = resolve(process.argv[2] ?? fileURLToPath(new URL('../test/vectors/evidence', import.meta.url)))
-  const readme = readdirSync(out, { withFileTypes: true }).some((f) => f.name === 'README.md') ? null : null
-  void readme
   const expected = await generate(out)
   for (const e of expected) console.log(`${e.ok ? 'ok  ' : 'FAIL'} ${e.file}${e.firstFailureRecord ? ` — ${e.firstFailureRecord}` : ''}`)
 }

@@ -13,10 +13,10 @@ import { ReporterHistory } from '../../chain/reporters.js'
 import { FlytrapError } from '../../errors.js'
 import { provenLeaf, type JournalEntry, type JournalRecord } from '../entry.js'
 import type { ErasureBody, ErasureSigner } from '../erasure.js'
-import { findRecord, readRecords } from '../journal-files.js'
+import { findRecord, periodIndex, readRecords } from '../journal-files.js'
 import { merkleProof, merkleRoot } from '../merkle.js'
 import { BUNDLE_FORMAT, BUNDLE_VERSION, encodeArgs, type BundleAnchor, type BundleEntry, type BundleErasure, type BundlePeriod, type CitedEvent, type EvidenceBundle, type IndexOpening } from './format.js'
-import { absenceProof, buildScopeIndex, bundleKeys, membershipProof } from './scope-rules.js'
+import { absenceProof, bundleKeys, membershipProof } from './scope-rules.js'
 import type { ScopeIndex } from '../scope-index.js'
 import { chainOrder, REPORTER_EVENT_NAMES, selectPolicy, selectSummaries, SUMMARY_EVENTS } from './select.js'
 import { signBundle } from './signature.js'
@@ -124,7 +124,8 @@ export async function exportBundle(o: ExportOptions): Promise<ExportSummary> {
     const openings: IndexOpening[] = []
     if (whole) disclose = new Set(recs.map((r) => r.seq))
     else {
-      const index = buildScopeIndex(recs)
+      // The stored rows when there are some (after audit forget, erased keys keep only their hashes), else recomputed.
+      const index = await periodIndex(o.dataDir, a)
       const indexRoot = index.root
       disclose = new Set()
       if (a.index === null || a.index === undefined) noIndex++
