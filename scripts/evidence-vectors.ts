@@ -14,7 +14,7 @@ import { canonicalJson } from '../src/lib/audit/entry.js'
 import { checkBundle } from '../src/lib/audit/evidence/check.js'
 import type { DisclosedEntry, EvidenceBundle } from '../src/lib/audit/evidence/format.js'
 import { bundleDigest } from '../src/lib/audit/evidence/signature.js'
-import { evidenceRun, K, NURSE } from '../test/helpers/evidence.js'
+import { evidenceRun, K, NURSE, ROGUE } from '../test/helpers/evidence.js'
 
 export interface VectorExpectation {
   file: string
@@ -41,6 +41,9 @@ export async function generate(outDir: string): Promise<VectorExpectation[]> {
     const whole = (await run.exportBundle(join(run.cwd, 'whole.json'), [])).bundle
     const topic = (await run.exportBundle(join(run.cwd, 'topic.json'), ['--topic', 'ward/vitals'])).bundle
     const client = (await run.exportBundle(join(run.cwd, 'client.json'), ['--client', NURSE])).bundle
+    // A subject erased (audit forget): its entries become redactions covered by the signed erasure record.
+    await run.forget(ROGUE)
+    const redacted = (await run.exportBundle(join(run.cwd, 'redacted.json'), [])).bundle
     const resign = async (b: EvidenceBundle, key: string) => {
       const w = new Wallet(key)
       const unsigned = { ...b, signer: w.address }
@@ -51,6 +54,7 @@ export async function generate(outDir: string): Promise<VectorExpectation[]> {
       ['topic.json', 'topic ward/vitals: index openings prove completeness', topic],
       ['client.json', `client ${NURSE.toLowerCase()}: index openings prove completeness`, client],
     ]
+    files.push(['redacted.json', `every entry after \`audit forget ${ROGUE}\`: redactions and their erasure record`, redacted])
     const t = (name: string, about: string, b: EvidenceBundle) => files.push([name, about, b])
     { const b = clone(whole); firstEntry(b).entry.reason = 'edited'; t('tampered-entry-field.json', 'whole.json with one entry\'s reason changed', b) }
     { const b = clone(whole); firstEntry(b).salt = fixed(0x11); t('tampered-salt.json', 'whole.json with one salt changed', b) }
@@ -64,6 +68,7 @@ export async function generate(outDir: string): Promise<VectorExpectation[]> {
       { const b = clone(topic); const p = b.periods.find((x) => x.entries.length > 0)!; p.entries.splice(0, 1); t('tampered-topic-dropped-entry.json', 'topic.json with an in-scope entry left out', b) }
       { const b = clone(topic); const p = b.periods[topic.periods.indexOf(opened)]!; p.openings = p.openings.filter((o) => 'absent' in o); t('tampered-topic-no-opening.json', 'topic.json with the membership opening of a key removed', b) }
     }
+    { const b = clone(redacted); const p = b.periods.find((x) => x.entries.some((e) => 'redacted' in e))!; const e = p.entries.find((x) => 'redacted' in x)! as { redactedAt: number | null }; e.redactedAt = (e.redactedAt ?? 0) + 1; t('tampered-redaction.json', 'redacted.json with a redaction\'s redactedAt changed (not in the leaf: caught by the signed erasure record)', b) }
     mkdirSync(outDir, { recursive: true })
     for (const f of readdirSync(outDir)) if (f.endsWith('.json')) rmSync(join(outDir, f))
     const expected: VectorExpectation[] = []

@@ -35,6 +35,8 @@ export interface EvidenceRun {
   flytrap(args: string[], dir?: string): Promise<CliRun>
   /** `audit export` to `<cwd>/<name>` (or an absolute path); returns the bundle as written. */
   exportBundle(out: string, extra: string[]): Promise<{ bundle: EvidenceBundle; text: string; result: { notes: string[]; version: number; scope: { from: string; to: string } } }>
+  /** `audit forget <subject>` with the reporter key, then the proxy once more until the erasure record's period is anchored. */
+  forget(subject: string): Promise<void>
   close(): Promise<void>
 }
 
@@ -70,16 +72,34 @@ export async function evidenceRun(): Promise<EvidenceRun> {
     await owner.allow('plant/valve', VALVE, 1, 0, 'valve controller')
     const conn = ['--rpc', ch.rpcUrl, '--contract', ch.address, '--from-block', String(ch.deployBlock)]
 
-    proxy = spawnCli(
-      [
-        'proxy', 'start', '--json', '--listen', '127.0.0.1:0', '--broker', mosquitto.url, ...conn,
-        '--poll-interval', '200ms', '--period', '2s', '--data-dir', dataDir, '--reporter-key', K[5]!,
-        '--ban-threshold', '50', '--shutdown-grace', '1s', '--auth-workers', '0', '--log-level', 'warn',
-      ],
-      { cwd },
-    )
-    const first = await proxy.firstJsonLine<{ listening: { port: number }[] }>(30_000)
-    const url = `mqtt://127.0.0.1:${first.listening[0]!.port}`
+    const startProxy = async () => {
+      proxy = spawnCli(
+        [
+          'proxy', 'start', '--json', '--listen', '127.0.0.1:0', '--broker', mosquitto!.url, ...conn,
+          '--poll-interval', '200ms', '--period', '2s', '--data-dir', dataDir, '--reporter-key', K[5]!,
+          '--ban-threshold', '50', '--shutdown-grace', '1s', '--auth-workers', '0', '--log-level', 'warn',
+        ],
+        { cwd },
+      )
+      const first = await proxy.firstJsonLine<{ listening: { port: number }[] }>(30_000)
+      return `mqtt://127.0.0.1:${first.listening[0]!.port}`
+    }
+    /** Waits until every period holding an entry is anchored (and, with `sensitive`, a sensitive report is on chain). */
+    const anchored = async (sensitive: boolean) => {
+      const times: number[] = []
+      for await (const { record } of readRecords(dataDir)) times.push(record.t)
+      const periods = new Set(times.map((t) => Math.floor(t / PERIOD_MS)))
+      await waitFor(
+        async () => {
+          const evs = owner.parseLogs(await ch.provider.getLogs({ address: ch.address, fromBlock: ch.deployBlock, toBlock: 'latest' }))
+          const covered = evs.filter((e) => e.name === 'Anchored').map((e) => [Number(e.args[1]) * 1000, Number(e.args[2]) * 1000] as const)
+          return [...periods].every((k) => covered.some(([f, t]) => f <= k * PERIOD_MS && k * PERIOD_MS < t)) && (!sensitive || evs.some((e) => e.name === 'SensitiveReport'))
+        },
+        20_000,
+        'anchors of every period with entries',
+      )
+    }
+    const url = await startProxy()
     const connect = async (key: number, clientId: string) => {
       const deadline = Date.now() + 15_000
       for (;;) {
@@ -99,24 +119,16 @@ export async function evidenceRun(): Promise<EvidenceRun> {
     assert.deepEqual(await subscribeCodes(nurse, 'ward/vitals'), [1])
     assert.notEqual((await subscribeCodes(rogue, 'ward/vitals'))[0], 1, 'the refused access')
     for (let i = 0; i < 3; i++) assert.equal(await publishCode(valve, 'ward/vitals', `pulse ${i}`), 0)
+    // The next period: a bundle spans several anchored periods.
+    await sleep(PERIOD_MS - (Date.now() % PERIOD_MS) + 20)
     assert.equal(await publishCode(valve, 'plant/valve', 'open'), 0)
+    assert.equal(await publishCode(valve, 'ward/vitals', 'pulse 3'), 0)
     await sleep(200)
     for (const c of clients) c.end(true)
     clients.clear()
 
-    const times: number[] = []
-    for await (const { record } of readRecords(dataDir)) times.push(record.t)
-    const periods = new Set(times.map((t) => Math.floor(t / PERIOD_MS)))
-    await waitFor(
-      async () => {
-        const evs = owner.parseLogs(await ch.provider.getLogs({ address: ch.address, fromBlock: ch.deployBlock, toBlock: 'latest' }))
-        const anchored = new Set(evs.filter((e) => e.name === 'Anchored').map((e) => (Number(e.args[1]) * 1000) / PERIOD_MS))
-        return [...periods].every((k) => anchored.has(k)) && evs.some((e) => e.name === 'SensitiveReport')
-      },
-      20_000,
-      'anchors of every period with entries, and the sensitive report',
-    )
-    await proxy.stop('SIGTERM', 10_000)
+    await anchored(true)
+    await proxy!.stop('SIGTERM', 10_000)
     proxy = undefined
 
     return {
@@ -128,9 +140,17 @@ export async function evidenceRun(): Promise<EvidenceRun> {
       exportBundle: async (out, extra) => {
         const file = resolve(cwd, out)
         const r = await flytrap(['audit', 'export', '--from', String(Math.floor(t0 / 1000)), '--to', 'now', '--data-dir', dataDir, '--key', K[5]!, '--out', file, '--json', ...conn, ...extra])
-        assert.equal(r.code, 0, `export ${extra.join(' ')}: ${r.stderr}`)
+        assert.equal(r.code, 0, `export ${extra.join(" ")}: ${r.stderr}${r.stdout}`)
         const text = readFileSync(file, 'utf8')
         return { bundle: JSON.parse(text) as EvidenceBundle, text, result: r.json() }
+      },
+      forget: async (subject) => {
+        const r = await flytrap(['audit', 'forget', subject, '--reason', 'GDPR art. 17(1)(b)', '--requested-by', 'data subject, ticket 4711', '--yes', '--json', '--data-dir', dataDir, '--key', K[5]!, ...conn])
+        assert.equal(r.code, 0, `forget: ${r.stderr}`)
+        await startProxy()
+        await anchored(false)
+        await proxy!.stop('SIGTERM', 10_000)
+        proxy = undefined
       },
       close,
     }

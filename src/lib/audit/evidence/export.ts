@@ -125,7 +125,9 @@ export async function exportBundle(o: ExportOptions): Promise<ExportSummary> {
     if (whole) disclose = new Set(recs.map((r) => r.seq))
     else {
       // The stored rows when there are some (after audit forget, erased keys keep only their hashes), else recomputed.
-      const index = await periodIndex(o.dataDir, a)
+      const index = await periodIndex(o.dataDir, a).catch((err: Error) => {
+        throw new FlytrapError(`the stored scope index of ${iso(a.fromTime * 1000)}..${iso(a.toTime * 1000)} is not valid (${err.message}): a filtered bundle cannot be built from it; run \`flytrap audit verify\``, { exit: 'verification' })
+      })
       const indexRoot = index.root
       disclose = new Set()
       if (a.index === null || a.index === undefined) noIndex++
