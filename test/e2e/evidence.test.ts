@@ -11,9 +11,9 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { getBytes, hexlify, randomBytes, Wallet } from 'ethers'
+import { getBytes, hexlify, JsonRpcProvider, randomBytes, Wallet } from 'ethers'
 import { canonicalJson } from '../../src/lib/audit/entry.js'
-import type { CheckResult } from '../../src/lib/audit/evidence/check.js'
+import { checkBundle, type CheckResult } from '../../src/lib/audit/evidence/check.js'
 import type { DisclosedEntry, EvidenceBundle } from '../../src/lib/audit/evidence/format.js'
 import { bundleDigest } from '../../src/lib/audit/evidence/signature.js'
 import { tempCwd, type CliRun } from '../helpers/cli.js'
@@ -101,35 +101,49 @@ describe('evidence bundles end to end (proxy CLI, anvil, mosquitto)', () => {
     }
     const stranger = Wallet.createRandom()
     const resign = async (b: EvidenceBundle, w: Wallet) => ({ ...b, signer: w.address, signature: await w.signMessage(getBytes(bundleDigest({ ...b, signer: w.address }))) })
-    const cases: { name: string; bundle: () => Promise<EvidenceBundle> | EvidenceBundle; record: RegExp }[] = [
-      { name: 'an entry field', bundle: () => { const b = clone(byTopic); const e = firstWith(b, (x) => x.entry.kind === 'publish'); e.entry.clientId = 'someone-else'; return b }, record: /^entry seq \d+ .*altered/ },
+    const cases: { name: string; bundle: () => Promise<EvidenceBundle> | EvidenceBundle; record: RegExp; cli?: true }[] = [
+      { cli: true, name: 'an entry field', bundle: () => { const b = clone(byTopic); const e = firstWith(b, (x) => x.entry.kind === 'publish'); e.entry.clientId = 'someone-else'; return b }, record: /^entry seq \d+ .*altered/ },
       { name: 'an entry field, re-signed by the reporter key (the operator)', bundle: () => { const b = clone(whole); firstWith(b, (x) => x.entry.outcome === 'deny').entry.outcome = 'allow'; return resign(b, new Wallet(K[5]!)) }, record: /^entry seq \d+ .*altered/ },
-      { name: 'a salt', bundle: () => { const b = clone(whole); firstWith(b, () => true).salt = hexlify(randomBytes(32)); return b }, record: /^entry seq \d+ / },
-      { name: 'a proof sibling', bundle: () => { const b = clone(byClient); const e = firstWith(b, (x) => x.siblings.length > 0); e.siblings[0] = hexlify(randomBytes(32)); return b }, record: /^entry seq \d+ / },
-      { name: "an anchor's tx hash", bundle: () => { const b = clone(whole); b.periods[0]!.anchor.ref.txHash = hexlify(randomBytes(32)); return b }, record: /^anchor of .*not on this chain/ },
-      { name: "an anchor's block hash", bundle: () => { const b = clone(whole); b.periods[0]!.anchor.ref.blockHash = hexlify(randomBytes(32)); return b }, record: /^anchor of .*hash/ },
-      { name: "an anchor's log index", bundle: () => { const b = clone(whole); b.periods[0]!.anchor.ref.logIndex += 7; return b }, record: /^anchor of .*no log at index/ },
+      { cli: true, name: 'a salt', bundle: () => { const b = clone(whole); firstWith(b, () => true).salt = hexlify(randomBytes(32)); return b }, record: /^entry seq \d+ / },
+      { cli: true, name: 'a proof sibling', bundle: () => { const b = clone(byClient); const e = firstWith(b, (x) => x.siblings.length > 0); e.siblings[0] = hexlify(randomBytes(32)); return b }, record: /^entry seq \d+ / },
+      { cli: true, name: "an anchor's tx hash", bundle: () => { const b = clone(whole); b.periods[0]!.anchor.ref.txHash = hexlify(randomBytes(32)); return b }, record: /^anchor of .*not on this chain/ },
+      { cli: true, name: "an anchor's block hash", bundle: () => { const b = clone(whole); b.periods[0]!.anchor.ref.blockHash = hexlify(randomBytes(32)); return b }, record: /^anchor of .*hash/ },
+      { cli: true, name: "an anchor's log index", bundle: () => { const b = clone(whole); b.periods[0]!.anchor.ref.logIndex += 7; return b }, record: /^anchor of .*no log at index/ },
       { name: "an anchor's root", bundle: () => { const b = clone(whole); const p = b.periods.find((x) => x.entries.length > 0)!; p.anchor.root = hexlify(randomBytes(32)); return b }, record: /^entry seq \d+ / },
-      { name: 'an in-scope entry dropped (topic)', bundle: () => { const b = clone(byTopic); const p = b.periods.find((x) => x.entries.length > 1)!; p.entries.splice(1, 1); return b }, record: /^entry seq \d+ .*left out/ },
+      { cli: true, name: 'an in-scope entry dropped (topic)', bundle: () => { const b = clone(byTopic); const p = b.periods.find((x) => x.entries.length > 1)!; p.entries.splice(1, 1); return b }, record: /^entry seq \d+ .*left out/ },
       { name: 'an in-scope entry dropped (client)', bundle: () => { const b = clone(byClient); const p = b.periods.find((x) => x.entries.length > 0)!; p.entries.splice(0, 1); return b }, record: /^entry seq \d+ .*left out/ },
       { name: 'an entry dropped (whole journal)', bundle: () => { const b = clone(whole); const p = b.periods.find((x) => x.entries.length > 1)!; p.entries.pop(); return b }, record: /^entry seq \d+ .*left out/ },
-      { name: "a policy event's args", bundle: () => { const b = clone(byTopic); b.policy.find((e) => e.event === 'Granted')!.args.reason = 'emergency override'; return b }, record: /^policy event Granted .*arguments differ/ },
-      { name: 'a policy event that is not on chain', bundle: () => { const b = clone(byTopic); const g = clone(b.policy.find((e) => e.event === 'Granted')!); g.ref.txHash = hexlify(randomBytes(32)); b.policy.push(g); return b }, record: /^policy event Granted .*not on this chain/ },
+      { cli: true, name: "a policy event's args", bundle: () => { const b = clone(byTopic); b.policy.find((e) => e.event === 'Granted')!.args.reason = 'emergency override'; return b }, record: /^policy event Granted .*arguments differ/ },
+      { cli: true, name: 'a policy event that is not on chain', bundle: () => { const b = clone(byTopic); const g = clone(b.policy.find((e) => e.event === 'Granted')!); g.ref.txHash = hexlify(randomBytes(32)); b.policy.push(g); return b }, record: /^policy event Granted .*not on this chain/ },
       { name: 'a policy event left out', bundle: () => { const b = clone(byTopic); b.policy = b.policy.filter((e) => e.event !== 'Granted' || e.args.reason !== 'nurse station'); return b }, record: /^policy event Granted .*leaves it out/ },
       { name: "a summary's counts", bundle: () => { const b = clone(whole); const s = b.summaries.find((e) => e.event === 'SensitiveReport')!; s.args.received = (s.args.received as string[]).map(() => '0'); return b }, record: /^summary SensitiveReport .*arguments differ/ },
-      { name: 'the signature', bundle: () => { const b = clone(whole); b.signature = b.signature.slice(0, 10) + (b.signature[10] === 'a' ? 'b' : 'a') + b.signature.slice(11); return b }, record: /^signature/ },
+      { cli: true, name: 'the signature', bundle: () => { const b = clone(whole); b.signature = b.signature.slice(0, 10) + (b.signature[10] === 'a' ? 'b' : 'a') + b.signature.slice(11); return b }, record: /^signature/ },
       { name: 're-signed by a key that is not the reporter', bundle: () => resign(clone(whole), new Wallet(stranger.privateKey)), record: /^signature: is by/ },
     ]
-    for (let i = 0; i < cases.length; i += 4) {
+    // The issue's list through the CLI as a regulator runs it (exit 7); the further variants through the same
+    // checker in-process, against the same chain node.
+    const viaCli = cases.filter((c) => c.cli)
+    for (let i = 0; i < viaCli.length; i += 4) {
       await Promise.all(
-        cases.slice(i, i + 4).map(async (c) => {
-          const { run, result } = await check(await c.bundle())
-          assert.equal(run.code, 7, `${c.name}: exit ${run.code}\n${run.stderr}`)
+        viaCli.slice(i, i + 4).map(async (c) => {
+          const { run: r, result } = await check(await c.bundle())
+          assert.equal(r.code, 7, `${c.name}: exit ${r.code}\n${r.stderr}`)
           assert.equal(result.ok, false)
           assert.match(result.firstFailure?.message ?? '', c.record, `${c.name}: ${result.firstFailure?.message}`)
-          assert.ok(oneLine(run.stderr).includes(result.firstFailure!.record), `${c.name}: stderr names the record`)
+          assert.ok(oneLine(r.stderr).includes(result.firstFailure!.record), `${c.name}: stderr names the record`)
         }),
       )
+    }
+    const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true })
+    try {
+      for (const c of cases.filter((x) => !x.cli)) {
+        const result = await checkBundle(await c.bundle(), { provider })
+        assert.equal(result.ok, false, c.name)
+        assert.match(result.firstFailure?.message ?? '', c.record, `${c.name}: ${result.firstFailure?.message}`)
+      }
+      assert.equal((await checkBundle(whole, { provider })).ok, true, 'the untouched bundle, in-process')
+    } finally {
+      provider.destroy()
     }
     // The bundle is one canonical JSON document: re-encoding it changes nothing.
     assert.equal(canonicalJson(whole), wholeText.trimEnd())
