@@ -77,7 +77,7 @@ describe('evidence bundles end to end (proxy CLI, anvil, mosquitto)', () => {
 
   test('audit check passes each bundle in a fresh directory with only the bundle and --rpc; --offline says what it did not check', async () => {
     for (const [name, b] of [['whole', whole], ['topic', byTopic], ['client', byClient]] as const) {
-      const { run, result } = await check(b)
+      const { run, result } = await check(b, ['--rpc', chain.rpcUrl, '--contract', chain.address])
       assert.equal(run.code, 0, `${name}: ${run.stderr}`)
       assert.equal(result.ok, true)
       assert.equal(result.offline, false)
@@ -142,6 +142,10 @@ describe('evidence bundles end to end (proxy CLI, anvil, mosquitto)', () => {
         assert.match(result.firstFailure?.message ?? '', c.record, `${c.name}: ${result.firstFailure?.message}`)
       }
       assert.equal((await checkBundle(whole, { provider })).ok, true, 'the untouched bundle, in-process')
+      // A regulator who pins the contract they trust: a bundle for any other contract fails, whatever it proves there.
+      const pinned = await checkBundle(whole, { provider, contract: Wallet.createRandom().address })
+      assert.equal(pinned.ok, false)
+      assert.equal(pinned.firstFailure?.record, 'deployment')
     } finally {
       provider.destroy()
     }

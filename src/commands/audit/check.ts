@@ -3,6 +3,7 @@ import { Args, Flags } from '@oclif/core'
 import { BaseCommand, DEFAULT_RPC } from '../../lib/cli/base.js'
 import { chalk, record } from '../../lib/cli/output.js'
 import { connect } from '../../lib/chain/client.js'
+import { parseAddress } from '../../lib/chain/codec.js'
 import { ExitCode, FlytrapError, usageError } from '../../lib/errors.js'
 import { checkBundle, STEPS, type CheckResult } from '../../lib/audit/evidence/check.js'
 
@@ -24,11 +25,13 @@ exit 7 naming the first failing record otherwise. --offline checks everything th
 
   static override flags = {
     rpc: Flags.string({ description: `Ethereum JSON-RPC URL of a node of the bundle's chain [default: ${DEFAULT_RPC}]`, env: 'FLYTRAP_RPC' }),
+    contract: Flags.string({ description: 'the FlyTrap contract you trust (from its deployment record, not from the bundle): the bundle must be for it [default: the one the bundle names, shown in the output]' }),
     offline: Flags.boolean({ description: 'check only what needs no chain node (anchors, events and reporters are then NOT checked)', default: false }),
   }
 
   async run(): Promise<AuditCheckResult> {
     if (this.flags.offline && this.flags.rpc !== undefined && process.env.FLYTRAP_RPC !== this.flags.rpc) throw usageError('--offline checks without a chain node: leave out --rpc')
+    const contract = this.flags.contract === undefined ? undefined : parseAddress(this.flags.contract, '--contract')
     let raw: unknown
     try {
       raw = JSON.parse(readFileSync(this.args.bundle, 'utf8'))
@@ -39,7 +42,7 @@ exit 7 naming the first failing record otherwise. --offline checks everything th
     let connection: Awaited<ReturnType<typeof connect>> | undefined
     try {
       if (!this.flags.offline) connection = await connect(this.flags.rpc ?? DEFAULT_RPC)
-      const result = await this.spin(this.flags.offline ? 'Checking the bundle (offline)' : 'Checking the bundle against the chain', () => checkBundle(raw, { provider: connection?.provider }))
+      const result = await this.spin(this.flags.offline ? 'Checking the bundle (offline)' : 'Checking the bundle against the chain', () => checkBundle(raw, { provider: connection?.provider, contract }))
       const out: AuditCheckResult = { bundle: this.args.bundle, ...result }
       this.show(out)
       if (result.ok) return out
@@ -75,6 +78,7 @@ exit 7 naming the first failing record otherwise. --offline checks everything th
     for (const f of r.failures.slice(0, 20)) this.log(chalk.red(`✗ ${f.message}`))
     if (r.failures.length > 20) this.log(chalk.red(`✗ … and ${r.failures.length - 20} more`))
     for (const w of r.warnings) this.log(chalk.yellow(`! ${w}`))
+    if (r.ok && !this.flags.contract) this.log(chalk.yellow(`! the bundle is for contract ${r.contract} on chain ${r.chainId}: make sure that is the deployment you trust (or pass --contract)`))
     if (r.ok) this.log(chalk.green(r.offline ? '✓ the offline checks hold (the chain was NOT checked: run again with --rpc)' : '✓ the bundle holds: every record checks against the chain'))
   }
 }

@@ -61,6 +61,10 @@ export interface CheckResult {
 export interface CheckOptions {
   /** A chain node; without it only the offline steps run. */
   provider?: Provider
+  /** The contract the regulator trusts (from a deployment record, not from the bundle): the bundle must be for it. */
+  contract?: string
+  /** The chain id the regulator expects. */
+  chainId?: number
   /** Blocks per eth_getLogs request. */
   chunk?: number
 }
@@ -129,6 +133,10 @@ export async function checkBundle(raw: unknown, opts: CheckOptions = {}): Promis
     return result(null)
   }
   s.count('structure')
+  if (opts.contract !== undefined && opts.contract.toLowerCase() !== b.deployment.contract.toLowerCase()) {
+    s.fail('structure', 'deployment', `is for contract ${b.deployment.contract}, not the ${getAddress(opts.contract)} this check trusts: its anchors prove nothing about that one`)
+  }
+  if (opts.chainId !== undefined && opts.chainId !== b.deployment.chainId) s.fail('structure', 'deployment', `is for chain ${b.deployment.chainId}, not chain ${opts.chainId}`)
   const scope = { topic: b.scope.topic, client: b.scope.client }
   const periods = b.periods
 
