@@ -10,7 +10,7 @@
  * and prev and names the erasure record (an `erasure` entry, see erasure.ts) that removed it: every root and
  * proof still verifies, the content is gone, and without the salt the leaf cannot be used to guess it.
  */
-import { getBytes, hexlify, keccak256, randomBytes, toUtf8Bytes, ZeroHash } from 'ethers'
+import { getBytes, hexlify, keccak256, randomBytes, ZeroHash } from 'ethers'
 
 export const ENTRY_KINDS = ['connect', 'publish', 'subscribe', 'deliver', 'will', 'disconnect', 'ban', 'erasure'] as const
 export type EntryKind = (typeof ENTRY_KINDS)[number]
@@ -95,15 +95,25 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 }
 
 const LEAF_TAG = new Uint8Array([0x00])
+const UTF8 = new TextEncoder()
+const HEX32 = /^0x[0-9a-fA-F]{64}$/
+
+/** The 32 bytes of a 0x-prefixed 32-byte hex string (salts, leaves, chain values), without ethers' slower generic path. */
+function bytes32(hex: string): Uint8Array {
+  if (!HEX32.test(hex)) return getBytes(hex) // not 32 bytes: let ethers decide (and throw on garbage)
+  const out = new Uint8Array(32)
+  for (let i = 0; i < 32; i++) out[i] = parseInt(hex.substr(2 + 2 * i, 2), 16)
+  return out
+}
 
 /** leaf = keccak256(0x00 || salt || canonicalJSON(entry)). */
 export function entryLeaf(salt: string, entry: JournalEntry): string {
-  return keccak256(concatBytes(LEAF_TAG, getBytes(salt), toUtf8Bytes(canonicalJson(entry))))
+  return keccak256(concatBytes(LEAF_TAG, bytes32(salt), UTF8.encode(canonicalJson(entry))))
 }
 
 /** chain_i = keccak256(chain_{i-1} || leaf_i). */
 export function chainNext(prev: string, leaf: string): string {
-  return keccak256(concatBytes(getBytes(prev), getBytes(leaf)))
+  return keccak256(concatBytes(bytes32(prev), bytes32(leaf)))
 }
 
 export function newSalt(): string {
