@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync, type Dirent } from 'node:fs'
 import { join } from 'node:path'
 import { Wallet } from 'ethers'
 import { startAnvil, ANVIL_DEV_KEYS, type AnvilHandle } from '../../src/lib/dev/anvil.js'
@@ -17,6 +17,7 @@ import { journalDir, readRecords } from '../../src/lib/audit/journal-files.js'
 import type { EntryInput } from '../../src/lib/audit/entry.js'
 import { readErasure } from '../../src/lib/audit/erasure.js'
 import { forgetSubject } from '../../src/lib/audit/forget.js'
+import { keyHash, seqsDigest } from '../../src/lib/audit/scope-index.js'
 import { BIN, runCli, tempCwd } from '../helpers/cli.js'
 import { indexedLink } from '../helpers/chain.js'
 
@@ -151,10 +152,19 @@ describe('audit verify / audit forget (CLI, anvil)', () => {
     assert.equal(r.code, 0, r.stderr)
     const out = r.json<{ redacted: number; verify: { dir: string; ok: boolean; anchorsChecked: boolean; periodsVerified: number }[] }>()
     assert.deepEqual([out.redacted, out.verify.length, out.verify[0]!.dir, out.verify[0]!.ok, out.verify[0]!.anchorsChecked, out.verify[0]!.periodsVerified], [6, 1, '.', true, true, 3])
-    const files = readdirSync(journalDir(dataDir)).map((n) => readFileSync(join(journalDir(dataDir), n), 'utf8')).join('')
+    // No file under the data directory names her any more: not the journal, not the scope indexes (stored
+    // now for the periods concerned, her rows cut to keyHash and seqsDigest), nor anything else.
+    const all = (readdirSync(dataDir, { recursive: true, withFileTypes: true }) as Dirent[]).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name))
+    const files = all.map((f) => readFileSync(f, 'utf8')).join('')
     assert.doesNotMatch(files, new RegExp(ALICE.slice(2), 'i'))
     assert.doesNotMatch(files, /203\.0\.113\.7|alice-1/)
+    assert.ok(!files.includes(`client:${ALICE.toLowerCase()}`))
     assert.match(files, new RegExp(BOB))
+    const indexes = all.filter((f) => f.includes(`${join('journal', 'index')}/`))
+    assert.ok(indexes.length >= 1, 'the scope index of every period with a redaction is stored')
+    const rows = indexes.flatMap((f) => JSON.parse(readFileSync(f, 'utf8')) as { keyHash: string; key?: string }[])
+    assert.ok(rows.some((row) => row.keyHash === keyHash(`client:${ALICE.toLowerCase()}`) && row.key === undefined), 'her row is kept as hashes only')
+    assert.ok(rows.some((row) => row.key === `client:${BOB.toLowerCase()}`), 'other rows stay in clear')
 
     const again = await flytrap(['audit', 'verify', '--json'])
     assert.equal(again.code, 0, again.stderr)
@@ -173,6 +183,30 @@ describe('audit verify / audit forget (CLI, anvil)', () => {
     assert.ok(body.ok && body.recovered === new Wallet(REPORTER).address, 'a valid signature by the reporter')
     assert.deepEqual(body.body.redacts.map((x) => x[0]), [1, 3, 5, 7, 9, 11])
     assert.equal(body.body.basis, ERASE[1])
+  })
+
+  test('a scope index row edited on disk (after the forget): exit 7 naming index-mismatch and the period', async () => {
+    const dir = join(journalDir(dataDir), 'index')
+    const name = readdirSync(dir).sort()[0]!
+    const file = join(dir, name)
+    const original = readFileSync(file, 'utf8')
+    const rows = JSON.parse(original) as { keyHash: string; seqsDigest: string; key?: string; seqs?: number[] }[]
+    const i = rows.findIndex((r) => r.key === `client:${BOB.toLowerCase()}`)
+    assert.ok(i >= 0)
+    const seqs = rows[i]!.seqs!.slice(1)
+    rows[i] = { ...rows[i]!, seqs, seqsDigest: seqsDigest(seqs) } // self-consistent, but not what the entries say
+    writeFileSync(file, JSON.stringify(rows))
+    try {
+      const r = await flytrap(['audit', 'verify', '--json'])
+      assert.equal(r.code, 7, r.stderr)
+      const out = r.json<{ ok: boolean; anchors: { indexMismatched: number; periods: { status: string; indexKeyHash?: string }[] } }>()
+      assert.equal(out.anchors.indexMismatched, 1)
+      assert.ok(out.anchors.periods.some((p) => p.status === 'index-mismatch' && p.indexKeyHash === keyHash(`client:${BOB.toLowerCase()}`)))
+      assert.match(r.stderr, new RegExp(`period .*: the scope index of this range is not the one of its entries: .*${name.replace('.', '\\.')}`))
+    } finally {
+      writeFileSync(file, original)
+    }
+    assert.equal((await flytrap(['audit', 'verify', '--json'])).code, 0)
   })
 
   test('a redaction no valid erasure record covers: exit 7 naming the line and seq (hand-made, edited t or redactedAt)', async () => {

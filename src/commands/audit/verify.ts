@@ -18,6 +18,7 @@ const STATUS: Record<PeriodStatus, (checked: boolean) => string> = {
   late: () => chalk.red('LATE'),
   mismatch: () => chalk.red('MISMATCH'),
   conflict: () => chalk.red('CONFLICT'),
+  'index-mismatch': () => chalk.red('INDEX MISMATCH'),
   unanchored: (checked) => (checked ? chalk.red('NOT ANCHORED') : 'not checked'),
   pending: () => 'not due yet',
 }
@@ -107,7 +108,7 @@ proof of one entry.`
         [
           'anchors',
           r.anchors.checked
-            ? `${r.anchors.verified} verified, ${r.anchors.mismatched} mismatched, ${r.anchors.late} late, ${r.anchors.unanchored} missing past the deadline, ${r.anchors.pending} not due yet (contract ${r.anchors.contract}${r.anchors.reporters.length ? `, reporter ${r.anchors.reporters.join(', ')}` : ''}; deadline ${Math.round(r.anchors.deadlineMs / 1000)} s)`
+            ? `${r.anchors.verified} verified, ${r.anchors.mismatched} mismatched, ${r.anchors.indexMismatched} with a wrong scope index, ${r.anchors.late} late, ${r.anchors.unanchored} missing past the deadline, ${r.anchors.pending} not due yet (contract ${r.anchors.contract}${r.anchors.reporters.length ? `, reporter ${r.anchors.reporters.join(', ')}` : ''}; deadline ${Math.round(r.anchors.deadlineMs / 1000)} s)`
             : chalk.yellow(r.anchors.reason ?? 'not checked'),
         ],
       ]),

@@ -6,8 +6,11 @@
  * anchored root and every other entry's proof still verify. First, one erasure record (erasure.ts) is
  * appended to that journal, signed with the reporter key: when, on whose request, on what legal basis, a
  * salted commitment to the subject and every seq redacted. `audit verify` accepts a redaction only when
- * such a record covers it. Then the subject is scrubbed from the outbox (finished chain writes only) and
- * from every other file in the data directory; what could not be scrubbed is said.
+ * such a record covers it. Before any line is redacted, the scope index of every period concerned
+ * (`<journal>/index/`, scope-index.ts) is stored if it was not, and every row whose key names the subject is
+ * cut down to its keyHash and seqsDigest: the anchored index root stays computable, the key is gone. Then
+ * the subject is scrubbed from the outbox (finished chain writes only) and from every other file in the
+ * data directory; what could not be scrubbed is said.
  *
  * Needs the journal's and the outbox's locks (the proxy using this data directory must be stopped).
  * Refuses to redact a line whose content no longer matches its leaf: redaction must never launder tampering.
@@ -24,7 +27,8 @@ import { replaceFile } from '../fs/durable.js'
 import { encodeRecord, entryLeaf, parseRecord, PERSONAL_FIELDS, redact, type JournalEntry, type JournalRecord } from './entry.js'
 import { commitSubject, readErasure, signErasure, type ErasureSigner, type RedactedRef } from './erasure.js'
 import { openJournal } from './journal.js'
-import { journalDir, listSegments, readLines, readMeta } from './journal-files.js'
+import { INDEX_DIR, journalDir, listSegments, periodBounds, periodOf, rangeIndex, readIndexRows, readLines, readMeta, storeIndexRows, type AnchoredRange } from './journal-files.js'
+import { rowError, scrubRows, type IndexRow } from './scope-index.js'
 
 export interface ForgetOptions {
   dataDir: string
@@ -232,6 +236,34 @@ function scrubText(file: string, text: string, s: SubjectText): string {
 
 type Ctx = ForgetOptions & { commitment: string; now: () => number }
 
+/**
+ * Stores the index of every period holding a line about to be redacted (the ranges already stored, else
+ * the journal's period), computed from the entries while they are in clear, and scrubs every stored index
+ * (those periods and all others) of the rows whose key names the subject. Leaves and roots are unchanged.
+ */
+async function scrubIndexes(root: string, s: SubjectText, times: readonly number[], periodMs: number): Promise<void> {
+  const dir = join(journalDir(root), INDEX_DIR)
+  const stored: AnchoredRange[] = []
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const m = /^(\d+)-(\d+)\.json$/.exec(name)
+    if (m) stored.push({ fromTime: Number(m[1]), toTime: Number(m[2]) })
+  }
+  const fresh = new Map<string, AnchoredRange>()
+  for (const t of times) {
+    if (stored.some((r) => r.fromTime * 1000 <= t && t < r.toTime * 1000)) continue
+    const b = periodBounds(periodOf(t, periodMs), periodMs)
+    fresh.set(`${b.fromTime}-${b.toTime}`, { fromTime: b.fromTime, toTime: b.toTime })
+  }
+  for (const range of fresh.values()) await storeIndexRows(root, range, scrubRows((await rangeIndex(root, range)).rows, s.test))
+  for (const range of stored) {
+    const rows = await readIndexRows(root, range).catch(() => null)
+    // A malformed file is verify's business; the generic scrub below blanks the subject in it as text.
+    if (rows === null || rows.some((r) => rowError(r) !== null)) continue
+    const scrubbed = scrubRows(rows as IndexRow[], s.test)
+    if (scrubbed.some((r, i) => r !== rows[i])) await storeIndexRows(root, range, scrubbed)
+  }
+}
+
 async function forgetInJournal(root: string, s: SubjectText, ctx: Ctx): Promise<{ result: Omit<JournalForget, 'dir'>; notScrubbed: string[] }> {
   const meta = readMeta(root)
   // The writer: takes the lock (a running proxy refuses us) and cuts a torn tail off, as a restart would.
@@ -269,6 +301,7 @@ async function forgetInJournal(root: string, s: SubjectText, ctx: Ctx): Promise<
         targets.push([r.seq, r.t, r.leaf])
       }
     }
+    const targetsT = new Map(targets.map((ref) => [ref[0], ref[1]]))
     // ---- the erasure record first: a crash before the rewrite leaves lines in clear, never an unexplained hole
     const plan = new Map<number, { at: number; erasure: number }>()
     const fresh: RedactedRef[] = []
@@ -286,6 +319,8 @@ async function forgetInJournal(root: string, s: SubjectText, ctx: Ctx): Promise<
       result.erasureSeq = appended.seq
       for (const ref of fresh) plan.set(ref[0], { at, erasure: appended.seq })
     }
+    // ---- the scope indexes next, while the entries are still readable: no row may keep the subject's key
+    await scrubIndexes(root, s, [...plan.keys()].map((seq) => targetsT.get(seq)!), journal.periodMs)
     // ---- then the segments, each replaced atomically
     for (const seg of segs) {
       const out: string[] = []

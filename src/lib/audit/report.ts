@@ -277,7 +277,8 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
     // has the root the journal has now (`audit verify`'s rule, so the two never disagree).
     progress('checking the journal against its anchors')
     const v = await verifyJournal({ dataDir: opts.dataDir!, client: c, fromBlock: deployBlock, fromMs, toMs, chunk: opts.chunk })
-    const proven = v.anchors.periods.filter((p) => p.status === 'verified' || p.status === 'late')
+    // An index-mismatch range still proves its entries (its root matches); its lying index is verify's failure.
+    const proven = v.anchors.periods.filter((p) => p.status === 'verified' || p.status === 'late' || p.status === 'index-mismatch')
     for (const r of journal.rows) r.proven = proven.some((p) => p.fromTime * 1000 <= r.ms && r.ms < p.toTime * 1000)
     rows.push(...journal.rows)
   }

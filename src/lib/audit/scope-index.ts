@@ -148,24 +148,39 @@ export function indexRootOfRows(rows: readonly IndexRow[]): string {
   return merkleRoot(rows.map((r) => indexLeafOf(r.keyHash, r.seqsDigest)))
 }
 
-/** The index of one period from its records (redacted records have no keys of their own). */
-export function buildScopeIndex(records: Iterable<JournalRecord>): ScopeIndex {
-  const byKey = new Map<string, number[]>()
-  for (const r of records) {
-    if (r.redacted) continue
+/** Builds one period's index record by record (for a single pass over a journal); also notes redacted seqs. */
+export class ScopeIndexBuilder {
+  private readonly byKey = new Map<string, number[]>()
+  readonly redacted = new Set<number>()
+
+  add(r: JournalRecord): void {
+    if (r.redacted) {
+      this.redacted.add(r.seq)
+      return
+    }
     for (const key of scopeKeys(r.entry)) {
-      const list = byKey.get(key)
-      if (list === undefined) byKey.set(key, [r.seq])
+      const list = this.byKey.get(key)
+      if (list === undefined) this.byKey.set(key, [r.seq])
       else list.push(r.seq)
     }
   }
-  const rows: IndexRow[] = []
-  for (const [key, list] of byKey) {
-    const seqs = [...new Set(list)].sort((a, b) => a - b)
-    rows.push({ keyHash: keyHash(key), seqsDigest: seqsDigest(seqs), key, seqs })
+
+  build(): ScopeIndex {
+    const rows: IndexRow[] = []
+    for (const [key, list] of this.byKey) {
+      const seqs = [...new Set(list)].sort((a, b) => a - b)
+      rows.push({ keyHash: keyHash(key), seqsDigest: seqsDigest(seqs), key, seqs })
+    }
+    rows.sort((a, b) => (a.keyHash < b.keyHash ? -1 : a.keyHash > b.keyHash ? 1 : 0))
+    return { rows, root: indexRootOfRows(rows) }
   }
-  rows.sort((a, b) => (a.keyHash < b.keyHash ? -1 : a.keyHash > b.keyHash ? 1 : 0))
-  return { rows, root: indexRootOfRows(rows) }
+}
+
+/** The index of one period from its records (redacted records have no keys of their own). */
+export function buildScopeIndex(records: Iterable<JournalRecord>): ScopeIndex {
+  const b = new ScopeIndexBuilder()
+  for (const r of records) b.add(r)
+  return b.build()
 }
 
 function leaves(index: ScopeIndex): string[] {
@@ -341,15 +356,20 @@ export type IndexCheck = { ok: true; root: string } | { ok: false; keyHash: stri
 /**
  * Checks a period's index against its records and, when given, its stored rows; returns the root the
  * records commit to (compare it with the anchored one). Without redacted lines the index is recomputed and
- * the stored rows (if any) must equal it. With redacted lines the stored rows are needed: every row must be
+ * the stored rows (if any) must equal it (a scrubbed row: its keyHash and seqsDigest). With redacted lines the stored rows are needed: every row must be
  * well-formed and sorted; a row in clear must list exactly the recomputed seqs for its key plus only seqs of
  * redacted lines; a scrubbed row's key must have no unredacted entry; every recomputed key must have a row.
  * The first differing key hash is reported.
  */
 export function checkIndex(records: readonly JournalRecord[], stored?: readonly unknown[]): IndexCheck {
-  const fresh = buildScopeIndex(records)
-  const redacted = new Set(records.filter((r) => r.redacted).map((r) => r.seq))
-  if (stored === undefined) {
+  const b = new ScopeIndexBuilder()
+  for (const r of records) b.add(r)
+  return checkBuiltIndex(b.build(), b.redacted, stored)
+}
+
+/** checkIndex over an index already built from the records, and the seqs of their redacted lines. */
+export function checkBuiltIndex(fresh: ScopeIndex, redacted: ReadonlySet<number>, stored?: readonly unknown[] | null): IndexCheck {
+  if (stored === undefined || stored === null) {
     if (redacted.size > 0) return { ok: false, keyHash: null, reason: 'the period has redacted lines and no stored index rows' }
     return { ok: true, root: fresh.root }
   }
@@ -366,7 +386,8 @@ export function checkIndex(records: readonly JournalRecord[], stored?: readonly 
     for (let i = 0; i < n; i++) {
       const a = fresh.rows[i]
       const b = rows[i]
-      if (a === undefined || b === undefined || a.keyHash !== b.keyHash || a.seqsDigest !== b.seqsDigest || b.key === undefined) {
+      // A scrubbed row (audit forget stopped before redacting the lines) still commits to the same leaf.
+      if (a === undefined || b === undefined || a.keyHash !== b.keyHash || a.seqsDigest !== b.seqsDigest) {
         const h = a === undefined ? (b as IndexRow).keyHash : b === undefined ? a.keyHash : a.keyHash < b.keyHash ? a.keyHash : b.keyHash
         return { ok: false, keyHash: h, reason: 'stored row differs from the index recomputed from the entries' }
       }

@@ -12,7 +12,9 @@
  * - a truncated tail: the clean-close checkpoint (head.json) and the anchors' counts and seq ranges;
  * - a journal rewritten and re-chained consistently: the anchors' roots and pinned chain values, per range;
  * - entries added to a period nobody anchored: every closed period must be anchored by its deadline;
- * - an anchor sent long after its period (a retroactive forgery looks like that): late, with its delay.
+ * - an anchor sent long after its period (a retroactive forgery looks like that): late, with its delay;
+ * - a scope index (scope-index.ts) that is not the one of the range's entries, anchored or stored in
+ *   `<journal>/index/`: index-mismatch, naming the first differing key hash when the rows show it.
  */
 import { getAddress } from 'ethers'
 import { existsSync, readdirSync } from 'node:fs'
@@ -22,8 +24,9 @@ import { FlytrapError } from '../errors.js'
 import { chainNext, entryLeaf, GENESIS, parseRecord, provenLeaf, type JournalEntry, type JournalRecord } from './entry.js'
 import { ErasureCheck, type ErasureProblem } from './erasure.js'
 import { JOURNAL_DEFAULTS } from './journal.js'
-import { findRecord, journalDir, listSegments, periodBounds, periodOf, rangeProof, readHead, readLines, readMeta, segmentsForRange } from './journal-files.js'
+import { findRecord, indexPath, journalDir, listSegments, periodBounds, periodOf, rangeProof, readHead, readIndexRows, readLines, readMeta, segmentsForRange } from './journal-files.js'
 import { MerkleAccumulator, verifyProof, type MerkleProof } from './merkle.js'
+import { checkBuiltIndex, ScopeIndexBuilder, type IndexCheck } from './scope-index.js'
 
 /** One Anchored event, from a registered reporter of this contract: one link of that reporter's sequence. */
 export interface AnchorRecord {
@@ -133,9 +136,11 @@ export interface LocalRange {
  * verified: the anchor's root, count, seq range and chain value match the journal; late: they match but the
  * anchor was mined after the deadline; mismatch: they do not; conflict: anchors of one range disagree (some
  * match, some do not); unanchored: a closed period past its deadline with no anchor (a failure once anchors
- * are checked); pending: not anchored yet, within its deadline (the current period always is).
+ * are checked); pending: not anchored yet, within its deadline (the current period always is);
+ * index-mismatch: root, count, seqs and chain match, but the anchored scope index (or the rows stored for it)
+ * is not the index of the range's entries.
  */
-export type PeriodStatus = 'verified' | 'late' | 'mismatch' | 'conflict' | 'unanchored' | 'pending'
+export type PeriodStatus = 'verified' | 'late' | 'mismatch' | 'conflict' | 'unanchored' | 'pending' | 'index-mismatch'
 
 export interface PeriodCheck {
   /** Unix seconds, half-open. */
@@ -149,6 +154,10 @@ export interface PeriodCheck {
   /** For a failure: why, and the entry the chain check blames when there is one in this range. */
   message?: string
   culprit?: ChainProblem
+  /** Anchored ranges: the scope index root the entries (and stored rows) give; null when they do not agree. */
+  index?: string | null
+  /** index-mismatch: the first key hash whose row differs, when the stored rows show it. */
+  indexKeyHash?: string | null
 }
 
 export interface VerifyReport {
@@ -174,6 +183,8 @@ export interface VerifyReport {
     periods: PeriodCheck[]
     verified: number
     mismatched: number
+    /** Anchored ranges whose root matches but whose scope index does not. */
+    indexMismatched: number
     late: number
     /** Closed periods past their deadline without an anchor. */
     unanchored: number
@@ -254,7 +265,7 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
   const warnings: string[] = []
 
   // ---- anchors first, so one pass over the journal computes every root
-  const anchorsOut: VerifyReport['anchors'] = { checked: false, reporters: [], ignored: 0, otherReporters: 0, deadlineMs: 0, periodMs: 0, periods: [], verified: 0, mismatched: 0, late: 0, unanchored: 0, pending: 0 }
+  const anchorsOut: VerifyReport['anchors'] = { checked: false, reporters: [], ignored: 0, otherReporters: 0, deadlineMs: 0, periodMs: 0, periods: [], verified: 0, mismatched: 0, indexMismatched: 0, late: 0, unanchored: 0, pending: 0 }
   let all: AnchorRecord[] = []
   let trusted: string[] | null = null
   if (opts.client) {
@@ -275,14 +286,28 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
   const pinned = new Set(inRange.map((a) => a.lastSeq))
 
   // Anchor ranges, one accumulator per distinct [fromTime, toTime)
-  const groups = new Map<string, { fromMs: number; toMs: number; anchors: AnchorRecord[]; acc: Acc }>()
+  // Each also rebuilds the range's scope index, checked (with the stored rows) once the scan has passed it.
+  type Group = { fromMs: number; toMs: number; anchors: AnchorRecord[]; acc: Acc; ix: ScopeIndexBuilder | null; index: IndexCheck | null }
+  const groups = new Map<string, Group>()
   for (const a of inRange) {
     const key = `${a.fromTime}-${a.toTime}`
     let g = groups.get(key)
-    if (!g) groups.set(key, (g = { fromMs: a.fromTime * 1000, toMs: a.toTime * 1000, anchors: [], acc: newAcc() }))
+    if (!g) groups.set(key, (g = { fromMs: a.fromTime * 1000, toMs: a.toTime * 1000, anchors: [], acc: newAcc(), ix: new ScopeIndexBuilder(), index: null }))
     g.anchors.push(a)
   }
   const sortedGroups = [...groups.values()].sort((a, b) => a.fromMs - b.fromMs)
+  const finishIndex = async (g: Group): Promise<void> => {
+    if (!g.ix) return
+    const range = { fromTime: g.fromMs / 1000, toTime: g.toMs / 1000 }
+    const built = g.ix.build()
+    const redactedSeqs = g.ix.redacted
+    g.ix = null // the seq lists of a range are kept only while the scan is inside it
+    try {
+      g.index = checkBuiltIndex(built, redactedSeqs, await readIndexRows(opts.dataDir, range))
+    } catch (err) {
+      g.index = { ok: false, keyHash: null, reason: `${indexPath(opts.dataDir, range)} cannot be read: ${(err as Error).message}` }
+    }
+  }
   const scanFrom = Math.min(fromMs, ...sortedGroups.map((g) => g.fromMs))
   const scanTo = Math.max(toMs, ...sortedGroups.map((g) => g.toMs))
 
@@ -392,13 +417,17 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
         if (!p) periods.set(k, (p = newAcc()))
         push(p, r.seq, leaf)
       }
-      while (lo < sortedGroups.length && sortedGroups[lo]!.toMs <= r.t) lo++
+      while (lo < sortedGroups.length && sortedGroups[lo]!.toMs <= r.t) await finishIndex(sortedGroups[lo++]!)
       for (let i = lo; i < sortedGroups.length && sortedGroups[i]!.fromMs <= r.t; i++) {
         const g = sortedGroups[i]!
-        if (r.t < g.toMs) push(g.acc, r.seq, leaf)
+        if (r.t < g.toMs) {
+          push(g.acc, r.seq, leaf)
+          g.ix?.add(r)
+        }
       }
     }
   }
+  for (const g of sortedGroups) await finishIndex(g)
   // Gaps whose seqs turned up elsewhere were moves: out-of-order at the line concerned, never "missing".
   for (const g of gaps) {
     const absent: number[] = []
@@ -459,8 +488,11 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
     const loc = local(g.acc)
     const good = own.filter((a) => matches(a, loc))
     const delaySec = Math.max(...own.map((a) => a.delaySec))
-    const check: PeriodCheck = { fromTime: g.fromMs / 1000, toTime: g.toMs / 1000, status: 'verified', local: loc, anchors: own, delaySec }
-    if (good.length === own.length) {
+    const check: PeriodCheck = { fromTime: g.fromMs / 1000, toTime: g.toMs / 1000, status: 'verified', local: loc, anchors: own, delaySec, index: g.index?.ok ? g.index.root : null }
+    const badIndex = good.length === own.length ? indexProblem(own, g.index!, `${indexPath(opts.dataDir, { fromTime: g.fromMs / 1000, toTime: g.toMs / 1000 })}`) : null
+    if (badIndex) {
+      Object.assign(check, { status: 'index-mismatch' }, badIndex)
+    } else if (good.length === own.length) {
       if (delaySec * 1000 > deadlineMs) Object.assign(check, { status: 'late', message: `anchored ${duration(delaySec)} after the period ended (tx ${own[0]!.txHash}), past the ${duration(Math.round(deadlineMs / 1000))} deadline: an anchor sent this late proves only what the journal said then` })
     } else {
       Object.assign(check, { status: good.length > 0 ? 'conflict' : 'mismatch' }, explainMismatch(own.find((a) => !matches(a, loc))!, loc, problems, chainAt, divergedAt))
@@ -508,13 +540,14 @@ export async function verifyJournal(opts: VerifyOptions): Promise<VerifyReport> 
   const count = (...st: PeriodStatus[]) => checks.filter((c) => st.includes(c.status)).length
   anchorsOut.verified = count('verified')
   anchorsOut.mismatched = count('mismatch', 'conflict')
+  anchorsOut.indexMismatched = count('index-mismatch')
   anchorsOut.late = count('late')
   anchorsOut.unanchored = anchorsOut.checked ? count('unanchored') : 0
   anchorsOut.pending = count('pending')
 
   const chainOk = problemCount === 0
-  const failing = anchorsOut.checked ? checks.filter((c) => ['mismatch', 'conflict', 'late', 'unanchored'].includes(c.status)) : []
-  const firstFail = failing.find((c) => c.status === 'mismatch' || c.status === 'conflict') ?? failing[0]
+  const failing = anchorsOut.checked ? checks.filter((c) => ['mismatch', 'conflict', 'index-mismatch', 'late', 'unanchored'].includes(c.status)) : []
+  const firstFail = failing.find((c) => c.status === 'mismatch' || c.status === 'conflict' || c.status === 'index-mismatch') ?? failing[0]
   const firstProblem = problems[0]?.message ?? (firstFail ? `period ${isoSec(firstFail.fromTime)}..${isoSec(firstFail.toTime)}: ${firstFail.message}` : null)
   return {
     ok: chainOk && failing.length === 0,
@@ -540,6 +573,23 @@ function contentProblem(r: JournalRecord, leaf: string, at: string): string | nu
 }
 
 // ------------------------------------------------------------------ helpers
+
+/**
+ * Why a range's scope index fails, or null: the rows recomputed from the entries (with the stored rows for
+ * redacted lines) disagree with the stored file, or an anchor of the range commits to another index root.
+ */
+function indexProblem(own: readonly AnchorRecord[], ix: IndexCheck, file: string): { message: string; indexKeyHash: string | null } | null {
+  if (!ix.ok) {
+    const at = ix.keyHash ? `; first differing key hash ${ix.keyHash}` : ''
+    return { indexKeyHash: ix.keyHash, message: `the scope index of this range is not the one of its entries: ${file}: ${ix.reason}${at}` }
+  }
+  const wrong = own.find((a) => a.index !== ix.root)
+  if (!wrong) return null
+  return {
+    indexKeyHash: null,
+    message: `the anchor (tx ${wrong.txHash}) commits to scope index ${wrong.index}, the entries give ${ix.root}: the anchored index lists other seqs or keys than the entries have (no key hash can be named: the stored rows, if any, agree with the entries)`,
+  }
+}
 
 function push(a: Acc, seq: number, leaf: string): void {
   a.tree.push(leaf)

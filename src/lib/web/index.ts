@@ -368,7 +368,7 @@ export class ChainIndex {
         if (period.status === 'unanchored') continue
         for (const a of period.anchors) {
           // A period is verified when one of its anchors matches: say so per anchor.
-          const own = a.root === period.local.root && a.count === period.local.count
+          const own = a.root === period.local.root && a.count === period.local.count && (period.status !== 'index-mismatch' || (!!period.index && a.index === period.index))
           status.set(lower(a.txHash), own ? 'verified' : 'mismatch')
         }
       }

@@ -4,7 +4,7 @@
  */
 import { after, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, type Dirent } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Wallet } from 'ethers'
@@ -13,7 +13,8 @@ import { commitSubject, readErasure } from '../../../src/lib/audit/erasure.js'
 import { forgetSubject as forget, type ForgetOptions } from '../../../src/lib/audit/forget.js'
 import { ANVIL_DEV_KEYS } from '../../../src/lib/dev/anvil.js'
 import { openJournal } from '../../../src/lib/audit/journal.js'
-import { journalDir, rangeRoots, readRecords, segmentName, type EntryProof } from '../../../src/lib/audit/journal-files.js'
+import { journalDir, periodIndex, rangeIndex, rangeRoots, readIndexRows, readRecords, segmentName, type EntryProof } from '../../../src/lib/audit/journal-files.js'
+import { keyHash } from '../../../src/lib/audit/scope-index.js'
 import { verifyProof } from '../../../src/lib/audit/merkle.js'
 import { verifyJournal } from '../../../src/lib/audit/verify.js'
 import type { FlytrapError } from '../../../src/lib/errors.js'
@@ -59,10 +60,12 @@ async function journal(dataDir: string, n = 30) {
   return { roots, proofs }
 }
 
+/** Every file under the journal directory (the scope indexes in journal/index/ included). */
 function journalText(dataDir: string): string {
   const dir = journalDir(dataDir)
-  return readdirSync(dir)
-    .map((n) => readFileSync(join(dir, n), 'latin1'))
+  return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[])
+    .filter((d) => d.isFile())
+    .map((d) => readFileSync(join(d.parentPath, d.name), 'latin1'))
     .join('\n')
 }
 
@@ -72,6 +75,7 @@ describe('audit forget', () => {
     const { roots, proofs } = await journal(dataDir)
     const ranges = roots.map((r) => ({ fromMs: r.fromTime * 1000, toMs: r.toTime * 1000 }))
     const provenBefore = await rangeRoots(dataDir, ranges, { leaf: 'proven' })
+    const indexBefore = await Promise.all(roots.map((r) => rangeIndex(dataDir, r)))
     assert.match(journalText(dataDir), new RegExp(ALICE, 'i'))
 
     const res = await forgetSubject({ dataDir, subject: ALICE.toLowerCase(), now: () => 1_900_000_000_000 })
@@ -120,6 +124,19 @@ describe('audit forget', () => {
     for (const p of proofs) assert.equal(verifyProof((await j.proof(p.seq))!.leaf, p, p.root), true, `a proof made after it (seq ${p.seq})`)
     for (const r of roots) assert.equal((await j.periodRoot(r.period)).root, r.root)
     await j.close()
+
+    // The scope indexes: stored for every period she was in, before the redaction; her keys (her client
+    // key, the topic naming her and its subtree keys) cut to hashes; the roots an anchor commits to unchanged.
+    const aliceKeys = [`client:${ALICE.toLowerCase()}`, `topic:inbox/${ALICE.toLowerCase()}`].map(keyHash)
+    for (const [i, r] of roots.entries()) {
+      const stored = (await readIndexRows(dataDir, r)) as { keyHash: string; key?: string; seqs?: number[] }[] | null
+      assert.ok(stored, `the index of period ${r.period} is stored`)
+      assert.equal((await periodIndex(dataDir, r)).root, indexBefore[i]!.root, 'the index root is unchanged')
+      assert.ok(stored.some((x) => x.keyHash === aliceKeys[0] && x.key === undefined), 'her client row is kept as hashes')
+      for (const row of stored.filter((x) => aliceKeys.includes(x.keyHash))) assert.deepEqual(Object.keys(row), ['keyHash', 'seqsDigest'])
+      assert.ok(stored.some((x) => x.key === `client:${BOB.toLowerCase()}`), "Bob's rows stay in clear")
+      assert.ok(stored.every((x) => x.key === undefined || !x.key.toLowerCase().includes(ALICE.slice(2).toLowerCase())))
+    }
 
     const report = await verifyJournal({ dataDir })
     assert.equal(report.ok, true, report.firstProblem ?? '')

@@ -208,7 +208,7 @@ describe('audit report: the whole range', () => {
       ],
     )
     const a = rep.rows.find((r) => r.event === 'Anchored')!
-    assert.match(a.detail!, /^anchor: seq 1\.\.3 \(3 entries\) in \[.*\); root 0x[0-9a-f]{64}, chain 0x[0-9a-f]{64}$/)
+    assert.match(a.detail!, /^anchor: seq 1\.\.3 \(3 entries\) in \[.*\); root 0x[0-9a-f]{64}, index 0x[0-9a-f]{64}, chain 0x[0-9a-f]{64}$/)
   })
 
   test('journal rows are proven where an anchor of a registered reporter covers them (not by a forged one)', () => {

@@ -258,7 +258,8 @@ describe('stored rows and erasure', () => {
     assert.equal(bad.ok, false)
     assert.equal(!bad.ok && bad.keyHash, keyHash(`client:${B}`))
     assert.equal(checkIndex(records, ix.rows.slice(1)).ok, false)
-    assert.equal(checkIndex(records, scrubRows(ix.rows, mentionsA)).ok, false)
+    // Rows scrubbed before the lines were redacted (an interrupted forget) still commit to the same leaves.
+    assert.deepEqual(checkIndex(records, scrubRows(ix.rows, mentionsA)), { ok: true, root: ix.root })
   })
   test('with redactions: a row dropping an unredacted seq, a missing row, or a scrubbed live key fails', () => {
     const after = records.map((r) => (r.redacted || r.entry.address !== A ? r : redactedRec(r.seq)))

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chainNext, encodeRecord, entryLeaf, parseRecord, type EntryInput, type JournalRecord } from '../../../src/lib/audit/entry.js'
 import { openJournal, type PeriodRoot } from '../../../src/lib/audit/journal.js'
-import { journalDir, rangeIndex, segmentName } from '../../../src/lib/audit/journal-files.js'
+import { journalDir, rangeIndex, segmentName, storeIndexRows } from '../../../src/lib/audit/journal-files.js'
+import { indexRootOfRows, keyHash, seqsDigest, type IndexRow } from '../../../src/lib/audit/scope-index.js'
 import { fetchAnchors, verifyEntry, verifyJournal } from '../../../src/lib/audit/verify.js'
 import { deployFlyTrap, FlyTrapClient, type AnchorArgs } from '../../../src/lib/chain/client.js'
 import { loadReporterHistory } from '../../../src/lib/chain/reporters.js'
@@ -246,6 +247,63 @@ describe('against anchors on a real chain', () => {
     for (const p of periods) await dep.reporter.anchor(link(p))
     return { dataDir, periods, ...dep, opts: { dataDir, client: dep.reader, fromBlock: dep.fromBlock } }
   }
+
+  /** The operator's lie: period 0's index with one seq dropped from Alice's client row (rows re-sorted, digests redone). */
+  function withoutOneSeq(rows: IndexRow[]): { rows: IndexRow[]; root: string; keyHash: string } {
+    const key = `client:${ALICE.toLowerCase()}`
+    const forged = rows.map((r) => (r.key === key ? { ...r, seqs: r.seqs!.slice(1), seqsDigest: seqsDigest(r.seqs!.slice(1)) } : r))
+    assert.notDeepEqual(forged, rows)
+    return { rows: forged, root: indexRootOfRows(forged), keyHash: keyHash(key) }
+  }
+
+  test('the operator anchors an index that omits one seq under a client key: index-mismatch naming that key hash', async () => {
+    const dep = await deployment()
+    const dataDir = tempData()
+    const periods = await makeJournal(dataDir, 12, { perPeriod: 4 })
+    const p0 = periods[0]!
+    const honest = await rangeIndex(dataDir, p0)
+    const lie = withoutOneSeq(honest.rows)
+    // Consistent on his side: the rows on disk are the anchored ones, so bundles built from them would verify.
+    await storeIndexRows(dataDir, p0, lie.rows)
+    await dep.reporter.anchor({ ...link(p0), index: lie.root }) // the real contract takes it: it cannot know the entries
+    for (const p of periods.slice(1)) await dep.reporter.anchor(link(p))
+    const opts = { dataDir, client: dep.reader, fromBlock: dep.fromBlock }
+    const r = await verifyJournal(opts)
+    assert.equal(r.ok, false)
+    assert.equal(r.chain.ok, true, 'the entries themselves are intact')
+    const c0 = r.anchors.periods[0]!
+    assert.deepEqual([c0.status, c0.indexKeyHash, r.anchors.indexMismatched, r.anchors.verified], ['index-mismatch', lie.keyHash, 1, 2])
+    assert.match(r.firstProblem ?? '', new RegExp(`period .*: the scope index of this range is not the one of its entries: .*index/${p0.fromTime}-${p0.toTime}\\.json: .*first differing key hash ${lie.keyHash}`))
+
+    // Without the rows on disk the anchored root alone still fails (no key can be named then).
+    unlinkSync(join(journalDir(dataDir), 'index', `${p0.fromTime}-${p0.toTime}.json`))
+    const bare = await verifyJournal(opts)
+    assert.deepEqual([bare.ok, bare.anchors.periods[0]!.status, bare.anchors.periods[0]!.indexKeyHash], [false, 'index-mismatch', null])
+    assert.match(bare.firstProblem ?? '', new RegExp(`commits to scope index ${lie.root}, the entries give ${honest.root}`))
+  })
+
+  test('an index row edited on disk fails verification; the honest rows verify', async () => {
+    const { dataDir, periods, opts } = await anchored()
+    const p1 = periods[1]!
+    const honest = await rangeIndex(dataDir, p1)
+    await storeIndexRows(dataDir, p1, honest.rows)
+    const ok = await verifyJournal(opts)
+    assert.equal(ok.ok, true, ok.firstProblem ?? '')
+    assert.equal(ok.anchors.periods[1]!.index, honest.root)
+    const file = join(journalDir(dataDir), 'index', `${p1.fromTime}-${p1.toTime}.json`)
+    // An edit that keeps the row self-consistent (seqs and digest both changed)…
+    const lie = withoutOneSeq(honest.rows)
+    writeFileSync(file, JSON.stringify(lie.rows))
+    const edited = await verifyJournal(opts)
+    assert.deepEqual([edited.ok, edited.anchors.periods[1]!.status, edited.anchors.periods[1]!.indexKeyHash], [false, 'index-mismatch', lie.keyHash])
+    // …and a bare edit of the seqs (the digest no longer matches).
+    writeFileSync(file, JSON.stringify(honest.rows.map((r, i) => (i === 0 ? { ...r, seqs: [...r.seqs!, 99] } : r))))
+    const bare = await verifyJournal(opts)
+    assert.equal(bare.ok, false)
+    assert.match(bare.firstProblem ?? '', /seqsDigest is not the digest of seqs/)
+    writeFileSync(file, 'not json')
+    assert.equal((await verifyJournal(opts)).ok, false)
+  })
 
   test('an intact journal: every period verified against its anchor, entries proven', async () => {
     const { opts, periods } = await anchored()
