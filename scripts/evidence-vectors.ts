@@ -44,6 +44,7 @@ export async function generate(outDir: string): Promise<VectorExpectation[]> {
     // A subject erased (audit forget): its entries become redactions covered by the signed erasure record.
     await run.forget(ROGUE)
     const redacted = (await run.exportBundle(join(run.cwd, 'redacted.json'), [])).bundle
+    const redactedTopic = (await run.exportBundle(join(run.cwd, 'redacted-topic.json'), ['--topic', 'ward/vitals'])).bundle
     const resign = async (b: EvidenceBundle, key: string) => {
       const w = new Wallet(key)
       const unsigned = { ...b, signer: w.address }
@@ -55,6 +56,7 @@ export async function generate(outDir: string): Promise<VectorExpectation[]> {
       ['client.json', `client ${NURSE.toLowerCase()}: index openings prove completeness`, client],
     ]
     files.push(['redacted.json', `every entry after \`audit forget ${ROGUE}\`: redactions and their erasure record`, redacted])
+    files.push(['redacted-topic.json', 'topic ward/vitals after the erasure: a seq its index lists is disclosed as a redaction', redactedTopic])
     const t = (name: string, about: string, b: EvidenceBundle) => files.push([name, about, b])
     { const b = clone(whole); firstEntry(b).entry.reason = 'edited'; t('tampered-entry-field.json', 'whole.json with one entry\'s reason changed', b) }
     { const b = clone(whole); firstEntry(b).salt = fixed(0x11); t('tampered-salt.json', 'whole.json with one salt changed', b) }
