@@ -151,9 +151,8 @@ export async function checkBundle(raw: unknown, opts: CheckOptions = {}): Promis
   if (b.scope.fromMs !== periods[0]!.anchor.fromTime * 1000 || b.scope.toMs !== periods.at(-1)!.anchor.toTime * 1000) {
     s.fail('structure', 'scope', `covers ${iso(b.scope.fromMs)}..${iso(b.scope.toMs)}, but its anchors cover ${periodName(periods[0]!.anchor)} to ${periodName(periods.at(-1)!.anchor)}`)
   }
-  if (b.scope.requested.fromMs < b.scope.fromMs || b.scope.requested.toMs > b.scope.toMs) {
-    warnings.push(`the bundle covers ${iso(b.scope.fromMs)}..${iso(b.scope.toMs)}, less than the ${iso(b.scope.requested.fromMs)}..${iso(b.scope.requested.toMs)} asked for (periods not anchored yet at export are left out)`)
-  }
+  if (b.scope.requested.fromMs < b.scope.fromMs) warnings.push(`the bundle starts at ${iso(b.scope.fromMs)}, after the ${iso(b.scope.requested.fromMs)} asked for: the reporter's anchors start there`)
+  if (b.scope.requested.toMs > b.scope.toMs) warnings.push(`the bundle ends at ${iso(b.scope.toMs)}, before the ${iso(b.scope.requested.toMs)} asked for: later periods were not anchored yet at export`)
 
   // ---- 2. entries: leaf from content + salt, path to the anchored root, at its position
   const inScopeSeqs: number[] = []
