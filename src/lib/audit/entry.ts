@@ -10,7 +10,7 @@
  * and prev and names the erasure record (an `erasure` entry, see erasure.ts) that removed it: every root and
  * proof still verifies, the content is gone, and without the salt the leaf cannot be used to guess it.
  */
-import { hexlify, keccak256, randomBytes, ZeroHash } from 'ethers'
+import { getBytes, hexlify, keccak256, randomBytes, ZeroHash } from 'ethers'
 import { canonicalJson } from './canonical-json.js'
 
 export { canonicalJson }
@@ -79,20 +79,37 @@ export type JournalRecord =
   | { redacted: false; seq: number; t: number; entry: JournalEntry; salt: string; leaf: string; prev: string }
   | { redacted: true; seq: number; t: number; leaf: string; prev: string; redactedAt?: number; erasure?: number }
 
-const LEAF_TAG = Buffer.from([0x00])
+/** Concatenates byte strings (plain Uint8Array: this module also runs in the browser, see evidence/check.ts). */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.length
+  }
+  return out
+}
 
-function hexBytes(hex: string): Buffer {
-  return Buffer.from(hex.slice(2), 'hex')
+const LEAF_TAG = new Uint8Array([0x00])
+const UTF8 = new TextEncoder()
+const HEX32 = /^0x[0-9a-fA-F]{64}$/
+
+/** The 32 bytes of a 0x-prefixed 32-byte hex string (salts, leaves, chain values), without ethers' slower generic path. */
+function bytes32(hex: string): Uint8Array {
+  if (!HEX32.test(hex)) return getBytes(hex) // not 32 bytes: let ethers decide (and throw on garbage)
+  const out = new Uint8Array(32)
+  for (let i = 0; i < 32; i++) out[i] = parseInt(hex.substr(2 + 2 * i, 2), 16)
+  return out
 }
 
 /** leaf = keccak256(0x00 || salt || canonicalJSON(entry)). */
 export function entryLeaf(salt: string, entry: JournalEntry): string {
-  return keccak256(Buffer.concat([LEAF_TAG, hexBytes(salt), Buffer.from(canonicalJson(entry), 'utf8')]))
+  return keccak256(concatBytes(LEAF_TAG, bytes32(salt), UTF8.encode(canonicalJson(entry))))
 }
 
 /** chain_i = keccak256(chain_{i-1} || leaf_i). */
 export function chainNext(prev: string, leaf: string): string {
-  return keccak256(Buffer.concat([hexBytes(prev), hexBytes(leaf)]))
+  return keccak256(concatBytes(bytes32(prev), bytes32(leaf)))
 }
 
 export function newSalt(): string {
