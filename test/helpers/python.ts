@@ -51,7 +51,7 @@ export function runPython(file: string, args: string[], script = CHECKER): Promi
     child.on('error', reject)
     child.on('close', (code) => {
       clearTimeout(timer)
-      let result: PyResult | null = null
+      let result: PyResult | null
       try {
         result = JSON.parse(stdout) as PyResult
       } catch {
