@@ -131,7 +131,7 @@ describe('namespace squatting, when overlapping registrations reach the chain an
     const bytecode = `0x${out.contracts['FlyTrap.sol']!.FlyTrap!.evm.bytecode.object}`
 
     chain = await chainFixture({ deploy: false })
-    const deployed = await new ContractFactory(abi, bytecode, chain.wallet(OWNER)).deploy()
+    const deployed = await new ContractFactory(abi, bytecode, chain.wallet(OWNER)).deploy(false)
     await deployed.waitForDeployment()
     address = await deployed.getAddress()
     const deployBlock = (await deployed.deploymentTransaction()!.wait())!.blockNumber
