@@ -147,7 +147,7 @@ export class Api {
     switch (head) {
       case 'status':
         if (tail) break
-        return ok(idx.status())
+        return ok({ ...idx.status(), evidence: !!(this.opts.signer && idx.dataDir) })
       case 'topics': {
         if (!tail) return ok({ topics: idx.topics() })
         let name: string

@@ -123,6 +123,7 @@ export function openApiDocument(): Record<string, unknown> {
           deployBlock: int(),
           block: int('last block indexed'),
           synced: bool('the last poll reached the head'),
+          evidence: bool('GET /api/evidence can build bundles (the server has the journal and the reporter key)'),
           lastSyncAt: nullable(time),
           lastError: nullable(str()),
           topics: int(),
