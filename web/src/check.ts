@@ -95,7 +95,7 @@ export function checkPage(ctx: PageContext): void {
 function render(name: string, r: CheckResult, st: Status): HTMLElement {
   const verdict: Child = r.ok
     ? h('p', { class: 'verdict ok' }, badge('all checks passed', 'ok'), ` ${name} holds: every step below is ok against chain ${st.chainId} and contract ${st.contract}.`)
-    : h('div', { class: 'error', role: 'alert' }, h('strong', null, `${name} does not hold`), r.firstFailure ? h('p', null, 'First failing record: ', h('strong', { class: 'first-failure' }, r.firstFailure.record), h('br'), r.firstFailure.message) : null)
+    : h('div', { class: 'error', role: 'alert' }, h('strong', null, `${name} does not hold`), r.firstFailure ? h('p', null, 'First failing record: ', h('strong', { class: 'first-failure' }, r.firstFailure.record), h('br'), plainReason(r.firstFailure)) : null)
   const scope = r.scope
     ? h('p', { class: 'muted' }, `Scope: ${scope_(r)}; ${r.scope.periods} period${r.scope.periods === 1 ? '' : 's'}; signed by ${r.signer ?? 'nobody'}; ${r.inScope.length} entries in scope, ${r.redacted.length} redacted.`)
     : null
@@ -109,11 +109,16 @@ function render(name: string, r: CheckResult, st: Status): HTMLElement {
       Object.entries(r.steps).map(([k, s]) => [STEP_LABELS[k] ?? k, badge(STATUS[s.status]?.[0] ?? s.status, STATUS[s.status]?.[1] ?? 'warn'), String(s.checked), s.detail || '—']),
     ),
     r.failures.length > 1 ? h('details', null, h('summary', null, `All ${r.failures.length} failures`), h('ul', null, r.failures.map((f) => h('li', null, f.message)))) : null,
-    r.warnings.length ? h('ul', { class: 'muted' }, r.warnings.map((w) => h('li', null, w))) : null,
+    r.warnings.length ? [h('h3', null, 'Notes'), h('ul', { class: 'muted' }, r.warnings.map((w) => h('li', null, w)))] : null,
   )
 }
 
 function scope_(r: CheckResult): string {
   const s = r.scope!
   return `${s.from} to ${s.to}${s.topic ? `, topic ${s.topic}` : ''}${s.client ? `, client ${s.client}` : ''}`
+}
+
+/** The failure's message without the record name it repeats. */
+function plainReason(f: { record: string; message: string }): string {
+  return f.message.startsWith(`${f.record}: `) ? f.message.slice(f.record.length + 2) : f.message
 }

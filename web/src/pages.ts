@@ -154,7 +154,7 @@ export function grantCell(g: RowGrant | null | undefined): Child {
 
 /** What the proven column means, in plain words. */
 export const PROVEN_LEGEND =
-  'Proven: the journal entry’s Merkle proof was checked against the root its period anchored on chain (yes), or it does not check or no anchor covers it yet (no). Chain rows (—) are on chain themselves.'
+  'Proven: the server checked the journal entry’s Merkle proof against the root its period anchored on chain. Not proven: the proof does not check, or no anchor covers the entry yet. Chain rows (—) are on chain themselves. To check it yourself, download the evidence bundle and check it on the Check a bundle page or with flytrap audit check.'
 
 function provenCell(p: boolean | null | undefined): Child {
   if (p === null || p === undefined) return h('span', { title: 'a chain event: on chain itself' }, '—')
