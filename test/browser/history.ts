@@ -1,8 +1,13 @@
-/** A small scripted deployment history for the browser test: topics, grants, a revoke, a join, bans, refusals, an anchor. */
-import { parseEther, zeroPadValue } from 'ethers'
+/**
+ * A small scripted deployment history for the browser test: topics, grants, a revoke, a join, bans, refusals,
+ * and a proxy journal in `dataDir` (a connect, a publish under the member's grant, a refused connect whose
+ * unverified credential claimed the member's address) anchored with its true root by the reporter.
+ */
+import { parseEther, zeroPadValue, type JsonRpcProvider } from 'ethers'
 import { topicId } from '../../src/lib/chain/client.js'
 import { encodeCountries } from '../../src/lib/chain/codec.js'
-import type { ChainFixture } from '../helpers/chain.js'
+import { openJournal } from '../../src/lib/audit/journal.js'
+import { indexedLink, type ChainFixture } from '../helpers/chain.js'
 
 export const TOPIC = 'plant/valve'
 export const SENSITIVE = 'plant/alarm'
@@ -14,12 +19,19 @@ export interface History {
   revoked: string
   payer: string
   reporter: string
+  /** The reporter's private key (it anchors the journal and signs evidence bundles). */
+  reporterKey: string
+  /** Entries in the anchored journal period. */
+  journaled: number
   /** Block time of the first and last scripted transaction (ms). */
   startMs: number
   endMs: number
 }
 
-export async function scriptHistory(fx: ChainFixture): Promise<History> {
+/** Journal period length (ms): short, so the chain need not jump far ahead of the wall clock. */
+const PERIOD_MS = 60_000
+
+export async function scriptHistory(fx: ChainFixture, dataDir: string): Promise<History> {
   const admin = fx.as(0)
   const owner = fx.wallet(1).address
   const member = fx.wallet(5).address
@@ -42,6 +54,22 @@ export async function scriptHistory(fx: ChainFixture): Promise<History> {
   await rep.recordBans([zeroPadValue(revoked, 32), topicId('ip-hash-1')], [t + 3600, t + 1800], 'auth flood')
   await rep.recordDenied(t - 600, t, [topicId('$connect'), topicId(TOPIC)], [4, 2])
   await rep.recordSensitive(topicId(SENSITIVE), t - 600, t, { publishers: 1, published: 3, receivers: 1, received: 3, membersRoot: topicId('members of the alarms') })
-  await rep.anchor({ fromTime: t - 600, toTime: t, firstSeq: 1, count: 12, root: `0x${'ab'.repeat(32)}`, index: `0x${'ef'.repeat(32)}`, prevChain: `0x${'00'.repeat(32)}`, chain: `0x${'cd'.repeat(32)}` })
-  return { owner, member, revoked, payer, reporter, startMs, endMs: await blockMs() }
+
+  // The proxy's journal for the next whole period after the grants, then its anchor once the period is over.
+  const pStart = Math.ceil(((await blockMs()) + 1) / PERIOD_MS) * PERIOD_MS
+  let clock = pStart
+  const journal = await openJournal({ dataDir, periodMs: PERIOD_MS, now: () => clock })
+  const entry = async (offset: number, e: Parameters<typeof journal.append>[0]) => {
+    clock = pStart + offset
+    await journal.append(e)
+  }
+  await entry(1000, { kind: 'connect', outcome: 'allow', reason: 'signature', address: member, clientId: 'valve-ctl', country: 'DE', ip: '203.0.113.9' })
+  await entry(2000, { kind: 'publish', outcome: 'allow', reason: 'granted', address: member, clientId: 'valve-ctl', topic: TOPIC })
+  await entry(3000, { kind: 'connect', outcome: 'deny', reason: 'signature', address: member, clientId: 'impostor', country: 'GB', ip: '198.51.100.7', unverified: true })
+  clock = pStart + PERIOD_MS + 1000
+  const period = await journal.periodRoot(pStart / PERIOD_MS)
+  await journal.close()
+  await (fx.provider as unknown as JsonRpcProvider).send('evm_setNextBlockTimestamp', [(pStart + PERIOD_MS) / 1000 + 5])
+  await rep.anchor(await indexedLink(dataDir, period))
+  return { owner, member, revoked, payer, reporter, reporterKey: fx.wallet(3).privateKey, journaled: 3, startMs, endMs: await blockMs() }
 }

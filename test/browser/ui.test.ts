@@ -1,7 +1,9 @@
 /**
  * The auditors' web UI in real headless Chromium (Debian's `chromium`, driven by playwright-core): a real anvil
  * with a scripted history, the built `flytrap audit serve` serving web/dist and the API, and a browser that
- * loads the overview, opens a topic and a client, builds a report and downloads its CSV. Screenshots of every
+ * loads the overview, opens a topic and a client, builds a report (with the grant behind an access and an
+ * unverified attempt marked apart) and downloads its CSV and its evidence bundle, then checks that bundle (and
+ * a tampered copy) on the check page, in the browser, against the server's chain node. Screenshots of every
  * page are kept in test-artifacts/.
  *
  * Without /usr/bin/chromium the test fails on CI (CI set) and is skipped elsewhere.
@@ -9,7 +11,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
@@ -22,6 +24,7 @@ const ON_CI = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !
 const ROOT = new URL('../../', import.meta.url).pathname
 const ARTIFACTS = join(ROOT, 'test-artifacts')
 const DIST_INDEX = join(ROOT, 'web', 'dist', 'index.html')
+const BUNDLE = join(ARTIFACTS, 'ui-evidence.json')
 /** The flags this machine's Chromium needs (closed network, root, no GPU); playwright adds a fresh profile dir. */
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 /** `flytrap audit serve`, as a user runs it. */
@@ -43,8 +46,8 @@ function jsonLine(line: string): { url?: string; address?: string; port?: number
 }
 
 /** Starts `flytrap audit serve --port 0 --json` and waits for the JSON line that says where it listens. */
-function startServe(fx: ChainFixture, cwd: string): Promise<Serve> {
-  const child = spawn(process.execPath, [...SERVE, '--port', '0', '--json'], {
+function startServe(fx: ChainFixture, cwd: string, extra: string[] = []): Promise<Serve> {
+  const child = spawn(process.execPath, [...SERVE, '--port', '0', '--json', ...extra], {
     cwd,
     env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', FLYTRAP_RPC: fx.rpcUrl, FLYTRAP_CONTRACT: fx.address },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -110,8 +113,9 @@ if (!existsSync(CHROMIUM)) {
       assert.ok(existsSync(DIST_INDEX), `${DIST_INDEX} is missing: build the UI with \`npm run build:web\` (npm run build does it)`)
       mkdirSync(ARTIFACTS, { recursive: true })
       fx = await chainFixture()
-      history = await scriptHistory(fx)
-      serve = await startServe(fx, tempCwd('flytrap-ui-'))
+      const dataDir = tempCwd('flytrap-ui-data-')
+      history = await scriptHistory(fx, dataDir)
+      serve = await startServe(fx, tempCwd('flytrap-ui-'), ['--data-dir', dataDir, '--key', history.reporterKey])
       browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true })
       const context = await browser.newContext({
         acceptDownloads: true,
@@ -207,13 +211,82 @@ if (!existsSync(CHROMIUM)) {
       assert.ok(revoked.includes(TOPIC) && revoked.includes(history.revoked) && revoked.includes(REVOKE_REASON), revoked)
       const json = page.getByRole('link', { name: 'Download JSON' })
       assert.match((await json.getAttribute('href')) ?? '', /format=json/)
+
+      // The grant behind the member's publish: granted by the owner, its reason, the tx; the row is proven.
+      const publish = rows.getByRole('row').filter({ has: page.locator('.grant') }).filter({ hasText: 'maintenance contract' })
+      const grant = publish.locator('.grant')
+      await grant.locator('.badge').getByText('granted', { exact: true }).waitFor()
+      await grant.getByRole('link', { name: `client ${history.owner}` }).waitFor()
+      await grant.getByText('until revoked').waitFor()
+      await publish.getByText('proven', { exact: true }).waitFor()
+      await page.locator('#proven-legend').getByText(/Merkle proof/).waitFor()
+    })
+
+    test('a client report keeps unverified attempts apart, and its evidence bundle downloads', async () => {
+      await page.goto(`${serve.url}/#/report?from=${encodeURIComponent(new Date(history.startMs - 5 * 60_000).toISOString())}&to=${encodeURIComponent(new Date(history.endMs + 5 * 60_000).toISOString())}&client=${history.member}&run=1`)
+      const rows = page.getByRole('table', { name: 'Report rows' })
+      await rows.getByRole('row').filter({ hasText: 'valve-ctl' }).first().waitFor()
+      const claims = page.getByRole('table', { name: 'Unverified attempts' })
+      const claim = claims.getByRole('row').filter({ hasText: 'impostor' })
+      await claim.getByText('unverified', { exact: true }).waitFor()
+      await claim.getByRole('link', { name: `client ${history.member}` }).waitFor()
+      assert.equal(await rows.getByRole('row').filter({ hasText: 'impostor' }).count(), 0, 'the claim is not among the address’s own rows')
+      await shot(page, 'report-client')
+
+      const link = page.getByRole('link', { name: 'Download evidence bundle' })
+      const probe = await page.request.get(`${serve.url}/${(await link.getAttribute('href')) ?? ''}`)
+      assert.equal(probe.status(), 200, await probe.text())
+      const [download] = await Promise.all([page.waitForEvent('download'), link.click()])
+      assert.match(download.suggestedFilename(), /^flytrap-evidence-client-0x[0-9a-fA-F]{40}-.*\.json$/)
+      await download.saveAs(BUNDLE)
+      const bundle = JSON.parse(readFileSync(BUNDLE, 'utf8'))
+      assert.equal(bundle.signer, history.reporter)
+      assert.equal(bundle.scope.client.toLowerCase(), history.member.toLowerCase())
+    })
+
+    test('the check page checks the downloaded bundle in the browser (all ok) and names the first failing record of a tampered copy', async () => {
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Check a bundle' }).click()
+      const h1 = page.getByRole('heading', { level: 1, name: 'Check a bundle' })
+      await h1.waitFor()
+      assert.equal(await h1.evaluate((el) => el === document.activeElement), true, 'focus moves to the page heading')
+      const rpcBodies: string[] = []
+      const onRequest = (r: import('playwright-core').Request) => {
+        if (r.method() !== 'GET') rpcBodies.push(`${r.url()} ${r.postData() ?? ''}`)
+      }
+      page.on('request', onRequest)
+      await page.getByLabel('Evidence bundle (JSON file)').setInputFiles(BUNDLE)
+      await page.getByText('all checks passed').waitFor()
+      const steps = page.getByRole('table', { name: 'Check steps' })
+      const statuses = await steps.locator('tbody tr td:nth-child(2)').allTextContents()
+      assert.ok(statuses.length >= 9, statuses.join(','))
+      assert.deepEqual([...new Set(statuses)], ['ok'], 'every step ok, chain steps included')
+      await shot(page, 'check-ok')
+      // Only chain reads left the page, to the relay; the bundle itself was never sent.
+      const bundleText = readFileSync(BUNDLE, 'utf8')
+      const salt = JSON.parse(bundleText).periods[0].entries.find((e: { salt?: string }) => e.salt).salt as string
+      assert.ok(rpcBodies.length > 0 && rpcBodies.every((b) => b.startsWith(`${serve.url}/api/rpc `)), rpcBodies.join('\n'))
+      assert.ok(!rpcBodies.some((b) => b.includes(salt.slice(2, 18))), 'no request carried the bundle')
+      page.off('request', onRequest)
+
+      const tampered = JSON.parse(bundleText)
+      const victim = tampered.periods[0].entries.find((e: { entry?: { kind: string } }) => e.entry?.kind === 'publish')
+      victim.entry.topic = 'plant/other'
+      const file = join(ARTIFACTS, 'ui-evidence-tampered.json')
+      writeFileSync(file, JSON.stringify(tampered))
+      await page.getByLabel('Evidence bundle (JSON file)').setInputFiles(file)
+      const alert = page.getByRole('alert').filter({ hasText: 'does not hold' })
+      await alert.waitFor()
+      assert.match((await alert.locator('.first-failure').textContent()) ?? '', new RegExp(`entry seq ${victim.seq}\\b`))
+      assert.equal(await steps.locator('tbody tr').filter({ hasText: 'Merkle path' }).locator('td:nth-child(2)').textContent(), 'failed')
+      await shot(page, 'check-tampered')
     })
 
     test('the anchors page shows each anchor with its verify status', async () => {
       await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Anchors' }).click()
       const anchors = page.getByRole('table', { name: 'Anchored journal roots' })
-      const row = anchors.getByRole('row').filter({ hasText: '12' })
-      await row.getByText(/unchecked|verified|mismatch/).waitFor()
+      const row = anchors.getByRole('row').filter({ has: page.getByRole('link', { name: `client ${history.reporter}` }) })
+      await row.getByText('verified', { exact: true }).waitFor() // its root matches the journal (--data-dir)
+      assert.equal(await row.locator('td:nth-child(2)').textContent(), String(history.journaled))
       await row.getByRole('link', { name: `client ${history.reporter}` }).waitFor()
       await shot(page, 'anchors')
     })

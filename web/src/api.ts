@@ -5,6 +5,9 @@ export interface Status {
   contract: string
   block: number
   synced: boolean
+  deployBlock?: number
+  /** GET /api/evidence can build bundles (the server has the journal and the reporter key). */
+  evidence?: boolean
   lastSyncAt: string | number | null
   lastError?: string | null
   topics: number
@@ -145,6 +148,26 @@ export interface ReportRow {
   detail: string | null
   txHash: string | null
   proven: boolean | null
+  /** false: the address is only claimed by a credential that did not verify (then client is null, claimed holds it). */
+  verified?: boolean | null
+  claimed?: string | null
+  /** Allowed accesses: the on-chain grant in force at the decision. */
+  grant?: RowGrant | null
+  seq?: number | null
+}
+
+export interface RowGrant {
+  kind: 'grant' | 'join' | 'owner'
+  rule: string
+  event: string
+  tx: string
+  block: number
+  logIndex: number
+  by: string | null
+  at: string
+  /** null: until revoked. */
+  until: string | null
+  reason: string | null
 }
 
 export interface Report {

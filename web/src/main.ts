@@ -1,6 +1,7 @@
 /** FlyTrap audit UI: hash-routed pages over the read-only /api. */
 import './style.css'
 import { h, type Child } from './dom.js'
+import { checkPage } from './check.js'
 import { anchorsPage, clientPage, overview, reportPage, topicPage, type PageContext } from './pages.js'
 
 const main = document.getElementById('main') as HTMLElement
@@ -36,6 +37,7 @@ function route(): void {
     else if (page === 'client' && arg) clientPage(ctx, decodeURIComponent(arg))
     else if (page === 'report') reportPage(ctx)
     else if (page === 'anchors') anchorsPage(ctx)
+    else if (page === 'check') checkPage(ctx)
     else {
       nav = ''
       main.append(ctx.heading('Page not found'), h('p', null, 'There is no such page. ', h('a', { href: '#/' }, 'Go to the overview'), '.'))

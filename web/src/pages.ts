@@ -1,5 +1,5 @@
 import { h, section, table, type Child } from './dom.js'
-import { apiUrl, get, rowsOf, type ActivityBucket, type Anchor, type AuditEvent, type Ban, type ClientDetail, type CountEntry, type Denied, type Query, type Report, type Row, type Sensitive, type Status, type Topic, type TopicDetail } from './api.js'
+import { apiUrl, get, rowsOf, type ReportRow, type RowGrant, type ActivityBucket, type Anchor, type AuditEvent, type Ban, type ClientDetail, type CountEntry, type Denied, type Query, type Report, type Row, type Sensitive, type Status, type Topic, type TopicDetail } from './api.js'
 import { addr, duration, eth, expiry, hash, isAddress, time, topicLink, yesNo } from './format.js'
 import { activityChart, barChart } from './charts.js'
 import { badge, part } from './ui.js'
@@ -100,6 +100,65 @@ function rightsCells(r: { publish: boolean; subscribe: boolean; pubExpiry: unkno
 function countries(c: Topic['countries']): string {
   const s = Array.isArray(c) ? c.join(', ') : c
   return s ? s : 'any'
+}
+
+/**
+ * "Download evidence bundle" for what the page shows (GET /api/evidence), once /api/status says the server can
+ * sign bundles; otherwise a note saying what the server needs. A bundle is for one topic or one client.
+ */
+export function evidenceLink(q: Query, signal: AbortSignal): HTMLElement {
+  const out = h('span', { class: 'evidence' })
+  if (q.topic && q.client) {
+    out.append(h('span', { class: 'muted' }, 'An evidence bundle is for one topic or one client: clear one of them to download one.'))
+    return out
+  }
+  void get<Status>('status', {}, signal).then(
+    (st) => {
+      if (signal.aborted) return
+      if (st.evidence) {
+        out.replaceChildren(
+          h('a', { href: apiUrl('evidence', q), download: '', class: 'button' }, 'Download evidence bundle'),
+          ' ',
+          h('small', { class: 'muted' }, 'signed by the reporter; check it on the ', h('a', { href: '#/check' }, 'Check a bundle'), ' page or with ', h('code', null, 'flytrap audit check'), '.'),
+        )
+      } else out.replaceChildren(h('span', { class: 'muted' }, 'Evidence bundles need the server started with --data-dir and --key (the reporter key).'))
+    },
+    () => undefined,
+  )
+  return out
+}
+
+/** The grant behind an allowed access: kind, rule, who gave it, when, until when, the reason, the tx. */
+export function grantCell(g: RowGrant | null | undefined): Child {
+  if (!g) return '—'
+  const kind = g.kind === 'join' ? 'joined (paid)' : g.kind === 'owner' ? 'owner' : 'granted'
+  return h(
+    'span',
+    { class: 'grant' },
+    badge(kind, 'ok'),
+    ' ',
+    g.rule !== undefined ? h('span', { class: 'mono' }, g.rule) : null,
+    h('br'),
+    'by ',
+    addr(g.by),
+    ' at ',
+    time(g.at),
+    h('br'),
+    g.until ? ['until ', time(g.until)] : 'until revoked',
+    g.reason ? [h('br'), h('q', null, g.reason)] : null,
+    h('br'),
+    'tx ',
+    hash(g.tx),
+  )
+}
+
+/** What the proven column means, in plain words. */
+export const PROVEN_LEGEND =
+  'Proven: the server checked the journal entry’s Merkle proof against the root its period anchored on chain. Not proven: the proof does not check, or no anchor covers the entry yet. Chain rows (—) are on chain themselves. To check it yourself, download the evidence bundle and check it on the Check a bundle page or with flytrap audit check.'
+
+function provenCell(p: boolean | null | undefined): Child {
+  if (p === null || p === undefined) return h('span', { title: 'a chain event: on chain itself' }, '—')
+  return p ? h('span', { title: 'its Merkle proof checks against the anchored root' }, badge('proven', 'ok')) : h('span', { title: 'no anchor covers it, or its proof does not check' }, badge('not proven', 'warn'))
 }
 
 // ------------------------------------------------------------------ overview
@@ -272,7 +331,7 @@ export function topicPage(ctx: PageContext, name: string): void {
         historyNote(d.history.length, d.historyTotal, `#/report?topic=${encodeURIComponent(t.name)}`),
       ),
       section('Sensitive reports', sensitiveTable(`Sensitive reports for ${t.name}`, d.sensitiveReports ?? [], t.sensitive ? 'No reports yet.' : 'This topic is not marked sensitive.')),
-      h('p', null, h('a', { href: `#/report?topic=${encodeURIComponent(t.name)}` }, `Report on ${t.name}`)),
+      h('p', { class: 'downloads' }, h('a', { href: `#/report?topic=${encodeURIComponent(t.name)}` }, `Report on ${t.name}`), ' ', evidenceLink({ topic: t.name }, signal)),
     ]
   }, signal)
 }
@@ -290,7 +349,7 @@ export function clientPage(ctx: PageContext, address: string): void {
       eventsTable(`History of ${d.address}`, d.history, { empty: 'Nothing recorded for this client.' }),
       historyNote(d.history.length, d.historyTotal, `#/report?client=${encodeURIComponent(d.address)}`),
     ),
-    h('p', null, h('a', { href: `#/report?client=${encodeURIComponent(d.address)}` }, 'Report on this client')),
+    h('p', { class: 'downloads' }, h('a', { href: `#/report?client=${encodeURIComponent(d.address)}` }, 'Report on this client'), ' ', evidenceLink({ client: d.address }, signal)),
   ], signal)
 }
 
@@ -376,25 +435,47 @@ export function reportPage(ctx: PageContext): void {
       return
     }
     void part(result, 'report', () => get<Report>('report', { ...q, format: 'json' }, signal), (r) => {
-      const rows = r.rows ?? []
+      const all = r.rows ?? []
+      // Attempts whose credential did not verify only claim an address: listed apart, never as its own rows.
+      const rows = all.filter((x) => x.verified !== false)
+      const claims = all.filter((x) => x.verified === false)
       return section(
         'Result',
         h(
           'p',
           { class: 'downloads' },
-          `${rows.length} row${rows.length === 1 ? '' : 's'}. `,
+          `${rows.length} row${rows.length === 1 ? '' : 's'}${claims.length ? `, ${claims.length} unverified attempt${claims.length === 1 ? '' : 's'}` : ''}. `,
           h('a', { href: apiUrl('report', { ...q, format: 'csv' }), download: 'flytrap-report.csv', class: 'button' }, 'Download CSV'),
           ' ',
           h('a', { href: apiUrl('report', { ...q, format: 'json' }), download: 'flytrap-report.json', class: 'button' }, 'Download JSON'),
+          ' ',
+          evidenceLink(q, signal),
         ),
         table(
           'Report rows',
-          ['Time', 'Source', 'Event', 'Topic', 'Client', 'By', 'Reason', 'Detail', 'Block', 'Tx', 'Proven'],
-          rows.map((x) => [time(x.time), x.source, x.event, topicLink(x.topic), addr(x.client), addr(x.actor), x.reason ? h('q', null, x.reason) : '—', x.detail ? h('span', { class: 'detail' }, x.detail) : '—', String(x.block ?? '—'), hash(x.txHash), x.proven === null || x.proven === undefined ? '—' : yesNo(x.proven)]),
+          ['Time', 'Source', 'Event', 'Topic', 'Client', 'By', 'Reason', 'Grant in force', 'Detail', 'Block', 'Tx', 'Proven'],
+          rows.map((x) => [time(x.time), x.source, x.event, topicLink(x.topic), addr(x.client), addr(x.actor), x.reason ? h('q', null, x.reason) : '—', grantCell(x.grant), x.detail ? h('span', { class: 'detail' }, x.detail) : '—', String(x.block ?? '—'), hash(x.txHash), provenCell(x.proven)]),
           { empty: 'No rows in this range.', className: 'events' },
         ),
+        h('p', { class: 'muted small', id: 'proven-legend' }, PROVEN_LEGEND),
+        claims.length ? unverifiedTable(claims) : null,
       )
     }, signal)
   }
   if (params.get('run')) run()
+}
+
+/** Refused attempts whose credential did not verify: the address is only claimed, so it is not theirs. */
+function unverifiedTable(rows: ReportRow[]): HTMLElement {
+  return h(
+    'section',
+    { 'aria-labelledby': 's-unverified', class: 'unverified' },
+    h('h3', { id: 's-unverified' }, 'Unverified attempts'),
+    h('p', { class: 'muted' }, 'A credential claimed these addresses but did not verify: anyone can type an address, so these are not the activity of the address claimed.'),
+    table(
+      'Unverified attempts',
+      ['Time', 'Event', 'Claimed address', 'Reason', 'Detail', 'Proven'],
+      rows.map((x) => [time(x.time), x.event, [badge('unverified', 'bad'), ' ', addr(x.claimed)], x.reason ? h('q', null, x.reason) : '—', x.detail ? h('span', { class: 'detail' }, x.detail) : '—', provenCell(x.proven)]),
+    ),
+  )
 }

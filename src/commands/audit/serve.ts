@@ -33,11 +33,15 @@ export default class AuditServe extends ChainCommand<typeof AuditServe> {
   static override description = `Serve the auditors' web UI and a read-only REST API (documented at /openapi.json) for this deployment.
 The server builds an index of the contract's events (only this contract's, reporter records only from
 registered reporters) and keeps it in step by polling for new blocks; with --data-dir, anchors are verified
-against the proxy's local journal. Runs until Ctrl-C (SIGINT) or SIGTERM.`
+against the proxy's local journal. With --data-dir and --key (the reporter key the proxy anchors with),
+GET /api/evidence and the UI's "Download evidence bundle" give signed evidence bundles (as \`audit export\`);
+the UI's "Check a bundle" page checks one in the browser against this server's chain node.
+Runs until Ctrl-C (SIGINT) or SIGTERM.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --port 8080 --data-dir .flytrap/proxy',
+    '<%= config.bin %> <%= command.id %> --data-dir .flytrap/proxy --key $REPORTER_KEY',
     '<%= config.bin %> <%= command.id %> --host 0.0.0.0 --cors https://dashboard.example.org --poll-interval 5s',
   ]
 
@@ -60,6 +64,8 @@ against the proxy's local journal. Runs until Ctrl-C (SIGINT) or SIGTERM.`
       dataDir = resolve(f['data-dir'])
       if (!existsSync(journalDir(dataDir))) throw new FlytrapError(`no journal in ${journalDir(dataDir)}`, { exit: 'config', suggestions: ["pass the proxy's --data-dir, or leave it out"] })
     }
+    // The reporter key signs evidence bundles; without it (or the journal) /api/evidence says what is missing.
+    const signer = this.flags.key ? await this.keyOnly() : undefined
     const client = await this.client()
     const { chainId } = await this.chain()
     const recorded = deploymentFor(chainId)
@@ -71,7 +77,7 @@ against the proxy's local journal. Runs until Ctrl-C (SIGINT) or SIGTERM.`
     const built = existsSync(join(WEB_DIST, 'index.html'))
     let server
     try {
-      server = await startWebServer({ index, port: f.port, host: f.host, cors: f.cors, staticDir: WEB_DIST, rpc: rawRpc(client.provider) })
+      server = await startWebServer({ index, port: f.port, host: f.host, cors: f.cors, staticDir: WEB_DIST, rpc: rawRpc(client.provider), signer })
     } catch (err) {
       index.close()
       const code = (err as NodeJS.ErrnoException).code
@@ -87,6 +93,7 @@ against the proxy's local journal. Runs until Ctrl-C (SIGINT) or SIGTERM.`
       this.log(`Audit UI and API for ${client.address} (chain ${chainId}) at ${server.address}`)
       this.log(`  ${st.events} events, ${st.topics} topics, ${st.anchors} anchors indexed up to block ${st.block}; polling every ${f['poll-interval']}`)
       if (dataDir) this.log(`  anchors verified against ${journalDir(dataDir)}`)
+      this.log(dataDir && signer ? `  evidence bundles signed by ${signer.address} at /api/evidence` : '  evidence bundles need --data-dir and --key (the reporter key): /api/evidence answers 503')
       if (!built) this.log('  the web UI is not built (npm run build:web): the API answers at /api and /openapi.json')
       this.log('  Ctrl-C to stop')
     }

@@ -1,11 +1,17 @@
 /**
  * The read-only JSON API over a ChainIndex: request parsing (with clear 400s), pagination and the routes.
  * Transport (http, CORS, static files) lives in server.ts; the document describing all of this in openapi.ts.
- * Every route except /api/report answers from the index alone; /api/report runs the same report builder as
- * `flytrap audit report` (report.ts) for the requested range, with a small cache per chain head.
+ * Every route except /api/report and /api/evidence answers from the index alone; /api/report runs the same
+ * report builder as `flytrap audit report` (report.ts) for the requested range, with a small cache per chain
+ * head; /api/evidence builds a signed bundle with `audit export`'s exportBundle (needs the journal and the
+ * reporter key the server was started with).
  */
 import { isAddress, getAddress } from 'ethers'
 import { buildReport, parseReportTime, toCsv, type AuditReport } from '../audit/report.js'
+import { exportBundle } from '../audit/evidence/export.js'
+import { canonicalJson } from '../audit/entry.js'
+import type { ErasureSigner } from '../audit/erasure.js'
+import { validateTopicFilter } from '../policy/filter.js'
 import { FlytrapError } from '../errors.js'
 import { EVENT_TYPES, type ChainIndex } from './index.js'
 
@@ -114,10 +120,20 @@ export function paginate<T extends Positioned>(items: readonly T[], q: Query, ra
   return { items: page, nextCursor: after.length > limit && last ? `${last.block}-${last.logIndex}` : null }
 }
 
+export interface ApiOptions {
+  /** The reporter key that signs evidence bundles (absent: /api/evidence answers 503). */
+  signer?: ErasureSigner
+}
+
+const unavailable = (message: string) => new ApiError(503, 'unavailable', message)
+
 export class Api {
   private readonly reportCache = new Map<string, Promise<AuditReport>>()
 
-  constructor(private readonly index: ChainIndex) {}
+  constructor(
+    private readonly index: ChainIndex,
+    private readonly opts: ApiOptions = {},
+  ) {}
 
   /** Routes one GET under /api (path without the query). */
   async handle(path: string, params: URLSearchParams): Promise<ApiResponse> {
@@ -131,7 +147,7 @@ export class Api {
     switch (head) {
       case 'status':
         if (tail) break
-        return ok(idx.status())
+        return ok({ ...idx.status(), evidence: !!(this.opts.signer && idx.dataDir) })
       case 'topics': {
         if (!tail) return ok({ topics: idx.topics() })
         let name: string
@@ -216,6 +232,10 @@ export class Api {
         if (tail) break
         return this.report(q)
       }
+      case 'evidence': {
+        if (tail) break
+        return this.evidence(q)
+      }
     }
     throw new ApiError(404, 'not_found', `no such endpoint: ${path} (see /openapi.json)`)
   }
@@ -254,6 +274,49 @@ export class Api {
       headers: {
         'content-type': 'text/csv; charset=utf-8',
         'content-disposition': `attachment; filename="flytrap-report-${stamp(fromMs)}-${stamp(toMs)}.csv"`,
+      },
+    }
+  }
+
+  /** A signed evidence bundle for the range/topic/client, as `flytrap audit export` writes it, as an attachment. */
+  private async evidence(q: Query): Promise<ApiResponse> {
+    const range = q.range()
+    const topic = q.str('topic')
+    const clientAddress = q.address('client')
+    if (topic !== undefined) {
+      const why = validateTopicFilter(topic)
+      if (why !== null || topic.startsWith('$share/')) throw bad(`parameter "topic": "${topic}": ${why ?? 'a shared subscription is not a topic'}`)
+    }
+    if (topic !== undefined && clientAddress !== undefined) throw bad('a bundle is for one topic or one client: pass "topic" or "client", not both')
+    const dataDir = this.index.dataDir
+    if (!dataDir) throw unavailable("evidence bundles need the proxy's journal: start `flytrap audit serve` with --data-dir")
+    const signer = this.opts.signer
+    if (!signer) throw unavailable('evidence bundles are signed by the reporter key: start `flytrap audit serve` with --key <reporter key> (or FLYTRAP_KEY)')
+    const st = this.index.status()
+    const fromMs = range.fromMs ?? 0
+    const last = this.index.events().at(-1)
+    const toMs = range.toMs ?? Math.max(Date.now(), last ? Date.parse(last.time) : 0) + 1000
+    if (!(toMs > fromMs)) throw bad('"to" must be after "from"')
+    let text: string
+    try {
+      const { bundle } = await exportBundle({ client: this.index.client, chainId: st.chainId, deployBlock: st.deployBlock, dataDir, fromMs, toMs, topic, clientAddress, signer })
+      text = `${canonicalJson(bundle)}\n`
+    } catch (err) {
+      if (err instanceof FlytrapError) {
+        if (err.exit === 2) throw new ApiError(404, 'no_evidence', err.message)
+        if (err.exit === 3) throw unavailable(err.message)
+        if (err.exit === 7) throw new ApiError(409, 'journal_mismatch', err.message)
+      }
+      throw new ApiError(502, 'chain_error', `the bundle could not be built: ${(err as Error).message}`)
+    }
+    const stamp = (ms: number) => new Date(ms).toISOString().replace(/[:.]/g, '').slice(0, 15)
+    const what = topic ? `-topic-${topic.replace(/[^A-Za-z0-9_-]+/g, '_')}` : clientAddress ? `-client-${clientAddress}` : ''
+    return {
+      status: 200,
+      text,
+      headers: {
+        'content-type': 'application/json; charset=utf-8',
+        'content-disposition': `attachment; filename="flytrap-evidence${what}-${stamp(fromMs)}-${stamp(toMs)}.json"`,
       },
     }
   }

@@ -89,6 +89,21 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      '/api/evidence': {
+        get: {
+          summary:
+            'A signed evidence bundle (docs/evidence.md, as `flytrap audit export` writes it) for a range and optionally one topic or one client, as a JSON attachment; the range is rounded out to whole anchored periods. Needs the server started with --data-dir and --key (the reporter key); check it with `flytrap audit check` or the UI page #/check',
+          parameters: [...timeParams, param('topic', 'a topic name or filter (not with client)'), param('client', 'one client address (not with topic)', address)],
+          responses: {
+            '200': { description: 'the bundle (content-disposition: attachment)', content: { 'application/json': { schema: { type: 'object', description: 'an evidence bundle, format flytrap-evidence (docs/evidence.md)' } } } },
+            ...errors,
+            '404': json(ref('Error'), 'no_evidence: no anchored period overlaps the range'),
+            '409': json(ref('Error'), 'journal_mismatch: a period of the journal no longer matches its anchor'),
+            '502': json(ref('Error'), 'the chain did not answer'),
+            '503': json(ref('Error'), 'unavailable: the server has no journal (--data-dir) or no reporter key (--key)'),
+          },
+        },
+      },
       '/api/rpc': {
         post: {
           summary: 'A read-only JSON-RPC relay to the chain node this server reads (what the bundle check page uses): one call or a batch of up to 100; only eth_chainId, net_version, eth_blockNumber, eth_getBlockByNumber, eth_getBlockByHash, eth_getTransactionByHash, eth_getTransactionReceipt, eth_getLogs, eth_getCode and eth_call pass, any other method is answered with JSON-RPC error -32601',
@@ -101,13 +116,14 @@ export function openApiDocument(): Record<string, unknown> {
     components: {
       schemas: {
         RpcCall: obj({ jsonrpc: str(undefined, { enum: ['2.0'] }), id: { oneOf: [{ type: 'integer' }, { type: 'string' }] }, method: str(), params: { type: 'array' } }, ['method']),
-        Error: obj({ error: obj({ code: str('bad_request, not_found, method_not_allowed, chain_error, internal'), message: str() }) }),
+        Error: obj({ error: obj({ code: str('bad_request, not_found, no_evidence, method_not_allowed, journal_mismatch, chain_error, unavailable, internal'), message: str() }) }),
         Status: obj({
           chainId: int(),
           contract: address,
           deployBlock: int(),
           block: int('last block indexed'),
           synced: bool('the last poll reached the head'),
+          evidence: bool('GET /api/evidence can build bundles (the server has the journal and the reporter key)'),
           lastSyncAt: nullable(time),
           lastError: nullable(str()),
           topics: int(),

@@ -11,6 +11,7 @@ import { extname, join, resolve, sep } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { Api, ApiError, type ApiResponse } from './api.js'
 import type { ChainIndex } from './index.js'
+import type { ErasureSigner } from '../audit/erasure.js'
 import { openApiDocument } from './openapi.js'
 import { MAX_BODY_BYTES, relay, type RpcSend } from './rpc-relay.js'
 
@@ -25,6 +26,8 @@ export interface WebServerOptions {
   staticDir?: string
   /** The chain node the index reads, for the relay at POST /api/rpc (absent: the relay answers 404). */
   rpc?: RpcSend
+  /** The reporter key that signs evidence bundles at /api/evidence (absent: that endpoint answers 503). */
+  signer?: ErasureSigner
 }
 
 export interface WebServer {
@@ -60,7 +63,7 @@ const NOT_BUILT = `<!doctype html>
 `
 
 export async function startWebServer(opts: WebServerOptions): Promise<WebServer> {
-  const api = new Api(opts.index)
+  const api = new Api(opts.index, { signer: opts.signer })
   const origins = new Set(opts.cors ?? [])
   const staticDir = opts.staticDir ? resolve(opts.staticDir) : null
   const openapi = JSON.stringify(openApiDocument(), null, 2)

@@ -19,6 +19,7 @@ import { subjectForAddress, subjectForIp } from '../../../src/lib/proxy/bans.js'
 import { ChainIndex, type IndexEvent } from '../../../src/lib/web/index.js'
 import { startWebServer, type WebServer } from '../../../src/lib/web/server.js'
 import { openApiDocument } from '../../../src/lib/web/openapi.js'
+import { checkBundle } from '../../../src/lib/audit/evidence/check.js'
 import { chainFixture, indexedLink, type ChainFixture } from '../../helpers/chain.js'
 
 let fx: ChainFixture
@@ -329,6 +330,98 @@ describe('report', () => {
   })
 })
 
+describe('evidence bundles (GET /api/evidence)', () => {
+  let signed: WebServer
+  let wrongKey: WebServer
+  let noJournal: WebServer
+  let bareIndex: ChainIndex
+  before(async () => {
+    signed = await startWebServer({ index, port: 0, host: '127.0.0.1', signer: fx.wallet(1) })
+    wrongKey = await startWebServer({ index, port: 0, host: '127.0.0.1', signer: fx.wallet(2) })
+    bareIndex = await ChainIndex.create({ client: fx.as(0), deployBlock: fx.deployBlock, pollIntervalMs: 60_000 })
+    noJournal = await startWebServer({ index: bareIndex, port: 0, host: '127.0.0.1', signer: fx.wallet(1) })
+  })
+  after(async () => {
+    await signed?.close()
+    await wrongKey?.close()
+    await noJournal?.close()
+    bareIndex?.close()
+  })
+  const check = (bundle: unknown) => checkBundle(bundle, { provider: fx.provider, contract: fx.address, chainId: fx.chainId })
+
+  test('a signed bundle for the range, a topic or a client, as an attachment that checkBundle accepts against the chain', async () => {
+    const r = await get(`/api/evidence?from=${S}&to=${S + 600}`, {}, signed.address)
+    assert.equal(r.status, 200, r.text)
+    assert.match(r.headers.get('content-type')!, /^application\/json/)
+    assert.match(r.headers.get('content-disposition')!, /^attachment; filename="flytrap-evidence-.*\.json"$/)
+    assert.equal(r.body.signer, REPORTER)
+    assert.equal(r.body.deployment.contract.toLowerCase(), fx.address.toLowerCase())
+    const result = await check(r.body)
+    assert.equal(result.ok, true, JSON.stringify(result.failures))
+    assert.equal(result.offline, false)
+    assert.ok(result.inScope.length >= 2, 'the connect and the publish of period A')
+
+    const topic = await get(`/api/evidence?from=${S}&to=${S + 600}&topic=${encodeURIComponent('plant/valve')}`, {}, signed.address)
+    assert.equal(topic.status, 200, topic.text)
+    assert.match(topic.headers.get('content-disposition')!, /flytrap-evidence-topic-plant_valve-/)
+    assert.equal(topic.body.scope.topic, 'plant/valve')
+    assert.equal((await check(topic.body)).ok, true)
+    const client = await get(`/api/evidence?from=${S}&to=${S + 600}&client=${BOB.toLowerCase()}`, {}, signed.address)
+    assert.equal(client.status, 200, client.text)
+    assert.equal(client.body.scope.client.toLowerCase(), BOB.toLowerCase())
+    assert.equal((await check(client.body)).ok, true)
+
+    // What the server sent is what was signed: one changed byte of an entry and the check names it.
+    const tampered = structuredClone(r.body)
+    const e = tampered.periods[0].entries.find((x: Json) => x.entry?.kind === 'publish')
+    e.entry.topic = 'plant/other'
+    const bad = await check(tampered)
+    assert.equal(bad.ok, false)
+    assert.match(bad.firstFailure!.record, /entry/)
+  })
+
+  test('a period whose journal no longer matches its anchor is refused (409), never exported', async () => {
+    const r = await get(`/api/evidence?from=${S + 600}&to=${S + 1200}`, {}, signed.address)
+    assert.equal(r.status, 409, r.text)
+    assert.equal(r.body.error.code, 'journal_mismatch')
+  })
+
+  test('without the reporter key or the journal it answers 503 saying what is missing; a key that anchored nothing cannot sign', async () => {
+    const noKey = await get(`/api/evidence?from=${S}&to=${S + 600}`)
+    assert.equal(noKey.status, 503)
+    assert.equal(noKey.body.error.code, 'unavailable')
+    assert.match(noKey.body.error.message, /--key/)
+    const noDir = await get(`/api/evidence?from=${S}&to=${S + 600}`, {}, noJournal.address)
+    assert.equal(noDir.status, 503)
+    assert.match(noDir.body.error.message, /--data-dir/)
+    const other = await get(`/api/evidence?from=${S}&to=${S + 600}`, {}, wrongKey.address)
+    assert.equal(other.status, 503)
+    assert.match(other.body.error.message, /no anchors by/)
+  })
+
+  test('bad parameters are 400 naming them (before any key or journal is needed)', async () => {
+    const cases: [string, RegExp][] = [
+      ['/api/evidence?from=yesterday-ish', /"from"/],
+      [`/api/evidence?from=${S + 10}&to=${S}`, /must be after/],
+      ['/api/evidence?client=0xnope', /"client"/],
+      ['/api/evidence?topic=a/%23/b', /"topic"/],
+      [`/api/evidence?topic=plant&client=${BOB}`, /not both/],
+      ['/api/evidence?topic=a&topic=b', /"topic" is given 2 times/],
+    ]
+    for (const base of [signed.address, web.address]) {
+      for (const [path, message] of cases) {
+        const r = await get(path, {}, base)
+        assert.equal(r.status, 400, path)
+        assert.equal(r.body.error.code, 'bad_request', path)
+        assert.match(r.body.error.message, message, path)
+      }
+    }
+    const none = await get(`/api/evidence?from=${S + 50_000}&to=${S + 60_000}`, {}, signed.address)
+    assert.equal(none.status, 404)
+    assert.equal(none.body.error.code, 'no_evidence')
+  })
+})
+
 describe('errors, CORS, methods, static files, OpenAPI', () => {
   test('bad parameters are 400 with a message naming them', async () => {
     const cases: [string, RegExp][] = [
@@ -405,7 +498,7 @@ describe('errors, CORS, methods, static files, OpenAPI', () => {
     assert.equal(status, 200)
     assert.equal(body.openapi, '3.1.0')
     assert.deepEqual(Object.keys(body.paths).sort(), [
-      '/api/activity', '/api/anchors', '/api/bans', '/api/clients/{address}', '/api/denied', '/api/events', '/api/report', '/api/rpc', '/api/sensitive', '/api/status', '/api/topics', '/api/topics/{name}', '/openapi.json',
+      '/api/activity', '/api/anchors', '/api/bans', '/api/clients/{address}', '/api/denied', '/api/events', '/api/evidence', '/api/report', '/api/rpc', '/api/sensitive', '/api/status', '/api/topics', '/api/topics/{name}', '/openapi.json',
     ])
     for (const s of ['Event', 'Topic', 'Member', 'Anchor', 'Error']) assert.ok(body.components.schemas[s], s)
     // Every $ref resolves.
