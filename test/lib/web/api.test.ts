@@ -14,6 +14,8 @@ import { Wallet, parseEther, type JsonRpcProvider } from 'ethers'
 import { FlyTrapClient, connect, deployFlyTrap, rawRpc } from '../../../src/lib/chain/client.js'
 import { encodeCountries, topicId } from '../../../src/lib/chain/codec.js'
 import { openJournal } from '../../../src/lib/audit/journal.js'
+import { rangeTally } from '../../../src/lib/audit/journal-files.js'
+import { membersRecords } from '../../../src/lib/audit/sensitive-members.js'
 import { buildReport, toCsv } from '../../../src/lib/audit/report.js'
 import { subjectForAddress, subjectForIp } from '../../../src/lib/proxy/bans.js'
 import { ChainIndex, type IndexEvent } from '../../../src/lib/web/index.js'
@@ -26,6 +28,7 @@ let fx: ChainFixture
 let rpc: JsonRpcProvider
 let S: number
 let dataDir: string
+let membersRoot: string
 let staticDir: string
 let ADMIN: string, REPORTER: string, ALICE: string, BOB: string, CAROL: string
 let index: ChainIndex
@@ -81,7 +84,7 @@ before(async () => {
     await journal.append(e)
   }
   await entry(100, { kind: 'connect', outcome: 'allow', reason: 'tls', address: BOB, clientId: 'bob-1', country: 'DE', ip: '203.0.113.9' })
-  await entry(200, { kind: 'publish', outcome: 'allow', reason: 'granted', address: BOB, clientId: 'bob-1', topic: 'plant/valve' })
+  await entry(200, { kind: 'publish', outcome: 'allow', reason: 'granted', address: BOB, clientId: 'bob-1', topic: 'plant/valve', sensitive: true, count: 3 })
   await entry(700, { kind: 'publish', outcome: 'deny', reason: 'not-member', address: BOB, clientId: 'bob-1', topic: 'plant/valve' })
   const periodA = await journal.periodRoot(S / 600)
   const periodB = await journal.periodRoot(S / 600 + 1)
@@ -99,7 +102,10 @@ before(async () => {
   await at(600, () => alice.revoke('plant/valve', BOB, 1, 'contract ended'))
   await at(720, () => reporter.recordBans([subjectForAddress(BOB), subjectForIp('198.51.100.66', 'k')!], [until, until], 'threshold'))
   await at(780, () => reporter.recordDenied(S, S + 600, [topicId('plant/valve'), topicId('$connect')], [5, 2]))
-  await at(840, () => reporter.recordSensitive(topicId('plant/valve'), S, S + 600, { publishers: 1, published: 3, receivers: 1, received: 4, membersRoot: topicId('members of plant/valve') }))
+  // The period's sensitive report as the proxy files it: counts and the root of the journal's member records.
+  const members = membersRecords((await rangeTally(dataDir, S * 1000, (S + 600) * 1000)).sensitive.get('plant/valve')!)
+  membersRoot = members.membersRoot
+  await at(840, () => reporter.recordSensitive(topicId('plant/valve'), S, S + 600, members))
   await at(900, async () => reporter.anchor(await indexedLink(dataDir, periodA)))
   await at(1260, async () => reporter.anchor({ ...(await indexedLink(dataDir, periodB)), root: topicId('not the root') })) // continues the sequence, with a wrong root
 
@@ -181,7 +187,7 @@ describe('status, topics, members', () => {
     assert.match(added.detail, /pubFee 0\.001 ETH; subFee 0\.002 ETH; flags sensitive,open; period permanent; countries DE GB/)
     assert.equal(body.sensitiveReports.length, 1, 'the forged report of the other contract is not shown')
     const s = body.sensitiveReports[0]
-    assert.deepEqual([s.form, s.publisherCount, s.published, s.receiverCount, s.received, s.membersRoot], ['committed', 1, 3, 1, 4, topicId('members of plant/valve')])
+    assert.deepEqual([s.form, s.publisherCount, s.published, s.receiverCount, s.received, s.membersRoot], ['committed', 1, 3, 0, 0, membersRoot])
     assert.deepEqual([s.publishers, s.receivers], [[], []], 'a committed report names nobody')
     assert.equal(body.sensitiveReports[0].reporter, REPORTER)
     assert.equal(body.sensitiveReports[0].fromTime, iso(0))
