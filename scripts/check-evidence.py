@@ -10,7 +10,9 @@ written here in plain Python.
     /usr/bin/python3 scripts/check-evidence.py <bundle.json> --offline [--json]
 
 Exit 0 when every step holds (offline: every offline step), 7 naming the first failing record, 4 when the
-node cannot be reached, 2 for bad usage or an unreadable file.
+node cannot be reached, 2 for bad usage or an unreadable file. Member records, reason openings and grants
+(docs/evidence.md §3.7–3.9, §4.6, steps 4b–4d) are checked offline; each cited `ref.time` against its block's
+timestamp with --rpc. A committed reason without an opening is a warning ("committed, not disclosed").
 """
 import json
 import re
@@ -1181,6 +1183,7 @@ def main(argv):
     out = {
         'bundle': file, 'ok': ok, 'offline': offline, 'steps': res.steps, 'inScope': in_scope, 'redacted': redacted,
         'reasons': reasons_summary(bundle) if reasons_ok else None,
+        'warnings': [f'reason {c}: committed, not disclosed' for c in reasons_summary(bundle)['notDisclosed']] if reasons_ok else [],
         'failures': [{'record': r, 'message': m} for _, _, r, m in sorted(res.failures)],
         'firstFailure': {'record': first[0], 'message': first[1]} if first else None,
     }
@@ -1189,6 +1192,8 @@ def main(argv):
     else:
         print(f'{"ok" if ok else "FAILED"}: {file} ({len(in_scope)} entries in scope, {len(redacted)} redacted)'
               + (' — offline: the chain was NOT checked' if offline else ''))
+        for w in out['warnings']:
+            sys.stderr.write(f'Warning: {w}\n')
     if not ok:
         sys.stderr.write(f'Error: {first[1]}\n')
         return 7
