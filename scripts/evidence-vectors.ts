@@ -70,6 +70,20 @@ export async function generate(outDir: string): Promise<VectorExpectation[]> {
       { const b = clone(topic); const p = b.periods.find((x) => x.entries.length > 0)!; p.entries.splice(0, 1); t('tampered-topic-dropped-entry.json', 'topic.json with an in-scope entry left out', b) }
       { const b = clone(topic); const p = b.periods[topic.periods.indexOf(opened)]!; p.openings = p.openings.filter((o) => 'absent' in o); t('tampered-topic-no-opening.json', 'topic.json with the membership opening of a key removed', b) }
     }
+    // The privacy parts: member records of the committed sensitive report, the private reason's opening, grants.
+    const members = (b: EvidenceBundle) => { if (b.members.length === 0) throw new Error('no member records disclosed'); return b.members }
+    { const b = clone(whole); members(b)[0]!.record.count += 1; t('tampered-member-count.json', 'whole.json with a member record\'s count changed', b) }
+    { const b = clone(client); const i = members(b).findIndex((m) => m.record.role === 'receiver'); if (i < 0) throw new Error('no receiver record'); b.members.splice(i, 1); t('tampered-member-withheld.json', 'client.json with the client\'s receiver record withheld (its deliveries are disclosed)', b) }
+    { const b = clone(whole); if (!b.reasons[0]) throw new Error('no reason opening'); b.reasons[0].text = 'routine'; t('tampered-reason-opening.json', 'whole.json with the private reason\'s disclosed text changed', b) }
+    {
+      const b = clone(whole)
+      const g = b.grants.find((x) => x.policy !== null && b.policy[x.policy]!.event === 'Granted')!
+      const mine = b.policy[g.policy!]!
+      const other = b.policy.findIndex((e) => e.event === 'Granted' && e.args.client !== mine.args.client)
+      if (other < 0) throw new Error('no other client\'s Granted')
+      g.policy = other
+      t('tampered-grant-other-client.json', 'whole.json with a grant pointing at another client\'s Granted', b)
+    }
     { const b = clone(redacted); const p = b.periods.find((x) => x.entries.some((e) => 'redacted' in e))!; const e = p.entries.find((x) => 'redacted' in x)! as { redactedAt: number | null }; e.redactedAt = (e.redactedAt ?? 0) + 1; t('tampered-redaction.json', 'redacted.json with a redaction\'s redactedAt changed (not in the leaf: caught by the signed erasure record)', b) }
     mkdirSync(outDir, { recursive: true })
     for (const f of readdirSync(outDir)) if (f.endsWith('.json')) rmSync(join(outDir, f))

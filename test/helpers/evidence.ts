@@ -1,7 +1,8 @@
 /**
  * One real evidence run, shared by test/e2e/evidence.test.ts and scripts/evidence-vectors.ts: anvil with the
  * contract, mosquitto, `flytrap proxy start` (built binary) with a journal, a 2 s period and a registered
- * reporter (anvil dev key #5); grants, publishes, a subscribe, a refused access and a sensitive topic; then it
+ * reporter (anvil dev key #5); grants (one re-grant with a private reason, its opening in the run directory's
+ * .flytrap/reasons.jsonl), publishes, a subscribe, a refused access and a sensitive topic; then it
  * waits until every period with entries is anchored and the sensitive report is on chain, and stops the proxy.
  * `exportBundle` runs `flytrap audit export` on that journal.
  */
@@ -11,6 +12,8 @@ import { join, resolve } from 'node:path'
 import { Wallet } from 'ethers'
 import type { MqttClient } from 'mqtt'
 import { ANVIL_DEV_KEYS } from '../../src/lib/dev/anvil.js'
+import { commitReason } from '../../src/lib/chain/reasons.js'
+import { appendReason } from '../../src/lib/config/reasons.js'
 import { startMosquitto, type MosquittoHandle } from '../../src/lib/dev/mosquitto.js'
 import { readRecords } from '../../src/lib/audit/journal-files.js'
 import type { EvidenceBundle } from '../../src/lib/audit/evidence/format.js'
@@ -25,6 +28,8 @@ export const VALVE = addr(1)
 export const NURSE = addr(2)
 export const ROGUE = addr(4)
 export const REPORTER = addr(5)
+/** The clear text of the private reason of the nurse's re-grant on ward/vitals. */
+export const PRIVATE_REASON = 'night shift, patient P-1'
 
 export interface EvidenceRun {
   chain: ChainFixture
@@ -68,6 +73,10 @@ export async function evidenceRun(): Promise<EvidenceRun> {
     await owner.addTopic({ ...none, name: 'ward/vitals', sensitive: true, reason: 'patient data' })
     await owner.allow('ward/vitals', VALVE, 1, 0, 'bedside monitor 7')
     await owner.allow('ward/vitals', NURSE, 2, 0, 'nurse station')
+    // A re-grant with a private reason (what `flytrap allow --reason-private` does): the opening in reasons.jsonl first.
+    const priv = commitReason(PRIVATE_REASON)
+    await appendReason({ v: 1, commitment: priv.commitment, salt: priv.salt, text: PRIVATE_REASON, chainId: ch.chainId, contract: ch.address, topic: 'ward/vitals', client: NURSE.toLowerCase(), action: 'allow', at: Date.now() }, join(cwd, '.flytrap'))
+    await owner.allow('ward/vitals', NURSE, 2, 0, priv.onChain)
     await owner.addTopic({ ...none, name: 'plant/valve', sensitive: false, reason: 'valve telemetry' })
     await owner.allow('plant/valve', VALVE, 1, 0, 'valve controller')
     const conn = ['--rpc', ch.rpcUrl, '--contract', ch.address, '--from-block', String(ch.deployBlock)]

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { existsSync } from 'node:fs'
 import { Flags } from '@oclif/core'
@@ -13,6 +13,7 @@ import { journalDir } from '../../lib/audit/journal-files.js'
 import { parseReportTime } from '../../lib/audit/report.js'
 import { exportBundle } from '../../lib/audit/evidence/export.js'
 import { canonicalJson } from '../../lib/audit/entry.js'
+import { parseReasons, reasonsPath } from '../../lib/config/reasons.js'
 
 export interface AuditExportResult {
   out: string
@@ -28,6 +29,9 @@ export interface AuditExportResult {
   openings: number
   policyEvents: number
   summaries: number
+  members: number
+  reasons: number
+  grants: number
   bytes: number
   notes: string[]
 }
@@ -41,7 +45,8 @@ export default class AuditExport extends ChainCommand<typeof AuditExport> {
 client: the deployment and its reporter history, every journal entry in scope with its content and salt (redacted
 ones with their erasure records), the Merkle path of each to its period's anchored root, the anchors (tx, block,
 block hash, log index), the scope-index openings that prove a filtered bundle complete, the policy events that
-explain each access and the period summaries; signed by the reporter key (--key: the key the proxy anchors with).
+explain each access (and, per access, the one that allowed it), the period summaries with the member records of
+committed sensitive reports the scope discloses, and the openings of committed reasons (--reasons); signed by the reporter key (--key: the key the proxy anchors with).
 The range is rounded out to whole anchoring periods. Format and check recipe: docs/evidence.md.`
 
   static override examples = [
@@ -56,6 +61,7 @@ The range is rounded out to whole anchoring periods. Format and check recipe: do
     client: Flags.string({ description: 'only entries of this client address: the bundle proves no such entry was left out' }),
     out: Flags.string({ description: 'file to write the bundle to', required: true }),
     'data-dir': Flags.string({ description: "the proxy's data directory (the journal is in <data-dir>/journal) [default: .flytrap/proxy]", env: 'FLYTRAP_DATA_DIR' }),
+    reasons: Flags.string({ description: 'openings of committed (--reason-private) reasons, in reasons.jsonl form [default: the config directory\'s reasons.jsonl when there is one]' }),
     'from-block': Flags.integer({ description: "the contract's deployment block [default: the recorded deployment, else found on chain]", min: 0, env: 'FLYTRAP_FROM_BLOCK' }),
   }
 
@@ -73,6 +79,14 @@ The range is rounded out to whole anchoring periods. Format and check recipe: do
     const dataDir = resolve(f['data-dir'] ?? join(flytrapDir(), 'proxy'))
     if (!existsSync(journalDir(dataDir))) throw new FlytrapError(`no journal in ${journalDir(dataDir)}`, { exit: 'config', suggestions: ["pass the proxy's --data-dir"] })
     const out = resolve(f.out)
+    let reasonsText = ''
+    const reasonsFile = f.reasons !== undefined ? resolve(f.reasons) : reasonsPath()
+    try {
+      reasonsText = readFileSync(reasonsFile, 'utf8')
+    } catch (err) {
+      if (f.reasons !== undefined) throw usageError(`--reasons ${f.reasons}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`)
+    }
+    const reasons = parseReasons(reasonsText)
     const signer = await this.keyOnly()
     const client = await this.client()
     const { chainId } = await this.chain()
@@ -80,7 +94,7 @@ The range is rounded out to whole anchoring periods. Format and check recipe: do
     const deployBlock =
       f['from-block'] ?? (recorded && recorded.address.toLowerCase() === client.address.toLowerCase() ? recorded.block : ((await deploymentBlock(client.provider, client.address)) ?? 0))
 
-    const { bundle, notes } = await this.spin('Building the evidence bundle', () => exportBundle({ client, chainId, deployBlock, dataDir, fromMs, toMs, topic: f.topic, clientAddress, signer }))
+    const { bundle, notes } = await this.spin('Building the evidence bundle', () => exportBundle({ client, chainId, deployBlock, dataDir, fromMs, toMs, topic: f.topic, clientAddress, signer, reasons }))
     const text = `${canonicalJson(bundle)}\n`
     mkdirSync(dirname(out), { recursive: true })
     writeFileSync(out, text)
@@ -100,6 +114,9 @@ The range is rounded out to whole anchoring periods. Format and check recipe: do
       openings: bundle.periods.reduce((n, p) => n + p.openings.length, 0),
       policyEvents: bundle.policy.length,
       summaries: bundle.summaries.length,
+      members: bundle.members.length,
+      reasons: bundle.reasons.length,
+      grants: bundle.grants.length,
       bytes: Buffer.byteLength(text),
       notes,
     }
@@ -111,6 +128,7 @@ The range is rounded out to whole anchoring periods. Format and check recipe: do
           ['periods', result.periods],
           ['entries', `${entries} disclosed (${redacted} redacted)`],
           ['chain', `${result.policyEvents} policy events, ${result.summaries} summaries, contract ${result.contract} on chain ${chainId}`],
+          ['disclosed', `${result.members} member records, ${result.reasons} reason openings, ${result.grants} grants`],
           ['signed by', bundle.signer],
         ]),
       )

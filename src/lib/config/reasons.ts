@@ -51,13 +51,18 @@ export async function appendReason(line: ReasonLine, dir = flytrapDir()): Promis
 
 /** Every disclosure in the file that opens its commitment, by commitment (lines that do not check are skipped). */
 export function readReasons(dir = flytrapDir()): Map<string, ReasonDisclosure> {
-  const out = new Map<string, ReasonDisclosure>()
   let text: string
   try {
     text = readFileSync(reasonsPath(dir), 'utf8')
   } catch {
-    return out
+    return new Map()
   }
+  return parseReasons(text)
+}
+
+/** The disclosures of a reasons.jsonl's text (any file in that format, e.g. `audit export --reasons`). */
+export function parseReasons(text: string): Map<string, ReasonDisclosure> {
+  const out = new Map<string, ReasonDisclosure>()
   for (const raw of text.split('\n')) {
     if (!raw.trim()) continue
     try {

@@ -23,10 +23,13 @@ const load = (f: string) => JSON.parse(readFileSync(join(DIR, f), 'utf8')) as un
 describe('evidence test vectors (offline)', () => {
   test('the vectors cover the three scopes and every tampering kind', () => {
     const files = expected.map((e) => e.file)
-    for (const f of ['whole.json', 'topic.json', 'client.json', 'tampered-entry-field.json', 'tampered-salt.json', 'tampered-proof.json', 'tampered-dropped-entry.json', 'tampered-signature.json', 'tampered-topic-dropped-entry.json']) assert.ok(files.includes(f), f)
+    for (const f of ['whole.json', 'topic.json', 'client.json', 'tampered-entry-field.json', 'tampered-salt.json', 'tampered-proof.json', 'tampered-dropped-entry.json', 'tampered-signature.json', 'tampered-topic-dropped-entry.json', 'tampered-member-count.json', 'tampered-member-withheld.json', 'tampered-reason-opening.json', 'tampered-grant-other-client.json']) assert.ok(files.includes(f), f)
     const whole = readBundle(load('whole.json'))
     assert.equal(whole.signer, new Wallet(ANVIL_DEV_KEYS[5]!).address, 'signed by the reporter of the run')
     assert.equal(readFileSync(join(DIR, 'whole.json'), 'utf8'), `${canonicalJson(whole)}\n`, 'stored as canonical JSON')
+    assert.ok(whole.summaries.some((e) => e.event === 'SensitiveReport') && whole.members.length > 0, 'a committed sensitive report with its member records')
+    assert.ok(whole.reasons.some((r) => whole.policy.some((e) => e.args.reason === r.commitment)), 'a private reason with its opening')
+    assert.ok(whole.grants.length > 0 && whole.grants.every((g) => g.policy !== null), 'every allowed access with the grant that allowed it')
     assert.ok(readBundle(load('topic.json')).periods.some((p) => p.openings.length > 0 && p.anchor.index !== null), 'the topic vector opens index keys')
   })
 

@@ -1,9 +1,11 @@
 /**
  * `audit check`: verifies an evidence bundle with only the bundle and a chain node (docs/evidence.md has the
  * recipe this follows step by step). Offline: structure, every leaf from content + salt, every Merkle path to
- * its anchored root, the scope index openings and completeness, the erasure records of redactions, and the
- * signature. With a provider: every anchor, policy event, summary and reporter event against the chain
- * (receipt, log index, emitting contract, decoded arguments, block hash), the deployment block, the reporter
+ * its anchored root, the scope index openings and completeness, the erasure records of redactions, the
+ * member records of committed sensitive reports (proofs, and counts and salts against the disclosed entries),
+ * the reason openings, the grant of every allowed access (rules (a)/(b) and the replay of the cited policy),
+ * and the signature. With a provider: every anchor, policy event, summary and reporter event against the chain
+ * (receipt, log index, emitting contract, decoded arguments, block hash and time), the deployment block, the reporter
  * registered at each anchor (replayed from the chain's own ReporterAdded/ReporterRemoved, never the bundle's),
  * and that no policy event or summary the scope calls for was left out. Isomorphic: ethers and pure code
  * only, the provider is passed in (the auditor UI runs the same check in the browser).
@@ -14,9 +16,12 @@ import { ReporterHistory } from '../../chain/reporters.js'
 import { canonicalJson, entryLeaf } from '../entry.js'
 import { readErasure } from '../erasure.js'
 import { verifyProof } from '../merkle.js'
-import { BundleFormatError, encodeArgs, readBundle, type BundleAnchor, type BundlePeriod, type ChainRef, type CitedEvent, type EvidenceBundle, type IndexAbsence, type IndexMembership } from './format.js'
+import { memberSalt, verifyRecord } from '../sensitive-members.js'
+import { checkReason, parseReason } from '../../chain/reasons.js'
+import { BundleFormatError, encodeArgs, readBundle, type BundleAnchor, type BundleGrant, type BundleMember, type BundlePeriod, type ChainRef, type CitedEvent, type DisclosedEntry, type EvidenceBundle, type IndexAbsence, type IndexMembership } from './format.js'
+import { ACCESS, grantedEntries, grantExplains, replayGrants } from './grant-rules.js'
 import { bundleKeys, inScope, scopeKeys, verifyAbsence, verifyMembership } from './scope-rules.js'
-import { POLICY_EVENTS, REPORTER_EVENT_NAMES, refKey, selectPolicy, selectSummaries, SUMMARY_EVENTS } from './select.js'
+import { POLICY_EVENTS, REPORTER_EVENT_NAMES, refKey, selectPolicy, selectSummaries, SUMMARY_EVENTS, topicIdOf } from './select.js'
 import { recoverBundleSigner } from './signature.js'
 
 /** One record that does not hold: what it is (`entry seq 12`, `anchor of 2026-…`, `policy event Granted …`) and why. */
@@ -34,7 +39,7 @@ export interface CheckStep {
   detail: string
 }
 
-export const STEPS = ['structure', 'entries', 'completeness', 'redactions', 'signature', 'deployment', 'anchors', 'policy', 'summaries'] as const
+export const STEPS = ['structure', 'entries', 'completeness', 'redactions', 'members', 'reasons', 'grants', 'signature', 'deployment', 'anchors', 'policy', 'summaries'] as const
 export type StepName = (typeof STEPS)[number]
 const CHAIN_STEPS: readonly StepName[] = ['deployment', 'anchors', 'policy', 'summaries']
 
@@ -222,6 +227,12 @@ export async function checkBundle(raw: unknown, opts: CheckOptions = {}): Promis
     }
   }
 
+  // ---- 4b..4d. member records, reason openings, grants
+  const disclosedFull = periods.flatMap((p) => p.entries.filter((e): e is DisclosedEntry => !('redacted' in e)))
+  checkMembers(b, disclosedFull, s)
+  checkReasons(b, s, warnings)
+  checkGrants(b, disclosedFull, s)
+
   // ---- 5..8. the chain
   if (!opts.provider) {
     for (const k of CHAIN_STEPS) s.skip(k, 'offline: no chain node was consulted')
@@ -315,21 +326,131 @@ function checkAbsence(o: IndexAbsence, root: string): string | null {
   return verifyAbsence(proof, root) ? null : `its absence proof does not hold against the scope-index root ${root} anchored for this period (the neighbours do not prove or do not enclose the key): the key may well have entries`
 }
 
+// ------------------------------------------------------------------ members, reasons, grants
+
+const memberRecord = (role: string, address: string, summary: number) => `member record ${role} ${address} of summary ${summary}`
+
+function checkMembers(b: EvidenceBundle, disclosed: DisclosedEntry[], s: Steps): void {
+  const committed = (i: number) => b.summaries[i]?.event === 'SensitiveReport'
+  const seen = new Map<string, BundleMember>()
+  for (const m of b.members) {
+    const record = memberRecord(m.record.role, m.record.address, m.summary)
+    s.count('members')
+    if (!committed(m.summary)) {
+      s.fail('members', record, b.summaries[m.summary] ? `belongs to summary ${m.summary}, a ${b.summaries[m.summary]!.event}, not a committed SensitiveReport` : `names summary ${m.summary}, which the bundle does not cite`)
+      continue
+    }
+    const key = `${m.summary}:${m.record.role}:${m.record.address}`
+    if (seen.has(key)) {
+      s.fail('members', record, 'is disclosed twice')
+      continue
+    }
+    seen.set(key, m)
+    const root = String(b.summaries[m.summary]!.args.membersRoot)
+    if (!verifyRecord({ record: { ...m.record, salt: m.salt }, proof: m.proof }, root)) {
+      s.fail('members', record, `its leaf, recomputed from the record and its salt, and its proof do not lead to the membersRoot ${root} on chain: the record, its salt or its proof was altered`)
+    }
+  }
+  // Every sensitive access the bundle discloses is counted in a disclosed record, with that count and salt.
+  const need = new Map<string, { role: string; address: string; summary: number; sum: number; first: DisclosedEntry }>()
+  const reports = b.summaries.map((e, i) => [e, i] as const).filter(([e]) => e.event === 'SensitiveReport')
+  for (const e of disclosed) {
+    const x = e.entry
+    if (x.outcome !== 'allow' || x.sensitive !== true || (x.kind !== 'publish' && x.kind !== 'deliver') || !x.address || !x.topic) continue
+    const address = x.address.toLowerCase()
+    if (b.scope.client !== null && address !== b.scope.client) continue
+    const role = x.kind === 'publish' ? 'publisher' : 'receiver'
+    const id = topicIdOf(x.topic)
+    for (const [r, i] of reports) {
+      if (String(r.args.topic).toLowerCase() !== id || x.t < Number(r.args.fromTime) * 1000 || x.t >= Number(r.args.toTime) * 1000) continue
+      const key = `${i}:${role}:${address}`
+      const n = need.get(key)
+      if (n) n.sum += x.count ?? 1
+      else need.set(key, { role, address, summary: i, sum: x.count ?? 1, first: e })
+    }
+  }
+  for (const [key, n] of need) {
+    const record = memberRecord(n.role, n.address, n.summary)
+    const m = seen.get(key)
+    if (!m) s.fail('members', record, `is not disclosed, though the bundle discloses the entries it counts (entry seq ${n.first.seq} …): a member record was withheld`)
+    else if (m.record.count !== n.sum) s.fail('members', record, `counts ${m.record.count}, but the bundle discloses ${n.sum} such access(es) of that address in the report's interval`)
+    else if (m.salt !== memberSalt(n.first.salt, m.record.role)) s.fail('members', record, `its salt does not derive from the salt of its first entry (seq ${n.first.seq})`)
+  }
+}
+
+function checkReasons(b: EvidenceBundle, s: Steps, warnings: string[]): void {
+  const cited = new Set(b.policy.flatMap((e) => (typeof e.args.reason === 'string' && parseReason(e.args.reason).committed ? [e.args.reason] : [])))
+  const seen = new Set<string>()
+  for (const r of b.reasons) {
+    const record = `reason ${r.commitment}`
+    s.count('reasons')
+    if (seen.has(r.commitment)) s.fail('reasons', record, 'is disclosed twice')
+    else if (!checkReason(r.commitment.slice('commit:'.length), r.salt, r.text)) s.fail('reasons', record, 'its text and salt do not open the commitment: the text or the salt was altered')
+    else if (!cited.has(r.commitment)) s.fail('reasons', record, 'is the reason of no cited policy event')
+    seen.add(r.commitment)
+  }
+  for (const c of cited) if (!seen.has(c)) warnings.push(`reason ${c}: committed, not disclosed`)
+}
+
+function checkGrants(b: EvidenceBundle, disclosed: DisclosedEntry[], s: Steps): void {
+  const want = grantedEntries(disclosed)
+  const bySeq = new Map(want.map((e) => [e.seq, e]))
+  const got = new Map<number, BundleGrant>()
+  for (const g of b.grants) {
+    const record = `grant of entry seq ${g.seq}`
+    s.count('grants')
+    if (got.has(g.seq)) s.fail('grants', record, 'is given twice')
+    else if (!bySeq.has(g.seq)) s.fail('grants', record, 'names no disclosed allowed publish, subscribe, deliver or will with an address and a topic')
+    else if (g.policy !== null && g.policy >= b.policy.length) s.fail('grants', record, `names policy event ${g.policy}, but the bundle cites ${b.policy.length}`)
+    got.set(g.seq, g)
+  }
+  const checked: DisclosedEntry[] = []
+  for (const e of want) {
+    const record = `grant of entry seq ${e.seq}`
+    const g = got.get(e.seq)
+    if (!g) {
+      s.fail('grants', record, `is missing: the entry is an allowed ${e.entry.kind}, and the bundle must say which cited policy event allowed it (or null)`)
+      continue
+    }
+    if (g.policy !== null) {
+      const p = b.policy[g.policy]
+      if (!p) continue // reported above
+      const why = grantExplains(p, e, b.policy)
+      if (why) {
+        s.fail('grants', record, why)
+        continue
+      }
+    }
+    checked.push(e)
+  }
+  // The full replay of the cited policy (grants.ts) must name the same event, or nothing.
+  const replayed = replayGrants(b.policy, checked)
+  checked.forEach((e, i) => {
+    const g = got.get(e.seq)!
+    const said = g.policy === null ? null : refKey(b.policy[g.policy]!)
+    if (replayed[i] !== said) {
+      const name = (k: string | null) => (k === null ? 'nothing on chain allowed it' : `${b.policy.find((x) => refKey(x) === k)?.event ?? 'an event'} (${k.replace(':', ', log ')}) allowed it`)
+      s.fail('grants', `grant of entry seq ${e.seq}`, `says ${name(said)}, but the cited policy replayed (grants.ts) says ${name(replayed[i]!)} (${ACCESS[e.entry.kind]} of ${e.entry.topic} at ${iso(e.entry.t)})`)
+    }
+  })
+}
+
 // ------------------------------------------------------------------ the chain
 
 async function checkChain(b: EvidenceBundle, provider: Provider, s: Steps, erasureSigners: Set<string>, chunk: number): Promise<void> {
   const contract = b.deployment.contract.toLowerCase()
   const receipts = new Map<string, Promise<TransactionReceipt | null>>()
-  const blocks = new Map<number, Promise<string | null>>()
+  const blocks = new Map<number, Promise<{ hash: string; time: number } | null>>()
   const receipt = (h: string) => {
     const k = h.toLowerCase()
     if (!receipts.has(k)) receipts.set(k, provider.getTransactionReceipt(k))
     return receipts.get(k)!
   }
-  const blockHash = (n: number) => {
-    if (!blocks.has(n)) blocks.set(n, provider.getBlock(n).then((x) => x?.hash?.toLowerCase() ?? null))
+  const block = (n: number) => {
+    if (!blocks.has(n)) blocks.set(n, provider.getBlock(n).then((x) => (x?.hash ? { hash: x.hash.toLowerCase(), time: x.timestamp } : null)))
     return blocks.get(n)!
   }
+  const blockHash = async (n: number) => (await block(n))?.hash ?? null
 
   // Deployment: the chain, the contract's first block, the bundle's view of the chain (asOf).
   s.count('deployment')
@@ -355,7 +476,8 @@ async function checkChain(b: EvidenceBundle, provider: Provider, s: Steps, erasu
     if (log.address.toLowerCase() !== contract) continue
     const parsed = iface.parseLog({ topics: [...log.topics], data: log.data })
     if (!parsed) continue
-    decoded.push({ event: parsed.name, args: encodeArgs(parsed.fragment.inputs, parsed.args), ref: { txHash: log.transactionHash.toLowerCase(), blockNumber: log.blockNumber, blockHash: (log.blockHash ?? '').toLowerCase(), logIndex: log.index } })
+    // time: not read here (the selection rules do not use it); every cited ref's time is checked in onChain.
+    decoded.push({ event: parsed.name, args: encodeArgs(parsed.fragment.inputs, parsed.args), ref: { txHash: log.transactionHash.toLowerCase(), blockNumber: log.blockNumber, blockHash: (log.blockHash ?? '').toLowerCase(), logIndex: log.index, time: 0 } })
   }
   const history = new ReporterHistory()
   for (const e of decoded) if ((REPORTER_EVENT_NAMES as readonly string[]).includes(e.event)) history.add(String(e.args.reporter), [e.ref.blockNumber, e.ref.logIndex], e.event === 'ReporterAdded')
@@ -372,7 +494,9 @@ async function checkChain(b: EvidenceBundle, provider: Provider, s: Steps, erasu
     if (r.status !== 1) return `transaction ${ref.txHash} failed on chain`
     if (r.blockNumber !== ref.blockNumber) return `transaction ${ref.txHash} is in block ${r.blockNumber}, not ${ref.blockNumber}`
     if (r.blockHash.toLowerCase() !== ref.blockHash.toLowerCase()) return `block ${ref.blockNumber} of transaction ${ref.txHash} has hash ${r.blockHash}, not ${ref.blockHash}`
-    if ((await blockHash(ref.blockNumber)) !== ref.blockHash.toLowerCase()) return `block ${ref.blockNumber} has not the hash ${ref.blockHash} on this chain (reorganised?)`
+    const blk = await block(ref.blockNumber)
+    if (blk?.hash !== ref.blockHash.toLowerCase()) return `block ${ref.blockNumber} has not the hash ${ref.blockHash} on this chain (reorganised?)`
+    if (blk.time !== ref.time) return `its time ${ref.time} is not the timestamp ${blk.time} of block ${ref.blockNumber}`
     const log = r.logs.find((l) => l.index === ref.logIndex)
     if (!log) return `transaction ${ref.txHash} has no log at index ${ref.logIndex}`
     if (log.address.toLowerCase() !== contract) return `the log at index ${ref.logIndex} was emitted by ${log.address}, not the contract ${b.deployment.contract}`

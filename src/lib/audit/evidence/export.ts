@@ -3,8 +3,12 @@
  * journal-files.ts) and the chain (the contract's own logs, read once from the deployment block): the
  * reporter's anchors covering the time range, rounded out to whole anchored ranges; every entry the scope
  * needs with content and salt (redactions with their erasure records) and its Merkle path; the scope-index
- * openings of a filtered bundle; the policy events and summaries select.ts calls for; signed by the reporter
- * key. It refuses to export a period whose journal no longer matches its anchor (`audit verify` says why).
+ * openings of a filtered bundle; the policy events and summaries select.ts calls for; the member records of
+ * the committed sensitive reports the scope discloses (recomputed from the journal, refused when they are not
+ * the root on chain), the openings of committed reasons (the owner's reasons.jsonl), and for each allowed
+ * access the policy event that allowed it (grants.ts replayed over the cited events, citing more when that
+ * replay would differ from the full policy's); signed by the reporter key. It refuses to export a period
+ * whose journal no longer matches its anchor (`audit verify` says why).
  */
 import { getAddress, Interface, type Log } from 'ethers'
 import { abi } from '../../chain/artifacts/FlyTrap.js'
@@ -13,12 +17,16 @@ import { ReporterHistory } from '../../chain/reporters.js'
 import { FlytrapError } from '../../errors.js'
 import { provenLeaf, type JournalEntry, type JournalRecord } from '../entry.js'
 import type { ErasureBody, ErasureSigner } from '../erasure.js'
-import { findRecord, periodIndex, readRecords } from '../journal-files.js'
+import { findRecord, periodIndex, rangeTally, readRecords } from '../journal-files.js'
 import { merkleProof, merkleRoot } from '../merkle.js'
-import { BUNDLE_FORMAT, BUNDLE_VERSION, encodeArgs, type BundleAnchor, type BundleEntry, type BundleErasure, type BundlePeriod, type CitedEvent, type EvidenceBundle, type IndexOpening } from './format.js'
+import { commitRecords, memberLeaf, membersRecords, type MembersCommitment } from '../sensitive-members.js'
+import type { PeriodTally } from '../tally.js'
+import { parseReason, type ReasonDisclosure } from '../../chain/reasons.js'
+import { BUNDLE_FORMAT, BUNDLE_VERSION, encodeArgs, type BundleAnchor, type BundleEntry, type BundleErasure, type BundleGrant, type BundleMember, type BundlePeriod, type BundleReason, type CitedEvent, type DisclosedEntry, type EvidenceBundle, type IndexOpening } from './format.js'
 import { absenceProof, bundleKeys, membershipProof } from './scope-rules.js'
 import type { ScopeIndex } from '../scope-index.js'
-import { chainOrder, REPORTER_EVENT_NAMES, selectPolicy, selectSummaries, SUMMARY_EVENTS } from './select.js'
+import { chainOrder, POLICY_EVENTS, refKey, REPORTER_EVENT_NAMES, selectPolicy, selectSummaries, SUMMARY_EVENTS, topicIdOf, topicsOverlap } from './select.js'
+import { grantedEntries, replayGrants } from './grant-rules.js'
 import { signBundle } from './signature.js'
 
 export interface ExportOptions {
@@ -37,6 +45,8 @@ export interface ExportOptions {
   signer: ErasureSigner
   chunk?: number
   now?: number
+  /** Openings of committed reasons by commitment (0x…, config/reasons.ts readReasons): disclosed when a cited event carries one. */
+  reasons?: ReadonlyMap<string, ReasonDisclosure>
 }
 
 export interface ExportSummary {
@@ -51,12 +61,24 @@ const iso = (ms: number) => new Date(ms).toISOString()
 /** Every log of the contract from the deployment to `toBlock`, decoded to the bundle's canonical form. */
 export async function contractEvents(client: FlyTrapClient, fromBlock: number, toBlock: number, chunk?: number): Promise<CitedEvent[]> {
   const logs: Log[] = await getLogsChunked(client.provider, { address: client.address, topics: [] }, fromBlock, chunk, toBlock)
+  const mine = logs.filter((l) => l.address.toLowerCase() === client.address.toLowerCase())
+  // Each log's block time (ref.time): one block read per distinct block, a few at a time.
+  const times = new Map<number, number>()
+  const numbers = [...new Set(mine.map((l) => l.blockNumber))]
+  for (let i = 0; i < numbers.length; i += 16) {
+    await Promise.all(
+      numbers.slice(i, i + 16).map(async (n) => {
+        const b = await client.provider.getBlock(n)
+        if (!b) throw new FlytrapError(`block ${n} is not available from this node`, { exit: 'unreachable' })
+        times.set(n, b.timestamp)
+      }),
+    )
+  }
   const out: CitedEvent[] = []
-  for (const log of logs) {
-    if (log.address.toLowerCase() !== client.address.toLowerCase()) continue
+  for (const log of mine) {
     const parsed = iface.parseLog({ topics: [...log.topics], data: log.data })
     if (!parsed) continue
-    out.push({ event: parsed.name, args: encodeArgs(parsed.fragment.inputs, parsed.args), ref: { txHash: log.transactionHash.toLowerCase(), blockNumber: log.blockNumber, blockHash: (log.blockHash ?? '').toLowerCase(), logIndex: log.index } })
+    out.push({ event: parsed.name, args: encodeArgs(parsed.fragment.inputs, parsed.args), ref: { txHash: log.transactionHash.toLowerCase(), blockNumber: log.blockNumber, blockHash: (log.blockHash ?? '').toLowerCase(), logIndex: log.index, time: times.get(log.blockNumber)! } })
   }
   return out.sort(chainOrder)
 }
@@ -176,6 +198,13 @@ export async function exportBundle(o: ExportOptions): Promise<ExportSummary> {
   }
 
   const summaries = selectSummaries(events.filter((e) => !(SUMMARY_EVENTS as readonly string[]).includes(e.event) || registered(e)), { fromMs: scopeFrom, toMs: scopeTo }, headNo)
+  const disclosed = periods.flatMap((p) => p.entries.filter((e): e is DisclosedEntry => !('redacted' in e)))
+  const members = await memberDisclosures(o.dataDir, summaries, scope, disclosed)
+  const { policy, grants } = grantsOf(events.filter((e) => e.ref.blockNumber <= headNo), selectPolicy(events, scope, headNo), disclosed)
+  const reasons = reasonOpenings(policy, o.reasons)
+  const undisclosed = new Set(policy.flatMap((e) => (typeof e.args.reason === 'string' && parseReason(e.args.reason).committed ? [e.args.reason] : [])))
+  for (const r of reasons) undisclosed.delete(r.commitment)
+  if (undisclosed.size > 0) notes.push(`${undisclosed.size} committed reason(s) of the cited policy events have no opening here (--reasons): they stay undisclosed`)
   const bundle = await signBundle(o.signer, {
     format: BUNDLE_FORMAT,
     version: BUNDLE_VERSION,
@@ -190,8 +219,11 @@ export async function exportBundle(o: ExportOptions): Promise<ExportSummary> {
     scope: { requested: { fromMs: o.fromMs, toMs: o.toMs }, fromMs: scopeFrom, toMs: scopeTo, topic: scope.topic, client: scope.client },
     periods,
     erasures,
-    policy: selectPolicy(events, scope, headNo),
+    policy,
     summaries,
+    members,
+    reasons,
+    grants,
   })
   return { bundle, notes }
 }
@@ -204,4 +236,90 @@ export function openKey(index: ScopeIndex, key: string): IndexOpening {
   if (!a) throw new FlytrapError(`the index row of "${key}" keeps no seqs (erased by audit forget): its entries cannot be disclosed`, { exit: 'verification' })
   const n = (x: typeof a.left) => (x ? { keyHash: x.keyHash, seqsDigest: x.seqsDigest, index: x.index, count: x.count, siblings: x.siblings } : null)
   return { key, absent: true, left: n(a.left), right: n(a.right) }
+}
+
+// ------------------------------------------------------------------ member records, grants, reasons
+
+/**
+ * The member records the scope discloses, of every cited committed SensitiveReport: recomputed from the
+ * journal's tally of the report's interval (the same entries the reporter counted), refused when they do not
+ * give the membersRoot on chain. Client scope: that address's records; topic scope: every record of a report
+ * whose topic overlaps the scope's or is the topic of a disclosed entry; whole journal: every record.
+ */
+async function memberDisclosures(dataDir: string, summaries: CitedEvent[], scope: { topic: string | null; client: string | null }, disclosed: DisclosedEntry[]): Promise<BundleMember[]> {
+  const tallies = new Map<string, Promise<PeriodTally>>()
+  const entryTopics = new Set(disclosed.flatMap((e) => (e.entry.topic ? [e.entry.topic] : [])))
+  const out: BundleMember[] = []
+  for (const [i, ev] of summaries.entries()) {
+    if (ev.event !== 'SensitiveReport') continue
+    const from = Number(ev.args.fromTime) * 1000
+    const to = Number(ev.args.toTime) * 1000
+    const k = `${from}:${to}`
+    if (!tallies.has(k)) tallies.set(k, rangeTally(dataDir, from, to))
+    const tally = await tallies.get(k)!
+    const id = String(ev.args.topic).toLowerCase()
+    let name: string | null = null
+    let c: MembersCommitment = commitRecords([])
+    for (const [topic, st] of tally.sensitive) {
+      if (topicIdOf(topic) !== id) continue
+      name = topic
+      c = membersRecords(st)
+    }
+    if (c.membersRoot.toLowerCase() !== String(ev.args.membersRoot).toLowerCase()) {
+      throw new FlytrapError(`the member records recomputed from the journal for the sensitive report of ${iso(from)}..${iso(to)} (tx ${ev.ref.txHash}) do not give the membersRoot on chain (entries erased or altered since); run \`flytrap audit verify\``, { exit: 'verification' })
+    }
+    const wanted =
+      scope.client !== null ? (a: string) => a === scope.client : scope.topic !== null ? (name !== null && (topicsOverlap(name, scope.topic) || entryTopics.has(name)) ? () => true : () => false) : () => true
+    const leaves = c.records.map(memberLeaf)
+    c.records.forEach((r, j) => {
+      if (!wanted(r.address)) return
+      const p = merkleProof(leaves, j)
+      out.push({ summary: i, record: { address: r.address, role: r.role, count: r.count }, salt: r.salt, proof: { index: p.index, count: p.count, siblings: p.siblings } })
+    })
+  }
+  return out
+}
+
+/**
+ * The cited policy events and each entry's grant: the scope's events (select.ts), plus the events the full
+ * policy's answers name and their topics' TopicAdded; if the replay of that set still answers differently
+ * from the full policy's (another owner's registration, a revoke on a topic outside the scope), every topic
+ * registration, transfer and removal too; at worst every policy event.
+ */
+function grantsOf(all: CitedEvent[], base: CitedEvent[], disclosed: DisclosedEntry[]): { policy: CitedEvent[]; grants: BundleGrant[] } {
+  const policyAll = all.filter((e) => (POLICY_EVENTS as readonly string[]).includes(e.event))
+  const entries = grantedEntries(disclosed)
+  const truth = replayGrants(policyAll, entries)
+  const byKey = new Map(policyAll.map((e) => [refKey(e), e]))
+  const causes = truth.flatMap((k) => (k ? [byKey.get(k)!] : []))
+  const ids = new Set(causes.map((e) => String(e.args.topic)))
+  const union = (...lists: CitedEvent[][]) => {
+    const m = new Map<string, CitedEvent>()
+    for (const l of lists) for (const e of l) m.set(refKey(e), e)
+    return [...m.values()].sort(chainOrder)
+  }
+  const candidates = [
+    union(base, causes, policyAll.filter((e) => e.event === 'TopicAdded' && ids.has(String(e.args.topic)))),
+    union(base, causes, policyAll.filter((e) => ids.has(String(e.args.topic)) || ['TopicAdded', 'TopicTransferred', 'TopicRemoved'].includes(e.event))),
+    policyAll,
+  ]
+  const same = (a: (string | null)[]) => a.every((k, i) => k === truth[i])
+  const policy = candidates.find((c) => same(replayGrants(c, entries)))!
+  const index = new Map(policy.map((e, i) => [refKey(e), i]))
+  return { policy, grants: entries.map((e, i) => ({ seq: e.seq, policy: truth[i] === null ? null : index.get(truth[i]!)! })) }
+}
+
+/** The openings of the committed reasons of the cited events that `known` has, in order of first citation. */
+function reasonOpenings(policy: CitedEvent[], known: ReadonlyMap<string, ReasonDisclosure> | undefined): BundleReason[] {
+  const out: BundleReason[] = []
+  const seen = new Set<string>()
+  for (const e of policy) {
+    if (typeof e.args.reason !== 'string') continue
+    const p = parseReason(e.args.reason)
+    if (!p.committed || seen.has(p.commitment)) continue
+    seen.add(p.commitment)
+    const d = known?.get(p.commitment)
+    if (d) out.push({ commitment: e.args.reason, salt: d.salt.toLowerCase(), text: d.text })
+  }
+  return out
 }

@@ -17,6 +17,8 @@ export interface ChainRef {
   blockNumber: number
   blockHash: string
   logIndex: number
+  /** The block's timestamp, unix seconds (checked against the chain). */
+  time: number
 }
 
 /** A contract event as the bundle cites it: its name, its decoded arguments (canonical, see encodeArgs) and where it is. */
@@ -113,6 +115,29 @@ export interface BundleErasure {
   siblings: string[]
 }
 
+/** A disclosed member record of a committed SensitiveReport (sensitive-members.ts), with its proof against membersRoot. */
+export interface BundleMember {
+  /** Index into `summaries` of the SensitiveReport. */
+  summary: number
+  record: { address: string; role: 'publisher' | 'receiver'; count: number }
+  salt: string
+  proof: { index: number; count: number; siblings: string[] }
+}
+
+/** The opening of a committed reason (`commit:0x…`, chain/reasons.ts) of a cited policy event. */
+export interface BundleReason {
+  /** The on-chain string: "commit:0x" + 64 hex. */
+  commitment: string
+  salt: string
+  text: string
+}
+
+/** Which cited policy event allowed a disclosed access (index into `policy`), or null when none did. */
+export interface BundleGrant {
+  seq: number
+  policy: number | null
+}
+
 export interface BundleScope {
   /** What was asked (unix ms, half-open), and what the bundle covers: rounded out to whole anchored ranges. */
   requested: { fromMs: number; toMs: number }
@@ -144,6 +169,12 @@ export interface EvidenceBundle {
   policy: CitedEvent[]
   /** SensitiveReport / DeniedSummary events whose interval lies in the scope, in chain order. */
   summaries: CitedEvent[]
+  /** Member records of the cited committed SensitiveReports that the scope discloses. */
+  members: BundleMember[]
+  /** Openings of committed reasons of cited policy events. */
+  reasons: BundleReason[]
+  /** One per disclosed allowed publish/subscribe/deliver/will with an address and topic, in seq order. */
+  grants: BundleGrant[]
   /** The reporter address that signed (checksummed), and its EIP-191 signature of bundleDigest(bundle). */
   signer: string
   signature: string
@@ -205,10 +236,10 @@ function need(cond: boolean, where: string, what: string): void {
 function readRef(v: unknown, where: string): void {
   need(isObj(v), where, 'no chain reference')
   const r = v as Obj
-  keysExactly(r, ['txHash', 'blockNumber', 'blockHash', 'logIndex'], `${where} (ref)`)
+  keysExactly(r, ['txHash', 'blockNumber', 'blockHash', 'logIndex', 'time'], `${where} (ref)`)
   need(typeof r.txHash === 'string' && HASH.test(r.txHash), where, 'bad txHash')
   need(typeof r.blockHash === 'string' && HASH.test(r.blockHash), where, 'bad blockHash')
-  need(int(r.blockNumber) && int(r.logIndex), where, 'bad blockNumber or logIndex')
+  need(int(r.blockNumber) && int(r.logIndex) && int(r.time), where, 'bad blockNumber, logIndex or time')
 }
 
 function readEvent(v: unknown, where: string): void {
@@ -284,7 +315,7 @@ export function readBundle(raw: unknown): EvidenceBundle {
   const b = raw as Obj
   need(b.format === BUNDLE_FORMAT, 'bundle', `not a FlyTrap evidence bundle (format ${JSON.stringify(b.format)})`)
   need(b.version === BUNDLE_VERSION, 'bundle', `unsupported version ${JSON.stringify(b.version)} (this checker reads version ${BUNDLE_VERSION})`)
-  keysExactly(b, ['format', 'version', 'createdAt', 'deployment', 'scope', 'periods', 'erasures', 'policy', 'summaries', 'signer', 'signature'], 'bundle')
+  keysExactly(b, ['format', 'version', 'createdAt', 'deployment', 'scope', 'periods', 'erasures', 'policy', 'summaries', 'members', 'reasons', 'grants', 'signer', 'signature'], 'bundle')
   need(int(b.createdAt), 'bundle', 'bad createdAt')
   need(isObj(b.deployment), 'deployment', 'missing')
   const d = b.deployment as Obj
@@ -327,6 +358,41 @@ export function readBundle(raw: unknown): EvidenceBundle {
     need(Array.isArray(b[k]), 'bundle', `bad ${k}`)
     ;(b[k] as unknown[]).forEach((e, i) => readEvent(e, `${k === 'policy' ? 'policy event' : 'summary'} ${i}`))
   }
+  need(Array.isArray(b.members) && Array.isArray(b.reasons) && Array.isArray(b.grants), 'bundle', 'bad members, reasons or grants')
+  ;(b.members as unknown[]).forEach((m, i) => {
+    const where = `member ${i}`
+    need(isObj(m), where, 'not an object')
+    const x = m as Obj
+    keysExactly(x, ['summary', 'record', 'salt', 'proof'], where)
+    need(int(x.summary), where, 'bad summary index')
+    need(isObj(x.record), where, 'bad record')
+    keysExactly(x.record as Obj, ['address', 'role', 'count'], `${where} (record)`)
+    const r = x.record as Obj
+    need(typeof r.address === 'string' && /^0x[0-9a-f]{40}$/.test(r.address), where, 'bad record address (a lower-case address)')
+    need(r.role === 'publisher' || r.role === 'receiver', where, 'bad record role')
+    need(int(r.count, 1), where, 'bad record count (a positive integer)')
+    need(typeof x.salt === 'string' && HASH.test(x.salt), where, 'bad salt')
+    need(isObj(x.proof), where, 'bad proof')
+    keysExactly(x.proof as Obj, ['index', 'count', 'siblings'], `${where} (proof)`)
+    need(int((x.proof as Obj).index) && int((x.proof as Obj).count, 1), where, 'bad proof position')
+    readSiblings((x.proof as Obj).siblings, where)
+  })
+  ;(b.reasons as unknown[]).forEach((r, i) => {
+    const where = `reason ${i}`
+    need(isObj(r), where, 'not an object')
+    keysExactly(r as Obj, ['commitment', 'salt', 'text'], where)
+    const x = r as Obj
+    need(typeof x.commitment === 'string' && /^commit:0x[0-9a-f]{64}$/.test(x.commitment), where, 'bad commitment ("commit:0x" + 64 lower-case hex)')
+    need(typeof x.salt === 'string' && HASH.test(x.salt), where, 'bad salt')
+    need(typeof x.text === 'string', where, 'bad text')
+  })
+  ;(b.grants as unknown[]).forEach((g, i) => {
+    const where = `grant ${i}`
+    need(isObj(g), where, 'not an object')
+    keysExactly(g as Obj, ['seq', 'policy'], where)
+    need(int((g as Obj).seq, 1), where, 'bad seq')
+    need((g as Obj).policy === null || int((g as Obj).policy), where, 'bad policy index')
+  })
   need(typeof b.signer === 'string' && isAddress(b.signer) && b.signer === getAddress(b.signer), 'signature', 'bad signer (a checksummed address)')
   need(typeof b.signature === 'string' && SIG.test(b.signature), 'signature', 'bad signature')
   return b as unknown as EvidenceBundle

@@ -14,7 +14,7 @@ export { topicsOverlap }
 export const POLICY_EVENTS = ['TopicAdded', 'TopicFeesChanged', 'TopicCountriesChanged', 'TopicFlagsChanged', 'TopicTransferred', 'TopicRemoved', 'Granted', 'Revoked', 'Joined'] as const
 const MEMBER_EVENTS = new Set(['Granted', 'Revoked', 'Joined'])
 /** Per-period summaries the reporter files. */
-export const SUMMARY_EVENTS = ['SensitiveReport', 'DeniedSummary'] as const
+export const SUMMARY_EVENTS = ['SensitiveReport', 'SensitiveReportClear', 'DeniedSummary'] as const
 export const REPORTER_EVENT_NAMES = ['ReporterAdded', 'ReporterRemoved'] as const
 
 /** keccak256(utf8(name)): the contract's topic id. */
@@ -47,7 +47,7 @@ export function selectPolicy(events: readonly CitedEvent[], scope: { topic: stri
   return policy.filter(keep).sort(chainOrder)
 }
 
-/** The summaries a bundle cites: SensitiveReport/DeniedSummary at or before `asOf` whose [fromTime, toTime) lies in [fromMs, toMs). */
+/** The summaries a bundle cites: SensitiveReport/SensitiveReportClear/DeniedSummary at or before `asOf` whose [fromTime, toTime) lies in [fromMs, toMs). */
 export function selectSummaries(events: readonly CitedEvent[], range: { fromMs: number; toMs: number }, asOf: number): CitedEvent[] {
   return events
     .filter((e) => (SUMMARY_EVENTS as readonly string[]).includes(e.event) && e.ref.blockNumber <= asOf)
