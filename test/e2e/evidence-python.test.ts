@@ -2,7 +2,7 @@
  * The independent Python checker (scripts/check-evidence.py, written from docs/evidence.md alone) against a live
  * chain (issue 11, item 2): real anvil, mosquitto and `flytrap proxy start` (test/helpers/evidence.ts), bundles
  * written by `flytrap audit export`, then `python3 scripts/check-evidence.py <bundle> --rpc <anvil>`: exit 0 for
- * the whole journal, a topic and a client; exit 7 for tampered anchor references, policy events, a summary's count, a
+ * the whole journal, a topic and a client; exit 7 for tampered anchor references (ref.time too), policy events, a summary's count and time, a
  * member record's count and a grant pointing at another client's event,
  * naming the same record as `flytrap audit check` where both run; and after `audit forget`, a bundle with redactions and its anchored
  * erasure record. On CI a missing python3/Cryptodome fails; elsewhere the test is skipped. Needs dist/.
@@ -95,6 +95,8 @@ if (missing) {
         { ts: true, name: "an anchor's tx hash", bundle: (() => { const b = clone(whole); b.periods[0]!.anchor.ref.txHash = hexlify(randomBytes(32)); return b })(), record: /^anchor of .* \(tx 0x[0-9a-f]{64}, log \d+\)$/ },
         { name: "an anchor's block hash", bundle: (() => { const b = clone(topic); b.periods[1]!.anchor.ref.blockHash = hexlify(randomBytes(32)); return b })(), record: /^anchor of / },
         { name: "an anchor's log index", bundle: (() => { const b = clone(client); b.periods[0]!.anchor.ref.logIndex += 3; return b })(), record: /^anchor of / },
+        { ts: true, name: "an anchor's block time (ref.time)", bundle: (() => { const b = clone(topic); b.periods[0]!.anchor.ref.time -= 1; return b })(), record: /^anchor of .* \(tx 0x[0-9a-f]{64}, log \d+\)$/ },
+        { ts: true, name: "a summary's block time (ref.time)", bundle: (() => { const b = clone(whole); b.summaries[0]!.ref.time += 1; return b })(), record: /^summary \w+ \(tx / },
         { name: "an anchor's block number", bundle: (() => { const b = clone(whole); b.periods[1]!.anchor.ref.blockNumber -= 1; return b })(), record: /^anchor of / },
         { ts: true, name: "a policy event's reason", bundle: (() => { const b = clone(topic); granted(b).args.reason = 'emergency override'; return b })(), record: /^policy event Granted \(tx / },
         { name: 'a forged policy event (not on chain)', bundle: (() => { const b = clone(topic); const g = clone(granted(b)); g.ref.txHash = hexlify(randomBytes(32)); g.args.client = ROGUE.toLowerCase(); b.policy.push(g); return b })(), record: /^policy event Granted \(tx / },
