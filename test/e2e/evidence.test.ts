@@ -4,22 +4,29 @@
  * a refused access and traffic on a sensitive topic; once the periods are anchored, `flytrap audit export` writes
  * bundles (whole journal, one topic, one client) and `flytrap audit check` verifies them as a regulator would:
  * as a child process in a fresh directory holding only the bundle, with only --rpc. Then every part of a bundle
- * is tampered with in turn and the check must fail with exit 7 naming that record.
+ * is tampered with in turn and the check must fail with exit 7 naming that record — the privacy parts too: member
+ * records of the committed sensitive report, the private reason's opening, the grant of each access, and an
+ * operator who files a sensitive report on chain that the journal does not bear out.
  * Needs dist/ (npm run build). The tests in this file depend on each other and run in order.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { getBytes, hexlify, JsonRpcProvider, randomBytes, Wallet } from 'ethers'
+import { concat, getBytes, hexlify, JsonRpcProvider, keccak256, randomBytes, toUtf8Bytes, Wallet } from 'ethers'
 import { canonicalJson } from '../../src/lib/audit/entry.js'
 import { checkBundle, type CheckResult } from '../../src/lib/audit/evidence/check.js'
+import { contractEvents } from '../../src/lib/audit/evidence/export.js'
 import type { DisclosedEntry, EvidenceBundle } from '../../src/lib/audit/evidence/format.js'
+import { refKey } from '../../src/lib/audit/evidence/select.js'
 import { bundleDigest } from '../../src/lib/audit/evidence/signature.js'
+import { commitRecords, memberLeaf, type MemberRecord } from '../../src/lib/audit/sensitive-members.js'
+import { merkleProof } from '../../src/lib/audit/merkle.js'
 import { tempCwd, type CliRun } from '../helpers/cli.js'
-import { evidenceRun, K, NURSE, PERIOD_MS, REPORTER, type EvidenceRun } from '../helpers/evidence.js'
+import { evidenceRun, K, NURSE, PERIOD_MS, PRIVATE_REASON, REPORTER, VALVE, type EvidenceRun } from '../helpers/evidence.js'
 
 const oneLine = (s: string) => s.replace(/\s*\n\s*›\s*/g, ' ')
+const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T
 
 describe('evidence bundles end to end (proxy CLI, anvil, mosquitto)', () => {
   let run: EvidenceRun
@@ -73,6 +80,15 @@ describe('evidence bundles end to end (proxy CLI, anvil, mosquitto)', () => {
     assert.ok(!byTopic.policy.some((e) => e.args.reason === 'valve controller'))
     assert.ok(byClient.policy.some((e) => e.event === 'Granted'))
     assert.ok(byClient.policy.every((e) => e.event !== 'Granted' || e.args.client === NURSE.toLowerCase()))
+    // The privacy parts: the committed report's member records (the client bundle only the client's), the
+    // private reason opened from the run's .flytrap/reasons.jsonl, and the grant of every allowed access.
+    assert.ok(whole.members.some((m) => m.record.address === VALVE.toLowerCase() && m.record.role === 'publisher'))
+    assert.ok(byClient.members.length > 0 && byClient.members.every((m) => m.record.address === NURSE.toLowerCase()))
+    for (const b of [whole, byTopic, byClient]) assert.ok(b.reasons.some((r) => r.text === PRIVATE_REASON), 'the private reason is disclosed')
+    const delivery = all.find((e) => e.entry.kind === 'deliver' && e.entry.address?.toLowerCase() === NURSE.toLowerCase())!
+    const g = byClient.grants.find((x) => x.seq === delivery.seq)!
+    assert.equal(byClient.policy[g.policy!]!.args.reason, byClient.reasons[0]!.commitment, 'the delivery was allowed by the re-grant with the private reason')
+    assert.ok(whole.periods[0]!.anchor.ref.time > 0 && whole.policy.every((e) => Number.isInteger(e.ref.time)))
   })
 
   test('audit check passes each bundle in a fresh directory with only the bundle and --rpc; --offline says what it did not check', async () => {
@@ -94,7 +110,6 @@ describe('evidence bundles end to end (proxy CLI, anvil, mosquitto)', () => {
   })
 
   test('every part of a bundle tampered with in turn: exit 7 naming that record', async () => {
-    const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T
     const firstWith = (b: EvidenceBundle, pred: (e: DisclosedEntry) => boolean) => {
       for (const p of b.periods) for (const e of p.entries) if (!('redacted' in e) && pred(e)) return e
       throw new Error('no such entry')
@@ -114,9 +129,42 @@ describe('evidence bundles end to end (proxy CLI, anvil, mosquitto)', () => {
       { name: 'an in-scope entry dropped (client)', bundle: () => { const b = clone(byClient); const p = b.periods.find((x) => x.entries.length > 0)!; p.entries.splice(0, 1); return b }, record: /^entry seq \d+ .*left out/ },
       { name: 'an entry dropped (whole journal)', bundle: () => { const b = clone(whole); const p = b.periods.find((x) => x.entries.length > 1)!; p.entries.pop(); return b }, record: /^entry seq \d+ .*left out/ },
       { cli: true, name: "a policy event's args", bundle: () => { const b = clone(byTopic); b.policy.find((e) => e.event === 'Granted')!.args.reason = 'emergency override'; return b }, record: /^policy event Granted .*arguments differ/ },
-      { cli: true, name: 'a policy event that is not on chain', bundle: () => { const b = clone(byTopic); const g = clone(b.policy.find((e) => e.event === 'Granted')!); g.ref.txHash = hexlify(randomBytes(32)); b.policy.push(g); return b }, record: /^policy event Granted .*not on this chain/ },
-      { name: 'a policy event left out', bundle: () => { const b = clone(byTopic); b.policy = b.policy.filter((e) => e.event !== 'Granted' || e.args.reason !== 'nurse station'); return b }, record: /^policy event Granted .*leaves it out/ },
-      { name: "a summary's counts", bundle: () => { const b = clone(whole); const s = b.summaries.find((e) => e.event === 'SensitiveReport')!; s.args.received = (s.args.received as string[]).map(() => '0'); return b }, record: /^summary SensitiveReport .*arguments differ/ },
+      { cli: true, name: 'a policy event that is not on chain', bundle: () => { const b = clone(byTopic); const g = clone(b.policy.find((e) => e.event === 'Granted')!); g.ref.txHash = hexlify(randomBytes(32)); g.args.client = stranger.address.toLowerCase(); b.policy.push(g); return b }, record: /^policy event Granted .*not on this chain/ },
+      {
+        name: 'a policy event left out (the grants renumbered to match)',
+        bundle: () => {
+          const b = clone(byTopic)
+          const keys = b.policy.map(refKey)
+          b.policy = b.policy.filter((e) => e.event !== 'Granted' || e.args.reason !== 'nurse station')
+          const at = new Map(b.policy.map((e, i) => [refKey(e), i]))
+          for (const g of b.grants) if (g.policy !== null) g.policy = at.get(keys[g.policy]!)!
+          return b
+        },
+        record: /^policy event Granted .*leaves it out/,
+      },
+      { name: "a summary's counts", bundle: () => { const b = clone(whole); const s = b.summaries.find((e) => e.event === 'SensitiveReport')!; s.args.received = String(Number(s.args.received) + 1); return b }, record: /^summary SensitiveReport .*arguments differ/ },
+      { name: "a summary's block time", bundle: () => { const b = clone(whole); b.summaries[0]!.ref.time -= 1; return b }, record: /^summary \w+ .*not the timestamp/ },
+      { cli: true, name: "a member record's count", bundle: () => { const b = clone(whole); b.members[0]!.record.count += 1; return b }, record: /^member record (publisher|receiver) 0x[0-9a-f]{40} of summary \d+: its leaf/ },
+      { name: 'a member record withheld (client)', bundle: () => { const b = clone(byClient); b.members = b.members.filter((m) => m.record.role !== 'receiver'); return b }, record: /^member record receiver 0x[0-9a-f]{40} of summary \d+: is not disclosed/ },
+      { name: "a made-up member record of another address (client)", bundle: () => { const b = clone(byClient); const m = clone(b.members[0]!); m.record = { address: VALVE.toLowerCase(), role: 'publisher', count: 5 }; m.salt = hexlify(randomBytes(32)); b.members.push(m); return b }, record: /^member record publisher 0x[0-9a-f]{40} of summary \d+: its leaf/ },
+      { name: 'a member record with a checksummed address', bundle: () => { const b = clone(whole); b.members[0]!.record.address = VALVE; return b }, record: /^member record publisher 0x[0-9a-fA-F]{40} of summary \d+: is not a member record/ },
+      { name: 'a member record moved to another summary', bundle: () => { const b = clone(whole); b.members[0]!.summary = b.summaries.findIndex((e) => e.event === 'DeniedSummary'); return b }, record: /^member record .* not a committed SensitiveReport/ },
+      { cli: true, name: "the private reason's text", bundle: () => { const b = clone(byTopic); b.reasons[0]!.text = 'routine'; return b }, record: /^reason commit:0x[0-9a-f]{64}: its text and salt do not open/ },
+      { name: 'a reason opening no cited event carries', bundle: () => { const b = clone(byTopic); const salt = hexlify(randomBytes(32)); b.reasons.push({ commitment: `commit:${keccak256(concat(['0x07', salt, toUtf8Bytes('made up')]))}`, salt, text: 'made up' }); return b }, record: /^reason commit:.*no cited policy event/ },
+      {
+        name: "a grant pointing at another client's Granted",
+        bundle: () => {
+          const b = clone(whole)
+          const g = b.grants.find((x) => x.policy !== null && b.policy[x.policy]!.args.client === NURSE.toLowerCase())!
+          g.policy = b.policy.findIndex((e) => e.event === 'Granted' && e.args.client !== NURSE.toLowerCase())
+          return b
+        },
+        record: /^grant of entry seq \d+: names Granted .*for client/,
+      },
+      { name: 'a grant said to be null (nothing allowed it): the replay of the cited policy disagrees', bundle: () => { const b = clone(byClient); b.grants[0]!.policy = null; return b }, record: /^grant of entry seq \d+: says nothing on chain allowed it, but the cited policy replayed/ },
+      { name: "a grant pointing at the client's superseded Granted: the replay disagrees", bundle: () => { const b = clone(byClient); const g = b.grants.find((x) => x.policy !== null)!; g.policy = b.policy.findIndex((e) => e.event === 'Granted' && e.args.reason === 'nurse station'); return b }, record: /^grant of entry seq \d+: says Granted .* replayed/ },
+      { name: 'a grant left out', bundle: () => { const b = clone(byClient); b.grants.pop(); return b }, record: /^grant of entry seq \d+: is missing/ },
+      { name: "a grant's policy event dated after the entry", bundle: () => { const b = clone(byClient); const g = b.grants.find((x) => x.policy !== null)!; b.policy[g.policy!]!.ref.time += 3600; return b }, record: /^grant of entry seq \d+: .*later than the entry/ },
       { cli: true, name: 'the signature', bundle: () => { const b = clone(whole); b.signature = b.signature.slice(0, 10) + (b.signature[10] === 'a' ? 'b' : 'a') + b.signature.slice(11); return b }, record: /^signature/ },
       { name: 're-signed by a key that is not the reporter', bundle: () => resign(clone(whole), new Wallet(stranger.privateKey)), record: /^signature: is by/ },
     ]
@@ -151,5 +199,46 @@ describe('evidence bundles end to end (proxy CLI, anvil, mosquitto)', () => {
     }
     // The bundle is one canonical JSON document: re-encoding it changes nothing.
     assert.equal(canonicalJson(whole), wholeText.trimEnd())
+  })
+
+  test('the operator files a sensitive report the journal does not bear out: export refuses, a hand-made bundle fails at the member record', async () => {
+    // Last in this file: the chain then holds a report no journal matches.
+    const report = whole.summaries.find((e) => e.event === 'SensitiveReport')!
+    const i0 = whole.summaries.indexOf(report)
+    const honest = whole.members.filter((m) => m.summary === i0)
+    // The reporter key re-commits the same records with one count raised and one salt replaced: a valid tree.
+    const fake: MemberRecord[] = honest.map((m, j) => ({ ...m.record, salt: j === 1 ? hexlify(randomBytes(32)) : m.salt, count: m.record.count + (j === 0 ? 1 : 0) }))
+    const c = commitRecords(fake)
+    const reporter = chain.as(5)
+    await reporter.recordSensitive(String(report.args.topic), Number(report.args.fromTime), Number(report.args.toTime), c)
+    const refused = await run.flytrap(['audit', 'export', '--from', String(Math.floor(run.t0 / 1000)), '--to', 'now', '--data-dir', run.dataDir, '--key', K[5]!, '--out', join(run.cwd, 'refused.json'), '--json', '--rpc', chain.rpcUrl, '--contract', chain.address, '--from-block', String(chain.deployBlock)])
+    assert.equal(refused.code, 7, refused.stderr)
+    assert.match(`${refused.stdout}${refused.stderr}`.replace(/\s+/g, ' '), /do not give the membersRoot on chain/)
+
+    const events = await contractEvents(chain.as(0), chain.deployBlock, await chain.provider.getBlockNumber())
+    const lie = events.filter((e) => e.event === 'SensitiveReport').at(-1)!
+    assert.equal(lie.args.membersRoot, c.membersRoot.toLowerCase())
+    const b = clone(whole)
+    const head = (await chain.provider.getBlock('latest'))!
+    b.deployment.asOf = { blockNumber: head.number, blockHash: head.hash!.toLowerCase() }
+    b.summaries.push(lie)
+    const leaves = c.records.map(memberLeaf)
+    c.records.forEach((r, j) => {
+      const p = merkleProof(leaves, j)
+      b.members.push({ summary: b.summaries.length - 1, record: { address: r.address, role: r.role, count: r.count }, salt: r.salt, proof: { index: p.index, count: p.count, siblings: p.siblings } })
+    })
+    const w = new Wallet(K[5]!)
+    const signed = { ...b, signature: await w.signMessage(getBytes(bundleDigest(b))) }
+    const provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, { staticNetwork: true })
+    try {
+      const r = await checkBundle(signed, { provider })
+      assert.equal(r.ok, false)
+      const mine = r.failures.filter((f) => f.record.endsWith(`of summary ${b.summaries.length - 1}`))
+      assert.ok(mine.some((f) => /counts \d+, but the bundle discloses \d+/.test(f.message)), JSON.stringify(r.failures))
+      assert.ok(mine.some((f) => /salt does not derive/.test(f.message)), JSON.stringify(r.failures))
+      assert.equal(r.steps.summaries.status, 'ok', 'the report itself is on chain, filed by the registered reporter')
+    } finally {
+      provider.destroy()
+    }
   })
 })

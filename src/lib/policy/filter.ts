@@ -13,8 +13,19 @@ function commonStringError(s: string, what: string): string | null {
   if (s.length === 0) return `${what} is empty`
   if (s.includes('\u0000')) return `${what} contains U+0000`
   if (LONE_SURROGATE.test(s)) return `${what} is not valid Unicode`
-  if (Buffer.byteLength(s, 'utf8') > MAX_UTF8_BYTES) return `${what} is longer than ${MAX_UTF8_BYTES} bytes`
+  if (longerThanUtf8(s, MAX_UTF8_BYTES)) return `${what} is longer than ${MAX_UTF8_BYTES} bytes`
   return null
+}
+
+/** Whether a string without lone surrogates is more than `max` bytes as UTF-8; no Node API (these rules also run in the browser). */
+function longerThanUtf8(s: string, max: number): boolean {
+  if (s.length * 3 <= max) return false // at most 3 bytes per UTF-16 unit
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c <= 0xdfff ? 2 : 3 // a surrogate pair: 4 bytes
+  }
+  return n > max
 }
 
 /** Returns why `name` is not a valid topic name (the topic of a PUBLISH or will), or null if it is. */

@@ -336,6 +336,10 @@ function checkMembers(b: EvidenceBundle, disclosed: DisclosedEntry[], s: Steps):
   for (const m of b.members) {
     const record = memberRecord(m.record.role, m.record.address, m.summary)
     s.count('members')
+    if (!/^0x[0-9a-f]{40}$/.test(m.record.address) || (m.record.role !== 'publisher' && m.record.role !== 'receiver') || !(m.record.count >= 1)) {
+      s.fail('members', record, 'is not a member record: its address must be a lower-case 0x address, its role publisher or receiver, its count a positive integer')
+      continue
+    }
     if (!committed(m.summary)) {
       s.fail('members', record, b.summaries[m.summary] ? `belongs to summary ${m.summary}, a ${b.summaries[m.summary]!.event}, not a committed SensitiveReport` : `names summary ${m.summary}, which the bundle does not cite`)
       continue
@@ -384,7 +388,8 @@ function checkReasons(b: EvidenceBundle, s: Steps, warnings: string[]): void {
   for (const r of b.reasons) {
     const record = `reason ${r.commitment}`
     s.count('reasons')
-    if (seen.has(r.commitment)) s.fail('reasons', record, 'is disclosed twice')
+    if (!/^commit:0x[0-9a-f]{64}$/.test(r.commitment)) s.fail('reasons', record, 'is not a committed reason ("commit:0x" + 64 lower-case hex)')
+    else if (seen.has(r.commitment)) s.fail('reasons', record, 'is disclosed twice')
     else if (!checkReason(r.commitment.slice('commit:'.length), r.salt, r.text)) s.fail('reasons', record, 'its text and salt do not open the commitment: the text or the salt was altered')
     else if (!cited.has(r.commitment)) s.fail('reasons', record, 'is the reason of no cited policy event')
     seen.add(r.commitment)

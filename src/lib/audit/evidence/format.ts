@@ -368,9 +368,8 @@ export function readBundle(raw: unknown): EvidenceBundle {
     need(isObj(x.record), where, 'bad record')
     keysExactly(x.record as Obj, ['address', 'role', 'count'], `${where} (record)`)
     const r = x.record as Obj
-    need(typeof r.address === 'string' && /^0x[0-9a-f]{40}$/.test(r.address), where, 'bad record address (a lower-case address)')
-    need(r.role === 'publisher' || r.role === 'receiver', where, 'bad record role')
-    need(int(r.count, 1), where, 'bad record count (a positive integer)')
+    // Their values (a lower-case address, a known role, a positive count) are the members step's (check.ts).
+    need(typeof r.address === 'string' && typeof r.role === 'string' && Number.isSafeInteger(r.count), where, 'bad record (address and role strings, count an integer)')
     need(typeof x.salt === 'string' && HASH.test(x.salt), where, 'bad salt')
     need(isObj(x.proof), where, 'bad proof')
     keysExactly(x.proof as Obj, ['index', 'count', 'siblings'], `${where} (proof)`)
@@ -382,7 +381,7 @@ export function readBundle(raw: unknown): EvidenceBundle {
     need(isObj(r), where, 'not an object')
     keysExactly(r as Obj, ['commitment', 'salt', 'text'], where)
     const x = r as Obj
-    need(typeof x.commitment === 'string' && /^commit:0x[0-9a-f]{64}$/.test(x.commitment), where, 'bad commitment ("commit:0x" + 64 lower-case hex)')
+    need(typeof x.commitment === 'string', where, 'bad commitment')
     need(typeof x.salt === 'string' && HASH.test(x.salt), where, 'bad salt')
     need(typeof x.text === 'string', where, 'bad text')
   })
