@@ -10,7 +10,9 @@ written here in plain Python.
     /usr/bin/python3 scripts/check-evidence.py <bundle.json> --offline [--json]
 
 Exit 0 when every step holds (offline: every offline step), 7 naming the first failing record, 4 when the
-node cannot be reached, 2 for bad usage or an unreadable file.
+node cannot be reached, 2 for bad usage or an unreadable file. Member records, reason openings and grants
+(docs/evidence.md §3.7–3.9, §4.6, steps 4b–4d) are checked offline; each cited `ref.time` against its block's
+timestamp with --rpc. A committed reason without an opening is a warning ("committed, not disclosed").
 """
 import json
 import re
@@ -302,6 +304,7 @@ RE_H32 = re.compile(r'^0x[0-9a-f]{64}$')
 RE_ADDR = re.compile(r'^0x[0-9a-fA-F]{40}$')
 RE_LADDR = re.compile(r'^0x[0-9a-f]{40}$')
 RE_SIG = re.compile(r'^0x[0-9a-f]{130}$')
+RE_COMMIT = re.compile(r'^commit:0x[0-9a-f]{64}$')
 
 
 def is_int(v):
@@ -318,6 +321,10 @@ def t_h32(v):
 
 def t_addr(v):
     return isinstance(v, str) and RE_ADDR.match(v) is not None
+
+
+def t_laddr(v):
+    return isinstance(v, str) and RE_LADDR.match(v) is not None
 
 
 def t_str(v):
@@ -350,7 +357,7 @@ def obj(record, v, fields, nested=None, value_record=None):
             raise Bad(value_record or record, f'bad {k}')
 
 
-REF = {'txHash': t_h32, 'blockNumber': t_int, 'blockHash': t_h32, 'logIndex': t_int}
+REF = {'txHash': t_h32, 'blockNumber': t_int, 'blockHash': t_h32, 'logIndex': t_int, 'time': t_int}
 ANCHOR = {'reporter': t_addr, 'fromTime': t_int, 'toTime': t_int, 'firstSeq': t_int, 'count': t_int, 'root': t_h32,
           'index': nullable(t_h32), 'chain': t_h32, 'ref': REF}
 # The erasure body (docs/audit.md "Erasure"), checked in step 4.
@@ -386,7 +393,8 @@ def check_structure(b):
         raise Bad('bundle', f'version {b.get("version")!r} is not supported (this checker reads version 1)')
     lst = lambda v: isinstance(v, list)
     top = {'format': t_str, 'version': t_int, 'createdAt': t_int, 'deployment': lambda v: True, 'scope': lambda v: True,
-           'periods': lst, 'erasures': lst, 'policy': lst, 'summaries': lst, 'signer': lambda v: True, 'signature': lambda v: True}
+           'periods': lst, 'erasures': lst, 'policy': lst, 'summaries': lst, 'members': lst, 'reasons': lst, 'grants': lst,
+           'signer': lambda v: True, 'signature': lambda v: True}
     obj('bundle', b, top)
     if not b['periods']:
         raise Bad('bundle', 'no periods')
@@ -429,6 +437,13 @@ def check_structure(b):
     for label, evs in (('policy event', b['policy']), ('summary', b['summaries']), ('reporter event', b['deployment']['reporters'])):
         for i, ev in enumerate(evs):
             obj(f'{label} {i}', ev, {'event': t_str, 'args': t_args, 'ref': REF}, {'ref': f'{label} {i} (ref)'})
+    for i, m in enumerate(b['members']):
+        obj(f'member {i}', m, {'summary': t_int, 'record': {'address': t_laddr, 'role': t_str, 'count': t_int}, 'salt': t_h32,
+                               'proof': {'index': t_int, 'count': t_int, 'siblings': t_list(t_h32)}})
+    for i, r in enumerate(b['reasons']):
+        obj(f'reason {i}', r, {'commitment': t_str, 'salt': t_h32, 'text': t_str})
+    for i, g in enumerate(b['grants']):
+        obj(f'grant {i}', g, {'seq': t_int, 'policy': nullable(t_int)})
     if not t_addr(b['signer']):
         raise Bad('signature', 'bad signer (an address)')
     if not (isinstance(b['signature'], str) and RE_SIG.match(b['signature'].lower())):
@@ -438,7 +453,7 @@ def check_structure(b):
 # ---------------------------------------------------------------- the check
 
 
-STEPS = ['structure', 'entries', 'completeness', 'redactions', 'signature', 'deployment', 'anchors', 'policy', 'summaries']
+STEPS = ['structure', 'entries', 'completeness', 'redactions', 'members', 'reasons', 'grants', 'signature', 'deployment', 'anchors', 'policy', 'summaries']
 
 
 class Result:
@@ -599,6 +614,10 @@ def check_offline(b, res):
         elif [seq, d['t'], d['leaf']] not in body['redacts'] or body['at'] != d['redactedAt']:
             res.fail('redactions', rec, f'erasure record seq {d["erasure"]} does not list it with this time, leaf and redactedAt')
 
+    check_members(b, good, res)
+    check_reasons(b, res)
+    check_grants(b, good, res)
+
     # 5. signature
     res.steps['signature']['checked'] = 1
     got = personal_recover(bundle_digest(b), b['signature'])
@@ -610,6 +629,197 @@ def check_offline(b, res):
     failed = {f[2] for f in res.failures}
     in_scope = sorted(s for s, (d, a) in good.items() if in_scope_ok(d, scope) and entry_record(s, a) not in failed)
     return in_scope, sorted(redactions)
+
+
+# ---------------------------------------------------------------- §8 member records, reason commitments, grants
+
+ROLE_PUBLISH, ROLE_SUBSCRIBE = 1, 2  # contracts/FlyTrap.sol ROLE_PUBLISH / ROLE_SUBSCRIBE
+FOREVER = 2 ** 40 - 1                # src/lib/chain/codec.ts: an expiry that never comes (0 too)
+MEMBER_ROLE = {'publish': 'publisher', 'deliver': 'receiver'}
+GRANT_ROLE = {'publish': ROLE_PUBLISH, 'will': ROLE_PUBLISH, 'subscribe': ROLE_SUBSCRIBE, 'deliver': ROLE_SUBSCRIBE}
+
+
+def member_leaf(salt_hex, record):
+    return keccak(b'\x05', unhex(salt_hex), utf8(canonical_json(record)))
+
+
+def member_salt(entry_salt_hex, role):
+    return keccak(b'\x06', unhex(entry_salt_hex), utf8(role))
+
+
+def reason_commitment(salt_hex, text):
+    return 'commit:' + hx(keccak(b'\x07', unhex(salt_hex), utf8(text)))
+
+
+def member_record(role, address, i):
+    return f'member record {role} {address} of summary {i}'
+
+
+def check_members(b, good, res):
+    """Member records (bundle-additions 1, docs/evidence.md §8): each disclosed record's leaf walks to its summary's
+    membersRoot; and every allowed sensitive publish/deliver the scope must account for has its record, whose count
+    and salt follow from the disclosed entries."""
+    summaries, scope = b['summaries'], b['scope']
+    seen = {}
+    for m in b['members']:
+        rec = m['record']
+        i = m['summary']
+        name = member_record(rec['role'], rec['address'], i)
+        res.steps['members']['checked'] += 1
+        if not (0 <= i < len(summaries)) or summaries[i]['event'] != 'SensitiveReport' or not t_h32(summaries[i]['args'].get('membersRoot')) \
+                or summaries[i]['args']['membersRoot'] == hx(ZERO32):
+            res.fail('members', name, 'does not point to a committed SensitiveReport of the bundle')
+            continue
+        if rec['role'] not in ('publisher', 'receiver') or not is_int(rec['count']) or rec['count'] < 1:
+            res.fail('members', name, 'its role must be publisher or receiver and its count a positive integer')
+            continue
+        key = (i, rec['role'], rec['address'])
+        if key in seen:
+            res.fail('members', name, 'is disclosed more than once')
+            continue
+        pf = m['proof']
+        if not walk(member_leaf(m['salt'], rec), pf['index'], pf['count'], pf['siblings'], unhex(summaries[i]['args']['membersRoot'])):
+            res.fail('members', name, "its content, salt and proof do not lead to the summary's membersRoot")
+            continue
+        seen[key] = m
+    # what the disclosed entries call for
+    committed = [(i, int(s['args']['fromTime']), int(s['args']['toTime']), s['args'].get('topic')) for i, s in enumerate(summaries)
+                 if s['event'] == 'SensitiveReport' and re.match(r'^\d+$', str(s['args'].get('fromTime'))) and re.match(r'^\d+$', str(s['args'].get('toTime')))]
+    tally = {}  # (summary, role, address) -> [count, salt of the first entry]
+    for seq in sorted(good):
+        e = good[seq][0]['entry']
+        role = MEMBER_ROLE.get(e.get('kind'))
+        if role is None or e.get('outcome') != 'allow' or e.get('sensitive') is not True or not isinstance(e.get('address'), str) \
+                or not isinstance(e.get('topic'), str):
+            continue
+        addr = e['address'].lower()
+        if scope['client'] is not None and addr != scope['client'].lower():
+            continue
+        tid = hx(keccak(utf8(e['topic'])))
+        n = e.get('count', 1)
+        for i, f, to, topic in committed:
+            if topic == tid and f * 1000 <= e['t'] < to * 1000:
+                t = tally.setdefault((i, role, addr), [0, good[seq][0]['salt']])
+                t[0] += n if is_int(n) else 1
+    for key in sorted(tally, key=lambda k: (k[0], k[1], k[2])):
+        i, role, addr = key
+        name = member_record(role, addr, i)
+        res.steps['members']['checked'] += 1
+        m = seen.get(key)
+        count, first_salt = tally[key]
+        if m is None:
+            res.fail('members', name, 'is not disclosed, yet disclosed entries are counted in it')
+        elif m['record']['count'] != count:
+            res.fail('members', name, f'counts {m["record"]["count"]}, the disclosed entries {count}')
+        elif m['salt'] != hx(member_salt(first_salt, role)):
+            res.fail('members', name, 'its salt is not derived from the first entry it counts')
+
+
+def check_reasons(b, res):
+    """Reason openings (bundle-additions 2): the commitment is the formula's and some cited policy event's reason."""
+    cited = {ev['args'].get('reason') for ev in b['policy']}
+    seen = set()
+    for r in b['reasons']:
+        name = f'reason {r["commitment"]}'
+        res.steps['reasons']['checked'] += 1
+        if RE_COMMIT.match(r['commitment']) is None:
+            res.fail('reasons', name, 'is not commit:0x and 64 lower-case hex digits')
+        elif r['commitment'] in seen:
+            res.fail('reasons', name, 'is opened more than once')
+        elif r['commitment'] != reason_commitment(r['salt'], r['text']):
+            res.fail('reasons', name, 'its salt and text do not open the commitment')
+        elif r['commitment'] not in cited:
+            res.fail('reasons', name, 'is the reason of no cited policy event')
+        seen.add(r['commitment'])
+
+
+def reasons_summary(b):
+    opened = {r['commitment'] for r in b['reasons']}
+    committed = sorted({ev['args'].get('reason') for ev in b['policy'] if isinstance(ev['args'].get('reason'), str) and ev['args']['reason'].startswith('commit:')})
+    return {'disclosed': [c for c in committed if c in opened], 'notDisclosed': [c for c in committed if c not in opened]}
+
+
+def _never(exp):
+    return exp == 0 or exp == FOREVER
+
+
+def grant_allows(b, ev_i, e):
+    """(a)/(b) of bundle-additions 3: None when cited policy event ev_i allowed entry e, else why not."""
+    policy = b['policy']
+    if not (0 <= ev_i < len(policy)):
+        return 'points to no cited policy event'
+    ev = policy[ev_i]
+    a, name = ev['args'], ev['event']
+    addr = e['address'].lower()
+    t = e['t']
+    bit = GRANT_ROLE[e['kind']]
+    names = {}
+    for x in policy:
+        if x['event'] == 'TopicAdded' and isinstance(x['args'].get('name'), str):
+            names.setdefault(x['args']['topic'], []).append(x['args']['name'])
+    tid = a.get('topic')
+    if not any(overlap(n, e['topic']) for n in names.get(tid, [])):
+        return "its topic is not a cited topic overlapping the entry's"
+    at = ev['ref']['time']
+    pos = (ev['ref']['blockNumber'], ev['ref']['logIndex'])
+    after = lambda x: (x['ref']['blockNumber'], x['ref']['logIndex']) > pos and x['ref']['time'] * 1000 <= t  # after P in chain order, by E's time
+    if at * 1000 > t:
+        return 'it comes after the entry'
+    if name in ('Granted', 'Joined'):
+        if a.get('client') != addr:
+            return 'it names another client'
+        if not (int(a['roles']) & bit):
+            return "it does not grant the entry's role"
+        exp = int(a['expiresAt']) if name == 'Granted' else int(a['pubExpiresAt'] if bit == ROLE_PUBLISH else a['subExpiresAt'])
+        if not _never(exp) and not exp * 1000 > t:
+            return 'it had expired at the entry'
+        for x in policy:
+            xa = x['args']
+            if x['event'] == 'Revoked' and xa.get('topic') == tid and xa.get('client') == addr and int(xa['roles']) & bit and after(x):
+                return 'a cited Revoked ended it before the entry'
+        return None
+    if name in ('TopicAdded', 'TopicTransferred'):
+        owner = a.get('owner') if name == 'TopicAdded' else a.get('to')
+        if owner != addr:
+            return 'it does not make the entry\'s client the owner'
+        for x in policy:
+            xa = x['args']
+            if xa.get('topic') == tid and x['event'] in ('TopicTransferred', 'TopicRemoved') and after(x):
+                return 'the topic was transferred away or removed before the entry'
+        return None
+    return f'a {name} allows nothing'
+
+
+def check_grants(b, good, res):
+    """Grants (bundle-additions 3): every disclosed allowed publish/subscribe/deliver/will names the cited policy
+    event that allowed it (or null), and a named event really allowed it ((a)/(b))."""
+    by_seq = {}
+    for g in b['grants']:
+        if g['seq'] in by_seq:
+            res.fail('grants', f'grant of entry seq {g["seq"]}', 'is given more than once')
+            continue
+        by_seq[g['seq']] = g
+    need = {seq for seq, (d, _) in good.items() if d['entry'].get('kind') in GRANT_ROLE and d['entry'].get('outcome') == 'allow'
+            and isinstance(d['entry'].get('address'), str) and isinstance(d['entry'].get('topic'), str)}
+    for seq in sorted(set(by_seq) | need):
+        name = f'grant of entry seq {seq}'
+        res.steps['grants']['checked'] += 1
+        g = by_seq.get(seq)
+        if g is None:
+            res.fail('grants', name, 'is missing: the entry is an allowed access')
+            continue
+        if seq not in need:
+            res.fail('grants', name, 'names no disclosed allowed publish, subscribe, deliver or will')
+            continue
+        e = good[seq][0]['entry']
+        if g['policy'] is None:
+            continue
+        try:
+            why = grant_allows(b, g['policy'], e)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            why = 'the policy events it relies on have malformed arguments'
+        if why is not None:
+            res.fail('grants', name, f'policy event {g["policy"]}: {why}')
 
 
 def in_scope_ok(d, scope):
@@ -631,14 +841,15 @@ EVENTS = [
     'Joined(bytes32 indexed topic, address indexed client, uint8 indexed roles, uint256 paid, uint40 pubExpiresAt, uint40 subExpiresAt)',
     'ReporterAdded(address indexed reporter, address indexed actor, string reason)',
     'ReporterRemoved(address indexed reporter, address indexed actor, string reason)',
-    'SensitiveReport(bytes32 indexed topic, address indexed reporter, uint64 fromTime, uint64 toTime, address[] publishers, uint32[] published, address[] receivers, uint32[] received)',
+    'SensitiveReport(bytes32 indexed topic, address indexed reporter, uint64 fromTime, uint64 toTime, uint32 publishers, uint32 published, uint32 receivers, uint32 received, bytes32 membersRoot)',
+    'SensitiveReportClear(bytes32 indexed topic, address indexed reporter, uint64 fromTime, uint64 toTime, address[] publishers, uint32[] published, address[] receivers, uint32[] received)',
     'DeniedSummary(address indexed reporter, uint64 fromTime, uint64 toTime, bytes32[] topics, uint32[] counts)',
     'Anchored(address indexed reporter, uint64 indexed fromTime, uint64 toTime, uint64 firstSeq, uint64 count, bytes32 root, bytes32 index, bytes32 chain)',
     # contracts from before scope indexes
     'Anchored(address indexed reporter, uint64 indexed fromTime, uint64 toTime, uint64 firstSeq, uint64 count, bytes32 root, bytes32 chain)',
 ]
 POLICY = ['TopicAdded', 'TopicFeesChanged', 'TopicCountriesChanged', 'TopicFlagsChanged', 'TopicTransferred', 'TopicRemoved', 'Granted', 'Revoked', 'Joined']
-SUMMARY = ['SensitiveReport', 'DeniedSummary']
+SUMMARY = ['SensitiveReport', 'SensitiveReportClear', 'DeniedSummary']
 
 
 def parse_event(sig):
@@ -824,6 +1035,8 @@ def check_chain(b, rpc, res):
             blocks[bn] = rpc('eth_getBlockByNumber', qty(bn), False)
         if blocks[bn] is None or blocks[bn]['hash'] != ref['blockHash']:
             return 'its block hash is not the chain\'s block at that height'
+        if int(blocks[bn]['timestamp'], 16) != ref['time']:
+            return 'its time is not the timestamp of its block'
         lg = next((x for x in rc['logs'] if int(x['logIndex'], 16) == ref['logIndex']), None)
         if lg is None:
             return f'the receipt has no log at index {ref["logIndex"]}'
@@ -948,12 +1161,13 @@ def main(argv):
         return 2
 
     res = Result()
-    in_scope, redacted = [], []
+    in_scope, redacted, reasons_ok = [], [], False
     try:
         check_structure(bundle)
     except Bad as err:
         res.fail('structure', err.record, err.why)
     else:
+        reasons_ok = True
         in_scope, redacted = check_offline(bundle, res)
         if not offline:
             try:
@@ -968,6 +1182,8 @@ def main(argv):
     ok = first is None
     out = {
         'bundle': file, 'ok': ok, 'offline': offline, 'steps': res.steps, 'inScope': in_scope, 'redacted': redacted,
+        'reasons': reasons_summary(bundle) if reasons_ok else None,
+        'warnings': [f'reason {c}: committed, not disclosed' for c in reasons_summary(bundle)['notDisclosed']] if reasons_ok else [],
         'failures': [{'record': r, 'message': m} for _, _, r, m in sorted(res.failures)],
         'firstFailure': {'record': first[0], 'message': first[1]} if first else None,
     }
@@ -976,6 +1192,8 @@ def main(argv):
     else:
         print(f'{"ok" if ok else "FAILED"}: {file} ({len(in_scope)} entries in scope, {len(redacted)} redacted)'
               + (' — offline: the chain was NOT checked' if offline else ''))
+        for w in out['warnings']:
+            sys.stderr.write(f'Warning: {w}\n')
     if not ok:
         sys.stderr.write(f'Error: {first[1]}\n')
         return 7

@@ -2,7 +2,8 @@
  * The independent Python checker (scripts/check-evidence.py, written from docs/evidence.md alone) against a live
  * chain (issue 11, item 2): real anvil, mosquitto and `flytrap proxy start` (test/helpers/evidence.ts), bundles
  * written by `flytrap audit export`, then `python3 scripts/check-evidence.py <bundle> --rpc <anvil>`: exit 0 for
- * the whole journal, a topic and a client; exit 7 for tampered anchor references, policy events and a summary,
+ * the whole journal, a topic and a client; exit 7 for tampered anchor references (ref.time too), policy events, a summary's count and time, a
+ * member record's count and a grant pointing at another client's event,
  * naming the same record as `flytrap audit check` where both run; and after `audit forget`, a bundle with redactions and its anchored
  * erasure record. On CI a missing python3/Cryptodome fails; elsewhere the test is skipped. Needs dist/.
  */
@@ -56,6 +57,7 @@ if (missing) {
         assert.equal(py.result!.offline, false)
         for (const [k, st] of Object.entries(py.result!.steps)) assert.equal(st.status, 'ok', `${name}: step ${k}`)
         for (const k of ['anchors', 'policy', 'summaries']) assert.ok(py.result!.steps[k]!.checked > 0, `${name}: ${k} were checked`)
+        if (name === 'whole') for (const k of ['members', 'grants']) assert.ok(py.result!.steps[k]!.checked > 0, `${name}: ${k} were checked`)
         if (ts) assert.deepEqual(py.result!.inScope, ts.inScope, `${name}: both checkers find the same entries in scope`)
       }
     })
@@ -63,16 +65,45 @@ if (missing) {
     test('tampered anchor references and policy events: exit 7 from Python, naming the record audit check names', async () => {
       const { whole, topic, client } = bundles as Record<'whole' | 'topic' | 'client', EvidenceBundle>
       const granted = (b: EvidenceBundle) => b.policy.find((e) => e.event === 'Granted')!
+      /** A cited Granted no grant points at (a grant replaced by a later one) left out, the grants' indexes moved to match: only the chain shows it is missing. */
+      const leaveOut = (bundle: EvidenceBundle) => {
+        const b = clone(bundle)
+        const used = new Set(b.grants.map((g) => g.policy))
+        const gone = b.policy.findIndex((e, i) => e.event === 'Granted' && !used.has(i))
+        if (gone < 0) throw new Error('the run has no Granted that no access relies on')
+        b.policy.splice(gone, 1)
+        for (const g of b.grants) if (g.policy !== null && g.policy > gone) g.policy -= 1
+        return b
+      }
+      /** The first access whose grant is a Granted, made to point at a Granted of another client (the bundle is not re-signed: the grant fails first). */
+      const otherClientsGrant = (bundle: EvidenceBundle) => {
+        const b = clone(bundle)
+        const entries = new Map(b.periods.flatMap((p) => p.entries).flatMap((d) => ('entry' in d ? [[d.seq, d.entry as { address?: string }] as const] : [])))
+        for (const g of b.grants) {
+          const ev = g.policy === null ? undefined : b.policy[g.policy]
+          const who = entries.get(g.seq)?.address?.toLowerCase()
+          if (ev?.event !== 'Granted' || !who) continue
+          const other = b.policy.findIndex((e) => e.event === 'Granted' && e.args.client !== who)
+          if (other < 0) continue
+          g.policy = other
+          return b
+        }
+        throw new Error('the run has no access granted by a Granted next to a Granted of another client')
+      }
       // `ts`: also run `flytrap audit check` and require the same record (the vectors compare the offline records).
       const cases: { name: string; bundle: EvidenceBundle; record: RegExp; ts?: true }[] = [
         { ts: true, name: "an anchor's tx hash", bundle: (() => { const b = clone(whole); b.periods[0]!.anchor.ref.txHash = hexlify(randomBytes(32)); return b })(), record: /^anchor of .* \(tx 0x[0-9a-f]{64}, log \d+\)$/ },
         { name: "an anchor's block hash", bundle: (() => { const b = clone(topic); b.periods[1]!.anchor.ref.blockHash = hexlify(randomBytes(32)); return b })(), record: /^anchor of / },
         { name: "an anchor's log index", bundle: (() => { const b = clone(client); b.periods[0]!.anchor.ref.logIndex += 3; return b })(), record: /^anchor of / },
+        { ts: true, name: "an anchor's block time (ref.time)", bundle: (() => { const b = clone(topic); b.periods[0]!.anchor.ref.time -= 1; return b })(), record: /^anchor of .* \(tx 0x[0-9a-f]{64}, log \d+\)$/ },
+        { ts: true, name: "a summary's block time (ref.time)", bundle: (() => { const b = clone(whole); b.summaries[0]!.ref.time += 1; return b })(), record: /^summary \w+ \(tx / },
         { name: "an anchor's block number", bundle: (() => { const b = clone(whole); b.periods[1]!.anchor.ref.blockNumber -= 1; return b })(), record: /^anchor of / },
         { ts: true, name: "a policy event's reason", bundle: (() => { const b = clone(topic); granted(b).args.reason = 'emergency override'; return b })(), record: /^policy event Granted \(tx / },
         { name: 'a forged policy event (not on chain)', bundle: (() => { const b = clone(topic); const g = clone(granted(b)); g.ref.txHash = hexlify(randomBytes(32)); g.args.client = ROGUE.toLowerCase(); b.policy.push(g); return b })(), record: /^policy event Granted \(tx / },
-        { ts: true, name: 'a policy event left out', bundle: (() => { const b = clone(client); b.policy = b.policy.filter((e) => e.event !== 'TopicAdded'); return b })(), record: /^policy event TopicAdded \(tx / },
-        { name: "a summary's counts", bundle: (() => { const b = clone(whole); const s = b.summaries.find((e) => e.event === 'SensitiveReport')!; s.args.received = (s.args.received as string[]).map(() => '0'); return b })(), record: /^summary SensitiveReport \(tx / },
+        { ts: true, name: 'a policy event left out', bundle: leaveOut(client), record: /^policy event Granted \(tx / },
+        { ts: true, name: "a summary's counts", bundle: (() => { const b = clone(whole); const s = b.summaries.find((e) => e.event === 'SensitiveReport')!; s.args.received = String(Number(s.args.received) + 1); return b })(), record: /^summary SensitiveReport \(tx / },
+        { ts: true, name: "a member record's count", bundle: (() => { const b = clone(whole); b.members[0]!.record.count += 1; return b })(), record: /^member record (publisher|receiver) 0x[0-9a-f]{40} of summary \d+$/ },
+        { ts: true, name: "a grant pointing at another client's event", bundle: otherClientsGrant(whole), record: /^grant of entry seq \d+$/ },
       ]
       for (let i = 0; i < cases.length; i += 4) {
         await Promise.all(

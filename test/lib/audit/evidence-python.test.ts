@@ -57,6 +57,10 @@ if (missing) {
         { name: 'entry leaf prefix', from: "keccak(b'\\x00', unhex(salt_hex)", to: "keccak(b'\\x01', unhex(salt_hex)", vector: 'whole.json', record: /^entry seq 1 / },
         { name: 'index key hash prefix', from: "keccak(b'\\x03', utf8(k))", to: "keccak(b'\\x02', utf8(k))", vector: 'client.json', record: /^index key "client:/ },
         { name: 'seqsDigest little-endian', from: 'keccak(*[u64be(s) for s in seqs])', to: "keccak(*[s.to_bytes(8, 'little') for s in seqs])", vector: 'topic.json', record: /^index key "topic:ward\/vitals"/ },
+        { name: 'member leaf prefix', from: "keccak(b'\\x05', unhex(salt_hex)", to: "keccak(b'\\x04', unhex(salt_hex)", vector: 'whole.json', record: /^member record (publisher|receiver) 0x[0-9a-f]{40} of summary \d+$/ },
+        { name: 'member salt prefix', from: "keccak(b'\\x06', unhex(entry_salt_hex)", to: "keccak(b'\\x05', unhex(entry_salt_hex)", vector: 'client.json', record: /^member record (publisher|receiver) 0x[0-9a-f]{40} of summary \d+$/ },
+        { name: 'reason commitment prefix', from: "keccak(b'\\x07', unhex(salt_hex)", to: "keccak(b'\\x06', unhex(salt_hex)", vector: 'topic.json', record: /^reason commit:0x[0-9a-f]{64}$/ },
+        { name: 'grant role bits swapped', from: "GRANT_ROLE = {'publish': ROLE_PUBLISH, 'will': ROLE_PUBLISH, 'subscribe': ROLE_SUBSCRIBE, 'deliver': ROLE_SUBSCRIBE}", to: "GRANT_ROLE = {'publish': ROLE_SUBSCRIBE, 'will': ROLE_SUBSCRIBE, 'subscribe': ROLE_PUBLISH, 'deliver': ROLE_PUBLISH}", vector: 'whole.json', record: /^grant of entry seq \d+$/ },
         { name: 'EIP-191 prefix', from: 'Ethereum Signed Message:\\n32', to: 'Ethereum Signed Message:\\n33', vector: 'redacted.json', record: /^erasure record seq \d+$/ },
       ]
       const dir = mkdtempSync(join(tmpdir(), 'flytrap-pymut-'))
