@@ -777,6 +777,8 @@ def grant_allows(b, ev_i, e):
             xa = x['args']
             if x['event'] == 'Revoked' and xa.get('topic') == tid and xa.get('client') == addr and int(xa['roles']) & bit and after(x):
                 return 'a cited Revoked ended it before the entry'
+            if x['event'] in ('Granted', 'Joined') and xa.get('topic') == tid and xa.get('client') == addr and int(xa['roles']) & bit and after(x):
+                return 'a later cited Granted or Joined superseded it before the entry'
         return None
     if name in ('TopicAdded', 'TopicTransferred'):
         owner = a.get('owner') if name == 'TopicAdded' else a.get('to')

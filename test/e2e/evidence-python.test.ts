@@ -92,6 +92,7 @@ if (missing) {
       }
       // `ts`: also run `flytrap audit check` and require the same record (the vectors compare the offline records).
       const cases: { name: string; bundle: EvidenceBundle; record: RegExp; ts?: true }[] = [
+        { ts: true, name: "a grant pointing at the client's superseded Granted (a later grant replaced it)", bundle: (() => { const b = clone(client); const g = b.grants.find((x) => x.policy !== null)!; g.policy = b.policy.findIndex((e) => e.event === 'Granted' && e.args.reason === 'nurse station'); return b })(), record: /^grant of entry seq \d+$/ },
         { ts: true, name: "an anchor's tx hash", bundle: (() => { const b = clone(whole); b.periods[0]!.anchor.ref.txHash = hexlify(randomBytes(32)); return b })(), record: /^anchor of .* \(tx 0x[0-9a-f]{64}, log \d+\)$/ },
         { name: "an anchor's block hash", bundle: (() => { const b = clone(topic); b.periods[1]!.anchor.ref.blockHash = hexlify(randomBytes(32)); return b })(), record: /^anchor of / },
         { name: "an anchor's log index", bundle: (() => { const b = clone(client); b.periods[0]!.anchor.ref.logIndex += 3; return b })(), record: /^anchor of / },

@@ -58,6 +58,10 @@ export function grantExplains(p: CitedEvent, e: DisclosedEntry, policy: readonly
     if (!(expiry === 0n || expiry === FOREVER || expiry * 1000n > BigInt(t))) return `names ${what}, which expired at ${new Date(Number(expiry) * 1000).toISOString()}, before the entry`
     const revoked = policy.find((x) => x.event === 'Revoked' && within(x) && str(x.args.client) === who && (Number(x.args.roles) & bit) !== 0)
     if (revoked) return `names ${what}, revoked before the entry by Revoked (tx ${revoked.ref.txHash}, log ${revoked.ref.logIndex})`
+    // A later grant or join of the same role replaces this one's expiry: it is the one in force (an operator
+    // must not point at a superseded grant whose replacement had already expired).
+    const later = policy.find((x) => (x.event === 'Granted' || x.event === 'Joined') && within(x) && str(x.args.client) === who && (Number(x.args.roles) & bit) !== 0)
+    if (later) return `names ${what}, superseded before the entry by ${later.event} (tx ${later.ref.txHash}, log ${later.ref.logIndex})`
     return null
   }
   const owner = p.event === 'TopicAdded' ? str(p.args.owner) : str(p.args.to)
