@@ -21,7 +21,7 @@ import type { AuditReport, ReportRow } from '../../src/lib/audit/report.js'
 import type { Art30View, SubjectView } from '../../src/lib/audit/views.js'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
 import { runCli, tempCwd, type CliRun } from '../helpers/cli.js'
-import { connectClient, inbox, publishCode, sleep, spawnCli, subscribeCodes, waitFor, type LongCli } from '../helpers/e2e.js'
+import { connectClient, connectWhenReady, inbox, publishCode, sleep, spawnCli, subscribeCodes, waitFor, type LongCli } from '../helpers/e2e.js'
 
 const PERIOD_MS = 2_000
 const K = ANVIL_DEV_KEYS
@@ -90,17 +90,9 @@ describe('audit report: who, why, when, what (proxy CLI, anvil, mosquitto)', () 
     const first = await proxy.firstJsonLine<{ listening: { port: number }[] }>(30_000)
     const url = `mqtt://127.0.0.1:${first.listening[0]!.port}`
     const connect = async (key: number, clientId: string) => {
-      const deadline = Date.now() + 15_000
-      for (;;) {
-        try {
-          const c = await connectClient({ key: K[key]!, url, clientId, extra: { connectTimeout: 10_000 } }, chain)
-          clients.add(c)
-          return c
-        } catch (err) {
-          if (Date.now() > deadline) throw err
-          await sleep(150)
-        }
-      }
+      const c = await connectWhenReady({ key: K[key]!, url, clientId }, chain)
+      clients.add(c)
+      return c
     }
     const valve = await connect(1, 'valve-ctl')
     const room = await connect(2, 'control-room')

@@ -25,7 +25,7 @@ import { CSV_COLUMNS, csvFields, type AuditReport, type ReportRow } from '../../
 import type { VerifyReport } from '../../src/lib/audit/verify.js'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
 import { runCli, tempCwd, type CliRun } from '../helpers/cli.js'
-import { connectClient, inbox, publishCode, sleep, spawnCli, subscribeCodes, waitFor, type ConnectOptions, type LongCli } from '../helpers/e2e.js'
+import { connectClient, connectWhenReady, inbox, publishCode, sleep, spawnCli, subscribeCodes, waitFor, type ConnectOptions, type LongCli } from '../helpers/e2e.js'
 
 const PERIOD_MS = 2_000
 const K = ANVIL_DEV_KEYS
@@ -163,17 +163,9 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
 
   /** Connects through the proxy, retrying while it is still syncing its policy (fail closed). */
   async function connect(url: string, o: Omit<ConnectOptions, 'key'> & { key: number }): Promise<MqttClient> {
-    const deadline = Date.now() + 15_000
-    for (;;) {
-      try {
-        const c = await connectClient({ ...o, key: K[o.key]!, url, extra: { connectTimeout: 10_000, ...o.extra } }, chain)
-        clients.add(c)
-        return c
-      } catch (err) {
-        if (Date.now() > deadline) throw err
-        await sleep(150)
-      }
-    }
+    const c = await connectWhenReady({ ...o, key: K[o.key]!, url }, chain)
+    clients.add(c)
+    return c
   }
   const endClients = () => {
     for (const c of clients) c.end(true)

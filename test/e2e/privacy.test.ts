@@ -27,7 +27,7 @@ import { startMosquitto, type MosquittoHandle } from '../../src/lib/dev/mosquitt
 import type { AuditReport } from '../../src/lib/audit/report.js'
 import { ChainIndex } from '../../src/lib/web/index.js'
 import { runCli, tempCwd, type CliRun } from '../helpers/cli.js'
-import { connectClient, inbox, publishCode, sleep, spawnCli, subscribeCodes, waitFor, type LongCli } from '../helpers/e2e.js'
+import { connectWhenReady, inbox, publishCode, spawnCli, subscribeCodes, waitFor, type LongCli } from '../helpers/e2e.js'
 
 const PUBLIC_TESTNET = 11155111 // Sepolia's chain id: public, as far as the CLI knows
 const K = ANVIL_DEV_KEYS
@@ -95,17 +95,9 @@ describe('privacy on a public chain (proxy CLI, anvil, mosquitto)', () => {
       const url = `mqtt://127.0.0.1:${first.listening[0]!.port}`
       const chain = { chainId: PUBLIC_TESTNET, address: d.address }
       const conn = async (key: number, clientId: string) => {
-        const deadline = Date.now() + 15_000
-        for (;;) {
-          try {
-            const c = await connectClient({ key: K[key]!, url, clientId, extra: { connectTimeout: 10_000 } }, chain)
-            clients.add(c)
-            return c
-          } catch (err) {
-            if (Date.now() > deadline) throw err
-            await sleep(150)
-          }
-        }
+        const c = await connectWhenReady({ key: K[key]!, url, clientId }, chain)
+        clients.add(c)
+        return c
       }
       const device = await conn(DEVICE, 'wearable-1')
       const nurse = await conn(NURSE, 'nurse-station')

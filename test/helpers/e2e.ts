@@ -106,6 +106,22 @@ export async function e2eFixture(opts: { proxy?: Partial<ProxyOptions>; mosquitt
   return fixture
 }
 
+/**
+ * connectClient, retried while the proxy is still syncing its policy (it fails closed until then): for
+ * tests that start a proxy process and connect right away. Gives up after `withinMs`.
+ */
+export async function connectWhenReady(c: ConnectOptions & { key: string; url: string }, chain: { chainId: number; address: string }, withinMs = 15_000): Promise<MqttClient> {
+  const deadline = Date.now() + withinMs
+  for (;;) {
+    try {
+      return await connectClient({ ...c, extra: { connectTimeout: 10_000, ...c.extra } }, chain)
+    } catch (err) {
+      if (Date.now() > deadline) throw err
+      await sleep(150)
+    }
+  }
+}
+
 /** MQTT.js connect with a FlyTrap credential; resolves on CONNACK success, rejects with the refusal. */
 export function connectClient(c: ConnectOptions & { key: string; url: string }, chain: { chainId: number; address: string }): Promise<MqttClient> {
   const version = c.version ?? 5

@@ -19,7 +19,7 @@ import { readRecords } from '../../src/lib/audit/journal-files.js'
 import type { EvidenceBundle } from '../../src/lib/audit/evidence/format.js'
 import { chainFixture, type ChainFixture } from './chain.js'
 import { runCli, tempCwd, type CliRun } from './cli.js'
-import { connectClient, publishCode, sleep, spawnCli, subscribeCodes, waitFor, type LongCli } from './e2e.js'
+import { connectWhenReady, publishCode, sleep, spawnCli, subscribeCodes, waitFor, type LongCli } from './e2e.js'
 
 export const PERIOD_MS = 2_000
 export const K = ANVIL_DEV_KEYS
@@ -110,17 +110,9 @@ export async function evidenceRun(): Promise<EvidenceRun> {
     }
     const url = await startProxy()
     const connect = async (key: number, clientId: string) => {
-      const deadline = Date.now() + 15_000
-      for (;;) {
-        try {
-          const c = await connectClient({ key: K[key]!, url, clientId, extra: { connectTimeout: 10_000 } }, ch)
-          clients.add(c)
-          return c
-        } catch (err) {
-          if (Date.now() > deadline) throw err
-          await sleep(150)
-        }
-      }
+      const c = await connectWhenReady({ key: K[key]!, url, clientId }, ch)
+      clients.add(c)
+      return c
     }
     const valve = await connect(1, 'valve-ctl')
     const nurse = await connect(2, 'nurse-station')
