@@ -36,6 +36,7 @@ export interface ProxyHandle {
   /** The proxy's events (policy/types.ts ProxyEvents): decision, ban, session-open, session-close, policy-synced. */
   on<K extends ProxyEventName>(event: K, listener: (...args: ProxyEvents[K]) => void): this
   off<K extends ProxyEventName>(event: K, listener: (...args: ProxyEvents[K]) => void): this
+  once<K extends ProxyEventName>(event: K, listener: (...args: ProxyEvents[K]) => void): this
   /** `block`: the block the policy is consistent with, null before the first load. */
   policyStatus(): { synced: boolean; block: number | null; lastError?: string }
   /** Started with a `durable` hook: its decisions reach the journal through it (not only as events). */
