@@ -14,11 +14,10 @@ import type { MqttClient } from 'mqtt'
 import { signCredential, toUserProperties, toUsernamePassword } from '../../src/lib/auth/index.js'
 import { DEFAULTS, type BanOptions } from '../../src/lib/proxy/options.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
-import type { DecisionEvent } from '../../src/lib/policy/types.js'
+import type { ProxyEventName, ProxyEvents } from '../../src/lib/policy/types.js'
 import { e2eFixture, publish, rawMqttClient, sleep, startCliProxy, waitFor, type ConnectOptions, type E2E } from '../helpers/e2e.js'
 
 type Version = 4 | 5
-type BanEvent = { subject: string; until: number; source: 'local' | 'chain'; ip?: string; address?: string }
 
 /** 0x8A (Banned) is CONNACK-only; a DISCONNECT must use one of these (an earlier proxy sent 0x8A and MQTT.js dropped it as malformed). */
 const VALID_DISCONNECT_CODES = [0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8b, 0x8d, 0x8e, 0x8f, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f, 0xa0, 0xa1, 0xa2]
@@ -79,9 +78,9 @@ describe('bans', () => {
   }
 
   const urlOf = (p: ProxyHandle) => `mqtt://127.0.0.1:${p.address.port}`
-  function track<T>(p: ProxyHandle, event: string): T[] {
-    const out: T[] = []
-    p.on(event, (x: never) => out.push(x as T))
+  function track<K extends ProxyEventName>(p: ProxyHandle, event: K): ProxyEvents[K][0][] {
+    const out: ProxyEvents[K][0][] = []
+    p.on(event, (...args: ProxyEvents[K]) => out.push(args[0]))
     return out
   }
   const bannedTopic = () => e.chain.as(0).contract.interface.getEvent('Banned')!.topicHash
@@ -116,7 +115,7 @@ describe('bans', () => {
 
   test('failed authentications ban the IP: a valid credential then gets 0x8A / rc 5, and works again after durationMs', async () => {
     const p = await e.startProxy({ bans: banOpts({ durationMs: 3_000 }) })
-    const bans = track<BanEvent>(p, 'ban')
+    const bans = track(p, 'ban')
     const port = p.address.port
     assert.equal(await connack(port, 5, valid(5)), 0, 'not banned before any failure')
     assert.equal(await connack(port, 5, forged(5)), 0x86)
@@ -181,8 +180,8 @@ describe('bans', () => {
   for (const version of [5, 4] as const) {
     test(`v${version}: refused publishes count; the session is ended at the threshold and reconnects are refused`, async () => {
       const p = await e.startProxy({ bans: banOpts({ durationMs: 3_000 }) })
-      const bans = track<BanEvent>(p, 'ban')
-      const closes = track<{ clientId?: string; reason?: string }>(p, 'session-close')
+      const bans = track(p, 'ban')
+      const closes = track(p, 'session-close')
       const clientId = uid('pub')
       const c = await connect({ key: 1, version, clientId, url: urlOf(p) })
       clients.push(c)
@@ -253,8 +252,8 @@ describe('bans', () => {
     const nonce0 = await provider.getTransactionCount(reporter)
     const p1 = await e.startProxy({ reporter: reporterClient(), bans: banOpts({ subjectKey: key, reportIntervalMs: 200, durationMs: 60_000 }) })
     const p2 = await e.startProxy({ bans: banOpts({ subjectKey: key, durationMs: 60_000 }) })
-    const p2Decisions = track<DecisionEvent>(p2, 'decision')
-    const p2Bans = track<BanEvent>(p2, 'ban')
+    const p2Decisions = track(p2, 'decision')
+    const p2Bans = track(p2, 'ban')
 
     // A device already connected at P2 from the IP that is about to be banned elsewhere.
     const victim = await connect({ key: 1, url: urlOf(p2) })
@@ -264,7 +263,7 @@ describe('bans', () => {
     victim.on('error', () => undefined)
     victim.on('close', () => (victimClosed = true))
     victim.on('disconnect', (d) => (victimDisconnect = d))
-    const p2Closes = track<{ address?: string; reason?: string }>(p2, 'session-close')
+    const p2Closes = track(p2, 'session-close')
 
     for (let i = 0; i < 3; i++) assert.equal(await connack(p1.address.port, 5, forged(5)), 0x86)
     // More attempts while banned: refused, but no new ban, no new report.
@@ -325,7 +324,7 @@ describe('bans', () => {
       reporter: reporterClient(),
       bans: banOpts({ threshold: 2, subjectKey: key, reportIntervalMs: intervalMs, durationMs: 60_000 }),
     })
-    const bans = track<BanEvent>(p, 'ban')
+    const bans = track(p, 'ban')
     const port = p.address.port
     const header = (ip: string) => `PROXY TCP4 ${ip} 127.0.0.1 40000 1883\r\n`
     const failFrom = async (ip: string, times: number) => {

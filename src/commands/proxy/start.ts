@@ -222,7 +222,7 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
           ['metrics', result.metrics ?? 'off (--metrics host:port)'],
         ]),
       )
-      if (!proxy.policyStatus().synced) proxy.on('policy-synced', once((e: { block: number }) => this.log(`policy synced at block ${e.block}`)))
+      if (!proxy.policyStatus().synced) proxy.once('policy-synced', (e) => this.log(`policy synced at block ${e.block}`))
       this.log('Press Ctrl-C to stop.')
     }
 
@@ -276,15 +276,6 @@ function offsetPort(hostPort: string, i: number): string {
 
 function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host
-}
-
-function once<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void {
-  let done = false
-  return (...args) => {
-    if (done) return
-    done = true
-    fn(...args)
-  }
 }
 
 function untilSignal(): Promise<NodeJS.Signals> {

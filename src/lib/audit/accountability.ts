@@ -10,8 +10,8 @@ import type { FlyTrapClient } from '../chain/client.js'
 import type { Logger } from '../log.js'
 import { openJournal, type Journal } from './journal.js'
 import { openOutbox, type IntentSink, type Outbox } from '../chain/outbox.js'
-import type { DecisionEvent } from '../policy/types.js'
-import { createRecorder, type JournalDeliveries, type JournalSync, type Recorder, type RecorderSource } from './recorder.js'
+import type { DecisionEvent, ProxyEventSource } from '../policy/types.js'
+import { createRecorder, type JournalDeliveries, type JournalSync, type Recorder } from './recorder.js'
 import { startReporting, type Reporting } from './reporting.js'
 
 /** What the reporting needs of an outbox: the local one, or (in cluster workers) one that forwards over IPC. */
@@ -42,7 +42,7 @@ export interface Accountability {
    */
   durable(e: DecisionEvent): Promise<unknown> | null
   /** Starts recording a running proxy's session ends and bans, and reporting the journal's periods. */
-  attach(proxy: RecorderSource & { readonly journaled?: boolean }): Promise<void>
+  attach(proxy: ProxyEventSource & { readonly journaled?: boolean }): Promise<void>
   status(): { recorder?: ReturnType<Recorder['stats']>; outbox?: ReturnType<Outbox['status']>; reporting?: ReturnType<Reporting['status']> }
   stop(): Promise<void>
 }

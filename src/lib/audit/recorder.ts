@@ -10,17 +10,12 @@
  * deliveries are merged into one entry with a count only within one group-commit batch (journal.ts).
  */
 import { getAddress } from 'ethers'
-import type { DecisionEvent } from '../policy/types.js'
+import type { BanEvent, DecisionEvent, ProxyEventSource, SessionEvent } from '../policy/types.js'
 import { silentLogger, type Logger } from '../log.js'
 import type { EntryInput } from './entry.js'
 
-/** What the recorder needs from the proxy: the ProxyHandle is one. */
-export interface RecorderSource {
-  on(event: string, listener: (...args: unknown[]) => void): unknown
-  off(event: string, listener: (...args: unknown[]) => void): unknown
-}
-
-type Listener = (...args: unknown[]) => void
+/** What the recorder needs from the proxy: its typed events (the ProxyHandle is a source). */
+export type RecorderSource = ProxyEventSource
 
 /** What the recorder needs from the journal: the Journal is one. */
 export interface RecorderSink {
@@ -89,21 +84,6 @@ export interface Recorder {
   stats(): RecorderStats
   /** Stops listening and waits until everything queued is on disk (or failed). Does not close the journal. */
   stop(): Promise<RecorderStats>
-}
-
-export interface BanEvent {
-  subject: string
-  until: number
-  source: 'local' | 'chain'
-  ip?: string
-  address?: string
-}
-
-export interface SessionEvent {
-  ip: string
-  address?: string
-  clientId?: string
-  reason?: string
 }
 
 /** The entry for a decision, or null for an allowed delivery on a topic that is not sensitive (unless deliveries 'all'). */
@@ -244,18 +224,18 @@ export function createRecorder(journal: RecorderSink, opts: RecorderOptions = {}
     listen: (proxy, o = {}) => {
       source = proxy
       withDecisions = o.decisions !== false
-      if (withDecisions) proxy.on('decision', onDecision as Listener)
-      proxy.on('session-close', onClose as Listener)
-      proxy.on('ban', onBan as Listener)
+      if (withDecisions) proxy.on('decision', onDecision)
+      proxy.on('session-close', onClose)
+      proxy.on('ban', onBan)
     },
     stats: () => ({ ...s }),
     stop: async () => {
       if (!stopped) {
         flushSeconds(true)
         stopped = true
-        if (withDecisions) source?.off('decision', onDecision as Listener)
-        source?.off('session-close', onClose as Listener)
-        source?.off('ban', onBan as Listener)
+        if (withDecisions) source?.off('decision', onDecision)
+        source?.off('session-close', onClose)
+        source?.off('ban', onBan)
       }
       await journal.flush()
       // Let the append promises' handlers run, so the counters include the last batch.

@@ -49,3 +49,46 @@ export interface DecisionEvent {
   /** Extra detail for logs (never credentials or payloads). */
   detail?: string
 }
+
+/** A session that opened or ended, as the proxy tells its listeners. */
+export interface SessionEvent {
+  ip: string
+  address?: string
+  clientId?: string
+  /** Why it ended (session-close only). */
+  reason?: string
+}
+
+/** A ban that came into force: made by this proxy ('local') or read from the contract ('chain'). */
+export interface BanEvent {
+  /** The banned subject: a clear IP (local only), an IP's keyed hash, or a left-padded address (bans.ts). */
+  subject: string
+  /** Epoch milliseconds (exclusive). */
+  until: number
+  source: 'local' | 'chain'
+  /** Local bans: the IP or the address that failed too often. */
+  ip?: string
+  address?: string
+}
+
+/**
+ * The seam between the proxy and its listeners (the audit trail, cluster workers, the CLI): each event's
+ * name and the arguments its listeners get, in the form Node's `EventEmitter<ProxyEvents>` takes.
+ */
+export interface ProxyEvents {
+  decision: [DecisionEvent]
+  ban: [BanEvent]
+  'session-open': [SessionEvent]
+  'session-close': [SessionEvent]
+  'policy-synced': [{ block: number }]
+  /** EventEmitter's own convention; the proxy reports its errors through its logger and never emits it today. */
+  error: [Error]
+}
+
+export type ProxyEventName = keyof ProxyEvents
+
+/** What a listener needs of the proxy: a ProxyHandle is one, and so is any EventEmitter. */
+export interface ProxyEventSource {
+  on<K extends ProxyEventName>(event: K, listener: (...args: ProxyEvents[K]) => void): unknown
+  off<K extends ProxyEventName>(event: K, listener: (...args: ProxyEvents[K]) => void): unknown
+}

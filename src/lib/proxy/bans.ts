@@ -18,6 +18,9 @@
  *
  * Units: BanList works in epoch milliseconds; BanReporter.enqueue takes unix seconds (the contract's unit).
  * Only call enqueue for `fail(...).newBan` (or a changed ban()), not for every failure of a banned subject.
+ *
+ * BanGuard is the one place the proxy's bans are orchestrated: it records failures, decides and shares
+ * bans (local ones, the contract's, and those other worker processes made) and ends the banned sessions.
  */
 import { createHmac } from 'node:crypto'
 import { getAddress, zeroPadValue } from 'ethers'
@@ -25,9 +28,12 @@ import type { FlyTrapClient } from '../chain/client.js'
 import type { Outbox } from '../chain/outbox.js'
 import { chainError } from '../chain/client.js'
 import { silentLogger, type Logger } from '../log.js'
+import { ReasonCode } from '../mqtt/reason-codes.js'
 import { normalizeIp } from '../net/ip.js'
+import type { BanEvent } from '../policy/types.js'
+import type { BanOptions } from './options.js'
 
-export type BanSource = 'local' | 'chain'
+export type BanSource = BanEvent['source']
 
 export interface Ban {
   subject: string
@@ -437,5 +443,124 @@ function safely(fn: () => void): void {
     fn()
   } catch {
     // a metrics or test hook failing must not stop ban reporting
+  }
+}
+
+// ------------------------------------------------------------------ the proxy's bans, orchestrated
+
+/** What BanGuard ends when a ban comes into force: a session of the proxy. */
+export interface Bannable {
+  readonly ip: string
+  readonly address?: string
+  kick(reasonCode: number, why: string): void
+}
+
+export interface BanGuardOptions {
+  bans: BanOptions
+  /** Where bans are shared on chain (ProxyOptions.reporter); without one they stay on this proxy. */
+  reporter?: BanSink
+  /** The sessions to end when a ban comes into force (the live set: read at every kick). */
+  sessions: Iterable<Bannable>
+  /** A ban this proxy made, or read from the contract (not one applied from another worker): tell listeners. */
+  onBan(e: BanEvent): void
+  /** Subjects dropped from the full report queue (flytrap_ban_reports_dropped_total). */
+  onReportsDropped?: (n: number) => void
+  logger?: Logger
+}
+
+const REASON_IP = 'repeated failures from one address'
+const REASON_IDENTITY = 'repeated refusals for one identity'
+
+/**
+ * The proxy's bans: counts failures, bans a subject that fails too often, checks connections against the
+ * bans in force, shares bans on chain (IP bans only as a keyed hash, and only when proxies share the key)
+ * and ends sessions that a new ban covers.
+ */
+export class BanGuard {
+  private readonly list: BanList
+  private readonly reporter?: BanReporter
+  private readonly key?: string
+  private readonly sessions: Iterable<Bannable>
+  private readonly onBan: (e: BanEvent) => void
+  private readonly log: Logger
+
+  constructor(o: BanGuardOptions) {
+    this.list = new BanList(o.bans)
+    this.log = o.logger ?? silentLogger
+    this.reporter = o.reporter
+      ? new BanReporter({ reporter: o.reporter, intervalMs: o.bans.reportIntervalMs, batchMax: o.bans.reportBatchMax, logger: this.log, onDropped: o.onReportsDropped })
+      : undefined
+    this.key = o.bans.subjectKey
+    this.sessions = o.sessions
+    this.onBan = o.onBan
+  }
+
+  /** True when this IP (or authenticated address) is banned now. */
+  isBanned(ip: string, address?: string): boolean {
+    const now = Date.now()
+    return this.ipSubjects(ip).some((s) => this.list.isBanned(s, now)) || (address !== undefined && this.list.isBanned(subjectForAddress(address), now))
+  }
+
+  /**
+   * Counts a failure (refused auth or packet) towards a ban. Failed authentications count against the IP;
+   * refusals on an authenticated session count against the identity only, so one misbehaving device does
+   * not get its neighbours behind the same NAT banned.
+   */
+  recordFailure(ip: string, address?: string): void {
+    const subject = address ? subjectForAddress(address) : ip
+    const hit = this.list.fail(subject, Date.now())
+    if (!hit.newBan || !hit.until) return // count and report each ban once
+    const byIp = !address
+    this.log.info('banned', { ip: byIp ? ip : undefined, address: byIp ? undefined : address, until: new Date(hit.until).toISOString() })
+    this.onBan({ subject, until: hit.until, source: 'local', ip: byIp ? ip : undefined, address: byIp ? undefined : address })
+    const shared = byIp ? subjectForIp(ip, this.key) : subject
+    if (shared) {
+      if (byIp) this.list.ban(shared, hit.until, 'local')
+      this.reporter?.enqueue(shared, Math.ceil(hit.until / 1000), byIp ? REASON_IP : REASON_IDENTITY)
+    }
+    // Not from inside the failing session's own packet handling: it ends once that is done.
+    setImmediate(() => this.kickBanned())
+  }
+
+  /** A ban read from the contract (`until` in unix seconds): in force here too, from now. */
+  fromChain(subject: string, untilSec: number): void {
+    const until = untilSec * 1000
+    if (until <= Date.now()) return
+    this.list.ban(subject, until, 'chain')
+    this.onBan({ subject, until, source: 'chain' })
+    this.kickBanned()
+  }
+
+  /** A ban made elsewhere (another worker process of this proxy): in force here; with `report`, shared on chain. */
+  apply(b: { ip?: string; address?: string; until: number }, opts: { report?: boolean } = {}): void {
+    if (b.until <= Date.now()) return
+    const subjects = b.ip ? this.ipSubjects(b.ip) : b.address ? [subjectForAddress(b.address)] : []
+    for (const subject of subjects) this.list.ban(subject, b.until, 'local')
+    if (opts.report) {
+      const shared = b.ip ? subjectForIp(b.ip, this.key) : b.address ? subjectForAddress(b.address) : null
+      if (shared) this.reporter?.enqueue(shared, Math.ceil(b.until / 1000), b.ip ? REASON_IP : REASON_IDENTITY)
+    }
+    this.kickBanned()
+  }
+
+  /** Bans in force now (for the metrics). */
+  activeCount(): number {
+    return this.list.activeBans(Date.now()).length
+  }
+
+  /** Sends what is queued for the chain and stops the report timer. */
+  async close(): Promise<void> {
+    await this.reporter?.flush()
+    this.reporter?.stop()
+  }
+
+  /** Subjects for an IP: the clear IP locally, and its keyed hash when bans are shared on chain. */
+  private ipSubjects(ip: string): string[] {
+    const shared = subjectForIp(ip, this.key)
+    return shared ? [ip, shared] : [ip]
+  }
+
+  private kickBanned(): void {
+    for (const s of this.sessions) if (this.isBanned(s.ip, s.address)) s.kick(ReasonCode.Banned, 'banned')
   }
 }

@@ -10,14 +10,13 @@ import { readFileSync } from 'node:fs'
 import { PolicyStore } from '../policy/store.js'
 import { startPolicySync } from '../policy/sync.js'
 import { countryOf, preloadGeo } from '../geo/lookup.js'
-import { ReasonCode } from '../mqtt/reason-codes.js'
-import { BanList, BanReporter, subjectForAddress, subjectForIp } from './bans.js'
+import { BanGuard } from './bans.js'
 import { createProxyMetrics, serveMetrics, type ProxyMetrics } from './metrics.js'
 import { isTrusted, normalizeIp } from '../net/ip.js'
 import { parseProxyHeader } from './proxy-protocol.js'
 import { silentLogger, type Logger } from '../log.js'
 import type { ListenerOptions, ProxyOptions } from './options.js'
-import type { DecisionEvent } from '../policy/types.js'
+import type { DecisionEvent, ProxyEventName, ProxyEvents } from '../policy/types.js'
 import { Session, type SessionContext } from './session.js'
 import { defaultAuthWorkers, VerifyPool } from './verify-pool.js'
 
@@ -34,13 +33,12 @@ export interface ProxyHandle {
   metricsAddress?: { host: string; port: number }
   /** Stops accepting, tells v5 clients the server is shutting down (0x8B), closes sessions, stops sync. */
   close(opts?: { graceMs?: number }): Promise<void>
-  on(event: 'decision', listener: (e: DecisionEvent) => void): this
-  on(event: 'ban', listener: (e: { subject: string; until: number; source: 'local' | 'chain'; ip?: string; address?: string }) => void): this
-  on(event: 'session-open' | 'session-close', listener: (e: { ip: string; address?: string; clientId?: string; reason?: string }) => void): this
-  on(event: 'policy-synced', listener: (e: { block: number }) => void): this
-  on(event: string, listener: (...args: never[]) => void): this
-  off(event: string, listener: (...args: never[]) => void): this
-  policyStatus(): { synced: boolean; block: number; lastError?: string }
+  /** The proxy's events (policy/types.ts ProxyEvents): decision, ban, session-open, session-close, policy-synced. */
+  on<K extends ProxyEventName>(event: K, listener: (...args: ProxyEvents[K]) => void): this
+  off<K extends ProxyEventName>(event: K, listener: (...args: ProxyEvents[K]) => void): this
+  once<K extends ProxyEventName>(event: K, listener: (...args: ProxyEvents[K]) => void): this
+  /** `block`: the block the policy is consistent with, null before the first load. */
+  policyStatus(): { synced: boolean; block: number | null; lastError?: string }
   /** Started with a `durable` hook: its decisions reach the journal through it (not only as events). */
   readonly journaled: boolean
   /** Open sessions right now. */
@@ -62,7 +60,7 @@ export function splitHostPort(value: string): [string, number] {
 
 export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   const log: Logger = options.logger ?? silentLogger
-  const events = new EventEmitter()
+  const events = new EventEmitter<ProxyEvents>()
   const metrics = createProxyMetrics()
   const store = new PolicyStore({ unregisteredTopics: options.unregisteredTopics, failOpen: options.failOpen })
   const sessions = new Set<Session>()
@@ -79,11 +77,17 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     socket.once('close', () => sockets.delete(socket))
     return socket
   }
-  const bans = new BanList(options.bans)
-  const reporter = options.reporter
-    ? new BanReporter({ reporter: options.reporter, intervalMs: options.bans.reportIntervalMs, batchMax: options.bans.reportBatchMax, logger: log, onDropped: () => metrics.banReportsDropped.inc() })
-    : undefined
-  const banKey = options.bans.subjectKey
+  const bans = new BanGuard({
+    bans: options.bans,
+    reporter: options.reporter,
+    sessions,
+    logger: log,
+    onBan: (e) => {
+      if (e.source === 'local') metrics.bans.inc({ source: 'local' })
+      events.emit('ban', e)
+    },
+    onReportsDropped: () => metrics.banReportsDropped.inc(),
+  })
   const contractAddress = options.contract.address
   preloadGeo()
 
@@ -94,57 +98,17 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     fromBlock: options.fromBlock ?? 0,
     pollIntervalMs: options.pollIntervalMs,
     logger: log,
-    onBan: (subject: string, until: number) => {
-      const untilMs = until * 1000
-      if (untilMs <= Date.now()) return
-      bans.ban(subject, untilMs, 'chain')
-      events.emit('ban', { subject, until: untilMs, source: 'chain' })
-      kickBanned()
-    },
+    onBan: (subject: string, until: number) => bans.fromChain(subject, until),
   })
   store.on('change', () => {
     for (const s of sessions) s.recheck()
   })
   void sync.ready.then(() => {
     const st = sync.status()
+    if (st.block === null) return // closed before the first load: it never synced
     log.info('policy synced', { block: st.block })
     events.emit('policy-synced', { block: st.block })
   })
-
-  /** Subjects for an IP: the clear IP locally, and its keyed hash when bans are shared on chain. */
-  const ipSubjects = (ip: string) => {
-    const shared = subjectForIp(ip, banKey)
-    return shared ? [ip, shared] : [ip]
-  }
-  const isBanned = (ip: string, address?: string) => {
-    const now = Date.now()
-    return ipSubjects(ip).some((s) => bans.isBanned(s, now)) || (address !== undefined && bans.isBanned(subjectForAddress(address), now))
-  }
-  const kickBanned = () => {
-    for (const s of sessions) if (isBanned(s.ip, s.address)) s.kick(ReasonCode.Banned, 'banned')
-  }
-  /**
-   * Failed authentications count against the IP; refusals on an authenticated session count against the
-   * identity only, so one misbehaving device does not get its neighbours behind the same NAT banned.
-   */
-  const recordFailure = (ip: string, address?: string) => {
-    const now = Date.now()
-    const r = address ? undefined : bans.fail(ip, now)
-    const ra = address ? bans.fail(subjectForAddress(address), now) : undefined
-    for (const [hit, subject] of [[r, ip], [ra, address ? subjectForAddress(address) : undefined]] as const) {
-      if (!hit?.newBan || !subject || !hit.until) continue // count and report each ban once
-      metrics.bans.inc({ source: 'local' })
-      log.info('banned', { ip: subject === ip ? ip : undefined, address: subject === ip ? undefined : address, until: new Date(hit.until).toISOString() })
-      events.emit('ban', { subject, until: hit.until, source: 'local', ip: subject === ip ? ip : undefined, address: subject === ip ? undefined : address })
-      // IP bans go on chain only as a keyed hash, and only when proxies share the key.
-      const shared = subject === ip ? subjectForIp(ip, banKey) : subject
-      if (shared) {
-        if (subject === ip) bans.ban(shared, hit.until, 'local')
-        reporter?.enqueue(shared, Math.ceil(hit.until / 1000), subject === ip ? 'repeated failures from one address' : 'repeated refusals for one identity')
-      }
-      setImmediate(kickBanned)
-    }
-  }
 
   const durable = options.durable
   // One bound counter per (kind, outcome, reason): decisions run per packet.
@@ -175,8 +139,8 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     drainTimeoutMs: options.limits.drainTimeoutMs,
     connectUpstream: () => track(connectUpstream()),
     countryOf,
-    isBanned,
-    recordFailure,
+    isBanned: (ip, address) => bans.isBanned(ip, address),
+    recordFailure: (ip, address) => bans.recordFailure(ip, address),
     onDecision,
     allDeliveries: options.decisionDeliveries === 'all',
     onOpen: (s) => {
@@ -249,12 +213,12 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
         metrics.synced.set(st.synced ? 1 : 0)
         metrics.block.set(st.block ?? 0)
         metrics.syncLag.set(st.lastSyncAt ? (Date.now() - st.lastSyncAt) / 1000 : -1)
-        metrics.bansActive.set(bans.activeBans(Date.now()).length)
+        metrics.bansActive.set(bans.activeCount())
       })
     : undefined
 
   let closing = false
-  const handle = Object.assign(events, {
+  const handle: ProxyHandle = Object.assign(events, {
     address: { host: addresses[0]!.host, port: addresses[0]!.port },
     addresses,
     metricsAddress: metricsServer?.address,
@@ -265,16 +229,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
       return { synced: st.synced, block: st.block, lastError: st.lastError }
     },
     sessionCount: () => sessions.size,
-    ban: (b: { ip?: string; address?: string; until: number }, opts: { report?: boolean } = {}) => {
-      if (b.until <= Date.now()) return
-      const subjects = b.ip ? ipSubjects(b.ip) : b.address ? [subjectForAddress(b.address)] : []
-      for (const subject of subjects) bans.ban(subject, b.until, 'local')
-      if (opts.report) {
-        const shared = b.ip ? subjectForIp(b.ip, banKey) : b.address ? subjectForAddress(b.address) : null
-        if (shared) reporter?.enqueue(shared, Math.ceil(b.until / 1000), b.ip ? 'repeated failures from one address' : 'repeated refusals for one identity')
-      }
-      kickBanned()
-    },
+    ban: (b: { ip?: string; address?: string; until: number }, opts?: { report?: boolean }) => bans.apply(b, opts),
     close: async (opts: { graceMs?: number } = {}) => {
       if (closing) return
       closing = true
@@ -290,12 +245,11 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
       // A policy poll in flight against a slow RPC does not hold the shutdown: stop() lets no new poll start.
       await Promise.race([sync.stop(), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())])
       await pool.close()
-      await reporter?.flush()
-      reporter?.stop()
+      await bans.close()
       await metricsServer?.close()
       log.info('proxy stopped')
     },
-  }) as unknown as ProxyHandle
+  })
   log.info('proxy listening', { addresses, broker: options.upstream.url, contract: contractAddress, chainId: options.chainId })
   return handle
 }

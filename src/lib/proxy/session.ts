@@ -1,7 +1,8 @@
 /**
  * One client connection through the proxy: client socket ⇄ Session ⇄ upstream broker socket.
  *
- * Phases: CONNECT (authenticate, authorise the will, open upstream) → open (relay with decisions) → closed.
+ * Phases: CONNECT (authenticate, authorise the will, open upstream: handshake.ts) → open (relay with
+ * decisions, here; live re-checks of the will and kicks: live-checks.ts) → closed (sockets.ts ends the sockets).
  * Each direction has one dispatcher that switches on the packet type. Packets that pass unchanged are
  * forwarded as their original bytes; only packets that must change are re-encoded. Refused packets are
  * answered locally and never reach the broker; refused deliveries are acknowledged to the broker so it
@@ -23,7 +24,7 @@
  * broker's round trip (a crash before it leaves the client without an ack: it resends).
  */
 import type { Socket } from 'node:net'
-import { FrameReader, type Frame } from '../mqtt/framing.js'
+import { FrameReader, PacketType as T, type Frame } from '../mqtt/framing.js'
 import {
   connackRefusal,
   decodePacket,
@@ -32,11 +33,7 @@ import {
   pubackFor,
   pubcompFor,
   pubrecFor,
-  stripCredentials,
   subackFor,
-  type ConnackPacket,
-  type ConnectPacket,
-  type Packet,
   type ProtocolVersion,
   type PublishPacket,
   type SubackPacket,
@@ -46,22 +43,18 @@ import { TopicAliasTable } from '../mqtt/aliases.js'
 import { readPublishHeader } from '../mqtt/publish-header.js'
 import { MalformedPacketError, MqttProtocolError, ProtocolError, ReasonCode, SUBACK_FAILURE_V4 } from '../mqtt/reason-codes.js'
 import { parseShared, validateTopicFilter, validateTopicName } from '../policy/filter.js'
-import type { Decision, DecisionEvent, PolicyView } from '../policy/types.js'
-import { answerChallenge, authenticateConnect, AUTH_METHOD, credentialFields, usesEnhancedAuth, type AuthConfig, type ConnectAuth, type CredentialFields } from './authenticate.js'
+import type { DecisionEvent, PolicyView } from '../policy/types.js'
+import type { AuthConfig, ConnectAuth, CredentialFields } from './authenticate.js'
+import { Handshake } from './handshake.js'
+import { LiveChecks, normalDisconnect } from './live-checks.js'
+import { endSocket, FIN, LINGER_MS } from './sockets.js'
 
-const T = { CONNECT: 1, CONNACK: 2, PUBLISH: 3, PUBACK: 4, PUBREC: 5, PUBREL: 6, PUBCOMP: 7, SUBSCRIBE: 8, SUBACK: 9, UNSUBSCRIBE: 10, UNSUBACK: 11, PINGREQ: 12, PINGRESP: 13, DISCONNECT: 14, AUTH: 15 } as const
+export { upstreamClientId } from './handshake.js'
 
 /** Fixed-header flags each client→server packet must carry (MQTT 5 §2.1.3); PUBLISH is checked on its own. */
 const CLIENT_FLAGS: Partial<Record<number, number>> = { [T.PUBACK]: 0, [T.PUBREC]: 0, [T.PUBREL]: 2, [T.PUBCOMP]: 0, [T.SUBSCRIBE]: 2, [T.UNSUBSCRIBE]: 2, [T.PINGREQ]: 0, [T.DISCONNECT]: 0, [T.AUTH]: 0, [T.CONNECT]: 0 }
 
-/** How long an ended socket may wait for its peer to read the last packet and close, before it is destroyed. */
-const LINGER_MS = 1_000
-
-/** A FIN with no last packet (3.1.1 has no reason code to send). */
-const FIN = Buffer.alloc(0)
-
 type Side = 'client' | 'broker'
-
 
 /** What a session needs from the server around it. */
 export interface SessionContext {
@@ -89,17 +82,15 @@ export interface SessionContext {
   onProtocolError(s: Session, where: Side, err: Error): void
 }
 
-type Phase = 'connect' | 'verifying' | 'auth' | 'upstream' | 'open' | 'closed'
+export type Phase = 'connect' | 'verifying' | 'auth' | 'upstream' | 'open' | 'closed'
+
+/** A decision as the session's parts tell it: the session adds who (IP, address, client id). */
+export type DecisionInput = Omit<DecisionEvent, 'ip' | 'address' | 'clientId'> & { address?: string }
 
 /** Client-bound items waiting for the decisions before them to be durable: bytes, a pending decision, a final step. */
 type Held = Buffer | { durable: boolean } | (() => void)
 /** A journal this far behind ends the connection rather than buffer without bound. */
 const MAX_HELD = 65_536
-
-/** Upstream client ids are namespaced by the authenticated address, so no key can take over another's session. */
-export function upstreamClientId(address: string, clientId: string): string {
-  return `${address.toLowerCase()}/${clientId}`
-}
 
 export class Session {
   readonly ip: string
@@ -116,9 +107,8 @@ export class Session {
   private readonly clientReader: FrameReader
   private readonly upstreamReader: FrameReader
   private connectTimer?: NodeJS.Timeout
-  private challenge?: { address: string; clientId: string; nonce: Buffer; issuedAtMs: number }
-  private connect?: ConnectPacket
-  private enhancedAuth = false
+  private readonly handshake: Handshake
+  private readonly live: LiveChecks
   /** Client→broker aliases as the client sent them, and the bindings the broker has actually seen. */
   private clientAliases = new TopicAliasTable(0, 'client-to-broker')
   private brokerSeenAliases = new Map<number, string>()
@@ -144,6 +134,25 @@ export class Session {
     this.clientReader = new FrameReader({ maxPacketSize: ctx.maxPacketSize })
     // Deliveries can be a little larger than what clients may send (the broker adds properties).
     this.upstreamReader = new FrameReader({ maxPacketSize: Math.min(ctx.maxPacketSize + 65_536, 268_435_460) })
+    this.handshake = new Handshake(
+      {
+        session: this,
+        decision: (e) => this.decision(e),
+        toClient: (bytes) => this.toClient(bytes),
+        asClient: (work) => this.guarded('client', work),
+        close: (why, last) => this.close(why, last),
+        connectUpstream: (connect) => this.openUpstream(connect),
+        open: (connack, topicAliasMaximum) => this.open(connack, topicAliasMaximum),
+      },
+      ctx,
+    )
+    this.live = new LiveChecks({
+      session: this,
+      policy: ctx.policy,
+      decision: (e) => this.decision(e),
+      refuseConnect: (reasonCode, why) => this.handshake.refuse(reasonCode, why),
+      close: (why, last) => this.close(why, last),
+    })
 
     client.setNoDelay(true)
     client.on('data', (chunk: Buffer) => this.onClientData(chunk))
@@ -158,7 +167,7 @@ export class Session {
   private onClientData(chunk: Buffer): void {
     if (this.phase === 'closed') return
     // Not MQTT at all (an HTTP request, a scanner): refuse on the first byte, not after a whole frame or a timeout.
-    if (this.phase === 'connect' && this.clientReader.bufferedBytes === 0 && chunk.length > 0 && chunk[0] !== 0x10) {
+    if (this.phase === 'connect' && this.clientReader.bufferedBytes === 0 && chunk.length > 0 && chunk[0] !== T.CONNECT << 4) {
       return this.protocolError('client', new ProtocolError('the first packet must be CONNECT'))
     }
     // Everything this chunk produces leaves in one write per socket, not one syscall per packet.
@@ -197,9 +206,8 @@ export class Session {
     while (this.phase === 'connect' || this.phase === 'auth' || this.phase === 'open') {
       const frame = this.clientReader.read()
       if (!frame) return
-      if (this.phase === 'connect') this.onConnect(frame)
-      else if (this.phase === 'auth') this.onAuthAnswer(frame)
-      else this.fromClient(frame)
+      if (this.phase === 'open') this.fromClient(frame)
+      else this.handshake.onClientFrame(frame)
     }
     // Anything the client pipelined after CONNECT waits for its verification and the broker's CONNACK.
     if (this.phase === 'verifying' || this.phase === 'upstream') this.client.pause()
@@ -211,121 +219,15 @@ export class Session {
     this.drainClientFrames()
   }
 
-  private onConnect(frame: Frame): void {
-    if (frame.type !== T.CONNECT) throw new ProtocolError('the first packet must be CONNECT')
-    let connect: ConnectPacket
-    try {
-      connect = decodePacket(frame.bytes, 5) as ConnectPacket
-    } catch (err) {
-      if (err instanceof MqttProtocolError && err.reasonCode === ReasonCode.UnsupportedProtocolVersion) {
-        return this.refuseConnect(ReasonCode.UnsupportedProtocolVersion, 'unsupported-protocol', 4)
-      }
-      throw err
-    }
-    if (connect.protocolVersion !== 4 && connect.protocolVersion !== 5) {
-      return this.refuseConnect(ReasonCode.UnsupportedProtocolVersion, 'unsupported-protocol', 4)
-    }
-    this.version = connect.protocolVersion
-    this.connect = connect
-    this.clientId = connect.clientId
-
-    if (this.ctx.isBanned(this.ip)) return this.refuseConnect(ReasonCode.Banned, 'banned')
-    if (!this.ctx.policy.synced && !this.ctx.failOpen) return this.refuseConnect(ReasonCode.ServerUnavailable, 'not-synced')
-
-    if (!usesEnhancedAuth(connect)) {
-      this.phase = 'verifying'
-      this.ctx
-        .verify(credentialFields(connect))
-        .then(
-          (auth) => {
-            if (this.phase === 'verifying') this.guarded('client', () => this.afterAuth(auth))
-          },
-          // The verifier failed (a worker died): the proxy's fault, not the client's; nothing is counted.
-          () => {
-            if (this.phase === 'verifying') this.refuseConnect(ReasonCode.ServerUnavailable, 'verify-failed')
-          },
-        )
-      return
-    }
-    const auth = authenticateConnect(connect, this.ctx.auth)
-    if (auth.kind === 'challenge') {
-      this.challenge = auth
-      this.enhancedAuth = true
-      this.phase = 'auth'
-      this.toClient(encodePacket({ cmd: 'auth', reasonCode: ReasonCode.ContinueAuthentication, properties: { authenticationMethod: AUTH_METHOD, authenticationData: auth.nonce } }, 5))
-      return
-    }
-    this.afterAuth(auth)
-  }
-
-  private onAuthAnswer(frame: Frame): void {
-    if (frame.type === T.DISCONNECT) return this.close('client-disconnected')
-    if (frame.type !== T.AUTH) throw new ProtocolError('expected AUTH in answer to the challenge')
-    const packet = decodePacket(frame.bytes, 5) as Extract<Packet, { cmd: 'auth' }>
-    const pending = this.challenge!
-    this.challenge = undefined // single use, whatever the answer
-    if (packet.properties?.authenticationMethod !== AUTH_METHOD) {
-      return this.refuseConnect(ReasonCode.BadAuthenticationMethod, 'bad-auth-method')
-    }
-    this.afterAuth(answerChallenge(pending, packet.properties.authenticationData, this.ctx.auth))
-  }
-
-  private afterAuth(auth: ConnectAuth): void {
-    const connect = this.connect!
-    if (auth.kind !== 'ok') {
-      if (auth.kind === 'refuse') {
-        const claimed = auth.result.ok ? undefined : auth.result.claimedAddress
-        this.ctx.recordFailure(this.ip, undefined)
-        this.decision({ kind: 'connect', allowed: false, reason: auth.result.outcome, address: claimed, verified: false, detail: auth.result.ok ? undefined : auth.result.detail })
-        return this.refuseConnect(auth.reasonCode, null)
-      }
-      return
-    }
-    const address = auth.result.address
-    this.address = address
-    if (this.ctx.isBanned(this.ip, address)) return this.refuseConnect(ReasonCode.Banned, 'banned')
-
-    if (connect.will) {
-      const decision = this.checkWill(connect.will.topic)
-      if (!decision.allowed) {
-        this.ctx.recordFailure(this.ip, address)
-        return this.refuseConnect(ReasonCode.NotAuthorized, null)
-      }
-      this.will = { topic: connect.will.topic }
-    }
-    this.decision({ kind: 'connect', allowed: true, reason: auth.result.legacy ? 'legacy-credential' : auth.result.transport })
-    this.openUpstream(connect, address)
-  }
-
-  private checkWill(topic: string): Decision {
-    const invalid = validateTopicName(topic)
-    const d: Decision = invalid ? { allowed: false, reason: 'invalid', sensitive: false } : this.ctx.policy.canPublish(this.address!, topic, this.country)
-    this.decision({ kind: 'will', allowed: d.allowed, reason: d.reason, topic, sensitive: d.sensitive })
-    return d
-  }
-
-  /** Answers the CONNECT with a refusal and ends the session (the socket goes once the CONNACK is out). */
-  private refuseConnect(reasonCode: number, reason: string | null, version: ProtocolVersion = this.version): void {
-    if (reason) this.decision({ kind: 'connect', allowed: false, reason })
-    this.close('connect-refused', { toClient: encodePacket(connackRefusal(version, reasonCode), version) })
-  }
-
-  private openUpstream(connect: ConnectPacket, address: string): void {
-    this.phase = 'upstream'
-    const upstreamConnect = stripCredentials(connect, this.ctx.usernameFromAddress ? { username: address } : {})
-    upstreamConnect.clientId = upstreamClientId(address, connect.clientId)
-    if (this.version === 5) upstreamConnect.properties = { ...upstreamConnect.properties, topicAliasMaximum: 0 }
-    // The broker must publish a will at once, right after the proxy re-checked it: with a delay it could
-    // publish it later, when the proxy no longer has a session to stop it after a revocation.
-    if (upstreamConnect.will?.properties?.willDelayInterval) upstreamConnect.will = { ...upstreamConnect.will, properties: { ...upstreamConnect.will.properties, willDelayInterval: 0 } }
-
+  /** The handshake admitted the client: connect to the broker and send it the (credential-free) CONNECT. */
+  private openUpstream(connect: Buffer): void {
     const upstream = this.ctx.connectUpstream()
     this.upstream = upstream
     upstream.setNoDelay(true)
     upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk))
     upstream.on('error', () => this.close('broker-error'))
     upstream.on('close', () => this.close('broker-closed'))
-    upstream.write(encodePacket(upstreamConnect, this.version))
+    upstream.write(connect)
   }
 
   // ------------------------------------------------------------------ broker → proxy
@@ -337,7 +239,7 @@ export class Session {
     try {
       this.guarded('broker', () => {
         for (const frame of this.upstreamReader.push(chunk)) {
-          if (this.phase === 'upstream') this.onConnack(frame)
+          if (this.phase === 'upstream') this.handshake.onConnack(frame)
           else if (this.phase === 'open') this.fromBroker(frame)
           else return
         }
@@ -349,20 +251,13 @@ export class Session {
     }
   }
 
-  private onConnack(frame: Frame): void {
-    if (frame.type !== T.CONNACK) throw new ProtocolError('the broker did not answer CONNECT with CONNACK')
+  /** The broker accepted the CONNECT: the session is open. */
+  private open(connack: Buffer, topicAliasMaximum: number): void {
     clearTimeout(this.connectTimer)
-    const connack = decodePacket(frame.bytes, this.version) as ConnackPacket
-    let bytes = frame.bytes
-    if (this.enhancedAuth && connack.reasonCode === 0) {
-      // The client ran enhanced authentication with us: its CONNACK must name the method (MQTT 5 §3.2.2.3.17).
-      bytes = encodePacket({ ...connack, properties: { ...connack.properties, authenticationMethod: AUTH_METHOD } }, 5)
-    }
-    if ((connack.returnCode ?? connack.reasonCode ?? 0) !== 0) return this.close('broker-refused', { toClient: bytes })
-    this.clientAliases = new TopicAliasTable(this.version === 5 ? (connack.properties?.topicAliasMaximum ?? 0) : 0, 'client-to-broker')
+    this.clientAliases = new TopicAliasTable(topicAliasMaximum, 'client-to-broker')
     this.phase = 'open'
     this.ctx.onOpen(this)
-    this.toClient(bytes)
+    this.toClient(connack)
   }
 
   private fromBroker(frame: Frame): void {
@@ -433,10 +328,7 @@ export class Session {
       case T.DISCONNECT: {
         // DISCONNECT 0x04 asks the broker to publish the will: only if it is still allowed now (grants expire).
         const withWill = this.version === 5 && frame.remainingLength > 0 && frame.bytes[frame.headerLength] === ReasonCode.DisconnectWithWillMessage
-        if (withWill && this.will && !this.ctx.policy.canPublish(this.address!, this.will.topic, this.country).allowed) {
-          this.decision({ kind: 'will', allowed: false, reason: 'no-grant', topic: this.will.topic, detail: 'will refused at DISCONNECT 0x04' })
-          return this.close('client-disconnected', { toBroker: encodePacket(disconnectV5(ReasonCode.Success), 5) })
-        }
+        if (withWill && this.live.willRefusedAtDisconnect()) return this.close('client-disconnected', { toBroker: normalDisconnect(5) })
         return this.close('client-disconnected', { toBroker: frame.bytes })
       }
       case T.CONNECT:
@@ -444,7 +336,7 @@ export class Session {
       case T.AUTH:
         // Without enhanced authentication AUTH is a protocol error (MQTT 5 §3.15); with it, re-authentication is
         // not offered. Either way the broker must never see our authentication method.
-        if (!this.enhancedAuth) throw new ProtocolError('AUTH without enhanced authentication')
+        if (!this.handshake.enhancedAuth) throw new ProtocolError('AUTH without enhanced authentication')
         throw new ProtocolError('re-authentication is not supported', ReasonCode.BadAuthenticationMethod)
       case 0:
       case T.CONNACK:
@@ -521,41 +413,21 @@ export class Session {
     return this.version === 5 ? ReasonCode.NotAuthorized : SUBACK_FAILURE_V4
   }
 
-  // ------------------------------------------------------------------ policy changes on a live session
+  // ------------------------------------------------------------------ policy changes on a live session (live-checks.ts)
 
-  /**
-   * Called when the policy changed. Publishes and deliveries are checked per packet already; what remains
-   * is the will: the broker would publish it on an abrupt disconnect, so a will that is no longer allowed
-   * ends the session with a normal DISCONNECT upstream (which discards the will).
-   */
+  /** Called when the policy changed: a will that is no longer allowed ends the session (discarded upstream). */
   recheck(): void {
-    if (this.phase !== 'open' || !this.will) return
-    const d = this.ctx.policy.canPublish(this.address!, this.will.topic, this.country)
-    if (d.allowed) return
-    this.decision({ kind: 'will', allowed: false, reason: d.reason, topic: this.will.topic, detail: 'will no longer allowed: session ended' })
-    this.kick(ReasonCode.NotAuthorized, 'will-revoked')
+    this.live.recheck()
   }
 
   /** Ends the session from the proxy side: DISCONNECT with a reason to a v5 client, will discarded upstream. */
   kick(reasonCode: number, why: string): void {
-    if (this.phase === 'closed') return
-    // Still authenticating: the ban check at CONNECT and after authentication refuses it with a CONNACK.
-    if (this.phase === 'connect' || this.phase === 'verifying' || this.phase === 'auth') return
-    // Authenticated, waiting for the broker: answer the CONNECT with the reason (the upstream is dropped).
-    if (this.phase === 'upstream') return this.refuseConnect(reasonCode, why)
-    // 0x8A (Banned) exists only in CONNACK; DISCONNECT says Administrative action (0x98) instead.
-    const code = reasonCode === ReasonCode.Banned ? ReasonCode.AdministrativeAction : reasonCode
-    this.close(why, { toClient: this.version === 5 ? encodePacket(disconnectV5(code), 5) : FIN, toBroker: this.normalDisconnect() })
-  }
-
-  /** A normal DISCONNECT towards the broker: it ends the upstream session and discards the will. */
-  private normalDisconnect(): Buffer {
-    return encodePacket(this.version === 5 ? disconnectV5(ReasonCode.Success) : { cmd: 'disconnect' }, this.version)
+    this.live.kick(reasonCode, why)
   }
 
   // ------------------------------------------------------------------ plumbing
 
-  private decision(e: Omit<DecisionEvent, 'ip' | 'address' | 'clientId'> & { address?: string }): void {
+  private decision(e: DecisionInput): void {
     const durable = this.ctx.onDecision({ ip: this.ip, address: this.address, clientId: this.clientId, ...e })
     if (!durable) return
     // A refused delivery acknowledges nothing to the client: nothing waits for it.
@@ -619,7 +491,7 @@ export class Session {
     const code = err instanceof MqttProtocolError ? err.reasonCode : ReasonCode.UnspecifiedError
     if (this.phase === 'open') return this.version === 5 ? encodePacket(disconnectV5(where === 'client' ? code : ReasonCode.ImplementationSpecificError), 5) : FIN
     if (where === 'broker') return undefined
-    if (this.connect === undefined || this.version !== 5) return FIN
+    if (this.handshake.connect === undefined || this.version !== 5) return FIN
     return encodePacket(connackRefusal(5, code), 5)
   }
 
@@ -662,7 +534,7 @@ export class Session {
     if (this.upstream) {
       let toBroker = last.toBroker
       // An abrupt client loss makes the broker publish the will; re-check it is still allowed first.
-      if (!toBroker && wasOpen && this.will && why !== 'client-disconnected' && !this.ctx.policy.canPublish(this.address!, this.will.topic, this.country).allowed) toBroker = this.normalDisconnect()
+      if (!toBroker && wasOpen) toBroker = this.live.discardRevokedWill(why)
       if (!toBroker && why === 'shutdown') toBroker = FIN
       endSocket(this.upstream, toBroker)
     }
@@ -692,21 +564,4 @@ export class Session {
     const toClient = this.phase !== 'open' ? undefined : this.version === 5 ? encodePacket(disconnectV5(ReasonCode.ServerShuttingDown), 5) : FIN
     this.close('shutdown', { toClient })
   }
-}
-
-/**
- * Ends `socket` after `last` and destroys it once the peer has closed its side too, or after LINGER_MS; reading
- * resumes (a paused socket never sees the peer's FIN). Without `last` the socket is destroyed at once.
- */
-function endSocket(socket: Socket, last: Buffer | undefined): void {
-  if (socket.destroyed) return
-  if (last === undefined) {
-    socket.destroy()
-    return
-  }
-  if (!socket.writableEnded) socket.end(last)
-  socket.resume()
-  const timer = setTimeout(() => socket.destroy(), LINGER_MS)
-  timer.unref()
-  socket.once('close', () => clearTimeout(timer))
 }
