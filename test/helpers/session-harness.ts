@@ -8,7 +8,7 @@
 import net, { type AddressInfo, type Server, type Socket } from 'node:net'
 import { generate, parser as createParser, type Packet } from 'mqtt-packet'
 import type * as mqtt from 'mqtt-packet'
-import { Wallet } from 'ethers'
+import type { BaseWallet } from 'ethers'
 import { signCredential, toUserProperties, toUsernamePassword } from '../../src/lib/auth/index.js'
 import { filterCovers, topicMatches } from '../../src/lib/policy/filter.js'
 import type { Decision, DecisionEvent, PolicyView } from '../../src/lib/policy/types.js'
@@ -29,7 +29,7 @@ export interface CredentialFieldsOf {
 }
 
 /** A v1 credential for `wallet` and `clientId` as CONNECT fields (user properties by default for v5, else username/password). */
-export function credentialFields(wallet: Wallet, clientId: string, version: Version, opts: { expiresAt?: number; transport?: 'user-properties' | 'username-password' } = {}): CredentialFieldsOf {
+export function credentialFields(wallet: BaseWallet, clientId: string, version: Version, opts: { expiresAt?: number; transport?: 'user-properties' | 'username-password' } = {}): CredentialFieldsOf {
   const cred = signCredential({ signer: wallet, chainId: AUTH.chainId, contract: AUTH.contract, clientId, expiresAt: opts.expiresAt ?? nowSec() + 3600 })
   const transport = opts.transport ?? (version === 5 ? 'user-properties' : 'username-password')
   if (transport === 'user-properties') return { properties: { userProperties: toUserProperties(cred) } }
@@ -38,7 +38,7 @@ export function credentialFields(wallet: Wallet, clientId: string, version: Vers
 }
 
 /** A CONNECT packet (mqtt-packet's shape) carrying a valid credential unless `credential: false`. */
-export function connectPacket(wallet: Wallet, o: { version: Version; clientId?: string; will?: mqtt.IConnectPacket['will']; properties?: mqtt.IConnectPacket['properties']; credential?: boolean }): mqtt.IConnectPacket {
+export function connectPacket(wallet: BaseWallet, o: { version: Version; clientId?: string; will?: mqtt.IConnectPacket['will']; properties?: mqtt.IConnectPacket['properties']; credential?: boolean }): mqtt.IConnectPacket {
   const clientId = o.clientId ?? 'dev-1'
   const cred: CredentialFieldsOf = o.credential === false ? {} : credentialFields(wallet, clientId, o.version)
   const p: mqtt.IConnectPacket = { cmd: 'connect', protocolId: 'MQTT', protocolVersion: o.version, clean: true, keepalive: 0, clientId }
@@ -177,6 +177,17 @@ export class Peer {
   }
 }
 
+/** Resolves once `socket` is destroyed and closed; fails after `timeoutMs` (a socket left open is a leaked fd). */
+export async function socketClosed(socket: Socket, timeoutMs = 2_000): Promise<void> {
+  if (socket.destroyed && socket.closed) return
+  let t: NodeJS.Timeout | undefined
+  await Promise.race([
+    new Promise<void>((r) => socket.once('close', () => r())),
+    new Promise((_, reject) => (t = setTimeout(() => reject(new Error(`proxy-side socket still open after ${timeoutMs} ms`)), timeoutMs))),
+  ])
+  clearTimeout(t)
+}
+
 /** Waits until the event loop has turned a few times and the loopback has delivered what was written. */
 export function settle(ms = 50): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
@@ -247,7 +258,7 @@ export interface Harness {
    * connection() + CONNECT with a valid credential of `wallet` + the broker's CONNACK (with `connack` properties
    * for v5): an open session.
    */
-  open(wallet: Wallet, version: Version, opts?: { clientId?: string; connack?: mqtt.IConnackPacket['properties'] }): Promise<Conn & { upstream: Peer }>
+  open(wallet: BaseWallet, version: Version, opts?: { clientId?: string; connack?: mqtt.IConnackPacket['properties'] }): Promise<Conn & { upstream: Peer }>
   close(): Promise<void>
 }
 
@@ -320,5 +331,3 @@ export async function sessionHarness(overrides: Partial<SessionContext> = {}): P
     },
   }
 }
-
-export { Wallet }

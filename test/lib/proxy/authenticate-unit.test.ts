@@ -2,7 +2,7 @@
 // the proxy answers (always MQTT 5's here; connackRefusal maps it for 3.1.1). Real signatures from src/lib/auth.
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { Wallet } from 'ethers'
+import { type BaseWallet, Wallet } from 'ethers'
 import { AUTH_METHOD, connectAuthData, signChallenge, signCredential, toUserProperties, toUsernamePassword } from '../../../src/lib/auth/index.js'
 import type { ConnectPacket } from '../../../src/lib/mqtt/packets.js'
 import { answerChallenge, authenticateConnect, authenticateFields, credentialFields, usesEnhancedAuth, type ConnectAuth } from '../../../src/lib/proxy/authenticate.js'
@@ -16,7 +16,7 @@ function connect(version: 4 | 5, fields: Partial<ConnectPacket> = {}): ConnectPa
   return { cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clean: true, keepalive: 0, clientId: CLIENT, ...fields }
 }
 
-function v1(o: { signer?: Wallet; clientId?: string; expiresAt?: number; contract?: string; chainId?: bigint } = {}) {
+function v1(o: { signer?: BaseWallet; clientId?: string; expiresAt?: number; contract?: string; chainId?: bigint } = {}) {
   return signCredential({
     signer: o.signer ?? device,
     chainId: o.chainId ?? AUTH.chainId,

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Wallet } from 'ethers'
-import { connectPacket, credentialFields, sessionHarness, settle, type Harness } from '../../helpers/session-harness.js'
+import { connectPacket, credentialFields, sessionHarness, settle, socketClosed, type Harness } from '../../helpers/session-harness.js'
 import { upstreamClientId } from '../../../src/lib/proxy/session.js'
 
 const NOT_AUTHORIZED = 0x87
@@ -16,6 +16,12 @@ before(async () => {
   h.policy.allow(device.address, { pub: ['allowed/#', 'will/ok'], sub: ['allowed/#', 'shared/+'], recv: ['allowed/#'] })
 })
 after(() => h.close())
+
+/** The last element matching (Array#findLast is not in this project's lib). */
+function lastOf<T>(xs: readonly T[], match: (x: T) => boolean): T | undefined {
+  for (let i = xs.length - 1; i >= 0; i--) if (match(xs[i] as T)) return xs[i]
+  return undefined
+}
 
 const userProps = (p: { properties?: { userProperties?: Record<string, unknown> } }) => Object.keys(p.properties?.userProperties ?? {})
 
@@ -75,11 +81,10 @@ describe('CONNECT', () => {
       const connack = await conn.client.next('connack')
       assert.equal(connack[field], expected)
       await conn.client.closes()
-      await new Promise<void>((r) => (conn.proxySide.destroyed ? r() : conn.proxySide.once('close', () => r())))
-      assert.equal(conn.proxySide.destroyed, true)
+      await socketClosed(conn.proxySide) // not left paused and open on the proxy's side
       assert.equal(h.rec.upstreamConnects, before)
       assert.deepEqual(h.rec.failures.slice(failures), [{ ip: '10.0.0.9', address: undefined }]) // counted against the IP
-      const d = h.rec.decisions.findLast((e) => e.kind === 'connect')!
+      const d = lastOf(h.rec.decisions, (e) => e.kind === 'connect')!
       assert.equal(d.allowed, false)
       assert.equal(d.reason, 'bad-signature')
       assert.equal(d.verified, false)
@@ -93,7 +98,7 @@ describe('CONNECT', () => {
     assert.equal((await conn.client.next('connack')).reasonCode, NOT_AUTHORIZED)
     await conn.client.closes()
     assert.equal(h.rec.upstreamConnects, before)
-    const will = h.rec.decisions.findLast((e) => e.kind === 'will')!
+    const will = lastOf(h.rec.decisions, (e) => e.kind === 'will')!
     assert.deepEqual([will.allowed, will.topic], [false, 'secret/lwt'])
   })
 
@@ -153,7 +158,7 @@ describe('PUBLISH from the client', () => {
     pub('', 1, 33) // alias only: means secret/x now, so refused — not published on allowed/a
     const refused = await client.next('puback')
     assert.deepEqual([refused.messageId, refused.reasonCode], [33, NOT_AUTHORIZED])
-    assert.equal(h.rec.decisions.findLast((e) => e.kind === 'publish')!.topic, 'secret/x')
+    assert.equal(lastOf(h.rec.decisions, (e) => e.kind === 'publish')!.topic, 'secret/x')
     await settle()
     assert.deepEqual(upstream.pending(), [])
 
@@ -247,7 +252,7 @@ describe('protocol errors are blamed on the side that sent them', () => {
     assert.equal(disconnect.reasonCode, 0x81)
     await client.closes()
     await upstream.closes()
-    const err = h.rec.protocolErrors.findLast((e) => e.session === session)!
+    const err = lastOf(h.rec.protocolErrors, (e) => e.session === session)!
     assert.equal(err.where, 'client')
     assert.equal(h.rec.failures.length, failures + 1) // counted towards a ban
     // the other session is untouched
@@ -262,7 +267,7 @@ describe('protocol errors are blamed on the side that sent them', () => {
     client.send(connectPacket(device, { version: 5, clientId: 'twice' }))
     assert.equal((await client.next('disconnect')).reasonCode, 0x82)
     await client.closes()
-    assert.equal(h.rec.protocolErrors.findLast((e) => e.session === session)!.where, 'client')
+    assert.equal(lastOf(h.rec.protocolErrors, (e) => e.session === session)!.where, 'client')
   })
 
   test('a protocol error from the broker (a second CONNACK): the client gets 0x83, the broker is blamed, nothing counted', async () => {
@@ -271,7 +276,7 @@ describe('protocol errors are blamed on the side that sent them', () => {
     upstream.send({ cmd: 'connack', sessionPresent: false, reasonCode: 0 })
     assert.equal((await client.next('disconnect')).reasonCode, 0x83)
     await client.closes()
-    const err = h.rec.protocolErrors.findLast((e) => e.session === session)!
+    const err = lastOf(h.rec.protocolErrors, (e) => e.session === session)!
     assert.equal(err.where, 'broker')
     assert.equal(h.rec.failures.length, failures) // the client is not punished for the broker's fault
     assert.equal(session.closeReason, 'broker-protocol-error')
