@@ -3,7 +3,8 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Wallet } from 'ethers'
-import { connectPacket, credentialFields, sessionHarness, settle, socketClosed, type Harness } from '../../helpers/session-harness.js'
+import { AUTH, connectPacket, credentialFields, sessionHarness, settle, socketClosed, type Harness } from '../../helpers/session-harness.js'
+import { authenticateFields } from '../../../src/lib/proxy/authenticate.js'
 import { upstreamClientId } from '../../../src/lib/proxy/session.js'
 
 const NOT_AUTHORIZED = 0x87
@@ -90,6 +91,22 @@ describe('CONNECT', () => {
       assert.equal(d.verified, false)
     })
   }
+
+  test('a refused CONNECT with bytes sent behind it while it was verified: the paused socket is still destroyed', async () => {
+    // Verification takes a while here, so the extra bytes arrive while the session has the socket paused.
+    const slow = await sessionHarness({ verify: (f) => new Promise((r) => setTimeout(() => r(authenticateFields(f, AUTH)), 150)) })
+    try {
+      const conn = await slow.connection(5)
+      conn.client.send(connectPacket(device, { version: 5, credential: false }))
+      await settle(50)
+      conn.client.send({ cmd: 'publish', topic: 'allowed/x', payload: Buffer.from('queued'), qos: 0, retain: false, dup: false })
+      assert.equal((await conn.client.next('connack')).reasonCode, NOT_AUTHORIZED) // no credential at all
+      await socketClosed(conn.proxySide)
+      assert.equal(slow.rec.upstreamConnects, 0)
+    } finally {
+      await slow.close()
+    }
+  })
 
   test('v5 will: one the device may not publish is refused with CONNACK 0x87 before anything goes upstream', async () => {
     const before = h.rec.upstreamConnects
@@ -246,12 +263,13 @@ describe('protocol errors are blamed on the side that sent them', () => {
     const bystander = await h.open(device, 5, { clientId: 'bystander' })
     const { client, upstream, session } = await h.open(device, 5, { clientId: 'culprit' })
     const failures = h.rec.failures.length
-    // SUBSCRIBE with flags 0000 instead of 0010: id 1, filter "a", options 0
-    client.sendRaw([0x80, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, 0x61, 0x00])
+    // PINGREQ with reserved flags 0001: it would pass through to the broker as it is without the flags check
+    client.sendRaw([0xc1, 0x00])
     const disconnect = await client.next('disconnect')
     assert.equal(disconnect.reasonCode, 0x81)
     await client.closes()
     await upstream.closes()
+    assert.deepEqual(upstream.pending(), [])
     const err = lastOf(h.rec.protocolErrors, (e) => e.session === session)!
     assert.equal(err.where, 'client')
     assert.equal(h.rec.failures.length, failures + 1) // counted towards a ban
