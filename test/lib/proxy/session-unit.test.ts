@@ -3,6 +3,8 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Wallet } from 'ethers'
+import { generate } from 'mqtt-packet'
+import { AUTH_METHOD, connectAuthData, signChallenge } from '../../../src/lib/auth/index.js'
 import { AUTH, connectPacket, credentialFields, sessionHarness, settle, socketClosed, type Harness } from '../../helpers/session-harness.js'
 import { authenticateFields } from '../../../src/lib/proxy/authenticate.js'
 import { upstreamClientId } from '../../../src/lib/proxy/session.js'
@@ -91,6 +93,65 @@ describe('CONNECT', () => {
       assert.equal(d.verified, false)
     })
   }
+
+  test('v5 enhanced authentication: AUTH challenge, signed answer; the broker never sees the method, the CONNACK names it', async () => {
+    const before = h.rec.upstreamConnects
+    const conn = await h.connection(5)
+    conn.client.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'ea-1', properties: { authenticationMethod: AUTH_METHOD, authenticationData: connectAuthData(device.address) } })
+    const challenge = await conn.client.next('auth')
+    assert.equal(challenge.reasonCode, 0x18)
+    const nonce = challenge.properties?.authenticationData as Buffer
+    assert.equal(nonce.length, 32)
+    assert.equal(h.rec.upstreamConnects, before) // nothing upstream before the answer
+    assert.equal(conn.session.phase, 'auth')
+    const signature = signChallenge({ signer: device, chainId: AUTH.chainId, contract: AUTH.contract, clientId: 'ea-1', nonce })
+    conn.client.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: AUTH_METHOD, authenticationData: signature } })
+    const upstream = await conn.broker()
+    const up = await upstream.next('connect')
+    assert.equal(up.clientId, upstreamClientId(device.address, 'ea-1'))
+    assert.equal(up.properties?.authenticationMethod, undefined)
+    assert.equal(up.properties?.authenticationData, undefined)
+    upstream.send({ cmd: 'connack', sessionPresent: false, reasonCode: 0 })
+    const connack = await conn.client.next('connack')
+    assert.deepEqual([connack.reasonCode, connack.properties?.authenticationMethod], [0, AUTH_METHOD])
+    conn.client.destroy()
+  })
+
+  test('v5 enhanced authentication: an answer signed by another key gets CONNACK 0x87 and nothing goes upstream', async () => {
+    const before = h.rec.upstreamConnects
+    const conn = await h.connection(5)
+    conn.client.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'ea-2', properties: { authenticationMethod: AUTH_METHOD, authenticationData: connectAuthData(device.address) } })
+    const nonce = (await conn.client.next('auth')).properties?.authenticationData as Buffer
+    const signature = signChallenge({ signer: stranger, chainId: AUTH.chainId, contract: AUTH.contract, clientId: 'ea-2', nonce })
+    conn.client.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: AUTH_METHOD, authenticationData: signature } })
+    assert.equal((await conn.client.next('connack')).reasonCode, NOT_AUTHORIZED)
+    await conn.client.closes()
+    assert.equal(h.rec.upstreamConnects, before)
+  })
+
+  test('packets pipelined behind CONNECT wait for the CONNACK, then are decided as the client\'s', async () => {
+    const conn = await h.connection(5)
+    const publish = (topic: string, id: number) => ({ cmd: 'publish' as const, topic, payload: Buffer.from(topic), qos: 1 as const, messageId: id, retain: false, dup: false })
+    // one write: CONNECT, a refused and an allowed PUBLISH
+    conn.client.sendRaw(Buffer.concat([generate(connectPacket(device, { version: 5 }), { protocolVersion: 5 }), generate(publish('secret/p', 61), { protocolVersion: 5 }), generate(publish('allowed/p', 62), { protocolVersion: 5 })]))
+    const upstream = await conn.broker()
+    await upstream.next('connect')
+    // and more while the session waits for the broker's CONNACK
+    conn.client.send(publish('secret/q', 63))
+    conn.client.send(publish('allowed/q', 64))
+    await settle()
+    assert.deepEqual(upstream.pending(), []) // nothing before the broker accepted the session
+    assert.deepEqual(conn.client.pending(), [])
+    upstream.send({ cmd: 'connack', sessionPresent: false, reasonCode: 0 })
+    assert.equal((await conn.client.next('connack')).reasonCode, 0)
+    for (const id of [61, 63]) {
+      const refused = await conn.client.next('puback')
+      assert.deepEqual([refused.messageId, refused.reasonCode], [id, NOT_AUTHORIZED])
+    }
+    assert.equal((await upstream.next('publish')).topic, 'allowed/p')
+    assert.equal((await upstream.next('publish')).topic, 'allowed/q')
+    conn.client.destroy()
+  })
 
   test('a refused CONNECT with bytes sent behind it while it was verified: the paused socket is still destroyed', async () => {
     // Verification takes a while here, so the extra bytes arrive while the session has the socket paused.
