@@ -1,5 +1,6 @@
 /**
- * MQTT topic names and topic filters (MQTT 5 §4.7, §4.8.2): validation, matching and filter coverage.
+ * MQTT topic names and topic filters (MQTT 5 §4.7, §4.8.2): validation, matching, and the algebra between
+ * filters (does one cover the other, can they match a common topic).
  * Pure functions; this is the security boundary every publish, subscribe and delivery decision goes
  * through, so invalid input never matches or covers anything.
  */
@@ -157,7 +158,40 @@ export function filterCovers(grant: string, requested: string): boolean {
   }
 }
 
-function normalizedLevels(filter: string): string[] {
+/**
+ * True iff some valid topic name matches both plain filters `a` and `b` (a topic name is a filter without
+ * wildcards, so this also answers "does filter a match topic b"). Invalid or `$share/` input overlaps nothing.
+ *
+ * Both sides are normalised as in filterCovers (`#` ≡ `+/#`, `/#` ≡ `/+/#`: a topic name is never empty), so a
+ * `#` only ever stands for "any remainder, including none" behind a non-empty prefix. Level by level: a `#`
+ * on either side means yes (the prefixes agreed so far, and the other side can be completed); both ended
+ * means yes; one ended (without `#` next) means no; `+` meets anything (choose a fresh non-empty level),
+ * except that at the first level a wildcard never meets a literal starting with `$` (§4.7.2); two literals
+ * must be equal.
+ */
+export function overlaps(a: string, b: string): boolean {
+  if (plainFilterError(a) !== null || plainFilterError(b) !== null) return false
+  return levelsOverlap(normalizedLevels(a), normalizedLevels(b))
+}
+
+/** overlaps() on valid plain filters already split by normalizedLevels (for callers that keep the levels). */
+export function levelsOverlap(x: readonly string[], y: readonly string[]): boolean {
+  for (let i = 0; ; i++) {
+    const xi = x[i]
+    const yi = y[i]
+    if (i === 0 && (isWild(xi) ? isDollar(yi) : isWild(yi) && isDollar(xi))) return false
+    if (xi === '#' || yi === '#') return true
+    if (xi === undefined || yi === undefined) return xi === yi
+    if (xi === '+' || yi === '+') continue
+    if (xi !== yi) return false
+  }
+}
+
+const isWild = (level: string | undefined) => level === '+' || level === '#'
+const isDollar = (level: string | undefined) => level !== undefined && level.startsWith('$')
+
+/** A valid plain filter's levels with `#` and `/#` rewritten as `+/#` and `/+/#` (see filterCovers). */
+export function normalizedLevels(filter: string): string[] {
   if (filter === '#') return ['+', '#']
   if (filter === '/#') return ['', '+', '#']
   return filter.split('/')

@@ -2,10 +2,9 @@
  * The whole access policy in memory, answering every publish, subscribe and delivery decision synchronously
  * (policy sync keeps it up to date from the chain; nothing here ever waits for the chain).
  *
- * Index: every valid registered name/filter sits in a level trie (literal children, one `+` child, a `#`
- * entry per node), plus a name → entry Map. A topic lookup walks the trie along the topic's levels and
- * only branches into `+` children, so its cost depends on the topic's depth and the wildcards on its path,
- * not on how many entries exist. First-level `+`/`#` branches are skipped for `$` topics (MQTT 5 §4.7.2).
+ * Index: every effective registered name/filter sits in a topic trie (trie.ts), plus a name → entry Map, so a
+ * lookup costs what the topic's depth and the wildcards on its path cost, not how many entries exist. A
+ * subscription's candidates from the trie are confirmed with the filter algebra of filter.ts.
  *
  * Namespaces (docs/namespaces.md, rule in namespace.ts): only *effective* entries count. An entry is
  * effective unless an entry registered before it, by a different owner, overlaps it; the contract refuses such
@@ -20,8 +19,9 @@
  */
 import { EventEmitter } from 'node:events'
 import type { TopicInfo } from '../chain/client.js'
-import { filterCovers, validateTopicFilter, validateTopicName } from './filter.js'
+import { filterCovers, levelsOverlap, normalizedLevels, validateTopicFilter, validateTopicName } from './filter.js'
 import { claimOf, claimsOverlap, type Claim } from './namespace.js'
+import { TopicTrie } from './trie.js'
 import type { Decision, DecisionReason, PolicyView } from './types.js'
 
 /**
@@ -131,18 +131,6 @@ const newNsNode = (): NsNode => ({ children: null, here: [], owners: new Map() }
 /** Order of entries without a registeredAt: after every chain position. */
 const LATE = 2 ** 52
 
-interface Node {
-  children: Map<string, Node> | null
-  plus: Node | null
-  /** Entry whose name ends at this node (no trailing `#`). */
-  entry: Entry | null
-  /** Entry whose name is this node's prefix followed by `#`. */
-  hash: Entry | null
-}
-
-const newNode = (): Node => ({ children: null, plus: null, entry: null, hash: null })
-const emptyNode = (n: Node) => n.entry === null && n.hash === null && n.plus === null && (n.children === null || n.children.size === 0)
-
 // Per-entry verdicts, ranked: the best one across the entries that decide is the answer.
 const NO_GRANT = 1
 const EXPIRED = 2
@@ -170,7 +158,7 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
 
   private readonly byId = new Map<string, Entry>()
   private readonly byName = new Map<string, Entry>()
-  private readonly root: Node = newNode()
+  private readonly trie = new TopicTrie<Entry>()
   private readonly nsRoot: NsNode = newNsNode()
   private arrivals = 0
   private grantCount = 0
@@ -214,7 +202,7 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
 
     const candidates = this.scratch
     candidates.length = 0
-    collectOverlapCandidates(this.root, filter.split('/'), 0, candidates)
+    this.trie.overlapCandidates(filter, candidates)
     const levels = normalizedLevels(filter)
     let sensitive = false
     let overlapping = 0
@@ -275,9 +263,8 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
     const cached = this.matchCache.get(topic)
     if (cached !== undefined) return cached
     if (validateTopicName(topic) !== null) return null
-    const levels = topic.split('/')
     const out: Entry[] = []
-    collectMatches(this.root, levels, 0, (levels[0] as string).startsWith('$'), out)
+    this.trie.match(topic, out)
     if (topic.length <= MATCH_CACHE_KEY_MAX) {
       if (this.matchCache.size >= MATCH_CACHE_SIZE) this.matchCache.clear()
       this.matchCache.set(topic, out.length === 0 ? NO_MATCHES : out)
@@ -479,10 +466,10 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
     if (entry.effective === effective) return
     entry.effective = effective
     if (effective) {
-      insert(this.root, entry)
+      this.trie.insert(entry.name, entry)
       entry.indexed = true
     } else if (entry.indexed) {
-      remove(this.root, entry.name.split('/'), 0)
+      this.trie.remove(entry.name)
       entry.indexed = false
     }
     this.matchCache.clear()
@@ -522,10 +509,7 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
       this.nsRoot.children = null
       this.nsRoot.here = []
       this.nsRoot.owners.clear()
-      this.root.children = null
-      this.root.plus = null
-      this.root.entry = null
-      this.root.hash = null
+      this.trie.clear()
       this.matchCache.clear()
       this.grantCount = 0
       for (const t of snapshot.topics) this.upsertTopic(t)
@@ -591,139 +575,4 @@ function sumOf(counts: ReadonlyMap<string, number>): number {
   let n = 0
   for (const c of counts.values()) n += c
   return n
-}
-
-// ------------------------------------------------------------------ trie
-
-function insert(root: Node, entry: Entry): void {
-  const levels = entry.name.split('/')
-  let node = root
-  for (let i = 0; i < levels.length; i++) {
-    const level = levels[i] as string
-    if (level === '#') {
-      node.hash = entry
-      return
-    }
-    if (level === '+') {
-      node = node.plus ??= newNode()
-    } else {
-      node.children ??= new Map()
-      let child = node.children.get(level)
-      if (!child) {
-        child = newNode()
-        node.children.set(level, child)
-      }
-      node = child
-    }
-  }
-  node.entry = entry
-}
-
-/** Removes the name and prunes nodes left empty. */
-function remove(node: Node, levels: readonly string[], i: number): void {
-  if (i === levels.length) {
-    node.entry = null
-    return
-  }
-  const level = levels[i] as string
-  if (level === '#') {
-    node.hash = null
-    return
-  }
-  if (level === '+') {
-    if (!node.plus) return
-    remove(node.plus, levels, i + 1)
-    if (emptyNode(node.plus)) node.plus = null
-    return
-  }
-  const child = node.children?.get(level)
-  if (!child) return
-  remove(child, levels, i + 1)
-  if (emptyNode(child)) node.children?.delete(level)
-}
-
-/** Every entry matching the topic (levels t), exactly as topicMatches would decide. */
-function collectMatches(node: Node, t: readonly string[], i: number, dollar: boolean, out: Entry[]): void {
-  const wildOk = i > 0 || !dollar
-  if (node.hash !== null && wildOk) out.push(node.hash)
-  if (i === t.length) {
-    if (node.entry !== null) out.push(node.entry)
-    return
-  }
-  if (node.children !== null) {
-    const child = node.children.get(t[i] as string)
-    if (child !== undefined) collectMatches(child, t, i + 1, dollar, out)
-  }
-  if (node.plus !== null && wildOk) collectMatches(node.plus, t, i + 1, dollar, out)
-}
-
-/** A superset of the entries overlapping filter f (levels); callers confirm each with overlaps(). */
-function collectOverlapCandidates(node: Node, f: readonly string[], i: number, out: Entry[]): void {
-  if (node.hash !== null) out.push(node.hash)
-  if (i === f.length) {
-    if (node.entry !== null) out.push(node.entry)
-    return
-  }
-  const level = f[i] as string
-  if (level === '#') {
-    collectSubtree(node, out, false)
-    return
-  }
-  if (node.children !== null) {
-    if (level === '+') {
-      for (const child of node.children.values()) collectOverlapCandidates(child, f, i + 1, out)
-    } else {
-      const child = node.children.get(level)
-      if (child !== undefined) collectOverlapCandidates(child, f, i + 1, out)
-    }
-  }
-  if (node.plus !== null) collectOverlapCandidates(node.plus, f, i + 1, out)
-}
-
-function collectSubtree(node: Node, out: Entry[], withHash: boolean): void {
-  if (withHash && node.hash !== null) out.push(node.hash)
-  if (node.entry !== null) out.push(node.entry)
-  if (node.children !== null) for (const child of node.children.values()) collectSubtree(child, out, true)
-  if (node.plus !== null) collectSubtree(node.plus, out, true)
-}
-
-// ------------------------------------------------------------------ filter overlap
-
-/**
- * True iff some valid topic name matches both plain filters `a` and `b` (a topic name is a filter without
- * wildcards, so this also answers "does filter a match topic b"). Invalid or `$share/` input overlaps nothing.
- *
- * Both sides are normalised as in filterCovers (`#` ≡ `+/#`, `/#` ≡ `/+/#`: a topic name is never empty), so a
- * `#` only ever stands for "any remainder, including none" behind a non-empty prefix. Level by level: a `#`
- * on either side means yes (the prefixes agreed so far, and the other side can be completed); both ended
- * means yes; one ended (without `#` next) means no; `+` meets anything (choose a fresh non-empty level),
- * except that at the first level a wildcard never meets a literal starting with `$` (§4.7.2); two literals
- * must be equal.
- */
-export function overlaps(a: string, b: string): boolean {
-  if (a.startsWith(SHARE_PREFIX) || b.startsWith(SHARE_PREFIX)) return false
-  if (validateTopicFilter(a) !== null || validateTopicFilter(b) !== null) return false
-  return levelsOverlap(normalizedLevels(a), normalizedLevels(b))
-}
-
-/** overlaps() on valid filters already split by normalizedLevels. */
-function levelsOverlap(x: readonly string[], y: readonly string[]): boolean {
-  for (let i = 0; ; i++) {
-    const xi = x[i]
-    const yi = y[i]
-    if (i === 0 && (isWild(xi) ? isDollar(yi) : isWild(yi) && isDollar(xi))) return false
-    if (xi === '#' || yi === '#') return true
-    if (xi === undefined || yi === undefined) return xi === yi
-    if (xi === '+' || yi === '+') continue
-    if (xi !== yi) return false
-  }
-}
-
-const isWild = (level: string | undefined) => level === '+' || level === '#'
-const isDollar = (level: string | undefined) => level !== undefined && level.startsWith('$')
-
-function normalizedLevels(filter: string): string[] {
-  if (filter === '#') return ['+', '#']
-  if (filter === '/#') return ['', '+', '#']
-  return filter.split('/')
 }

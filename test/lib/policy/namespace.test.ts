@@ -2,9 +2,9 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { FOREVER, topicId } from '../../../src/lib/chain/codec.js'
-import { validateTopicFilter } from '../../../src/lib/policy/filter.js'
+import { overlaps, validateTopicFilter } from '../../../src/lib/policy/filter.js'
 import { claimOf, namespacesOverlap } from '../../../src/lib/policy/namespace.js'
-import { overlaps, PolicyStore, type TopicInput } from '../../../src/lib/policy/store.js'
+import { PolicyStore, type TopicInput } from '../../../src/lib/policy/store.js'
 
 const NOW = 1_800_000_000
 const O = '0x00000000000000000000000000000000000000aa' // registered first
