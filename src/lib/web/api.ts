@@ -13,7 +13,8 @@ import { canonicalJson } from '../audit/entry.js'
 import type { ErasureSigner } from '../audit/erasure.js'
 import { validateTopicFilter } from '../policy/filter.js'
 import { FlytrapError } from '../errors.js'
-import { EVENT_TYPES, type ChainIndex } from './index.js'
+import { EVENT_TYPES } from '../chain/events.js'
+import type { ChainIndex } from './chain-index.js'
 
 export class ApiError extends Error {
   constructor(
