@@ -1,7 +1,8 @@
 /**
  * What the auditors' API returns: the view types (an event, a ban, a denied summary, a sensitive report, an
  * anchor, a topic, a member, the index status) and the queries over the records the chain index keeps
- * (chain-index.ts). Queries never touch the chain. The UI imports these types (type-only) from here.
+ * (chain-index.ts), and the response shapes built from them. Queries never touch the chain. The UI imports
+ * these types (type-only, erased from its bundle) instead of copying them.
  */
 import { getAddress } from 'ethers'
 import { FOREVER, formatFee, topicId } from '../chain/codec.js'
@@ -164,6 +165,39 @@ export interface ActivityBucket {
   counts: Record<string, number>
   /** Refusals per topic, from the denied summaries of periods that start in the bucket. */
   refusals: Record<string, number>
+}
+
+/** GET /api/status. */
+export interface StatusView extends IndexStatus {
+  /** GET /api/evidence can build bundles (the server has the journal and the reporter key). */
+  evidence: boolean
+}
+
+/** GET /api/topics/<name>. */
+export interface TopicDetail {
+  /** null: the topic was removed (the index still knows its history). */
+  topic: TopicView | null
+  members: MemberView[]
+  /** Latest first, at most the API's history limit; historyTotal counts them all. */
+  history: IndexEvent[]
+  historyTotal: number
+  sensitiveReports: SensitiveRecord[]
+}
+
+/** GET /api/clients/<address>. */
+export interface ClientDetail {
+  address: string
+  rights: RightView[]
+  history: IndexEvent[]
+  historyTotal: number
+}
+
+/** GET /api/activity. */
+export interface ActivityView {
+  from: string
+  to: string
+  bucket: 'hour' | 'day'
+  buckets: ActivityBucket[]
 }
 
 export interface EventFilter {
