@@ -80,14 +80,12 @@ function convert(type: string, v: unknown, keepBig: boolean): unknown {
   return BigInt(v as bigint)
 }
 
-/** Decodes one log of the contract (null for a log that is not one of its events). The address is not checked here: decodeLogs does. */
+/**
+ * Decodes one log of the contract: null for a log that is none of its events; data that does not decode as
+ * the event its topic names throws (ethers). The address is not checked here: decodeLogs does.
+ */
 export function decodeLog(log: Log): ChainEvent | null {
-  let parsed
-  try {
-    parsed = IFACE.parseLog({ topics: [...log.topics], data: log.data })
-  } catch {
-    return null
-  }
+  const parsed = IFACE.parseLog({ topics: [...log.topics], data: log.data })
   if (!parsed) return null
   const args: Record<string, unknown> = {}
   parsed.fragment.inputs.forEach((input, i) => (args[input.name] = convert(input.type, parsed.args[i], BIGINT_UINT64.has(`${parsed.name}.${input.name}`))))
