@@ -25,7 +25,7 @@ import { readReasons } from '../../src/lib/config/reasons.js'
 import { ANVIL_DEV_KEYS, startAnvil, type AnvilHandle } from '../../src/lib/dev/anvil.js'
 import { startMosquitto, type MosquittoHandle } from '../../src/lib/dev/mosquitto.js'
 import type { AuditReport } from '../../src/lib/audit/report.js'
-import { ChainIndex } from '../../src/lib/web/index.js'
+import { ChainIndex } from '../../src/lib/web/chain-index.js'
 import { runCli, tempCwd, type CliRun } from '../helpers/cli.js'
 import { connectWhenReady, inbox, publishCode, spawnCli, subscribeCodes, waitFor, type LongCli } from '../helpers/e2e.js'
 

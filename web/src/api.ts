@@ -1,179 +1,42 @@
 /** The read-only REST API that `flytrap audit serve` offers under /api. */
 
-export interface Status {
-  chainId: number
-  contract: string
-  block: number
-  synced: boolean
-  deployBlock?: number
-  /** GET /api/evidence can build bundles (the server has the journal and the reporter key). */
-  evidence?: boolean
-  lastSyncAt: string | number | null
-  lastError?: string | null
-  topics: number
-  members: number
-  events: number
-  bans: number
-  anchors: number
-}
+// The server's own types, imported type-only (erased from the bundle): the UI reads exactly what the API sends.
+import type { AuditReport, ReportRow, RowGrant } from '../../src/lib/audit/report-rows.js'
+import type {
+  ActivityBucket,
+  ActivityView,
+  AnchorView,
+  BanRecord,
+  ClientDetail,
+  DeniedCount,
+  DeniedRecord,
+  IndexEvent,
+  MemberCount,
+  MemberView,
+  RightView,
+  SensitiveRecord,
+  StatusView,
+  TopicDetail,
+  TopicView,
+} from '../../src/lib/web/views.js'
 
-export interface Topic {
-  name: string
-  id: string
-  owner: string
-  pubFeeEth: string | number
-  subFeeEth: string | number
-  sensitive: boolean
-  open: boolean
-  periodSeconds: number
-  countries: string | string[]
-  members: number
-}
+export type { ActivityBucket, ActivityView, ClientDetail, ReportRow, RowGrant, TopicDetail }
+export type Status = StatusView
+export type Topic = TopicView
+export type Member = MemberView
+export type Right = RightView
+export type Expiry = MemberView['pubExpiry']
+export type AuditEvent = IndexEvent
+export type Ban = BanRecord
+export type Denied = DeniedRecord
+export type Sensitive = SensitiveRecord
+export type Anchor = AnchorView
+/** A count in a denied summary (per topic) or a clear sensitive report (per member). */
+export type CountEntry = DeniedCount | MemberCount
+export type Report = AuditReport
 
-export type Expiry = string | number | null
-
-export interface Member {
-  client: string
-  publish: boolean
-  subscribe: boolean
-  pubExpiry: Expiry
-  subExpiry: Expiry
-}
-
-export interface AuditEvent {
-  time: string | number
-  block: number
-  tx: string
-  type: string
-  topic?: string | null
-  client?: string | null
-  actor?: string | null
-  reason?: string | null
-  detail?: string | null
-}
-
+/** A response row read generically (charts over any list). */
 export type Row = Record<string, unknown>
-
-export interface CountEntry {
-  topic?: string
-  client?: string
-  count: number
-}
-
-export interface Ban {
-  time: string
-  tx: string
-  subject: string
-  client: string | null
-  until: string
-  reason: string
-  reporter: string
-}
-
-export interface Denied {
-  time: string
-  tx: string
-  reporter: string
-  fromTime: string
-  toTime: string
-  total: number
-  counts: CountEntry[]
-}
-
-export interface Sensitive {
-  time: string
-  tx: string
-  reporter: string
-  topic: string
-  fromTime: string
-  toTime: string
-  /** committed: counts and the members' Merkle root only (the default); clear: addresses listed. */
-  form: 'committed' | 'clear'
-  publisherCount: number
-  published: number
-  receiverCount: number
-  received: number
-  membersRoot: string | null
-  /** Empty when committed. */
-  publishers: CountEntry[]
-  receivers: CountEntry[]
-}
-
-export interface TopicDetail {
-  topic: Topic | null
-  members: Member[]
-  history: AuditEvent[]
-  historyTotal?: number
-  sensitiveReports: Sensitive[]
-}
-
-export interface Right {
-  topic: string
-  publish: boolean
-  subscribe: boolean
-  pubExpiry: Expiry
-  subExpiry: Expiry
-}
-
-export interface ClientDetail {
-  address: string
-  rights: Right[]
-  history: AuditEvent[]
-  historyTotal?: number
-}
-
-export interface Anchor {
-  root: string
-  count: number
-  fromTime: string | number
-  toTime: string | number
-  reporter: string
-  status: string
-}
-
-export interface ActivityBucket {
-  start: string | number
-  counts: Record<string, number>
-}
-
-export interface ReportRow {
-  time: string
-  block: number | null
-  source: string
-  event: string
-  topic: string | null
-  client: string | null
-  actor: string | null
-  reason: string | null
-  detail: string | null
-  txHash: string | null
-  proven: boolean | null
-  /** false: the address is only claimed by a credential that did not verify (then client is null, claimed holds it). */
-  verified?: boolean | null
-  claimed?: string | null
-  /** Allowed accesses: the on-chain grant in force at the decision. */
-  grant?: RowGrant | null
-  seq?: number | null
-}
-
-export interface RowGrant {
-  kind: 'grant' | 'join' | 'owner'
-  rule: string
-  event: string
-  tx: string
-  block: number
-  logIndex: number
-  by: string | null
-  at: string
-  /** null: until revoked. */
-  until: string | null
-  reason: string | null
-}
-
-export interface Report {
-  rows: ReportRow[]
-  [k: string]: unknown
-}
 
 export class ApiError extends Error {
   constructor(

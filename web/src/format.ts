@@ -1,5 +1,4 @@
 import { h, type Child } from './dom.js'
-import type { Expiry } from './api.js'
 
 /** Contract sentinel for "until revoked": 2^40 - 1 seconds. */
 const FOREVER = 2 ** 40 - 1
@@ -27,7 +26,7 @@ export function time(t: string | number | null | undefined): Child {
  * A right's expiry: null = no right, "never" (or the contract's 2^40-1 sentinel, or 0) = until revoked, else a
  * time. `valid` is whether the server says the right holds now.
  */
-export function expiry(e: Expiry, valid = true): Child {
+export function expiry(e: string | number | null | undefined, valid = true): Child {
   if (e === null || e === undefined || e === '') return h('span', { class: 'muted' }, 'no')
   if (e === 0 || e === '0' || (typeof e === 'string' && /^(never|forever|until revoked)$/i.test(e))) return valid ? 'until revoked' : h('span', { class: 'muted' }, 'no')
   const n = typeof e === 'number' ? e : /^\d+$/.test(e) ? Number(e) : NaN

@@ -43,12 +43,13 @@ export function refusalLabel(topic: string | undefined): string {
   return topic ? `topic ${topic}` : 'unspecified'
 }
 
-function counts(list: CountEntry[] | undefined, key: 'topic' | 'client'): Child {
+/** Per-topic counts of a denied summary, or per-member counts of a clear sensitive report. */
+function counts(list: readonly CountEntry[] | undefined): Child {
   if (!list || list.length === 0) return '—'
   return h(
     'ul',
     { class: 'plain' },
-    list.map((c) => h('li', null, key === 'client' ? addr(c.client) : c.topic?.startsWith('$') ? refusalLabel(c.topic) : topicLink(c.topic), `: ${c.count}`)),
+    list.map((c) => h('li', null, 'client' in c ? addr(c.client) : c.topic.startsWith('$') ? refusalLabel(c.topic) : topicLink(c.topic), `: ${c.count}`)),
   )
 }
 
@@ -67,14 +68,14 @@ export function deniedTable(rows: Denied[]): HTMLElement {
   return table(
     'Denied-attempt summaries',
     ['Period', 'Total', 'By reason', 'Reporter'],
-    rows.map((d) => [period(d.fromTime, d.toTime), String(d.total), counts(d.counts, 'topic'), addr(d.reporter)]),
+    rows.map((d) => [period(d.fromTime, d.toTime), String(d.total), counts(d.counts), addr(d.reporter)]),
     { empty: 'No refusals reported.' },
   )
 }
 
 /** Committed reports show counts and the members' root (who is in the journal, not on chain); clear ones list who. */
 function sensitiveMembers(r: Sensitive): Child[] {
-  if (r.form === 'clear') return [counts(r.publishers, 'client'), counts(r.receivers, 'client')]
+  if (r.form === 'clear') return [counts(r.publishers), counts(r.receivers)]
   const committed = () => h('span', { title: `members root ${r.membersRoot ?? ''}` }, badge('committed', 'info'))
   return [[`${r.publisherCount} (${r.published}) `, committed()], [`${r.receiverCount} (${r.received}) `, committed()]]
 }
@@ -271,7 +272,7 @@ export function refusalsByReason(rows: Row[]): { label: string; value: number }[
   const add = (k: string, n: number) => sums.set(k, (sums.get(k) ?? 0) + (Number.isFinite(n) ? n : 0))
   for (const r of rows) {
     if (Array.isArray(r.counts)) {
-      for (const c of r.counts as CountEntry[]) add(refusalLabel(c.topic), Number(c.count))
+      for (const c of r.counts as Denied['counts']) add(refusalLabel(c.topic), Number(c.count))
       continue
     }
     const byReason = r.byReason ?? r.reasons

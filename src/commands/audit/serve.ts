@@ -8,7 +8,7 @@ import { deploymentFor } from '../../lib/config/store.js'
 import { readReasons } from '../../lib/config/reasons.js'
 import { FlytrapError, usageError } from '../../lib/errors.js'
 import { journalDir } from '../../lib/audit/journal-files.js'
-import { ChainIndex } from '../../lib/web/index.js'
+import { ChainIndex } from '../../lib/web/chain-index.js'
 import { startWebServer } from '../../lib/web/server.js'
 
 /** What --json prints, one line, once the server answers. */

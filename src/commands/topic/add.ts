@@ -3,8 +3,8 @@ import { ChainCommand, reasonFlags } from '../../lib/cli/base.js'
 import { record } from '../../lib/cli/output.js'
 import { encodeCountries, parseDuration, parseFee } from '../../lib/chain/codec.js'
 import { topicJson, txJson, type TopicJson, type TxJson } from '../../lib/chain/json.js'
-import { explainNamespaceRefusal, isNamespaceRefusal, senderOf } from '../../lib/chain/namespace-refusal.js'
-import { checkTopicName } from '../../lib/chain/topic-args.js'
+import { explainNamespaceRefusal, isNamespaceRefusal, senderOf } from '../../lib/policy/namespace-refusal.js'
+import { checkTopicName } from '../../lib/policy/topic-name.js'
 import { usageError } from '../../lib/errors.js'
 
 export interface TopicAddResult {

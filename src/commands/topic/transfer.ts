@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core'
 import { ChainCommand, reasonFlags } from '../../lib/cli/base.js'
 import { parseAddress } from '../../lib/chain/codec.js'
 import { txJson, type TxJson } from '../../lib/chain/json.js'
-import { explainNamespaceRefusal, isNamespaceRefusal } from '../../lib/chain/namespace-refusal.js'
+import { explainNamespaceRefusal, isNamespaceRefusal } from '../../lib/policy/namespace-refusal.js'
 
 export interface TopicTransferResult {
   topic: string

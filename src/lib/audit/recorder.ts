@@ -9,7 +9,7 @@
  * blocks: the proxy waits on a promise per connection, never the event loop. Identical publishes and
  * deliveries are merged into one entry with a count only within one group-commit batch (journal.ts).
  */
-import { getAddress } from 'ethers'
+import { bannedAddress } from '../chain/events.js'
 import type { BanEvent, DecisionEvent, ProxyEventSource, SessionEvent } from '../policy/types.js'
 import { silentLogger, type Logger } from '../log.js'
 import type { EntryInput } from './entry.js'
@@ -104,13 +104,11 @@ export function entryForClose(e: SessionEvent): EntryInput {
   return { kind: 'disconnect', outcome: KICKS.has(reason) ? 'deny' : 'allow', reason, address: e.address, clientId: e.clientId, ip: e.ip }
 }
 
-const PADDED_ADDRESS = /^0x0{24}([0-9a-fA-F]{40})$/
-
 export function entryForBan(e: BanEvent): EntryInput {
   const entry: EntryInput = { kind: 'ban', outcome: 'deny', reason: `ban-${e.source}`, ip: e.ip, address: e.address, until: e.until }
   if (!e.ip && !e.address) {
-    const m = PADDED_ADDRESS.exec(e.subject)
-    if (m) entry.address = getAddress(`0x${m[1]}`)
+    const banned = bannedAddress(e.subject)
+    if (banned) entry.address = banned
     else entry.subject = e.subject // a keyed hash of an IP shared by another proxy
   }
   return entry

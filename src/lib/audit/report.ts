@@ -22,10 +22,11 @@
  * with eth_getLogs in chunks, with the topic and client as indexed filters where the events index them.
  * Rows have a fixed shape (absent values are null) documented in docs/audit-report.md.
  */
-import { formatEther, getAddress, zeroPadValue, type Log, type LogDescription } from 'ethers'
-import { argsOf, getLogsChunked, type FlyTrapClient } from '../chain/client.js'
+import { getAddress, zeroPadValue } from 'ethers'
+import { getLogsChunked, type FlyTrapClient } from '../chain/client.js'
+import { bannedAddress, decodeLogs, deniedCountText, eventText, eventTopics, positionOf, sensitiveMemberText, type ChainEvent, type EventName } from '../chain/events.js'
 import { ReporterHistory } from '../chain/reporters.js'
-import { decodeCountries, formatExpiry, roleNames, topicId } from '../chain/codec.js'
+import { topicId } from '../chain/codec.js'
 import { usageError } from '../errors.js'
 import { filterCovers, topicMatches } from '../policy/filter.js'
 import { blockRange, blockTime, deploymentBlock } from './blocks.js'
@@ -38,81 +39,11 @@ import { membersRecords } from './sensitive-members.js'
 import { displayReason, type ReasonDisclosure } from '../chain/reasons.js'
 import { verifyJournal } from './verify.js'
 import { CONNECT_TOPIC, OTHER_TOPIC } from './reporting.js'
+import type { AuditReport, ReportRow, RowGrant } from './report-rows.js'
 
 export type ReportFormat = 'table' | 'json' | 'csv'
 
-/** One row of the report. Every key is always present; null means "does not apply". */
-export interface ReportRow {
-  /** ISO 8601, UTC, millisecond precision: the block's time (chain) or the decision's time (journal). */
-  time: string
-  block: number | null
-  source: 'chain' | 'journal'
-  /** The contract event (TopicAdded, Granted, …) or the journal entry kind (connect, publish, …). */
-  event: string
-  topic: string | null
-  client: string | null
-  actor: string | null
-  reason: string | null
-  detail: string | null
-  txHash: string | null
-  /** Journal rows: the entry's Merkle proof checks against the root anchored for its range. Chain rows: null. */
-  proven: boolean | null
-  /**
-   * Journal rows with an address: false when the address is only claimed by a credential that did not verify
-   * (the row's `client` is then null and the claim is in `claimed`); true when it was authenticated. Else null.
-   */
-  verified: boolean | null
-  /** The address an unverified credential claimed (never the row's client). */
-  claimed: string | null
-  /** Allowed accesses (journal publish, subscribe, deliver, will): the on-chain grant in force then; null when none or not an access. */
-  grant: RowGrant | null
-  /** Journal rows: the entry's number (`audit verify --entry`). */
-  seq: number | null
-}
-
-/** The cause of an allowed access, from the chain (grants.ts). */
-export interface RowGrant {
-  /** grant (Granted by the owner), join (Joined, paid by the client) or owner (the client owns the entry). */
-  kind: 'grant' | 'join' | 'owner'
-  /** The registered name or filter that gave the right. */
-  rule: string
-  event: string
-  tx: string
-  block: number
-  logIndex: number
-  /** Who gave it (EIP-55): the topic's owner, the payer of a join, the registrant or previous owner. */
-  by: string | null
-  at: string
-  /** null: until revoked. */
-  until: string | null
-  /** The reason on chain (clear text or a commitment); null for a join. */
-  reason: string | null
-}
-
-/** A grant made before `--from` and still in force at it. */
-export interface GrantAtFrom extends RowGrant {
-  client: string
-  role: 'publish' | 'subscribe'
-}
-
-export interface AuditReport {
-  /** Version of this JSON shape; bumped only on an incompatible change. */
-  version: 1
-  contract: string
-  chainId: number
-  /** The requested range, ISO 8601, half-open [from, to). */
-  from: string
-  to: string
-  /** The blocks whose times fall in the range (null when none). */
-  blocks: { from: number; to: number } | null
-  filters: { topic: string | null; client: string | null }
-  journal: { dataDir: string; entries: number; invalidLines: number } | null
-  /** Events of this contract that were not counted: reporter-only events from an unregistered address. */
-  ignored: { notReporter: number }
-  rows: ReportRow[]
-  /** Grants and joins made before `from` and still in force at it (narrowed by the filters): the "why" of rows whose grant predates the range. */
-  grantsAtFrom: GrantAtFrom[]
-}
+export type { AuditReport, GrantAtFrom, ReportRow, RowGrant } from './report-rows.js'
 
 export interface ReportOptions {
   /** The one contract client (read-only is enough). */
@@ -136,12 +67,9 @@ export interface ReportOptions {
 
 // ------------------------------------------------------------------ events
 
-const POLICY_BY_TOPIC = ['TopicAdded', 'TopicFeesChanged', 'TopicCountriesChanged', 'TopicFlagsChanged', 'TopicTransferred', 'TopicRemoved', 'Granted', 'Revoked', 'Joined'] as const
-const REPORTER_ONLY = new Set(['Banned', 'DeniedSummary', 'SensitiveReport', 'SensitiveReportClear', 'Anchored'])
-const ADMIN = ['ReporterAdded', 'ReporterRemoved', 'AdminChanged', 'RegistrationFeeChanged'] as const
-const ALL = [...POLICY_BY_TOPIC, 'Withdrawn', 'Banned', 'DeniedSummary', 'SensitiveReport', 'SensitiveReportClear', 'Anchored', ...ADMIN] as const
-
-type Parsed = LogDescription & { log: Log }
+const POLICY_BY_TOPIC = ['TopicAdded', 'TopicFeesChanged', 'TopicCountriesChanged', 'TopicFlagsChanged', 'TopicTransferred', 'TopicRemoved', 'Granted', 'Revoked', 'Joined'] as const satisfies readonly EventName[]
+const ADMIN = ['ReporterAdded', 'ReporterRemoved', 'AdminChanged', 'RegistrationFeeChanged'] as const satisfies readonly EventName[]
+const ALL = [...POLICY_BY_TOPIC, 'Withdrawn', 'Banned', 'DeniedSummary', 'SensitiveReport', 'SensitiveReportClear', 'Anchored', ...ADMIN] as const satisfies readonly EventName[]
 
 interface Internal extends ReportRow {
   ms: number
@@ -177,7 +105,6 @@ function rowGrant(c: GrantCause): RowGrant {
   return { kind: c.kind, rule: c.rule, event: c.event, tx: c.tx, block: c.block, logIndex: c.logIndex, by: c.by ? getAddress(c.by) : null, at: c.at, until: c.until, reason: c.reason }
 }
 
-const pos = (l: Log) => [l.blockNumber, l.index] as const
 const before = (a: readonly [number, number], b: readonly [number, number]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])
 
 /** Replays TopicAdded/TopicTransferred/TopicRemoved: the owner of a topic at a point of the chain. */
@@ -201,30 +128,8 @@ class OwnerHistory {
   }
 }
 
-const lower = (s: unknown) => String(s).toLowerCase()
+const lower = (s: string) => s.toLowerCase()
 const iso = (ms: number) => new Date(ms).toISOString()
-const isoSec = (s: number | bigint) => new Date(Number(s) * 1000).toISOString().replace('.000Z', 'Z')
-const eth = (wei: unknown) => `${formatEther(BigInt(wei as bigint)).replace(/\.0$/, '')} ETH`
-const PADDED_ADDRESS = /^0x0{24}([0-9a-f]{40})$/
-
-/** "seq 5..8 (4 entries)" or "no entries" for an Anchored event's arguments. */
-export function anchoredSeqs(a: Record<string, unknown>): string {
-  const first = Number(a.firstSeq)
-  const count = Number(a.count)
-  return count === 0 ? 'no entries (empty period)' : `seq ${first}..${first + count - 1} (${count} entries)`
-}
-
-function flagNames(flags: number): string {
-  return [flags & 1 ? 'sensitive' : '', flags & 2 ? 'open' : ''].filter(Boolean).join(',') || 'none'
-}
-
-function countries(packed: unknown): string {
-  try {
-    return decodeCountries(String(packed)).join(' ') || 'anywhere'
-  } catch {
-    return String(packed)
-  }
-}
 
 async function mapLimit<T>(items: readonly T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
   let i = 0
@@ -244,8 +149,8 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
   if (!(toMs > fromMs)) throw usageError('--to must be after --from')
   const c = opts.client
   const provider = c.provider
-  const iface = c.contract.interface
-  const hash = (name: string) => iface.getEvent(name)!.topicHash
+  const hash = (name: EventName) => eventTopics([name])[0]!
+  const read = async (topics: (string | string[] | null)[], from: number, to: number) => decodeLogs(c.address, await getLogsChunked(provider, { address: c.address, topics }, from, opts.chunk, to))
   const progress = opts.onProgress ?? (() => {})
   const topic = opts.topic ?? null
   const who = opts.clientAddress ? lower(getAddress(opts.clientAddress)) : null
@@ -261,30 +166,27 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
   // History from the deployment: reporter registrations, topic names and owners (few, admin/owner writes).
   progress('reading reporter registrations and topic owners')
   // With every other policy event: the grant history that says why each access was allowed (grants.ts).
-  const histNames = ['ReporterAdded', 'ReporterRemoved', ...POLICY_EVENTS]
-  const history = c.parseLogs(await getLogsChunked(provider, { address: c.address, topics: [histNames.map(hash)] }, deployBlock, opts.chunk, head))
+  const histNames = ['ReporterAdded', 'ReporterRemoved', ...POLICY_EVENTS] as EventName[]
+  const history = await read([eventTopics(histNames)], deployBlock, head)
   const reporters = new ReporterHistory()
   const owners = new OwnerHistory()
   const names = new Map<string, string>([
     [topicId(CONNECT_TOPIC), CONNECT_TOPIC],
     [topicId(OTHER_TOPIC), OTHER_TOPIC],
   ])
+  reporters.addEvents(history)
   for (const e of history) {
-    const a = argsOf(e)
-    if (e.name === 'ReporterAdded' || e.name === 'ReporterRemoved') reporters.add(String(a.reporter), pos(e.log), e.name === 'ReporterAdded')
-    else if (e.name === 'TopicAdded') {
-      names.set(lower(a.topic), String(a.name))
-      owners.add(lower(a.topic), pos(e.log), lower(a.owner))
-    } else if (e.name === 'TopicTransferred') owners.add(lower(a.topic), pos(e.log), lower(a.to))
-    else if (e.name === 'TopicRemoved') owners.add(lower(a.topic), pos(e.log), null)
+    if (e.name === 'TopicAdded') {
+      names.set(e.args.topic, e.args.name)
+      owners.add(e.args.topic, positionOf(e), lower(e.args.owner))
+    } else if (e.name === 'TopicTransferred') owners.add(e.args.topic, positionOf(e), lower(e.args.to))
+    else if (e.name === 'TopicRemoved') owners.add(e.args.topic, positionOf(e), null)
   }
   const policyLogs = history.filter((e) => POLICY_EVENTS.includes(e.name))
-  progress(`reading the times of ${new Set(policyLogs.map((e) => e.log.blockNumber)).size} policy blocks`)
+  progress(`reading the times of ${new Set(policyLogs.map((e) => e.block)).size} policy blocks`)
   const blockMs = new Map<number, number>()
-  await mapLimit([...new Set(policyLogs.map((e) => e.log.blockNumber))], 8, async (n) => void blockMs.set(n, (await blockTime(provider, n)) * 1000))
-  const grants = new GrantHistory(
-    policyLogs.map((e): PolicyLog => ({ name: e.name, args: argsOf(e), block: e.log.blockNumber, logIndex: e.log.index, txHash: e.log.transactionHash, time: blockMs.get(e.log.blockNumber)! / 1000 })),
-  )
+  await mapLimit([...new Set(policyLogs.map((e) => e.block))], 8, async (n) => void blockMs.set(n, (await blockTime(provider, n)) * 1000))
+  const grants = new GrantHistory(policyLogs.map((e): PolicyLog => ({ name: e.name, args: e.args, block: e.block, logIndex: e.logIndex, txHash: e.tx, time: blockMs.get(e.block)! / 1000 })))
   if (topic) names.set(topicId(topic).toLowerCase(), topic)
 
   // Which topic ids the --topic filter covers: its own, and registered names/filters that match it.
@@ -300,7 +202,7 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
 
   const rows: Internal[] = []
   let notReporter = 0
-  const events: Parsed[] = []
+  const events: ChainEvent[] = []
   if (range) {
     progress(`reading events of blocks ${range.fromBlock}–${range.toBlock}`)
     const ids = topic ? [...topicIds] : null
@@ -319,53 +221,50 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
         }
       }
     }
-    for (const q of queries) events.push(...c.parseLogs(await getLogsChunked(provider, { address: c.address, topics: q }, range.fromBlock, opts.chunk, range.toBlock)))
+    for (const q of queries) events.push(...(await read(q, range.fromBlock, range.toBlock)))
   }
   // Anchors: those covering the range are mined after it, so read them up to the head.
   const anchorFrom = range?.fromBlock ?? (await blockRangeStart(provider, Math.ceil(fromMs / 1000), deployBlock, head))
-  const anchorLogs = anchorFrom !== null ? c.parseLogs(await getLogsChunked(provider, { address: c.address, topics: [hash('Anchored')] }, anchorFrom, opts.chunk, head)) : []
+  const anchorLogs = anchorFrom !== null ? await read([hash('Anchored')], anchorFrom, head) : []
   // Summaries, by the interval they cover: mined after it ends, so read from the range's start to the head and
   // keep those whose [fromTime, toTime) overlaps [from, to). They name topics and clients in their data:
   // fetched whole, filtered below (a few per period).
   if (anchorFrom !== null) {
-    const summaries = c.parseLogs(await getLogsChunked(provider, { address: c.address, topics: [who ? [hash('SensitiveReport'), hash('SensitiveReportClear')] : [...SUMMARIES].map(hash)] }, anchorFrom, opts.chunk, head))
+    const summaries = await read([who ? [hash('SensitiveReport'), hash('SensitiveReportClear')] : eventTopics([...SUMMARIES])], anchorFrom, head)
     for (const e of summaries) {
-      const a = argsOf(e)
-      if (Number(a.fromTime) * 1000 < toMs && Number(a.toTime) * 1000 > fromMs) events.push(e)
+      if (e.name !== 'DeniedSummary' && e.name !== 'SensitiveReport' && e.name !== 'SensitiveReportClear') continue
+      if (e.args.fromTime * 1000 < toMs && e.args.toTime * 1000 > fromMs) events.push(e)
     }
   }
-  const anchors: { reporter: string; fromTime: number; toTime: number }[] = []
-  const inRange = (e: Parsed) => range !== null && e.log.blockNumber >= range.fromBlock && e.log.blockNumber <= range.toBlock
+  const inRange = (e: ChainEvent) => range !== null && e.block >= range.fromBlock && e.block <= range.toBlock
   for (const e of anchorLogs) {
-    const a = argsOf(e)
-    if (!reporters.registeredAt(String(a.reporter), pos(e.log))) {
+    if (!reporters.admits(e)) {
       if (inRange(e) && !topic && !who) notReporter++
       continue
     }
-    anchors.push({ reporter: lower(a.reporter), fromTime: Number(a.fromTime), toTime: Number(a.toTime) })
     if (inRange(e) && !topic && !who) events.push(e)
   }
 
   // De-duplicate (queries overlap), drop reporter-only events of unregistered addresses.
   const seen = new Set<string>()
-  const kept: Parsed[] = []
+  const kept: ChainEvent[] = []
   for (const e of events) {
-    const key = `${e.log.transactionHash}:${e.log.index}`
+    const key = `${e.tx}:${e.logIndex}`
     if (seen.has(key)) continue
     seen.add(key)
-    if (REPORTER_ONLY.has(e.name) && !reporters.registeredAt(String(argsOf(e).reporter), pos(e.log))) {
+    if (!reporters.admits(e)) {
       notReporter++
       continue
     }
     kept.push(e)
   }
 
-  progress(`reading the times of ${new Set(kept.map((e) => e.log.blockNumber)).size} blocks`)
-  await mapLimit([...new Set(kept.map((e) => e.log.blockNumber))], 8, async (n) => void blockMs.set(n, (await blockTime(provider, n)) * 1000))
+  progress(`reading the times of ${new Set(kept.map((e) => e.block)).size} blocks`)
+  await mapLimit([...new Set(kept.map((e) => e.block))], 8, async (n) => void blockMs.set(n, (await blockTime(provider, n)) * 1000))
   const txFrom = new Map<string, string>()
   const ctx: RowContext = { names, owners, txFrom, provider, dataDir: opts.dataDir ?? null, reasons: opts.reasons, tallies: new Map() }
   for (const e of kept) {
-    const made = await chainRows(e, blockMs.get(e.log.blockNumber)!, ctx)
+    const made = await chainRows(e, blockMs.get(e.block)!, ctx)
     if (SUMMARIES.has(e.name)) for (const r of made) r.always = true
     rows.push(...made)
   }
@@ -419,7 +318,7 @@ export async function buildReport(opts: ReportOptions): Promise<AuditReport> {
   }
 }
 
-const SUMMARIES = new Set(['DeniedSummary', 'SensitiveReport', 'SensitiveReportClear'])
+const SUMMARIES: ReadonlySet<EventName> = new Set<EventName>(['DeniedSummary', 'SensitiveReport', 'SensitiveReportClear'])
 
 async function blockRangeStart(provider: FlyTrapClient['provider'], fromTime: number, lo: number, hi: number): Promise<number | null> {
   const r = await blockRange(provider, fromTime, Number.MAX_SAFE_INTEGER, { lo, hi })
@@ -464,89 +363,72 @@ interface RowContext {
   tallies: Map<string, ReturnType<typeof rangeTally>>
 }
 
-async function chainRows(e: Parsed, ms: number, ctx: RowContext): Promise<Internal[]> {
+async function chainRows(e: ChainEvent, ms: number, ctx: RowContext): Promise<Internal[]> {
   const { names, owners, txFrom, provider } = ctx
-  const a = argsOf(e)
-  const l = e.log
-  const base = { source: 'chain' as const, event: e.name, block: l.blockNumber, txHash: l.transactionHash }
-  const order = [0, l.blockNumber, l.index]
-  const id = a.topic !== undefined ? lower(a.topic) : null
+  const base = { source: 'chain' as const, event: e.name, block: e.block, txHash: e.tx }
+  const order = [0, e.block, e.logIndex]
+  const id = 'topic' in e.args ? e.args.topic : null
   const name = id ? (names.get(id) ?? id) : null
-  const addr = (v: unknown) => getAddress(String(v))
-  const reason = a.reason !== undefined ? displayReason(String(a.reason), ctx.reasons).reason : null
-  const one = (p: Partial<ReportRow>, mentions: (string | null)[] = []) => [row({ ...base, topic: name, reason, ...p }, ms, order, [p.client, p.actor, ...mentions], [id])]
+  const onChainReason = (e.args as { reason?: string }).reason
+  const reason = onChainReason !== undefined ? displayReason(onChainReason, ctx.reasons).reason : null
+  const detail = eventText(e, (t) => names.get(t) ?? t)
+  const one = (p: Partial<ReportRow>, mentions: (string | null)[] = []) => [row({ ...base, topic: name, reason, detail, ...p }, ms, order, [p.client, p.actor, ...mentions], [id])]
 
   switch (e.name) {
     case 'TopicAdded':
-      return one({ actor: addr(a.owner), detail: `pubFee ${eth(a.pubFee)}; subFee ${eth(a.subFee)}; flags ${flagNames(Number(a.flags))}; period ${Number(a.period) || 'permanent'}${Number(a.period) ? ' s' : ''}; countries ${countries(a.countries)}` })
+      return one({ actor: e.args.owner })
     case 'TopicFeesChanged':
-      return one({ actor: addr(a.actor), detail: `pubFee ${eth(a.pubFee)}; subFee ${eth(a.subFee)}; period ${Number(a.period) || 'permanent'}${Number(a.period) ? ' s' : ''}` })
     case 'TopicCountriesChanged':
-      return one({ actor: addr(a.actor), detail: `countries ${countries(a.countries)}` })
     case 'TopicFlagsChanged':
-      return one({ actor: addr(a.actor), detail: `flags ${flagNames(Number(a.flags))}` })
-    case 'TopicTransferred':
-      return one({ actor: addr(a.from), detail: `to ${addr(a.to)}` }, [lower(a.to)])
     case 'TopicRemoved':
-      return one({ actor: addr(a.actor) })
+    case 'RegistrationFeeChanged':
+      return one({ actor: e.args.actor })
+    case 'TopicTransferred':
+      return one({ actor: e.args.from }, [e.args.to])
     case 'Granted':
     case 'Revoked': {
       // The contract lets only the topic's owner grant or revoke: the owner at this point is the actor.
-      let actor = owners.ownerAt(id!, pos(l))
+      let actor = owners.ownerAt(e.args.topic, positionOf(e))
       if (!actor) {
-        if (!txFrom.has(l.transactionHash)) txFrom.set(l.transactionHash, lower((await provider.getTransaction(l.transactionHash))?.from ?? ''))
-        actor = txFrom.get(l.transactionHash) || null
+        if (!txFrom.has(e.tx)) txFrom.set(e.tx, lower((await provider.getTransaction(e.tx))?.from ?? ''))
+        actor = txFrom.get(e.tx) || null
       }
-      const roles = roleNames(Number(a.roles)).join(',')
-      const detail = e.name === 'Granted' ? `roles ${roles}; until ${formatExpiry(BigInt(a.expiresAt as bigint))}` : `roles ${roles}`
-      return one({ client: addr(a.client), actor: actor ? getAddress(actor) : null, detail })
+      return one({ client: e.args.client, actor: actor ? getAddress(actor) : null })
     }
     case 'Joined':
-      return one({ client: addr(a.client), actor: addr(a.client), detail: `paid ${eth(a.paid)}; roles ${roleNames(Number(a.roles)).join(',')}; publish until ${formatExpiry(BigInt(a.pubExpiresAt as bigint))}; subscribe until ${formatExpiry(BigInt(a.subExpiresAt as bigint))}` })
+      return one({ client: e.args.client, actor: e.args.client })
     case 'Withdrawn':
-      return one({ actor: addr(a.owner), detail: `${eth(a.amount)} to ${addr(a.to)}` }, [lower(a.to)])
-    case 'Banned': {
-      const subject = lower(a.subject)
-      const m = PADDED_ADDRESS.exec(subject)
-      const until = `until ${isoSec(a.until as bigint)}`
-      return one({ topic: null, client: m ? getAddress(`0x${m[1]}`) : null, actor: addr(a.reporter), detail: m ? until : `keyed IP hash ${subject}; ${until}` })
-    }
+      return one({ actor: e.args.owner }, [e.args.to])
+    case 'Banned':
+      return one({ topic: null, client: bannedAddress(e.args.subject), actor: e.args.reporter })
     case 'DeniedSummary': {
-      const topics = (a.topics as string[]).map(lower)
-      const counts = (a.counts as bigint[]).map(Number)
-      const span = `[${isoSec(a.fromTime as bigint)}, ${isoSec(a.toTime as bigint)})`
-      return topics.map((t, i) => row({ ...base, topic: names.get(t) ?? t, actor: addr(a.reporter), detail: `${counts[i]} refused in ${span}` }, ms, [...order, i], [], [t]))
+      const a = e.args
+      return a.topics.map((t, i) => row({ ...base, topic: names.get(t) ?? t, actor: a.reporter, detail: deniedCountText(a.counts[i]!, a.fromTime, a.toTime) }, ms, [...order, i], [], [t]))
     }
     case 'SensitiveReport': {
       // A commitment: counts and the members' root on chain. The journal that produced it opens it: its
       // records for the topic and period, when their root is the one on chain, become one row each.
-      const span = `[${isoSec(a.fromTime as bigint)}, ${isoSec(a.toTime as bigint)})`
-      const root = lower(a.membersRoot)
-      const counts = `publishers ${Number(a.publishers)} (published ${Number(a.published)}), receivers ${Number(a.receivers)} (received ${Number(a.received)}) in ${span}`
-      const records = await journalMembers(ctx, name, Number(a.fromTime), Number(a.toTime), root)
+      const a = e.args
+      const records = await journalMembers(ctx, name, a.fromTime, a.toTime, a.membersRoot)
       const opened = records === null ? '' : records.length > 0 ? `; opened from the journal (${records.length} records)` : "; the journal's records do not match it"
-      const out = [row({ ...base, topic: name, actor: addr(a.reporter), detail: `${counts}; members committed, root ${root}${opened}` }, ms, order, [], [id])]
-      ;(records ?? []).forEach((r, i) => out.push(row({ ...base, topic: name, client: addr(r.address), actor: addr(a.reporter), detail: `${r.role === 'publisher' ? 'published' : 'received'} ${r.count} in ${span} (member record, in the committed root)` }, ms, [...order, i + 1], [r.address], [id])))
+      const out = [row({ ...base, topic: name, actor: a.reporter, detail: `${detail}${opened}` }, ms, order, [], [id])]
+      ;(records ?? []).forEach((r, i) => out.push(row({ ...base, topic: name, client: getAddress(r.address), actor: a.reporter, detail: sensitiveMemberText(r.role, r.count, a.fromTime, a.toTime, true) }, ms, [...order, i + 1], [r.address], [id])))
       return out
     }
     case 'SensitiveReportClear': {
-      const span = `[${isoSec(a.fromTime as bigint)}, ${isoSec(a.toTime as bigint)})`
+      const a = e.args
       const out: Internal[] = []
-      const pubs = a.publishers as string[]
-      const recvs = a.receivers as string[]
-      pubs.forEach((p, i) => out.push(row({ ...base, topic: name, client: addr(p), actor: addr(a.reporter), detail: `published ${Number((a.published as bigint[])[i])} in ${span}` }, ms, [...order, i], [p], [id])))
-      recvs.forEach((p, i) => out.push(row({ ...base, topic: name, client: addr(p), actor: addr(a.reporter), detail: `received ${Number((a.received as bigint[])[i])} in ${span}` }, ms, [...order, pubs.length + i], [p], [id])))
+      a.publishers.forEach((p, i) => out.push(row({ ...base, topic: name, client: p, actor: a.reporter, detail: sensitiveMemberText('publisher', a.published[i]!, a.fromTime, a.toTime, false) }, ms, [...order, i], [p], [id])))
+      a.receivers.forEach((p, i) => out.push(row({ ...base, topic: name, client: p, actor: a.reporter, detail: sensitiveMemberText('receiver', a.received[i]!, a.fromTime, a.toTime, false) }, ms, [...order, a.publishers.length + i], [p], [id])))
       return out
     }
     case 'Anchored':
-      return one({ actor: addr(a.reporter), detail: `anchor: ${anchoredSeqs(a)} in [${isoSec(a.fromTime as bigint)}, ${isoSec(a.toTime as bigint)}); root ${String(a.root)}, index ${String(a.index)}, chain ${String(a.chain)}` })
+      return one({ actor: e.args.reporter })
     case 'ReporterAdded':
     case 'ReporterRemoved':
-      return one({ client: addr(a.reporter), actor: addr(a.actor), detail: `reporter ${addr(a.reporter)}` })
+      return one({ client: e.args.reporter, actor: e.args.actor })
     case 'AdminChanged':
-      return one({ actor: addr(a.newAdmin), detail: `admin ${addr(a.previousAdmin)} → ${addr(a.newAdmin)}` }, [lower(a.previousAdmin)])
-    case 'RegistrationFeeChanged':
-      return one({ actor: addr(a.actor), detail: `registration fee ${eth(a.fee)}` })
+      return one({ actor: e.args.newAdmin }, [e.args.previousAdmin])
     default:
       return one({})
   }
@@ -587,9 +469,9 @@ async function readJournal(dataDir: string, fromMs: number, toMs: number, names:
     if (e.country) parts.push(`country ${e.country}`)
     let client = e.address ? safeAddress(e.address) : null
     if (e.subject) {
-      const m = PADDED_ADDRESS.exec(e.subject.toLowerCase())
-      if (m && !client) client = getAddress(`0x${m[1]}`)
-      else if (!m) parts.push(`subject ${e.subject}`)
+      const banned = bannedAddress(e.subject)
+      if (banned && !client) client = banned
+      else if (!banned) parts.push(`subject ${e.subject}`)
     }
     if (e.until !== undefined) parts.push(`until ${iso(e.until)}`)
     // A coalesced entry stands for several identical decisions: say how many, and since when.

@@ -19,6 +19,7 @@
 import { getAddress } from 'ethers'
 import { existsSync, readdirSync } from 'node:fs'
 import { getLogsChunked, type FlyTrapClient } from '../chain/client.js'
+import { decodeLogs, eventTopics, isEvent } from '../chain/events.js'
 import { loadReporterHistory } from '../chain/reporters.js'
 import { FlytrapError } from '../errors.js'
 import { chainNext, entryLeaf, GENESIS, parseRecord, provenLeaf, type JournalEntry, type JournalRecord } from './entry.js'
@@ -62,20 +63,18 @@ export async function fetchAnchors(
 ): Promise<{ anchors: AnchorRecord[]; ignored: number; otherReporters: number; reporters: string[] }> {
   const toBlock = opts.toBlock ?? (await client.provider.getBlockNumber())
   const history = await loadReporterHistory(client, { ...opts, toBlock })
-  const topic = client.contract.interface.getEvent('Anchored')!.topicHash
-  const logs = await getLogsChunked(client.provider, { address: client.address, topics: [topic] }, opts.fromBlock ?? 0, opts.chunk, toBlock)
-  const events = client.parseLogs(logs).sort((a, b) => a.log.blockNumber - b.log.blockNumber || a.log.index - b.log.index)
+  const logs = await getLogsChunked(client.provider, { address: client.address, topics: [eventTopics(['Anchored'])] }, opts.fromBlock ?? 0, opts.chunk, toBlock)
+  const events = decodeLogs(client.address, logs).filter((e) => isEvent(e, 'Anchored'))
   const only = opts.reporter?.toLowerCase()
   let ignored = 0
   let otherReporters = 0
   const kept = events.filter((e) => {
-    const who = String(e.args[0])
-    if (!history.registeredAt(who, [e.log.blockNumber, e.log.index])) return void ignored++
-    if (only && who.toLowerCase() !== only) return void otherReporters++
+    if (!history.admits(e)) return void ignored++
+    if (only && e.args.reporter.toLowerCase() !== only) return void otherReporters++
     return true
   })
   const minedAt = new Map<number, number>()
-  const blocks = [...new Set(kept.map((e) => e.log.blockNumber))]
+  const blocks = [...new Set(kept.map((e) => e.block))]
   for (let i = 0; i < blocks.length; i += 8) {
     await Promise.all(
       blocks.slice(i, i + 8).map(async (n) => {
@@ -85,26 +84,23 @@ export async function fetchAnchors(
       }),
     )
   }
-  const anchors = kept.map((e): AnchorRecord => {
-    const firstSeq = Number(e.args[3])
-    const count = Number(e.args[4])
-    const toTime = Number(e.args[2])
-    const at = minedAt.get(e.log.blockNumber)!
+  const anchors = kept.map(({ args: a, block, logIndex, tx }): AnchorRecord => {
+    const at = minedAt.get(block)!
     return {
-      reporter: getAddress(String(e.args[0])),
-      fromTime: Number(e.args[1]),
-      toTime,
-      firstSeq,
-      lastSeq: firstSeq + count - 1,
-      count,
-      root: String(e.args[5]).toLowerCase(),
-      index: String(e.args[6]).toLowerCase(),
-      chain: String(e.args[7]).toLowerCase(),
-      blockNumber: e.log.blockNumber,
-      logIndex: e.log.index,
-      txHash: e.log.transactionHash,
+      reporter: a.reporter,
+      fromTime: a.fromTime,
+      toTime: a.toTime,
+      firstSeq: a.firstSeq,
+      lastSeq: a.firstSeq + a.count - 1,
+      count: a.count,
+      root: a.root,
+      index: a.index,
+      chain: a.chain,
+      blockNumber: block,
+      logIndex,
+      txHash: tx,
       minedAt: at,
-      delaySec: at - toTime,
+      delaySec: at - a.toTime,
     }
   })
   // Addresses whose signatures (erasure records) verification trusts: every reporter the chain ever registered, narrowed by `reporter`.

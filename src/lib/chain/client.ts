@@ -157,7 +157,7 @@ export async function connect(rpcUrl: string, opts: { timeoutMs?: number; pollin
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, url: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
+  let timer: ReturnType<typeof setTimeout> | undefined
   try {
     return await Promise.race([
       p,

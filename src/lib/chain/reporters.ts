@@ -1,11 +1,12 @@
 /**
  * Who was a registered reporter, and when: replayed from the contract's own ReporterAdded/ReporterRemoved
  * events. This is the one place that decides whether a reporter-only record (an anchor, a ban, a report)
- * counts: verification, reports and the auditor UI all call `registeredAt`. Nothing in a data directory
- * (meta.json, config) can widen it.
+ * counts: the policy sync, verification, reports, the auditor UI and the evidence checker all call
+ * `registeredAt` / `admits` (or `registeredAtOr` for a history that starts after the deployment). Nothing in a
+ * data directory (meta.json, config) can widen it.
  */
-import type { Log } from 'ethers'
 import { getLogsChunked, type FlyTrapClient } from './client.js'
+import { decodeLogs, eventTopics, REPORTER_ONLY, type ChainEvent } from './events.js'
 
 /** A position in the chain: block number and log index. */
 export type ChainPosition = readonly [block: number, logIndex: number]
@@ -26,12 +27,17 @@ export class ReporterHistory {
     this.changes.set(k, list)
   }
 
-  /** Feeds the ReporterAdded/ReporterRemoved events among already decoded logs of the contract; others are skipped. */
-  addEvents(events: readonly { name: string; args: { [i: number]: unknown }; log: Log }[]): this {
+  /** Feeds the ReporterAdded/ReporterRemoved events among decoded events of the contract; others are skipped. */
+  addEvents(events: readonly ChainEvent[]): this {
     for (const e of events) {
-      if (e.name === 'ReporterAdded' || e.name === 'ReporterRemoved') this.add(String(e.args[0]), [e.log.blockNumber, e.log.index], e.name === 'ReporterAdded')
+      if (e.name === 'ReporterAdded' || e.name === 'ReporterRemoved') this.add(e.args.reporter, [e.block, e.logIndex], e.name === 'ReporterAdded')
     }
     return this
+  }
+
+  /** Whether an event counts: a reporter-only one (events.ts REPORTER_ONLY) only when its reporter was registered just before it. */
+  admits(e: ChainEvent): boolean {
+    return !REPORTER_ONLY.has(e.name) || this.registeredAt((e.args as { reporter: string }).reporter, [e.block, e.logIndex])
   }
 
   /**
@@ -53,6 +59,15 @@ export class ReporterHistory {
     return state
   }
 
+  /**
+   * registeredAt for a history read from a block after the deployment: where no change precedes `at`, the
+   * state before the history began decides, which `before(who, block)` reads from the contract's own
+   * isReporter view at that block (the caller may cache it per address: nothing changed it since).
+   */
+  async registeredAtOr(who: string, at: ChainPosition, before: (who: string, block: number) => Promise<boolean>): Promise<boolean> {
+    return this.stateAt(who, at) ?? (await before(who, at[0]))
+  }
+
   /** Every address that was ever registered (lower case). */
   everRegistered(): string[] {
     return [...this.changes.entries()].filter(([, l]) => l.some((c) => c.added)).map(([k]) => k)
@@ -61,8 +76,6 @@ export class ReporterHistory {
 
 /** The reporter history of the client's contract from `fromBlock` (the deployment block) to `toBlock` (default: head). */
 export async function loadReporterHistory(client: FlyTrapClient, opts: { fromBlock?: number; toBlock?: number; chunk?: number } = {}): Promise<ReporterHistory> {
-  const iface = client.contract.interface
-  const topics = REPORTER_EVENTS.map((n) => iface.getEvent(n)!.topicHash)
-  const logs = await getLogsChunked(client.provider, { address: client.address, topics: [topics] }, opts.fromBlock ?? 0, opts.chunk, opts.toBlock)
-  return new ReporterHistory().addEvents(client.parseLogs(logs))
+  const logs = await getLogsChunked(client.provider, { address: client.address, topics: [eventTopics(REPORTER_EVENTS)] }, opts.fromBlock ?? 0, opts.chunk, opts.toBlock)
+  return new ReporterHistory().addEvents(decodeLogs(client.address, logs))
 }

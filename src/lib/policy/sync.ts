@@ -5,8 +5,8 @@
  * Chain errors never escape: the store keeps serving the last synced policy and the loop retries with
  * backoff. Assumes a chain without reorgs (it never rolls back), but tolerates a head that goes backwards.
  */
-import type { Log, LogDescription } from 'ethers'
 import { chainError, getLogsChunked, toTopic, type FlyTrapClient, type RawTopic, type TopicInfo } from '../chain/client.js'
+import { decodeLogs, eventTopics, type ChainEvent, type EventName } from '../chain/events.js'
 import { ReporterHistory } from '../chain/reporters.js'
 import type { Logger } from '../log.js'
 import type { GrantInput, PolicyStore, TopicInput } from './store.js'
@@ -55,11 +55,10 @@ export interface PolicySync {
 
 const ZERO = '0x0000000000000000000000000000000000000000'
 /** Events that change what the store holds. */
-const TOPIC_EVENTS = new Set(['TopicAdded', 'TopicCountriesChanged', 'TopicFlagsChanged', 'TopicTransferred', 'TopicRemoved'])
-const GRANT_EVENTS = new Set(['Granted', 'Revoked', 'Joined'])
+const TOPIC_EVENTS = new Set<EventName>(['TopicAdded', 'TopicCountriesChanged', 'TopicFlagsChanged', 'TopicTransferred', 'TopicRemoved'])
 
-/** A log's place in chain order, as TopicInput.registeredAt (first registered wins in the namespace rule). */
-const positionOf = (log: Log): number => log.blockNumber * 1_000_000 + log.index
+/** An event's place in chain order, as TopicInput.registeredAt (first registered wins in the namespace rule). */
+const rank = (e: ChainEvent): number => e.block * 1_000_000 + e.logIndex
 
 export function startPolicySync(opts: PolicySyncOptions): PolicySync {
   const { client, store, logger } = opts
@@ -68,8 +67,6 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
   const maxBlocks = opts.maxBlocksPerTick ?? 500_000
   const maxBackoff = opts.maxBackoffMs ?? Math.max(10_000, opts.pollIntervalMs)
   const concurrency = opts.concurrency ?? 16
-  const contractAddress = client.address.toLowerCase()
-  const iface = client.contract.interface
 
   /** Names of every topic id seen (kept after removal: a TopicRemoved must still be resolvable). */
   const names = new Map<string, string>()
@@ -111,10 +108,10 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     return out
   }
 
-  async function contractLogs(from: number, to: number, topics: (string | string[] | null)[]): Promise<(LogDescription & { log: Log })[]> {
+  async function contractLogs(from: number, to: number, topics: (string | string[] | null)[]): Promise<ChainEvent[]> {
     const logs = await getLogsChunked(client.provider, { address: client.address, topics }, from, chunk, to)
-    // parseLogs drops logs of any other address (a misbehaving endpoint must not inject policy).
-    return client.parseLogs(logs.filter((l) => l.address.toLowerCase() === contractAddress))
+    // decodeLogs drops logs of any other address (a misbehaving endpoint must not inject policy).
+    return decodeLogs(client.address, logs)
   }
 
   // ---------------------------------------------------------------- bans and reporters
@@ -125,33 +122,31 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     reporter: string
   }
 
-  /** Was `reporter` registered when the log at (block, index) was emitted? From the events, else the state at that block. */
-  async function isReporterAt(reporter: string, block: number, index: number): Promise<boolean> {
-    const known = reporters.stateAt(reporter, [block, index])
-    if (known !== null) return known
+  /** The registration before fromBlock of a reporter with no change since: the contract's view at that block, once per address. */
+  async function registeredBefore(reporter: string, block: number): Promise<boolean> {
     const key = reporter.toLowerCase()
     const cached = before.get(key)
     if (cached !== undefined) return cached
-    const value = await view<boolean>('isReporter', block, reporter) // registered before fromBlock, no change since
+    const value = await view<boolean>('isReporter', block, reporter)
     before.set(key, value)
     return value
   }
 
   /** Applies reporter events in log order; returns the bans still in force that registered reporters recorded. */
-  async function scanBans(events: readonly (LogDescription & { log: Log })[]): Promise<Ban[]> {
+  async function scanBans(events: readonly ChainEvent[]): Promise<Ban[]> {
     reporters.addEvents(events)
     const bans: Ban[] = []
     const nowSec = Math.floor(Date.now() / 1000)
     for (const e of events) {
       if (e.name !== 'Banned') continue
-      const until = Number((e.args[2] as bigint) > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : e.args[2])
+      const until = Number(e.args.until > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : e.args.until)
       if (until <= nowSec) continue // over already (or recorded with a past end): nothing to enforce
-      const reporter = String(e.args[1])
-      if (!(await isReporterAt(reporter, e.log.blockNumber, e.log.index))) {
-        logger?.warn('ignored a ban from an address that is not a registered reporter', { reporter, block: e.log.blockNumber })
+      const reporter = e.args.reporter
+      if (!(await reporters.registeredAtOr(reporter, [e.block, e.logIndex], registeredBefore))) {
+        logger?.warn('ignored a ban from an address that is not a registered reporter', { reporter, block: e.block })
         continue
       }
-      bans.push({ subject: String(e.args[0]), until, reporter })
+      bans.push({ subject: e.args.subject, until, reporter })
     }
     return bans
   }
@@ -191,20 +186,20 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     }
     const live = new Map(topics.map((t) => [t.id.toLowerCase(), t.name]))
 
-    const hashes = ['TopicAdded', 'Granted', 'Joined', 'Banned', 'ReporterAdded', 'ReporterRemoved'].map((n) => iface.getEvent(n)!.topicHash)
+    const hashes = eventTopics(['TopicAdded', 'Granted', 'Joined', 'Banned', 'ReporterAdded', 'ReporterRemoved'])
     const events = fromBlock <= block ? await contractLogs(fromBlock, block, [hashes]) : []
     // The order of registration: the last TopicAdded of each id made its current generation. A topic registered
     // before fromBlock keeps its list position, which is below every log position (and in registration order).
     const registeredAt = new Map<string, number>()
-    for (const e of events) if (e.name === 'TopicAdded') registeredAt.set(String(e.args[0]).toLowerCase(), positionOf(e.log))
+    for (const e of events) if (e.name === 'TopicAdded') registeredAt.set(e.args.topic, rank(e))
     const ranked: TopicInput[] = topics.map((t, i) => ({ ...t, registeredAt: registeredAt.get(t.id.toLowerCase()) ?? i }))
     const pairs = new Map<string, { topicId: string; name: string; client: string }>()
     for (const e of events) {
       if (e.name !== 'Granted' && e.name !== 'Joined') continue
-      const id = String(e.args[0]).toLowerCase()
+      const id = e.args.topic
       const name = live.get(id)
       if (name === undefined) continue // removed since (its grants died with it)
-      const member = String(e.args[1])
+      const member = e.args.client
       pairs.set(`${id}:${member.toLowerCase()}`, { topicId: id, name, client: member })
     }
     const grants = (await inBatches([...pairs.values()], (p) => member(p.name, p.topicId, p.client, block))).filter(
@@ -249,14 +244,14 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     const touchedGrants = new Map<string, { topicId: string; client: string }>()
     const registeredAt = new Map<string, number>()
     for (const e of events) {
-      const id = String(e.args[0]).toLowerCase()
       if (e.name === 'TopicAdded') {
-        names.set(id, String(e.args[2]))
-        registeredAt.set(id, positionOf(e.log))
+        names.set(e.args.topic, e.args.name)
+        registeredAt.set(e.args.topic, rank(e))
       }
-      if (TOPIC_EVENTS.has(e.name)) touchedTopics.add(id)
-      else if (GRANT_EVENTS.has(e.name)) {
-        const member = String(e.args[1])
+      if (TOPIC_EVENTS.has(e.name)) touchedTopics.add((e.args as { topic: string }).topic)
+      else if (e.name === 'Granted' || e.name === 'Revoked' || e.name === 'Joined') {
+        const id = e.args.topic
+        const member = e.args.client
         touchedGrants.set(`${id}:${member.toLowerCase()}`, { topicId: id, client: member })
       }
     }

@@ -22,9 +22,8 @@
  * BanGuard is the one place the proxy's bans are orchestrated: it records failures, decides and shares
  * bans (local ones, the contract's, and those other worker processes made) and ends the banned sessions.
  */
-import { createHmac } from 'node:crypto'
-import { getAddress, zeroPadValue } from 'ethers'
 import type { FlyTrapClient } from '../chain/client.js'
+import { banSubjectForAddress, ipBanSubject } from '../chain/events.js'
 import type { Outbox } from '../chain/outbox.js'
 import { chainError } from '../chain/client.js'
 import { silentLogger, type Logger } from '../log.js'
@@ -180,24 +179,20 @@ export class BanList {
 
 // ------------------------------------------------------------------ chain subjects
 
-const IP_TAG = 'flytrap/ban/ip/v1:'
-
 /**
- * The on-chain subject for an IP ban: 0x + HMAC-SHA256(key, "flytrap/ban/ip/v1:" + normalised IP), so
- * `::ffff:1.2.3.4` and `1.2.3.4` (or two spellings of one IPv6 address) are one subject. Null without a key:
- * IP bans are then not shared on chain. Throws a RangeError for something that is not an IP address.
+ * The on-chain subject for an IP ban (chain/events.ts ipBanSubject: HMAC-SHA256(key, "flytrap/ban/ip/v1:" +
+ * normalised IP)), so `::ffff:1.2.3.4` and `1.2.3.4` (or two spellings of one IPv6 address) are one subject.
+ * Null without a key: IP bans are then not shared on chain. Throws a RangeError for something that is not an IP address.
  */
 export function subjectForIp(ip: string, key: string | Uint8Array | undefined | null): string | null {
   if (key === undefined || key === null || key.length === 0) return null
   const n = normalizeIp(ip)
   if (!n) throw new RangeError(`not an IP address: ${JSON.stringify(ip)}`)
-  return `0x${createHmac('sha256', key).update(IP_TAG + n).digest('hex')}`
+  return ipBanSubject(n, key)
 }
 
 /** The on-chain subject for an address ban: the address left-padded to 32 bytes (lower case). */
-export function subjectForAddress(address: string): string {
-  return zeroPadValue(getAddress(address.toLowerCase()), 32).toLowerCase()
-}
+export const subjectForAddress = banSubjectForAddress
 
 // ------------------------------------------------------------------ reporting
 

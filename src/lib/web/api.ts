@@ -13,7 +13,9 @@ import { canonicalJson } from '../audit/entry.js'
 import type { ErasureSigner } from '../audit/erasure.js'
 import { validateTopicFilter } from '../policy/filter.js'
 import { FlytrapError } from '../errors.js'
-import { EVENT_TYPES, type ChainIndex } from './index.js'
+import { EVENT_TYPES } from '../chain/events.js'
+import type { ChainIndex } from './chain-index.js'
+import type { ActivityView, ClientDetail, StatusView, TopicDetail } from './views.js'
 
 export class ApiError extends Error {
   constructor(
@@ -147,7 +149,7 @@ export class Api {
     switch (head) {
       case 'status':
         if (tail) break
-        return ok({ ...idx.status(), evidence: !!(this.opts.signer && idx.dataDir) })
+        return ok({ ...idx.status(), evidence: !!(this.opts.signer && idx.dataDir) } satisfies StatusView)
       case 'topics': {
         if (!tail) return ok({ topics: idx.topics() })
         let name: string
@@ -159,7 +161,7 @@ export class Api {
         const topic = idx.topic(name)
         if (!topic && !idx.knowsTopic(name)) throw new ApiError(404, 'not_found', `no topic "${name}" in this deployment`)
         const history = idx.events({ topic: name }).reverse()
-        return ok({ topic, members: idx.members(name), history: history.slice(0, HISTORY_LIMIT), historyTotal: history.length, sensitiveReports: [...idx.sensitive(name)].reverse() })
+        return ok({ topic, members: idx.members(name), history: history.slice(0, HISTORY_LIMIT), historyTotal: history.length, sensitiveReports: [...idx.sensitive(name)].reverse() } satisfies TopicDetail)
       }
       case 'clients': {
         if (!tail || rest.length !== 1) break
@@ -172,7 +174,7 @@ export class Api {
         if (!isAddress(raw)) throw bad(`"${raw}" is not an Ethereum address (0x followed by 40 hex digits)`)
         const address = getAddress(raw)
         const history = idx.events({ client: address }).reverse()
-        return ok({ address, rights: idx.rights(address), history: history.slice(0, HISTORY_LIMIT), historyTotal: history.length })
+        return ok({ address, rights: idx.rights(address), history: history.slice(0, HISTORY_LIMIT), historyTotal: history.length } satisfies ClientDetail)
       }
       case 'events': {
         if (tail) break
@@ -226,7 +228,7 @@ export class Api {
         if (bucket !== 'hour' && bucket !== 'day') throw bad(`parameter "bucket" must be hour or day, not "${bucket}"`)
         const bucketMs = bucket === 'hour' ? 3_600_000 : 86_400_000
         if ((toMs - fromMs) / bucketMs > MAX_BUCKETS) throw bad(`the range holds more than ${MAX_BUCKETS} ${bucket}s: narrow it or use bucket=day`)
-        return ok({ from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), bucket, buckets: idx.activity({ fromMs, toMs, bucketMs }) })
+        return ok({ from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), bucket, buckets: idx.activity({ fromMs, toMs, bucketMs }) } satisfies ActivityView)
       }
       case 'report': {
         if (tail) break

@@ -2,7 +2,7 @@
  * The OpenAPI 3.1 document of the audit API, generated from code so it is served at /openapi.json and
  * written to docs/openapi.json (a test keeps the two identical).
  */
-import { EVENT_TYPES } from './index.js'
+import { EVENT_TYPES } from '../chain/events.js'
 import { DEFAULT_LIMIT, MAX_LIMIT } from './api.js'
 
 type Schema = Record<string, unknown>

@@ -171,7 +171,7 @@ describe('audit report: the whole range', () => {
     )
     assert.match(g[0]!.detail!, /roles publish; until never/)
     const t = rep.rows.find((r) => r.event === 'TopicTransferred' && r.topic === 'plant/#')!
-    assert.deepEqual([t.actor, t.detail, t.reason], [ALICE, `to ${CAROL}`, 'handover'])
+    assert.deepEqual([t.actor, t.detail, t.reason], [ALICE, `from ${ALICE} to ${CAROL}`, 'handover'])
   })
 
   test('joins with payment, withdrawals, fee/country/flag changes with actor and reason', () => {

@@ -1,6 +1,6 @@
-/** Validation of topic names/filters as the contract will see them, so users get the error before paying gas. */
+/** Validation of a topic name/filter typed by a user, as the contract will see it, so users get the error before paying gas. */
 import { usageError } from '../errors.js'
-import { validateTopicFilter } from '../policy/filter.js'
+import { validateTopicFilter } from './filter.js'
 
 export function checkTopicName(name: string): string {
   if (name.startsWith('$share/')) throw usageError(`"${name}" is a shared subscription`, 'register the inner filter; $share/<group>/ is stripped before every decision')

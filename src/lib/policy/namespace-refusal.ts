@@ -4,9 +4,9 @@
  * contract's check, run by gas estimation before anything is signed, so nothing was sent or paid for.
  */
 import { FlytrapError } from '../errors.js'
-import { namespaceConflicts } from '../policy/namespace.js'
+import { namespaceConflicts } from './namespace.js'
 import type { Signer } from 'ethers'
-import type { FlyTrapClient } from './client.js'
+import type { FlyTrapClient } from '../chain/client.js'
 
 const NAMESPACE_ERRORS = new Set(['NamespaceClaimed', 'NamespaceOccupied'])
 const SHOWN = 10
