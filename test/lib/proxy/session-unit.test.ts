@@ -7,9 +7,10 @@ import { generate } from 'mqtt-packet'
 import { AUTH_METHOD, connectAuthData, signChallenge } from '../../../src/lib/auth/index.js'
 import { AUTH, connectPacket, credentialFields, sessionHarness, settle, socketClosed, type Harness } from '../../helpers/session-harness.js'
 import { authenticateFields } from '../../../src/lib/proxy/authenticate.js'
-import { upstreamClientId } from '../../../src/lib/proxy/session.js'
 
 const NOT_AUTHORIZED = 0x87
+/** The client id the broker must see: namespaced by the authenticated address (written out, not imported, so a change shows). */
+const upstreamClientId = (address: string, clientId: string) => `${address.toLowerCase()}/${clientId}`
 const device = Wallet.createRandom()
 const stranger = Wallet.createRandom()
 
