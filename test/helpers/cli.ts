@@ -1,8 +1,12 @@
-/** Runs the built `flytrap` binary (bin/run.js) as a child process, as a user would. */
-import { spawn } from 'node:child_process'
+/**
+ * The built `flytrap` binary (bin/run.js) as a child process, as a user would run it: one-shot commands
+ * (runCli) and long-running ones (spawnCli, startCliProxy: a crash shows as the process exiting).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { waitFor } from './wait.js'
 
 export const BIN = new URL('../../bin/run.js', import.meta.url).pathname
 
@@ -50,4 +54,105 @@ export function runCli(args: string[], opts: { cwd?: string; env?: Record<string
 /** A fresh working directory, so each test has its own `.flytrap/`. */
 export function tempCwd(prefix = 'flytrap-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix))
+}
+
+export interface CliProxy {
+  child: ChildProcess
+  port: number
+  url: string
+  /** Everything the process wrote to stderr (JSON log lines, or a crash's stack trace). */
+  stderr(): string
+  alive(): boolean
+  stop(): Promise<void>
+}
+
+/**
+ * Starts `bin/run.js proxy start --json` against the fixture's chain and broker (run `npx tsc -p tsconfig.json`
+ * first so dist/ is current). Resolves once it printed its listening address.
+ */
+export async function startCliProxy(e: { chain: { rpcUrl: string; address: string; deployBlock: number }; mosquitto: { url: string } }, extraArgs: string[] = []): Promise<CliProxy> {
+  const args = [BIN, 'proxy', 'start', '--json', '--listen', '127.0.0.1:0', '--broker', e.mosquitto.url, '--rpc', e.chain.rpcUrl, '--contract', e.chain.address, '--from-block', String(e.chain.deployBlock), '--poll-interval', '100ms', '--log-level', 'error', ...extraArgs]
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }
+  for (const k of ['FLYTRAP_KEY', 'FLYTRAP_REPORTER_KEY', 'FLYTRAP_BAN_KEY', 'FLYTRAP_LISTEN', 'FLYTRAP_BROKER', 'FLYTRAP_METRICS']) delete env[k]
+  const child = spawn(process.execPath, args, { cwd: mkdtempSync(join(tmpdir(), 'flytrap-cli-proxy-')), env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()))
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
+  const exited = new Promise<void>((r) => child.once('exit', () => r()))
+  const alive = () => child.exitCode === null && child.signalCode === null
+  try {
+    await waitFor(() => stdout.includes('\n') || !alive(), 30_000, 'flytrap proxy start to listen')
+  } catch (err) {
+    child.kill('SIGKILL')
+    throw err
+  }
+  if (!alive()) throw new Error(`flytrap proxy start exited (${child.exitCode}):\n${stdout}\n${stderr}`)
+  const result = JSON.parse(stdout.split('\n')[0]!) as { listening: { port: number }[] }
+  const port = result.listening[0]!.port
+  return {
+    child,
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    stderr: () => stderr,
+    alive,
+    stop: async () => {
+      if (!alive()) return
+      child.kill('SIGTERM')
+      const t = setTimeout(() => child.kill('SIGKILL'), 5_000)
+      await exited
+      clearTimeout(t)
+    },
+  }
+}
+
+export interface LongCli {
+  child: ChildProcess
+  stdout(): string
+  stderr(): string
+  /** Resolves with the exit code and signal once the process has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** The first complete stdout line, parsed as JSON; rejects if the process exits first or after timeoutMs. */
+  firstJsonLine<T = Record<string, unknown>>(timeoutMs?: number): Promise<T>
+  /** Sends `signal` and waits up to timeoutMs for the exit; a process still running then is SIGKILLed (hung: true). */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; hung: boolean }>
+}
+
+/** Spawns `bin/run.js <args>` (dist/ must be current) without FLYTRAP_* variables from the environment. */
+export function spawnCli(args: string[], opts: { cwd: string; env?: Record<string, string> }): LongCli {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }
+  for (const k of Object.keys(env)) if (k.startsWith('FLYTRAP_')) delete env[k]
+  Object.assign(env, opts.env)
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })))
+  let done = false
+  void exited.then(() => (done = true))
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    firstJsonLine: async <T,>(timeoutMs = 30_000) => {
+      await waitFor(() => out.includes('\n') || done, timeoutMs, `a JSON line from flytrap ${args.join(' ')}`).catch((e: Error) => {
+        throw new Error(`${e.message}\nstdout: ${out}\nstderr: ${err}`)
+      })
+      if (!out.includes('\n')) throw new Error(`flytrap ${args.join(' ')} exited (${child.exitCode}) before printing:\n${err}`)
+      return JSON.parse(out.slice(0, out.indexOf('\n'))) as T
+    },
+    stop: async (signal = 'SIGTERM', timeoutMs = 15_000) => {
+      if (!done) child.kill(signal)
+      let hung = false
+      const t = setTimeout(() => {
+        hung = true
+        child.kill('SIGKILL')
+      }, timeoutMs)
+      const r = await exited
+      clearTimeout(t)
+      return { ...r, hung }
+    },
+  }
 }
