@@ -67,41 +67,30 @@ export interface CliProxy {
 }
 
 /**
- * Starts `bin/run.js proxy start --json` against the fixture's chain and broker (run `npx tsc -p tsconfig.json`
- * first so dist/ is current). Resolves once it printed its listening address.
+ * Starts `bin/run.js proxy start --json` against the fixture's chain and broker (dist/ must be current).
+ * Resolves once it printed its listening address.
  */
 export async function startCliProxy(e: { chain: { rpcUrl: string; address: string; deployBlock: number }; mosquitto: { url: string } }, extraArgs: string[] = []): Promise<CliProxy> {
-  const args = [BIN, 'proxy', 'start', '--json', '--listen', '127.0.0.1:0', '--broker', e.mosquitto.url, '--rpc', e.chain.rpcUrl, '--contract', e.chain.address, '--from-block', String(e.chain.deployBlock), '--poll-interval', '100ms', '--log-level', 'error', ...extraArgs]
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }
-  for (const k of ['FLYTRAP_KEY', 'FLYTRAP_REPORTER_KEY', 'FLYTRAP_BAN_KEY', 'FLYTRAP_LISTEN', 'FLYTRAP_BROKER', 'FLYTRAP_METRICS']) delete env[k]
-  const child = spawn(process.execPath, args, { cwd: mkdtempSync(join(tmpdir(), 'flytrap-cli-proxy-')), env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()))
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
-  const exited = new Promise<void>((r) => child.once('exit', () => r()))
-  const alive = () => child.exitCode === null && child.signalCode === null
+  const args = ['proxy', 'start', '--json', '--listen', '127.0.0.1:0', '--broker', e.mosquitto.url, '--rpc', e.chain.rpcUrl, '--contract', e.chain.address, '--from-block', String(e.chain.deployBlock), '--poll-interval', '100ms', '--log-level', 'error', ...extraArgs]
+  const cli = spawnCli(args, { cwd: tempCwd('flytrap-cli-proxy-') })
+  const alive = () => cli.child.exitCode === null && cli.child.signalCode === null
+  let result: { listening: { port: number }[] }
   try {
-    await waitFor(() => stdout.includes('\n') || !alive(), 30_000, 'flytrap proxy start to listen')
+    result = await cli.firstJsonLine<typeof result>()
   } catch (err) {
-    child.kill('SIGKILL')
+    cli.child.kill('SIGKILL')
     throw err
   }
-  if (!alive()) throw new Error(`flytrap proxy start exited (${child.exitCode}):\n${stdout}\n${stderr}`)
-  const result = JSON.parse(stdout.split('\n')[0]!) as { listening: { port: number }[] }
+  if (!alive()) throw new Error(`flytrap proxy start exited (${cli.child.exitCode}):\n${cli.stdout()}\n${cli.stderr()}`)
   const port = result.listening[0]!.port
   return {
-    child,
+    child: cli.child,
     port,
     url: `mqtt://127.0.0.1:${port}`,
-    stderr: () => stderr,
+    stderr: cli.stderr,
     alive,
     stop: async () => {
-      if (!alive()) return
-      child.kill('SIGTERM')
-      const t = setTimeout(() => child.kill('SIGKILL'), 5_000)
-      await exited
-      clearTimeout(t)
+      if (alive()) await cli.stop('SIGTERM', 5_000)
     },
   }
 }

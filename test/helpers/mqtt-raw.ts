@@ -184,8 +184,19 @@ export async function rawMqttConnect(o: RawConnectOptions): Promise<RawMqtt> {
   }
 }
 
-/** Decodes a byte stream of whole MQTT packets (e.g. what a tap recorded); throws on a malformed one. */
+/**
+ * Decodes a byte stream of whole MQTT packets (e.g. what a tap recorded); throws on a malformed one. Like a
+ * broker, a CONNECT's protocol version decides how the packets after it are read; `version` is for a
+ * stream without one.
+ */
 export function decodeMqttStream(bytes: Buffer, version: 4 | 5): Packet[] {
   const reader = new FrameReader({ maxPacketSize: 16 * 1024 * 1024 })
-  return [...reader.push(bytes)].map((frame) => decodePacket(frame.bytes, version))
+  const out: Packet[] = []
+  let v = version
+  for (const frame of reader.push(bytes)) {
+    const packet = decodePacket(frame.bytes, v)
+    if (packet.cmd === 'connect' && (packet.protocolVersion === 4 || packet.protocolVersion === 5)) v = packet.protocolVersion
+    out.push(packet)
+  }
+  return out
 }
