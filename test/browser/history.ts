@@ -3,7 +3,7 @@
  * and a proxy journal in `dataDir` (a connect, a publish under the member's grant, a refused connect whose
  * unverified credential claimed the member's address) anchored with its true root by the reporter.
  */
-import { parseEther, zeroPadValue, type JsonRpcProvider } from 'ethers'
+import { parseEther, zeroPadValue } from 'ethers'
 import { topicId } from '../../src/lib/chain/client.js'
 import { openJournal } from '../../src/lib/audit/journal.js'
 import { indexedLink, type ChainFixture } from '../helpers/chain.js'
@@ -69,7 +69,7 @@ export async function scriptHistory(fx: ChainFixture, dataDir: string): Promise<
   clock = pStart + PERIOD_MS + 1000
   const period = await journal.periodRoot(pStart / PERIOD_MS)
   await journal.close()
-  await (fx.provider as unknown as JsonRpcProvider).send('evm_setNextBlockTimestamp', [(pStart + PERIOD_MS) / 1000 + 5])
+  await fx.rpc.send('evm_setNextBlockTimestamp', [(pStart + PERIOD_MS) / 1000 + 5])
   await rep.anchor(await indexedLink(dataDir, period))
   return { owner, member, revoked, payer, reporter, reporterKey: fx.wallet(3).privateKey, journaled: 3, startMs, endMs: await blockMs() }
 }

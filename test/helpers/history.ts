@@ -10,7 +10,7 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Wallet, parseEther, type HDNodeWallet, type JsonRpcProvider } from 'ethers'
+import { Wallet, parseEther, type HDNodeWallet } from 'ethers'
 import { FlyTrapClient, deployFlyTrap } from '../../src/lib/chain/client.js'
 import { topicId } from '../../src/lib/chain/codec.js'
 import { openJournal, type PeriodRoot } from '../../src/lib/audit/journal.js'
@@ -26,7 +26,6 @@ export const PERIOD_MS = 600_000
 
 export interface History {
   fx: ChainFixture
-  rpc: JsonRpcProvider
   /** Start of the scripted hour (unix seconds, a multiple of 3600). */
   S: number
   /** The proxy's journal directory (empty until writeJournal). */
@@ -50,7 +49,7 @@ export interface History {
 
 export async function historyFixture(tmpPrefix: string): Promise<History> {
   const fx = await chainFixture()
-  const rpc = fx.provider as unknown as JsonRpcProvider
+  const rpc = fx.rpc
   const mallory = Wallet.createRandom().connect(fx.provider)
   await rpc.send('anvil_setBalance', [mallory.address, '0x56bc75e2d63100000']) // 100 ETH
   const latest = (await fx.provider.getBlock('latest'))!.timestamp
@@ -58,7 +57,6 @@ export async function historyFixture(tmpPrefix: string): Promise<History> {
   const addrOf = (i: number) => fx.wallet(i).address
   return {
     fx,
-    rpc,
     S,
     dataDir: mkdtempSync(join(tmpdir(), tmpPrefix)),
     ADMIN: addrOf(0),

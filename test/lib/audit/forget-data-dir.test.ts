@@ -38,7 +38,7 @@ describe('audit forget: the whole data directory, outbox included (anvil)', () =
   let dataDir: string
   before(async () => {
     fx = await chainFixture()
-    rpc = fx.provider as unknown as JsonRpcProvider
+    rpc = fx.rpc
     await fx.as(0).addReporter(fx.wallet(1).address, 'proxy 1')
     dataDir = mkdtempSync(join(tmpdir(), 'flytrap-forget-dir-'))
   })

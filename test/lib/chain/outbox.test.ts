@@ -25,7 +25,7 @@ let rpc: JsonRpcProvider
 
 before(async () => {
   fx = await chainFixture()
-  rpc = fx.provider as unknown as JsonRpcProvider
+  rpc = fx.rpc
   await fx.as(0).addReporter(fx.wallet(1).address, 'proxy 1')
   await fx.as(0).addReporter(fx.wallet(3).address, 'proxy 3 (crash test)')
   await fx.as(0).addReporter(fx.wallet(4).address, 'proxy 4 (gas)')

@@ -37,8 +37,8 @@ function captureLogger(): Logger & { warnings: string[] } {
   }
 }
 
-/** Anvil's own RPC methods (the fixture's provider is a JsonRpcProvider for http URLs). */
-const rpc = (fx: ChainFixture, method: string, params: unknown[]): Promise<unknown> => (fx.provider as unknown as JsonRpcProvider).send(method, params)
+/** Anvil's own RPC methods. */
+const rpc = (fx: ChainFixture, method: string, params: unknown[]): Promise<unknown> => fx.rpc.send(method, params)
 
 const nowSec = () => Math.floor(Date.now() / 1000)
 
