@@ -18,8 +18,9 @@ import { startMosquitto, type MosquittoHandle } from '../../src/lib/dev/mosquitt
 import { readRecords } from '../../src/lib/audit/journal-files.js'
 import type { EvidenceBundle } from '../../src/lib/audit/evidence/format.js'
 import { chainFixture, type ChainFixture } from './chain.js'
-import { runCli, tempCwd, type CliRun } from './cli.js'
-import { connectWhenReady, publishCode, sleep, spawnCli, subscribeCodes, waitFor, type LongCli } from './e2e.js'
+import { runCli, spawnCli, tempCwd, type CliRun, type LongCli } from './cli.js'
+import { connectWhenReady, publishCode, subscribeCodes } from './mqtt.js'
+import { sleep, waitFor } from './wait.js'
 import { topicArgs } from './topics.js'
 
 export const PERIOD_MS = 2_000
