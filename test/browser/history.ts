@@ -3,11 +3,11 @@
  * and a proxy journal in `dataDir` (a connect, a publish under the member's grant, a refused connect whose
  * unverified credential claimed the member's address) anchored with its true root by the reporter.
  */
-import { parseEther, zeroPadValue, type JsonRpcProvider } from 'ethers'
+import { parseEther, zeroPadValue } from 'ethers'
 import { topicId } from '../../src/lib/chain/client.js'
-import { encodeCountries } from '../../src/lib/chain/codec.js'
 import { openJournal } from '../../src/lib/audit/journal.js'
 import { indexedLink, type ChainFixture } from '../helpers/chain.js'
+import { topicArgs } from '../helpers/topics.js'
 
 export const TOPIC = 'plant/valve'
 export const SENSITIVE = 'plant/alarm'
@@ -41,9 +41,9 @@ export async function scriptHistory(fx: ChainFixture, dataDir: string): Promise<
   const ownerC = fx.as(1)
   const blockMs = async () => ((await fx.provider.getBlock('latest'))!.timestamp as number) * 1000
 
-  const first = await ownerC.addTopic({ name: TOPIC, pubFee: parseEther('0.01'), subFee: 0n, sensitive: false, open: true, period: 86400, countries: encodeCountries(['DE', 'GB']), reason: 'valve telemetry for the plant' })
+  const first = await ownerC.addTopic(topicArgs(TOPIC, { pubFee: parseEther('0.01'), open: true, period: 86400, countries: ['DE', 'GB'], reason: 'valve telemetry for the plant' }))
   const startMs = ((await fx.provider.getBlock(first.blockNumber))!.timestamp as number) * 1000
-  await ownerC.addTopic({ name: SENSITIVE, pubFee: 0n, subFee: 0n, sensitive: true, open: false, period: 0, countries: '0x', reason: 'alarms: sensitive' })
+  await ownerC.addTopic(topicArgs(SENSITIVE, { sensitive: true, reason: 'alarms: sensitive' }))
   await ownerC.allow(TOPIC, member, 3, 0, 'maintenance contract')
   await ownerC.allow(TOPIC, revoked, 1, Math.floor(startMs / 1000) + 30 * 86400, 'contractor, thirty days')
   await ownerC.revoke(TOPIC, revoked, 1, REVOKE_REASON)
@@ -69,7 +69,7 @@ export async function scriptHistory(fx: ChainFixture, dataDir: string): Promise<
   clock = pStart + PERIOD_MS + 1000
   const period = await journal.periodRoot(pStart / PERIOD_MS)
   await journal.close()
-  await (fx.provider as unknown as JsonRpcProvider).send('evm_setNextBlockTimestamp', [(pStart + PERIOD_MS) / 1000 + 5])
+  await fx.rpc.send('evm_setNextBlockTimestamp', [(pStart + PERIOD_MS) / 1000 + 5])
   await rep.anchor(await indexedLink(dataDir, period))
   return { owner, member, revoked, payer, reporter, reporterKey: fx.wallet(3).privateKey, journaled: 3, startMs, endMs: await blockMs() }
 }

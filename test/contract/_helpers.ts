@@ -5,6 +5,9 @@ import { FlytrapError } from '../../src/lib/errors.js'
 import { abi, type TxResult } from '../../src/lib/chain/client.js'
 import type { ChainFixture } from '../helpers/chain.js'
 
+/** Plain topic registration defaults (the one builder, shared with every suite). */
+export { topicArgs } from '../helpers/topics.js'
+
 /** ExitCode.reverted: what the client sets on every contract revert. */
 export const EXIT_REVERTED = 5
 
@@ -98,7 +101,3 @@ export async function blockTime(fx: ChainFixture, blockNumber: number): Promise<
   return block.timestamp
 }
 
-/** Plain topic registration defaults; override what a test cares about. */
-export function topicArgs(name: string, over: Partial<{ pubFee: bigint; subFee: bigint; sensitive: boolean; open: boolean; period: number; countries: string; reason: string; value: bigint }> = {}) {
-  return { name, pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'test', ...over }
-}

@@ -1,6 +1,6 @@
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { AbiCoder, keccak256, solidityPackedKeccak256, type JsonRpcProvider } from 'ethers'
+import { AbiCoder, keccak256, solidityPackedKeccak256 } from 'ethers'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
 import type { FlyTrapClient, MemberInfo } from '../../src/lib/chain/client.js'
 import { FOREVER, topicId, type RoleMask } from '../../src/lib/chain/codec.js'
@@ -105,7 +105,7 @@ describe('expiry', () => {
     const client = randomAddress()
     const until = (await chainNow(fx)) + 50
     await owner.allow(TOPIC, client, 1, until, 'visitor badge')
-    const rpc = fx.provider as unknown as JsonRpcProvider
+    const rpc = fx.rpc
     const mineAt = async (t: number) => {
       await rpc.send('evm_setNextBlockTimestamp', [t])
       await rpc.send('evm_mine', [])

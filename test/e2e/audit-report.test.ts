@@ -20,8 +20,10 @@ import { readRecords } from '../../src/lib/audit/journal-files.js'
 import type { AuditReport, ReportRow } from '../../src/lib/audit/report.js'
 import type { Art30View, SubjectView } from '../../src/lib/audit/views.js'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
-import { runCli, tempCwd, type CliRun } from '../helpers/cli.js'
-import { connectClient, connectWhenReady, inbox, publishCode, sleep, spawnCli, subscribeCodes, waitFor, type LongCli } from '../helpers/e2e.js'
+import { runCli, spawnCli, tempCwd, type CliRun, type LongCli } from '../helpers/cli.js'
+import { connectClient, connectWhenReady, inbox, publishCode, subscribeCodes } from '../helpers/mqtt.js'
+import { sleep, waitFor } from '../helpers/wait.js'
+import { topicArgs } from '../helpers/topics.js'
 
 const PERIOD_MS = 2_000
 const K = ANVIL_DEV_KEYS
@@ -61,7 +63,7 @@ describe('audit report: who, why, when, what (proxy CLI, anvil, mosquitto)', () 
     dataDir = join(cwd, 'proxy-data')
     const owner = chain.as(0)
     await chain.as(0).addReporter(REPORTER, 'proxy eu-1')
-    await owner.addTopic({ name: 'plant/valve', pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'valve telemetry' })
+    await owner.addTopic(topicArgs('plant/valve', { reason: 'valve telemetry' }))
     const g1 = await owner.allow('plant/valve', VALVE, 1, 0, 'valve controller')
     const g2 = await owner.allow('plant/valve', ROOM, 2, 0, 'control room')
     grantTx = { valve: g1.hash, room: g2.hash }

@@ -24,8 +24,10 @@ import type { JournalEntry, JournalRecord } from '../../src/lib/audit/entry.js'
 import { CSV_COLUMNS, csvFields, type AuditReport, type ReportRow } from '../../src/lib/audit/report.js'
 import type { VerifyReport } from '../../src/lib/audit/verify.js'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
-import { runCli, tempCwd, type CliRun } from '../helpers/cli.js'
-import { connectClient, connectWhenReady, inbox, publishCode, sleep, spawnCli, subscribeCodes, waitFor, type ConnectOptions, type LongCli } from '../helpers/e2e.js'
+import { runCli, spawnCli, tempCwd, type CliRun, type LongCli } from '../helpers/cli.js'
+import { connectClient, connectWhenReady, inbox, publishCode, subscribeCodes, type ConnectOptions } from '../helpers/mqtt.js'
+import { sleep, waitFor } from '../helpers/wait.js'
+import { topicArgs } from '../helpers/topics.js'
 
 const PERIOD_MS = 2_000
 const K = ANVIL_DEV_KEYS
@@ -175,12 +177,11 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
   before(async () => {
     t0 = Date.now() - 1_000 // the report's range starts before the setup transactions
     chain = await chainFixture()
-    rpc = chain.provider as unknown as JsonRpcProvider
+    rpc = chain.rpc
     mosquitto = await startMosquitto()
     cwd = tempCwd('flytrap-audit-e2e-')
     dataDir = join(cwd, 'proxy-data')
     const owner = chain.as(0)
-    const none = { pubFee: 0n, subFee: 0n, open: false, period: 0, countries: '0x' }
     // Through the CLI, as an operator would: the reporter, the sensitive topic, one grant.
     for (const args of [
       ['contract', 'reporter', 'add', REPORTER, '--reason', 'proxy eu-1'],
@@ -192,11 +193,11 @@ describe('audit trail end to end (proxy CLI, anvil, mosquitto)', () => {
     }
     await owner.allow('ward/vitals', NURSE, 2, 0, 'nurse station')
     await owner.allow('ward/vitals', ARCHIVE, 2, 0, 'medical records')
-    await owner.addTopic({ ...none, name: 'plant/valve', sensitive: false, reason: 'valve telemetry' })
+    await owner.addTopic(topicArgs('plant/valve', { reason: 'valve telemetry' }))
     await owner.allow('plant/valve', VALVE, 1, 0, 'valve controller')
-    await owner.addTopic({ ...none, name: 'fleet/#', sensitive: false, reason: 'fleet telemetry' })
+    await owner.addTopic(topicArgs('fleet/#', { reason: 'fleet telemetry' }))
     for (const i of [1, 2, 3]) await owner.allow('fleet/#', addr(i), 1, 0, `fleet unit ${i}`)
-    await owner.addTopic({ ...none, name: 'market/prices', sensitive: false, open: true, subFee: parseEther('0.01'), reason: 'price feed' })
+    await owner.addTopic(topicArgs('market/prices', { open: true, subFee: parseEther('0.01'), reason: 'price feed' }))
     await chain.as(3).join('market/prices', 2, 1, parseEther('0.01'))
   })
 

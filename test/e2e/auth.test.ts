@@ -5,29 +5,20 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import mqtt, { type IConnackPacket, type MqttClient } from 'mqtt'
-import type { IConnectPacket, IAuthPacket, Packet as MqttPacket } from 'mqtt-packet'
+import mqtt, { type MqttClient } from 'mqtt'
 import { AUTH_METHOD, connectAuthData, signChallenge, signCredential, toUserProperties, toUsernamePassword, type Credential } from '../../src/lib/auth/index.js'
 import { deployFlyTrap } from '../../src/lib/chain/client.js'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
 import type { DecisionEvent } from '../../src/lib/policy/types.js'
-import {
-  decodeMqttStream,
-  e2eFixture,
-  inbox,
-  publish,
-  rawMqttClient,
-  recordingTcpTap,
-  sleep,
-  startCliProxy,
-  subscribe,
-  waitFor,
-  type CliProxy,
-  type ConnectOptions,
-  type E2E,
-  type RawMqttClient,
-} from '../helpers/e2e.js'
+import type { AuthPacket, ConnackPacket, ConnectPacket, Packet } from '../../src/lib/mqtt/packets.js'
+import { e2eFixture, type E2E } from '../helpers/stack.js'
+import { inbox, publish, subscribe, type ConnectOptions } from '../helpers/mqtt.js'
+import { decodeMqttStream, rawMqttClient, type RawMqttClient } from '../helpers/mqtt-raw.js'
+import { recordingTcpTap } from '../helpers/taps.js'
+import { startCliProxy, type CliProxy } from '../helpers/cli.js'
+import { sleep, waitFor } from '../helpers/wait.js'
+import { topicArgs } from '../helpers/topics.js'
 
 type Version = 4 | 5
 
@@ -54,12 +45,12 @@ describe('authentication through the proxy', () => {
     version: Version,
     clientId: string,
     f: { username?: string; password?: string | Buffer; userProperties?: Record<string, string | string[]>; authenticationMethod?: string; authenticationData?: Buffer } = {},
-  ): IConnectPacket {
-    const p: IConnectPacket = { cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clean: true, clientId, keepalive: 30 }
+  ): ConnectPacket {
+    const p: ConnectPacket = { cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clean: true, clientId, keepalive: 30 }
     if (f.username !== undefined) p.username = f.username
     if (f.password !== undefined) p.password = Buffer.from(f.password)
     if (version === 5) {
-      const properties: NonNullable<IConnectPacket['properties']> = {}
+      const properties: NonNullable<ConnectPacket['properties']> = {}
       if (f.userProperties) properties.userProperties = f.userProperties
       if (f.authenticationMethod !== undefined) properties.authenticationMethod = f.authenticationMethod
       if (f.authenticationData !== undefined) properties.authenticationData = f.authenticationData
@@ -68,9 +59,9 @@ describe('authentication through the proxy', () => {
     return p
   }
 
-  const connackCodeOf = (p: MqttPacket, version: Version) => {
+  const connackCodeOf = (p: Packet, version: Version) => {
     assert.equal(p.cmd, 'connack', `expected CONNACK, got ${p.cmd}`)
-    const c = p as IConnackPacket
+    const c = p as ConnackPacket
     return version === 5 ? c.reasonCode : c.returnCode
   }
 
@@ -84,13 +75,13 @@ describe('authentication through the proxy', () => {
   }
 
   /** Sends CONNECT on a raw socket; asserts the exact refusal, that the proxy closes the connection, and that it still serves. */
-  async function expectRefused(c: { version: Version; connect: IConnectPacket; code: number; reason?: string; port?: number; proxyUrl?: string }): Promise<void> {
+  async function expectRefused(c: { version: Version; connect: ConnectPacket; code: number; reason?: string; port?: number; proxyUrl?: string }): Promise<void> {
     const client = await rawMqttClient(c.port ?? e.proxy.address.port, { version: c.version })
     try {
       client.send(c.connect)
       const p = await client.next()
       assert.equal(connackCodeOf(p, c.version), c.code)
-      assert.equal((p as IConnackPacket).sessionPresent, false)
+      assert.equal((p as ConnackPacket).sessionPresent, false)
       await waitFor(() => client.isClosed(), 3_000, 'the proxy to close the refused connection')
       assert.equal(client.received.length, 1, 'nothing but the CONNACK was sent')
       if (c.reason) {
@@ -109,7 +100,7 @@ describe('authentication through the proxy', () => {
   async function challenge(key: number, clientId: string, port = e.proxy.address.port): Promise<{ client: RawMqttClient; nonce: Buffer }> {
     const client = await rawMqttClient(port, { version: 5 })
     client.send(connectPacket(5, clientId, { authenticationMethod: AUTH_METHOD, authenticationData: connectAuthData(e.address(key)) }))
-    const auth = (await client.next()) as IAuthPacket
+    const auth = (await client.next()) as AuthPacket
     assert.equal(auth.cmd, 'auth')
     assert.equal(auth.reasonCode, 0x18)
     assert.equal(auth.properties?.authenticationMethod, AUTH_METHOD)
@@ -119,7 +110,7 @@ describe('authentication through the proxy', () => {
   }
 
   const answer = (client: RawMqttClient, data: Buffer, method = AUTH_METHOD) =>
-    client.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: method, authenticationData: data } } as IAuthPacket)
+    client.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: method, authenticationData: data } } as AuthPacket)
 
   before(async () => {
     e = await e2eFixture({
@@ -128,7 +119,7 @@ describe('authentication through the proxy', () => {
       setup: async (chain) => {
         const owner = chain.as(0)
         for (const name of ['auth/t', 'auth/q']) {
-          await owner.addTopic({ name, pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'test' })
+          await owner.addTopic(topicArgs(name))
         }
         await owner.allow('auth/t', chain.wallet(1).address, 3, 0, 'pub+sub')
         await owner.allow('auth/q', chain.wallet(1).address, 3, 0, 'pub+sub')
@@ -177,7 +168,7 @@ describe('authentication through the proxy', () => {
       assert.notDeepEqual(nonce, second.nonce, 'every challenge is fresh')
       second.client.destroy()
       answer(client, signChallenge({ signer: e.key(1), ...deployment(), clientId, nonce }))
-      const connack = (await client.next()) as IConnackPacket
+      const connack = (await client.next()) as ConnackPacket
       assert.equal(connackCodeOf(connack, 5), 0)
       assert.equal(connack.properties?.authenticationMethod, AUTH_METHOD)
       assert.equal(client.isClosed(), false)
@@ -375,9 +366,9 @@ describe('authentication through the proxy', () => {
     after(() => tap?.close())
 
     /** The packets the tap saw on the upstream connection of `clientId`. */
-    async function upstreamOf(clientId: string, version: Version): Promise<{ connect: IConnectPacket; packets: MqttPacket[]; bytes: Buffer }> {
+    async function upstreamOf(clientId: string, version: Version): Promise<{ connect: ConnectPacket; packets: Packet[]; bytes: Buffer }> {
       const upstreamId = `${e.address(1).toLowerCase()}/${clientId}`
-      let found: { connect: IConnectPacket; packets: MqttPacket[]; bytes: Buffer } | undefined
+      let found: { connect: ConnectPacket; packets: Packet[]; bytes: Buffer } | undefined
       await waitFor(
         () => {
           for (const conn of tap.connections) {
@@ -394,7 +385,7 @@ describe('authentication through the proxy', () => {
       return found!
     }
 
-    function assertClean(up: { connect: IConnectPacket; packets: MqttPacket[]; bytes: Buffer }, secrets: string[], username: string | undefined): void {
+    function assertClean(up: { connect: ConnectPacket; packets: Packet[]; bytes: Buffer }, secrets: string[], username: string | undefined): void {
       const { connect, packets, bytes } = up
       assert.equal(connect.username, username)
       assert.equal(connect.password, undefined)
@@ -440,7 +431,7 @@ describe('authentication through the proxy', () => {
         const proxy = viaAddress ? named : plain
         const raw = await rawMqttClient(proxy.address.port, { version: 5 })
         raw.send(connectPacket(5, clientId, { authenticationMethod: AUTH_METHOD, authenticationData: connectAuthData(e.address(1)) }))
-        const auth = (await raw.next()) as IAuthPacket
+        const auth = (await raw.next()) as AuthPacket
         const nonce = auth.properties?.authenticationData as Buffer
         const sig = signChallenge({ signer: e.key(1), ...deployment(), clientId, nonce })
         answer(raw, sig)
@@ -474,7 +465,7 @@ describe('authentication through the proxy', () => {
       const events = { closed: false, disconnect: undefined as number | undefined }
       client.on('close', () => (events.closed = true))
       client.on('disconnect', (p) => (events.disconnect = p.reasonCode ?? -1))
-      const connack = new Promise<IConnackPacket>((resolve, reject) => {
+      const connack = new Promise<ConnackPacket>((resolve, reject) => {
         client.once('connect', resolve)
         client.once('error', reject)
       })

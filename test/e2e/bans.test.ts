@@ -15,7 +15,12 @@ import { signCredential, toUserProperties, toUsernamePassword } from '../../src/
 import { DEFAULTS, type BanOptions } from '../../src/lib/proxy/options.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
 import type { ProxyEventName, ProxyEvents } from '../../src/lib/policy/types.js'
-import { e2eFixture, publish, rawMqttClient, sleep, startCliProxy, waitFor, type ConnectOptions, type E2E } from '../helpers/e2e.js'
+import { e2eFixture, type E2E } from '../helpers/stack.js'
+import { publish, type ConnectOptions } from '../helpers/mqtt.js'
+import { rawMqttClient } from '../helpers/mqtt-raw.js'
+import { startCliProxy } from '../helpers/cli.js'
+import { sleep, waitFor } from '../helpers/wait.js'
+import { topicArgs } from '../helpers/topics.js'
 
 type Version = 4 | 5
 
@@ -101,7 +106,7 @@ describe('bans', () => {
       setup: async (chain) => {
         const owner = chain.as(0)
         for (const name of ['ban/ok', 'ban/forbidden']) {
-          await owner.addTopic({ name, pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'test' })
+          await owner.addTopic(topicArgs(name))
         }
         await owner.allow('ban/ok', chain.wallet(1).address, 3, 0, 'pub+sub')
         await owner.addReporter(new Wallet(ANVIL_KEY_5).address, 'ban reporter for the e2e tests')

@@ -13,24 +13,14 @@ import { countryOf } from '../../src/lib/geo/lookup.js'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import { encodeProxyV1, encodeProxyV2 } from '../../src/lib/proxy/proxy-protocol.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
-import {
-  addressOfKey,
-  e2eFixture,
-  freshDeviceKey,
-  inbox,
-  proxyProtocolRelay,
-  publishCode,
-  rawMqttConnect,
-  sleep,
-  subscribeCodes,
-  waitFor,
-  type E2E,
-  type ProxyProtocolRelay,
-} from '../helpers/e2e.js'
+import { ReasonCode } from '../../src/lib/mqtt/reason-codes.js'
+import { e2eFixture, type E2E } from '../helpers/stack.js'
+import { addressOfKey, freshDeviceKey, inbox, publishCode, subscribeCodes } from '../helpers/mqtt.js'
+import { rawMqttConnect } from '../helpers/mqtt-raw.js'
+import { proxyProtocolRelay, type ProxyProtocolRelay } from '../helpers/taps.js'
+import { sleep, waitFor } from '../helpers/wait.js'
+import { BOTH, topicArgs } from '../helpers/topics.js'
 
-const NOT_AUTHORIZED = 0x87
-const BANNED = 0x8a
-const BOTH = 3
 const GB4 = '81.2.69.142'
 const US4 = '8.8.8.8'
 const GB6 = '2a02:c7f::1'
@@ -39,17 +29,6 @@ const PP_LISTENER = { listen: '127.0.0.1:0', proxyProtocol: true, trustedProxies
 
 const KEY = freshDeviceKey()
 const ADDR = addressOfKey(KEY)
-
-const topicArgs = (name: string, countries: string[] = []) => ({
-  name,
-  pubFee: 0n,
-  subFee: 0n,
-  sensitive: false,
-  open: false,
-  period: 0,
-  countries: countries.length ? encodeCountries(countries) : '0x',
-  reason: 'e2e',
-})
 
 describe('geo: countries and addresses behind PROXY protocol', () => {
   let e: E2E
@@ -71,7 +50,7 @@ describe('geo: countries and addresses behind PROXY protocol', () => {
       setup: async (chain) => {
         const o = chain.as(0)
         for (const [name, countries] of [['geo/gb', ['GB']], ['geo/any', []], ['geo/live', []]] as const) {
-          await o.addTopic(topicArgs(name, [...countries]))
+          await o.addTopic(topicArgs(name, { countries }))
           await o.allow(name, ADDR, BOTH, 0, 'e2e')
         }
       },
@@ -122,9 +101,9 @@ describe('geo: countries and addresses behind PROXY protocol', () => {
       const c = await e.connect({ key: KEY, url: via[name].url, clientId })
       const box = inbox(c)
       assert.equal(opened.find((o) => o.clientId === clientId)?.ip, source)
-      assert.equal(await publishCode(c, 'geo/gb', 'from-us'), NOT_AUTHORIZED)
-      assert.deepEqual(await subscribeCodes(c, 'geo/gb'), [NOT_AUTHORIZED])
-      assert.deepEqual(await subscribeCodes(c, 'geo/+'), [NOT_AUTHORIZED])
+      assert.equal(await publishCode(c, 'geo/gb', 'from-us'), ReasonCode.NotAuthorized)
+      assert.deepEqual(await subscribeCodes(c, 'geo/gb'), [ReasonCode.NotAuthorized])
+      assert.deepEqual(await subscribeCodes(c, 'geo/+'), [ReasonCode.NotAuthorized])
       assert.deepEqual(await subscribeCodes(c, 'geo/any'), [1])
       assert.equal(await publishCode(c, 'geo/any', `us-${name}`), 0)
       await waitFor(() => box.has('geo/any', `us-${name}`), 5_000, 'geo/any from US')
@@ -173,8 +152,8 @@ describe('geo: countries and addresses behind PROXY protocol', () => {
       await waitFor(() => box.has('geo/any', `any-${i}`), 5_000, `geo/any via client ${i}`)
     }
     const loopback = clients[3]!
-    assert.equal(await publishCode(loopback, 'geo/gb', 'no-country'), NOT_AUTHORIZED)
-    assert.deepEqual(await subscribeCodes(loopback, 'geo/gb'), [NOT_AUTHORIZED])
+    assert.equal(await publishCode(loopback, 'geo/gb', 'no-country'), ReasonCode.NotAuthorized)
+    assert.deepEqual(await subscribeCodes(loopback, 'geo/gb'), [ReasonCode.NotAuthorized])
     for (const c of clients) c.end(true)
   })
 
@@ -229,7 +208,7 @@ describe('geo: countries and addresses behind PROXY protocol', () => {
     await victim.whenClosed()
     assert.ok([...victim.received.map((x) => x.bytes), ...victim.malformed].some((b) => b[0] === 0xe0), 'the banned session was told with a DISCONNECT')
 
-    await assert.rejects(e.connect({ key: KEY, url: bad.url }), (err: { code?: unknown }) => err.code === BANNED)
+    await assert.rejects(e.connect({ key: KEY, url: bad.url }), (err: { code?: unknown }) => err.code === ReasonCode.Banned)
     const other = await e.connect({ key: KEY, url: good.url })
     assert.equal(await publishCode(other, 'geo/gb', 'not-banned'), 0)
     assert.equal(bystander.connected, true, 'a session from another source was ended')

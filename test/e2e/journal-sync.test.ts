@@ -17,7 +17,10 @@ import { readRecords } from '../../src/lib/audit/journal-files.js'
 import { createRecorder, type JournalSync } from '../../src/lib/audit/recorder.js'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
-import { e2eFixture, rawMqttConnect, sleep, waitFor, type E2E, type RawMqtt } from '../helpers/e2e.js'
+import { e2eFixture, type E2E } from '../helpers/stack.js'
+import { rawMqttConnect, type RawMqtt } from '../helpers/mqtt-raw.js'
+import { sleep, waitFor } from '../helpers/wait.js'
+import { topicArgs } from '../helpers/topics.js'
 
 const SENSITIVE = 'ward/vitals'
 const PLAIN = 'plant/valve'
@@ -67,9 +70,9 @@ describe('journal sync: acknowledgements wait for the durable write of their dec
       proxy: { bans: { ...DEFAULTS.bans, threshold: 1_000_000 } },
       setup: async (chain) => {
         const o = chain.as(0)
-        await o.addTopic({ name: SENSITIVE, pubFee: 0n, subFee: 0n, sensitive: true, open: false, period: 0, countries: '0x', reason: 'patient data' })
+        await o.addTopic(topicArgs(SENSITIVE, { sensitive: true, reason: 'patient data' }))
         await o.allow(SENSITIVE, chain.wallet(1).address, 3, 0, 'monitor and station')
-        await o.addTopic({ name: PLAIN, pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'valve telemetry' })
+        await o.addTopic(topicArgs(PLAIN, { reason: 'valve telemetry' }))
         await o.allow(PLAIN, chain.wallet(1).address, 3, 0, 'valve and watcher')
       },
     })

@@ -12,42 +12,19 @@ import { encodeCountries } from '../../src/lib/chain/codec.js'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import type { DecisionEvent } from '../../src/lib/policy/types.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
-import {
-  addressOfKey,
-  e2eFixture,
-  freshDeviceKey,
-  inbox,
-  proxyProtocolRelay,
-  publishCode,
-  sleep,
-  subscribeCodes,
-  waitFor,
-  type E2E,
-  type ProxyProtocolRelay,
-} from '../helpers/e2e.js'
+import { ReasonCode } from '../../src/lib/mqtt/reason-codes.js'
+import { e2eFixture, type E2E } from '../helpers/stack.js'
+import { addressOfKey, freshDeviceKey, inbox, publishCode, subscribeCodes } from '../helpers/mqtt.js'
+import { proxyProtocolRelay, type ProxyProtocolRelay } from '../helpers/taps.js'
+import { sleep, waitFor } from '../helpers/wait.js'
+import { PUB, SUB, BOTH, topicArgs } from '../helpers/topics.js'
 
-const NOT_AUTHORIZED = 0x87
-const PUB = 1
-const SUB = 2
-const BOTH = 3
 /** Generous bound for "one block + the poll interval"; the measured value is printed. */
 const EFFECT_TIMEOUT_MS = 3_000
 const GWEI = 10n ** 9n
 
 const K = { p: freshDeviceKey(), s: freshDeviceKey(), geo: freshDeviceKey() }
 const A = { p: addressOfKey(K.p), s: addressOfKey(K.s), geo: addressOfKey(K.geo) }
-
-const topicArgs = (name: string, extra: Partial<{ pubFee: bigint; subFee: bigint; open: boolean; period: number }> = {}) => ({
-  name,
-  pubFee: 0n,
-  subFee: 0n,
-  sensitive: false,
-  open: false,
-  period: 0,
-  countries: '0x',
-  reason: 'e2e',
-  ...extra,
-})
 
 const latencies: string[] = []
 function report(t: TestContext, what: string, ms: number): void {
@@ -128,7 +105,7 @@ describe('live policy changes on open sessions', () => {
 
     await owner().revoke('lv/rev', A.p, PUB, 'e2e')
     let t0 = Date.now()
-    report(t, 'revoke publish → first PUBACK 0x87 (from tx receipt)', await probeUntil(t0, 'revoke publish', async () => (await publishCode(p, 'lv/rev', 'probe')) === NOT_AUTHORIZED))
+    report(t, 'revoke publish → first PUBACK 0x87 (from tx receipt)', await probeUntil(t0, 'revoke publish', async () => (await publishCode(p, 'lv/rev', 'probe')) === ReasonCode.NotAuthorized))
     assert.equal(p.connected, true, 'the publisher stays connected')
 
     const stop = stream('lv/rev')
@@ -149,7 +126,7 @@ describe('live policy changes on open sessions', () => {
     await waitFor(() => boxO.has('lv/rev', 'after-revoke'), 5_000, 'sentinel')
     await sleep(300)
     assert.equal(boxS.messages.length, seen, 'delivered after revocation')
-    assert.deepEqual(await subscribeCodes(s, 'lv/rev'), [NOT_AUTHORIZED], 'a new subscription is refused')
+    assert.deepEqual(await subscribeCodes(s, 'lv/rev'), [ReasonCode.NotAuthorized], 'a new subscription is refused')
 
     // Allowed again: the subscription the broker kept delivers again, no resubscribe, no reconnect.
     await owner().allow('lv/rev', A.s, SUB, 0, 'e2e')
@@ -171,8 +148,8 @@ describe('live policy changes on open sessions', () => {
     const p = await e.connect({ key: K.p })
     const s = await e.connect({ key: K.s })
     const boxS = inbox(s)
-    assert.equal(await publishCode(p, 'lv/allow', 'refused'), NOT_AUTHORIZED)
-    assert.deepEqual(await subscribeCodes(s, 'lv/allow'), [NOT_AUTHORIZED])
+    assert.equal(await publishCode(p, 'lv/allow', 'refused'), ReasonCode.NotAuthorized)
+    assert.deepEqual(await subscribeCodes(s, 'lv/allow'), [ReasonCode.NotAuthorized])
 
     await owner().allow('lv/allow', A.p, PUB, 0, 'e2e')
     let t0 = Date.now()
@@ -199,7 +176,7 @@ describe('live policy changes on open sessions', () => {
 
     await owner().setCountries('lv/geo', encodeCountries(['GB']), 'e2e')
     let t0 = Date.now()
-    report(t, 'setCountries GB → first PUBACK 0x87 from US (from tx receipt)', await probeUntil(t0, 'setCountries', async () => (await publishCode(u, 'lv/geo', 'probe-us')) === NOT_AUTHORIZED))
+    report(t, 'setCountries GB → first PUBACK 0x87 from US (from tx receipt)', await probeUntil(t0, 'setCountries', async () => (await publishCode(u, 'lv/geo', 'probe-us')) === ReasonCode.NotAuthorized))
     assert.equal(await publishCode(g, 'lv/geo', 'gb-still'), 0)
     await e.synced()
     const seenU = boxU.messages.length
@@ -207,7 +184,7 @@ describe('live policy changes on open sessions', () => {
     await waitFor(() => boxG.has('lv/geo', 'gb-only'), 5_000, 'GB delivery')
     await sleep(300)
     assert.equal(boxU.messages.length, seenU, 'delivered to US after the restriction')
-    assert.deepEqual(await subscribeCodes(u, 'lv/geo'), [NOT_AUTHORIZED])
+    assert.deepEqual(await subscribeCodes(u, 'lv/geo'), [ReasonCode.NotAuthorized])
 
     await owner().setCountries('lv/geo', '0x', 'e2e')
     t0 = Date.now()
@@ -229,9 +206,9 @@ describe('live policy changes on open sessions', () => {
 
     await owner().removeTopic('lv/rm', 'e2e')
     const t0 = Date.now()
-    report(t, 'removeTopic → first PUBACK 0x87 (from tx receipt)', await probeUntil(t0, 'removeTopic', async () => (await publishCode(p, 'lv/rm', 'probe')) === NOT_AUTHORIZED))
+    report(t, 'removeTopic → first PUBACK 0x87 (from tx receipt)', await probeUntil(t0, 'removeTopic', async () => (await publishCode(p, 'lv/rm', 'probe')) === ReasonCode.NotAuthorized))
     await e.synced()
-    assert.equal(await publishCode(o, 'lv/rm', 'owner-after-removal'), NOT_AUTHORIZED, 'the former owner lost it too')
+    assert.equal(await publishCode(o, 'lv/rm', 'owner-after-removal'), ReasonCode.NotAuthorized, 'the former owner lost it too')
     await direct('lv/rm', 'after-removal')
     await direct('lv/rev', 'sentinel')
     await waitFor(() => boxS.has('lv/rev', 'sentinel'), 5_000, 'sentinel')
@@ -241,7 +218,7 @@ describe('live policy changes on open sessions', () => {
     await owner().addTopic(topicArgs('lv/rm'))
     await e.synced()
     assert.equal(await publishCode(o, 'lv/rm', 'owner-again'), 0)
-    assert.equal(await publishCode(p, 'lv/rm', 'old-grant'), NOT_AUTHORIZED, 'grants of the old generation came back')
+    assert.equal(await publishCode(p, 'lv/rm', 'old-grant'), ReasonCode.NotAuthorized, 'grants of the old generation came back')
     p.end(true)
     s.end(true)
     o.end(true)
@@ -253,13 +230,13 @@ describe('live policy changes on open sessions', () => {
     const boxA = inbox(a)
     const boxB = inbox(b)
     assert.deepEqual(await subscribeCodes(a, 'lv/xfer'), [1])
-    assert.deepEqual(await subscribeCodes(b, 'lv/xfer'), [NOT_AUTHORIZED])
+    assert.deepEqual(await subscribeCodes(b, 'lv/xfer'), [ReasonCode.NotAuthorized])
     assert.equal(await publishCode(a, 'lv/xfer', 'old-owner'), 0)
-    assert.equal(await publishCode(b, 'lv/xfer', 'new-owner-early'), NOT_AUTHORIZED)
+    assert.equal(await publishCode(b, 'lv/xfer', 'new-owner-early'), ReasonCode.NotAuthorized)
 
     await e.chain.as(1).transferTopic('lv/xfer', e.address(2), 'e2e')
     const t0 = Date.now()
-    report(t, 'transferTopic → old owner refused (from tx receipt)', await probeUntil(t0, 'transfer (old owner)', async () => (await publishCode(a, 'lv/xfer', 'probe-a')) === NOT_AUTHORIZED))
+    report(t, 'transferTopic → old owner refused (from tx receipt)', await probeUntil(t0, 'transfer (old owner)', async () => (await publishCode(a, 'lv/xfer', 'probe-a')) === ReasonCode.NotAuthorized))
     report(t, 'transferTopic → new owner accepted (from tx receipt)', await probeUntil(t0, 'transfer (new owner)', async () => (await publishCode(b, 'lv/xfer', 'probe-b')) === 0))
     assert.deepEqual(await subscribeCodes(b, 'lv/xfer'), [1])
     const seenA = boxA.messages.length
@@ -293,7 +270,7 @@ describe('live policy changes on open sessions', () => {
       async () => {
         const code = await publishCode(p, 'lv/exp', 'probe')
         if (code === 0) lastAllowedAt = Date.now()
-        return code === NOT_AUTHORIZED
+        return code === ReasonCode.NotAuthorized
       },
       10_000,
     )
@@ -316,8 +293,8 @@ describe('live policy changes on open sessions', () => {
   test('join with payment grants rights live', async (t) => {
     const j = await e.connect({ key: 3 })
     const boxJ = inbox(j)
-    assert.equal(await publishCode(j, 'lv/join', 'before-join'), NOT_AUTHORIZED)
-    assert.deepEqual(await subscribeCodes(j, 'lv/join'), [NOT_AUTHORIZED])
+    assert.equal(await publishCode(j, 'lv/join', 'before-join'), ReasonCode.NotAuthorized)
+    assert.deepEqual(await subscribeCodes(j, 'lv/join'), [ReasonCode.NotAuthorized])
 
     const receipt = await e.chain.as(3).join('lv/join', BOTH, 1, 3000n * GWEI)
     assert.ok(receipt.events.some((ev) => ev.name === 'Joined'))

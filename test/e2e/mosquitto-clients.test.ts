@@ -8,8 +8,11 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import type { DecisionEvent } from '../../src/lib/policy/types.js'
-import { runCli, tempCwd } from '../helpers/cli.js'
-import { e2eFixture, inbox, sleep, startCliProxy, subscribe, waitFor, type ConnectOptions, type E2E } from '../helpers/e2e.js'
+import { runCli, startCliProxy, tempCwd } from '../helpers/cli.js'
+import { e2eFixture, type E2E } from '../helpers/stack.js'
+import { inbox, subscribe, type ConnectOptions } from '../helpers/mqtt.js'
+import { sleep, waitFor } from '../helpers/wait.js'
+import { topicArgs } from '../helpers/topics.js'
 
 type MqttVersion = '5' | '3.1.1'
 
@@ -83,7 +86,7 @@ describe('mosquitto_pub / mosquitto_sub with CLI-made credentials', () => {
       setup: async (chain) => {
         const owner = chain.as(0)
         for (const name of ['mc/t', 'mc/secret']) {
-          await owner.addTopic({ name, pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'test' })
+          await owner.addTopic(topicArgs(name))
         }
         await owner.allow('mc/t', chain.wallet(1).address, 1, 0, 'publisher')
         await owner.allow('mc/t', chain.wallet(2).address, 2, 0, 'subscriber')

@@ -19,13 +19,13 @@ import { evmVersion } from '../../src/lib/chain/artifacts/FlyTrap.js'
 import { startMosquitto, type MosquittoHandle } from '../../src/lib/dev/mosquitto.js'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import { startProxy, type ProxyHandle } from '../../src/lib/proxy/server.js'
+import { ReasonCode } from '../../src/lib/mqtt/reason-codes.js'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
 import { runCli, tempCwd } from '../helpers/cli.js'
-import { connectClient, e2eFixture, freshDeviceKey, inbox, proxyOptions, publishCode, sleep, subscribeCodes, waitFor, type E2E } from '../helpers/e2e.js'
-
-const NOT_AUTHORIZED = 0x87
-const BOTH = 3
-const topicArgs = (name: string) => ({ name, pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'e2e' })
+import { e2eFixture, proxyOptions, type E2E } from '../helpers/stack.js'
+import { connectClient, freshDeviceKey, inbox, publishCode, subscribeCodes } from '../helpers/mqtt.js'
+import { sleep, waitFor } from '../helpers/wait.js'
+import { BOTH, topicArgs } from '../helpers/topics.js'
 
 /** O's member and S's grantee: device keys without ETH. */
 const M = freshDeviceKey()
@@ -42,8 +42,8 @@ async function assertNoTakeover(connect: (key: number | string) => Promise<MqttC
   for (const who of squatters) {
     const s = await connect(who)
     spies.push(inbox(s))
-    for (const filter of ['medical/records', 'medical/+', 'vault/data', 'vault/#', '#']) assert.deepEqual(await subscribeCodes(s, filter), [NOT_AUTHORIZED], `${String(who)} subscribe ${filter}`)
-    for (const topic of ['medical/records', 'vault/data']) assert.equal(await publishCode(s, topic, 'forged'), NOT_AUTHORIZED, `${String(who)} publish ${topic}`)
+    for (const filter of ['medical/records', 'medical/+', 'vault/data', 'vault/#', '#']) assert.deepEqual(await subscribeCodes(s, filter), [ReasonCode.NotAuthorized], `${String(who)} subscribe ${filter}`)
+    for (const topic of ['medical/records', 'vault/data']) assert.equal(await publishCode(s, topic, 'forged'), ReasonCode.NotAuthorized, `${String(who)} publish ${topic}`)
   }
   await backend.publishAsync('medical/records', 'from O', { qos: 1 })
   await backend.publishAsync('vault/data', 'from O', { qos: 1 })

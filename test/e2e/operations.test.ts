@@ -11,7 +11,10 @@ import { FlyTrapClient } from '../../src/lib/chain/client.js'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import { startProxy, type ProxyHandle } from '../../src/lib/proxy/server.js'
 import type { DecisionEvent } from '../../src/lib/policy/types.js'
-import { connectClient, e2eFixture, inbox, proxyOptions, publish, subscribe, waitFor, type E2E } from '../helpers/e2e.js'
+import { e2eFixture, proxyOptions, type E2E } from '../helpers/stack.js'
+import { connectClient, inbox, publish, subscribe } from '../helpers/mqtt.js'
+import { waitFor } from '../helpers/wait.js'
+import { BOTH, SUB, registerTopics } from '../helpers/topics.js'
 
 const TOPIC = 'sensors/temp'
 
@@ -64,9 +67,7 @@ describe('operations: metrics, shutdown, events, chain outage, fail closed', () 
       proxy: { bans: { ...DEFAULTS.bans, threshold: 1_000_000 } },
       setup: async (chain) => {
         const owner = chain.as(0)
-        await owner.addTopic({ name: TOPIC, pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'test' })
-        await owner.allow(TOPIC, chain.wallet(1).address, 3, 0, 'device')
-        await owner.allow(TOPIC, chain.wallet(2).address, 2, 0, 'reader')
+        await registerTopics(owner, [TOPIC], { [chain.wallet(1).address]: BOTH, [chain.wallet(2).address]: SUB })
       },
     })
   })

@@ -12,7 +12,9 @@ import { decodePacket, encodePacket, type ConnectPacket, type Packet, type Proto
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import type { Logger } from '../../src/lib/log.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
-import { addressOfKey, e2eFixture, freshDeviceKey, waitFor, type E2E } from '../helpers/e2e.js'
+import { e2eFixture, type E2E } from '../helpers/stack.js'
+import { addressOfKey, freshDeviceKey } from '../helpers/mqtt.js'
+import { waitFor } from '../helpers/wait.js'
 
 const THRESHOLD = 3
 

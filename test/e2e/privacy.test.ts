@@ -26,8 +26,9 @@ import { ANVIL_DEV_KEYS, startAnvil, type AnvilHandle } from '../../src/lib/dev/
 import { startMosquitto, type MosquittoHandle } from '../../src/lib/dev/mosquitto.js'
 import type { AuditReport } from '../../src/lib/audit/report.js'
 import { ChainIndex } from '../../src/lib/web/chain-index.js'
-import { runCli, tempCwd, type CliRun } from '../helpers/cli.js'
-import { connectWhenReady, inbox, publishCode, spawnCli, subscribeCodes, waitFor, type LongCli } from '../helpers/e2e.js'
+import { runCli, spawnCli, tempCwd, type CliRun, type LongCli } from '../helpers/cli.js'
+import { connectWhenReady, inbox, publishCode, subscribeCodes } from '../helpers/mqtt.js'
+import { waitFor } from '../helpers/wait.js'
 
 const PUBLIC_TESTNET = 11155111 // Sepolia's chain id: public, as far as the CLI knows
 const K = ANVIL_DEV_KEYS

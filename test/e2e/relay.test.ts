@@ -1,7 +1,10 @@
 /** The basic relay through real mosquitto: authenticated clients of both protocol versions, allowed traffic flows. */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { e2eFixture, inbox, publish, subscribe, waitFor, type E2E } from '../helpers/e2e.js'
+import { e2eFixture, type E2E } from '../helpers/stack.js'
+import { inbox, publish, subscribe } from '../helpers/mqtt.js'
+import { waitFor } from '../helpers/wait.js'
+import { PUB, SUB, registerTopics } from '../helpers/topics.js'
 
 describe('relay through the proxy', () => {
   let e: E2E
@@ -9,9 +12,7 @@ describe('relay through the proxy', () => {
     e = await e2eFixture({
       setup: async (chain) => {
         const owner = chain.as(0)
-        await owner.addTopic({ name: 'sensors/temp', pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'test' })
-        await owner.allow('sensors/temp', chain.wallet(1).address, 1, 0, 'publisher')
-        await owner.allow('sensors/temp', chain.wallet(2).address, 2, 0, 'subscriber')
+        await registerTopics(owner, ['sensors/temp'], { [chain.wallet(1).address]: PUB, [chain.wallet(2).address]: SUB })
       },
     })
   })

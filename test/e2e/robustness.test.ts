@@ -10,7 +10,9 @@ import { encodeRemainingLength, FrameReader } from '../../src/lib/mqtt/framing.j
 import { decodePacket, encodePacket, type ConnectPacket, type Packet, type ProtocolVersion } from '../../src/lib/mqtt/packets.js'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
-import { e2eFixture, waitFor, type E2E } from '../helpers/e2e.js'
+import { e2eFixture, type E2E } from '../helpers/stack.js'
+import { waitFor } from '../helpers/wait.js'
+import { BOTH, registerTopics } from '../helpers/topics.js'
 
 const TOPIC = 'sensors/temp'
 const FLOOD = 'flood/data'
@@ -106,10 +108,7 @@ describe('robustness against hostile and broken peers', () => {
       proxy: { bans: { ...DEFAULTS.bans, threshold: 1_000_000 } },
       setup: async (chain) => {
         const owner = chain.as(0)
-        for (const name of [TOPIC, FLOOD]) {
-          await owner.addTopic({ name, pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'test' })
-          await owner.allow(name, chain.wallet(1).address, 3, 0, 'device')
-        }
+        await registerTopics(owner, [TOPIC, FLOOD], { [chain.wallet(1).address]: BOTH })
       },
     })
   })

@@ -17,7 +17,10 @@ import { makeTestCA, type TestCA } from '../../src/lib/dev/certs.js'
 import { FrameReader, readFixedHeader } from '../../src/lib/mqtt/framing.js'
 import { decodePacket, encodePacket, type ConnectPacket, type Packet, type ProtocolVersion } from '../../src/lib/mqtt/packets.js'
 import { encodeProxyV1 } from '../../src/lib/proxy/proxy-protocol.js'
-import { e2eFixture, spawnCli, waitFor, type E2E, type LongCli } from '../helpers/e2e.js'
+import { e2eFixture, type E2E } from '../helpers/stack.js'
+import { spawnCli, type LongCli } from '../helpers/cli.js'
+import { waitFor } from '../helpers/wait.js'
+import { topicArgs } from '../helpers/topics.js'
 
 const GRANTED = 'td/data'
 const FORBIDDEN = 'td/forbidden'
@@ -168,7 +171,7 @@ describe('refused connections release their sockets (fd count of the proxy proce
     e = await e2eFixture({
       setup: async (chain) => {
         const owner = chain.as(0)
-        for (const name of [GRANTED, FORBIDDEN]) await owner.addTopic({ name, pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'test' })
+        for (const name of [GRANTED, FORBIDDEN]) await owner.addTopic(topicArgs(name))
         for (const k of [1, 2]) await owner.allow(GRANTED, chain.wallet(k).address, 3, 0, 'device')
       },
     })

@@ -10,7 +10,10 @@ import { join } from 'node:path'
 import { makeTestCA, type TestCA } from '../../src/lib/dev/certs.js'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import type { ProxyHandle } from '../../src/lib/proxy/server.js'
-import { e2eFixture, inbox, publish, subscribe, waitFor, type E2E } from '../helpers/e2e.js'
+import { e2eFixture, type E2E } from '../helpers/stack.js'
+import { inbox, publish, subscribe } from '../helpers/mqtt.js'
+import { waitFor } from '../helpers/wait.js'
+import { BOTH, registerTopics } from '../helpers/topics.js'
 
 const TOPIC = 'sensors/temp'
 
@@ -48,8 +51,7 @@ describe('transport: TLS, upstream TLS, IPv6', () => {
       mosquitto: { tls: { cert: ca.serverCert, key: ca.serverKey } },
       setup: async (chain) => {
         const owner = chain.as(0)
-        await owner.addTopic({ name: TOPIC, pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'test' })
-        await owner.allow(TOPIC, chain.wallet(1).address, 3, 0, 'device')
+        await registerTopics(owner, [TOPIC], { [chain.wallet(1).address]: BOTH })
       },
     })
     assert.ok(e.mosquitto.tlsUrl, 'mosquitto has a TLS listener')

@@ -11,6 +11,8 @@ export interface ChainFixture {
   address: string
   deployBlock: number
   provider: Awaited<ReturnType<typeof connect>>['provider']
+  /** The same provider as anvil's JSON-RPC, for its own methods (evm_mine, evm_setAutomine, anvil_setBalance ...). */
+  rpc: JsonRpcProvider
   /** Anvil dev account #i as an ethers Wallet connected to the provider. */
   wallet(i: number): Wallet
   /** The contract client acting as dev account #i. */
@@ -28,6 +30,7 @@ export async function chainFixture(opts: { deploy?: boolean; publicSensitiveList
     if (!key) throw new Error(`anvil has dev accounts 0..${ANVIL_DEV_KEYS.length - 1}, not ${i}`)
     return new Wallet(key, provider)
   }
+  const rpc = provider as unknown as JsonRpcProvider
   let address = ''
   let deployBlock = 0
   if (opts.deploy !== false) {
@@ -42,10 +45,10 @@ export async function chainFixture(opts: { deploy?: boolean; publicSensitiveList
     address,
     deployBlock,
     provider,
+    rpc,
     wallet,
     as: (i) => new FlyTrapClient(address, wallet(i)),
     increaseTime: async (seconds) => {
-      const rpc = provider as unknown as JsonRpcProvider
       await rpc.send('evm_increaseTime', [seconds])
       await rpc.send('evm_mine', [])
     },

@@ -18,8 +18,10 @@ import { startMosquitto, type MosquittoHandle } from '../../src/lib/dev/mosquitt
 import { readRecords } from '../../src/lib/audit/journal-files.js'
 import type { EvidenceBundle } from '../../src/lib/audit/evidence/format.js'
 import { chainFixture, type ChainFixture } from './chain.js'
-import { runCli, tempCwd, type CliRun } from './cli.js'
-import { connectWhenReady, publishCode, sleep, spawnCli, subscribeCodes, waitFor, type LongCli } from './e2e.js'
+import { runCli, spawnCli, tempCwd, type CliRun, type LongCli } from './cli.js'
+import { connectWhenReady, publishCode, subscribeCodes } from './mqtt.js'
+import { sleep, waitFor } from './wait.js'
+import { topicArgs } from './topics.js'
 
 export const PERIOD_MS = 2_000
 export const K = ANVIL_DEV_KEYS
@@ -68,16 +70,15 @@ export async function evidenceRun(): Promise<EvidenceRun> {
     const ch = chain
     mosquitto = await startMosquitto()
     const owner = ch.as(0)
-    const none = { pubFee: 0n, subFee: 0n, open: false, period: 0, countries: '0x' }
     await owner.addReporter(REPORTER, 'proxy eu-1')
-    await owner.addTopic({ ...none, name: 'ward/vitals', sensitive: true, reason: 'patient data' })
+    await owner.addTopic(topicArgs('ward/vitals', { sensitive: true, reason: 'patient data' }))
     await owner.allow('ward/vitals', VALVE, 1, 0, 'bedside monitor 7')
     await owner.allow('ward/vitals', NURSE, 2, 0, 'nurse station')
     // A re-grant with a private reason (what `flytrap allow --reason-private` does): the opening in reasons.jsonl first.
     const priv = commitReason(PRIVATE_REASON)
     await appendReason({ v: 1, commitment: priv.commitment, salt: priv.salt, text: PRIVATE_REASON, chainId: ch.chainId, contract: ch.address, topic: 'ward/vitals', client: NURSE.toLowerCase(), action: 'allow', at: Date.now() }, join(cwd, '.flytrap'))
     await owner.allow('ward/vitals', NURSE, 2, 0, priv.onChain)
-    await owner.addTopic({ ...none, name: 'plant/valve', sensitive: false, reason: 'valve telemetry' })
+    await owner.addTopic(topicArgs('plant/valve', { reason: 'valve telemetry' }))
     await owner.allow('plant/valve', VALVE, 1, 0, 'valve controller')
     const conn = ['--rpc', ch.rpcUrl, '--contract', ch.address, '--from-block', String(ch.deployBlock)]
 

@@ -13,7 +13,7 @@ let times: number[]
 
 before(async () => {
   fx = await chainFixture()
-  rpc = fx.provider as unknown as JsonRpcProvider
+  rpc = fx.rpc
   await rpc.send('anvil_mine', ['0x1f4', '0xc']) // 500 blocks, 12 s apart
   const head = await fx.provider.getBlockNumber()
   const at = async (n: number) => Number(BigInt(((await rpc.send('eth_getBlockByNumber', [`0x${n.toString(16)}`, false])) as { timestamp: string }).timestamp))

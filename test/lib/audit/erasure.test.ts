@@ -3,11 +3,10 @@
  * record it names lists it (seq, t, leaf) with the line's redactedAt. Hand-made redactions, edited times and
  * edited erasure records are failures naming the line and seq; an interrupted forget is completed by the next.
  */
-import { after, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { Wallet } from 'ethers'
 import type { EntryInput } from '../../../src/lib/audit/entry.js'
 import { ErasureCheck, readErasure } from '../../../src/lib/audit/erasure.js'
@@ -16,11 +15,10 @@ import { openJournal } from '../../../src/lib/audit/journal.js'
 import { journalDir, readRecords, segmentName } from '../../../src/lib/audit/journal-files.js'
 import { verifyJournal } from '../../../src/lib/audit/verify.js'
 import { ANVIL_DEV_KEYS } from '../../../src/lib/dev/anvil.js'
+import { tempDirs } from '../../helpers/tmp.js'
 
-const dirs: string[] = []
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+const tempData = tempDirs('flytrap-erasure-')
+const tempCopy = tempDirs('flytrap-erasure-copy-')
 
 const ALICE = '0x90F79bf6EB2c4f870365E785982E1f101E93b906'
 const BOB = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65'
@@ -32,8 +30,7 @@ const traffic = (i: number): EntryInput =>
 
 /** 6 entries (Alice: seq 1, 3, 5), Alice forgotten: the erasure record is seq 7 (in a segment of its own: it is days younger). */
 async function forgotten(): Promise<{ dataDir: string; seg: string; lines: string[] }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'flytrap-erasure-'))
-  dirs.push(dataDir)
+  const dataDir = tempData()
   const c = { now: 1_700_000_000_000 }
   const j = await openJournal({ dataDir, periodMs: 2_000, now: () => c.now, flushIntervalMs: 1 })
   for (let i = 0; i < 6; i++) {
@@ -142,8 +139,7 @@ describe('erasure records', () => {
   })
 
   test('a forget interrupted after its erasure record was written is completed by the next run', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'flytrap-erasure-'))
-    dirs.push(dataDir)
+    const dataDir = tempData()
     const c = { now: 1_700_000_000_000 }
     const j = await openJournal({ dataDir, periodMs: 2_000, now: () => c.now, flushIntervalMs: 1 })
     for (let i = 0; i < 6; i++) {
@@ -152,8 +148,7 @@ describe('erasure records', () => {
     }
     await j.close()
     const seg = join(journalDir(dataDir), segmentName(1))
-    const before = join(mkdtempSync(join(tmpdir(), 'flytrap-erasure-copy-')), 'seg')
-    dirs.push(dirname(before))
+    const before = join(tempCopy(), 'seg')
     copyFileSync(seg, before)
     const first = await forgetSubject({ dataDir, subject: ALICE, signer: REPORTER, basis: 'GDPR art. 17', requestedBy: 'DPO' })
     // The crash: the erasure record reached the journal, the rewrite of the segment did not.

@@ -18,6 +18,7 @@ import { openJournal } from '../../../src/lib/audit/journal.js'
 import { verifyJournal } from '../../../src/lib/audit/verify.js'
 import { openOutbox } from '../../../src/lib/chain/outbox.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
+import { waitFor } from '../../helpers/wait.js'
 
 const ALICE = '0x90F79bf6EB2c4f870365E785982E1f101E93b906'
 const ALICE_IP = '203.0.113.7'
@@ -31,21 +32,13 @@ function grep(needle: string, dir: string): string[] {
   return r.stdout.split('\n').filter(Boolean)
 }
 
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
-
 describe('audit forget: the whole data directory, outbox included (anvil)', () => {
   let fx: ChainFixture
   let rpc: JsonRpcProvider
   let dataDir: string
   before(async () => {
     fx = await chainFixture()
-    rpc = fx.provider as unknown as JsonRpcProvider
+    rpc = fx.rpc
     await fx.as(0).addReporter(fx.wallet(1).address, 'proxy 1')
     dataDir = mkdtempSync(join(tmpdir(), 'flytrap-forget-dir-'))
   })
@@ -74,7 +67,7 @@ describe('audit forget: the whole data directory, outbox included (anvil)', () =
     await rpc.send('evm_setAutomine', [false])
     const pending = await box.enqueue({ kind: 'bans', method: 'recordBans', args: [[padded(ALICE)], [until_], 'threshold'] })
     const outboxText = () => readFileSync(join(dataDir, 'outbox', 'outbox.jsonl'), 'utf8')
-    await until(() => outboxText().split('\n').some((l) => l.includes('"attempt"') && l.includes(`"id":"${pending.id}"`)), 'the second ban signed and broadcast')
+    await waitFor(() => outboxText().split('\n').some((l) => l.includes('"attempt"') && l.includes(`"id":"${pending.id}"`)), 20_000, 'the second ban signed and broadcast')
     await box.close()
     assert.match(outboxText(), /"raw":"0x/, 'signed raw transactions are in the outbox')
     assert.ok(grep(ALICE.slice(2), join(dataDir, 'outbox')).length > 0)

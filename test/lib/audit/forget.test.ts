@@ -2,10 +2,9 @@
  * `forgetSubject`: GDPR erasure on a tamper-evident journal. The subject disappears from every file, while
  * every period root (the anchored values) and every inclusion proof stay valid.
  */
-import { after, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, type Dirent } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { appendFileSync, readdirSync, readFileSync, writeFileSync, type Dirent } from 'node:fs'
 import { join } from 'node:path'
 import { Wallet } from 'ethers'
 import { parseRecord, type EntryInput } from '../../../src/lib/audit/entry.js'
@@ -18,16 +17,9 @@ import { keyHash } from '../../../src/lib/audit/scope-index.js'
 import { verifyProof } from '../../../src/lib/audit/merkle.js'
 import { verifyJournal } from '../../../src/lib/audit/verify.js'
 import type { FlytrapError } from '../../../src/lib/errors.js'
+import { tempDirs } from '../../helpers/tmp.js'
 
-const dirs: string[] = []
-const tempData = () => {
-  const d = mkdtempSync(join(tmpdir(), 'flytrap-forget-'))
-  dirs.push(d)
-  return d
-}
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+const tempData = tempDirs('flytrap-forget-')
 
 const ALICE = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
 const BOB = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC'

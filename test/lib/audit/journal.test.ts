@@ -3,11 +3,10 @@
  * periods across restarts, and the kill -9 test (a child process appends under load and is killed; every
  * entry it was told is on disk must be there after a restart, and the chain must verify).
  */
-import { after, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chainNext, entryLeaf, GENESIS, parseRecord, type EntryInput } from '../../../src/lib/audit/entry.js'
 import { JOURNAL_DEFAULTS, openJournal, type JournalOptions } from '../../../src/lib/audit/journal.js'
@@ -15,17 +14,10 @@ import { journalDir, listSegments, periodBounds, readRecords, segmentName } from
 import { merkleRoot, verifyProof } from '../../../src/lib/audit/merkle.js'
 import { verifyJournal } from '../../../src/lib/audit/verify.js'
 import { FlytrapError } from '../../../src/lib/errors.js'
-import type { Logger } from '../../../src/lib/log.js'
+import { recordingLogger } from '../../helpers/logger.js'
+import { tempDirs } from '../../helpers/tmp.js'
 
-const dirs: string[] = []
-function tempData(): string {
-  const d = mkdtempSync(join(tmpdir(), 'flytrap-journal-'))
-  dirs.push(d)
-  return d
-}
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+const tempData = tempDirs('flytrap-journal-')
 
 const ALICE = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
 const pub = (i: number): EntryInput => ({ kind: 'publish', outcome: i % 3 === 0 ? 'deny' : 'allow', reason: i % 3 === 0 ? 'not-member' : 'member', address: ALICE, clientId: `dev-${i}`, ip: '198.51.100.7', topic: `sensors/${i}` })
@@ -33,12 +25,6 @@ const pub = (i: number): EntryInput => ({ kind: 'publish', outcome: i % 3 === 0 
 function clock(start: number) {
   const c = { now: start, fn: () => c.now }
   return c
-}
-
-function recordingLogger(): Logger & { lines: { level: string; msg: string; fields?: Record<string, unknown> }[] } {
-  const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = []
-  const at = (level: string) => (msg: string, fields?: Record<string, unknown>) => void lines.push({ level, msg, fields })
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), enabled: () => true }
 }
 
 function segmentLines(dataDir: string): { file: string; lines: string[] }[] {

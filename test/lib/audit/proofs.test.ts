@@ -2,27 +2,22 @@
  * proveEntries: each entry's own Merkle proof, from its content, against the anchored root of its range —
  * never "an anchor covers this time".
  */
-import { after, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { openJournal } from '../../../src/lib/audit/journal.js'
 import { listSegments, readRecords } from '../../../src/lib/audit/journal-files.js'
 import { proveEntries, type AnchorLike } from '../../../src/lib/audit/proofs.js'
+import { tempDirs } from '../../helpers/tmp.js'
 
-const dirs: string[] = []
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+const tempData = tempDirs('flytrap-proofs-')
 
 const P = 60_000
 const T = 1_800_000_000_000 // a period start (multiple of P)
 
 describe('proveEntries', () => {
   test('proven only by the anchored root of its range; an edited entry fails alone; a wrong count or root fails all', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'flytrap-proofs-'))
-    dirs.push(dataDir)
+    const dataDir = tempData()
     let clock = T + 1_000
     const journal = await openJournal({ dataDir, periodMs: P, now: () => clock })
     for (let i = 0; i < 5; i++) {

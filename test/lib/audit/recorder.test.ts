@@ -3,24 +3,19 @@
  * the proxy the promise to hold an acknowledgement on (strict: always; relaxed: only when the journal is
  * behind), and counts what it could not record.
  */
-import { after, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import { getAddress } from 'ethers'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { EntryInput } from '../../../src/lib/audit/entry.js'
 import { openJournal } from '../../../src/lib/audit/journal.js'
 import { readRecords } from '../../../src/lib/audit/journal-files.js'
 import { attachRecorder, createRecorder, entryForBan, type RecorderSink, type RecorderSource } from '../../../src/lib/audit/recorder.js'
 import type { ProxyHandle } from '../../../src/lib/proxy/server.js'
 import type { DecisionEvent } from '../../../src/lib/policy/types.js'
+import { tempDirs } from '../../helpers/tmp.js'
 
-const dirs: string[] = []
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+const tempData = tempDirs('flytrap-recorder-')
 
 const ALICE = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
 const base = { ip: '198.51.100.7', address: ALICE, clientId: 'sensor-1' }
@@ -31,8 +26,7 @@ void _proxyIsASource
 
 describe('recorder', () => {
   test('maps every kind of decision, disconnects and bans to entries; non-sensitive allowed deliveries are skipped', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'flytrap-recorder-'))
-    dirs.push(dataDir)
+    const dataDir = tempData()
     const journal = await openJournal({ dataDir, flushIntervalMs: 5 })
     const proxy = new EventEmitter()
     const rec = attachRecorder(proxy, journal, { countryOf: (ip) => (ip === '198.51.100.7' ? 'GB' : null), coalesce: false })
@@ -100,8 +94,7 @@ describe('recorder', () => {
   })
 
   test('identical publishes of one write batch become one entry with a count, dated by the first; later ones and distinct ones stay apart', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'flytrap-recorder-'))
-    dirs.push(dataDir)
+    const dataDir = tempData()
     const journal = await openJournal({ dataDir })
     const proxy = new EventEmitter()
     const rec = attachRecorder(proxy, journal)
@@ -181,8 +174,7 @@ describe('recorder', () => {
   })
 
   test("deliveries 'all': allowed deliveries on any topic, one entry per receiver/topic/second with a count; never held; never across a period", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'flytrap-recorder-'))
-    dirs.push(dataDir)
+    const dataDir = tempData()
     const journal = await openJournal({ dataDir, periodMs: 60_000 })
     let now = 1_800_000_010_250 // second …010 of a 60 s period: not its last second
     const rec = createRecorder(journal, { deliveries: 'all', now: () => now })
@@ -206,8 +198,7 @@ describe('recorder', () => {
       `${ALICE} plant/weather 5 1800000010250`,
     ])
     // The default keeps today's behaviour: not journaled.
-    const dir2 = mkdtempSync(join(tmpdir(), 'flytrap-recorder-'))
-    dirs.push(dir2)
+    const dir2 = tempData()
     const j2 = await openJournal({ dataDir: dir2 })
     const r2 = createRecorder(j2)
     r2.decision(d('plant/weather'))

@@ -5,104 +5,62 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { FlyTrapClient, deployFlyTrap } from '../../../src/lib/chain/client.js'
-import { Wallet, parseEther, type JsonRpcProvider } from 'ethers'
 import { encodeCountries, topicId } from '../../../src/lib/chain/codec.js'
-import { openJournal } from '../../../src/lib/audit/journal.js'
-import { rangeTally } from '../../../src/lib/audit/journal-files.js'
-import { membersRecords } from '../../../src/lib/audit/sensitive-members.js'
 import { ReporterHistory } from '../../../src/lib/chain/reporters.js'
 import { buildReport, CSV_COLUMNS, parseReportTime, toCsv, toJson, type AuditReport, type ReportRow } from '../../../src/lib/audit/report.js'
-import { subjectForAddress, subjectForIp } from '../../../src/lib/proxy/bans.js'
-import { chainFixture, indexedLink, type ChainFixture } from '../../helpers/chain.js'
+import { subjectForAddress } from '../../../src/lib/proxy/bans.js'
+import type { ChainFixture } from '../../helpers/chain.js'
+import { banUntil, forgedDeployment, historyFixture, PERIOD_MS, plantSteps, runSteps, sensitiveMembers, writeJournal } from '../../helpers/history.js'
+import { topicArgs } from '../../helpers/topics.js'
 
 let fx: ChainFixture
-let rpc: JsonRpcProvider
 /** Start of the scripted hour (unix seconds, a multiple of 3600 so 10-minute periods align). */
 let S: number
 let dataDir: string
 let ADMIN: string, REPORTER: string, ALICE: string, BOB: string, CAROL: string, MALLORY: string
-let forged: string
-const P = 600_000 // journal periods: 10 minutes
+const P = PERIOD_MS
 const root = (s: string) => topicId(s)
 
-async function at<T>(offset: number, fn: () => Promise<T>): Promise<T> {
-  await rpc.send('evm_setNextBlockTimestamp', [S + offset])
-  return fn()
-}
-
 before(async () => {
-  fx = await chainFixture()
-  rpc = fx.provider as unknown as JsonRpcProvider
-  const addrOf = (i: number) => fx.wallet(i).address
-  ADMIN = addrOf(0)
-  REPORTER = addrOf(1)
-  ALICE = addrOf(2)
-  BOB = addrOf(3)
-  CAROL = addrOf(4)
-  const mallory = Wallet.createRandom().connect(fx.provider)
-  MALLORY = mallory.address
-  await rpc.send('anvil_setBalance', [MALLORY, '0x56bc75e2d63100000']) // 100 ETH
-  const latest = (await fx.provider.getBlock('latest'))!.timestamp
-  S = (Math.floor(latest / 3600) + 2) * 3600
-  const admin = fx.as(0)
-  const reporter = fx.as(1)
-  const alice = fx.as(2)
-  const bob = fx.as(3)
-  const carol = fx.as(4)
+  const h = await historyFixture('flytrap-report-')
+  ;({ fx, S, dataDir, ADMIN, REPORTER, ALICE, BOB, CAROL } = h)
+  MALLORY = h.mallory.address
+  const { admin, alice, carol } = h
 
   // The proxy's journal: period A = [S, S+600) is anchored below, period B = [S+600, S+1200) is not.
-  dataDir = mkdtempSync(join(tmpdir(), 'flytrap-report-'))
-  let clock = 0
-  const journal = await openJournal({ dataDir, periodMs: P, now: () => clock })
-  const entry = async (offset: number, e: Parameters<typeof journal.append>[0]) => {
-    clock = (S + offset) * 1000
-    await journal.append(e)
-  }
-  await entry(100, { kind: 'connect', outcome: 'allow', reason: 'tls', address: BOB, clientId: 'bob-1', country: 'DE', ip: '203.0.113.9' })
-  await entry(200, { kind: 'publish', outcome: 'allow', reason: 'granted', address: BOB, clientId: 'bob-1', topic: 'plant/valve', sensitive: true })
-  await entry(250, { kind: 'subscribe', outcome: 'deny', reason: 'not-member', address: ALICE, clientId: 'a', topic: 'plant/#' })
-  await entry(700, { kind: 'publish', outcome: 'deny', reason: 'not-member', address: BOB, clientId: 'bob-1', topic: 'plant/valve' })
-  await entry(800, { kind: 'connect', outcome: 'deny', reason: 'signature', ip: '198.51.100.66' })
-  const periodA = await journal.periodRoot(S / 600)
-  assert.equal(periodA.count, 3)
-  clock = (S + 3600) * 1000
-  await journal.close()
+  const [periodA] = await writeJournal(h, [
+    [100, { kind: 'connect', outcome: 'allow', reason: 'tls', address: BOB, clientId: 'bob-1', country: 'DE', ip: '203.0.113.9' }],
+    [200, { kind: 'publish', outcome: 'allow', reason: 'granted', address: BOB, clientId: 'bob-1', topic: 'plant/valve', sensitive: true }],
+    [250, { kind: 'subscribe', outcome: 'deny', reason: 'not-member', address: ALICE, clientId: 'a', topic: 'plant/#' }],
+    [700, { kind: 'publish', outcome: 'deny', reason: 'not-member', address: BOB, clientId: 'bob-1', topic: 'plant/valve' }],
+    [800, { kind: 'connect', outcome: 'deny', reason: 'signature', ip: '198.51.100.66' }],
+  ])
+  assert.equal(periodA!.count, 3)
+  const members = await sensitiveMembers(h, 'plant/valve', 0, 600)
 
-  const until = S + 86_400
-  await at(60, () => admin.addReporter(REPORTER, 'proxy eu-1'))
-  await at(120, () => alice.addTopic({ name: 'plant/valve', pubFee: parseEther('0.001'), subFee: parseEther('0.002'), sensitive: true, open: true, period: 0, countries: '0x', reason: 'installer request #1' }))
-  await at(180, () => alice.addTopic({ name: 'plant/#', pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'site-wide feed' }))
-  await at(240, () => alice.allow('plant/valve', BOB, 1, 0, 'maintenance contract, "valve" team'))
-  await at(300, () => bob.join('plant/valve', 2, 1, parseEther('0.002')))
-  await at(360, () => alice.setFees('plant/valve', parseEther('0.003'), parseEther('0.004'), 0, 'price review'))
-  await at(420, () => alice.setCountries('plant/valve', encodeCountries(['GB', 'DE']), 'geo-fence'))
-  // The namespace model: a filter and the names under it have one owner, so the plant namespace moves as a whole.
-  await at(480, () => alice.transferTopics(['plant/#', 'plant/valve'], CAROL, 'handover'))
-  await at(540, () => carol.allow('plant/#', BOB, 2, 0, 'site feed for bob'))
-  await at(600, () => carol.revoke('plant/valve', BOB, 1, 'contract ended'))
-  await at(660, () => alice.withdraw(ALICE))
-  await at(720, () => reporter.recordBans([subjectForAddress(BOB), subjectForIp('198.51.100.66', 'k')!], [until, until], 'threshold'))
-  await at(780, () => reporter.recordDenied(S, S + 600, [topicId('plant/valve'), topicId('$connect')], [5, 2]))
-  // The period's sensitive report as the proxy files it: counts and the root of the journal's member records.
-  const members = membersRecords((await rangeTally(dataDir, S * 1000, (S + 600) * 1000)).sensitive.get('plant/valve')!)
-  await at(840, () => reporter.recordSensitive(topicId('plant/valve'), S, S + 600, members))
-  await at(900, async () => reporter.anchor(await indexedLink(dataDir, periodA)))
-  await at(960, () => admin.removeReporter(REPORTER, 'decommissioned'))
-  await at(1080, () => carol.setFlags('plant/valve', { sensitive: true, open: false }, '=1+1 formula?'))
+  await runSteps(h, [
+    ...plantSteps(h, { periodA: periodA!, members, bobGrantReason: 'maintenance contract, "valve" team' }),
+    [420, () => alice.setCountries('plant/valve', encodeCountries(['GB', 'DE']), 'geo-fence')],
+    // The namespace model: a filter and the names under it have one owner, so the plant namespace moves as a whole.
+    [480, () => alice.transferTopics(['plant/#', 'plant/valve'], CAROL, 'handover')],
+    [540, () => carol.allow('plant/#', BOB, 2, 0, 'site feed for bob')],
+    [600, () => carol.revoke('plant/valve', BOB, 1, 'contract ended')],
+    [660, () => alice.withdraw(ALICE)],
+    [960, () => admin.removeReporter(REPORTER, 'decommissioned')],
+    [1080, () => carol.setFlags('plant/valve', { sensitive: true, open: false }, '=1+1 formula?')],
+  ])
 
   // Mallory's own FlyTrap: same events, same topics, another address.
-  const d = await at(1140, () => deployFlyTrap(mallory))
-  forged = d.address
-  const fake = new FlyTrapClient(forged, mallory)
-  await at(1200, () => fake.addReporter(MALLORY, 'me'))
-  await at(1260, () => fake.recordBans([subjectForAddress(BOB)], [until], 'forged'))
-  await at(1320, () => fake.anchor({ fromTime: S + 600, toTime: S + 1200, firstSeq: 1, count: 999, root: root('forged root'), index: root('forged index'), prevChain: root('x'), chain: root('y') }))
-  await at(1380, () => fake.recordSensitive(topicId('plant/valve'), S, S + 600, { publishers: 1, published: 77, receivers: 0, received: 0, membersRoot: members.membersRoot }))
-  await at(1440, () => fake.addTopic({ name: 'plant/valve', pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'forged' }))
+  const fake = await forgedDeployment(h, 1140)
+  await runSteps(h, [
+    [1200, () => fake.addReporter(MALLORY, 'me')],
+    [1260, () => fake.recordBans([subjectForAddress(BOB)], [banUntil(h)], 'forged')],
+    [1320, () => fake.anchor({ fromTime: S + 600, toTime: S + 1200, firstSeq: 1, count: 999, root: root('forged root'), index: root('forged index'), prevChain: root('x'), chain: root('y') })],
+    [1380, () => fake.recordSensitive(topicId('plant/valve'), S, S + 600, { publishers: 1, published: 77, receivers: 0, received: 0, membersRoot: members.membersRoot })],
+    [1440, () => fake.addTopic(topicArgs('plant/valve', { reason: 'forged' }))],
+  ])
   await fx.increaseTime(3600)
 })
 after(async () => {

@@ -5,8 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chainNext, encodeRecord, entryLeaf, parseRecord, type EntryInput, type JournalRecord } from '../../../src/lib/audit/entry.js'
 import { openJournal, type PeriodRoot } from '../../../src/lib/audit/journal.js'
@@ -16,16 +15,9 @@ import { fetchAnchors, verifyEntry, verifyJournal } from '../../../src/lib/audit
 import { deployFlyTrap, FlyTrapClient, type AnchorArgs } from '../../../src/lib/chain/client.js'
 import { loadReporterHistory } from '../../../src/lib/chain/reporters.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
+import { tempDirs } from '../../helpers/tmp.js'
 
-const dirs: string[] = []
-const tempData = () => {
-  const d = mkdtempSync(join(tmpdir(), 'flytrap-verify-'))
-  dirs.push(d)
-  return d
-}
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+const tempData = tempDirs('flytrap-verify-')
 
 const ALICE = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
 /** Journals start two minutes ago (2 s periods), so anchors sent now are on time (default deadline 5 min). */

@@ -12,33 +12,20 @@ import { keccak256, toUtf8Bytes, zeroPadValue, type JsonRpcProvider } from 'ethe
 import { openOutbox, type ConfirmedWrite, type Outbox, type OutboxOptions } from '../../../src/lib/chain/outbox.js'
 import { ANVIL_DEV_KEYS } from '../../../src/lib/dev/anvil.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
-import type { Logger } from '../../../src/lib/log.js'
 import { PROTOTYPE_2020 } from '../../../scripts/gas-table.js'
+import { recordingLogger } from '../../helpers/logger.js'
+import { waitFor } from '../../helpers/wait.js'
 
 const root = (label: string) => keccak256(toUtf8Bytes(label))
 const tmp = () => mkdtempSync(join(tmpdir(), 'flytrap-outbox-'))
 const fake = (i: number) => `0x${(0x1000 + i).toString(16).padStart(40, '0')}`
-
-function recordingLogger(): Logger & { lines: { level: string; msg: string; fields?: Record<string, unknown> }[] } {
-  const lines: { level: string; msg: string; fields?: Record<string, unknown> }[] = []
-  const at = (level: string) => (msg: string, fields?: Record<string, unknown>) => void lines.push({ level, msg, fields })
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), enabled: () => true }
-}
-
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
 
 let fx: ChainFixture
 let rpc: JsonRpcProvider
 
 before(async () => {
   fx = await chainFixture()
-  rpc = fx.provider as unknown as JsonRpcProvider
+  rpc = fx.rpc
   await fx.as(0).addReporter(fx.wallet(1).address, 'proxy 1')
   await fx.as(0).addReporter(fx.wallet(3).address, 'proxy 3 (crash test)')
   await fx.as(0).addReporter(fx.wallet(4).address, 'proxy 4 (gas)')
@@ -130,7 +117,7 @@ describe('outbox: failures', () => {
     const box = await open(2, { logger: log, retryBaseMs: 100, retryMaxMs: 200, maxAttempts: 1_000 })
     try {
       await box.enqueue(write(root('late registration'), 1, 10, 20))
-      await until(() => box.status().failedAttempts >= 2, 10_000, 'two failed attempts')
+      await waitFor(() => box.status().failedAttempts >= 2, 10_000, 'two failed attempts')
       assert.equal((await writtenEvents(from)).length, 0)
       const warn = log.lines.find((l) => l.level === 'warn' && /will retry/.test(l.msg))
       assert.ok(warn, 'a warning per failed attempt')
@@ -167,7 +154,7 @@ describe('outbox: failures', () => {
       assert.ok(log.lines.some((l) => l.level === 'error' && /gave up on a denied write after 3 failed attempts; parked/.test(l.msg)))
       // retryParked() requeues it (it fails again here, and is parked again).
       assert.equal(await box.retryParked(), 1)
-      await until(() => box.status().parked === 1 && box.status().failedAttempts === 6, 10_000, 'parked again')
+      await waitFor(() => box.status().parked === 1 && box.status().failedAttempts === 6, 10_000, 'parked again')
       await box.close()
       // Parked writes stay on disk; a restart tries them again (unless told not to).
       const kept = await openOutbox({ dir: box.dir, client: fx.as(1), autoStart: false, retryParkedOnStart: false })
@@ -214,7 +201,7 @@ describe('outbox: stuck transactions', () => {
     box.on('confirmed', (c) => confirmed.push(c))
     try {
       await box.enqueue(write(root('stuck'), 1, 10, 20))
-      await until(() => sent.filter((s) => s.replacement).length >= 2, 10_000, 'two replacements')
+      await waitFor(() => sent.filter((s) => s.replacement).length >= 2, 10_000, 'two replacements')
       await rpc.send('evm_mine', [])
       assert.equal(await box.drain(10_000), true)
       const events = await writtenEvents(from)
@@ -299,7 +286,7 @@ describe('outbox: crash and restart', () => {
     await rpc.send('evm_setAutomine', [false]) // the first transactions stay pending in the pool
     try {
       const c = child(dir, labels)
-      await until(() => c.lines.includes('durable') && c.lines.filter((l) => l.startsWith('sent')).length >= 3, 30_000, 'the child to send three transactions')
+      await waitFor(() => c.lines.includes('durable') && c.lines.filter((l) => l.startsWith('sent')).length >= 3, 30_000, 'the child to send three transactions')
       c.kill()
       await c.done
     } finally {
@@ -315,7 +302,7 @@ describe('outbox: crash and restart', () => {
     const labels = Array.from({ length: 20 }, (_, i) => `crash after enqueue ${i}`)
     const from = (await fx.provider.getBlockNumber()) + 1
     const c = child(dir, labels)
-    await until(() => c.lines.includes('durable'), 30_000, 'the child to enqueue')
+    await waitFor(() => c.lines.includes('durable'), 30_000, 'the child to enqueue')
     c.kill()
     await c.done
     const counts = await reopenAndCount(dir, labels, from)

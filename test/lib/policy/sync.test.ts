@@ -9,6 +9,7 @@ import { PolicyStore, type PolicyChange } from '../../../src/lib/policy/store.js
 import { startPolicySync, type PolicySync } from '../../../src/lib/policy/sync.js'
 import type { Logger } from '../../../src/lib/log.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
+import { topicArgs } from '../../helpers/topics.js'
 
 const POLL_MS = 100
 /** Generous for a loaded CI box; typical latency is printed (one or two poll intervals). */
@@ -36,19 +37,8 @@ function captureLogger(): Logger & { warnings: string[] } {
   }
 }
 
-const topic = (name: string, extra: { countries?: string[]; sensitive?: boolean; open?: boolean } = {}) => ({
-  name,
-  pubFee: 0n,
-  subFee: 0n,
-  sensitive: extra.sensitive ?? false,
-  open: extra.open ?? false,
-  period: 0,
-  countries: extra.countries ? encodeCountries(extra.countries) : '0x',
-  reason: 'test',
-})
-
-/** Anvil's own RPC methods (the fixture's provider is a JsonRpcProvider for http URLs). */
-const rpc = (fx: ChainFixture, method: string, params: unknown[]): Promise<unknown> => (fx.provider as unknown as JsonRpcProvider).send(method, params)
+/** Anvil's own RPC methods. */
+const rpc = (fx: ChainFixture, method: string, params: unknown[]): Promise<unknown> => fx.rpc.send(method, params)
 
 const nowSec = () => Math.floor(Date.now() / 1000)
 
@@ -91,13 +81,13 @@ describe('policy sync against anvil', () => {
 
   test('cold start loads every topic and current grant at one block', async () => {
     const later = nowSec() + 3600
-    const exactTx = await owner.addTopic(topic('cold/exact'))
-    await owner.addTopic(topic('cold/+/temp', { sensitive: true, countries: ['GB'] }))
+    const exactTx = await owner.addTopic(topicArgs('cold/exact'))
+    await owner.addTopic(topicArgs('cold/+/temp', { sensitive: true, countries: ['GB'] }))
     await owner.allow('cold/exact', A, 3, 0, 'both, forever')
     await owner.allow('cold/+/temp', B, 2, later, 'subscribe for an hour')
     await owner.allow('cold/exact', B, 1, 0, 'publish')
     await owner.revoke('cold/exact', B, 1, 'changed my mind')
-    await owner.addTopic(topic('cold/gone'))
+    await owner.addTopic(topicArgs('cold/gone'))
     await owner.allow('cold/gone', A, 3, 0, 'x')
     await owner.removeTopic('cold/gone', 'gone')
     const head = await fx.provider.getBlockNumber()
@@ -145,7 +135,7 @@ describe('policy sync against anvil', () => {
       latencies.push(await waitFor(cond, what))
     }
 
-    await timed(owner.addTopic(topic('live/#')), () => store.entry('live/#') !== undefined, 'topic added')
+    await timed(owner.addTopic(topicArgs('live/#')), () => store.entry('live/#') !== undefined, 'topic added')
     await timed(owner.allow('live/#', A, 3, 0, 'x'), () => store.canPublish(A, 'live/a', null).allowed, 'allow')
     assert.ok(changes.some((c) => c.topics.includes('live/#') && c.clients.includes(A.toLowerCase())), 'a change event names the topic and client')
 
@@ -169,7 +159,7 @@ describe('policy sync against anvil', () => {
     assert.equal(store.canReceive(A, 'live/a', 'DE').reason, 'unregistered')
 
     // Registered again: the old grants belong to the previous generation and must not come back.
-    const readded = owner.addTopic(topic('live/#'))
+    const readded = owner.addTopic(topicArgs('live/#'))
     await timed(readded, () => store.entry('live/#') !== undefined, 're-added')
     const receipt = await fx.provider.getTransactionReceipt((await readded).hash)
     assert.ok(receipt)
@@ -258,7 +248,7 @@ describe('policy sync when the chain goes away', () => {
     const fx = await chainFixture()
     try {
       const A = fx.wallet(2).address
-      await fx.as(1).addTopic(topic('outage/#'))
+      await fx.as(1).addTopic(topicArgs('outage/#'))
       await fx.as(1).allow('outage/#', A, 3, 0, 'x')
       const logger = captureLogger()
       const store = new PolicyStore()

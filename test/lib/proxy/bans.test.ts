@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BanList, BanReporter, subjectForAddress, subjectForIp, type BanReporterOptions } from '../../../src/lib/proxy/bans.js'
 import type { TxResult } from '../../../src/lib/chain/client.js'
-import type { Logger } from '../../../src/lib/log.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
 import { openOutbox, type EnqueueResult, type IntentInput, type Outbox } from '../../../src/lib/chain/outbox.js'
+import { recordingLogger } from '../../helpers/logger.js'
 
 describe('BanList', () => {
   const opts = { threshold: 3, windowMs: 1_000, durationMs: 5_000 }
@@ -154,12 +154,6 @@ class FakeChain {
 
 const subj = (i: number) => `0x${i.toString(16).padStart(64, '0')}`
 const reporterOpts = (o: Partial<BanReporterOptions> = {}): BanReporterOptions => ({ intervalMs: 60_000, batchMax: 100, autoStart: false, ...o })
-
-function recordingLogger(): Logger & { lines: { level: string; msg: string }[] } {
-  const lines: { level: string; msg: string }[] = []
-  const at = (level: string) => (msg: string) => void lines.push({ level, msg })
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), enabled: () => true }
-}
 
 describe('BanReporter', () => {
   test('the common case: a few bans, duplicates merged, one transaction', async () => {

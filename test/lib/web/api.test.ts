@@ -10,12 +10,8 @@ import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Wallet, parseEther, type JsonRpcProvider } from 'ethers'
-import { FlyTrapClient, connect, deployFlyTrap, rawRpc } from '../../../src/lib/chain/client.js'
+import { FlyTrapClient, connect, rawRpc } from '../../../src/lib/chain/client.js'
 import { encodeCountries, topicId } from '../../../src/lib/chain/codec.js'
-import { openJournal } from '../../../src/lib/audit/journal.js'
-import { rangeTally } from '../../../src/lib/audit/journal-files.js'
-import { membersRecords } from '../../../src/lib/audit/sensitive-members.js'
 import { buildReport, toCsv } from '../../../src/lib/audit/report.js'
 import { subjectForAddress, subjectForIp } from '../../../src/lib/proxy/bans.js'
 import { ChainIndex } from '../../../src/lib/web/chain-index.js'
@@ -23,10 +19,11 @@ import type { IndexEvent } from '../../../src/lib/web/views.js'
 import { startWebServer, type WebServer } from '../../../src/lib/web/server.js'
 import { openApiDocument } from '../../../src/lib/web/openapi.js'
 import { checkBundle } from '../../../src/lib/audit/evidence/check.js'
-import { chainFixture, indexedLink, type ChainFixture } from '../../helpers/chain.js'
+import { indexedLink, type ChainFixture } from '../../helpers/chain.js'
+import { banUntil, forgedDeployment, historyFixture, plantSteps, runSteps, sensitiveMembers, writeJournal } from '../../helpers/history.js'
+import { topicArgs } from '../../helpers/topics.js'
 
 let fx: ChainFixture
-let rpc: JsonRpcProvider
 let S: number
 let dataDir: string
 let membersRoot: string
@@ -35,13 +32,7 @@ let ADMIN: string, REPORTER: string, ALICE: string, BOB: string, CAROL: string
 let index: ChainIndex
 let web: WebServer
 let bare: WebServer
-const P = 600_000
 const iso = (off: number) => new Date((S + off) * 1000).toISOString()
-
-async function at<T>(offset: number, fn: () => Promise<T>): Promise<T> {
-  await rpc.send('evm_setNextBlockTimestamp', [S + offset])
-  return fn()
-}
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
 type Json = any
@@ -59,65 +50,39 @@ async function get(path: string, init: RequestInit = {}, base = web.address): Pr
 }
 
 before(async () => {
-  fx = await chainFixture()
-  rpc = fx.provider as unknown as JsonRpcProvider
-  const addrOf = (i: number) => fx.wallet(i).address
-  ADMIN = addrOf(0)
-  REPORTER = addrOf(1)
-  ALICE = addrOf(2)
-  BOB = addrOf(3)
-  CAROL = addrOf(4)
-  const mallory = Wallet.createRandom().connect(fx.provider)
-  await rpc.send('anvil_setBalance', [mallory.address, '0x56bc75e2d63100000'])
-  const latest = (await fx.provider.getBlock('latest'))!.timestamp
-  S = (Math.floor(latest / 3600) + 2) * 3600
-  const admin = fx.as(0)
-  const reporter = fx.as(1)
-  const alice = fx.as(2)
-  const bob = fx.as(3)
+  const h = await historyFixture('flytrap-web-')
+  ;({ fx, S, dataDir, ADMIN, REPORTER, ALICE, BOB, CAROL } = h)
+  const { alice, reporter, mallory } = h
 
   // The proxy's journal: period A [S, S+600) is anchored with its true root, period B with a wrong one.
-  dataDir = mkdtempSync(join(tmpdir(), 'flytrap-web-'))
-  let clock = 0
-  const journal = await openJournal({ dataDir, periodMs: P, now: () => clock })
-  const entry = async (offset: number, e: Parameters<typeof journal.append>[0]) => {
-    clock = (S + offset) * 1000
-    await journal.append(e)
-  }
-  await entry(100, { kind: 'connect', outcome: 'allow', reason: 'tls', address: BOB, clientId: 'bob-1', country: 'DE', ip: '203.0.113.9' })
-  await entry(200, { kind: 'publish', outcome: 'allow', reason: 'granted', address: BOB, clientId: 'bob-1', topic: 'plant/valve', sensitive: true, count: 3 })
-  await entry(700, { kind: 'publish', outcome: 'deny', reason: 'not-member', address: BOB, clientId: 'bob-1', topic: 'plant/valve' })
-  const periodA = await journal.periodRoot(S / 600)
-  const periodB = await journal.periodRoot(S / 600 + 1)
-  clock = (S + 3600) * 1000
-  await journal.close()
-
-  const until = S + 86_400
-  await at(60, () => admin.addReporter(REPORTER, 'proxy eu-1'))
-  await at(120, () => alice.addTopic({ name: 'plant/valve', pubFee: parseEther('0.001'), subFee: parseEther('0.002'), sensitive: true, open: true, period: 0, countries: encodeCountries(['GB', 'DE']), reason: 'installer request #1' }))
-  await at(180, () => alice.addTopic({ name: 'plant/#', pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'site-wide feed' }))
-  await at(240, () => alice.allow('plant/valve', BOB, 1, 0, 'maintenance contract'))
-  await at(300, () => bob.join('plant/valve', 2, 1, parseEther('0.002')))
-  await at(330, () => alice.allow('plant/#', CAROL, 2, S + 100_000, 'site feed for carol'))
-  await at(360, () => alice.setFees('plant/valve', parseEther('0.003'), parseEther('0.004'), 0, 'price review'))
-  await at(600, () => alice.revoke('plant/valve', BOB, 1, 'contract ended'))
-  await at(720, () => reporter.recordBans([subjectForAddress(BOB), subjectForIp('198.51.100.66', 'k')!], [until, until], 'threshold'))
-  await at(780, () => reporter.recordDenied(S, S + 600, [topicId('plant/valve'), topicId('$connect')], [5, 2]))
-  // The period's sensitive report as the proxy files it: counts and the root of the journal's member records.
-  const members = membersRecords((await rangeTally(dataDir, S * 1000, (S + 600) * 1000)).sensitive.get('plant/valve')!)
+  const [periodA, periodB] = await writeJournal(
+    h,
+    [
+      [100, { kind: 'connect', outcome: 'allow', reason: 'tls', address: BOB, clientId: 'bob-1', country: 'DE', ip: '203.0.113.9' }],
+      [200, { kind: 'publish', outcome: 'allow', reason: 'granted', address: BOB, clientId: 'bob-1', topic: 'plant/valve', sensitive: true, count: 3 }],
+      [700, { kind: 'publish', outcome: 'deny', reason: 'not-member', address: BOB, clientId: 'bob-1', topic: 'plant/valve' }],
+    ],
+    2,
+  )
+  const members = await sensitiveMembers(h, 'plant/valve', 0, 600)
   membersRoot = members.membersRoot
-  await at(840, () => reporter.recordSensitive(topicId('plant/valve'), S, S + 600, members))
-  await at(900, async () => reporter.anchor(await indexedLink(dataDir, periodA)))
-  await at(1260, async () => reporter.anchor({ ...(await indexedLink(dataDir, periodB)), root: topicId('not the root') })) // continues the sequence, with a wrong root
+
+  await runSteps(h, [
+    ...plantSteps(h, { periodA: periodA!, members, valveCountries: ['GB', 'DE'], bobGrantReason: 'maintenance contract' }),
+    [330, () => alice.allow('plant/#', CAROL, 2, S + 100_000, 'site feed for carol')],
+    [600, () => alice.revoke('plant/valve', BOB, 1, 'contract ended')],
+    [1260, async () => reporter.anchor({ ...(await indexedLink(dataDir, periodB!)), root: topicId('not the root') })], // continues the sequence, with a wrong root
+  ])
 
   // Mallory's own FlyTrap: the same events about the same topic and clients, from another address.
-  const forged = (await at(1300, () => deployFlyTrap(mallory))).address
-  const fake = new FlyTrapClient(forged, mallory)
-  await at(1320, () => fake.addReporter(mallory.address, 'me'))
-  await at(1340, () => fake.recordBans([subjectForAddress(BOB)], [until], 'forged'))
-  await at(1360, () => fake.anchor({ fromTime: S, toTime: S + 600, firstSeq: 1, count: 999, root: topicId('forged root'), index: topicId('forged index'), prevChain: topicId('x'), chain: topicId('y') }))
-  await at(1380, () => fake.addTopic({ name: 'plant/valve', pubFee: 0n, subFee: 0n, sensitive: false, open: true, period: 0, countries: '0x', reason: 'forged' }))
-  await at(1400, () => fake.recordSensitive(topicId('plant/valve'), S, S + 600, { publishers: 1, published: 77, receivers: 0, received: 0, membersRoot: topicId('forged') }))
+  const fake = await forgedDeployment(h, 1300)
+  await runSteps(h, [
+    [1320, () => fake.addReporter(mallory.address, 'me')],
+    [1340, () => fake.recordBans([subjectForAddress(BOB)], [banUntil(h)], 'forged')],
+    [1360, () => fake.anchor({ fromTime: S, toTime: S + 600, firstSeq: 1, count: 999, root: topicId('forged root'), index: topicId('forged index'), prevChain: topicId('x'), chain: topicId('y') })],
+    [1380, () => fake.addTopic(topicArgs('plant/valve', { open: true, reason: 'forged' }))],
+    [1400, () => fake.recordSensitive(topicId('plant/valve'), S, S + 600, { publishers: 1, published: 77, receivers: 0, received: 0, membersRoot: topicId('forged') })],
+  ])
   await fx.increaseTime(60)
 
   index = await ChainIndex.create({ client: fx.as(0), deployBlock: fx.deployBlock, dataDir, pollIntervalMs: 200 })
