@@ -62,7 +62,7 @@ export function tempCwd(prefix = 'flytrap-test-'): string {
 
 /**
  * In-process runs: the same commands, from the same dist/commands the binary loads, without a node start-up
- * per run (~0.5-1 s each). What `@oclif/test`'s `runCommand(argv, { root })` does — oclif's `run()` under
+ * per run (a second or more each on a loaded machine). What `@oclif/test`'s `runCommand(argv, { root })` does — oclif's `run()` under
  * its `captureOutput` — with three differences, each needed here:
  *  - argv stays an array: `runCommand` joins it with spaces and splits it again, so `--reason 'proxy eu-1'`
  *    or `--client-id 'a\nb'` would arrive as several arguments;
@@ -76,8 +76,8 @@ export function tempCwd(prefix = 'flytrap-test-'): string {
  * process has it), argv, `process.exitCode`, no TTY on stdin/stdout/stderr (no prompts, no ora spinner),
  * chalk at level 0, and signal listeners removed. Runs are serialised: output capture patches
  * process.stdout/stderr, so two overlapping runs would see each other's output.
- * Long-running commands (`proxy start`, `dev`, `audit serve`) install signal handlers and call
- * process.exit(): they stay on the real binary (`runCli`, `spawnCli`).
+ * Long-running commands (`proxy start`, `dev`, `audit serve`) wait for a signal, install handlers for it and
+ * may call process.exit(): they stay on the real binary (`runCli`, `spawnCli`), as does `bench`.
  */
 export interface InProcessRun extends CliRun {
   /** What the command's run() returned (what --json prints on success); undefined on failure. */
@@ -111,7 +111,7 @@ async function runIsolated(args: string[], opts: { cwd?: string; env?: Record<st
     exit: process.exit,
     handleExit: Exit.exit,
     chalkLevel: chalk.level,
-    tty: ttyStreams.map((s) => Object.getOwnPropertyDescriptor(s, 'isTTY')),
+    tty: ttyStreams().map((s) => Object.getOwnPropertyDescriptor(s, 'isTTY')),
     signals: signalNames.map((sig) => process.listeners(sig)),
   }
   let code: number | undefined
@@ -131,7 +131,7 @@ async function runIsolated(args: string[], opts: { cwd?: string; env?: Record<st
       code = c
     }) as typeof Exit.exit
     chalk.level = 0
-    for (const s of ttyStreams) Object.defineProperty(s, 'isTTY', { value: false, configurable: true, writable: true })
+    for (const s of ttyStreams()) Object.defineProperty(s, 'isTTY', { value: false, configurable: true, writable: true })
 
     const realStdoutWrite = process.stdout.write
     const out = await captureOutput(
@@ -173,7 +173,7 @@ async function runIsolated(args: string[], opts: { cwd?: string; env?: Record<st
     process.exit = saved.exit
     Exit.exit = saved.handleExit
     chalk.level = saved.chalkLevel
-    ttyStreams.forEach((s, i) => {
+    ttyStreams().forEach((s, i) => {
       const d = saved.tty[i]
       if (d) Object.defineProperty(s, 'isTTY', d)
       else delete (s as { isTTY?: boolean }).isTTY
@@ -184,7 +184,8 @@ async function runIsolated(args: string[], opts: { cwd?: string; env?: Record<st
   }
 }
 
-const ttyStreams: (NodeJS.ReadStream | NodeJS.WriteStream)[] = [process.stdin, process.stdout, process.stderr]
+/** A getter: process.stdin is created on first use, which files that never run in-process need not pay. */
+const ttyStreams = (): (NodeJS.ReadStream | NodeJS.WriteStream)[] => [process.stdin, process.stdout, process.stderr]
 const signalNames: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']
 
 /**
