@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { Wallet } from 'ethers'
 import { ANVIL_DEV_KEYS } from '../../src/lib/dev/anvil.js'
 import { runCli, runInProcess, tempCwd } from '../helpers/cli.js'
 
@@ -33,24 +34,23 @@ test('the same exit code, stdout and stderr as bin/run.js: --json success, a par
 test('each run has its own cwd, env and exit code, and gives the process back as it was', async () => {
   const here = process.cwd()
   const cwd = tempCwd()
-  process.env.FLYTRAP_KEY_PASSWORD = 'from the test process'
+  writeFileSync(join(cwd, 'notjson.json'), 'hello')
+  const address = async (env?: Record<string, string | undefined>) => (await runInProcess(['device', 'sign', '--client-id', 'c', ...OFFLINE, '--json'], { env })).json<{ address: string }>().address
+  process.env.FLYTRAP_KEY = ANVIL_DEV_KEYS[2]
   try {
-    // The keystore lands in the run's cwd, encrypted with the run's password; the test process keeps its own.
-    const made = await runInProcess(['device', 'keygen', '--out', 'k.json', '--json'], { cwd, env: { FLYTRAP_KEY_PASSWORD: 'for this run' } })
-    assert.equal(made.code, 0, made.stderr)
-    assert.equal(made.json<{ keystore: string }>().keystore, join(cwd, 'k.json'))
-    assert.equal(process.env.FLYTRAP_KEY_PASSWORD, 'from the test process')
-    const wrong = await runInProcess(['device', 'sign', '--key', 'k.json', '--client-id', 'c', ...OFFLINE], { cwd })
-    assert.equal(wrong.code, 6, 'the password of the test process does not open it')
-    assert.match(wrong.stderr, /wrong password/)
-    const right = await runInProcess(['device', 'sign', '--key', 'k.json', '--client-id', 'c', ...OFFLINE], { cwd, env: { FLYTRAP_KEY_PASSWORD: 'for this run' } })
-    assert.equal(right.code, 0, right.stderr)
-    const gone = await runInProcess(['device', 'sign', '--key', 'k.json', '--client-id', 'c', ...OFFLINE], { env: { FLYTRAP_KEY_PASSWORD: 'for this run' } })
-    assert.equal(gone.code, 6, 'without cwd the run is in the test process directory, where k.json is not')
+    assert.equal(await address({ FLYTRAP_KEY: ANVIL_DEV_KEYS[1] }), new Wallet(ANVIL_DEV_KEYS[1]!).address, 'the run sees its own env')
+    assert.equal(process.env.FLYTRAP_KEY, ANVIL_DEV_KEYS[2], 'and the test process keeps its own')
+    assert.equal(await address(), new Wallet(ANVIL_DEV_KEYS[2]!).address, 'the rest of the env is inherited, as by a child')
+    const none = await runInProcess(['device', 'sign', '--client-id', 'c', ...OFFLINE], { env: { FLYTRAP_KEY: undefined } })
+    assert.equal(none.code, 3, 'an env var can be left out of a run')
+    assert.equal(process.env.FLYTRAP_KEY, ANVIL_DEV_KEYS[2])
   } finally {
-    delete process.env.FLYTRAP_KEY_PASSWORD
+    delete process.env.FLYTRAP_KEY
   }
+  // A relative path is read from the run's cwd: found there (not a bundle: exit 7), missing here (usage: exit 2).
+  assert.equal((await runInProcess(['audit', 'check', 'notjson.json', '--offline'], { cwd })).code, 7)
   assert.equal(process.cwd(), here)
+  assert.equal((await runInProcess(['audit', 'check', 'notjson.json', '--offline'])).code, 2)
   assert.equal(process.exitCode, undefined, 'a failed run does not fail the test file')
 })
 
