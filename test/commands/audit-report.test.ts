@@ -1,8 +1,8 @@
 /**
- * `flytrap audit report` through the built binary against a real anvil: a deployment recorded by the CLI,
- * a short history written with the contract client, a journal in the default data directory; the report as
- * a table, JSON and CSV, for a time range, a topic and a client. Needs dist/ (npx tsc -p tsconfig.json) and
- * an up-to-date oclif.manifest.json.
+ * `flytrap audit report` against a real anvil: a deployment recorded by the CLI, a short history written with
+ * the contract client, a journal in the default data directory; the report as a table, JSON and CSV, for a
+ * time range, a topic and a client. In-process (the CSV on stdout also through the binary). Needs dist/
+ * (npx tsc -p tsconfig.json) and an up-to-date oclif.manifest.json.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -14,7 +14,7 @@ import { connect, FlyTrapClient } from '../../src/lib/chain/client.js'
 import { openJournal } from '../../src/lib/audit/journal.js'
 import { subjectForAddress } from '../../src/lib/proxy/bans.js'
 import type { AuditReportResult } from '../../src/commands/audit/report.js'
-import { runCli, tempCwd } from '../helpers/cli.js'
+import { runCli, runInProcess, tempCwd } from '../helpers/cli.js'
 
 const OWNER = ANVIL_DEV_KEYS[0]
 const REPORTER = ANVIL_DEV_KEYS[1]
@@ -26,12 +26,12 @@ describe('audit report (CLI, anvil)', () => {
   let anvil: AnvilHandle
   let cwd: string
   let from: string
-  let flytrap: (args: string[]) => ReturnType<typeof runCli>
+  let flytrap: (args: string[]) => ReturnType<typeof runInProcess>
 
   before(async () => {
     anvil = await startAnvil()
     cwd = tempCwd()
-    flytrap = (args) => runCli(args, { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined, FLYTRAP_DATA_DIR: undefined } })
+    flytrap = (args) => runInProcess(args, { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined, FLYTRAP_DATA_DIR: undefined } })
     const deploy = await flytrap(['contract', 'deploy', '--key', OWNER, '--json'])
     assert.equal(deploy.code, 0, deploy.stderr)
     const { address } = deploy.json<{ address: string }>()
@@ -117,8 +117,13 @@ describe('audit report (CLI, anvil)', () => {
     assert.equal(lines[0], 'time,block,source,event,topic,client,actor,reason,detail,txHash,proven,verified,claimed,grantKind,grantRule,grantTx,grantBy,grantAt,grantUntil,grantReason,seq')
     assert.equal(lines.length, 4 + 2)
     assert.ok(lines[1]!.includes(',"ticket 7, ""urgent""",'), lines[1])
-    const toStdout = await flytrap(['audit', 'report', '--from', from, '--client', DEVICE_ADDR, '--format', 'csv'])
+    const args = ['audit', 'report', '--from', from, '--client', DEVICE_ADDR, '--format', 'csv']
+    const toStdout = await flytrap(args)
     assert.equal(toStdout.stdout.split('\r\n').length, 4 + 2)
+    // The same bytes from the binary (written with process.stdout.write, not oclif's log).
+    const viaBinary = await runCli(args, { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined, FLYTRAP_DATA_DIR: undefined } })
+    assert.equal(viaBinary.code, 0, viaBinary.stderr)
+    assert.equal(viaBinary.stdout, toStdout.stdout)
   })
 
   test('user errors: a bad date (exit 2), a --data-dir without a journal (exit 3)', async () => {

@@ -2,6 +2,8 @@
  * `flytrap audit serve` through the built binary against a real anvil: --port 0 --json prints one line with
  * the URL once the server answers; the API serves the deployment the CLI recorded; SIGTERM ends it with
  * exit code 0. Needs dist/ (npx tsc -p tsconfig.json) and an up-to-date oclif.manifest.json.
+ * The server itself stays a child process: it runs until a signal and installs its own SIGINT/SIGTERM
+ * handlers, which in-process would be the test runner's. The deploy and the usage error run in-process.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -10,7 +12,7 @@ import { Wallet, parseEther } from 'ethers'
 import { startAnvil, ANVIL_DEV_KEYS, type AnvilHandle } from '../../src/lib/dev/anvil.js'
 import { connect, FlyTrapClient } from '../../src/lib/chain/client.js'
 import type { AuditServeResult } from '../../src/commands/audit/serve.js'
-import { BIN, runCli, tempCwd } from '../helpers/cli.js'
+import { BIN, runInProcess, tempCwd } from '../helpers/cli.js'
 
 const OWNER = ANVIL_DEV_KEYS[0]!
 
@@ -22,7 +24,7 @@ describe('audit serve (CLI, anvil)', () => {
   before(async () => {
     anvil = await startAnvil()
     cwd = tempCwd()
-    const deploy = await runCli(['contract', 'deploy', '--key', OWNER, '--json'], { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined } })
+    const deploy = await runInProcess(['contract', 'deploy', '--key', OWNER, '--json'], { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined } })
     assert.equal(deploy.code, 0, deploy.stderr)
     address = deploy.json<{ address: string }>().address
     const { provider } = await connect(anvil.rpcUrl)
@@ -77,7 +79,7 @@ describe('audit serve (CLI, anvil)', () => {
   })
 
   test('a bad --poll-interval is a usage error (exit 2)', async () => {
-    const r = await runCli(['audit', 'serve', '--poll-interval', 'soon'], { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined } })
+    const r = await runInProcess(['audit', 'serve', '--poll-interval', 'soon'], { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined } })
     assert.equal(r.code, 2, r.stderr)
     assert.match(r.stderr, /--poll-interval "soon" is not a duration/)
   })

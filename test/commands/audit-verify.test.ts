@@ -1,8 +1,9 @@
 /**
- * `flytrap audit verify` and `flytrap audit forget` through the built binary against a real anvil: a journal
- * of three 2-second periods whose roots a registered reporter anchored; verify proves it (and one entry),
- * forget erases an address and everything still verifies, a tampered entry exits 7 naming file, line and seq.
- * Needs dist/ (npx tsc -p tsconfig.json) and an up-to-date oclif.manifest.json.
+ * `flytrap audit verify` and `flytrap audit forget` against a real anvil: a journal of three 2-second periods
+ * whose roots a registered reporter anchored; verify proves it (and one entry), forget erases an address and
+ * everything still verifies, a tampered entry exits 7 naming file, line and seq. The commands run in-process;
+ * the tampered entry's exit 7 also through the built binary, and the confirmation prompt on a pseudo-terminal
+ * (a prompt needs a real TTY). Needs dist/ (npx tsc -p tsconfig.json) and an up-to-date oclif.manifest.json.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -18,7 +19,7 @@ import type { EntryInput } from '../../src/lib/audit/entry.js'
 import { readErasure } from '../../src/lib/audit/erasure.js'
 import { forgetSubject } from '../../src/lib/audit/forget.js'
 import { keyHash, seqsDigest } from '../../src/lib/audit/scope-index.js'
-import { BIN, runCli, tempCwd } from '../helpers/cli.js'
+import { BIN, runCli, runInProcess, tempCwd } from '../helpers/cli.js'
 import { indexedLink } from '../helpers/chain.js'
 
 const OWNER = ANVIL_DEV_KEYS[0]
@@ -66,12 +67,15 @@ describe('audit verify / audit forget (CLI, anvil)', () => {
   let anvil: AnvilHandle
   let cwd: string
   let dataDir: string
-  let flytrap: (args: string[]) => ReturnType<typeof runCli>
+  let flytrap: (args: string[]) => ReturnType<typeof runInProcess>
+  let binary: (args: string[]) => ReturnType<typeof runCli>
 
   before(async () => {
     anvil = await startAnvil()
     cwd = tempCwd()
-    flytrap = (args) => runCli(args, { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined, FLYTRAP_DATA_DIR: undefined } })
+    const env = { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined, FLYTRAP_DATA_DIR: undefined }
+    flytrap = (args) => runInProcess(args, { cwd, env })
+    binary = (args) => runCli(args, { cwd, env })
     const deploy = await flytrap(['contract', 'deploy', '--key', OWNER, '--json'])
     assert.equal(deploy.code, 0, deploy.stderr)
     const { address } = deploy.json<{ address: string }>()
@@ -273,7 +277,7 @@ describe('audit verify / audit forget (CLI, anvil)', () => {
     lines[9] = lines[9]!.replace('"outcome":"deny"', '"outcome":"allow"')
     writeFileSync(file, lines.join('\n'))
 
-    const r = await flytrap(['audit', 'verify'])
+    const r = await binary(['audit', 'verify'])
     assert.equal(r.code, 7, r.stdout + r.stderr)
     assert.match(oneLine(r.stderr), /seg-0000000000000001\.jsonl:10: entry seq 10 was changed after it was written/)
     assert.match(r.stdout, /MISMATCH/)

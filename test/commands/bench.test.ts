@@ -1,6 +1,8 @@
 /**
  * CI smoke run of `flytrap bench`: a few iterations against the self-contained stack. It checks that the
  * runs complete and produce valid, complete JSON and charts — never timings (those belong to `npm run bench`).
+ * Through the binary, not in-process: a bench run is its own stack and load generator for a minute, which
+ * the test runner's event loop beside it would disturb, and one node start-up is nothing next to it.
  */
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'

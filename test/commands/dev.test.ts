@@ -2,6 +2,8 @@
  * `flytrap dev` as a user runs it: the built binary starts anvil, the contract, mosquitto and the proxy; the
  * mosquitto clients reach each other through it with credentials from `flytrap device sign`; Ctrl-C stops
  * everything it started; a restart in the same directory keeps the chain, the contract and the demo topic.
+ * `dev` stays a child process (it owns child processes, waits for a signal and may call process.exit); the
+ * `device sign` runs beside it are in-process.
  */
 import { after, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -9,7 +11,7 @@ import { execFile, spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { ANVIL_DEV_KEYS } from '../../src/lib/dev/anvil.js'
-import { runCli, tempCwd } from '../helpers/cli.js'
+import { runInProcess, tempCwd } from '../helpers/cli.js'
 import { spawnCli, waitFor, type LongCli } from '../helpers/e2e.js'
 
 interface DevResult {
@@ -132,7 +134,7 @@ describe('flytrap dev', () => {
 
     // Credentials as the printed instructions make them: dev key #1, from the deployment recorded in this directory.
     const sign = async (clientId: string) => {
-      const s = await runCli(['device', 'sign', '--rpc', r.rpcUrl, '--key', ANVIL_DEV_KEYS[1], '--client-id', clientId, '--format', 'mosquitto'], { cwd, env: { FLYTRAP_CONTRACT: undefined, FLYTRAP_RPC: undefined } })
+      const s = await runInProcess(['device', 'sign', '--rpc', r.rpcUrl, '--key', ANVIL_DEV_KEYS[1], '--client-id', clientId, '--format', 'mosquitto'], { cwd, env: { FLYTRAP_CONTRACT: undefined, FLYTRAP_RPC: undefined } })
       assert.equal(s.code, 0, s.stderr)
       return s.stdout.trim().split(/\s+/)
     }

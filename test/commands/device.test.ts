@@ -1,4 +1,4 @@
-/** `flytrap device keygen|sign`: credentials a device flashes, checked with the verifying side. */
+/** `flytrap device keygen|sign` (in-process): credentials a device flashes, checked with the verifying side. */
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { Wallet } from 'ethers'
 import { credentialFromConnect, verifyCredential } from '../../src/lib/auth/index.js'
 import { ANVIL_DEV_KEYS } from '../../src/lib/dev/anvil.js'
-import { runCli, tempCwd } from '../helpers/cli.js'
+import { runInProcess, tempCwd } from '../helpers/cli.js'
 
 const KEY = ANVIL_DEV_KEYS[1]
 const ADDRESS = new Wallet(KEY).address
@@ -15,7 +15,7 @@ const OFFLINE = ['--chain-id', '31337', '--contract', CONTRACT, '--rpc', 'http:/
 
 describe('device sign (offline: --chain-id + --contract, no RPC)', () => {
   test('--json: a credential bound to deployment, client id and expiry that the proxy side accepts', async () => {
-    const r = await runCli(['device', 'sign', '--key', KEY, '--client-id', 'sensor-1', '--expires', '30d', ...OFFLINE, '--json'])
+    const r = await runInProcess(['device', 'sign', '--key', KEY, '--client-id', 'sensor-1', '--expires', '30d', ...OFFLINE, '--json'])
     assert.equal(r.code, 0, r.stderr)
     const c = r.json<{ address: string; expiresAt: number; userProperties: Record<string, string>; username: string; password: string; chainId: number; contract: string }>()
     assert.equal(c.address, ADDRESS)
@@ -33,15 +33,15 @@ describe('device sign (offline: --chain-id + --contract, no RPC)', () => {
   })
 
   test('--format mosquitto prints the exact mosquitto_pub arguments', async () => {
-    const v5 = await runCli(['device', 'sign', '--key', KEY, '--client-id', 'dev-1', '--format', 'mosquitto', ...OFFLINE])
+    const v5 = await runInProcess(['device', 'sign', '--key', KEY, '--client-id', 'dev-1', '--format', 'mosquitto', ...OFFLINE])
     assert.equal(v5.code, 0, v5.stderr)
     assert.match(v5.stdout.trim(), /^-V mqttv5 -i dev-1 -D connect user-property flytrap-address 0x[0-9a-fA-F]{40} -D connect user-property flytrap-expires \d+ -D connect user-property flytrap-sig 0x[0-9a-f]{130} -D connect user-property flytrap-v 1$/)
-    const v311 = await runCli(['device', 'sign', '--key', KEY, '--client-id', 'dev-1', '--format', 'mosquitto', '--mqtt-version', '3.1.1', ...OFFLINE])
+    const v311 = await runInProcess(['device', 'sign', '--key', KEY, '--client-id', 'dev-1', '--format', 'mosquitto', '--mqtt-version', '3.1.1', ...OFFLINE])
     assert.match(v311.stdout.trim(), new RegExp(`^-V mqttv311 -i dev-1 -u ${ADDRESS} -P v1:\\d+:0x[0-9a-f]{130}$`))
   })
 
   test('--format env is shell-sourceable', async () => {
-    const r = await runCli(['device', 'sign', '--key', KEY, '--client-id', 'dev-1', '--format', 'env', ...OFFLINE])
+    const r = await runInProcess(['device', 'sign', '--key', KEY, '--client-id', 'dev-1', '--format', 'env', ...OFFLINE])
     const env = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split('=') as [string, string]))
     assert.equal(env.FLYTRAP_CRED_ADDRESS, ADDRESS)
     assert.equal(env.FLYTRAP_CRED_CLIENT_ID, 'dev-1')
@@ -49,7 +49,7 @@ describe('device sign (offline: --chain-id + --contract, no RPC)', () => {
   })
 
   test('--legacy exists only behind its flag and says it is replayable', async () => {
-    const r = await runCli(['device', 'sign', '--key', KEY, '--client-id', 'dev-1', '--legacy', '--format', 'mosquitto', ...OFFLINE])
+    const r = await runInProcess(['device', 'sign', '--key', KEY, '--client-id', 'dev-1', '--legacy', '--format', 'mosquitto', ...OFFLINE])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stderr, /replay it forever/)
     assert.match(r.stdout, new RegExp(`-u ${ADDRESS} -P 0x[0-9a-f]{130}`))
@@ -65,7 +65,7 @@ describe('device sign (offline: --chain-id + --contract, no RPC)', () => {
   for (const [name, args, exit, message] of bad) {
     test(`refuses: ${name}`, async () => {
       const key = name === 'no key' ? [] : ['--key', KEY]
-      const r = await runCli(['device', 'sign', ...key, ...OFFLINE, ...args], { cwd: tempCwd(), env: { FLYTRAP_KEY: undefined } })
+      const r = await runInProcess(['device', 'sign', ...key, ...OFFLINE, ...args], { cwd: tempCwd(), env: { FLYTRAP_KEY: undefined } })
       assert.equal(r.code, exit, r.stdout + r.stderr)
       assert.match(r.stderr, message)
     })
@@ -76,7 +76,7 @@ describe('device keygen', () => {
   test('writes only an encrypted keystore that device sign can use', async () => {
     const cwd = tempCwd()
     const env = { FLYTRAP_KEY_PASSWORD: 'correct horse battery' }
-    const r = await runCli(['device', 'keygen', '--out', 'dev.json', '--json'], { cwd, env })
+    const r = await runInProcess(['device', 'keygen', '--out', 'dev.json', '--json'], { cwd, env })
     assert.equal(r.code, 0, r.stderr)
     const { address, keystore } = r.json<{ address: string; keystore: string }>()
     assert.equal(keystore, join(cwd, 'dev.json'))
@@ -84,17 +84,17 @@ describe('device keygen', () => {
     assert.equal(JSON.parse(file).address.toLowerCase(), address.slice(2).toLowerCase())
     assert.doesNotMatch(r.stdout + r.stderr, /privateKey|0x[0-9a-f]{64}\b/) // the key is never printed
 
-    const signed = await runCli(['device', 'sign', '--key', 'dev.json', '--client-id', 'k1', ...OFFLINE, '--json'], { cwd, env })
+    const signed = await runInProcess(['device', 'sign', '--key', 'dev.json', '--client-id', 'k1', ...OFFLINE, '--json'], { cwd, env })
     assert.equal(signed.json<{ address: string }>().address, address)
-    const wrong = await runCli(['device', 'sign', '--key', 'dev.json', '--client-id', 'k1', ...OFFLINE], { cwd, env: { FLYTRAP_KEY_PASSWORD: 'nope' } })
+    const wrong = await runInProcess(['device', 'sign', '--key', 'dev.json', '--client-id', 'k1', ...OFFLINE], { cwd, env: { FLYTRAP_KEY_PASSWORD: 'nope' } })
     assert.equal(wrong.code, 6)
     assert.match(wrong.stderr, /wrong password/)
-    const again = await runCli(['device', 'keygen', '--out', 'dev.json'], { cwd, env })
+    const again = await runInProcess(['device', 'keygen', '--out', 'dev.json'], { cwd, env })
     assert.equal(again.code, 2)
   })
 
   test('without a password and without a terminal it refuses', async () => {
-    const r = await runCli(['device', 'keygen', '--out', 'x.json'], { cwd: tempCwd(), env: { FLYTRAP_KEY_PASSWORD: undefined } })
+    const r = await runInProcess(['device', 'keygen', '--out', 'x.json'], { cwd: tempCwd(), env: { FLYTRAP_KEY_PASSWORD: undefined } })
     assert.equal(r.code, 3)
     assert.match(r.stderr, /FLYTRAP_KEY_PASSWORD/)
   })

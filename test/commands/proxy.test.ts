@@ -1,4 +1,9 @@
-/** `flytrap proxy start` as a user runs it: the built binary in front of real mosquitto, policy on anvil. */
+/**
+ * `flytrap proxy start` as a user runs it: the built binary in front of real mosquitto, policy on anvil. A
+ * running proxy stays a child process (it waits for a signal, installs SIGINT/SIGTERM handlers and may call
+ * process.exit); the usage errors, refused before anything starts, run in-process; the exits 3 and 4 (which
+ * reach a chain) through the binary.
+ */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { rmSync } from 'node:fs'
@@ -9,7 +14,7 @@ import { makeTestCA } from '../../src/lib/dev/certs.js'
 import { encodePacket } from '../../src/lib/mqtt/packets.js'
 import { startMosquitto, type MosquittoHandle } from '../../src/lib/dev/mosquitto.js'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
-import { runCli, tempCwd } from '../helpers/cli.js'
+import { runCli, runInProcess, tempCwd } from '../helpers/cli.js'
 import { connectClient, inbox, publish, spawnCli, subscribe, waitFor, type LongCli } from '../helpers/e2e.js'
 
 const TOPIC = 'sensors/temp'
@@ -180,14 +185,14 @@ describe('flytrap proxy start', () => {
       // A dead RPC: a usage error must be reported without (and before) any chain access.
       const base = flags.includes('--broker') ? [] : ['--broker', 'mqtt://127.0.0.1:1']
       const args = ['proxy', 'start', '--listen', '127.0.0.1:0', ...base, '--rpc', 'http://127.0.0.1:9', '--contract', chain.address, ...flags]
-      const r = await runCli(args, { cwd: cwd(), env: { FLYTRAP_KEY: undefined, FLYTRAP_RPC: undefined, FLYTRAP_CONTRACT: undefined } })
+      const r = await runInProcess(args, { cwd: cwd(), env: { FLYTRAP_KEY: undefined, FLYTRAP_RPC: undefined, FLYTRAP_CONTRACT: undefined } })
       assert.equal(r.code, 2, `exit ${r.code}\n${r.stdout}\n${r.stderr}`)
       assert.match(r.stderr, message)
     })
   }
 
   test('missing --broker → exit 2', async () => {
-    const r = await runCli(['proxy', 'start', '--rpc', 'http://127.0.0.1:9'], { cwd: cwd(), env: { FLYTRAP_BROKER: undefined } })
+    const r = await runInProcess(['proxy', 'start', '--rpc', 'http://127.0.0.1:9'], { cwd: cwd(), env: { FLYTRAP_BROKER: undefined } })
     assert.equal(r.code, 2, r.stderr)
     assert.match(r.stderr, /broker/)
   })

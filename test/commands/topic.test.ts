@@ -1,12 +1,14 @@
 /**
  * The operator's story from the CLI, against a real anvil: deploy, register a topic with fees and countries,
  * allow and revoke a device, join by paying, withdraw — each with --json results and readable tables.
+ * The commands run in-process (runInProcess); the deploy, a usage error with --json, an unreachable chain and
+ * a missing deployment go through the real binary, so its exit codes and stdout stay tested end to end.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Wallet } from 'ethers'
 import { startAnvil, ANVIL_DEV_KEYS, type AnvilHandle } from '../../src/lib/dev/anvil.js'
-import { runCli, tempCwd } from '../helpers/cli.js'
+import { runCli, runInProcess, tempCwd } from '../helpers/cli.js'
 
 const OWNER = ANVIL_DEV_KEYS[0]
 const USER = ANVIL_DEV_KEYS[1]
@@ -16,13 +18,15 @@ const DEVICE = Wallet.createRandom().address
 describe('topic commands against anvil', () => {
   let anvil: AnvilHandle
   let cwd: string
-  let flytrap: (args: string[], env?: Record<string, string>) => ReturnType<typeof runCli>
+  let flytrap: (args: string[], env?: Record<string, string>) => ReturnType<typeof runInProcess>
+  let binary: (args: string[], env?: Record<string, string>) => ReturnType<typeof runCli>
 
   before(async () => {
     anvil = await startAnvil()
     cwd = tempCwd()
-    flytrap = (args, env) => runCli(args, { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, ...env } })
-    const deploy = await flytrap(['contract', 'deploy', '--key', OWNER, '--json'])
+    flytrap = (args, env) => runInProcess(args, { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, ...env } })
+    binary = (args, env) => runCli(args, { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, ...env } })
+    const deploy = await binary(['contract', 'deploy', '--key', OWNER, '--json'])
     assert.equal(deploy.code, 0, deploy.stderr)
     const d = deploy.json<{ address: string; chainId: number; block: number }>()
     assert.match(d.address, /^0x[0-9a-fA-F]{40}$/)
@@ -180,9 +184,12 @@ describe('topic commands against anvil', () => {
       ['unknown flag', ['topic', 'list', '--bogus'], 2, /Nonexistent flag: --bogus/],
       ['unreachable chain', ['topic', 'list', '--rpc', 'http://127.0.0.1:9'], 4, /cannot reach the chain/],
     ]
+    // These two also through the binary: oclif's parse error with its help, and a failure to connect.
+    const throughBinary = new Set(['unknown flag', 'unreachable chain'])
     for (const [name, args, exit, message] of cases) {
       test(name, async () => {
-        const r = await flytrap([...args, ...(args.includes('--key') ? [] : ['--key', OWNER])])
+        const run = throughBinary.has(name) ? binary : flytrap
+        const r = await run([...args, ...(args.includes('--key') ? [] : ['--key', OWNER])])
         assert.equal(r.code, exit, `${r.stdout}\n${r.stderr}`)
         assert.match(r.stderr, message)
         assert.doesNotMatch(r.stderr, /\n\s+at /) // no stack trace
@@ -190,7 +197,7 @@ describe('topic commands against anvil', () => {
     }
 
     test('--json errors are JSON with the exit code', async () => {
-      const r = await flytrap(['topic', 'add', 'a+', '--key', OWNER, '--json'])
+      const r = await binary(['topic', 'add', 'a+', '--key', OWNER, '--json'])
       assert.equal(r.code, 2)
       assert.equal(r.json<{ error: { oclif: { exit: number } } }>().error.oclif.exit, 2)
     })

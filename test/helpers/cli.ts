@@ -1,11 +1,17 @@
 /**
- * The built `flytrap` binary (bin/run.js) as a child process, as a user would run it: one-shot commands
- * (runCli) and long-running ones (spawnCli, startCliProxy: a crash shows as the process exiting).
+ * Runs `flytrap`: the built binary (bin/run.js) as a child process, as a user would — one-shot commands
+ * (`runCli`) and long-running ones (`spawnCli`, `startCliProxy`: a crash shows as the process exiting) — or
+ * the same compiled commands inside the test process (`runInProcess`, below), for the fast command tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { run } from '@oclif/core'
+import { Exit, handle } from '@oclif/core/handle'
+import { captureOutput } from '@oclif/test'
+import chalk from 'chalk'
 import { waitFor } from './wait.js'
 
 export const BIN = new URL('../../bin/run.js', import.meta.url).pathname
@@ -143,5 +149,150 @@ export function spawnCli(args: string[], opts: { cwd: string; env?: Record<strin
       clearTimeout(t)
       return { ...r, hung }
     },
+  }
+}
+
+/**
+ * In-process runs: the same commands, from the same dist/commands the binary loads, without a node start-up
+ * per run (a second or more each on a loaded machine). What `@oclif/test`'s `runCommand(argv, { root })` does — oclif's `run()` under
+ * its `captureOutput` — with three differences, each needed here:
+ *  - argv stays an array: `runCommand` joins it with spaces and splits it again, so `--reason 'proxy eu-1'`
+ *    or `--client-id 'a\nb'` would arrive as several arguments;
+ *  - an error is rendered by oclif's own `handle` (as `execute()` in bin/run.js does: the same message,
+ *    wrapping, suggestions and help) with its `Exit.exit` stubbed, so `code` is the exit code the binary
+ *    would have, not an error object to interpret;
+ *  - NODE_ENV stays production (as bin/run.js runs): `captureOutput` would set "test", which makes oclif
+ *    look for src/*.ts through tsconfig and warn about unparsed commands.
+ * Every run gets the process-global state a fresh process would have, and gives it back afterwards: its
+ * own cwd (`.flytrap/` is found from it), env (NO_COLOR, the given FLYTRAP_* overrides, the rest as this
+ * process has it), argv, `process.exitCode`, no TTY on stdin/stdout/stderr (no prompts, no ora spinner),
+ * chalk at level 0, and signal listeners removed. Runs are serialised: output capture patches
+ * process.stdout/stderr, so two overlapping runs would see each other's output.
+ * Long-running commands (`proxy start`, `dev`, `audit serve`) wait for a signal, install handlers for it and
+ * may call process.exit(): they stay on the real binary (`runCli`, `spawnCli`), as does `bench`.
+ */
+export interface InProcessRun extends CliRun {
+  /** What the command's run() returned (what --json prints on success); undefined on failure. */
+  result: unknown
+  /** The error the command ended with, as oclif's handler saw it (undefined on success and with --json). */
+  error: (Error & { oclif?: { exit?: number } }) | undefined
+}
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+let queue: Promise<unknown> = Promise.resolve()
+
+class ProcessExit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`process.exit(${exitCode}) called in-process`)
+  }
+}
+
+export function runInProcess(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<InProcessRun> {
+  const next = queue.then(() => runIsolated(args, opts))
+  queue = next.catch(() => undefined)
+  return next
+}
+
+async function runIsolated(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> }): Promise<InProcessRun> {
+  if (!existsSync(join(ROOT, 'dist', 'commands'))) throw new Error('runInProcess needs dist/: run `npm run build`')
+  const saved = {
+    cwd: process.cwd(),
+    env: { ...process.env },
+    argv: process.argv,
+    exitCode: process.exitCode,
+    exit: process.exit,
+    handleExit: Exit.exit,
+    chalkLevel: chalk.level,
+    tty: ttyStreams().map((s) => Object.getOwnPropertyDescriptor(s, 'isTTY')),
+    signals: signalNames.map((sig) => process.listeners(sig)),
+  }
+  let code: number | undefined
+  try {
+    for (const [k, v] of Object.entries({ NO_COLOR: '1', FORCE_COLOR: '0', ...opts.env })) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
+    if (opts.cwd) process.chdir(opts.cwd)
+    process.argv = [process.execPath, BIN, ...args]
+    process.exitCode = undefined
+    process.exit = ((c?: number) => {
+      throw new ProcessExit(c ?? 0)
+    }) as typeof process.exit
+    // handle() calls Exit.exit last: returning instead of exiting ends it the same way.
+    Exit.exit = ((c = 0) => {
+      code = c
+    }) as typeof Exit.exit
+    chalk.level = 0
+    for (const s of ttyStreams()) Object.defineProperty(s, 'isTTY', { value: false, configurable: true, writable: true })
+
+    const realStdoutWrite = process.stdout.write
+    const out = await captureOutput(
+      async () => {
+        const unpass = passRunnerFrames(realStdoutWrite)
+        try {
+          return await run(args, { root: ROOT }) // a fresh Config each run (~10 ms): run() given a loaded Config reloads it and loses commands
+        } catch (err) {
+          if (err instanceof ProcessExit) code = err.exitCode
+          else await handle(err as Error) // prints as the binary does; sets `code` through the stubbed Exit
+          throw err
+        } finally {
+          unpass()
+        }
+      },
+      { testNodeEnv: process.env.NODE_ENV ?? 'production' },
+    )
+    const exit = code ?? (typeof process.exitCode === 'number' ? process.exitCode : 0)
+    return {
+      code: exit,
+      stdout: out.stdout,
+      stderr: out.stderr,
+      result: out.result,
+      error: out.error,
+      json<T>() {
+        try {
+          return JSON.parse(out.stdout) as T
+        } catch {
+          throw new Error(`not JSON (exit ${exit}):\n${out.stdout}\n${out.stderr}`)
+        }
+      },
+    }
+  } finally {
+    process.chdir(saved.cwd)
+    for (const k of Object.keys(process.env)) if (!(k in saved.env)) delete process.env[k]
+    Object.assign(process.env, saved.env)
+    process.argv = saved.argv
+    process.exitCode = saved.exitCode
+    process.exit = saved.exit
+    Exit.exit = saved.handleExit
+    chalk.level = saved.chalkLevel
+    ttyStreams().forEach((s, i) => {
+      const d = saved.tty[i]
+      if (d) Object.defineProperty(s, 'isTTY', d)
+      else delete (s as { isTTY?: boolean }).isTTY
+    })
+    signalNames.forEach((sig, i) => {
+      for (const l of process.listeners(sig)) if (!saved.signals[i]!.includes(l)) process.removeListener(sig, l)
+    })
+  }
+}
+
+/** A getter: process.stdin is created on first use, which files that never run in-process need not pay. */
+const ttyStreams = (): (NodeJS.ReadStream | NodeJS.WriteStream)[] => [process.stdin, process.stdout, process.stderr]
+const signalNames: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']
+
+/**
+ * Under `node --test` this process reports to the runner by writing v8-serialised frames to stdout, from a
+ * stream, at any moment — also while a command's output is being captured. Swallowing them loses test
+ * events; so frames (Buffers opening with the v8 serialiser's 0xFF header, never a UTF-8 text's first byte)
+ * go past captureOutput's mock to the real stdout. Returns the undo.
+ */
+function passRunnerFrames(real: typeof process.stdout.write): () => void {
+  const mock = process.stdout.write
+  process.stdout.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]) {
+    const frame = chunk instanceof Uint8Array && chunk[0] === 0xff
+    return (frame ? real : mock).apply(this, [chunk, ...rest] as Parameters<typeof mock>)
+  } as typeof process.stdout.write
+  return () => {
+    process.stdout.write = mock
   }
 }
