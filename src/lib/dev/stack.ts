@@ -19,7 +19,7 @@ import { DEFAULTS, type BanOptions, type ProxyOptions } from '../proxy/options.j
 import { startProxy, type ProxyHandle } from '../proxy/server.js'
 import { ANVIL_DEV_KEYS, startAnvil, type AnvilHandle } from './anvil.js'
 import { EMBEDDED_BROKER_LACKS, startEmbeddedBroker, type EmbeddedBrokerHandle } from './embedded-broker.js'
-import { findMosquitto, startMosquitto, type MosquittoHandle } from './mosquitto.js'
+import { findMosquitto, startMosquitto, type MosquittoHandle, type MosquittoLookup } from './mosquitto.js'
 import { portIsFree } from './ports.js'
 
 export const DEMO_TOPIC = 'demo/hello'
@@ -52,6 +52,8 @@ export interface DevStackOptions {
    * force one; or the mqtt:// URL of a broker that is already running.
    */
   broker?: DevBrokerChoice
+  /** Where to look for mosquitto [default: the PATH, then /usr/sbin, /usr/local/sbin, /opt/homebrew/sbin]. */
+  mosquittoLookup?: MosquittoLookup
   /** Keep the proxy's journal and anchor it [default: true], in dir/dev/proxy. */
   journal?: boolean
   /** The anchoring/reporting period [default: DEV_PERIOD_MS]. */
@@ -129,19 +131,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
   if (proxyPort !== 0 && !(await portIsFree(proxyPort, proxyHost))) throw portBusy('proxy', proxyHost, proxyPort, '--port')
   if (anvilPort !== 0 && !(await portIsFree(anvilPort, '127.0.0.1'))) throw portBusy('anvil', '127.0.0.1', anvilPort, '--anvil-port')
 
-  const broker = opts.broker ?? 'auto'
-  const mosquittoBinary = broker === 'auto' || broker === 'mosquitto' ? findMosquitto() : undefined
-  if (broker === 'mosquitto' && !mosquittoBinary) {
-    throw new FlytrapError('mosquitto is not installed (not on the PATH, nor in /usr/sbin or /usr/local/sbin)', {
-      exit: 'config',
-      code: 'FLYTRAP_NO_BROKER',
-      suggestions: ['install it (`apt-get install mosquitto`), or use the embedded broker: --broker embedded'],
-    })
-  }
-  if (broker !== 'auto' && broker !== 'mosquitto' && broker !== 'embedded' && !/^mqtts?:\/\//.test(broker)) {
-    throw new FlytrapError(`--broker ${broker}: expected embedded, mosquitto or an mqtt://host:port URL`, { exit: 'usage' })
-  }
-
+  const chosen = chooseDevBroker(opts.broker ?? 'auto', opts.mosquittoLookup)
   const stateFile = opts.persist === false ? undefined : join(dir, 'dev', 'anvil-state.json')
   const periodMs = opts.periodMs ?? DEV_PERIOD_MS
   const dataDir = opts.journal === false ? null : join(dir, 'dev', 'proxy')
@@ -212,15 +202,15 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     let brokerKind: DevStack['brokerKind']
     let brokerName: string
     let brokerLacks: string[] = []
-    if (mosquittoBinary) {
+    if (chosen.kind === 'mosquitto') {
       step('starting mosquitto')
-      const m = await startMosquitto({ port: 0, binary: mosquittoBinary })
+      const m = await startMosquitto({ port: 0, binary: chosen.binary })
       mosquitto = m
       cleanup.push(() => m.stop())
       brokerUrl = m.url
       brokerKind = 'mosquitto'
-      brokerName = `mosquitto (${mosquittoBinary})`
-    } else if (broker === 'auto' || broker === 'embedded') {
+      brokerName = `mosquitto (${chosen.binary})`
+    } else if (chosen.kind === 'embedded') {
       step('starting the embedded broker (aedes)')
       const e = await startEmbeddedBroker({ port: 0 })
       embedded = e
@@ -230,9 +220,9 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
       brokerName = `${e.name} (embedded, in this process)`
       brokerLacks = [...EMBEDDED_BROKER_LACKS]
     } else {
-      brokerUrl = broker
+      brokerUrl = chosen.url
       brokerKind = 'external'
-      brokerName = broker
+      brokerName = chosen.url
     }
 
     // The proxy as `proxy start` runs it: every decision journaled before it is acknowledged, every chain
@@ -308,6 +298,23 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     await stopAll().catch(() => {})
     throw err
   }
+}
+
+/** --broker: mosquitto whenever it is installed (auto) or asked for, the embedded broker otherwise or when asked for, or a URL. */
+export function chooseDevBroker(choice: DevBrokerChoice, lookup: MosquittoLookup = {}): { kind: 'mosquitto'; binary: string } | { kind: 'embedded' } | { kind: 'external'; url: string } {
+  if (choice === 'embedded') return { kind: 'embedded' }
+  if (choice === 'auto' || choice === 'mosquitto') {
+    const binary = findMosquitto(lookup)
+    if (binary) return { kind: 'mosquitto', binary }
+    if (choice === 'auto') return { kind: 'embedded' }
+    throw new FlytrapError('mosquitto is not installed (not on the PATH, nor in /usr/sbin or /usr/local/sbin)', {
+      exit: 'config',
+      code: 'FLYTRAP_NO_BROKER',
+      suggestions: ['install it (`apt-get install mosquitto`), or use the embedded broker: --broker embedded'],
+    })
+  }
+  if (/^mqtts?:\/\/[^/]+/.test(choice)) return { kind: 'external', url: choice }
+  throw new FlytrapError(`--broker ${choice}: expected auto, embedded, mosquitto or an mqtt://host:port URL`, { exit: 'usage' })
 }
 
 function waitForSync(proxy: ProxyHandle, timeoutMs: number): Promise<boolean> {

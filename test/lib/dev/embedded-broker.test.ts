@@ -5,12 +5,15 @@
  */
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import mqtt from 'mqtt'
 import { EMBEDDED_BROKER_LACKS, EMBEDDED_BROKER_VERSION, startEmbeddedBroker } from '../../../src/lib/dev/embedded-broker.js'
 import { portIsFree } from '../../../src/lib/dev/ports.js'
+import { chooseDevBroker } from '../../../src/lib/dev/stack.js'
+import { ExitCode, FlytrapError } from '../../../src/lib/errors.js'
 
 describe('startEmbeddedBroker', () => {
   test('the installed aedes is the pinned release', () => {
@@ -47,5 +50,26 @@ describe('startEmbeddedBroker', () => {
       await b.stop()
     }
     assert.equal(await portIsFree(b.port, '127.0.0.1'), true)
+  })
+})
+
+describe('chooseDevBroker (flytrap dev --broker)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flytrap-broker-choice-'))
+  const fake = join(dir, 'mosquitto')
+  writeFileSync(fake, '#!/bin/sh\n', { mode: 0o755 })
+  const none = { searchPath: join(dir, 'nothing-here'), fallbacks: [] }
+  const installed = { searchPath: dir, fallbacks: [] }
+
+  test('auto: mosquitto whenever it is installed, else the embedded broker', () => {
+    assert.deepEqual(chooseDevBroker('auto', installed), { kind: 'mosquitto', binary: fake })
+    assert.deepEqual(chooseDevBroker('auto', none), { kind: 'embedded' })
+  })
+
+  test('embedded and URLs are taken as given; mosquitto where there is none is a config error naming the way out', () => {
+    assert.deepEqual(chooseDevBroker('embedded', installed), { kind: 'embedded' })
+    assert.deepEqual(chooseDevBroker('mqtt://127.0.0.1:1884', installed), { kind: 'external', url: 'mqtt://127.0.0.1:1884' })
+    assert.throws(() => chooseDevBroker('mosquitto', none), (e: unknown) => e instanceof FlytrapError && e.exit === ExitCode.config && e.code === 'FLYTRAP_NO_BROKER' && e.suggestions.some((s) => s.includes('--broker embedded')))
+    assert.throws(() => chooseDevBroker('aedes', none), (e: unknown) => e instanceof FlytrapError && e.exit === ExitCode.usage)
+    rmSync(dir, { recursive: true, force: true })
   })
 })
