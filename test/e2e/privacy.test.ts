@@ -269,7 +269,7 @@ describe('privacy on a public chain (proxy CLI, anvil, mosquitto)', () => {
   })
 
   test('with --public-sensitive-lists (permissioned chains) the clear form is used, and says so', async () => {
-    clearLists = await deploy(['--public-sensitive-lists'])
+    clearLists = await deploy(['--public-sensitive-lists', '--force'])
     assert.match(clearLists.runs.deploy!.stderr, /warning: chain 11155111 is public: with --public-sensitive-lists/)
     assert.equal(await new FlyTrapClient(clearLists.address, provider).publicSensitiveLists(), true)
     await traffic(clearLists, join(cwd, 'data-clear'))

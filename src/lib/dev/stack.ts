@@ -1,23 +1,40 @@
 /**
- * The whole FlyTrap stack on one machine, for `flytrap dev`, the bench and the e2e tests: the bundled anvil
- * (state kept in a file so a restart keeps topics and grants), the contract (deployed when the recorded one is
- * missing), dev account #0 as reporter, a demo topic, mosquitto on a free port (or a broker you name), and the
- * proxy in front of it. Everything started here is stopped by stop(), also when start-up fails half way.
+ * The whole FlyTrap stack on one machine, for `flytrap dev`: the bundled anvil (state kept in a file so a
+ * restart keeps topics and grants), the contract (deployed when the recorded one is missing), a dedicated dev
+ * account as the proxy's registered reporter, a demo topic, a broker (mosquitto when installed, else the
+ * embedded aedes, or one you name), and the proxy in front of it — as the product runs: with its journal,
+ * anchoring every short period, and bans lenient enough for a typo. Everything started here is stopped by
+ * stop(), also when start-up fails half way.
  */
-import { mkdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Wallet } from 'ethers'
+import { openAccountability, type Accountability } from '../audit/accountability.js'
 import { connect, deployFlyTrap, FlyTrapClient, type Deployment } from '../chain/client.js'
 import { deploymentFor, flytrapDir, recordDeployment } from '../config/store.js'
 import { FlytrapError } from '../errors.js'
+import { countryOf } from '../geo/lookup.js'
 import { silentLogger, type Logger } from '../log.js'
-import { DEFAULTS, type ProxyOptions } from '../proxy/options.js'
+import { DEFAULTS, type BanOptions, type ProxyOptions } from '../proxy/options.js'
 import { startProxy, type ProxyHandle } from '../proxy/server.js'
 import { ANVIL_DEV_KEYS, startAnvil, type AnvilHandle } from './anvil.js'
-import { startMosquitto, type MosquittoHandle } from './mosquitto.js'
+import { EMBEDDED_BROKER_LACKS, startEmbeddedBroker, type EmbeddedBrokerHandle } from './embedded-broker.js'
+import { findMosquitto, startMosquitto, type MosquittoHandle, type MosquittoLookup } from './mosquitto.js'
 import { portIsFree } from './ports.js'
 
 export const DEMO_TOPIC = 'demo/hello'
+
+/** The dev account the proxy reports, anchors and bans with: the outbox owns its nonces, so nothing else may use it. */
+export const DEV_REPORTER_INDEX = 9
+
+/** Anchors show up in `audit verify` and the UI within a minute or two. */
+export const DEV_PERIOD_MS = 60_000
+
+/** A mistyped credential must not lock the developer out: many failures before a ban, and a short one. */
+export const DEV_BANS: Pick<BanOptions, 'threshold' | 'windowMs' | 'durationMs'> = { threshold: 20, windowMs: 60_000, durationMs: 10_000 }
+
+/** Which broker runs behind the dev proxy: 'mosquitto' (started here), 'embedded' (aedes, in this process), or a URL. */
+export type DevBrokerChoice = 'auto' | 'mosquitto' | 'embedded' | string
 
 export interface DevStackOptions {
   /** Where deployments.json and dev/anvil-state.json live [default: .flytrap in the working directory]. */
@@ -30,8 +47,17 @@ export interface DevStackOptions {
   publicSensitiveLists?: boolean
   /** anvil's port [default: 8545; 0 = any free port]. */
   anvilPort?: number
-  /** Use this broker instead of starting mosquitto. */
-  brokerUrl?: string
+  /**
+   * 'auto' (default): mosquitto when it is installed, else the embedded broker; 'mosquitto' or 'embedded' to
+   * force one; or the mqtt:// URL of a broker that is already running.
+   */
+  broker?: DevBrokerChoice
+  /** Where to look for mosquitto [default: the PATH, then /usr/sbin, /usr/local/sbin, /opt/homebrew/sbin]. */
+  mosquittoLookup?: MosquittoLookup
+  /** Keep the proxy's journal and anchor it [default: true], in dir/dev/proxy. */
+  journal?: boolean
+  /** The anchoring/reporting period [default: DEV_PERIOD_MS]. */
+  periodMs?: number
   /** The proxy's listener [default: 127.0.0.1:1883; port 0 = any free port]. */
   proxyHost?: string
   proxyPort?: number
@@ -62,12 +88,22 @@ export interface DevStack {
   deployBlock: number
   /** The broker the proxy forwards to. */
   brokerUrl: string
+  /** What that broker is: mosquitto started here, the embedded aedes, or the one named by URL. */
+  brokerKind: 'mosquitto' | 'embedded' | 'external'
+  /** e.g. "mosquitto 2.0.11 (/usr/sbin/mosquitto)", "aedes 2.0.0-beta.1 (embedded)", or the URL. */
+  brokerName: string
+  /** What the broker lacks that FlyTrap's users may expect (empty for mosquitto and external brokers). */
+  brokerLacks: string[]
   /** mqtt://host:port of the proxy, the address devices use. */
   proxyUrl: string
   proxy: ProxyHandle
   devKeys: DevKey[]
-  /** Reporter account (dev #0; also the contract admin and demo topic owner). */
+  /** The proxy's reporter account (dev #9, used by nothing else). */
   reporter: string
+  /** Where the proxy keeps its journal, outbox and reporting state (null without a journal). */
+  dataDir: string | null
+  periodMs: number
+  bans: typeof DEV_BANS
   /** What happened on this start. */
   deployed: boolean
   demoCreated: boolean
@@ -76,6 +112,8 @@ export interface DevStack {
   stateFile?: string
   anvil: AnvilHandle
   mosquitto?: MosquittoHandle
+  embedded?: EmbeddedBrokerHandle
+  accountability?: Accountability
   /** Stops the proxy, mosquitto and anvil (which saves its state). Safe to call twice. */
   stop(): Promise<void>
 }
@@ -93,11 +131,16 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
   if (proxyPort !== 0 && !(await portIsFree(proxyPort, proxyHost))) throw portBusy('proxy', proxyHost, proxyPort, '--port')
   if (anvilPort !== 0 && !(await portIsFree(anvilPort, '127.0.0.1'))) throw portBusy('anvil', '127.0.0.1', anvilPort, '--anvil-port')
 
+  const chosen = chooseDevBroker(opts.broker ?? 'auto', opts.mosquittoLookup)
   const stateFile = opts.persist === false ? undefined : join(dir, 'dev', 'anvil-state.json')
+  const periodMs = opts.periodMs ?? DEV_PERIOD_MS
+  const dataDir = opts.journal === false ? null : join(dir, 'dev', 'proxy')
   if (stateFile) {
     if (opts.fresh) rmSync(stateFile, { force: true })
     mkdirSync(join(dir, 'dev'), { recursive: true })
   }
+  // A journal anchors to one contract: a new chain starts a new journal.
+  if (dataDir && opts.fresh) rmSync(dataDir, { recursive: true, force: true })
 
   const cleanup: (() => Promise<void>)[] = []
   const stopAll = async () => {
@@ -126,6 +169,8 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     let deployed = false
     if (!deployment || (await provider.getCode(deployment.address)) === '0x') {
       step('deploying the FlyTrap contract')
+      // The old journal was anchored to a contract that is gone (the chain was reset): it cannot verify any more.
+      if (dataDir && existsSync(dataDir)) rmSync(dataDir, { recursive: true, force: true })
       const d = await deployFlyTrap(admin, { publicSensitiveLists: opts.publicSensitiveLists === true })
       deployment = { chainId: d.chainId, address: d.address, block: d.block, txHash: d.txHash, deployedAt: d.deployedAt }
       recordDeployment(deployment, dir)
@@ -133,10 +178,12 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     }
     const asAdmin = new FlyTrapClient(deployment.address, admin)
 
-    if (!(await asAdmin.isReporter(admin.address))) {
-      step(`registering ${admin.address} (dev account #0) as reporter`)
-      await asAdmin.addReporter(admin.address, 'flytrap dev')
+    const reporterWallet = new Wallet(DEV_KEYS[DEV_REPORTER_INDEX]!.privateKey, provider)
+    if (!(await asAdmin.isReporter(reporterWallet.address))) {
+      step(`registering ${reporterWallet.address} (dev account #${DEV_REPORTER_INDEX}) as the proxy's reporter`)
+      await asAdmin.addReporter(reporterWallet.address, 'flytrap dev proxy')
     }
+    const asReporter = new FlyTrapClient(deployment.address, reporterWallet)
 
     let demoCreated = false
     if (opts.demo !== false && !(await asAdmin.topic(DEMO_TOPIC))) {
@@ -150,13 +197,42 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     }
 
     let mosquitto: MosquittoHandle | undefined
-    let brokerUrl = opts.brokerUrl
-    if (!brokerUrl) {
+    let embedded: EmbeddedBrokerHandle | undefined
+    let brokerUrl: string
+    let brokerKind: DevStack['brokerKind']
+    let brokerName: string
+    let brokerLacks: string[] = []
+    if (chosen.kind === 'mosquitto') {
       step('starting mosquitto')
-      const m = await startMosquitto({ port: 0 })
+      const m = await startMosquitto({ port: 0, binary: chosen.binary })
       mosquitto = m
       cleanup.push(() => m.stop())
       brokerUrl = m.url
+      brokerKind = 'mosquitto'
+      brokerName = `mosquitto (${chosen.binary})`
+    } else if (chosen.kind === 'embedded') {
+      step('starting the embedded broker (aedes)')
+      const e = await startEmbeddedBroker({ port: 0 })
+      embedded = e
+      cleanup.push(() => e.stop())
+      brokerUrl = e.url
+      brokerKind = 'embedded'
+      brokerName = `${e.name} (embedded, in this process)`
+      brokerLacks = [...EMBEDDED_BROKER_LACKS]
+    } else {
+      brokerUrl = chosen.url
+      brokerKind = 'external'
+      brokerName = chosen.url
+    }
+
+    // The proxy as `proxy start` runs it: every decision journaled before it is acknowledged, every chain
+    // write (anchors, reports, bans) through the one outbox of the reporter key.
+    let accountability: Accountability | undefined
+    if (dataDir) {
+      step(`opening the journal in ${dataDir}`)
+      const a = await openAccountability({ dataDir, periodMs, reporter: asReporter, countryOf, logger: opts.logger ?? silentLogger })
+      accountability = a
+      cleanup.push(() => a.stop())
     }
 
     step(`starting the proxy on ${proxyHost}:${proxyPort}`)
@@ -165,7 +241,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     try {
       proxy = await startProxy({
         ...DEFAULTS,
-        bans: { ...DEFAULTS.bans },
+        bans: { ...DEFAULTS.bans, ...DEV_BANS },
         limits: { ...DEFAULTS.limits },
         pollIntervalMs: 500,
         logger: opts.logger ?? silentLogger,
@@ -173,7 +249,9 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
         listeners: opts.proxy?.listeners ?? [{ listen }],
         upstream: { url: brokerUrl },
         contract: new FlyTrapClient(deployment.address, provider),
-        reporter: asAdmin,
+        reporter: accountability?.outbox ?? asReporter,
+        durable: accountability?.durable,
+        decisionDeliveries: accountability ? 'sensitive' : undefined,
         chainId,
         fromBlock: deployment.block,
       })
@@ -183,6 +261,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     }
     const running = proxy
     cleanup.push(() => running.close({ graceMs: 2_000 }))
+    await accountability?.attach(proxy)
 
     step('waiting for the first policy sync')
     const synced = await waitForSync(proxy, opts.syncTimeoutMs ?? 15_000)
@@ -195,22 +274,47 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
       contract: deployment.address,
       deployBlock: deployment.block,
       brokerUrl,
+      brokerKind,
+      brokerName,
+      brokerLacks,
       proxyUrl: `mqtt://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`,
       proxy,
       devKeys: DEV_KEYS,
-      reporter: admin.address,
+      reporter: reporterWallet.address,
+      dataDir,
+      periodMs,
+      bans: DEV_BANS,
       deployed,
       demoCreated,
       synced,
       stateFile,
       anvil,
       mosquitto,
+      embedded,
+      accountability,
       stop: () => (stopping ??= stopAll()),
     }
   } catch (err) {
     await stopAll().catch(() => {})
     throw err
   }
+}
+
+/** --broker: mosquitto whenever it is installed (auto) or asked for, the embedded broker otherwise or when asked for, or a URL. */
+export function chooseDevBroker(choice: DevBrokerChoice, lookup: MosquittoLookup = {}): { kind: 'mosquitto'; binary: string } | { kind: 'embedded' } | { kind: 'external'; url: string } {
+  if (choice === 'embedded') return { kind: 'embedded' }
+  if (choice === 'auto' || choice === 'mosquitto') {
+    const binary = findMosquitto(lookup)
+    if (binary) return { kind: 'mosquitto', binary }
+    if (choice === 'auto') return { kind: 'embedded' }
+    throw new FlytrapError('mosquitto is not installed (not on the PATH, nor in /usr/sbin or /usr/local/sbin)', {
+      exit: 'config',
+      code: 'FLYTRAP_NO_BROKER',
+      suggestions: ['install it (`apt-get install mosquitto`), or use the embedded broker: --broker embedded'],
+    })
+  }
+  if (/^mqtts?:\/\/[^/]+/.test(choice)) return { kind: 'external', url: choice }
+  throw new FlytrapError(`--broker ${choice}: expected auto, embedded, mosquitto or an mqtt://host:port URL`, { exit: 'usage' })
 }
 
 function waitForSync(proxy: ProxyHandle, timeoutMs: number): Promise<boolean> {
