@@ -4,12 +4,12 @@ import { fileURLToPath } from 'node:url'
 import { Flags } from '@oclif/core'
 import { ChainCommand } from '../../lib/cli/base.js'
 import { rawRpc } from '../../lib/chain/client.js'
-import { deploymentFor } from '../../lib/config/store.js'
+import { deploymentFor } from '../../lib/config/project-dir.js'
 import { readReasons } from '../../lib/config/reasons.js'
 import { FlytrapError, usageError } from '../../lib/errors.js'
 import { journalDir } from '../../lib/audit/journal-files.js'
 import { ChainIndex } from '../../lib/web/chain-index.js'
-import { startWebServer } from '../../lib/web/server.js'
+import { startWebServer } from '../../lib/web/http-server.js'
 
 /** What --json prints, one line, once the server answers. */
 export interface AuditServeResult {

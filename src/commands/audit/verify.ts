@@ -5,7 +5,7 @@ import { chalk, record, table } from '../../lib/cli/output.js'
 import type { FlyTrapClient } from '../../lib/chain/client.js'
 import { parseAddress, parseWhen } from '../../lib/chain/codec.js'
 import { parseDurationMs } from '../../lib/proxy/cli-options.js'
-import { deploymentFor, flytrapDir } from '../../lib/config/store.js'
+import { deploymentFor, flytrapDir } from '../../lib/config/project-dir.js'
 import { ExitCode, FlytrapError } from '../../lib/errors.js'
 import { verifyEntry, verifyJournal, type EntryCheck, type PeriodStatus, type VerifyReport } from '../../lib/audit/verify.js'
 

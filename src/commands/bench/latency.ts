@@ -4,7 +4,7 @@ import { ChainCommand } from '../../lib/cli/base.js'
 import { table } from '../../lib/cli/output.js'
 import { latencyChart } from '../../lib/bench/chart.js'
 import { OPS, runLatencyBench, type LatencyResult, type LatencyTargets, type Op, type TargetName } from '../../lib/bench/latency.js'
-import { BENCH_TOPIC, startBenchStack, type BenchStack } from '../../lib/bench/stack.js'
+import { BENCH_TOPIC, startBenchStack, type BenchStack } from '../../lib/bench/bench-stack.js'
 import { parseTarget } from '../../lib/bench/targets.js'
 import { FlytrapError, usageError } from '../../lib/errors.js'
 

@@ -4,7 +4,7 @@ import { ChainCommand } from '../../lib/cli/base.js'
 import { table } from '../../lib/cli/output.js'
 import { scaleChart } from '../../lib/bench/chart.js'
 import { runScaleBench, type ScaleResult } from '../../lib/bench/scale.js'
-import { startBenchStack } from '../../lib/bench/stack.js'
+import { startBenchStack } from '../../lib/bench/bench-stack.js'
 import { parseLevels } from '../../lib/bench/targets.js'
 
 export interface BenchScaleResult extends ScaleResult {

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core'
 import { ChainCommand } from '../../lib/cli/base.js'
 import { record } from '../../lib/cli/output.js'
 import { deployFlyTrap, type Deployment } from '../../lib/chain/client.js'
-import { deploymentFor, recordDeployment } from '../../lib/config/store.js'
+import { deploymentFor, recordDeployment } from '../../lib/config/project-dir.js'
 import { FlytrapError } from '../../lib/errors.js'
 
 export interface ContractDeployResult {

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path'
 import { Flags } from '@oclif/core'
 import { Wallet } from 'ethers'
 import { BaseCommand } from '../../lib/cli/base.js'
-import { flytrapDir } from '../../lib/config/store.js'
+import { flytrapDir } from '../../lib/config/project-dir.js'
 import { FlytrapError } from '../../lib/errors.js'
 
 export interface DeviceKeygenResult {

@@ -3,7 +3,7 @@ import { ChainCommand } from '../../lib/cli/base.js'
 import { record, table } from '../../lib/cli/output.js'
 import { memberJson, topicJson, type MemberJson, type TopicJson } from '../../lib/chain/json.js'
 import { FlytrapError } from '../../lib/errors.js'
-import { deploymentFor } from '../../lib/config/store.js'
+import { deploymentFor } from '../../lib/config/project-dir.js'
 
 export interface TopicShowResult {
   topic: TopicJson

@@ -12,7 +12,7 @@ import { openJournal, type Journal } from './journal.js'
 import { openOutbox, type IntentSink, type Outbox } from '../chain/outbox.js'
 import type { DecisionEvent, ProxyEventSource } from '../policy/types.js'
 import { createRecorder, type JournalDeliveries, type JournalSync, type Recorder } from './recorder.js'
-import { startReporting, type Reporting } from './reporting.js'
+import { startReporting, type Reporting } from './period-reporter.js'
 
 /** What the reporting needs of an outbox: the local one, or (in cluster workers) one that forwards over IPC. */
 export interface AccountabilityOptions {

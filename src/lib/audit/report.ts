@@ -38,7 +38,7 @@ import { proveEntries, type AnchorLike } from './proofs.js'
 import { membersRecords } from './sensitive-members.js'
 import { displayReason, type ReasonDisclosure } from '../chain/reasons.js'
 import { verifyJournal } from './verify.js'
-import { CONNECT_TOPIC, OTHER_TOPIC } from './reporting.js'
+import { CONNECT_TOPIC, OTHER_TOPIC } from './period-reporter.js'
 import type { AuditReport, ReportRow, RowGrant } from './report-rows.js'
 
 export type ReportFormat = 'table' | 'json' | 'csv'

@@ -9,7 +9,7 @@ import type { JournalEntry } from './entry.js'
 export const CONNECT_TOPIC = '$connect'
 export const OTHER_TOPIC = '$other'
 
-/** Bounds on what one tally keeps in memory; reports are capped lower (reporting.ts). */
+/** Bounds on what one tally keeps in memory; reports are capped lower (period-reporter.ts). */
 export const TALLY_LIMITS = { topics: 256, addresses: 1_000, deniedNames: 1_024 } as const
 
 export interface SensitiveTally {

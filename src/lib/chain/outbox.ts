@@ -22,7 +22,7 @@
  *
  * Cost. Every transaction is paid by the reporter wallet. The outbox itself never multiplies writes: one
  * intent is one transaction (plus same-nonce fee bumps, of which at most one is mined). Rate limits live in
- * the callers (reporting.ts, BanReporter), which bound the intents per period whatever the traffic.
+ * the callers (period-reporter.ts, BanReporter), which bound the intents per period whatever the traffic.
  */
 import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'

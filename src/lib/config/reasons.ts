@@ -10,7 +10,7 @@ import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, rea
 import { join } from 'node:path'
 import { syncDir } from '../fs/durable.js'
 import { checkReason, type ReasonDisclosure } from '../chain/reasons.js'
-import { flytrapDir } from './store.js'
+import { flytrapDir } from './project-dir.js'
 
 export const REASONS_FILE = 'reasons.jsonl'
 

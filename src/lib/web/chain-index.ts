@@ -20,7 +20,7 @@ import { bannedAddress, decodeLogs, eventText, REPORTER_ONLY, type ChainEvent, t
 import { ReporterHistory } from '../chain/reporters.js'
 import { displayReason, parseReason, type ReasonDisclosure } from '../chain/reasons.js'
 import { blockTime, deploymentBlock } from '../audit/blocks.js'
-import { CONNECT_TOPIC, OTHER_TOPIC } from '../audit/reporting.js'
+import { CONNECT_TOPIC, OTHER_TOPIC } from '../audit/period-reporter.js'
 import { verifyJournal } from '../audit/verify.js'
 import {
   activityOf,
