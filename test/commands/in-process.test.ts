@@ -5,6 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { join } from 'node:path'
 import { Wallet } from 'ethers'
 import { ANVIL_DEV_KEYS } from '../../src/lib/dev/anvil.js'
@@ -58,4 +59,23 @@ test('overlapping runs are serialised: each gets its own output', async () => {
   const runs = await Promise.all(['one', 'two', 'three'].map((id) => runInProcess(['device', 'sign', '--key', ANVIL_DEV_KEYS[1]!, '--client-id', id, ...OFFLINE, '--json'])))
   assert.deepEqual(runs.map((r) => r.json<{ clientId: string }>().clientId), ['one', 'two', 'three'])
   assert.deepEqual(runs.map((r) => (r.result as { clientId: string }).clientId), ['one', 'two', 'three'])
+})
+
+test('a run stuck waiting fails after timeoutMs, gives the process back, and holds neither the next run nor the exit', async () => {
+  // A "node" that accepts and never answers: the command waits on it (its own request timeout is minutes).
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((s) => sockets.add(s))
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const rpc = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`
+  const here = process.cwd()
+  try {
+    await assert.rejects(runInProcess(['topic', 'list', '--rpc', rpc, '--contract', OFFLINE[3]!], { cwd: tempCwd(), env: { FLYTRAP_RPC: 'set for the run' }, timeoutMs: 1_500 }), /timed out in-process after 1500 ms/)
+    assert.equal(process.cwd(), here)
+    assert.equal(process.env.FLYTRAP_RPC, undefined)
+    const next = await runInProcess(['device', 'sign', '--key', ANVIL_DEV_KEYS[1]!, '--client-id', 'after', ...OFFLINE, '--json'])
+    assert.equal(next.json<{ clientId: string }>().clientId, 'after', 'the next run runs, and its output is captured')
+  } finally {
+    for (const s of sockets) s.destroy()
+    server.close()
+  }
 })

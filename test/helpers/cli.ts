@@ -187,13 +187,51 @@ class ProcessExit extends Error {
   }
 }
 
-export function runInProcess(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<InProcessRun> {
-  const next = queue.then(() => runIsolated(args, opts))
+type InProcessOpts = { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number }
+
+/**
+ * A run that outlives `timeoutMs` (60 s, as runCli) fails the test, like runCli's kill: the process-global
+ * state is given back at once, and the timers the run started are cleared, so a command stuck waiting
+ * (e.g. polling for a receipt) neither holds the next runs nor keeps the test file from exiting.
+ */
+export function runInProcess(args: string[], opts: InProcessOpts = {}): Promise<InProcessRun> {
+  const next = queue.then(() => withTimeout(args, opts))
   queue = next.catch(() => undefined)
   return next
 }
 
-async function runIsolated(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> }): Promise<InProcessRun> {
+async function withTimeout(args: string[], opts: InProcessOpts): Promise<InProcessRun> {
+  const timers = new Set<NodeJS.Timeout>()
+  const { setTimeout: st, setInterval: si } = globalThis
+  const track = <F extends typeof setTimeout | typeof setInterval>(f: F) =>
+    ((...a: Parameters<F>) => {
+      const t = (f as (...x: unknown[]) => NodeJS.Timeout)(...a)
+      timers.add(t)
+      return t
+    }) as unknown as F
+  globalThis.setTimeout = track(st)
+  globalThis.setInterval = track(si)
+  let restore: (() => void) | undefined
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      runIsolated(args, opts, (r) => (restore = r)),
+      new Promise<never>((_, reject) => {
+        timer = st(() => {
+          restore?.()
+          for (const t of timers) clearTimeout(t)
+          reject(new Error(`flytrap ${args.join(' ')} timed out in-process after ${opts.timeoutMs ?? 60_000} ms`))
+        }, opts.timeoutMs ?? 60_000)
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+    globalThis.setTimeout = st
+    globalThis.setInterval = si
+  }
+}
+
+async function runIsolated(args: string[], opts: InProcessOpts, onRestore: (restore: () => void) => void): Promise<InProcessRun> {
   if (!existsSync(join(ROOT, 'dist', 'commands'))) throw new Error('runInProcess needs dist/: run `npm run build`')
   const saved = {
     cwd: process.cwd(),
@@ -205,7 +243,34 @@ async function runIsolated(args: string[], opts: { cwd?: string; env?: Record<st
     chalkLevel: chalk.level,
     tty: ttyStreams().map((s) => Object.getOwnPropertyDescriptor(s, 'isTTY')),
     signals: signalNames.map((sig) => process.listeners(sig)),
+    stdoutWrite: process.stdout.write,
+    stderrWrite: process.stderr.write,
   }
+  let restored = false
+  // Once: at the end of the run, or at its timeout (then the abandoned run's own end restores nothing).
+  const restore = () => {
+    if (restored) return
+    restored = true
+    process.chdir(saved.cwd)
+    for (const k of Object.keys(process.env)) if (!(k in saved.env)) delete process.env[k]
+    Object.assign(process.env, saved.env)
+    process.argv = saved.argv
+    process.exitCode = saved.exitCode
+    process.exit = saved.exit
+    Exit.exit = saved.handleExit
+    chalk.level = saved.chalkLevel
+    ttyStreams().forEach((s, i) => {
+      const d = saved.tty[i]
+      if (d) Object.defineProperty(s, 'isTTY', d)
+      else delete (s as { isTTY?: boolean }).isTTY
+    })
+    signalNames.forEach((sig, i) => {
+      for (const l of process.listeners(sig)) if (!saved.signals[i]!.includes(l)) process.removeListener(sig, l)
+    })
+    process.stdout.write = saved.stdoutWrite
+    process.stderr.write = saved.stderrWrite
+  }
+  onRestore(restore)
   let code: number | undefined
   try {
     for (const [k, v] of Object.entries({ NO_COLOR: '1', FORCE_COLOR: '0', ...opts.env })) {
@@ -233,14 +298,15 @@ async function runIsolated(args: string[], opts: { cwd?: string; env?: Record<st
           return await run(args, { root: ROOT }) // a fresh Config each run (~10 ms): run() given a loaded Config reloads it and loses commands
         } catch (err) {
           if (err instanceof ProcessExit) code = err.exitCode
-          else await handle(err as Error) // prints as the binary does; sets `code` through the stubbed Exit
+          else if (!restored) await handle(err as Error) // prints as the binary does; sets `code` through the stubbed Exit (real again once abandoned)
           throw err
         } finally {
-          unpass()
+          if (!restored) unpass()
         }
       },
       { testNodeEnv: process.env.NODE_ENV ?? 'production' },
     )
+    if (restored) process.exitCode = saved.exitCode // abandoned at its timeout: what it set since is not the test file's exit
     const exit = code ?? (typeof process.exitCode === 'number' ? process.exitCode : 0)
     return {
       code: exit,
@@ -257,22 +323,7 @@ async function runIsolated(args: string[], opts: { cwd?: string; env?: Record<st
       },
     }
   } finally {
-    process.chdir(saved.cwd)
-    for (const k of Object.keys(process.env)) if (!(k in saved.env)) delete process.env[k]
-    Object.assign(process.env, saved.env)
-    process.argv = saved.argv
-    process.exitCode = saved.exitCode
-    process.exit = saved.exit
-    Exit.exit = saved.handleExit
-    chalk.level = saved.chalkLevel
-    ttyStreams().forEach((s, i) => {
-      const d = saved.tty[i]
-      if (d) Object.defineProperty(s, 'isTTY', d)
-      else delete (s as { isTTY?: boolean }).isTTY
-    })
-    signalNames.forEach((sig, i) => {
-      for (const l of process.listeners(sig)) if (!saved.signals[i]!.includes(l)) process.removeListener(sig, l)
-    })
+    restore()
   }
 }
 
