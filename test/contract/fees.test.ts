@@ -2,7 +2,7 @@ import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseEther } from 'ethers'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
-import type { FlyTrapClient } from '../../src/lib/chain/client.js'
+import { waitForReceipt, type FlyTrapClient } from '../../src/lib/chain/client.js'
 import { FOREVER, topicId, type RoleMask } from '../../src/lib/chain/codec.js'
 import { ZERO_ADDRESS, blockTime, eventOf, expectRevert, failure, randomAddress, topicArgs } from './_helpers.js'
 
@@ -247,7 +247,7 @@ describe('withdraw to a contract that rejects ETH', () => {
 
   before(async () => {
     const tx = await fx.wallet(0).sendTransaction({ data: INIT })
-    const receipt = await tx.wait()
+    const receipt = await waitForReceipt(tx)
     assert.ok(receipt?.contractAddress)
     rejecter = receipt.contractAddress
   })

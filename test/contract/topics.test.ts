@@ -2,7 +2,7 @@ import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseEther, parseUnits, toUtf8Bytes } from 'ethers'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
-import { chainError, type FlyTrapClient, type TxResult } from '../../src/lib/chain/client.js'
+import { chainError, waitForReceipt, type FlyTrapClient, type TxResult } from '../../src/lib/chain/client.js'
 import { FOREVER, encodeCountries, topicId } from '../../src/lib/chain/codec.js'
 import { FlytrapError } from '../../src/lib/errors.js'
 import { ZERO_ADDRESS, expectRevert, hex, plain, randomAddress, topicArgs } from './_helpers.js'
@@ -29,7 +29,7 @@ async function add(c: FlyTrapClient, args: ReturnType<typeof topicArgs>): Promis
 async function raw(c: FlyTrapClient, method: string, ...args: unknown[]): Promise<void> {
   try {
     const tx = await c.contract.getFunction(method).send(...args)
-    await tx.wait()
+    await waitForReceipt(tx)
   } catch (err) {
     throw chainError(err, method)
   }
@@ -314,7 +314,7 @@ describe('retirement after 255 generations', () => {
       await addFn.send(name, 0n, 0n, 0, 0, '0x', 'churn', overrides())
       last = await removeFn.send(name, 'churn', overrides())
     }
-    assert.equal((await last?.wait())?.status, 1)
+    assert.equal((last && (await waitForReceipt(last)))?.status, 1)
     assert.equal((await alice.contract.getFunction('topic').staticCall(name)).gen, 255n)
     await expectRevert(add(alice, topicArgs(name)), 'NameRetired', [topicId(name)])
     assert.equal(await alice.topic(name), null)

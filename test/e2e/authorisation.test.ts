@@ -17,7 +17,7 @@ import type { ProxyHandle } from '../../src/lib/proxy/server.js'
 import type { Packet, PublishPacket } from '../../src/lib/mqtt/packets.js'
 import { ConnackReturnCode, ReasonCode, SUBACK_FAILURE_V4 } from '../../src/lib/mqtt/reason-codes.js'
 import { e2eFixture, type E2E } from '../helpers/stack.js'
-import { addressOfKey, freshDeviceKey, inbox, publishCode, subscribeCodes } from '../helpers/mqtt.js'
+import { addressOfKey, freshDeviceKey, inbox, publish, publishCode, subscribeCodes } from '../helpers/mqtt.js'
 import { rawMqttConnect, type RawConnectOptions, type RawMqtt } from '../helpers/mqtt-raw.js'
 import { sleep, waitFor } from '../helpers/wait.js'
 import { PUB, SUB, BOTH, topicArgs } from '../helpers/topics.js'
@@ -85,7 +85,7 @@ describe('authorisation', () => {
     return r
   }
   /** Publishes straight to mosquitto, as a trusted backend service would. */
-  const direct = (topic: string, payload: string, qos: 0 | 1 | 2 = 1, retain = false) => backend.publishAsync(topic, payload, { qos, retain })
+  const direct = (topic: string, payload: string, qos: 0 | 1 | 2 = 1, retain = false) => publish(backend, topic, payload, { qos, retain })
   const decisionsOf = (p: ProxyHandle = e.proxy) => {
     const list: DecisionEvent[] = []
     p.on('decision', (d: DecisionEvent) => list.push(d))
@@ -121,8 +121,8 @@ describe('authorisation', () => {
       const box = inbox(w)
       assert.deepEqual(await subscribeCodes(w, 'az/pub/#', 2), [2])
       const p = await e.connect({ key: K.pub })
-      await p.publishAsync('az/pub/no', 'q0-refused', { qos: 0 })
-      await p.publishAsync('az/pub/ok', 'q0-allowed', { qos: 0 })
+      await publish(p, 'az/pub/no', 'q0-refused', { qos: 0 })
+      await publish(p, 'az/pub/ok', 'q0-allowed', { qos: 0 })
       await waitFor(() => box.has('az/pub/ok', 'q0-allowed'), 5_000, 'allowed QoS 0 delivery')
       await sleep(300)
       assert.equal(box.has('az/pub/no'), false, 'the refused QoS 0 publish reached the broker')
@@ -200,8 +200,8 @@ describe('authorisation', () => {
       const box = inbox(w)
       assert.deepEqual(await subscribeCodes(w, 'az/pub/#', 2), [2])
       const p = await e.connect({ key: K.pub, version: 4 })
-      for (const qos of [0, 1, 2] as const) await p.publishAsync('az/pub/no', `v4-js-refused-${qos}`, { qos })
-      await p.publishAsync('az/pub/ok', 'v4-js-allowed', { qos: 2 })
+      for (const qos of [0, 1, 2] as const) await publish(p, 'az/pub/no', `v4-js-refused-${qos}`, { qos })
+      await publish(p, 'az/pub/ok', 'v4-js-allowed', { qos: 2 })
       await waitFor(() => box.has('az/pub/ok', 'v4-js-allowed'), 5_000, 'allowed delivery')
       await sleep(300)
       assert.equal(box.has('az/pub/no'), false)

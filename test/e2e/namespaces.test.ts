@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs'
 import mqtt, { type MqttClient } from 'mqtt'
 import solc from 'solc'
 import { ContractFactory, Wallet } from 'ethers'
-import { abi, FlyTrapClient } from '../../src/lib/chain/client.js'
+import { abi, FlyTrapClient, waitForReceipt } from '../../src/lib/chain/client.js'
 import { evmVersion } from '../../src/lib/chain/artifacts/FlyTrap.js'
 import { startMosquitto, type MosquittoHandle } from '../../src/lib/dev/mosquitto.js'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
@@ -132,9 +132,8 @@ describe('namespace squatting, when overlapping registrations reach the chain an
 
     chain = await chainFixture({ deploy: false })
     const deployed = await new ContractFactory(abi, bytecode, chain.wallet(OWNER)).deploy(false)
-    await deployed.waitForDeployment()
+    const deployBlock = (await waitForReceipt(deployed.deploymentTransaction()!))!.blockNumber
     address = await deployed.getAddress()
-    const deployBlock = (await deployed.deploymentTransaction()!.wait())!.blockNumber
     const as = (i: number) => new FlyTrapClient(address, chain.wallet(i))
     for (const name of ['medical/records', 'vault/#']) {
       await as(OWNER).addTopic(topicArgs(name))

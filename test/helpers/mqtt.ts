@@ -5,7 +5,17 @@
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt'
 import { Wallet } from 'ethers'
 import { AUTH_CONTINUE, AUTH_METHOD, connectAuthData, signChallenge, signCredential, toUserProperties, toUsernamePassword } from '../../src/lib/auth/index.js'
-import { sleep } from './wait.js'
+import { sleep, within } from './wait.js'
+
+/** Longest a test waits for one SUBACK or PUBACK; far above a loaded machine's round trip, far below the runner's per-test timeout. */
+export const ACK_TIMEOUT_MS = 20_000
+
+/** What a timed-out acknowledgement was for, with the client's state (connected? packet ids still in flight?). */
+function awaited(client: MqttClient, what: string): () => string {
+  return () => `${what} (client ${client.options.clientId}, ${client.connected ? 'connected' : 'not connected'}, in flight: ${Object.keys(client.outgoing).join(', ') || 'none'})`
+}
+
+const describeFilters = (filters: string | string[] | Record<string, unknown>) => (typeof filters === 'string' ? filters : Array.isArray(filters) ? filters.join(', ') : Object.keys(filters).join(', '))
 
 export interface ConnectOptions {
   /** Private key of the device (an anvil dev key index, or a hex key). */
@@ -97,18 +107,20 @@ export function inbox(client: MqttClient): { messages: { topic: string; payload:
 }
 
 export async function subscribe(client: MqttClient, filter: string | string[], qos: 0 | 1 | 2 = 1): Promise<number[]> {
-  const granted = await client.subscribeAsync(filter, { qos })
+  const granted = await within(client.subscribeAsync(filter, { qos }), ACK_TIMEOUT_MS, awaited(client, `the SUBACK to SUBSCRIBE ${describeFilters(filter)}`))
   return granted.map((g) => g.qos)
 }
 
 export function publish(client: MqttClient, topic: string, payload: string, opts: IClientPublishOptions = {}): Promise<unknown> {
-  return client.publishAsync(topic, payload, { qos: 1, ...opts })
+  const qos = opts.qos ?? 1
+  return within(client.publishAsync(topic, payload, { qos: 1, ...opts }), ACK_TIMEOUT_MS, awaited(client, `the ${qos === 2 ? 'PUBCOMP' : qos === 1 ? 'PUBACK' : 'write'} of PUBLISH ${topic} (QoS ${qos})`))
 }
 
 /** SUBACK codes for one SUBSCRIBE, in filter order, whether or not some were refused (MQTT.js rejects then). */
 export async function subscribeCodes(client: MqttClient, filters: string | string[] | Record<string, { qos: 0 | 1 | 2 }>, qos: 0 | 1 | 2 = 1): Promise<number[]> {
   try {
-    const granted = typeof filters === 'object' && !Array.isArray(filters) ? await client.subscribeAsync(filters) : await client.subscribeAsync(filters, { qos })
+    const sent = typeof filters === 'object' && !Array.isArray(filters) ? client.subscribeAsync(filters) : client.subscribeAsync(filters, { qos })
+    const granted = await within(sent, ACK_TIMEOUT_MS, awaited(client, `the SUBACK to SUBSCRIBE ${describeFilters(filters)}`))
     return granted.map((g) => g.qos)
   } catch (err) {
     const packet = (err as { packet?: { granted?: number[] } }).packet
@@ -120,7 +132,7 @@ export async function subscribeCodes(client: MqttClient, filters: string | strin
 /** 0 when the publish was acknowledged as a success, else the reason code it was refused with. */
 export async function publishCode(client: MqttClient, topic: string, payload: string, opts: IClientPublishOptions = {}): Promise<number> {
   try {
-    await client.publishAsync(topic, payload, { qos: 1, ...opts })
+    await publish(client, topic, payload, opts)
     return 0
   } catch (err) {
     const code = (err as { code?: unknown }).code

@@ -179,7 +179,7 @@ export async function deployFlyTrap(signer: Signer, opts: { publicSensitiveLists
   try {
     const contract = await factory.deploy(opts.publicSensitiveLists === true)
     const tx = contract.deploymentTransaction()
-    const receipt = tx ? await tx.wait() : null
+    const receipt = tx ? await waitForReceipt(tx) : null
     if (!receipt) throw new FlytrapError('deployment transaction was dropped', { exit: 'failure' })
     const network = await signer.provider!.getNetwork()
     return {
@@ -416,7 +416,7 @@ export class FlyTrapClient {
     try {
       const fn = this.contract.getFunction(method)
       const tx = (await fn.send(...args, value ? { value } : {})) as TransactionResponse
-      receipt = await tx.wait()
+      receipt = await waitForReceipt(tx)
     } catch (err) {
       throw chainError(err, method)
     }
@@ -426,6 +426,23 @@ export class FlyTrapClient {
       blockNumber: receipt.blockNumber,
       gasUsed: receipt.gasUsed,
       events: this.parseLogs(receipt.logs).map((e) => ({ name: e.name, args: argsOf(e) })),
+    }
+  }
+}
+
+/**
+ * tx.wait() that cannot miss its receipt. ethers checks the receipt directly only when wait() starts, then on
+ * "new block" events, counted from the head its block poller first sees. A block mined between those (a loaded
+ * anvil mines in its own task, after answering the send) is the poller's baseline, not news: on an idle
+ * automining chain no later block comes and wait() never resolves. Each slice starts with a direct check.
+ */
+export async function waitForReceipt(tx: TransactionResponse, sliceMs = 2_000): Promise<TransactionReceipt | null> {
+  for (;;) {
+    try {
+      return await tx.wait(1, sliceMs)
+    } catch (err) {
+      // Only wait()'s own slice timer; an RPC timeout is a real failure.
+      if (!(isError(err, 'TIMEOUT') && /wait for transaction timeout/.test(err.message))) throw err
     }
   }
 }
