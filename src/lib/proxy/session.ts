@@ -32,7 +32,6 @@ import {
   pubackFor,
   pubcompFor,
   pubrecFor,
-  stripCredentials,
   subackFor,
   type ConnackPacket,
   type ConnectPacket,
@@ -48,6 +47,9 @@ import { MalformedPacketError, MqttProtocolError, ProtocolError, ReasonCode, SUB
 import { parseShared, validateTopicFilter, validateTopicName } from '../policy/filter.js'
 import type { Decision, DecisionEvent, PolicyView } from '../policy/types.js'
 import { answerChallenge, authenticateConnect, AUTH_METHOD, credentialFields, usesEnhancedAuth, type AuthConfig, type ConnectAuth, type CredentialFields } from './authenticate.js'
+import { upstreamConnectPacket, type Upstream, type Upstreams } from './upstreams.js'
+
+export { upstreamClientId } from './upstreams.js'
 
 const T = { CONNECT: 1, CONNACK: 2, PUBLISH: 3, PUBACK: 4, PUBREC: 5, PUBREL: 6, PUBCOMP: 7, SUBSCRIBE: 8, SUBACK: 9, UNSUBSCRIBE: 10, UNSUBACK: 11, PINGREQ: 12, PINGRESP: 13, DISCONNECT: 14, AUTH: 15 } as const
 
@@ -74,7 +76,8 @@ export interface SessionContext {
   maxPacketSize: number
   connectTimeoutMs: number
   drainTimeoutMs: number
-  connectUpstream(): Socket
+  /** The brokers: a connected socket to a healthy one, and what the broker did with the proxy's CONNECT. */
+  upstreams: Upstreams
   countryOf(ip: string): string | null
   /** True when this IP (or authenticated address) is banned now. */
   isBanned(ip: string, address?: string): boolean
@@ -96,11 +99,6 @@ type Held = Buffer | { durable: boolean } | (() => void)
 /** A journal this far behind ends the connection rather than buffer without bound. */
 const MAX_HELD = 65_536
 
-/** Upstream client ids are namespaced by the authenticated address, so no key can take over another's session. */
-export function upstreamClientId(address: string, clientId: string): string {
-  return `${address.toLowerCase()}/${clientId}`
-}
-
 export class Session {
   readonly ip: string
   readonly country: string | null
@@ -109,6 +107,8 @@ export class Session {
   version: ProtocolVersion = 4
   phase: Phase = 'connect'
   will?: { topic: string }
+  /** The broker this session's upstream connection goes to. */
+  broker?: Upstream
 
   private readonly client: Socket
   private upstream?: Socket
@@ -312,20 +312,35 @@ export class Session {
 
   private openUpstream(connect: ConnectPacket, address: string): void {
     this.phase = 'upstream'
-    const upstreamConnect = stripCredentials(connect, this.ctx.usernameFromAddress ? { username: address } : {})
-    upstreamConnect.clientId = upstreamClientId(address, connect.clientId)
-    if (this.version === 5) upstreamConnect.properties = { ...upstreamConnect.properties, topicAliasMaximum: 0 }
-    // The broker must publish a will at once, right after the proxy re-checked it: with a delay it could
-    // publish it later, when the proxy no longer has a session to stop it after a revocation.
-    if (upstreamConnect.will?.properties?.willDelayInterval) upstreamConnect.will = { ...upstreamConnect.will, properties: { ...upstreamConnect.will.properties, willDelayInterval: 0 } }
+    // No broker could be reached: a server-side failure, Server unavailable (0x88; 3.1.1: return code 3).
+    this.ctx.upstreams.open().then(
+      ({ socket: upstream, upstream: broker }) => {
+        if (this.phase !== 'upstream') return upstream.destroy()
+        this.broker = broker
+        this.upstream = upstream
+        upstream.setNoDelay(true)
+        upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk))
+        upstream.on('error', () => this.close('broker-error', this.brokerGone()))
+        upstream.on('close', () => this.close('broker-closed', this.brokerGone()))
+        upstream.write(encodePacket(upstreamConnectPacket(connect, address, this.version, { usernameFromAddress: this.ctx.usernameFromAddress, upstream: broker.options }), this.version))
+      },
+      () => {
+        if (this.phase === 'upstream') this.close('broker-unavailable', { toClient: encodePacket(connackRefusal(this.version, ReasonCode.ServerUnavailable), this.version) })
+      },
+    )
+  }
 
-    const upstream = this.ctx.connectUpstream()
-    this.upstream = upstream
-    upstream.setNoDelay(true)
-    upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk))
-    upstream.on('error', () => this.close('broker-error'))
-    upstream.on('close', () => this.close('broker-closed'))
-    upstream.write(encodePacket(upstreamConnect, this.version))
+  /**
+   * The broker connection ended without a DISCONNECT: the broker is probed, and the client is told so it
+   * reconnects (to a healthy broker): before the CONNACK, Server unavailable (0x88); on an open v5 session,
+   * DISCONNECT Server busy (0x89; 0x88 is not a DISCONNECT reason code, MQTT 5 §3.14.2.1); 3.1.1 is closed.
+   */
+  private brokerGone(): { toClient?: Buffer } {
+    if (this.phase === 'closed') return {}
+    if (this.broker) this.ctx.upstreams.lost(this.broker)
+    if (this.phase === 'upstream') return { toClient: encodePacket(connackRefusal(this.version, ReasonCode.ServerUnavailable), this.version) }
+    if (this.phase === 'open') return { toClient: this.version === 5 ? encodePacket(disconnectV5(ReasonCode.ServerBusy), 5) : FIN }
+    return {}
   }
 
   // ------------------------------------------------------------------ broker → proxy
@@ -358,7 +373,8 @@ export class Session {
       // The client ran enhanced authentication with us: its CONNACK must name the method (MQTT 5 §3.2.2.3.17).
       bytes = encodePacket({ ...connack, properties: { ...connack.properties, authenticationMethod: AUTH_METHOD } }, 5)
     }
-    if ((connack.returnCode ?? connack.reasonCode ?? 0) !== 0) return this.close('broker-refused', { toClient: bytes })
+    if ((connack.returnCode ?? connack.reasonCode ?? 0) !== 0) return this.close('broker-refused', { toClient: this.ctx.upstreams.refused(this.broker!, connack, bytes, this.version, this.clientId) })
+    this.ctx.upstreams.accepted(this.broker!)
     this.clientAliases = new TopicAliasTable(this.version === 5 ? (connack.properties?.topicAliasMaximum ?? 0) : 0, 'client-to-broker')
     this.phase = 'open'
     this.ctx.onOpen(this)
