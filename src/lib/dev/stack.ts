@@ -11,7 +11,9 @@ import { connect, deployFlyTrap, FlyTrapClient, type Deployment } from '../chain
 import { deploymentFor, flytrapDir, recordDeployment } from '../config/store.js'
 import { FlytrapError } from '../errors.js'
 import { silentLogger, type Logger } from '../log.js'
-import { DEFAULTS, type ProxyOptions } from '../proxy/options.js'
+import { DEFAULTS, type ProxyOptions, type UpstreamOptions } from '../proxy/options.js'
+import { checkBrokers } from '../proxy/upstreams.js'
+import { randomBytes } from 'node:crypto'
 import { startProxy, type ProxyHandle } from '../proxy/server.js'
 import { ANVIL_DEV_KEYS, startAnvil, type AnvilHandle } from './anvil.js'
 import { startMosquitto, type MosquittoHandle } from './mosquitto.js'
@@ -151,13 +153,19 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
 
     let mosquitto: MosquittoHandle | undefined
     let brokerUrl = opts.brokerUrl
+    // Our mosquitto admits only the proxy (a fresh password each start), so the dev stack has no bypass.
+    let upstream: UpstreamOptions = { url: brokerUrl ?? '' }
     if (!brokerUrl) {
-      step('starting mosquitto')
-      const m = await startMosquitto({ port: 0 })
+      step('starting mosquitto (locked: it admits only the proxy)')
+      const locked = { username: 'flytrap-proxy', password: randomBytes(18).toString('base64url') }
+      const m = await startMosquitto({ port: 0, locked })
       mosquitto = m
       cleanup.push(() => m.stop())
       brokerUrl = m.url
+      upstream = { url: m.url, ...locked }
     }
+    step(`checking the broker ${brokerUrl}`)
+    await checkBrokers([upstream])
 
     step(`starting the proxy on ${proxyHost}:${proxyPort}`)
     const listen = `${proxyHost.includes(':') ? `[${proxyHost}]` : proxyHost}:${proxyPort}`
@@ -171,7 +179,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
         logger: opts.logger ?? silentLogger,
         ...opts.proxy,
         listeners: opts.proxy?.listeners ?? [{ listen }],
-        upstream: { url: brokerUrl },
+        upstream,
         contract: new FlyTrapClient(deployment.address, provider),
         reporter: asAdmin,
         chainId,
