@@ -53,7 +53,7 @@ for (const kind of brokers) {
       await owner.allow('m/data', chain.wallet(1).address, PUB, 0, 'publisher')
       await owner.allow('m/data', chain.wallet(2).address, SUB, 0, 'subscriber')
       await owner.addTopic({ name: 'm/secret', pubFee: 0n, subFee: 0n, sensitive: false, open: false, period: 0, countries: '0x', reason: 'matrix' })
-      await owner.allow('m/secret', chain.wallet(3).address, PUB | SUB, 0, 'insider')
+      await owner.allow('m/secret', chain.wallet(3).address, 3, 0, 'insider')
       // Refusals are part of the matrix: no ban may end it early.
       proxy = await startProxy(proxyOptions(chain, broker.url, { upstream: broker.upstream, bans: { ...DEFAULTS.bans, threshold: 10_000 } }))
       await waitFor(() => proxy.policyStatus().synced, 15_000, 'policy sync')

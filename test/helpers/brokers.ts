@@ -46,7 +46,18 @@ export const mosquittoBroker: BrokerKind = {
   differs: {},
 }
 
-const EJABBERD_LIBS = '/usr/lib/x86_64-linux-gnu'
+/** Debian installs ejabberd's OTP applications under /usr/lib/<multiarch triplet>/ (ERL_LIBS points there). */
+const EJABBERD_LIBS = ((): string => {
+  const list = (dir: string): string[] => {
+    try {
+      return readdirSync(dir)
+    } catch {
+      return [] // not a directory, or no /usr/lib at all
+    }
+  }
+  for (const d of list('/usr/lib')) if (list(join('/usr/lib', d)).some((x) => x.startsWith('ejabberd-'))) return join('/usr/lib', d)
+  return '/usr/lib/x86_64-linux-gnu'
+})()
 
 /** ejabberd (Debian's package, MQTT 5 through mod_mqtt), run as a plain Erlang node: its own config, spool, cookie and node name. */
 export const ejabberdBroker: BrokerKind = {
