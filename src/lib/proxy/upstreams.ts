@@ -457,6 +457,6 @@ export async function checkBrokers(list: UpstreamOptions[], o: { timeoutMs?: num
     code: 'FLYTRAP_BROKER_CHECK',
     suggestions: refused
       ? ["check the proxy's identity for the broker: --broker-username with --broker-password-file, or --broker-cert/--broker-key (docs/deploy.md)"]
-      : ['start the broker, or fix --broker (mqtt://host:port)', 'to start before the broker is up, pass --no-broker-check'],
+      : ['start the broker, or fix --broker (mqtt://host:port)', '`proxy start --no-broker-check` starts before the broker is up'],
   })
 }
