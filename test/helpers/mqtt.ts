@@ -29,6 +29,8 @@ export interface ConnectOptions {
   /** Seconds until the credential expires (negative = already expired). */
   expiresIn?: number
   extra?: Partial<IClientOptions>
+  /** Called with the client before it connects (to see what arrives right behind the CONNACK). */
+  onCreate?: (client: MqttClient) => void
 }
 
 /** The deployment a credential is bound to. */
@@ -51,6 +53,7 @@ export function connectClient(c: ConnectOptions & { key: string; url: string }, 
     options.properties = { ...options.properties, authenticationMethod: AUTH_METHOD, authenticationData: connectAuthData(new Wallet(c.key).address) }
   }
   const client = mqtt.connect(c.url, options)
+  c.onCreate?.(client)
   if (transport === 'enhanced-auth') {
     client.handleAuth = (packet, callback) => {
       const nonce = packet.properties?.authenticationData as Buffer

@@ -14,6 +14,7 @@ import { filterCovers, topicMatches } from '../../src/lib/policy/filter.js'
 import type { Decision, DecisionEvent, PolicyView } from '../../src/lib/policy/types.js'
 import { authenticateFields, type AuthConfig } from '../../src/lib/proxy/authenticate.js'
 import { Session, type SessionContext } from '../../src/lib/proxy/session.js'
+import { Upstreams } from '../../src/lib/proxy/upstreams.js'
 
 export type Version = 4 | 5
 
@@ -283,10 +284,14 @@ export async function sessionHarness(overrides: Partial<SessionContext> = {}): P
     maxPacketSize: 64 * 1024,
     connectTimeoutMs: 5_000,
     drainTimeoutMs: 5_000,
-    connectUpstream: () => {
-      rec.upstreamConnects++
-      return track(net.connect({ host: '127.0.0.1', port: brokers.port, noDelay: true }))
-    },
+    // The real broker chooser over the one fake broker: every socket it opens is counted and tracked.
+    upstreams: new Upstreams([{ url: `mqtt://127.0.0.1:${brokers.port}` }], {
+      usernameFromAddress: false,
+      track: (s) => {
+        rec.upstreamConnects++
+        return track(s)
+      },
+    }),
     countryOf: () => null,
     isBanned: () => false,
     recordFailure: (ip, address) => void rec.failures.push({ ip, address }),

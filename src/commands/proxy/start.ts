@@ -14,6 +14,7 @@ import { openAccountability } from '../../lib/audit/accountability.js'
 import { countryOf } from '../../lib/geo/lookup.js'
 import { join, resolve } from 'node:path'
 import { startProxy, type ProxyHandle } from '../../lib/proxy/server.js'
+import { brokerList, checkBrokers } from '../../lib/proxy/upstreams.js'
 
 export interface ProxyStartResult {
   listening: { url: string; host: string; port: number; tls: boolean }[]
@@ -21,7 +22,10 @@ export interface ProxyStartResult {
   metrics: string | null
   contract: string
   chainId: number
+  /** The first broker (new sessions go there while it is healthy). */
   broker: string
+  /** Every --broker, in order. */
+  brokers: string[]
   /** The address bans are recorded from on chain; null when bans stay local. */
   reporter: string | null
   /** Journal, outbox and reporting state (null with --no-journal). */
@@ -36,6 +40,7 @@ const BANS = 'BANS'
 const TLS = 'TLS'
 const POLICY = 'POLICY'
 const AUDIT = 'AUDIT'
+const BROKER = 'BROKER'
 
 export default class ProxyStart extends ChainCommand<typeof ProxyStart> {
   static override description = `Run the FlyTrap proxy in front of an MQTT broker: devices authenticate with Ethereum-signed credentials, and every
@@ -50,7 +55,13 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
 
   static override flags = {
     listen: Flags.string({ description: `plain MQTT listener host:port, repeatable ([::]:1883 for IPv6) [default: ${DEFAULT_LISTEN}]`, multiple: true, env: 'FLYTRAP_LISTEN' }),
-    broker: Flags.string({ description: 'the upstream broker: mqtt://host:port or mqtts://host:port', required: true, env: 'FLYTRAP_BROKER' }),
+    broker: Flags.string({ description: 'the upstream broker: mqtt://host:port or mqtts://host:port; repeatable: new sessions go to the first healthy one', required: true, multiple: true, env: 'FLYTRAP_BROKER' }),
+    'broker-username': Flags.string({ description: "the proxy's username on the broker (with --username-from-address: only for the proxy's own start-up check)", env: 'FLYTRAP_BROKER_USERNAME', helpGroup: BROKER }),
+    'broker-password': Flags.string({ description: "the proxy's password on the broker (visible in `ps`: prefer --broker-password-file or FLYTRAP_BROKER_PASSWORD)", env: 'FLYTRAP_BROKER_PASSWORD', helpGroup: BROKER }),
+    'broker-password-file': Flags.string({ description: "file whose first line is the proxy's password on the broker", env: 'FLYTRAP_BROKER_PASSWORD_FILE', helpGroup: BROKER }),
+    'broker-cert': Flags.string({ description: "the proxy's client certificate (PEM) for an mqtts:// broker that authenticates it by certificate", helpGroup: BROKER }),
+    'broker-key': Flags.string({ description: 'private key (PEM) of --broker-cert', helpGroup: BROKER }),
+    'broker-check': Flags.boolean({ description: "at start, CONNECT to the broker with the proxy's identity and exit (code 4) when it is unreachable or refuses (--no-broker-check starts anyway)", default: true, allowNo: true, helpGroup: BROKER }),
     'broker-ca': Flags.string({ description: 'CA bundle (PEM) to verify an mqtts:// broker', helpGroup: TLS }),
     'broker-insecure': Flags.boolean({ description: 'do not verify the mqtts:// broker certificate (testing only)', helpGroup: TLS }),
     'broker-servername': Flags.string({ description: 'TLS server name of the broker when it differs from the URL host', helpGroup: TLS }),
@@ -118,6 +129,11 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
       brokerCa: f['broker-ca'],
       brokerInsecure: f['broker-insecure'],
       brokerServername: f['broker-servername'],
+      brokerUsername: f['broker-username'],
+      brokerPassword: f['broker-password'],
+      brokerPasswordFile: f['broker-password-file'],
+      brokerCert: f['broker-cert'],
+      brokerKey: f['broker-key'],
       proxyProtocol: f['proxy-protocol'],
       trustedProxy: f['trusted-proxy'],
       metrics: f.metrics,
@@ -143,6 +159,10 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
     const logger = jsonLogger(logLevel)
     const warn = (text: string) => (this.jsonEnabled() ? logger.warn(text) : this.warn(text))
     for (const w of warnings) warn(w)
+    // The broker is checked once, before any worker starts: a proxy that cannot reach it must not say "listening".
+    if (f['broker-check'] && !isWorkerProcess()) {
+      for (const failed of await checkBrokers(brokerList(options))) warn(`broker ${failed.url} does not accept the proxy: ${failed.message} (new sessions go to the others)`)
+    }
 
     if (f.workers > 1 && !isWorkerProcess()) return this.runPrimary(f.workers, graceMs, logger)
     const index = workerIndex()
@@ -197,7 +217,8 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
       dataDir: f.journal ? dataDir : null,
       contract: parseAddress(contract.address, '--contract'),
       chainId,
-      broker: options.upstream.url,
+      broker: brokerList(options)[0]!.url,
+      brokers: brokerList(options).map((u) => u.url),
       reporter: reporterAddress,
     }
     if (isWorkerProcess()) {
@@ -215,7 +236,7 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
       this.log(
         record([
           ['listening', result.listening.map((l) => l.url).join('\n')],
-          ['broker', result.broker],
+          ['broker', result.brokers.join('\n')],
           ['contract', `${result.contract} (chain ${chainId})`],
           ['policy', proxy.policyStatus().synced ? `synced at block ${proxy.policyStatus().block}` : `syncing from block ${fromBlock}…`],
           ['bans', result.reporter ? `shared on chain by ${result.reporter}` : 'local to this proxy'],

@@ -3,6 +3,7 @@
  * from npm, pinned to the MQTT 5 beta) on a loopback port. Loaded lazily, so the library and every other
  * command work without it. What it lacks compared with mosquitto is said once, in EMBEDDED_BROKER_LACKS.
  */
+import { timingSafeEqual } from 'node:crypto'
 import { createServer, type Server, type Socket } from 'node:net'
 import { FlytrapError } from '../errors.js'
 
@@ -21,6 +22,8 @@ export interface EmbeddedBrokerOptions {
   port?: number
   /** Address to bind [default: 127.0.0.1]: only the proxy, on this machine, should reach it. */
   host?: string
+  /** Admit only a client presenting this username and password (the proxy), as a locked mosquitto does. */
+  locked?: { username: string; password: string }
 }
 
 export interface EmbeddedBrokerHandle {
@@ -50,6 +53,15 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
   }
   // heartbeatInterval: no $SYS heartbeat timer keeping the event loop awake between messages.
   const broker = await Aedes.createBroker({ heartbeatInterval: 3_600_000 })
+  const locked = opts.locked
+  if (locked) {
+    const want = Buffer.from(locked.password)
+    broker.authenticate = (_client, username, password, done) => {
+      const ok = username === locked.username && password !== undefined && password.length === want.length && timingSafeEqual(password, want)
+      // Bad user name or password (3.1.1 return code 4; aedes answers a v5 client with its v5 equivalent).
+      done(ok ? null : Object.assign(new Error('not the proxy'), { returnCode: 4 }), ok)
+    }
+  }
   const sockets = new Set<Socket>()
   const server: Server = createServer((socket) => {
     sockets.add(socket)

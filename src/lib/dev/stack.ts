@@ -15,7 +15,9 @@ import { deploymentFor, flytrapDir, recordDeployment } from '../config/project-d
 import { FlytrapError } from '../errors.js'
 import { countryOf } from '../geo/lookup.js'
 import { silentLogger, type Logger } from '../log.js'
-import { DEFAULTS, type BanOptions, type ProxyOptions } from '../proxy/options.js'
+import { DEFAULTS, type BanOptions, type ProxyOptions, type UpstreamOptions } from '../proxy/options.js'
+import { checkBrokers } from '../proxy/upstreams.js'
+import { randomBytes } from 'node:crypto'
 import { startProxy, type ProxyHandle } from '../proxy/server.js'
 import { ANVIL_DEV_KEYS, startAnvil, type AnvilHandle } from './anvil.js'
 import { EMBEDDED_BROKER_LACKS, startEmbeddedBroker, type EmbeddedBrokerHandle } from './embedded-broker.js'
@@ -202,28 +204,36 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
     let brokerKind: DevStack['brokerKind']
     let brokerName: string
     let brokerLacks: string[] = []
+    let upstream: UpstreamOptions
+    // The brokers started here admit only the proxy (a fresh password each start), so the dev stack has no bypass.
+    const locked = { username: 'flytrap-proxy', password: randomBytes(18).toString('base64url') }
     if (chosen.kind === 'mosquitto') {
-      step('starting mosquitto')
-      const m = await startMosquitto({ port: 0, binary: chosen.binary })
+      step('starting mosquitto (locked: it admits only the proxy)')
+      const m = await startMosquitto({ port: 0, binary: chosen.binary, locked })
       mosquitto = m
       cleanup.push(() => m.stop())
       brokerUrl = m.url
       brokerKind = 'mosquitto'
       brokerName = `mosquitto (${chosen.binary})`
+      upstream = { url: m.url, ...locked }
     } else if (chosen.kind === 'embedded') {
-      step('starting the embedded broker (aedes)')
-      const e = await startEmbeddedBroker({ port: 0 })
+      step('starting the embedded broker (aedes; locked: it admits only the proxy)')
+      const e = await startEmbeddedBroker({ port: 0, locked })
       embedded = e
       cleanup.push(() => e.stop())
       brokerUrl = e.url
       brokerKind = 'embedded'
       brokerName = `${e.name} (embedded, in this process)`
       brokerLacks = [...EMBEDDED_BROKER_LACKS]
+      upstream = { url: e.url, ...locked }
     } else {
       brokerUrl = chosen.url
       brokerKind = 'external'
       brokerName = chosen.url
+      upstream = { url: chosen.url }
     }
+    step(`checking the broker ${brokerUrl}`)
+    await checkBrokers([upstream])
 
     // The proxy as `proxy start` runs it: every decision journaled before it is acknowledged, every chain
     // write (anchors, reports, bans) through the one outbox of the reporter key.
@@ -247,7 +257,7 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
         logger: opts.logger ?? silentLogger,
         ...opts.proxy,
         listeners: opts.proxy?.listeners ?? [{ listen }],
-        upstream: { url: brokerUrl },
+        upstream,
         contract: new FlyTrapClient(deployment.address, provider),
         reporter: accountability?.outbox ?? asReporter,
         durable: accountability?.durable,

@@ -19,10 +19,17 @@ export interface ProxyCliInput {
   tlsKey?: string
   tlsClientCa?: string
   tlsRequireClientCert?: boolean
-  broker: string
+  /** --broker, repeatable: new sessions go to the first healthy one. */
+  broker: string | string[]
   brokerCa?: string
   brokerInsecure?: boolean
   brokerServername?: string
+  /** The proxy's own identity towards the broker(s). */
+  brokerUsername?: string
+  brokerPassword?: string
+  brokerPasswordFile?: string
+  brokerCert?: string
+  brokerKey?: string
   proxyProtocol?: boolean
   trustedProxy?: string[]
   metrics?: string
@@ -63,11 +70,11 @@ const LOG_LEVELS: readonly Level[] = ['debug', 'info', 'warn', 'error']
 export function parseProxyCli(input: ProxyCliInput, io: { readFile?: (path: string) => Buffer } = {}): ParsedProxyCli {
   const readFile = io.readFile ?? ((p: string) => readFileSync(p))
   const warnings: string[] = []
-  const read = (path: string, flag: string): Buffer => {
+  const read = (path: string, flag: string, what = 'a PEM file'): Buffer => {
     try {
       return readFile(path)
     } catch (err) {
-      throw usageError(`${flag} ${path}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'pass the path of a PEM file')
+      throw usageError(`${flag} ${path}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, `pass the path of ${what}`)
     }
   }
 
@@ -103,19 +110,8 @@ export function parseProxyCli(input: ProxyCliInput, io: { readFile?: (path: stri
     seen.add(l.listen)
   }
 
-  // ---- upstream broker
-  const upstream: UpstreamOptions = { url: parseBrokerUrl(input.broker) }
-  const secure = upstream.url.startsWith('mqtts://')
-  if (input.brokerCa !== undefined || input.brokerInsecure || input.brokerServername !== undefined) {
-    if (!secure) throw usageError('--broker-ca, --broker-insecure and --broker-servername apply to an mqtts:// broker', `--broker ${input.broker} is plain TCP`)
-  }
-  if (input.brokerCa !== undefined && input.brokerInsecure) throw usageError('--broker-ca and --broker-insecure contradict each other', 'verify against --broker-ca (preferred), or skip verification with --broker-insecure')
-  if (input.brokerCa !== undefined) upstream.ca = read(input.brokerCa, '--broker-ca')
-  if (input.brokerInsecure) {
-    upstream.insecure = true
-    warnings.push('--broker-insecure: the broker certificate is not verified')
-  }
-  if (input.brokerServername !== undefined) upstream.servername = input.brokerServername
+  // ---- upstream broker(s) and the proxy's identity towards them
+  const upstream = parseUpstreams(input, read, warnings, Boolean(input.usernameFromAddress))
 
   // ---- policy and credentials
   const unregistered = input.unregistered ?? DEFAULTS.unregisteredTopics
@@ -132,7 +128,7 @@ export function parseProxyCli(input: ProxyCliInput, io: { readFile?: (path: stri
 
   const options: ProxyCliOptions = {
     listeners,
-    upstream,
+    upstream: upstream.length === 1 ? upstream[0]! : upstream,
     pollIntervalMs: opt(input.pollInterval, DEFAULTS.pollIntervalMs, (v) => parseDurationMs(v, '--poll-interval', { min: 50, max: 3_600_000 })),
     unregisteredTopics: unregistered,
     failOpen: Boolean(input.failOpen),
@@ -160,6 +156,44 @@ export function parseProxyCli(input: ProxyCliInput, io: { readFile?: (path: stri
     throw usageError(`--max-connections-per-ip ${options.limits.maxConnectionsPerIp} is above --max-connections ${options.limits.maxConnections}`)
   }
   return { options, logLevel, warnings }
+}
+
+/** --broker (repeatable) with the TLS and identity flags, which apply to every broker given. */
+function parseUpstreams(input: ProxyCliInput, read: (path: string, flag: string, what?: string) => Buffer, warnings: string[], usernameFromAddress: boolean): UpstreamOptions[] {
+  const urls = (Array.isArray(input.broker) ? input.broker : [input.broker]).map(parseBrokerUrl)
+  if (urls.length === 0) throw usageError('--broker is required', 'e.g. --broker mqtt://127.0.0.1:1884')
+  const dup = urls.find((u, i) => urls.indexOf(u) !== i)
+  if (dup) throw usageError(`--broker ${dup} is given twice`)
+  const anySecure = urls.some((u) => u.startsWith('mqtts://'))
+  const tlsOnly = input.brokerCa !== undefined || input.brokerInsecure || input.brokerServername !== undefined || input.brokerCert !== undefined || input.brokerKey !== undefined
+  if (tlsOnly && !anySecure) throw usageError('--broker-ca, --broker-insecure, --broker-servername, --broker-cert and --broker-key apply to an mqtts:// broker', `--broker ${urls.join(' ')} is plain TCP`)
+  if (input.brokerCa !== undefined && input.brokerInsecure) throw usageError('--broker-ca and --broker-insecure contradict each other', 'verify against --broker-ca (preferred), or skip verification with --broker-insecure')
+  if ((input.brokerCert === undefined) !== (input.brokerKey === undefined)) throw usageError('--broker-cert and --broker-key go together', 'e.g. --broker-cert proxy.crt --broker-key proxy.key (the proxy\'s client certificate for the broker)')
+  if (input.brokerPassword !== undefined && input.brokerPasswordFile !== undefined) throw usageError('--broker-password and --broker-password-file are alternatives', 'keep --broker-password-file (a password on the command line shows in `ps`)')
+  let password: Buffer | undefined
+  if (input.brokerPassword !== undefined) password = Buffer.from(input.brokerPassword, 'utf8')
+  if (input.brokerPasswordFile !== undefined) {
+    // The file's first line is the password (a trailing newline from `echo` is not part of it).
+    const text = read(input.brokerPasswordFile, '--broker-password-file', 'a file holding the password').toString('utf8')
+    password = Buffer.from(text.split(/\r?\n/)[0]!, 'utf8')
+    if (password.length === 0) throw usageError(`--broker-password-file ${input.brokerPasswordFile} is empty`, 'put the password on its first line')
+  }
+  if (password !== undefined && input.brokerUsername === undefined && !usernameFromAddress) {
+    throw usageError('--broker-password needs --broker-username (or --username-from-address)', 'MQTT 3.1.1 sends no password without a username: e.g. --broker-username flytrap --broker-password-file broker.pass')
+  }
+  const identity: Partial<UpstreamOptions> = {
+    ...(input.brokerUsername !== undefined ? { username: input.brokerUsername } : {}),
+    ...(password !== undefined ? { password } : {}),
+  }
+  const tls: Partial<UpstreamOptions> = {
+    ...(input.brokerCa !== undefined ? { ca: read(input.brokerCa, '--broker-ca') } : {}),
+    ...(input.brokerInsecure ? { insecure: true } : {}),
+    ...(input.brokerServername !== undefined ? { servername: input.brokerServername } : {}),
+    ...(input.brokerCert !== undefined ? { cert: read(input.brokerCert, '--broker-cert'), key: read(input.brokerKey!, '--broker-key') } : {}),
+  }
+  if (input.brokerInsecure) warnings.push('--broker-insecure: the broker certificate is not verified')
+  if (password !== undefined && !anySecure) warnings.push('--broker-password over mqtt://: the proxy\'s password crosses the network in clear (use mqtts://, or keep the broker on a private network)')
+  return urls.map((url) => ({ url, ...identity, ...(url.startsWith('mqtts://') ? tls : {}) }))
 }
 
 function opt<T>(value: string | undefined, fallback: T, parse: (v: string) => T): T {

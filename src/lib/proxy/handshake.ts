@@ -5,7 +5,8 @@
  * In order: the protocol version, the IP ban, the policy being synced, the credential (in the verify pool, or
  * the AUTH challenge), the address ban, the will's publish authorisation; then the CONNECT goes upstream
  * without the credential, under the authenticated address's client id. Every refusal is a CONNACK with a
- * reason code and a decision event; refused credentials and wills count towards a ban.
+ * reason code and a decision event; refused credentials and wills count towards a ban. Which broker, and the
+ * CONNECT as the proxy presents it there, are the session's (`proxy/upstreams.ts`).
  */
 import type { Frame } from '../mqtt/framing.js'
 import { PacketType } from '../mqtt/framing.js'
@@ -13,7 +14,6 @@ import {
   connackRefusal,
   decodePacket,
   encodePacket,
-  stripCredentials,
   type ConnackPacket,
   type ConnectPacket,
   type Packet,
@@ -24,11 +24,6 @@ import { validateTopicName } from '../policy/filter.js'
 import type { Decision } from '../policy/types.js'
 import { answerChallenge, authenticateConnect, AUTH_METHOD, credentialFields, usesEnhancedAuth, type ConnectAuth } from './authenticate.js'
 import type { DecisionInput, Session, SessionContext } from './session.js'
-
-/** Upstream client ids are namespaced by the authenticated address, so no key can take over another's session. */
-export function upstreamClientId(address: string, clientId: string): string {
-  return `${address.toLowerCase()}/${clientId}`
-}
 
 /** What the handshake needs of the server around the session. */
 export type HandshakeContext = Pick<SessionContext, 'auth' | 'verify' | 'policy' | 'failOpen' | 'usernameFromAddress' | 'isBanned' | 'recordFailure'>
@@ -42,8 +37,14 @@ export interface HandshakeHost {
   /** Runs work as the client's processing: what it throws is the client's protocol error. */
   asClient(work: () => void): void
   close(why: string, last: { toClient?: Buffer }): void
-  /** Connects to the broker and sends it this CONNECT; the broker's frames come back through onConnack. */
-  connectUpstream(connect: Buffer): void
+  /**
+   * Picks a healthy broker and sends it the client's CONNECT as the proxy presents it there (credential
+   * stripped, the proxy's identity, the client id under the address: `upstreamConnectPacket`); the broker's
+   * frames come back through onConnack.
+   */
+  connectUpstream(connect: ConnectPacket, address: string): void
+  /** The broker refused the CONNECT: what the client is told (an identity refusal of the proxy is the server's fault). */
+  brokerRefused(connack: ConnackPacket, bytes: Buffer): Buffer
   /** The broker accepted: the session is open, with the CONNACK to relay and the aliases the broker allows. */
   open(connack: Buffer, topicAliasMaximum: number): void
 }
@@ -169,18 +170,11 @@ export class Handshake {
   }
 
   private openUpstream(connect: ConnectPacket, address: string): void {
-    const s = this.h.session
-    s.phase = 'upstream'
-    const upstreamConnect = stripCredentials(connect, this.ctx.usernameFromAddress ? { username: address } : {})
-    upstreamConnect.clientId = upstreamClientId(address, connect.clientId)
-    if (s.version === 5) upstreamConnect.properties = { ...upstreamConnect.properties, topicAliasMaximum: 0 }
-    // The broker must publish a will at once, right after the proxy re-checked it: with a delay it could
-    // publish it later, when the proxy no longer has a session to stop it after a revocation.
-    if (upstreamConnect.will?.properties?.willDelayInterval) upstreamConnect.will = { ...upstreamConnect.will, properties: { ...upstreamConnect.will.properties, willDelayInterval: 0 } }
-    this.h.connectUpstream(encodePacket(upstreamConnect, s.version))
+    this.h.session.phase = 'upstream'
+    this.h.connectUpstream(connect, address)
   }
 
-  /** The broker's answer to the CONNECT: a refusal goes to the client as it is, a success opens the session. */
+  /** The broker's answer to the CONNECT: a refusal is told to the client (`brokerRefused`), a success opens the session. */
   onConnack(frame: Frame): void {
     const s = this.h.session
     if (frame.type !== PacketType.CONNACK) throw new ProtocolError('the broker did not answer CONNECT with CONNACK')
@@ -190,7 +184,7 @@ export class Handshake {
       // The client ran enhanced authentication with us: its CONNACK must name the method (MQTT 5 §3.2.2.3.17).
       bytes = encodePacket({ ...connack, properties: { ...connack.properties, authenticationMethod: AUTH_METHOD } }, 5)
     }
-    if ((connack.returnCode ?? connack.reasonCode ?? 0) !== 0) return this.h.close('broker-refused', { toClient: bytes })
+    if ((connack.returnCode ?? connack.reasonCode ?? 0) !== 0) return this.h.close('broker-refused', { toClient: this.h.brokerRefused(connack, bytes) })
     this.h.open(bytes, s.version === 5 ? (connack.properties?.topicAliasMaximum ?? 0) : 0)
   }
 }

@@ -228,6 +228,13 @@ export function createProxyMetrics(registry = new Registry()) {
     packets: registry.counter('flytrap_packets_total', 'MQTT packets, by direction.', ['direction']),
     /** reason: a fixed error code */
     malformed: registry.counter('flytrap_malformed_packets_total', 'Malformed packets or PROXY headers, by reason.', ['reason']),
+    /** broker: the configured broker URL */
+    upstreamUp: registry.gauge('flytrap_upstream_up', '1 while a broker is healthy (new sessions may go to it), 0 while it is marked down.', ['broker']),
+    upstreamSessions: registry.gauge('flytrap_upstream_sessions', 'Sessions open or opening on each broker.', ['broker']),
+    /** code: the broker's CONNACK reason code in hex (3.1.1 return codes as their v5 codes) */
+    upstreamRefusals: registry.counter('flytrap_upstream_refusals_total', "CONNECTs of the proxy a broker refused, by broker and reason code.", ['broker', 'code']),
+    /** reason: connect (no TCP/TLS connection) | lost (the connection ended without a DISCONNECT) */
+    upstreamFailures: registry.counter('flytrap_upstream_failures_total', 'Broker connection failures, by broker and kind.', ['broker', 'reason']),
   }
 }
 
@@ -245,6 +252,10 @@ export const PROXY_METRIC_NAMES = [
   'flytrap_ban_reports_dropped_total',
   'flytrap_packets_total',
   'flytrap_malformed_packets_total',
+  'flytrap_upstream_up',
+  'flytrap_upstream_sessions',
+  'flytrap_upstream_refusals_total',
+  'flytrap_upstream_failures_total',
 ] as const
 
 // ------------------------------------------------------------------ HTTP endpoint

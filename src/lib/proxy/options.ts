@@ -31,6 +31,16 @@ export interface UpstreamOptions {
   insecure?: boolean
   /** Server name for SNI/verification when it differs from the URL host. */
   servername?: string
+  /**
+   * The proxy's own identity towards this broker, presented on every upstream CONNECT (3.1.1 and 5) and by
+   * the start-up check. With usernameFromAddress the device's address is the username of its sessions and
+   * `username` is used only by the proxy's own check and probes; the password is always the proxy's.
+   */
+  username?: string
+  password?: string | Buffer
+  /** Client certificate and key (PEM, or paths) for mqtts:// brokers that authenticate the proxy by certificate. */
+  cert?: string | Buffer
+  key?: string | Buffer
 }
 
 export interface BanOptions {
@@ -48,7 +58,13 @@ export interface BanOptions {
 
 export interface ProxyOptions {
   listeners: ListenerOptions[]
-  upstream: UpstreamOptions
+  /**
+   * The broker, or several: a new session goes to the first healthy one in this order; one that fails to
+   * connect or refuses the proxy is marked down for a back-off (see proxy/upstreams.ts).
+   */
+  upstream: UpstreamOptions | UpstreamOptions[]
+  /** Back-off of a broker marked down before it is probed again [default: 1 s, doubling to 30 s]. */
+  upstreamBackoff?: { minMs: number; maxMs: number }
   /** Read-only contract client for policy sync. */
   contract: FlyTrapClient
   /**

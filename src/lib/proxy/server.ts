@@ -19,6 +19,7 @@ import type { ListenerOptions, ProxyOptions } from './options.js'
 import type { DecisionEvent, ProxyEventName, ProxyEvents } from '../policy/types.js'
 import { Session, type SessionContext } from './session.js'
 import { defaultAuthWorkers, VerifyPool } from './verify-pool.js'
+import { brokerList, startUpstreams } from './upstreams.js'
 
 export interface ProxyAddress {
   host: string
@@ -125,7 +126,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     return durable ? durable(e) : null
   }
 
-  const connectUpstream = upstreamConnector(options)
+  const upstreams = startUpstreams(options, { logger: log, metrics, track, sessions: () => sessions })
   const auth = { chainId: BigInt(options.chainId), contract: contractAddress, maxLifetimeSec: options.maxCredentialLifetimeSec, allowLegacy: options.allowLegacyCredentials }
   const pool = new VerifyPool(options.authWorkers ?? defaultAuthWorkers(), auth)
   const ctx: SessionContext = {
@@ -137,7 +138,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     maxPacketSize: options.limits.maxPacketSize,
     connectTimeoutMs: options.limits.connectTimeoutMs,
     drainTimeoutMs: options.limits.drainTimeoutMs,
-    connectUpstream: () => track(connectUpstream()),
+    upstreams,
     countryOf,
     isBanned: (ip, address) => bans.isBanned(ip, address),
     recordFailure: (ip, address) => bans.recordFailure(ip, address),
@@ -214,6 +215,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
         metrics.block.set(st.block ?? 0)
         metrics.syncLag.set(st.lastSyncAt ? (Date.now() - st.lastSyncAt) / 1000 : -1)
         metrics.bansActive.set(bans.activeCount())
+        upstreams.refreshMetrics()
       })
     : undefined
 
@@ -244,13 +246,14 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
       await closed
       // A policy poll in flight against a slow RPC does not hold the shutdown: stop() lets no new poll start.
       await Promise.race([sync.stop(), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())])
+      upstreams.close()
       await pool.close()
       await bans.close()
       await metricsServer?.close()
       log.info('proxy stopped')
     },
   })
-  log.info('proxy listening', { addresses, broker: options.upstream.url, contract: contractAddress, chainId: options.chainId })
+  log.info('proxy listening', { addresses, broker: brokerList(options).map((u) => u.url).join(' '), contract: contractAddress, chainId: options.chainId })
   return handle
 }
 
@@ -299,23 +302,6 @@ function createListener(opts: ListenerOptions, accept: (s: Socket, ip: string, i
     },
     (s) => onSocket(s),
   )
-}
-
-function upstreamConnector(options: ProxyOptions): () => Socket {
-  const url = new URL(options.upstream.url)
-  const port = Number(url.port || (['mqtts:', 'ssl:', 'tls:'].includes(url.protocol) ? 8883 : 1883))
-  const host = url.hostname.replace(/^\[|\]$/g, '')
-  if (url.protocol === 'mqtt:' || url.protocol === 'tcp:') return () => net.connect({ host, port, noDelay: true })
-  if (url.protocol !== 'mqtts:' && url.protocol !== 'ssl:' && url.protocol !== 'tls:') throw new Error(`unsupported broker URL ${options.upstream.url}`)
-  const ca = options.upstream.ca ? readMaybe(options.upstream.ca) : undefined
-  return () =>
-    tls.connect({
-      host,
-      port,
-      ca,
-      servername: options.upstream.servername ?? (net.isIP(host) ? undefined : host),
-      rejectUnauthorized: !options.upstream.insecure,
-    })
 }
 
 function readMaybe(v: string | Buffer): Buffer {

@@ -34,6 +34,7 @@ import {
   pubcompFor,
   pubrecFor,
   subackFor,
+  type ConnectPacket,
   type ProtocolVersion,
   type PublishPacket,
   type SubackPacket,
@@ -48,8 +49,10 @@ import type { AuthConfig, ConnectAuth, CredentialFields } from './authenticate.j
 import { Handshake } from './handshake.js'
 import { LiveChecks, normalDisconnect } from './live-checks.js'
 import { endSocket, FIN, LINGER_MS } from './sockets.js'
+import { upstreamConnectPacket, type Upstream, type Upstreams } from './upstreams.js'
 
-export { upstreamClientId } from './handshake.js'
+export { upstreamClientId } from './upstreams.js'
+
 
 /** Fixed-header flags each client→server packet must carry (MQTT 5 §2.1.3); PUBLISH is checked on its own. */
 const CLIENT_FLAGS: Partial<Record<number, number>> = { [T.PUBACK]: 0, [T.PUBREC]: 0, [T.PUBREL]: 2, [T.PUBCOMP]: 0, [T.SUBSCRIBE]: 2, [T.UNSUBSCRIBE]: 2, [T.PINGREQ]: 0, [T.DISCONNECT]: 0, [T.AUTH]: 0, [T.CONNECT]: 0 }
@@ -67,7 +70,8 @@ export interface SessionContext {
   maxPacketSize: number
   connectTimeoutMs: number
   drainTimeoutMs: number
-  connectUpstream(): Socket
+  /** The brokers: a connected socket to a healthy one, and what the broker did with the proxy's CONNECT. */
+  upstreams: Upstreams
   countryOf(ip: string): string | null
   /** True when this IP (or authenticated address) is banned now. */
   isBanned(ip: string, address?: string): boolean
@@ -100,6 +104,8 @@ export class Session {
   version: ProtocolVersion = 4
   phase: Phase = 'connect'
   will?: { topic: string }
+  /** The broker this session's upstream connection goes to. */
+  broker?: Upstream
 
   private readonly client: Socket
   private upstream?: Socket
@@ -141,7 +147,8 @@ export class Session {
         toClient: (bytes) => this.toClient(bytes),
         asClient: (work) => this.guarded('client', work),
         close: (why, last) => this.close(why, last),
-        connectUpstream: (connect) => this.openUpstream(connect),
+        connectUpstream: (connect, address) => this.openUpstream(connect, address),
+        brokerRefused: (connack, bytes) => this.ctx.upstreams.refused(this.broker!, connack, bytes, this.version, this.clientId),
         open: (connack, topicAliasMaximum) => this.open(connack, topicAliasMaximum),
       },
       ctx,
@@ -219,15 +226,37 @@ export class Session {
     this.drainClientFrames()
   }
 
-  /** The handshake admitted the client: connect to the broker and send it the (credential-free) CONNECT. */
-  private openUpstream(connect: Buffer): void {
-    const upstream = this.ctx.connectUpstream()
-    this.upstream = upstream
-    upstream.setNoDelay(true)
-    upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk))
-    upstream.on('error', () => this.close('broker-error'))
-    upstream.on('close', () => this.close('broker-closed'))
-    upstream.write(connect)
+  /** The handshake admitted the client: pick a broker and send it the CONNECT as the proxy presents it there. */
+  private openUpstream(connect: ConnectPacket, address: string): void {
+    // No broker could be reached: a server-side failure, Server unavailable (0x88; 3.1.1: return code 3).
+    this.ctx.upstreams.open().then(
+      ({ socket: upstream, upstream: broker }) => {
+        if (this.phase !== 'upstream') return upstream.destroy()
+        this.broker = broker
+        this.upstream = upstream
+        upstream.setNoDelay(true)
+        upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk))
+        upstream.on('error', () => this.close('broker-error', this.brokerGone()))
+        upstream.on('close', () => this.close('broker-closed', this.brokerGone()))
+        upstream.write(encodePacket(upstreamConnectPacket(connect, address, this.version, { usernameFromAddress: this.ctx.usernameFromAddress, upstream: broker.options }), this.version))
+      },
+      () => {
+        if (this.phase === 'upstream') this.close('broker-unavailable', { toClient: encodePacket(connackRefusal(this.version, ReasonCode.ServerUnavailable), this.version) })
+      },
+    )
+  }
+
+  /**
+   * The broker connection ended without a DISCONNECT: the broker is probed, and the client is told so it
+   * reconnects (to a healthy broker): before the CONNACK, Server unavailable (0x88); on an open v5 session,
+   * DISCONNECT Server busy (0x89; 0x88 is not a DISCONNECT reason code, MQTT 5 §3.14.2.1); 3.1.1 is closed.
+   */
+  private brokerGone(): { toClient?: Buffer } {
+    if (this.phase === 'closed') return {}
+    if (this.broker) this.ctx.upstreams.lost(this.broker)
+    if (this.phase === 'upstream') return { toClient: encodePacket(connackRefusal(this.version, ReasonCode.ServerUnavailable), this.version) }
+    if (this.phase === 'open') return { toClient: this.version === 5 ? encodePacket(disconnectV5(ReasonCode.ServerBusy), 5) : FIN }
+    return {}
   }
 
   // ------------------------------------------------------------------ broker → proxy
@@ -254,6 +283,7 @@ export class Session {
   /** The broker accepted the CONNECT: the session is open. */
   private open(connack: Buffer, topicAliasMaximum: number): void {
     clearTimeout(this.connectTimer)
+    this.ctx.upstreams.accepted(this.broker!)
     this.clientAliases = new TopicAliasTable(topicAliasMaximum, 'client-to-broker')
     this.phase = 'open'
     this.ctx.onOpen(this)

@@ -264,3 +264,42 @@ describe('parseProxyCli', () => {
   ]
   for (const [name, input, message] of bad) test(`refused: ${name}`, () => void usage(() => parse(input), message))
 })
+
+describe('parseProxyCli: the proxy identity and several brokers', () => {
+  const files: Record<string, string> = { 'broker.pass': 's3cret\n', 'empty.pass': '\n', 'proxy.crt': 'PCERT', 'proxy.key': 'PKEY', 'ca.crt': 'CA' }
+  const readFile = (p: string): Buffer => {
+    const text = files[p]
+    if (text === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' })
+    return Buffer.from(text)
+  }
+  const parse = (input: Partial<ProxyCliInput>) => parseProxyCli({ broker: 'mqtt://127.0.0.1:1884', ...input }, { readFile })
+
+  test('username and password file: the first line is the password, presented to the broker', () => {
+    const { options, warnings } = parse({ brokerUsername: 'flytrap-proxy', brokerPasswordFile: 'broker.pass' })
+    assert.deepEqual(options.upstream, { url: 'mqtt://127.0.0.1:1884', username: 'flytrap-proxy', password: Buffer.from('s3cret') })
+    assert.match(warnings.join('\n'), /crosses the network in clear/)
+  })
+  test('--broker-password with --username-from-address needs no username', () => {
+    const { options } = parse({ brokerPassword: 'pw', usernameFromAddress: true, broker: 'mqtts://b:8883' })
+    assert.deepEqual(options.upstream, { url: 'mqtts://b:8883', password: Buffer.from('pw') })
+  })
+  test('client certificate for mqtts://; repeatable --broker keeps its order, TLS settings only on mqtts:// brokers', () => {
+    const { options } = parse({ broker: ['mqtts://a:8883', 'mqtt://b:1883'], brokerCert: 'proxy.crt', brokerKey: 'proxy.key', brokerCa: 'ca.crt', brokerUsername: 'u' })
+    assert.deepEqual(options.upstream, [
+      { url: 'mqtts://a:8883', username: 'u', ca: Buffer.from('CA'), cert: Buffer.from('PCERT'), key: Buffer.from('PKEY') },
+      { url: 'mqtt://b:1883', username: 'u' },
+    ])
+  })
+  const bad: [Partial<ProxyCliInput>, RegExp][] = [
+    [{ brokerPassword: 'pw' }, /--broker-password needs --broker-username/],
+    [{ brokerPassword: 'pw', brokerPasswordFile: 'broker.pass', brokerUsername: 'u' }, /are alternatives/],
+    [{ brokerPasswordFile: 'empty.pass', brokerUsername: 'u' }, /is empty/],
+    [{ brokerPasswordFile: 'missing.pass', brokerUsername: 'u' }, /cannot read the file/],
+    [{ brokerCert: 'proxy.crt', brokerKey: 'proxy.key' }, /apply to an mqtts:\/\/ broker/],
+    [{ broker: 'mqtts://a:8883', brokerCert: 'proxy.crt' }, /--broker-cert and --broker-key go together/],
+    [{ broker: ['mqtt://a:1883', 'mqtt://a:1883'] }, /given twice/],
+  ]
+  for (const [input, message] of bad) {
+    test(`refused: ${JSON.stringify(input)}`, () => assert.throws(() => parse(input), (err: Error) => (assert.match(err.message, message), true)))
+  }
+})

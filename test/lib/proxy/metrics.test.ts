@@ -154,6 +154,10 @@ describe('createProxyMetrics', () => {
       flytrap_ban_reports_dropped_total: 'counter',
       flytrap_packets_total: 'counter',
       flytrap_malformed_packets_total: 'counter',
+      flytrap_upstream_up: 'gauge',
+      flytrap_upstream_sessions: 'gauge',
+      flytrap_upstream_refusals_total: 'counter',
+      flytrap_upstream_failures_total: 'counter',
     })
     assert.match(text, /^flytrap_decisions_total\{kind="will",outcome="deny",reason="not_granted"\} 1$/m)
     assert.match(text, /^flytrap_bans_total\{source="chain"\} 1$/m)
