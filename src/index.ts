@@ -38,7 +38,7 @@ export {
 } from './lib/auth/index.js'
 
 // The local stack of `flytrap dev`: anvil, a broker (mosquitto or the embedded aedes), the proxy
-export { startDevStack, DEMO_TOPIC, DEV_KEYS, type DevStack, type DevStackOptions } from './lib/dev/stack.js'
+export { startDevStack, DEMO_TOPIC, DEV_KEYS, type DevStack, type DevStackOptions } from './lib/dev/dev-stack.js'
 export { startAnvil, ANVIL_DEV_KEYS, type AnvilHandle, type AnvilOptions } from './lib/dev/anvil.js'
 export { startMosquitto, findMosquitto, type MosquittoHandle, type MosquittoOptions } from './lib/dev/mosquitto.js'
 export { startEmbeddedBroker, EMBEDDED_BROKER_VERSION, EMBEDDED_BROKER_LACKS, type EmbeddedBrokerHandle } from './lib/dev/embedded-broker.js'

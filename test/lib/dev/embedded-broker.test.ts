@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path'
 import mqtt from 'mqtt'
 import { EMBEDDED_BROKER_LACKS, EMBEDDED_BROKER_VERSION, startEmbeddedBroker } from '../../../src/lib/dev/embedded-broker.js'
 import { portIsFree } from '../../../src/lib/dev/ports.js'
-import { chooseDevBroker } from '../../../src/lib/dev/stack.js'
+import { chooseDevBroker } from '../../../src/lib/dev/dev-stack.js'
 import { ExitCode, FlytrapError } from '../../../src/lib/errors.js'
 
 describe('startEmbeddedBroker', () => {
