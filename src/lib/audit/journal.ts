@@ -28,7 +28,7 @@ import { join } from 'node:path'
 import { FlytrapError } from '../errors.js'
 import { replaceFile, syncDir, takePidLock } from '../fs/durable.js'
 import { silentLogger, type Logger } from '../log.js'
-import { chainNext, encodeRecord, entryLeaf, GENESIS, makeEntry, newSalt, parseRecord, type EntryInput, type JournalEntry, type JournalRecord } from './entry.js'
+import { chainNext, encodeRecord, entryLeaf, GENESIS, makeEntry, parseRecord, saltedLeaves, type EntryInput, type JournalEntry, type JournalRecord } from './entry.js'
 import {
   findRecord,
   HEAD,
@@ -414,17 +414,23 @@ export class Journal {
     let chain = this.chain
     const lines: string[] = []
     const done: { a: Appended; entry: JournalEntry; salt: string; waiters: Pending[]; prev: string }[] = []
-    for (const [i, p] of this.coalesce(batch).entries()) {
-      // Hashing is CPU work on the proxy's thread: yield now and then so packets are not held up by a big batch.
-      if (i > 0 && i % HASH_SLICE === 0) await new Promise((r) => setImmediate(r))
-      seq++
-      const entry = makeEntry(seq, p.t, p.input)
-      const salt = newSalt()
-      const leaf = entryLeaf(salt, entry)
-      lines.push(encodeRecord({ redacted: false, seq, t: p.t, entry, salt, leaf, prev: chain }))
-      const prev = chain
-      chain = chainNext(chain, leaf)
-      done.push({ a: { seq, t: p.t, leaf, chain }, entry, salt, waiters: p.waiters, prev })
+    const items = this.coalesce(batch)
+    for (let from = 0; from < items.length; from += HASH_SLICE) {
+      // Hashing is CPU work on the proxy's thread: yield between slices so packets are not held up by a big batch.
+      if (from > 0) await new Promise((r) => setImmediate(r))
+      const slice = items.slice(from, from + HASH_SLICE)
+      const entries = slice.map((p, i) => makeEntry(seq + 1 + i, p.t, p.input))
+      const hashed = saltedLeaves(entries)
+      for (let i = 0; i < slice.length; i++) {
+        seq++
+        const { t, waiters } = slice[i]!
+        const entry = entries[i]!
+        const { salt, leaf } = hashed[i]!
+        lines.push(encodeRecord({ redacted: false, seq, t, entry, salt, leaf, prev: chain }))
+        const prev = chain
+        chain = chainNext(chain, leaf)
+        done.push({ a: { seq, t, leaf, chain }, entry, salt, waiters, prev })
+      }
     }
     const buf = Buffer.from(lines.join('\n') + '\n', 'utf8')
     try {

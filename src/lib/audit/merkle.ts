@@ -8,18 +8,25 @@
  * binary digits of n (a Merkle mountain range "bagged" from the right), so MerkleAccumulator computes it
  * with O(log n) memory while entries are appended.
  */
-import { getBytes, keccak256, ZeroHash } from 'ethers'
+import { ZeroHash } from 'ethers'
+import { hexBytes, keccak256Hex } from './keccak.js'
 
 /** Root of an empty period. Never a real root (that would need a keccak pre-image of zero). */
 export const EMPTY_ROOT = ZeroHash
 
+const NODE_TAG = new Uint8Array([0x01])
+
 /** keccak256(0x01 || left || right); plain Uint8Array (no Buffer) so proofs also check in a browser. */
 export function nodeHash(left: string, right: string): string {
+  const l = hexBytes(left)
+  const r = hexBytes(right)
+  if (l.length === 32 && r.length === 32) return keccak256Hex(NODE_TAG, l, r)
+  // Not 32 bytes (a malformed proof): each still goes into its own 32-byte slot, as it always did.
   const b = new Uint8Array(65)
   b[0] = 0x01
-  b.set(getBytes(left), 1)
-  b.set(getBytes(right), 33)
-  return keccak256(b)
+  b.set(l, 1)
+  b.set(r, 33)
+  return keccak256Hex(b)
 }
 
 export function merkleRoot(leaves: readonly string[]): string {

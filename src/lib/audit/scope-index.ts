@@ -11,11 +11,13 @@
  *
  * Pure: no file or node: access, so a bundle checker can run it in a browser.
  */
-import { getBytes, keccak256, toUtf8Bytes } from 'ethers'
+import { toUtf8Bytes } from 'ethers'
 import type { JournalRecord } from './entry.js'
+import { hexBytes, keccak256Hex } from './keccak.js'
 import { EMPTY_ROOT, MerkleAccumulator, merkleProof, merkleRoot, verifyProof, type MerkleProof } from './merkle.js'
 
 const KEY_TAG = 0x03
+const KEY_TAG_BYTE = new Uint8Array([KEY_TAG])
 const INDEX_LEAF_TAG = 0x02
 const HASH = /^0x[0-9a-f]{64}$/
 
@@ -101,11 +103,7 @@ export function scopeKeys(entry: ScopedFields): string[] {
 }
 
 export function keyHash(key: string): string {
-  const utf8 = toUtf8Bytes(key)
-  const b = new Uint8Array(1 + utf8.length)
-  b[0] = KEY_TAG
-  b.set(utf8, 1)
-  return keccak256(b)
+  return keccak256Hex(KEY_TAG_BYTE, toUtf8Bytes(key))
 }
 
 function isSeqList(seqs: readonly number[]): boolean {
@@ -127,16 +125,16 @@ export function seqsDigest(seqs: readonly number[]): string {
     view.setUint32(8 * i, Math.floor(s / 2 ** 32))
     view.setUint32(8 * i + 4, s % 2 ** 32)
   })
-  return keccak256(b)
+  return keccak256Hex(b)
 }
 
 /** The leaf from the two hashes (what a scrubbed row or an absence neighbour still allows computing). */
 export function indexLeafOf(keyHashHex: string, seqsDigestHex: string): string {
   const b = new Uint8Array(65)
   b[0] = INDEX_LEAF_TAG
-  b.set(getBytes(keyHashHex), 1)
-  b.set(getBytes(seqsDigestHex), 33)
-  return keccak256(b)
+  b.set(hexBytes(keyHashHex), 1)
+  b.set(hexBytes(seqsDigestHex), 33)
+  return keccak256Hex(b)
 }
 
 export function indexLeaf(key: string, seqs: readonly number[]): string {
