@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { startMosquitto } from '../../src/lib/dev/mosquitto.js'
+import { startEmbeddedBroker } from '../../src/lib/dev/embedded-broker.js'
 import { stopChild } from '../../src/lib/dev/anvil.js'
 import { freePort, waitForPort } from '../../src/lib/dev/ports.js'
 import type { UpstreamOptions } from '../../src/lib/proxy/options.js'
@@ -68,7 +69,20 @@ export const ejabberdBroker: BrokerKind = {
   differs: { noSharedSubscriptions: true },
 }
 
-export const brokers: BrokerKind[] = [mosquittoBroker, ejabberdBroker]
+/** The embedded aedes of `flytrap dev` (the npm package, in the test process), locked like the dev stack runs it. */
+export const embeddedBroker: BrokerKind = {
+  name: 'embedded aedes',
+  unavailable: () => undefined, // a dependency: npm ci installs it
+  start: async () => {
+    const locked = { username: 'flytrap-proxy', password: secret() }
+    const e = await startEmbeddedBroker({ locked })
+    return { url: e.url, upstream: { url: e.url, ...locked }, stop: () => e.stop() }
+  },
+  // EMBEDDED_BROKER_LACKS: aedes 2.0.0-beta.1 refuses $share subscriptions.
+  differs: { noSharedSubscriptions: true },
+}
+
+export const brokers: BrokerKind[] = [mosquittoBroker, ejabberdBroker, embeddedBroker]
 
 function findEjabberdLib(): boolean {
   try {

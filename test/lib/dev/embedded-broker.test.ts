@@ -53,6 +53,35 @@ describe('startEmbeddedBroker', () => {
   })
 })
 
+describe('a locked embedded broker admits only the proxy', () => {
+  const attempt = (url: string, version: 4 | 5, username?: string, password?: string) =>
+    new Promise<{ ok: boolean; code?: number }>((resolve) => {
+      const c = mqtt.connect(url, { protocolVersion: version, reconnectPeriod: 0, connectTimeout: 5_000, username, password, clientId: `lk-${Math.random().toString(36).slice(2, 8)}` })
+      c.once('connect', () => {
+        c.end(true)
+        resolve({ ok: true })
+      })
+      c.once('error', (err) => {
+        c.end(true)
+        resolve({ ok: false, code: (err as { code?: number }).code })
+      })
+    })
+
+  test('no credential and a wrong password are refused (v5 and 3.1.1); the proxy identity connects', async () => {
+    const b = await startEmbeddedBroker({ locked: { username: 'flytrap-proxy', password: 's3cret-pass' } })
+    try {
+      for (const v of [5, 4] as const) {
+        assert.equal((await attempt(b.url, v)).ok, false, `v${v}: a device with no credential straight to the broker`)
+        assert.equal((await attempt(b.url, v, 'flytrap-proxy', 's3cret-pasS')).ok, false, `v${v}: a wrong password`)
+        assert.equal((await attempt(b.url, v, 'someone', 's3cret-pass')).ok, false, `v${v}: another user name`)
+        assert.equal((await attempt(b.url, v, 'flytrap-proxy', 's3cret-pass')).ok, true, `v${v}: the proxy's identity`)
+      }
+    } finally {
+      await b.stop()
+    }
+  })
+})
+
 describe('chooseDevBroker (flytrap dev --broker)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'flytrap-broker-choice-'))
   const fake = join(dir, 'mosquitto')
