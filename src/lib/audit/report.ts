@@ -24,7 +24,7 @@
  */
 import { getAddress, zeroPadValue } from 'ethers'
 import { getLogsChunked, type FlyTrapClient } from '../chain/client.js'
-import { bannedAddress, decodeLogs, deniedCountText, eventText, eventTopics, positionOf, sensitiveMemberText, type ChainEvent, type EventName } from '../chain/events.js'
+import { bannedAddress, decodeLogs, deniedCountText, eventText, eventTopics, isoFromMs, positionOf, sensitiveMemberText, type ChainEvent, type EventName } from '../chain/events.js'
 import { ReporterHistory } from '../chain/reporters.js'
 import { topicId } from '../chain/codec.js'
 import { usageError } from '../errors.js'
@@ -129,7 +129,7 @@ class OwnerHistory {
 }
 
 const lower = (s: string) => s.toLowerCase()
-const iso = (ms: number) => new Date(ms).toISOString()
+const iso = isoFromMs
 
 async function mapLimit<T>(items: readonly T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
   let i = 0

@@ -163,7 +163,17 @@ export function bannedAddress(subject: string): string | null {
 
 /** Unix seconds as ISO 8601 UTC, to the second (`2027-01-31T12:00:00Z`): the one time format of event text. */
 export function isoSeconds(sec: number | bigint): string {
-  return new Date(Number(sec) * 1000).toISOString().replace('.000Z', 'Z')
+  return isoFromMs(Number(sec) * 1000).replace('.000Z', 'Z')
+}
+
+/**
+ * Milliseconds since the epoch as ISO 8601 UTC. Times on chain are uint64s anyone with a topic or a reporter
+ * key chooses (a grant's expiry, a ban's end): one past the calendar's end (year 275760) is written as its
+ * number of seconds, never thrown on, so one such event cannot stop a report or the auditors' index.
+ */
+export function isoFromMs(ms: number): string {
+  const d = new Date(ms)
+  return Number.isFinite(d.getTime()) ? d.toISOString() : `${(ms / 1000).toExponential(6)} s after 1970 (past the calendar's end)`
 }
 
 /** Wei as "0.01 ETH". */

@@ -16,7 +16,7 @@
 import { getAddress } from 'ethers'
 import { getLogsChunked, type FlyTrapClient, type MemberInfo, type TopicInfo } from '../chain/client.js'
 import { topicId } from '../chain/codec.js'
-import { bannedAddress, decodeLogs, eventText, REPORTER_ONLY, type ChainEvent, type EventName } from '../chain/events.js'
+import { bannedAddress, decodeLogs, eventText, isoFromMs, REPORTER_ONLY, type ChainEvent, type EventName } from '../chain/events.js'
 import { ReporterHistory } from '../chain/reporters.js'
 import { displayReason, parseReason, type ReasonDisclosure } from '../chain/reasons.js'
 import { blockTime, deploymentBlock } from '../audit/blocks.js'
@@ -63,7 +63,7 @@ export interface ChainIndexOptions {
 const TOPIC_CHANGES = new Set<EventName>(['TopicAdded', 'TopicFeesChanged', 'TopicCountriesChanged', 'TopicFlagsChanged', 'TopicTransferred', 'TopicRemoved'])
 
 /** Structured record times (not event text): unix seconds as ISO 8601 UTC with milliseconds, as the API has always given them. */
-const isoSec = (s: number | bigint) => new Date(Number(s) * 1000).toISOString()
+const isoSec = (s: number | bigint) => isoFromMs(Number(s) * 1000)
 const lower = (s: string) => s.toLowerCase()
 
 /** The records, mutable here; views.ts reads them as IndexRecords. */

@@ -7,6 +7,7 @@
 import { getAddress } from 'ethers'
 import { FOREVER, formatFee, topicId } from '../chain/codec.js'
 import type { MemberInfo, TopicInfo } from '../chain/client.js'
+import { isoFromMs } from '../chain/events.js'
 
 /** One contract event, as the API shows it. Optional fields are absent when they do not apply. */
 export interface IndexEvent {
@@ -233,7 +234,7 @@ export interface IndexRecords {
 }
 
 /** An expiry as the views show it: null = none, "never" = until revoked, else ISO 8601 UTC. */
-export const expiryIso = (e: bigint): string | null => (e === 0n ? null : e === FOREVER ? 'never' : new Date(Number(e) * 1000).toISOString())
+export const expiryIso = (e: bigint): string | null => (e === 0n ? null : e === FOREVER ? 'never' : isoFromMs(Number(e) * 1000))
 
 /** Chain time when it is ahead of the wall clock (as on a dev chain moved forward), else now. */
 export function nowSec(r: IndexRecords): number {

@@ -20,6 +20,7 @@ import {
   EVENT_TYPES,
   eventText,
   ipBanSubject,
+  isoFromMs,
   isoSeconds,
   REPORTER_ONLY,
   type ChainEvent,
@@ -27,6 +28,7 @@ import {
   type EventName,
 } from '../../../src/lib/chain/events.js'
 import { ReporterHistory } from '../../../src/lib/chain/reporters.js'
+import { expiryIso } from '../../../src/lib/web/views.js'
 import { subjectForAddress, subjectForIp } from '../../../src/lib/proxy/bans.js'
 import { chainFixture, type ChainFixture } from '../../helpers/chain.js'
 
@@ -237,5 +239,17 @@ describe('event text (ISO 8601 UTC to the second)', () => {
     assert.match(eventText(empty)!, /^anchor: no entries \(empty period\) in \[/)
     assert.equal(isoSeconds(F), '2027-01-15T08:00:00Z')
     assert.equal(isoSeconds(BigInt(F) + 1n), '2027-01-15T08:00:01Z')
+  })
+
+  test('a time past the calendar (a uint64 anyone with a topic or a reporter key picks) is written, never thrown on', () => {
+    const huge = 2n ** 64n - 2n // not FOREVER: a grant or ban "until" the contract accepts
+    assert.throws(() => new Date(Number(huge) * 1000).toISOString(), RangeError, 'what the readers did before')
+    assert.match(isoSeconds(huge), /^1\.844674e\+19 s after 1970 \(past the calendar's end\)$/)
+    assert.match(isoFromMs(Number(huge) * 1000), /past the calendar's end/)
+    const ban = events.find((e): e is ChainEvent<'Banned'> => e.name === 'Banned' && bannedAddress(e.args.subject) === CAROL)!
+    assert.match(eventText({ ...ban, args: { ...ban.args, until: huge } })!, /^until 1\.844674e\+19 s after 1970/)
+    assert.equal(expiryIso(huge), '1.844674e+19 s after 1970 (past the calendar\'s end)')
+    assert.equal(expiryIso(FOREVER), 'never')
+    assert.equal(isoFromMs(0), '1970-01-01T00:00:00.000Z')
   })
 })
