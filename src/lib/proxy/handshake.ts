@@ -26,7 +26,7 @@ import { answerChallenge, authenticateConnect, AUTH_METHOD, credentialFields, us
 import type { DecisionInput, Session, SessionContext } from './session.js'
 
 /** What the handshake needs of the server around the session. */
-export type HandshakeContext = Pick<SessionContext, 'auth' | 'verify' | 'policy' | 'failOpen' | 'usernameFromAddress' | 'isBanned' | 'recordFailure'>
+export type HandshakeContext = Pick<SessionContext, 'auth' | 'verify' | 'policy' | 'failOpen' | 'isBanned' | 'recordFailure'>
 
 /** What the handshake needs of its session. */
 export interface HandshakeHost {
