@@ -118,6 +118,7 @@ export class Peer {
       this.wake()
     })
     socket.on('data', (chunk: Buffer) => this.parser.parse(chunk))
+    socket.resume() // a broker-side socket was paused with its first chunk put back (Acceptor)
     socket.on('error', () => {})
     this.whenClosed = new Promise((resolve) =>
       socket.once('close', () => {
@@ -196,19 +197,37 @@ export function settle(ms = 50): Promise<void> {
 
 // ------------------------------------------------------------------ loopback
 
-/** A listener on 127.0.0.1:0 handing out accepted sockets in order. */
+/**
+ * A listener on 127.0.0.1:0 handing out accepted sockets in order. With `onFirstData`, a socket is handed out
+ * only once it has sent something (its first chunk is put back for the reader): the broker's side, where the
+ * proxy opens a connection while it verifies the CONNECT, and a refused client's connection closes unused.
+ */
 class Acceptor {
   readonly server: Server
   private readonly queue: Socket[] = []
   private readonly waiting: Array<(s: Socket) => void> = []
   port = 0
+  /** Accepted sockets not closed yet. */
+  open = 0
 
-  constructor() {
+  constructor(onFirstData?: (s: Socket) => void) {
     this.server = net.createServer({ noDelay: true }, (s) => {
-      const w = this.waiting.shift()
-      if (w) w(s)
-      else this.queue.push(s)
+      this.open++
+      s.once('close', () => this.open--)
+      if (!onFirstData) return this.handOut(s)
+      s.once('data', (chunk: Buffer) => {
+        s.pause()
+        s.unshift(chunk)
+        onFirstData(s)
+        this.handOut(s)
+      })
     })
+  }
+
+  private handOut(s: Socket): void {
+    const w = this.waiting.shift()
+    if (w) w(s)
+    else this.queue.push(s)
   }
 
   async listen(): Promise<void> {
@@ -236,7 +255,10 @@ export interface Recorded {
   protocolErrors: Array<{ where: 'client' | 'broker'; err: Error; session: Session }>
   opened: Session[]
   closed: Session[]
+  /** Upstream connections on which the broker received something (the CONNECT): what went upstream. */
   upstreamConnects: number
+  /** Upstream connections the broker has accepted and that are still open (used or not). */
+  brokerSocketsOpen(): number
 }
 
 /** One connection under test: the test's client end, the session, and (once it connects upstream) the broker end. */
@@ -264,17 +286,20 @@ export interface Harness {
 }
 
 export async function sessionHarness(overrides: Partial<SessionContext> = {}): Promise<Harness> {
-  const clients = new Acceptor()
-  const brokers = new Acceptor()
-  await Promise.all([clients.listen(), brokers.listen()])
-  const policy = new FakePolicy()
-  const rec: Recorded = { decisions: [], failures: [], protocolErrors: [], opened: [], closed: [], upstreamConnects: 0 }
   const sockets = new Set<Socket>()
   const track = (s: Socket) => {
     sockets.add(s)
     s.once('close', () => sockets.delete(s))
     return s
   }
+  const clients = new Acceptor()
+  const brokers = new Acceptor((s) => {
+    rec.upstreamConnects++
+    track(s)
+  })
+  await Promise.all([clients.listen(), brokers.listen()])
+  const policy = new FakePolicy()
+  const rec: Recorded = { decisions: [], failures: [], protocolErrors: [], opened: [], closed: [], upstreamConnects: 0, brokerSocketsOpen: () => brokers.open }
   const ctx: SessionContext = {
     auth: AUTH,
     verify: async (fields) => authenticateFields(fields, AUTH),
@@ -284,14 +309,8 @@ export async function sessionHarness(overrides: Partial<SessionContext> = {}): P
     maxPacketSize: 64 * 1024,
     connectTimeoutMs: 5_000,
     drainTimeoutMs: 5_000,
-    // The real broker chooser over the one fake broker: every socket it opens is counted and tracked.
-    upstreams: new Upstreams([{ url: `mqtt://127.0.0.1:${brokers.port}` }], {
-      usernameFromAddress: false,
-      track: (s) => {
-        rec.upstreamConnects++
-        return track(s)
-      },
-    }),
+    // The real broker chooser over the one fake broker: every socket it opens is tracked.
+    upstreams: new Upstreams([{ url: `mqtt://127.0.0.1:${brokers.port}` }], { usernameFromAddress: false, track }),
     countryOf: () => null,
     isBanned: () => false,
     recordFailure: (ip, address) => void rec.failures.push({ ip, address }),

@@ -12,7 +12,7 @@
  */
 import { hexlify, randomBytes, ZeroHash } from 'ethers'
 import { canonicalJson } from './canonical-json.js'
-import { hexBytes, keccak256Hex, toHex } from './keccak.js'
+import { hexBytes, keccak256Hex, toHex } from '../crypto/keccak.js'
 
 export { canonicalJson }
 

@@ -9,7 +9,7 @@
  * with O(log n) memory while entries are appended.
  */
 import { ZeroHash } from 'ethers'
-import { hexBytes, keccak256Hex } from './keccak.js'
+import { hexBytes, keccak256Hex } from '../crypto/keccak.js'
 
 /** Root of an empty period. Never a real root (that would need a keccak pre-image of zero). */
 export const EMPTY_ROOT = ZeroHash

@@ -13,7 +13,7 @@
  */
 import { toUtf8Bytes } from 'ethers'
 import type { JournalRecord } from './entry.js'
-import { hexBytes, keccak256Hex } from './keccak.js'
+import { hexBytes, keccak256Hex } from '../crypto/keccak.js'
 import { EMPTY_ROOT, MerkleAccumulator, merkleProof, merkleRoot, verifyProof, type MerkleProof } from './merkle.js'
 
 const KEY_TAG = 0x03

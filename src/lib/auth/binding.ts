@@ -2,7 +2,8 @@
  * What every FlyTrap credential binds: the deployment (chain id + contract address) and the MQTT client id.
  * Validation helpers shared by the credential and challenge formats, and the signer normalisation.
  */
-import { BaseWallet, SigningKey, computeAddress, getAddress } from 'ethers'
+import { BaseWallet, SigningKey, computeAddress } from 'ethers'
+import { checksumLowerAddress } from '../crypto/keccak.js'
 import { FlytrapError, usageError } from '../errors.js'
 import { eip191Digest } from './recover.js'
 
@@ -48,12 +49,10 @@ export function parseAddress(text: unknown): string | null {
   if (typeof text !== 'string' || text.length !== 42 || !HEX_ADDRESS.test(text)) return null
   const cached = addressCache.get(text)
   if (cached !== undefined) return cached
-  let checksummed: string
-  try {
-    checksummed = getAddress(text)
-  } catch {
-    return null
-  }
+  const lower = text.toLowerCase()
+  const checksummed = checksumLowerAddress(lower)
+  // Mixed case must be exactly the checksum; all lower or all upper case carries none.
+  if (text !== lower && text !== '0x' + lower.slice(2).toUpperCase() && text !== checksummed) return null
   if (addressCache.size >= ADDRESS_CACHE_MAX) addressCache.clear()
   addressCache.set(text, checksummed)
   return checksummed

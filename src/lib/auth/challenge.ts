@@ -11,7 +11,7 @@
  * 4. CONNACK with `connackCode(result, 5)`.
  */
 import { randomBytes } from 'node:crypto'
-import { getAddress } from 'ethers'
+import { checksumLowerAddress } from '../crypto/keccak.js'
 import { usageError } from '../errors.js'
 import {
   type CredentialSigner,
@@ -113,8 +113,7 @@ export function challengeFromConnect(fields: {
     return failure('malformed', 'authentication data must be the 20 address bytes', { transport })
   }
   const hex = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('hex')
-  // Lower-case hex has no checksum to get wrong: getAddress cannot throw on it.
-  const address = getAddress('0x' + hex)
+  const address = checksumLowerAddress('0x' + hex)
   const clientId = typeof fields.clientId === 'string' ? fields.clientId : ''
   return { kind: 'challenge', clientId, address }
 }

@@ -19,7 +19,8 @@
  * fails; we load the binding directly (`secp256k1/bindings`) so that never happens behind our back.
  */
 import { createRequire } from 'node:module'
-import { SigningKey, keccak256, getBytes } from 'ethers'
+import { SigningKey, getBytes } from 'ethers'
+import { keccak256, keccak256Hex } from '../crypto/keccak.js'
 
 /** secp256k1 group order n, and n/2 for the EIP-2 low-s rule. */
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
@@ -88,7 +89,7 @@ export function eip191Digest(message: string | Uint8Array): Uint8Array {
   const buf = Buffer.allocUnsafe(prefix.length + body.length)
   prefix.copy(buf, 0)
   buf.set(body, prefix.length)
-  return getBytes(keccak256(buf))
+  return keccak256(buf)
 }
 
 /** A signature that passed the encoding rules above: 64 bytes `r ‖ s` and the recovery id 0 or 1. */
@@ -131,7 +132,7 @@ function bytesToBigInt(b: Uint8Array): bigint {
 
 /** keccak256 of the 64-byte uncompressed public key (without the 0x04 prefix), last 20 bytes, lower-case hex. */
 function pubkeyToAddress(uncompressed65: Uint8Array): string {
-  return '0x' + keccak256(uncompressed65.subarray(1)).slice(-40)
+  return '0x' + keccak256Hex(uncompressed65.subarray(1)).slice(-40)
 }
 
 /**

@@ -37,6 +37,8 @@ export interface HandshakeHost {
   /** Runs work as the client's processing: what it throws is the client's protocol error. */
   asClient(work: () => void): void
   close(why: string, last: { toClient?: Buffer }): void
+  /** Starts opening the broker connection while the credential is checked (nothing is sent on it yet). */
+  prepareUpstream(): void
   /**
    * Picks a healthy broker and sends it the client's CONNECT as the proxy presents it there (credential
    * stripped, the proxy's identity, the client id under the address: `upstreamConnectPacket`); the broker's
@@ -91,6 +93,7 @@ export class Handshake {
 
     if (!usesEnhancedAuth(connect)) {
       s.phase = 'verifying'
+      this.h.prepareUpstream()
       this.ctx
         .verify(credentialFields(connect))
         .then(
@@ -124,6 +127,7 @@ export class Handshake {
     if (packet.properties?.authenticationMethod !== AUTH_METHOD) {
       return this.refuse(ReasonCode.BadAuthenticationMethod, 'bad-auth-method')
     }
+    this.h.prepareUpstream() // the TCP handshake runs while the signature is checked
     this.afterAuth(answerChallenge(pending, packet.properties.authenticationData, this.ctx.auth))
   }
 

@@ -109,6 +109,10 @@ export class Session {
 
   private readonly client: Socket
   private upstream?: Socket
+  /** The broker connection being opened while the credential is checked (prepareUpstream). */
+  private upstreamOpening?: Promise<{ socket: Socket; upstream: Upstream }>
+  /** That connection once open, until the session takes it (or ends and destroys it). */
+  private spareUpstream?: Socket
   private readonly ctx: SessionContext
   private readonly clientReader: FrameReader
   private readonly upstreamReader: FrameReader
@@ -147,6 +151,7 @@ export class Session {
         toClient: (bytes) => this.toClient(bytes),
         asClient: (work) => this.guarded('client', work),
         close: (why, last) => this.close(why, last),
+        prepareUpstream: () => this.prepareUpstream(),
         connectUpstream: (connect, address) => this.openUpstream(connect, address),
         brokerRefused: (connack, bytes) => this.ctx.upstreams.refused(this.broker!, connack, bytes, this.version, this.clientId),
         open: (connack, topicAliasMaximum) => this.open(connack, topicAliasMaximum),
@@ -226,11 +231,31 @@ export class Session {
     this.drainClientFrames()
   }
 
+  /**
+   * A well-formed CONNECT from an address that is not banned: the broker connection (TCP, TLS) is opened now,
+   * while the credential is verified, so the two overlap instead of adding up. Nothing is sent on it until
+   * the client is admitted; a refused client's connection is destroyed unused. At most one per client socket,
+   * so the limits on client connections bound these too.
+   */
+  private prepareUpstream(): void {
+    if (this.upstreamOpening) return
+    this.upstreamOpening = this.ctx.upstreams.open()
+    this.upstreamOpening.then(
+      ({ socket }) => {
+        if (this.phase === 'closed') socket.destroy()
+        else this.spareUpstream = socket
+      },
+      () => {}, // openUpstream tells the client, if it gets that far
+    )
+  }
+
   /** The handshake admitted the client: pick a broker and send it the CONNECT as the proxy presents it there. */
   private openUpstream(connect: ConnectPacket, address: string): void {
     // No broker could be reached: a server-side failure, Server unavailable (0x88; 3.1.1: return code 3).
-    this.ctx.upstreams.open().then(
+    this.prepareUpstream()
+    this.upstreamOpening!.then(
       ({ socket: upstream, upstream: broker }) => {
+        this.spareUpstream = undefined
         if (this.phase !== 'upstream') return upstream.destroy()
         this.broker = broker
         this.upstream = upstream
@@ -561,6 +586,7 @@ export class Session {
     this.phase = 'closed'
     clearTimeout(this.connectTimer)
     for (const t of this.drainTimers.values()) clearTimeout(t)
+    this.spareUpstream?.destroy()
     if (this.upstream) {
       let toBroker = last.toBroker
       // An abrupt client loss makes the broker publish the will; re-check it is still allowed first.

@@ -2,7 +2,7 @@
  * The bundle checker must run in a browser too (the auditor UI checks an uploaded bundle against the chain
  * node the server uses): src/lib/audit/evidence/check.ts and everything it imports, transitively, use no
  * `node:` module, no Node-only global (Buffer, process) and no package but ethers and hash-wasm (keccak in
- * WebAssembly, audit/keccak.ts; it runs in browsers as it is).
+ * WebAssembly, crypto/keccak.ts; it runs in browsers as it is).
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'

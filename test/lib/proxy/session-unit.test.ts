@@ -7,6 +7,7 @@ import { generate } from 'mqtt-packet'
 import { AUTH_METHOD, connectAuthData, signChallenge } from '../../../src/lib/auth/index.js'
 import { AUTH, connectPacket, credentialFields, sessionHarness, settle, socketClosed, type Harness } from '../../helpers/session-harness.js'
 import { authenticateFields } from '../../../src/lib/proxy/authenticate.js'
+import { waitFor } from '../../helpers/wait.js'
 
 const NOT_AUTHORIZED = 0x87
 /** The client id the broker must see: namespaced by the authenticated address (written out, not imported, so a change shows). */
@@ -167,6 +168,25 @@ describe('CONNECT', () => {
       assert.equal(slow.rec.upstreamConnects, 0)
     } finally {
       await slow.close()
+    }
+  })
+
+  test('the broker connection opened while a CONNECT is verified: a refused client\'s is closed unused, whenever the refusal comes', async () => {
+    // The connection is opened at CONNECT so the TCP handshake overlaps verification. An attacker whose
+    // CONNECTs are refused must not leave one broker connection behind per attempt: neither when the refusal
+    // comes before that connection is up (inline verification) nor after (a slow verifier: it sits open, unused).
+    for (const delayMs of [0, 150]) {
+      const hh = await sessionHarness({ verify: (f) => new Promise((r) => setTimeout(() => r(authenticateFields(f, AUTH)), delayMs)) })
+      try {
+        const conns = await Promise.all(Array.from({ length: 5 }, () => hh.connection(5)))
+        for (const c of conns) c.client.send(connectPacket(stranger, { version: 5, credential: false }))
+        if (delayMs > 0) await waitFor(() => hh.rec.brokerSocketsOpen() === 5, 2_000, 'the broker connections to be opened during verification')
+        for (const c of conns) assert.equal((await c.client.next('connack')).reasonCode, NOT_AUTHORIZED)
+        await waitFor(() => hh.rec.brokerSocketsOpen() === 0, 2_000, 'the unused broker connections to be closed')
+        assert.equal(hh.rec.upstreamConnects, 0) // no CONNECT ever reached the broker
+      } finally {
+        await hh.close()
+      }
     }
   })
 

@@ -1,7 +1,9 @@
 /**
- * keccak-256 for the audit trail's per-entry hashing (leaves, chain links, Merkle nodes, scope-index rows):
- * synchronous, in WebAssembly (hash-wasm), ~5–8× faster than ethers' pure-JS keccak, which cost the strict
- * journal ~60 µs a hash (150+ under load) two to three times per entry on the proxy's thread.
+ * keccak-256 for the hashes on the proxy's hot paths: the audit trail's per-entry hashing (leaves, chain
+ * links, Merkle nodes, scope-index rows) and every CONNECT's credential check (the EIP-191 digest, the
+ * address of the recovered key, its EIP-55 checksum). Synchronous, in WebAssembly (hash-wasm), ~5–8× faster
+ * than ethers' pure-JS keccak, which cost the strict journal ~60 µs a hash (150+ under load) two to three
+ * times per entry on the proxy's thread.
  * Byte-identical to ethers' keccak256 (test/lib/audit/keccak.test.ts checks it).
  *
  * The WASM instance is made once, with a top-level await (Node ESM and the es2022 web build both allow it),
@@ -26,6 +28,23 @@ export function keccak256Hex(...parts: Uint8Array[]): string {
   for (const p of parts) hasher.update(p)
   return '0x' + hasher.digest('hex')
 }
+
+/**
+ * The EIP-55 mixed-case form of a 0x-prefixed address given in lower case (what ethers' getAddress returns
+ * for it): a letter is upper case where the keccak of the lower-case hex has a nibble ≥ 8.
+ */
+export function checksumLowerAddress(lower: string): string {
+  const hex = lower.slice(2)
+  const hash = keccak256Hex(TEXT.encode(hex))
+  let out = '0x'
+  for (let i = 0; i < 40; i++) {
+    const c = hex[i]!
+    out += c >= 'a' && parseInt(hash[2 + i]!, 16) >= 8 ? c.toUpperCase() : c
+  }
+  return out
+}
+
+const TEXT = new TextEncoder()
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 

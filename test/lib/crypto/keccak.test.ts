@@ -1,12 +1,13 @@
 /**
- * The WASM keccak (src/lib/audit/keccak.ts) against ethers' keccak256, the reference every stored leaf,
+ * The WASM keccak (src/lib/crypto/keccak.ts) against ethers' keccak256, the reference every stored leaf,
  * chain value and root was made with: byte-identical over every length 0..600 (the rate is 136 bytes, so
  * 135/136/137, 271/272/273 … cross the padding boundary), over split inputs, and for the hex decoder.
  */
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { getBytes, hexlify, keccak256 as ethersKeccak, randomBytes, ZeroHash } from 'ethers'
-import { hexBytes, keccak256, keccak256Hex } from '../../../src/lib/audit/keccak.js'
+import { getAddress, getBytes, hexlify, keccak256 as ethersKeccak, randomBytes, ZeroHash } from 'ethers'
+import { checksumLowerAddress, hexBytes, keccak256, keccak256Hex } from '../../../src/lib/crypto/keccak.js'
+import { parseAddress } from '../../../src/lib/auth/binding.js'
 import { chainNext, entryLeaf, makeEntry } from '../../../src/lib/audit/entry.js'
 import { nodeHash } from '../../../src/lib/audit/merkle.js'
 
@@ -66,5 +67,33 @@ describe('keccak256 (hash-wasm) equals ethers keccak256', () => {
     assert.equal(leaf, ethersKeccak(new Uint8Array([0, ...getBytes(salt), ...json])))
     assert.equal(chainNext(ZeroHash, leaf), ethersKeccak(new Uint8Array([...getBytes(ZeroHash), ...getBytes(leaf)])))
     assert.equal(nodeHash(leaf, salt), ethersKeccak(new Uint8Array([1, ...getBytes(leaf), ...getBytes(salt)])))
+  })
+})
+
+describe('EIP-55 checksums (the credential check names addresses with them)', () => {
+  test('checksumLowerAddress equals ethers getAddress on 2,000 random addresses', () => {
+    for (let i = 0; i < 2_000; i++) {
+      const lower = hexlify(randomBytes(20))
+      assert.equal(checksumLowerAddress(lower), getAddress(lower))
+    }
+  })
+
+  test('parseAddress accepts lower, upper and the exact checksum, and refuses any other mixed case', () => {
+    for (let i = 0; i < 500; i++) {
+      const lower = hexlify(randomBytes(20))
+      const good = getAddress(lower)
+      assert.equal(parseAddress(lower), good)
+      assert.equal(parseAddress('0x' + lower.slice(2).toUpperCase()), good)
+      assert.equal(parseAddress(good), good)
+      // Flip the case of one letter of the checksummed form: ethers refuses it, and so must we.
+      const letters = [...good.slice(2)].flatMap((c, j) => (/[a-fA-F]/.test(c) ? [j] : []))
+      if (letters.length < 2) continue
+      const j = letters[i % letters.length]! + 2
+      const c = good[j]!
+      const bad = good.slice(0, j) + (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()) + good.slice(j + 1)
+      if (bad === lower || bad === '0x' + lower.slice(2).toUpperCase()) continue
+      assert.throws(() => getAddress(bad))
+      assert.equal(parseAddress(bad), null, bad)
+    }
   })
 })
