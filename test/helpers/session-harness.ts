@@ -310,7 +310,8 @@ export async function sessionHarness(overrides: Partial<SessionContext> = {}): P
     connectTimeoutMs: 5_000,
     drainTimeoutMs: 5_000,
     // The real broker chooser over the one fake broker: every socket it opens is tracked.
-    upstreams: new Upstreams([{ url: `mqtt://127.0.0.1:${brokers.port}` }], { usernameFromAddress: false, track }),
+    // No spare connections: each upstream socket here is the session's own (the pool is tested in upstreams.test.ts).
+    upstreams: new Upstreams([{ url: `mqtt://127.0.0.1:${brokers.port}` }], { usernameFromAddress: false, track, spares: 0 }),
     countryOf: () => null,
     isBanned: () => false,
     recordFailure: (ip, address) => void rec.failures.push({ ip, address }),

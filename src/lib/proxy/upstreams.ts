@@ -107,6 +107,14 @@ export interface UpstreamsOptions {
   timeoutMs?: number
   /** Every socket opened, for the server's shutdown to end at its deadline. */
   track?: (socket: Socket) => Socket
+  /**
+   * Connected sockets kept ready for the next CONNECTs, so the TCP (and TLS) handshake and the socket's set-up
+   * are off the CONNECT's path [default: 2; 0: none]. Made only after a CONNECT took one, and each is closed
+   * unused after `spareMaxAgeMs` (brokers may drop a connection that sends no CONNECT): an idle proxy holds none.
+   */
+  spares?: number
+  /** How long a spare may wait [default: 5 s]. */
+  spareMaxAgeMs?: number
   /** Counters for /metrics. */
   onRefused?: (u: Upstream, code: number) => void
   onFailure?: (u: Upstream, reason: string) => void
@@ -123,6 +131,11 @@ export class Upstreams extends EventEmitter {
   private readonly timeoutMs: number
   private readonly probes = new Map<Upstream, NodeJS.Timeout | 'running'>()
   private closed = false
+  private readonly spareTarget: number
+  private readonly spareMaxAgeMs: number
+  /** Ready connections, oldest first, and how many are being opened. */
+  private readonly spares: { socket: Socket; upstream: Upstream; timer: NodeJS.Timeout }[] = []
+  private sparesOpening = 0
 
   constructor(
     upstreams: UpstreamOptions[],
@@ -134,6 +147,8 @@ export class Upstreams extends EventEmitter {
     this.log = o.logger ?? silentLogger
     this.backoff = o.backoff ?? { minMs: 1_000, maxMs: 30_000 }
     this.timeoutMs = o.timeoutMs ?? 5_000
+    this.spareTarget = o.spares ?? 2
+    this.spareMaxAgeMs = o.spareMaxAgeMs ?? 5_000
   }
 
   /** Healthy brokers first, in the configured order; then the down ones, soonest retry first (none is skipped for good). */
@@ -148,6 +163,69 @@ export class Upstreams extends EventEmitter {
    * broker that fails is marked down and the next is tried; rejects when none can be reached.
    */
   async open(): Promise<{ socket: Socket; upstream: Upstream }> {
+    const spare = this.takeSpare()
+    if (spare) {
+      this.refillSpares()
+      return spare
+    }
+    // Spares are made after this one is up, to the broker it found: never racing it over a dead one.
+    const fresh = await this.openNew()
+    this.refillSpares()
+    return fresh
+  }
+
+  /** Spare connections ready now (for /metrics and the tests). */
+  get spareCount(): number {
+    return this.spares.length
+  }
+
+  /** A ready connection to the broker a new one would go to now (never to a lower-priority one while it is up). */
+  private takeSpare(): { socket: Socket; upstream: Upstream } | undefined {
+    const first = this.order()[0]
+    while (this.spares.length > 0) {
+      const s = this.spares.shift()!
+      clearTimeout(s.timer)
+      if (s.upstream === first && s.upstream.state === 'up' && !s.socket.destroyed) return { socket: s.socket, upstream: s.upstream }
+      s.socket.destroy()
+    }
+    return undefined
+  }
+
+  private refillSpares(): void {
+    while (!this.closed && this.spares.length + this.sparesOpening < this.spareTarget) {
+      this.sparesOpening++
+      this.openNew().then(
+        ({ socket, upstream }) => {
+          this.sparesOpening--
+          if (this.closed || upstream.state !== 'up') return socket.destroy()
+          const entry = { socket, upstream, timer: setTimeout(() => drop(), this.spareMaxAgeMs).unref() }
+          const drop = () => {
+            const i = this.spares.indexOf(entry)
+            if (i >= 0) this.spares.splice(i, 1)
+            clearTimeout(entry.timer)
+            socket.destroy()
+          }
+          // The broker closed it before anyone took it: it is simply gone from the pool (once taken, a no-op).
+          socket.once('close', drop)
+          this.spares.push(entry)
+        },
+        () => {
+          this.sparesOpening--
+        },
+      )
+    }
+  }
+
+  private dropSpares(u?: Upstream): void {
+    for (const s of [...this.spares]) {
+      if (u && s.upstream !== u) continue
+      this.spares.splice(this.spares.indexOf(s), 1)
+      clearTimeout(s.timer)
+      s.socket.destroy()
+    }
+  }
+
+  private async openNew(): Promise<{ socket: Socket; upstream: Upstream }> {
     let last: Error | undefined
     for (const u of this.order()) {
       try {
@@ -216,6 +294,7 @@ export class Upstreams extends EventEmitter {
 
   markDown(u: Upstream, why: string): void {
     if (this.closed) return
+    this.dropSpares(u)
     const wasUp = u.state === 'up'
     const ms = u.down(why, this.backoff)
     if (wasUp) {
@@ -256,6 +335,7 @@ export class Upstreams extends EventEmitter {
 
   close(): void {
     this.closed = true
+    this.dropSpares()
     for (const t of this.probes.values()) if (t !== 'running') clearTimeout(t)
     this.probes.clear()
   }

@@ -73,7 +73,7 @@ describe('Upstreams: choosing a broker', () => {
     const dead = `mqtt://127.0.0.1:${(closed.address() as net.AddressInfo).port}`
     await new Promise<void>((r) => closed.close(() => r()))
     const failures: string[] = []
-    const u = new Upstreams([{ url: dead }, { url: good }], { usernameFromAddress: false, backoff: { minMs: 60_000, maxMs: 60_000 }, onFailure: (b, why) => failures.push(`${b.url} ${why}`) })
+    const u = new Upstreams([{ url: dead }, { url: good }], { usernameFromAddress: false, spares: 0 /* the choice itself; spares have their own tests */, backoff: { minMs: 60_000, maxMs: 60_000 }, onFailure: (b, why) => failures.push(`${b.url} ${why}`) })
     try {
       const first = await u.open()
       assert.equal(first.upstream.url, good)
@@ -92,6 +92,89 @@ describe('Upstreams: choosing a broker', () => {
     } finally {
       u.close()
       listening.close()
+    }
+  })
+})
+
+describe('Upstreams: spare connections', () => {
+  /** A broker stand-in that counts the connections it holds open and what they sent. */
+  const fakeBroker = async () => {
+    const open = new Set<net.Socket>()
+    let bytes = 0
+    const server = net.createServer((s) => {
+      open.add(s)
+      s.on('data', (c) => (bytes += c.length))
+      s.on('close', () => open.delete(s))
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+    return { server, open, bytes: () => bytes, url: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}` }
+  }
+  const until = async (cond: () => boolean, what: string) => {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10))
+    assert.ok(cond(), what)
+  }
+
+  test('made after a CONNECT takes one, bounded, closed unused when they age, none for a broker marked down', async () => {
+    const b = await fakeBroker()
+    const u = new Upstreams([{ url: b.url }], { usernameFromAddress: false, spares: 2, spareMaxAgeMs: 300 })
+    try {
+      assert.equal(u.spareCount, 0, 'an idle proxy holds none')
+      const first = await u.open()
+      await until(() => u.spareCount === 2, 'two spares ready after the first CONNECT')
+      // A burst takes the spares and the pool refills, but never holds more than its target: a flood of
+      // CONNECTs (refused or not) cannot make the proxy hold extra broker connections beyond one per client.
+      const taken = await Promise.all(Array.from({ length: 10 }, () => u.open()))
+      await until(() => u.spareCount === 2 && b.open.size === 1 + 10 + 2, 'refilled, and nothing more held at the broker')
+      await new Promise((r) => setTimeout(r, 50))
+      assert.equal(b.open.size, 1 + 10 + 2)
+      for (const t of [first, ...taken]) t.socket.destroy()
+      // Unused spares are closed once they are spareMaxAgeMs old, and not replaced without demand.
+      await until(() => b.open.size === 0, 'aged spares closed at the broker')
+      assert.equal(u.spareCount, 0)
+      assert.equal(b.bytes(), 0, 'a spare never sends anything by itself')
+
+      // A spare the broker closed is not handed out.
+      const again = await u.open()
+      await until(() => u.spareCount === 2, 'spares again')
+      for (const s of [...b.open]) if (s.remotePort !== again.socket.localPort) s.destroy()
+      await until(() => u.spareCount === 0, 'spares the broker closed leave the pool')
+      again.socket.destroy()
+
+      // Marked down: its spares are dropped at once.
+      const next = await u.open()
+      await until(() => u.spareCount === 2, 'spares before the broker is marked down')
+      u.markDown(u.list[0]!, 'test')
+      assert.equal(u.spareCount, 0)
+      next.socket.destroy()
+    } finally {
+      u.close()
+      for (const s of b.open) s.destroy()
+      b.server.close()
+    }
+  })
+
+  test('a spare of a lower-priority broker is not used once the preferred one is up again; close() drops them all', async () => {
+    const a = await fakeBroker()
+    const b = await fakeBroker()
+    const u = new Upstreams([{ url: a.url }, { url: b.url }], { usernameFromAddress: false, spares: 2, spareMaxAgeMs: 10_000, backoff: { minMs: 60_000, maxMs: 60_000 } })
+    try {
+      u.markDown(u.list[0]!, 'test') // a is down: new connections and spares go to b
+      const one = await u.open()
+      assert.equal(one.upstream.url, b.url)
+      await until(() => u.spareCount === 2, 'spares on b')
+      ;(u as unknown as { markUp(x: unknown): void }).markUp(u.list[0]!)
+      const two = await u.open()
+      assert.equal(two.upstream.url, a.url, 'the preferred broker, not a spare to the other')
+      for (const t of [one, two]) t.socket.destroy()
+      await until(() => u.spareCount === 2, 'spares refilled')
+      u.close()
+      assert.equal(u.spareCount, 0)
+      await until(() => a.open.size + b.open.size === 0, 'every spare closed at close()')
+    } finally {
+      u.close()
+      for (const s of [...a.open, ...b.open]) s.destroy()
+      a.server.close()
+      b.server.close()
     }
   })
 })
