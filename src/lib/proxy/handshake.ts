@@ -94,9 +94,10 @@ export class Handshake {
     if (!usesEnhancedAuth(connect)) {
       s.phase = 'verifying'
       this.h.prepareUpstream()
-      this.ctx
-        .verify(credentialFields(connect))
-        .then(
+      const verified = this.ctx.verify(credentialFields(connect))
+      // Checked inline (the pool found it pays): decided now, as part of this frame.
+      if (!(verified instanceof Promise)) return this.afterAuth(verified)
+      verified.then(
           (auth) => {
             if (s.phase === 'verifying') this.h.asClient(() => this.afterAuth(auth))
           },

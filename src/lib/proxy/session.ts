@@ -63,7 +63,8 @@ type Side = 'client' | 'broker'
 export interface SessionContext {
   auth: AuthConfig
   /** Verifies a user-property or username/password credential (in a worker pool or inline). */
-  verify(fields: CredentialFields): Promise<Exclude<ConnectAuth, { kind: 'challenge' }>>
+  /** The result itself when it was checked inline, a promise when a worker checks it. */
+  verify(fields: CredentialFields): Exclude<ConnectAuth, { kind: 'challenge' }> | Promise<Exclude<ConnectAuth, { kind: 'challenge' }>>
   policy: PolicyView & { readonly synced: boolean }
   failOpen: boolean
   usernameFromAddress: boolean

@@ -69,10 +69,11 @@ export class VerifyPool {
     }
   }
 
-  verify(fields: CredentialFields): Promise<Result> {
+  /** The result at once when checked inline; a promise when a worker checks it. */
+  verify(fields: CredentialFields): Result | Promise<Result> {
     if (this.ready.size === 0 || this.inlinePays()) {
       this.counts.inline++
-      return Promise.resolve(authenticateFields(fields, this.cfg))
+      return authenticateFields(fields, this.cfg)
     }
     this.counts.pooled++
     return new Promise((resolve) => {

@@ -171,6 +171,32 @@ describe('CONNECT', () => {
     }
   })
 
+  test('verified inline (a synchronous answer, as the pool gives when it pays): admitted, refused, and pipelined frames wait for the CONNACK', async () => {
+    const inline = await sessionHarness({ verify: (f) => authenticateFields(f, AUTH) })
+    inline.policy.allow(device.address, { pub: ['allowed/#'], sub: [], recv: [] })
+    try {
+      const ok = await inline.connection(5)
+      ok.client.send(connectPacket(device, { version: 5, clientId: 'sync-1' }))
+      ok.client.send({ cmd: 'publish', topic: 'allowed/x', payload: Buffer.from('behind'), qos: 0, retain: false, dup: false })
+      const upstream = await ok.broker()
+      assert.equal((await upstream.next('connect')).clientId, upstreamClientId(device.address, 'sync-1'))
+      await settle(50)
+      assert.equal(upstream.received.filter((p) => p.cmd === 'publish').length, 0, 'nothing relayed before the CONNACK')
+      upstream.send({ cmd: 'connack', sessionPresent: false, reasonCode: 0 })
+      assert.equal((await ok.client.next('connack')).reasonCode, 0)
+      assert.equal((await upstream.next('publish')).topic, 'allowed/x')
+      ok.client.destroy()
+
+      const bad = await inline.connection(5)
+      bad.client.send(connectPacket(device, { version: 5, credential: false }))
+      assert.equal((await bad.client.next('connack')).reasonCode, NOT_AUTHORIZED)
+      await socketClosed(bad.proxySide)
+      assert.equal(inline.rec.upstreamConnects, 1, 'only the admitted client reached the broker')
+    } finally {
+      await inline.close()
+    }
+  })
+
   test('the broker connection opened while a CONNECT is verified: a refused client\'s is closed unused, whenever the refusal comes', async () => {
     // The connection is opened at CONNECT so the TCP handshake overlaps verification. An attacker whose
     // CONNECTs are refused must not leave one broker connection behind per attempt: neither when the refusal
