@@ -7,7 +7,7 @@
  * Pure and isomorphic (ethers and the contract's ABI only, no node: imports): the evidence checker's import
  * graph reaches this module through reporters.ts, and it runs in the browser.
  */
-import { computeHmac, formatEther, getAddress, Interface, toUtf8Bytes, zeroPadValue, type Log, type Result } from 'ethers'
+import { computeHmac, formatEther, getAddress, Interface, toUtf8Bytes, type Log, type Result } from 'ethers'
 import { abi } from './artifacts/FlyTrap.js'
 import { decodeCountries, formatExpiry, roleNames } from './codec.js'
 
@@ -126,8 +126,13 @@ const PADDED_ADDRESS = /^0x0{24}([0-9a-f]{40})$/
 
 /** The subject of an address ban: the address left-padded to 32 bytes (lower case). */
 export function banSubjectForAddress(address: string): string {
-  return zeroPadValue(getAddress(address.toLowerCase()), 32).toLowerCase()
+  // Checked on every CONNECT: a pattern, not getAddress (whose EIP-55 keccak the lower-cased result drops).
+  const lower = String(address).toLowerCase()
+  if (!HEX_ADDRESS.test(lower)) throw new TypeError(`invalid address: ${JSON.stringify(address)}`)
+  return '0x000000000000000000000000' + lower.slice(2)
 }
+
+const HEX_ADDRESS = /^0x[0-9a-f]{40}$/
 
 /** The subject of an IP ban, from an IP already normalised (net/ip.ts normalizeIp) and the subject key (UTF-8 text or bytes). */
 export function ipBanSubject(normalisedIp: string, key: string | Uint8Array): string {

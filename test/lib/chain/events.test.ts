@@ -253,3 +253,13 @@ describe('event text (ISO 8601 UTC to the second)', () => {
     assert.equal(isoFromMs(0), '1970-01-01T00:00:00.000Z')
   })
 })
+
+test('banSubjectForAddress: equals ethers zero-padding of the address in any case, and refuses what is not an address', async () => {
+  const { getAddress, hexlify, randomBytes, zeroPadValue } = await import('ethers')
+  for (let i = 0; i < 200; i++) {
+    const lower = hexlify(randomBytes(20))
+    const want = zeroPadValue(lower, 32)
+    for (const spelling of [lower, getAddress(lower), '0x' + lower.slice(2).toUpperCase()]) assert.equal(banSubjectForAddress(spelling), want)
+  }
+  for (const bad of ['', '0x', '0x1234', 'zz' + '0'.repeat(40), '0x' + 'g'.repeat(40), '0x' + '0'.repeat(41)]) assert.throws(() => banSubjectForAddress(bad), TypeError, bad)
+})
