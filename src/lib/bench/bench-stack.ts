@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { stopChild } from '../dev/anvil.js'
 import { haproxyAvailable, startHaproxy, type RelayHandle } from './haproxy.js'
+import { startNodeRelay } from './node-relay.js'
 import type { Target } from './raw-client.js'
 
 export const BENCH_TOPIC = 'bench/t'
@@ -24,6 +25,8 @@ export interface BenchTargets {
   direct: Target
   flytrap: Target
   relay?: Target
+  /** A bare Node.js `pipe()` relay in front of the same mosquitto (TCP): what a Node hop costs by itself. */
+  nodeRelay: Target
   directTls: Target
   flytrapTls: Target
   relayTls?: Target
@@ -145,6 +148,10 @@ export async function startBenchStack(opts: { proxyArgs?: string[]; journalModes
       cleanup.push(() => relay!.stop())
     } else relaySkipped = 'haproxy not found on PATH (apt-get install haproxy): the relay reference is skipped'
 
+    step('starting a bare Node.js relay (client.pipe(upstream))')
+    const nodeRelay = await startNodeRelay({ host: '127.0.0.1', port: mosquitto.port })
+    cleanup.push(() => nodeRelay.stop())
+
     const tlsClient = { ca: ca.pem.ca }
     const plain = proxy.listening.find((l) => !l.tls)!
     const secure = proxy.listening.find((l) => l.tls)!
@@ -153,6 +160,7 @@ export async function startBenchStack(opts: { proxyArgs?: string[]; journalModes
         direct: { host: '127.0.0.1', port: mosquitto.port },
         flytrap: { host: '127.0.0.1', port: plain!.port },
         relay: relay ? { host: '127.0.0.1', port: relay.port } : undefined,
+        nodeRelay: { host: '127.0.0.1', port: nodeRelay.port },
         directTls: { host: '127.0.0.1', port: mosquitto.tlsPort!, tls: tlsClient },
         flytrapTls: { host: '127.0.0.1', port: secure!.port, tls: tlsClient },
         relayTls: relay ? { host: '127.0.0.1', port: relay.tlsPort!, tls: tlsClient } : undefined,
