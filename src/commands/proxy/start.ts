@@ -11,7 +11,7 @@ import { jsonLogger } from '../../lib/log.js'
 import { DEFAULTS } from '../../lib/proxy/options.js'
 import { attachWorker, ipcSink, isWorkerProcess, startPrimary, workerIndex } from '../../lib/proxy/cluster.js'
 import { openAccountability } from '../../lib/audit/accountability.js'
-import { countryOf } from '../../lib/geo/lookup.js'
+import { countryOf, useGeoDb } from '../../lib/geo/lookup.js'
 import { join, resolve } from 'node:path'
 import { startProxy, type ProxyHandle } from '../../lib/proxy/server.js'
 import { brokerList, checkBrokers } from '../../lib/proxy/upstreams.js'
@@ -111,6 +111,7 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
     }),
     workers: Flags.integer({ description: 'proxy processes sharing the listeners (bans shared between them; worker i serves metrics on the metrics port + i)', default: 1, min: 1, max: 64, helpGroup: LIMITS }),
     'auth-workers': Flags.integer({ description: 'threads per process verifying CONNECT signatures (0 = on the main thread) [default: cores - 1, at most 4]', min: 0, max: 32, helpGroup: LIMITS }),
+    'geoip-db': Flags.string({ description: 'MaxMind DB (.mmdb) for client countries: GeoLite2-Country / GeoIP2-Country, or any mmdb with country.iso_code or country_code [default: the bundled GeoLite2 country database]', env: 'FLYTRAP_GEOIP_DB', helpGroup: POLICY }),
     'log-level': Flags.string({ description: 'JSON log lines on stderr at this level and above', options: ['debug', 'info', 'warn', 'error'], default: 'info', env: 'FLYTRAP_LOG_LEVEL' }),
   }
 
@@ -155,6 +156,8 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
       maxConnectionsPerIp: f['max-connections-per-ip'],
       logLevel: f['log-level'],
     })
+    // Checked before any network call: a bad file is a usage error, not a proxy that refuses every country.
+    if (f['geoip-db'] !== undefined) useGeoDb(resolve(f['geoip-db']))
     const graceMs = f['shutdown-grace'] === undefined ? 5_000 : parseDurationMs(f['shutdown-grace'], '--shutdown-grace', { min: 0, max: 600_000 })
     const logger = jsonLogger(logLevel)
     const warn = (text: string) => (this.jsonEnabled() ? logger.warn(text) : this.warn(text))

@@ -2,7 +2,8 @@
  * What every FlyTrap credential binds: the deployment (chain id + contract address) and the MQTT client id.
  * Validation helpers shared by the credential and challenge formats, and the signer normalisation.
  */
-import { BaseWallet, SigningKey, computeAddress } from 'ethers'
+import { createRequire } from 'node:module'
+import type { BaseWallet, SigningKey } from 'ethers'
 import { checksumLowerAddress } from '../crypto/keccak.js'
 import { FlytrapError, usageError } from '../errors.js'
 import { eip191Digest } from './recover.js'
@@ -101,28 +102,45 @@ const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0
 /** What can sign: an ethers Wallet (or HDNodeWallet), a SigningKey, or a 32-byte private key in hex. */
 export type CredentialSigner = BaseWallet | SigningKey | string
 
+/**
+ * ethers, loaded on the first signing call: verifying (the proxy's verify worker threads import this module)
+ * never signs, and ethers costs about 20 MiB per thread.
+ */
+let ethersLib: typeof import('ethers') | undefined
+function ethers(): typeof import('ethers') {
+  ethersLib ??= createRequire(import.meta.url)('ethers') as typeof import('ethers')
+  return ethersLib
+}
+
 export function toSigningKey(signer: CredentialSigner): SigningKey {
-  if (signer instanceof SigningKey) return signer
-  if (signer instanceof BaseWallet) return signer.signingKey
+  // Duck-typed, not instanceof: the lazily required ethers is its CommonJS build, the caller's may be the ESM one.
+  if (typeof signer === 'object' && signer !== null) {
+    if ('signingKey' in signer && isSigningKey(signer.signingKey)) return signer.signingKey
+    if (isSigningKey(signer)) return signer
+  }
   if (typeof signer === 'string') {
     const hex = signer.startsWith('0x') || signer.startsWith('0X') ? signer.slice(2) : signer
     if (/^[0-9a-fA-F]{64}$/.test(hex)) {
       const k = BigInt('0x' + hex)
       if (k === 0n || k >= SECP256K1_N) throw new FlytrapError('private key is out of range', { exit: 'key' })
-      return new SigningKey('0x' + hex.toLowerCase())
+      return new (ethers().SigningKey)('0x' + hex.toLowerCase())
     }
   }
   throw new FlytrapError('signer must be an ethers Wallet, a SigningKey or a 32-byte hex private key', { exit: 'key' })
 }
 
+function isSigningKey(k: unknown): k is SigningKey {
+  return typeof k === 'object' && k !== null && typeof (k as SigningKey).sign === 'function' && typeof (k as SigningKey).publicKey === 'string' && typeof (k as SigningKey).privateKey === 'string'
+}
+
 /** The EIP-55 address of a signer. */
 export function signerAddress(signer: CredentialSigner): string {
-  return computeAddress(toSigningKey(signer).publicKey)
+  return ethers().computeAddress(toSigningKey(signer).publicKey)
 }
 
 /** Sign an EIP-191 message; returns the EIP-55 address and the 65-byte `0x` signature (v = 27/28, low s). */
 export function signText(signer: CredentialSigner, message: string): { address: string; signature: string } {
   const key = toSigningKey(signer)
   const signature = key.sign(eip191Digest(message)).serialized
-  return { address: computeAddress(key.publicKey), signature }
+  return { address: ethers().computeAddress(key.publicKey), signature }
 }

@@ -19,8 +19,7 @@
  * fails; we load the binding directly (`secp256k1/bindings`) so that never happens behind our back.
  */
 import { createRequire } from 'node:module'
-import { SigningKey, getBytes } from 'ethers'
-import { keccak256, keccak256Hex } from '../crypto/keccak.js'
+import { hexBytes, keccak256, keccak256Hex } from '../crypto/keccak.js'
 
 /** secp256k1 group order n, and n/2 for the EIP-2 low-s rule. */
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
@@ -51,6 +50,16 @@ function loadNative(): NativeSecp256k1 | null {
 }
 
 let forced: RecoverBackend | undefined
+
+/**
+ * ethers' SigningKey, loaded only when the js backend runs: the verify worker threads then never load ethers
+ * (about 20 MiB per thread).
+ */
+let signingKey: typeof import('ethers').SigningKey | undefined
+function jsSigningKey(): typeof import('ethers').SigningKey {
+  signingKey ??= (createRequire(import.meta.url)('ethers') as typeof import('ethers')).SigningKey
+  return signingKey
+}
 
 /** The backend `recoverAddress` uses now: `native` when libsecp256k1 loaded, else `js`. */
 export function recoverBackend(): RecoverBackend {
@@ -152,8 +161,8 @@ function recoverParsed(digest: Uint8Array, sig: ParsedSignature): string | null 
   try {
     if (native) return pubkeyToAddress(native.ecdsaRecover(sig.compact, sig.recid, digest, false))
     const sigHex = '0x' + Buffer.from(sig.compact).toString('hex') + (sig.recid === 0 ? '1b' : '1c')
-    const pub = SigningKey.recoverPublicKey(digest, sigHex)
-    return pubkeyToAddress(getBytes(pub))
+    const pub = jsSigningKey().recoverPublicKey(digest, sigHex)
+    return pubkeyToAddress(hexBytes(pub))
   } catch {
     // libsecp256k1 and noble both reject an r that is not the x of a curve point.
     return null

@@ -10,7 +10,6 @@
  * and reused: init → update → digest never yields, so no two hashes can interleave. No `node:` module and
  * no Buffer: evidence/check.ts uses this in the browser too.
  */
-import { getBytes } from 'ethers'
 import { createKeccak } from 'hash-wasm'
 
 const hasher = await createKeccak(256)
@@ -61,14 +60,16 @@ for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i
 for (let i = 0; i < 6; i++) NIBBLE[65 + i] = NIBBLE[97 + i] = 10 + i
 
 /**
- * The bytes of a 0x-prefixed hex string (salts, leaves, chain values, Merkle nodes). 32-byte values, the
- * common case, are decoded here; anything else goes to ethers' getBytes, which also throws on garbage.
+ * The bytes of a 0x-prefixed hex string of whole bytes (salts, leaves, chain values, Merkle nodes); throws a
+ * TypeError on anything else, as ethers' getBytes does. Decoded here so that what imports this (the verify
+ * worker threads among them) does not load ethers for it.
  */
 export function hexBytes(hex: string): Uint8Array {
-  if (hex.length === 66 && hex.charCodeAt(0) === 48 && (hex.charCodeAt(1) | 32) === 120) {
-    const out = new Uint8Array(32)
+  const n = (hex.length - 2) / 2
+  if (typeof hex === 'string' && hex.charCodeAt(0) === 48 && (hex.charCodeAt(1) | 32) === 120 && Number.isInteger(n) && n >= 0) {
+    const out = new Uint8Array(n)
     let ok = true
-    for (let i = 0; i < 32; i++) {
+    for (let i = 0; i < n; i++) {
       const hi = NIBBLE[hex.charCodeAt(2 + 2 * i)] ?? -1
       const lo = NIBBLE[hex.charCodeAt(3 + 2 * i)] ?? -1
       if (hi < 0 || lo < 0) {
@@ -79,5 +80,5 @@ export function hexBytes(hex: string): Uint8Array {
     }
     if (ok) return out
   }
-  return getBytes(hex)
+  throw new TypeError(`invalid hex bytes: ${JSON.stringify(String(hex).slice(0, 80))}`)
 }

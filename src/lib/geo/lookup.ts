@@ -1,32 +1,86 @@
 /**
- * Country of an IP address from the GeoLite2-derived database bundled with geoip-lite. Purely local: no
- * network traffic.
+ * Country of an IP address from a MaxMind DB (.mmdb) file: by default the GeoLite2 country database bundled
+ * with @ip-location-db/geolite2-country-mmdb (GeoLite2 by MaxMind, CC BY-SA 4.0); `proxy start --geoip-db`
+ * names another (MaxMind GeoLite2-Country / GeoIP2-Country, or any mmdb whose records carry
+ * `country.iso_code` or the ip-location-db `country_code`). Purely local: no network traffic.
  *
- * geoip-lite reads its whole database into memory when it is first required (about 150 MB, a few hundred
- * ms, synchronously), so it is loaded lazily on the first lookup; the proxy calls preloadGeo() at start so
- * that cost is never paid on a packet path.
+ * The country database is about 9 MB, read into one Buffer (no per-record objects; geoip-lite's city data
+ * took ~150 MB). It is loaded lazily on the first lookup of a public address; the proxy calls preloadGeo() at
+ * start so that cost is never paid on a packet path. Processes that serve no connections (a cluster primary,
+ * other commands) never load it.
  */
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { Reader, type Response } from 'maxmind'
+import { usageError } from '../errors.js'
 import { compileAddressList, normalizeIp } from '../net/ip.js'
 
-type GeoIp = typeof import('geoip-lite')
+/** The bundled GeoLite2 country database. */
+export const BUNDLED_GEOIP_DB = createRequire(import.meta.url).resolve('@ip-location-db/geolite2-country-mmdb/geolite2-country.mmdb')
 
-let geo: GeoIp | undefined
+/** The two record shapes: MaxMind's GeoIP2/GeoLite2 Country (and City), and ip-location-db's. */
+interface CountryRecord {
+  country?: { iso_code?: unknown }
+  country_code?: unknown
+}
 
-function load(): GeoIp {
-  // createRequire keeps the load synchronous and deferred (a static import would load it with this module).
-  geo ??= createRequire(import.meta.url)('geoip-lite') as GeoIp
-  return geo
+let file = BUNDLED_GEOIP_DB
+let reader: Reader<Response> | undefined
+
+/** Public addresses any country database places (Google DNS, MaxMind's own test network, RIPE, IPv6). */
+const PROBES = ['8.8.8.8', '81.2.69.142', '193.0.6.139', '2001:4860:4860::8888', '2a02:c7f::1']
+
+function open(path: string): Reader<Response> {
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(path)
+  } catch (err) {
+    throw usageError(`--geoip-db ${path}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'pass a MaxMind DB file, e.g. GeoLite2-Country.mmdb')
+  }
+  let r: Reader<Response>
+  try {
+    r = new Reader<Response>(bytes)
+  } catch (err) {
+    throw usageError(`--geoip-db ${path}: not a MaxMind DB file (${(err as Error).message})`, 'pass an .mmdb file (not the CSV or a .tar.gz), e.g. GeoLite2-Country.mmdb')
+  }
+  // A database without countries (ASN, ISP, ...) would make every country-limited topic refuse everyone.
+  if (!PROBES.some((ip) => codeOf(safeGet(r, ip)) !== null)) {
+    throw usageError(`--geoip-db ${path}: a ${r.metadata.databaseType} database with no country for ${PROBES.join(', ')}`, 'pass a country database: records with country.iso_code (MaxMind GeoLite2/GeoIP2 Country or City) or country_code (ip-location-db)')
+  }
+  return r
+}
+
+function safeGet(r: Reader<Response>, ip: string): CountryRecord | null {
+  try {
+    return r.get(ip) as CountryRecord | null
+  } catch {
+    return null // an IPv4-only database asked for IPv6
+  }
+}
+
+function codeOf(rec: CountryRecord | null): string | null {
+  const code = rec?.country?.iso_code ?? rec?.country_code
+  return typeof code === 'string' && /^[A-Z]{2}$/.test(code) ? code : null
+}
+
+/**
+ * Uses `path` for every later lookup, checked now (a usage error for a missing, unreadable or invalid file,
+ * or one without countries). The check's copy is dropped: the database is loaded when it is needed.
+ */
+export function useGeoDb(path: string): void {
+  open(path)
+  if (path !== file) reader = undefined
+  file = path
 }
 
 /** Loads the database now (idempotent). */
 export function preloadGeo(): void {
-  load()
+  reader ??= open(file)
 }
 
 /** Whether the database is in memory. */
 export function geoLoaded(): boolean {
-  return geo !== undefined
+  return reader !== undefined
 }
 
 /** Addresses that have no country: loopback, private, link-local, CGNAT, documentation, multicast, reserved. */
@@ -62,6 +116,6 @@ const NOT_PUBLIC = compileAddressList([
 export function countryOf(ip: string): string | null {
   const address = normalizeIp(ip)
   if (!address || NOT_PUBLIC.matches(address)) return null
-  const country = load().lookup(address)?.country
-  return country && /^[A-Z]{2}$/.test(country) ? country : null
+  preloadGeo()
+  return codeOf(safeGet(reader!, address))
 }

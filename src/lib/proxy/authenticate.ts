@@ -3,17 +3,10 @@
  * properties, or username/password), verifies it against this deployment, and says what to answer.
  * Pure and synchronous: the CPU cost is one signature recovery.
  */
-import {
-  AUTH_METHOD,
-  challengeFromConnect,
-  connackCode,
-  credentialFromConnect,
-  newNonce,
-  verifyChallenge,
-  verifyCredential,
-  verifyLegacyCredential,
-  type VerifyResult,
-} from '../auth/index.js'
+// The modules themselves, not auth/index.js: its signing half (binding.ts) loads ethers, ~20 MiB in every verify worker.
+import { AUTH_METHOD, challengeFromConnect, newNonce, verifyChallenge } from '../auth/challenge.js'
+import { credentialFromConnect, verifyCredential, verifyLegacyCredential } from '../auth/credential.js'
+import { connackCode, type VerifyResult } from '../auth/result.js'
 import type { ConnectPacket } from '../mqtt/packets.js'
 import { ReasonCode } from '../mqtt/reason-codes.js'
 

@@ -2,7 +2,8 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { countryOf, geoLoaded, preloadGeo } from '../../../src/lib/geo/lookup.js'
 
-// Every value below was read from the geoip-lite 1.4.10 database bundled in node_modules (no network).
+// Every value below was read from the bundled GeoLite2 country mmdb (@ip-location-db/geolite2-country-mmdb 2.3.2026061719;
+// geoip-lite 1.4.10 gave the same answers), no network.
 describe('countryOf', () => {
   test('non-public addresses answer null without loading the database', () => {
     for (const ip of [
