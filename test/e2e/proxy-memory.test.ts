@@ -1,9 +1,10 @@
 /**
  * Issue 14: an idle `flytrap proxy start` (its own process, real mosquitto and anvil, the journal on, one
- * authenticated session open so the GeoIP database, the verify pool and the session code are all loaded)
- * stays at or under 100 MiB resident. With geoip-lite's city data it was 259 MiB; 120 MiB after the country
- * mmdb and an ethers-free verify worker (105 MiB of it the main thread). `todo` until the rest is cut: it runs
- * and reports, and must become a plain test once it passes (MEM_ARGS adds proxy flags, to measure).
+ * authenticated session open so the GeoIP database and the session code are loaded; the verify threads start
+ * only at a burst of CONNECTs) is small. With geoip-lite's city data it was 259 MiB; 120 MiB after the country
+ * mmdb and an ethers-free verify worker; ~107 MiB with the threads started on demand. Two checks: a hard
+ * ceiling of 115 MiB that fails on any of those regressions, and the issue's 100 MiB target, `todo` until met
+ * (it runs and reports; make it plain once it passes). MEM_ARGS adds proxy flags, to measure.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -14,6 +15,8 @@ import { freshDeviceKey } from '../helpers/mqtt.js'
 import { sleep, waitFor } from '../helpers/wait.js'
 
 const LIMIT_MIB = 100
+/** Today's figure plus noise: geoip-lite (259), a city database or threads started at once (120) all fail it. */
+const CEILING_MIB = 115
 
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -33,15 +36,20 @@ describe('idle proxy memory', () => {
     await e?.close()
   })
 
-  test(`an idle proxy process is at most ${LIMIT_MIB} MiB resident`, { todo: 'issue 14: 120 MiB today' }, async () => {
+  let idleMiB = 0
+  test(`an idle proxy process stays under ${CEILING_MIB} MiB resident`, async () => {
     let connected = false
     let client: Awaited<ReturnType<E2E['connect']>> | undefined
     await waitFor(async () => (connected = Boolean((client = await e.connect({ key: freshDeviceKey(), url: p.url }).catch(() => undefined)))), 15_000, 'the CLI proxy to sync')
     assert.ok(connected && client)
     await sleep(2_000) // idle: start-up garbage collected by now
-    const mib = rssMiB(p.child.pid!)
-    console.log(`proxy RSS ${mib.toFixed(1)} MiB`)
-    assert.ok(mib <= LIMIT_MIB, `the idle proxy holds ${mib.toFixed(1)} MiB resident (limit ${LIMIT_MIB} MiB)`)
+    idleMiB = rssMiB(p.child.pid!)
+    console.log(`proxy RSS ${idleMiB.toFixed(1)} MiB`)
     client.end(true)
+    assert.ok(idleMiB <= CEILING_MIB, `the idle proxy holds ${idleMiB.toFixed(1)} MiB resident (ceiling ${CEILING_MIB} MiB)`)
+  })
+
+  test(`an idle proxy process is at most ${LIMIT_MIB} MiB resident (issue 14's target)`, { todo: 'issue 14: ~107 MiB today' }, () => {
+    assert.ok(idleMiB > 0 && idleMiB <= LIMIT_MIB, `the idle proxy holds ${idleMiB.toFixed(1)} MiB resident (target ${LIMIT_MIB} MiB)`)
   })
 })

@@ -6,7 +6,8 @@
  * The hop to a worker (a loop turn, two messages, a thread wake-up) costs more latency than one check
  * (~90 µs with libsecp256k1), so a lone CONNECT is verified inline when it pays: nothing is queued or in a
  * worker, and the main thread has spent less than its inline budget in the current window. A burst goes to
- * the workers, so the relay never stalls behind verification.
+ * the workers, so the relay never stalls behind verification. The threads start at the first burst (until
+ * they have loaded, that burst is checked inline).
  */
 import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
@@ -38,11 +39,26 @@ export class VerifyPool {
   /** How many checks ran inline and in workers (for the tests and /metrics). */
   readonly counts = { inline: 0, pooled: 0 }
 
+  private started = false
+
   constructor(
     readonly size: number,
     private readonly cfg: AuthConfig,
-  ) {
-    for (let i = 0; i < size; i++) {
+  ) {}
+
+  /** Worker threads started so far (none until the first burst, or start()). */
+  get workerCount(): number {
+    return this.workers.length
+  }
+
+  /**
+   * Starts the worker threads (idempotent). The pool does so itself at the first burst: a proxy whose
+   * CONNECTs come one at a time never pays a thread's memory (~15 MiB each).
+   */
+  start(): void {
+    if (this.started) return
+    this.started = true
+    for (let i = 0; i < this.size; i++) {
       const w = siblingWorker(import.meta.url, 'verify-worker')
       w.on('message', (msg: { id: number; results: Result[] } | { ready: true }) => {
         if ('ready' in msg) return void this.ready.add(w)
@@ -71,7 +87,9 @@ export class VerifyPool {
 
   /** The result at once when checked inline; a promise when a worker checks it. */
   verify(fields: CredentialFields): Result | Promise<Result> {
-    if (this.ready.size === 0 || this.inlinePays()) {
+    const inline = this.inlinePays()
+    if (!inline) this.start() // a burst: from now on (once loaded) the workers take what the budget does not
+    if (inline || this.ready.size === 0) {
       this.counts.inline++
       return authenticateFields(fields, this.cfg)
     }
