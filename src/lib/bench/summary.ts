@@ -47,8 +47,8 @@ export const xmlEscape = (s: string) =>
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;')
     .replace(/'/g, '&apos;')
-    // Characters XML 1.0 cannot carry at all.
-    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g, '')
+    // Characters XML 1.0 cannot carry at all (C0 controls but tab, LF, CR).
+    .replace(/[^\t\n\r\u0020-\uFFFF]/gu, (c) => (c.codePointAt(0)! > 0xffff ? c : ''))
 
 export function junitSummary(s: SummaryInput): string {
   const cases: { name: string; classname: string; failure?: string }[] = []
