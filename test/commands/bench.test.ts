@@ -47,14 +47,17 @@ describe('flytrap bench (smoke)', () => {
     const cwd = tempCwd()
     const r = await runCli(['bench', 'scale', '--clients', '5,40', '--samples', '10', '--proxy-workers', '1', '--chart', 'scale.svg', '--json'], { cwd, timeoutMs: 180_000 })
     assert.equal(r.code, 0, r.stderr)
-    const j = r.json<{ levels: { clients: number; connected: number; failed: number; connectRate: number; publish: { n: number }; memory: { proxyMiB: number } }[] }>()
+    const j = r.json<{ levels: { clients: number; connected: number; failed: number; connectRate: number; publish: { n: number }; memory: { proxyMiB: number }; direct?: { connected: number; connectRate: number; publish: { n: number } } }[]; metrics: Record<string, { connectRateRatio?: number }> }>()
     assert.deepEqual(j.levels.map((l) => [l.clients, l.connected, l.failed]), [[5, 5, 0], [40, 40, 0]])
+    // The direct baseline: the same generator straight to the stack's mosquitto, per level.
+    assert.deepEqual(j.levels.map((l) => [l.direct?.connected, l.direct?.publish.n]), [[5, 10], [40, 10]])
+    for (const l of j.levels) assert.ok(l.direct!.connectRate > 0 && j.metrics[String(l.clients)]!.connectRateRatio! > 0)
     for (const l of j.levels) {
       assert.ok(l.connectRate > 0)
       assert.equal(l.publish.n, 10)
       assert.ok(l.memory.proxyMiB > 0, 'proxy memory read from /proc')
     }
-    assert.match(readFileSync(join(cwd, 'scale.svg'), 'utf8'), /<polyline/)
+    assert.equal((readFileSync(join(cwd, 'scale.svg'), 'utf8').match(/<polyline/g) ?? []).length, 4, 'p50, p99, connect rate and the direct connect rate')
   })
 
   test('CI gate: --profile ci with an impossible threshold exits 1 listing every check (text-free --json and JUnit file); a doubled-throughput baseline regresses', async () => {
