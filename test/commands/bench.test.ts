@@ -60,17 +60,20 @@ describe('flytrap bench (smoke)', () => {
     assert.equal((readFileSync(join(cwd, 'scale.svg'), 'utf8').match(/<polyline/g) ?? []).length, 4, 'p50, p99, connect rate and the direct connect rate')
   })
 
-  test('CI gate: --profile ci with an impossible threshold exits 1 listing every check (text-free --json and JUnit file); a doubled-throughput baseline regresses', async () => {
+  test('CI gate: --profile ci with an impossible threshold exits 1 listing every check (--json and a JUnit file); explicit flags override the profile; a doubled-throughput baseline regresses', async () => {
     const cwd = tempCwd()
     const r = await runCli(
-      ['bench', 'latency', '--profile', 'ci', '--threshold', 'connect.addedMs.p50<-1', '--threshold', 'throughput.ratioToDirect>0', '--threshold', 'latency.tcp.flytrap.connect.n==105', '--summary', 'junit', '--summary-file', 'bench.xml', '--json'],
+      ['bench', 'latency', '--profile', 'ci', '--warmup', '2', '--threshold', 'connect.addedMs.p50<-1', '--threshold', 'throughput.ratioToDirect>0', '--threshold', 'latency.tcp.flytrap.connect.n==105', '--summary', 'junit', '--summary-file', 'bench.xml', '--json'],
       { cwd, timeoutMs: 180_000 },
     )
     assert.equal(r.code, 1, r.stderr)
     assert.match(r.stderr, /bench gate failed: connect\.addedMs\.p50<-1 \(actual [\d.]+\)/)
-    type Result = { profile: string; seconds: number; transport?: string; latency: Record<string, unknown>; thresholds: { expr: string; actual: number | null; ok: boolean }[]; metrics: { tcp: { connect: { addedMs: { p50: number } }; throughput: { flytrap: number; ratioToDirect: number } } } }
+    type Result = { profile: string; seconds: number; count: number; warmup: number; latency: Record<string, unknown>; thresholds: { expr: string; actual: number | null; ok: boolean }[]; metrics: { tcp: { connect: { addedMs: { p50: number } }; throughput: { flytrap: number; ratioToDirect: number } } } }
     const j = r.json<Result>()
     assert.equal(j.profile, 'ci')
+    // The profile's sizes, except what was given explicitly.
+    assert.deepEqual([j.count, j.warmup], [105, 2])
+    assert.ok(j.seconds > 0)
     assert.deepEqual(Object.keys(j.latency), ['tcp'], 'the ci profile is TCP only')
     assert.deepEqual(
       j.thresholds.map((t) => [t.expr, t.ok]),
