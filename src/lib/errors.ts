@@ -17,6 +17,8 @@ export const ExitCode = {
   key: 6,
   /** A verification failed (credential, journal, anchor). */
   verification: 7,
+  /** A benchmark CI gate failed (`--threshold` or `--baseline`); the result is still printed. */
+  threshold: 1,
 } as const
 
 export type ExitCodeName = keyof typeof ExitCode

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runCli, tempCwd } from '../helpers/cli.js'
+import { compareBaseline } from '../../src/lib/bench/thresholds.js'
+import { latencyCatalogue } from '../../src/lib/bench/metrics.js'
 
 const summaryKeys = ['n', 'min', 'p50', 'p90', 'p99', 'max', 'mean']
 
@@ -45,13 +47,70 @@ describe('flytrap bench (smoke)', () => {
     const cwd = tempCwd()
     const r = await runCli(['bench', 'scale', '--clients', '5,40', '--samples', '10', '--proxy-workers', '1', '--chart', 'scale.svg', '--json'], { cwd, timeoutMs: 180_000 })
     assert.equal(r.code, 0, r.stderr)
-    const j = r.json<{ levels: { clients: number; connected: number; failed: number; connectRate: number; publish: { n: number }; memory: { proxyMiB: number } }[] }>()
+    const j = r.json<{ levels: { clients: number; connected: number; failed: number; connectRate: number; publish: { n: number }; memory: { proxyMiB: number }; direct?: { connected: number; connectRate: number; publish: { n: number } } }[]; metrics: Record<string, { connectRateRatio?: number }> }>()
     assert.deepEqual(j.levels.map((l) => [l.clients, l.connected, l.failed]), [[5, 5, 0], [40, 40, 0]])
+    // The direct baseline: the same generator straight to the stack's mosquitto, per level.
+    assert.deepEqual(j.levels.map((l) => [l.direct?.connected, l.direct?.publish.n]), [[5, 10], [40, 10]])
+    for (const l of j.levels) assert.ok(l.direct!.connectRate > 0 && j.metrics[String(l.clients)]!.connectRateRatio! > 0)
     for (const l of j.levels) {
       assert.ok(l.connectRate > 0)
       assert.equal(l.publish.n, 10)
       assert.ok(l.memory.proxyMiB > 0, 'proxy memory read from /proc')
     }
-    assert.match(readFileSync(join(cwd, 'scale.svg'), 'utf8'), /<polyline/)
+    assert.equal((readFileSync(join(cwd, 'scale.svg'), 'utf8').match(/<polyline/g) ?? []).length, 4, 'p50, p99, connect rate and the direct connect rate')
+  })
+
+  test('CI gate: --profile ci with an impossible threshold exits 1 listing every check (--json and a JUnit file); explicit flags override the profile; a doubled-throughput baseline regresses', async () => {
+    const cwd = tempCwd()
+    const r = await runCli(
+      ['bench', 'latency', '--profile', 'ci', '--warmup', '2', '--threshold', 'connect.addedMs.p50<-1', '--threshold', 'throughput.ratioToDirect>0', '--threshold', 'latency.tcp.flytrap.connect.n==105', '--summary', 'junit', '--summary-file', 'bench.xml', '--json'],
+      { cwd, timeoutMs: 180_000 },
+    )
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, /bench gate failed: connect\.addedMs\.p50<-1 \(actual [\d.]+\)/)
+    type Result = { profile: string; seconds: number; count: number; warmup: number; latency: Record<string, unknown>; thresholds: { expr: string; actual: number | null; ok: boolean }[]; metrics: { tcp: { connect: { addedMs: { p50: number } }; throughput: { flytrap: number; ratioToDirect: number } } } }
+    const j = r.json<Result>()
+    assert.equal(j.profile, 'ci')
+    // The profile's sizes, except what was given explicitly.
+    assert.deepEqual([j.count, j.warmup], [105, 2])
+    assert.ok(j.seconds > 0)
+    assert.deepEqual(Object.keys(j.latency), ['tcp'], 'the ci profile is TCP only')
+    assert.deepEqual(
+      j.thresholds.map((t) => [t.expr, t.ok]),
+      [['connect.addedMs.p50<-1', false], ['throughput.ratioToDirect>0', true], ['latency.tcp.flytrap.connect.n==105', true]],
+    )
+    assert.equal(j.thresholds[0]!.actual, j.metrics.tcp.connect.addedMs.p50)
+    assert.equal(j.thresholds[1]!.actual, j.metrics.tcp.throughput.ratioToDirect)
+    const xml = readFileSync(join(cwd, 'bench.xml'), 'utf8')
+    assert.equal((xml.match(/<testcase /g) ?? []).length, 3)
+    assert.equal((xml.match(/<failure /g) ?? []).length, 1)
+    assert.match(xml, /name="connect.addedMs.p50&lt;-1"/)
+    // The same real result as a baseline, with FlyTrap's throughput doubled: this run regressed by half.
+    const base = structuredClone(j)
+    base.metrics.tcp.throughput.flytrap *= 2
+    const checks = compareBaseline(base, j, latencyCatalogue(), 0.1)
+    const thr = checks.find((c) => c.metric === 'tcp.throughput.flytrap')!
+    assert.equal(thr.ok, false)
+    assert.equal(Math.round(thr.changePct), -50)
+    assert.ok(compareBaseline(j, j, latencyCatalogue(), 0.1).every((c) => c.ok), 'a run against itself passes')
+  })
+
+  test('CI gate: a bad threshold or baseline is a usage error before anything starts', async () => {
+    const cwd = tempCwd()
+    const message = (r: { json: <T>() => T }) => r.json<{ error: { message: string } }>().error.message
+    const bad = await runCli(['bench', 'latency', '--threshold', 'connect.addedMs.p51<1', '--json'], { cwd })
+    assert.equal(bad.code, 2, bad.stderr)
+    assert.match(message(bad), /unknown metric "connect\.addedMs\.p51"/)
+    // Named services without a key would fail with exit 3 (config) at the first use of the chain: exit 2
+    // shows the threshold was refused before that (and before any connection).
+    const first = await runCli(['bench', 'latency', '--broker', 'mqtt://127.0.0.1:1', '--proxy', 'mqtt://127.0.0.1:2', '--threshold', 'connect.addedMs.p50 <', '--json'], { cwd, env: { FLYTRAP_KEY: undefined } })
+    assert.equal(first.code, 2, first.stderr)
+    assert.match(message(first), /not "<metric> <op> <number>"/)
+    const noFile = await runCli(['bench', 'scale', '--baseline', 'missing.json', '--json'], { cwd })
+    assert.equal(noFile.code, 2, noFile.stderr)
+    assert.match(message(noFile), /--baseline missing\.json: cannot read it/)
+    const scale = await runCli(['bench', 'scale', '--profile', 'ci', '--threshold', '10000.connectRate>1', '--json'], { cwd })
+    assert.equal(scale.code, 2, scale.stderr)
+    assert.match(message(scale), /unknown metric "10000\.connectRate"/)
   })
 })

@@ -6,14 +6,30 @@ import { latencyChart } from '../../lib/bench/chart.js'
 import { OPS, runLatencyBench, type LatencyResult, type LatencyTargets, type Op, type TargetName } from '../../lib/bench/latency.js'
 import { BENCH_TOPIC, startBenchStack, type BenchStack } from '../../lib/bench/bench-stack.js'
 import { parseTarget } from '../../lib/bench/targets.js'
-import { FlytrapError, usageError } from '../../lib/errors.js'
+import { ExitCode, FlytrapError, usageError } from '../../lib/errors.js'
+import { benchGateFlags, givenFlags } from '../../lib/cli/bench-flags.js'
+import { gateFailure, gateRows, gateUsed, prepareGate, runGate, type GateResult } from '../../lib/bench/gate.js'
+import { latencyCatalogue, latencyMetrics, type LatencyMetrics } from '../../lib/bench/metrics.js'
+import { renderSummary, type SummaryFormat } from '../../lib/bench/summary.js'
 
 export interface BenchLatencyResult extends LatencyResult {
   /** Where the numbers come from: the self-contained stack or the services named by flags. */
   mode: 'self-contained' | 'named'
   notes: string[]
   machine: { cpus: number; node: string }
+  /** The stable numbers --threshold and --baseline name (README "flytrap bench in CI"): per transport, ms and ratios. */
+  metrics: Record<string, LatencyMetrics>
+  /** --profile, when given. */
+  profile?: 'ci'
+  /** Wall time of the whole run, stack start included (seconds). */
+  seconds: number
+  /** Verdicts of --threshold (and --baseline), when asked for. */
+  thresholds?: GateResult['thresholds']
+  baseline?: GateResult['baseline']
 }
+
+/** --profile ci: TCP only, no journal-mode variants, short throughput runs (≤ 60 s on 2 cores, stack included). */
+const CI_PROFILE = { transport: 'tcp', count: 105, warmup: 5, pipeline: 5_000, 'journal-modes': false } as const
 
 export default class BenchLatency extends ChainCommand<typeof BenchLatency> {
   static override description = `Round trips through the broker directly, FlyTrap and a plain TCP relay (HAProxy), interleaved, over TCP and TLS
@@ -27,6 +43,8 @@ throughput is measured again with one subscriber on the topic, so every message 
     '<%= config.bin %> <%= command.id %>',
     '<%= config.bin %> <%= command.id %> --count 1005 --warmup 5 --chart latency.svg --json > latency.json',
     '<%= config.bin %> <%= command.id %> --transport tcp --count 505 --pipeline 20000',
+    '<%= config.bin %> <%= command.id %> --profile ci --threshold "connect.addedMs.p50<2" --threshold "throughput.ratioToDirect>0.3" --summary markdown --summary-file $GITHUB_STEP_SUMMARY',
+    '<%= config.bin %> <%= command.id %> --profile ci --baseline previous.json --tolerance 15%',
     '<%= config.bin %> <%= command.id %> --broker mqtt://10.0.0.5:1883 --proxy mqtt://10.0.0.5:1884 --relay mqtt://10.0.0.5:1885 --key $KEY',
   ]
   static override flags = {
@@ -45,10 +63,19 @@ throughput is measured again with one subscriber on the topic, so every message 
     ca: Flags.string({ description: 'CA bundle for mqtts:// targets' }),
     topic: Flags.string({ description: 'topic the benchmark key may publish and subscribe to (named services)', default: BENCH_TOPIC }),
     chart: Flags.string({ description: 'write the paper-style bar chart to this SVG file' }),
+    ...benchGateFlags,
   }
 
   async run(): Promise<BenchLatencyResult> {
-    const f = this.flags
+    const started = Date.now()
+    const f = { ...this.flags }
+    if (f.profile === 'ci') {
+      const given = givenFlags((await this.parse(BenchLatency)).metadata, this.flags)
+      for (const [k, v] of Object.entries(CI_PROFILE)) if (!given.has(k)) (f as Record<string, unknown>)[k] = v
+    }
+    // Everything a CI gate can get wrong is refused here, before any stack starts.
+    if (f.summary && this.jsonEnabled() && !f['summary-file']) throw usageError('--summary with --json needs --summary-file (stdout is the JSON result)')
+    const gate = prepareGate({ thresholds: f.threshold, baseline: f.baseline, tolerance: f.tolerance, catalogue: latencyCatalogue(), command: 'bench latency' })
     let transports: ('tcp' | 'tls')[] = f.transport === 'both' ? ['tcp', 'tls'] : [f.transport as 'tcp' | 'tls']
     const notes: string[] = []
     let stack: BenchStack | undefined
@@ -104,9 +131,46 @@ throughput is measured again with one subscriber on the topic, so every message 
     } finally {
       await stack?.stop()
     }
-    const out: BenchLatencyResult = { mode: stack ? 'self-contained' : 'named', notes, machine: { cpus: (await import('node:os')).availableParallelism(), node: process.version }, ...result }
+    const out: BenchLatencyResult = {
+      mode: stack ? 'self-contained' : 'named',
+      notes,
+      machine: { cpus: (await import('node:os')).availableParallelism(), node: process.version },
+      ...result,
+      metrics: latencyMetrics(result),
+      ...(f.profile ? { profile: 'ci' as const } : {}),
+      seconds: (Date.now() - started) / 1000,
+    }
     if (f.chart) writeFileSync(f.chart, latencyChart(result))
+    const verdict = runGate(gate, out)
+    if (gateUsed(gate)) Object.assign(out, { thresholds: verdict.thresholds, baseline: verdict.baseline })
     this.render(out)
+    for (const t of gateRows(verdict)) this.say(`\n${t.title}\n${table(t.head, t.rows)}`)
+    this.say(`run time: ${out.seconds.toFixed(1)} s`)
+    if (f.summary) {
+      const m = out.metrics.tcp ?? Object.values(out.metrics)[0]
+      const text = renderSummary(f.summary as SummaryFormat, {
+        title: `flytrap bench latency${f.profile ? ` (profile ${f.profile})` : ''}`,
+        seconds: out.seconds,
+        gate: verdict,
+        results: m
+          ? [
+              ['CONNECT added p50 (FlyTrap − direct)', m.connect.addedMs.p50, 'ms'],
+              ['CONNECT added over relay', m.connect.addedOverRelayMs, 'ms'],
+              ['PUBLISH (steady) added p50', m.publishSteady.addedMs.p50, 'ms'],
+              ['pipelined QoS 1, FlyTrap', m.throughput?.flytrap, 'msg/s'],
+              ['pipelined QoS 1, FlyTrap / direct', m.throughput?.ratioToDirect, ''],
+              ['pipelined QoS 1, FlyTrap / relay', m.throughput?.ratioToRelay, ''],
+              ['strict journal throughput share', m.journal?.strictShare, ''],
+            ]
+          : [],
+      })
+      if (f['summary-file']) writeFileSync(f['summary-file'], text.endsWith('\n') ? text : `${text}\n`)
+      else this.log(text)
+    }
+    if (!verdict.ok) {
+      process.exitCode = ExitCode.threshold
+      process.stderr.write(`${gateFailure(verdict)}\n`)
+    }
     return out
   }
 

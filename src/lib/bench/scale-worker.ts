@@ -24,11 +24,13 @@ export interface ScaleWorkerData {
   contract: string
   /** Source addresses to spread connections over (each gives ~28k ephemeral ports). */
   sources: string[]
+  /** The broker itself (no FlyTrap), for the direct baseline: it accepts anonymous clients and ignores the credential. */
+  direct?: Target
 }
 
 type Command =
   | { cmd: 'prepare'; count: number }
-  | { cmd: 'connect'; concurrency: number }
+  | { cmd: 'connect'; concurrency: number; direct?: boolean }
   | { cmd: 'publish'; samples: number; topicPrefix: string }
   | { cmd: 'close' }
 
@@ -47,7 +49,7 @@ function credential(clientId: string): { clientId: string; props: Record<string,
   return { clientId, props: toUserProperties({ address, expiresAt, signature: sig }) }
 }
 
-async function connectAll(concurrency: number): Promise<{ ok: number; failed: number; errors: Record<string, number>; ms: number }> {
+async function connectAll(concurrency: number, direct = false): Promise<{ ok: number; failed: number; errors: Record<string, number>; ms: number }> {
   const t0 = Date.now()
   let next = 0
   let ok = 0
@@ -59,8 +61,10 @@ async function connectAll(concurrency: number): Promise<{ ok: number; failed: nu
       const p = prepared[i]!
       try {
         // One source address needs no bind(): the kernel picks the port at connect(), much faster.
-        const c = await RawClient.open(data.target, 5, data.sources.length > 1 ? data.sources[i % data.sources.length] : undefined)
-        const rc = await c.connect({ clientId: p.clientId, properties: { userProperties: p.props } })
+        const c = await RawClient.open(direct ? data.direct! : data.target, 5, data.sources.length > 1 ? data.sources[i % data.sources.length] : undefined)
+        // The same CONNECT bytes either way (the broker ignores the user properties); a distinct client id so a
+        // FlyTrap session still being torn down is never taken over.
+        const rc = await c.connect({ clientId: direct ? `d-${p.clientId}` : p.clientId, properties: { userProperties: p.props } })
         if (rc !== 0) throw new Error(`CONNACK 0x${rc.toString(16)}`)
         clients.push(c)
         ok++
@@ -91,7 +95,7 @@ parentPort!.on('message', async (m: Command) => {
       prepared = Array.from({ length: m.count }, (_, i) => credential(`scale-${data.index}-${i}-${Date.now().toString(36)}`))
       parentPort!.postMessage({ cmd: 'prepared' })
     } else if (m.cmd === 'connect') {
-      parentPort!.postMessage({ cmd: 'connected', ...(await connectAll(m.concurrency)) })
+      parentPort!.postMessage({ cmd: 'connected', ...(await connectAll(m.concurrency, m.direct === true)) })
     } else if (m.cmd === 'publish') {
       parentPort!.postMessage({ cmd: 'published', rtts: await publishSamples(m.samples, m.topicPrefix) })
     } else if (m.cmd === 'close') {
