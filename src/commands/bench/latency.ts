@@ -101,7 +101,7 @@ throughput is measured again with one subscriber on the topic, so every message 
       stack = await this.spin('Starting anvil, contract, mosquitto, proxy and HAProxy', (s) => startBenchStack({ journalModes, onStep: (t) => (s.text = t) }))
       const t = stack.targets
       targets = {
-        tcp: { direct: t.direct, flytrap: t.flytrap, relay: t.relay, 'flytrap-relaxed': t.flytrapRelaxed, 'flytrap-nojournal': t.flytrapNoJournal, 'flytrap-alldeliveries': t.flytrapAllDeliveries },
+        tcp: { direct: t.direct, flytrap: t.flytrap, relay: t.relay, 'node-relay': t.nodeRelay, 'flytrap-relaxed': t.flytrapRelaxed, 'flytrap-nojournal': t.flytrapNoJournal, 'flytrap-alldeliveries': t.flytrapAllDeliveries },
         tls: { direct: t.directTls, flytrap: t.flytrapTls, relay: t.relayTls },
       }
       key = stack.key
@@ -179,7 +179,7 @@ throughput is measured again with one subscriber on the topic, so every message 
     for (const [transport, byTarget] of Object.entries(r.latency)) {
       const rows: (string | number)[][] = []
       for (const op of OPS) {
-        for (const t of ['direct', 'relay', 'flytrap', 'flytrap-relaxed', 'flytrap-nojournal', 'flytrap-alldeliveries'] as TargetName[]) {
+        for (const t of ['direct', 'relay', 'node-relay', 'flytrap', 'flytrap-relaxed', 'flytrap-nojournal', 'flytrap-alldeliveries'] as TargetName[]) {
           const s = byTarget[t]?.[op]
           if (s) rows.push([opLabel(op), t === 'flytrap' && byTarget['flytrap-relaxed'] ? 'flytrap (strict)' : t, ms(s.min), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max)])
         }
@@ -189,8 +189,8 @@ throughput is measured again with one subscriber on the topic, so every message 
       const o = r.overhead[transport] ?? {}
       this.say(
         table(
-          ['packet', 'FlyTrap / direct', 'relay / direct', 'FlyTrap added (ms)', 'relay added (ms)', 'FlyTrap added / relay added'],
-          Object.entries(o).map(([op, v]) => [opLabel(op as Op), v!.flytrapOverDirect.toFixed(2), v!.relayOverDirect?.toFixed(2) ?? '-', ms(v!.flytrapAddedUs), v!.relayAddedUs !== undefined ? ms(v!.relayAddedUs) : '-', v!.addedVsRelay?.toFixed(2) ?? '-']),
+          ['packet', 'FlyTrap / direct', 'relay / direct', 'FlyTrap added (ms)', 'HAProxy added (ms)', 'Node relay added (ms)', 'FlyTrap added / HAProxy added'],
+          Object.entries(o).map(([op, v]) => [opLabel(op as Op), v!.flytrapOverDirect.toFixed(2), v!.relayOverDirect?.toFixed(2) ?? '-', ms(v!.flytrapAddedUs), v!.relayAddedUs !== undefined ? ms(v!.relayAddedUs) : '-', v!.nodeRelayAddedUs !== undefined ? ms(v!.nodeRelayAddedUs) : '-', v!.addedVsRelay?.toFixed(2) ?? '-']),
         ),
       )
       const thr = r.throughput[transport]

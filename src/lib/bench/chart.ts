@@ -6,7 +6,7 @@
 import type { LatencyResult, Op, TargetName } from './latency.js'
 import type { ScaleResult } from './scale.js'
 
-const COLORS: Record<TargetName, string> = { direct: '#4e79a7', relay: '#9c9c9c', flytrap: '#e15759', 'flytrap-relaxed': '#f28e2b', 'flytrap-nojournal': '#76b7b2', 'flytrap-alldeliveries': '#b07aa1' }
+const COLORS: Record<TargetName, string> = { direct: '#4e79a7', relay: '#9c9c9c', 'node-relay': '#59a14f', flytrap: '#e15759', 'flytrap-relaxed': '#f28e2b', 'flytrap-nojournal': '#76b7b2', 'flytrap-alldeliveries': '#b07aa1' }
 const LABELS: Record<Op, string> = { connect: 'CONNECT', subscribe: 'SUBSCRIBE', publish: 'PUBLISH', session: 'session', publishSteady: 'PUBLISH (steady)' }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;')
@@ -65,12 +65,13 @@ function legend(entries: { label: string; color: string; dash?: boolean }[], x0:
 const TARGET_LABEL: Record<TargetName, string> = {
   direct: 'broker direct',
   relay: 'TCP relay (HAProxy)',
+  'node-relay': 'bare Node.js relay',
   flytrap: 'FlyTrap',
   'flytrap-relaxed': 'FlyTrap, relaxed journal sync',
   'flytrap-nojournal': 'FlyTrap, no journal',
   'flytrap-alldeliveries': 'FlyTrap, all deliveries journaled',
 }
-const BAR_ORDER: TargetName[] = ['direct', 'relay', 'flytrap', 'flytrap-relaxed', 'flytrap-nojournal', 'flytrap-alldeliveries']
+const BAR_ORDER: TargetName[] = ['direct', 'relay', 'node-relay', 'flytrap', 'flytrap-relaxed', 'flytrap-nojournal', 'flytrap-alldeliveries']
 
 /** Grouped bars: one group per (transport, op), one bar per target, median in ms with p90 whiskers. */
 export function latencyChart(r: LatencyResult, ops: Op[] = ['connect', 'subscribe', 'publish', 'publishSteady']): string {

@@ -14,7 +14,7 @@ import { signCredential, toUserProperties } from '../auth/index.js'
 import { RawClient, type Target } from './raw-client.js'
 import { summarize, type Summary } from './stats.js'
 
-export type TargetName = 'direct' | 'flytrap' | 'relay' | 'flytrap-relaxed' | 'flytrap-nojournal' | 'flytrap-alldeliveries'
+export type TargetName = 'direct' | 'flytrap' | 'relay' | 'node-relay' | 'flytrap-relaxed' | 'flytrap-nojournal' | 'flytrap-alldeliveries'
 const isFlytrap = (n: TargetName) => n.startsWith('flytrap')
 export type Op = 'connect' | 'subscribe' | 'publish' | 'session' | 'publishSteady'
 export const OPS: Op[] = ['connect', 'subscribe', 'publish', 'session', 'publishSteady']
@@ -50,7 +50,7 @@ export interface LatencyResult {
   /** transport → target → the same with one subscriber on the topic (every message also delivered). */
   deliveryThroughput: Record<string, Partial<Record<TargetName, number>>>
   /** transport → op → ratios of p50s and added microseconds over direct. */
-  overhead: Record<string, Partial<Record<Op, { flytrapOverDirect: number; relayOverDirect?: number; flytrapAddedUs: number; relayAddedUs?: number; addedVsRelay?: number }>>>
+  overhead: Record<string, Partial<Record<Op, { flytrapOverDirect: number; relayOverDirect?: number; flytrapAddedUs: number; relayAddedUs?: number; addedVsRelay?: number; nodeRelayAddedUs?: number }>>>
   /**
    * transport → what strict journal sync costs against relaxed and no journal: p50 of a fresh session's
    * QoS 1 round trip and of the steady one (µs), pipelined throughput (messages/s), and the two targets
@@ -183,6 +183,7 @@ export async function runLatencyBench(o: LatencyOptions): Promise<LatencyResult>
         const d = lat.direct![op].p50
         const f = lat.flytrap![op].p50
         const r = lat.relay?.[op].p50
+        const n = lat['node-relay']?.[op].p50
         return [
           op,
           {
@@ -191,6 +192,7 @@ export async function runLatencyBench(o: LatencyOptions): Promise<LatencyResult>
             flytrapAddedUs: f - d,
             relayAddedUs: r !== undefined ? r - d : undefined,
             addedVsRelay: r !== undefined && r - d > 0 ? (f - d) / (r - d) : undefined,
+            nodeRelayAddedUs: n !== undefined ? n - d : undefined,
           },
         ]
       }),

@@ -9,7 +9,7 @@ import type { ScaleResult } from './scale.js'
 import type { Direction, MetricCatalogue } from './thresholds.js'
 
 export interface LatencyMetrics {
-  connect: { addedMs: { p50: number; p90: number }; flytrapMs: { p50: number }; addedOverRelayMs?: number }
+  connect: { addedMs: { p50: number; p90: number }; flytrapMs: { p50: number }; addedOverRelayMs?: number; addedOverNodeRelayMs?: number }
   publish: { addedMs: { p50: number } }
   session: { addedMs: { p50: number } }
   publishSteady: { addedMs: { p50: number; p90: number }; addedOverRelayMs?: number; addedRatioToRelay?: number }
@@ -23,6 +23,7 @@ const LATENCY: Record<string, Direction> = {
   'connect.addedMs.p90': 'lower',
   'connect.flytrapMs.p50': 'lower',
   'connect.addedOverRelayMs': 'lower',
+  'connect.addedOverNodeRelayMs': 'lower',
   'publish.addedMs.p50': 'lower',
   'session.addedMs.p50': 'lower',
   'publishSteady.addedMs.p50': 'lower',
@@ -65,6 +66,8 @@ export function latencyMetrics(r: LatencyResult): Record<string, LatencyMetrics>
     }
     const rc = relayAdded('connect')
     if (rc !== undefined) m.connect.addedOverRelayMs = m.connect.addedMs.p50 - rc
+    const nr = lat['node-relay']
+    if (nr) m.connect.addedOverNodeRelayMs = m.connect.addedMs.p50 - ms(nr.connect.p50 - d.connect.p50)
     const rs = relayAdded('publishSteady')
     if (rs !== undefined) {
       m.publishSteady.addedOverRelayMs = m.publishSteady.addedMs.p50 - rs
