@@ -224,3 +224,33 @@ describe('members() enumeration', () => {
     assert.deepEqual(await owner.members('plant-7/lonely'), [])
   })
 })
+
+describe('members (many clients of one topic in one view, for a proxy cold start)', () => {
+  test('equals member() for each client: granted, revoked, never granted; after the topic is removed and registered again, old grants are absent', async () => {
+    const name = 'bulk-view/+/t'
+    await owner.addTopic(topicArgs(name))
+    const granted = [randomAddress(), randomAddress(), randomAddress()]
+    const revoked = randomAddress()
+    const stranger = randomAddress()
+    await owner.allow(name, granted[0]!, 1, 0, 'pub')
+    await owner.allow(name, granted[1]!, 2, 0, 'sub')
+    await owner.allow(name, granted[2]!, 3, 0, 'both')
+    await owner.allow(name, revoked, 3, 0, 'soon revoked')
+    await owner.revoke(name, revoked, 3, 'revoked')
+    const all = [...granted, revoked, stranger]
+    const bulk = async (n: string, clients: string[]) => {
+      const [pub, sub] = (await owner.contract.getFunction('members').staticCall(n, clients)) as [bigint[], bigint[]]
+      return clients.map((client, i) => ({ client, pubExpiry: BigInt(pub[i]!), subExpiry: BigInt(sub[i]!) }))
+    }
+    const single = async (n: string, clients: string[]) => Promise.all(clients.map((c) => owner.member(n, c)))
+    assert.deepEqual(await bulk(name, all), await single(name, all))
+    assert.deepEqual((await bulk(name, all)).map((m) => m.pubExpiry !== 0n || m.subExpiry !== 0n), [true, true, true, false, false])
+    // Removed: everything reads as absent; registered again (a new generation): the old grants stay dead.
+    await owner.removeTopic(name, 'gone')
+    assert.ok((await bulk(name, all)).every((m) => m.pubExpiry === 0n && m.subExpiry === 0n))
+    await owner.addTopic(topicArgs(name))
+    assert.deepEqual(await bulk(name, all), await single(name, all))
+    assert.ok((await bulk(name, all)).every((m) => m.pubExpiry === 0n && m.subExpiry === 0n))
+    assert.deepEqual(await bulk('never-registered', [stranger]), [{ client: stranger, pubExpiry: 0n, subExpiry: 0n }])
+  })
+})

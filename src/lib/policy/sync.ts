@@ -11,6 +11,24 @@ import { ReporterHistory } from '../chain/reporters.js'
 import type { Logger } from '../log.js'
 import type { GrantInput, PolicyStore, TopicInput } from './store.js'
 
+/** Clients per `members` call at cold start (an eth_call reading this many grant slots stays well under node limits). */
+const MEMBERS_PER_CALL = 500
+/** Topics per `topicsPage` call at cold start. */
+const TOPICS_PER_PAGE = 500
+
+/** (topic, client) pairs grouped by topic, in chunks of MEMBERS_PER_CALL. */
+function memberChunks(pairs: Iterable<{ topicId: string; name: string; client: string }>): { name: string; topicId: string; clients: string[] }[] {
+  const byTopic = new Map<string, { name: string; topicId: string; clients: string[] }[]>()
+  for (const p of pairs) {
+    let chunks = byTopic.get(p.topicId)
+    if (!chunks) byTopic.set(p.topicId, (chunks = [{ name: p.name, topicId: p.topicId, clients: [] }]))
+    let last = chunks[chunks.length - 1]!
+    if (last.clients.length >= MEMBERS_PER_CALL) chunks.push((last = { name: p.name, topicId: p.topicId, clients: [] }))
+    last.clients.push(p.client)
+  }
+  return [...byTopic.values()].flat()
+}
+
 export interface PolicySyncOptions {
   client: FlyTrapClient
   store: PolicyStore
@@ -102,6 +120,12 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     return { topicId, client, pubExpiry: BigInt(pub), subExpiry: BigInt(sub) }
   }
 
+  /** The grants of many clients of one topic in one view call (`members`): a cold start reads every grant. */
+  async function membersOf(c: { name: string; topicId: string; clients: string[] }, blockTag: number): Promise<GrantInput[]> {
+    const [pub, sub] = await view<[bigint[], bigint[]]>('members', blockTag, c.name, c.clients)
+    return c.clients.map((client, i) => ({ topicId: c.topicId, client, pubExpiry: BigInt(pub[i]!), subExpiry: BigInt(sub[i]!) }))
+  }
+
   async function inBatches<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
     const out: R[] = []
     for (let i = 0; i < items.length; i += concurrency) out.push(...(await Promise.all(items.slice(i, i + concurrency).map(fn))))
@@ -173,11 +197,12 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
   // ---------------------------------------------------------------- cold start
 
   async function coldStart(): Promise<void> {
+    const startedAt = Date.now()
     const block = await client.provider.getBlockNumber()
     const total = Number(await view<bigint>('topicCount', block))
     const topics: TopicInfo[] = []
-    for (let offset = 0; offset < total; offset += 100) {
-      const page = await view<RawTopic[]>('topicsPage', block, offset, 100)
+    for (let offset = 0; offset < total; offset += TOPICS_PER_PAGE) {
+      const page = await view<RawTopic[]>('topicsPage', block, offset, TOPICS_PER_PAGE)
       for (const raw of page) {
         const t = toTopic(raw)
         names.set(t.id.toLowerCase(), t.name)
@@ -202,9 +227,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       const member = e.args.client
       pairs.set(`${id}:${member.toLowerCase()}`, { topicId: id, name, client: member })
     }
-    const grants = (await inBatches([...pairs.values()], (p) => member(p.name, p.topicId, p.client, block))).filter(
-      (g) => g.pubExpiry !== 0n || g.subExpiry !== 0n,
-    )
+    const grants = (await inBatches(memberChunks(pairs.values()), (c) => membersOf(c, block))).flat().filter((g) => g.pubExpiry !== 0n || g.subExpiry !== 0n)
     reporters = new ReporterHistory()
     before.clear()
     const bans = await scanBans(events)
@@ -214,7 +237,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     store.markSynced(block)
     lastBlock = block
     head = block
-    logger?.info('policy loaded', { block, topics: topics.length, grants: grants.length })
+    logger?.info('policy loaded', { block, topics: topics.length, grants: grants.length, ms: Date.now() - startedAt })
     warnShadowed(topics.map((t) => t.name))
     deliver(bans)
   }
