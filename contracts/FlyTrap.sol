@@ -510,15 +510,15 @@ contract FlyTrap {
         return _load(id, client, t.gen);
     }
 
-    /// @notice `member` for many clients of one topic in one call (a proxy's cold start reads every grant).
-    function members(string calldata name, address[] calldata clients) external view returns (uint40[] memory pubExpiry, uint40[] memory subExpiry) {
-        bytes32 id = keccak256(bytes(name));
-        Topic storage t = _topics[id];
+    /// @notice `member` for many (topic id, client) pairs in one call: a proxy's cold start reads every grant.
+    function grantsOf(bytes32[] calldata topicIds, address[] calldata clients) external view returns (uint40[] memory pubExpiry, uint40[] memory subExpiry) {
+        require(topicIds.length == clients.length);
         pubExpiry = new uint40[](clients.length);
         subExpiry = new uint40[](clients.length);
-        if (t.owner == address(0)) return (pubExpiry, subExpiry);
-        uint8 gen = t.gen;
-        for (uint256 i = 0; i < clients.length; ++i) (pubExpiry[i], subExpiry[i]) = _load(id, clients[i], gen);
+        for (uint256 i = 0; i < clients.length; ++i) {
+            Topic storage t = _topics[topicIds[i]];
+            if (t.owner != address(0)) (pubExpiry[i], subExpiry[i]) = _load(topicIds[i], clients[i], t.gen);
+        }
     }
 
     /// @notice Whether `client` holds `role` (1 publish, 2 subscribe) on the topic now. The owner holds both.

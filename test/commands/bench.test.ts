@@ -114,3 +114,18 @@ describe('flytrap bench (smoke)', () => {
     assert.match(message(scale), /unknown metric "10000\.connectRate"/)
   })
 })
+
+describe('bench sync', () => {
+  test('a real proxy cold-starts on the written history: every topic and grant loaded, with its time and memory', async () => {
+    const cwd = tempCwd()
+    const r = await runCli(['bench', 'sync', '--topics', '2', '--grants', '1100', '--per-block', '200', '--json'], { cwd, timeoutMs: 180_000 })
+    assert.equal(r.code, 0, r.stderr)
+    const j = JSON.parse(r.stdout) as { topics: number; grants: number; topicsLoaded: number; grantsLoaded: number; blocks: number; syncSeconds: number; proxyRssMiB: number; emptyProxyRssMiB: number; targets: { met: boolean } }
+    assert.equal(j.topicsLoaded, 2)
+    // 1,100 grants: three grantsOf() calls (500 a call), and every one is loaded.
+    assert.equal(j.grantsLoaded, 1100)
+    assert.equal(j.blocks, Math.ceil(1102 / 200))
+    assert.ok(j.syncSeconds > 0 && j.syncSeconds < 30)
+    assert.ok(j.proxyRssMiB > 0 && j.emptyProxyRssMiB > 0)
+  })
+})

@@ -225,7 +225,7 @@ describe('members() enumeration', () => {
   })
 })
 
-describe('members (many clients of one topic in one view, for a proxy cold start)', () => {
+describe('grantsOf (many topic/client pairs in one view, for a proxy cold start)', () => {
   test('equals member() for each client: granted, revoked, never granted; after the topic is removed and registered again, old grants are absent', async () => {
     const name = 'bulk-view/+/t'
     await owner.addTopic(topicArgs(name))
@@ -239,7 +239,7 @@ describe('members (many clients of one topic in one view, for a proxy cold start
     await owner.revoke(name, revoked, 3, 'revoked')
     const all = [...granted, revoked, stranger]
     const bulk = async (n: string, clients: string[]) => {
-      const [pub, sub] = (await owner.contract.getFunction('members').staticCall(n, clients)) as [bigint[], bigint[]]
+      const [pub, sub] = (await owner.contract.getFunction('grantsOf').staticCall(clients.map(() => topicId(n)), clients)) as [bigint[], bigint[]]
       return clients.map((client, i) => ({ client, pubExpiry: BigInt(pub[i]!), subExpiry: BigInt(sub[i]!) }))
     }
     const single = async (n: string, clients: string[]) => Promise.all(clients.map((c) => owner.member(n, c)))

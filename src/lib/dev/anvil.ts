@@ -17,6 +17,8 @@ export interface AnvilOptions {
   blockTime?: number
   chainId?: number
   accounts?: number
+  /** Block gas limit (anvil --gas-limit), for benchmarks that pack many transactions into a block. */
+  gasLimit?: number
   /** Milliseconds to wait for anvil to listen. */
   timeoutMs?: number
 }
@@ -62,6 +64,7 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<AnvilHandle> 
   if (opts.stateFile) args.push('--state', opts.stateFile)
   if (opts.blockTime) args.push('--block-time', String(opts.blockTime))
   if (opts.chainId) args.push('--chain-id', String(opts.chainId))
+  if (opts.gasLimit) args.push('--gas-limit', String(opts.gasLimit))
 
   const child = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] })
   const port = await new Promise<number>((resolve, reject) => {

@@ -11,22 +11,19 @@ import { ReporterHistory } from '../chain/reporters.js'
 import type { Logger } from '../log.js'
 import type { GrantInput, PolicyStore, TopicInput } from './store.js'
 
-/** Clients per `members` call at cold start (an eth_call reading this many grant slots stays well under node limits). */
+/** Grants per `grantsOf` call at cold start (an eth_call reading this many grant slots stays well under node limits). */
 const MEMBERS_PER_CALL = 500
 /** Topics per `topicsPage` call at cold start. */
 const TOPICS_PER_PAGE = 500
 
-/** (topic, client) pairs grouped by topic, in chunks of MEMBERS_PER_CALL. */
-function memberChunks(pairs: Iterable<{ topicId: string; name: string; client: string }>): { name: string; topicId: string; clients: string[] }[] {
-  const byTopic = new Map<string, { name: string; topicId: string; clients: string[] }[]>()
+/** (topic, client) pairs in chunks of MEMBERS_PER_CALL, for `grantsOf`. */
+function memberChunks(pairs: Iterable<{ topicId: string; client: string }>): { topicId: string; client: string }[][] {
+  const out: { topicId: string; client: string }[][] = [[]]
   for (const p of pairs) {
-    let chunks = byTopic.get(p.topicId)
-    if (!chunks) byTopic.set(p.topicId, (chunks = [{ name: p.name, topicId: p.topicId, clients: [] }]))
-    let last = chunks[chunks.length - 1]!
-    if (last.clients.length >= MEMBERS_PER_CALL) chunks.push((last = { name: p.name, topicId: p.topicId, clients: [] }))
-    last.clients.push(p.client)
+    if (out[out.length - 1]!.length >= MEMBERS_PER_CALL) out.push([])
+    out[out.length - 1]!.push(p)
   }
-  return [...byTopic.values()].flat()
+  return out[0]!.length > 0 ? out : []
 }
 
 export interface PolicySyncOptions {
@@ -120,10 +117,10 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     return { topicId, client, pubExpiry: BigInt(pub), subExpiry: BigInt(sub) }
   }
 
-  /** The grants of many clients of one topic in one view call (`members`): a cold start reads every grant. */
-  async function membersOf(c: { name: string; topicId: string; clients: string[] }, blockTag: number): Promise<GrantInput[]> {
-    const [pub, sub] = await view<[bigint[], bigint[]]>('members', blockTag, c.name, c.clients)
-    return c.clients.map((client, i) => ({ topicId: c.topicId, client, pubExpiry: BigInt(pub[i]!), subExpiry: BigInt(sub[i]!) }))
+  /** The grants of many (topic, client) pairs in one view call (`grantsOf`): a cold start reads every grant. */
+  async function grantsOf(chunk: { topicId: string; client: string }[], blockTag: number): Promise<GrantInput[]> {
+    const [pub, sub] = await view<[bigint[], bigint[]]>('grantsOf', blockTag, chunk.map((p) => p.topicId), chunk.map((p) => p.client))
+    return chunk.map((p, i) => ({ topicId: p.topicId, client: p.client, pubExpiry: BigInt(pub[i]!), subExpiry: BigInt(sub[i]!) }))
   }
 
   async function inBatches<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -227,7 +224,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       const member = e.args.client
       pairs.set(`${id}:${member.toLowerCase()}`, { topicId: id, name, client: member })
     }
-    const grants = (await inBatches(memberChunks(pairs.values()), (c) => membersOf(c, block))).flat().filter((g) => g.pubExpiry !== 0n || g.subExpiry !== 0n)
+    const grants = (await inBatches(memberChunks(pairs.values()), (c) => grantsOf(c, block))).flat().filter((g) => g.pubExpiry !== 0n || g.subExpiry !== 0n)
     reporters = new ReporterHistory()
     before.clear()
     const bans = await scanBans(events)

@@ -263,3 +263,26 @@ test('banSubjectForAddress: equals ethers zero-padding of the address in any cas
   }
   for (const bad of ['', '0x', '0x1234', 'zz' + '0'.repeat(40), '0x' + 'g'.repeat(40), '0x' + '0'.repeat(41)]) assert.throws(() => banSubjectForAddress(bad), TypeError, bad)
 })
+
+describe('decodeLog (by topic0, without ethers parseLog) against ethers parseLog', () => {
+  const norm = (v: unknown): unknown => (Array.isArray(v) || (v !== null && typeof v === 'object' && Symbol.iterator in (v as object)) ? [...(v as Iterable<unknown>)].map(norm) : typeof v === 'bigint' || typeof v === 'number' ? BigInt(v).toString() : typeof v === 'boolean' ? v : String(v).toLowerCase())
+  test('every real log of every kind: the same event, the same arguments in the same order', () => {
+    const iface = fx.as(0).contract.interface
+    let compared = 0
+    for (const log of logs) {
+      const theirs = iface.parseLog({ topics: [...log.topics], data: log.data })!
+      const ours = decodeLog(log)!
+      assert.equal(ours.name, theirs.name)
+      assert.deepEqual(Object.keys(ours.args), theirs.fragment.inputs.map((i) => i.name))
+      assert.deepEqual(Object.values(ours.args).map(norm), theirs.fragment.inputs.map((_, i) => norm(theirs.args[i])), `${theirs.name} at block ${log.blockNumber}`)
+      compared++
+    }
+    assert.ok(compared >= EVENT_TYPES.length)
+  })
+  test('a topic0 of no event is null; a wrong number of topics or data that does not decode throws', () => {
+    const log = logs.find((l) => decodeLog(l)?.name === 'Granted')!
+    assert.equal(decodeLog({ ...log, topics: ['0x' + '11'.repeat(32), ...log.topics.slice(1)] } as typeof log), null)
+    assert.throws(() => decodeLog({ ...log, topics: log.topics.slice(0, 2) } as typeof log))
+    assert.throws(() => decodeLog({ ...log, data: '0x1234' } as typeof log))
+  })
+})
