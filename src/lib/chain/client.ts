@@ -456,16 +456,48 @@ export async function getLogsChunked(
   toBlock?: number,
 ): Promise<Log[]> {
   const last = toBlock ?? (await provider.getBlockNumber())
+  const url = provider instanceof JsonRpcProvider ? provider._getConnection().url : ''
+  const raw = /^https?:\/\//.test(url)
   const out: Log[] = []
   for (let from = fromBlock; from <= last; from += chunk) {
     const to = Math.min(last, from + chunk - 1)
     try {
-      out.push(...(await provider.getLogs({ ...filter, fromBlock: from, toBlock: to })))
+      if (raw) for (const l of await rawGetLogs(url, { ...filter, fromBlock: from, toBlock: to })) out.push(l)
+      else for (const l of await provider.getLogs({ ...filter, fromBlock: from, toBlock: to })) out.push(l)
     } catch (err) {
       throw chainError(err, 'eth_getLogs')
     }
   }
   return out
+}
+
+/**
+ * eth_getLogs over HTTP with Node's own fetch and JSON.parse. A cold start reads every log of the contract
+ * (100,000 grants: a response of ~100 MB), and ethers' transport concatenates the body chunk by chunk and
+ * decodes its UTF-8 in JavaScript, which took seconds and hundreds of MiB there. The logs come back in the
+ * shape the decoders read (address, topics, data, block, index, transaction hash).
+ */
+async function rawGetLogs(url: string, f: { address: string; topics: (string | string[] | null)[]; fromBlock: number; toBlock: number }): Promise<Log[]> {
+  const params = [{ address: f.address, topics: f.topics, fromBlock: `0x${f.fromBlock.toString(16)}`, toBlock: `0x${f.toBlock.toString(16)}` }]
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_getLogs', params }), signal: AbortSignal.timeout(60_000) })
+  if (!res.ok) throw new Error(`eth_getLogs: HTTP ${res.status}`)
+  const body = (await res.json()) as { result?: RawLog[]; error?: { code: number; message: string } }
+  if (body.error || !Array.isArray(body.result)) throw new Error(`eth_getLogs: ${body.error?.message ?? 'no result'}`)
+  return body.result
+    .filter((l) => !l.removed)
+    .map((l) => ({ address: l.address, topics: l.topics, data: l.data, blockNumber: Number(l.blockNumber), index: Number(l.logIndex), transactionHash: l.transactionHash, blockHash: l.blockHash, transactionIndex: Number(l.transactionIndex), removed: false }) as unknown as Log)
+}
+
+interface RawLog {
+  address: string
+  topics: string[]
+  data: string
+  blockNumber: string
+  logIndex: string
+  transactionHash: string
+  blockHash: string
+  transactionIndex: string
+  removed?: boolean
 }
 
 /** Named event/struct fields as a plain object (ethers' Result is array-like). */

@@ -97,7 +97,7 @@ export function decodeLog(log: Log): ChainEvent | null {
   let d = 0
   let t = 1
   for (const input of ev.inputs) {
-    const raw = input.indexed ? CODER.decode([input.type], log.topics[t++]!)[0] : data[d++]
+    const raw = input.indexed ? CODER.decode([input], log.topics[t++]!)[0] : data[d++]
     args[input.name] = convert(input.type, raw, BIGINT_UINT64.has(`${ev.name}.${input.name}`))
   }
   return { name: ev.name, args, block: log.blockNumber, logIndex: log.index, tx: log.transactionHash } as ChainEvent
@@ -113,7 +113,7 @@ const BY_TOPIC = new Map(
       for (const i of f.inputs) if (i.indexed && (i.type === 'string' || i.type === 'bytes' || i.type.endsWith(']') || i.type.startsWith('tuple'))) throw new Error(`${f.name}.${i.name}: an indexed ${i.type} cannot be decoded from its topic`)
       return f
     })
-    .map((f) => [f.topicHash, { name: f.name as EventName, inputs: f.inputs, indexed: f.inputs.filter((i) => i.indexed), dataTypes: f.inputs.filter((i) => !i.indexed).map((i) => i.type) }] as const),
+    .map((f) => [f.topicHash, { name: f.name as EventName, inputs: f.inputs, indexed: f.inputs.filter((i) => i.indexed), dataTypes: f.inputs.filter((i) => !i.indexed) }] as const),
 )
 
 /** Decodes the logs of the contract at `address`, in chain order; logs of any other address are dropped (they could be forged). */
