@@ -479,7 +479,14 @@ export async function getLogsChunked(
  */
 async function rawGetLogs(url: string, f: { address: string; topics: (string | string[] | null)[]; fromBlock: number; toBlock: number }): Promise<Log[]> {
   const params = [{ address: f.address, topics: f.topics, fromBlock: `0x${f.fromBlock.toString(16)}`, toBlock: `0x${f.toBlock.toString(16)}` }]
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_getLogs', params }), signal: AbortSignal.timeout(60_000) })
+  // fetch refuses a URL with credentials in it (http://user:pass@node): they become the Basic header ethers sends.
+  const u = new URL(url)
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  if (u.username || u.password) {
+    headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`
+    u.username = u.password = ''
+  }
+  const res = await fetch(u, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_getLogs', params }), signal: AbortSignal.timeout(60_000) })
   if (!res.ok) throw new Error(`eth_getLogs: HTTP ${res.status}`)
   const body = (await res.json()) as { result?: RawLog[]; error?: { code: number; message: string } }
   if (body.error || !Array.isArray(body.result)) throw new Error(`eth_getLogs: ${body.error?.message ?? 'no result'}`)
