@@ -483,7 +483,8 @@ async function rawGetLogs(url: string, f: { address: string; topics: (string | s
   const u = new URL(url)
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (u.username || u.password) {
-    headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`
+    // btoa over the UTF-8 bytes: no Buffer, this module is also bundled for the browser.
+    headers.authorization = `Basic ${btoa(String.fromCharCode(...new TextEncoder().encode(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`)))}`
     u.username = u.password = ''
   }
   const res = await fetch(u, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_getLogs', params }), signal: AbortSignal.timeout(60_000) })
