@@ -175,7 +175,7 @@ export class Upstreams extends EventEmitter {
     return fresh
   }
 
-  /** Spare connections ready now (for /metrics and the tests). */
+  /** Spare connections ready now (the tests read it). */
   get spareCount(): number {
     return this.spares.length
   }

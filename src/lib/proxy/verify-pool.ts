@@ -36,7 +36,7 @@ export class VerifyPool {
   private nextWorker = 0
   private windowStart = 0
   private inlineInWindow = 0
-  /** How many checks ran inline and in workers (for the tests and /metrics). */
+  /** How many checks ran inline and in workers (the tests read it). */
   readonly counts = { inline: 0, pooled: 0 }
 
   private started = false
