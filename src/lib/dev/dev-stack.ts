@@ -254,6 +254,8 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
         bans: { ...DEFAULTS.bans, ...DEV_BANS },
         limits: { ...DEFAULTS.limits },
         pollIntervalMs: 500,
+        // anvil serves WebSocket on its HTTP port: policy changes arrive by eth_subscribe (polling stays the fallback).
+        rpcWs: anvil.rpcUrl.replace(/^http/, 'ws'),
         logger: opts.logger ?? silentLogger,
         ...opts.proxy,
         listeners: opts.proxy?.listeners ?? [{ listen }],

@@ -8,6 +8,7 @@
 import { chainError, getLogsChunked, toTopic, type FlyTrapClient, type RawTopic, type TopicInfo } from '../chain/client.js'
 import { decodeLogs, eventTopics, type ChainEvent, type EventName } from '../chain/events.js'
 import { ReporterHistory } from '../chain/reporters.js'
+import { startLogSource, type LogSource, type LogSourceMode } from '../chain/log-source.js'
 import type { Logger } from '../log.js'
 import type { GrantInput, PolicyStore, TopicInput } from './store.js'
 
@@ -46,6 +47,14 @@ export interface PolicySyncOptions {
   maxBackoffMs?: number
   /** Parallel view calls when loading grants. Default 16. */
   concurrency?: number
+  /**
+   * A ws:// or wss:// RPC endpoint: `eth_subscribe` logs of the contract wake the loop at once (the poll then
+   * reads them as usual); whenever the subscription is not live, the poll timer alone keeps it in step. The
+   * timer runs in both modes, as a backstop.
+   */
+  wsUrl?: string
+  /** Reconnect backoff of the subscription (tests shorten it). */
+  wsBackoffMs?: { min: number; max: number }
 }
 
 export interface PolicySyncStatus {
@@ -58,6 +67,10 @@ export interface PolicySyncStatus {
   lastError?: string
   /** Wall-clock ms of the last successful load or tick. */
   lastSyncAt: number | null
+  /** subscription: a live eth_subscribe wakes the poll; polling: the timer alone (no --rpc-ws, or it is down). */
+  mode: LogSourceMode
+  /** Times the log subscription went live (0 without one). */
+  subscriptions: number
 }
 
 export interface PolicySync {
@@ -98,6 +111,11 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
   let stopped = false
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> | null = null
+  /** A wake-up came while a tick ran: run again as soon as it ends. */
+  let woken = false
+  /** Highest block a notification named: until the poll reaches it, retry soon (a node's head can lag its own logs). */
+  let wantBlock = 0
+  let wakeRetries = 0
   let resolveReady!: () => void
   const ready = new Promise<void>((resolve) => (resolveReady = resolve))
 
@@ -301,7 +319,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     })
     lastBlock = to
     warnShadowed(topicReads.flatMap((t) => (t ? [t.name] : [])))
-    if (events.length > 0) logger?.debug('policy updated', { block: to, events: events.length, topics: touchedTopics.size, grants: touchedGrants.size })
+    if (events.length > 0) logger?.debug('policy updated', { from: last + 1, block: to, events: events.length, topics: touchedTopics.size, grants: touchedGrants.size })
     deliver(bans)
     return to < latest
   }
@@ -326,7 +344,13 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
       logger?.warn('policy sync failed; serving the last synced policy', { error: e.message, failures, block: lastBlock })
     }
     if (stopped) return
-    const delay = behind ? 0 : failures === 0 ? opts.pollIntervalMs : Math.min(maxBackoff, opts.pollIntervalMs * 2 ** Math.min(failures, 20))
+    let delay = behind ? 0 : failures === 0 ? opts.pollIntervalMs : Math.min(maxBackoff, opts.pollIntervalMs * 2 ** Math.min(failures, 20))
+    if (woken && lastBlock !== null) delay = 0
+    else if (lastBlock !== null && wantBlock > lastBlock && wakeRetries < 20) {
+      wakeRetries++
+      delay = Math.min(delay, 100 * wakeRetries)
+    } else wakeRetries = 0
+    woken = false
     timer = setTimeout(run, delay)
   }
 
@@ -336,12 +360,47 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     running = tick().finally(() => (running = null))
   }
 
+  /** A log (or a fresh subscription) says the chain moved: poll now, or right after the tick in flight. */
+  function wake(block: number | null): void {
+    if (stopped) return
+    if (block !== null && block > wantBlock) {
+      wantBlock = block
+      wakeRetries = 0
+    }
+    if (running) {
+      woken = true
+      return
+    }
+    if (lastBlock === null) return // the cold start's retry timer owns the loop until the first load
+    if (timer) clearTimeout(timer)
+    run()
+  }
+
   run()
+
+  let source: LogSource | undefined
+  if (opts.wsUrl) {
+    logger?.info('policy sync mode: polling until the log subscription is live', { pollIntervalMs: opts.pollIntervalMs })
+    source = startLogSource({
+      url: opts.wsUrl,
+      address: client.address,
+      onLog: wake,
+      onMode: (mode, why) => {
+        if (mode === 'subscription') {
+          logger?.info('policy sync mode: subscription (eth_subscribe logs wake the poll)', { pollIntervalMs: opts.pollIntervalMs })
+          wake(null) // logs of the gap before it was live are not replayed: the poll reads them
+        } else logger?.info('policy sync mode: polling (the log subscription is down)', { why, pollIntervalMs: opts.pollIntervalMs })
+      },
+      logger,
+      ...(opts.wsBackoffMs ? { minBackoffMs: opts.wsBackoffMs.min, maxBackoffMs: opts.wsBackoffMs.max } : {}),
+    })
+  }
 
   return {
     ready,
     async stop() {
       stopped = true
+      await source?.stop()
       if (timer) clearTimeout(timer)
       timer = undefined
       await running
@@ -355,6 +414,8 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
         lagBlocks: block === null || head === null ? 0 : Math.max(0, head - block),
         ...(lastError !== undefined ? { lastError } : {}),
         lastSyncAt: store.stats().lastSyncAt,
+        mode: source?.mode() ?? 'polling',
+        subscriptions: source?.subscriptions() ?? 0,
       }
     },
   }

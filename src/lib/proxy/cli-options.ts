@@ -8,6 +8,7 @@ import { isIP } from 'node:net'
 import { usageError } from '../errors.js'
 import { DEFAULTS, type ListenerOptions, type ProxyOptions, type UpstreamOptions } from './options.js'
 import { compileAddressList } from '../net/ip.js'
+import { parseWsRpcUrl } from '../chain/log-source.js'
 import type { Level } from '../log.js'
 
 /** The flags as the command received them (strings for anything with units, so parsing happens here). */
@@ -34,6 +35,10 @@ export interface ProxyCliInput {
   trustedProxy?: string[]
   metrics?: string
   pollInterval?: string
+  /** --rpc-ws: a ws(s):// RPC for log subscriptions. */
+  rpcWs?: string
+  /** The resolved --rpc: a ws(s):// one serves the log subscription too when --rpc-ws is not given. */
+  rpc?: string
   unregistered?: string
   failOpen?: boolean
   allowLegacyCredentials?: boolean
@@ -126,10 +131,14 @@ export function parseProxyCli(input: ProxyCliInput, io: { readFile?: (path: stri
   const banKey = input.banKey
   if (banKey !== undefined && banKey.length < 16) throw usageError('--ban-key is shorter than 16 characters', 'IP hashes keyed with a short secret can be reversed: use e.g. `openssl rand -hex 32`')
 
+  // Log subscriptions: --rpc-ws, else a ws:// --rpc itself (validated here, before any network call).
+  const rpcWs = input.rpcWs !== undefined ? parseWsRpcUrl(input.rpcWs, '--rpc-ws') : input.rpc !== undefined && /^wss?:\/\//i.test(input.rpc.trim()) ? parseWsRpcUrl(input.rpc, '--rpc') : undefined
+
   const options: ProxyCliOptions = {
     listeners,
     upstream: upstream.length === 1 ? upstream[0]! : upstream,
     pollIntervalMs: opt(input.pollInterval, DEFAULTS.pollIntervalMs, (v) => parseDurationMs(v, '--poll-interval', { min: 50, max: 3_600_000 })),
+    ...(rpcWs !== undefined ? { rpcWs } : {}),
     unregisteredTopics: unregistered,
     failOpen: Boolean(input.failOpen),
     allowLegacyCredentials: Boolean(input.allowLegacyCredentials),

@@ -75,8 +75,16 @@ export interface ProxyOptions {
   chainId: number
   /** Block to start reading events from (the deployment block). */
   fromBlock?: number
-  /** How often to poll for new blocks/events. */
+  /** How often to poll for new blocks/events (also the backstop with rpcWs). */
   pollIntervalMs: number
+  /**
+   * ws:// or wss:// RPC of the same chain: the contract's logs arrive by `eth_subscribe` and wake the policy
+   * poll at once (revocation reaches live sessions within about one block); polling alone whenever the
+   * subscription is not live. `proxy start --rpc-ws` (or a ws:// --rpc).
+   */
+  rpcWs?: string
+  /** Reconnect backoff of the rpcWs subscription [default: 250 ms doubling to 30 s]. */
+  rpcWsBackoffMs?: { min: number; max: number }
   /** Decision for topics no registered name or filter matches. */
   unregisteredTopics: 'deny' | 'allow'
   /** Serve (refuse nothing for lack of policy) before the first sync succeeded. Default false: fail closed. */

@@ -38,8 +38,11 @@ export interface ProxyHandle {
   on<K extends ProxyEventName>(event: K, listener: (...args: ProxyEvents[K]) => void): this
   off<K extends ProxyEventName>(event: K, listener: (...args: ProxyEvents[K]) => void): this
   once<K extends ProxyEventName>(event: K, listener: (...args: ProxyEvents[K]) => void): this
-  /** `block`: the block the policy is consistent with, null before the first load. */
-  policyStatus(): { synced: boolean; block: number | null; lastError?: string }
+  /**
+   * `block`: the block the policy is consistent with, null before the first load. `mode`: whether a live
+   * eth_subscribe (rpcWs) wakes the policy poll, or the poll timer alone keeps it in step.
+   */
+  policyStatus(): { synced: boolean; block: number | null; lastError?: string; mode: 'subscription' | 'polling'; subscriptions: number }
   /** Started with a `durable` hook: its decisions reach the journal through it (not only as events). */
   readonly journaled: boolean
   /** Open sessions right now. */
@@ -98,6 +101,8 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     store,
     fromBlock: options.fromBlock ?? 0,
     pollIntervalMs: options.pollIntervalMs,
+    ...(options.rpcWs ? { wsUrl: options.rpcWs } : {}),
+    ...(options.rpcWsBackoffMs ? { wsBackoffMs: options.rpcWsBackoffMs } : {}),
     logger: log,
     onBan: (subject: string, until: number) => bans.fromChain(subject, until),
   })
@@ -228,7 +233,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     journaled: Boolean(durable),
     policyStatus: () => {
       const st = sync.status()
-      return { synced: st.synced, block: st.block, lastError: st.lastError }
+      return { synced: st.synced, block: st.block, lastError: st.lastError, mode: st.mode, subscriptions: st.subscriptions }
     },
     sessionCount: () => sessions.size,
     ban: (b: { ip?: string; address?: string; until: number }, opts?: { report?: boolean }) => bans.apply(b, opts),
