@@ -60,13 +60,16 @@ export interface SpawnedProxy {
 }
 
 /** `flytrap proxy start --json` as a child process, so the proxy never shares an event loop with the load. */
-export async function spawnProxy(args: string[]): Promise<SpawnedProxy> {
+export async function spawnProxy(args: string[], opts: { onStderr?: (text: string) => void } = {}): Promise<SpawnedProxy> {
   const bin = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
   // FLYTRAP_PROXY_NODE_OPTIONS lets a profiler (--cpu-prof) be attached to the proxy process.
   const nodeArgs = (process.env.FLYTRAP_PROXY_NODE_OPTIONS ?? '').split(' ').filter(Boolean)
   const child = spawn(process.execPath, [...nodeArgs, bin, 'proxy', 'start', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let err = ''
-  child.stderr.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-2_000)))
+  child.stderr.on('data', (c: Buffer) => {
+    err = (err + c.toString()).slice(-2_000)
+    opts.onStderr?.(c.toString())
+  })
   const ready = await new Promise<{ listening: SpawnedProxy['listening'] }>((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => reject(new Error(`proxy did not start: ${err}`)), 30_000)

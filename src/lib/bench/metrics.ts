@@ -5,6 +5,7 @@
  * (`<clients>.…`). Renaming one breaks users' CI gates: add, never rename.
  */
 import type { LatencyResult } from './latency.js'
+import type { RevokeBenchResult } from './revoke.js'
 import type { ScaleResult } from './scale.js'
 import type { Direction, MetricCatalogue } from './thresholds.js'
 
@@ -127,5 +128,35 @@ export function scaleMetrics(r: ScaleResult): Record<string, ScaleLevelMetrics> 
     }
     out[String(l.clients)] = m
   }
+  return out
+}
+
+/** `bench revoke`: per mode, ms from the revoke transaction to the client's DISCONNECT. */
+export interface RevokeModeMetrics {
+  p50Ms: number
+  p95Ms: number
+  maxMs: number
+}
+export interface RevokeMetrics {
+  subscription?: RevokeModeMetrics
+  polling?: RevokeModeMetrics
+  /** polling p50 / subscription p50 (both measured). */
+  speedupP50?: number
+}
+
+export function revokeCatalogue(): MetricCatalogue {
+  const metrics = new Map<string, Direction>()
+  for (const m of ['subscription', 'polling']) for (const k of ['p50Ms', 'p95Ms', 'maxMs']) metrics.set(`${m}.${k}`, 'lower')
+  metrics.set('speedupP50', 'higher')
+  return { metrics, rawRoots: ['samples', 'pollIntervalMs', 'blockTimeSec', 'modes'] }
+}
+
+export function revokeMetrics(r: RevokeBenchResult): RevokeMetrics {
+  const out: RevokeMetrics = {}
+  for (const m of ['subscription', 'polling'] as const) {
+    const s = r.modes[m]
+    if (s) out[m] = { p50Ms: s.p50, p95Ms: s.p95, maxMs: s.max }
+  }
+  if (out.subscription && out.polling && out.subscription.p50Ms > 0) out.speedupP50 = out.polling.p50Ms / out.subscription.p50Ms
   return out
 }

@@ -160,7 +160,26 @@ export class RawClient {
     })
   }
 
+  private endWaiters: ((e: { at: number; disconnect: boolean }) => void)[] = []
+
+  /**
+   * The end of the session as the client sees it: the first DISCONNECT from the server (MQTT 5), or the socket
+   * closing without one; `at` is performance.now() when it arrived.
+   */
+  ended(): Promise<{ at: number; disconnect: boolean }> {
+    return new Promise((resolve) => {
+      this.endWaiters.push(resolve)
+      void this.closed.then(() => this.finish(false))
+    })
+  }
+
+  private finish(disconnect: boolean): void {
+    const at = performance.now()
+    for (const w of this.endWaiters.splice(0)) w({ at, disconnect })
+  }
+
   private dispatch(frame: Frame): void {
+    if (frame.type === 14) this.finish(true)
     if (this.pendingType && frame.type === this.pendingType.type) {
       const p = this.pendingType
       this.pendingType = undefined

@@ -261,8 +261,26 @@ describe('parseProxyCli', () => {
     ['--max-credential-lifetime 10s', { maxCredentialLifetime: '10s' }, /below the minimum of 1m/],
     ['--metrics without a port', { metrics: '127.0.0.1' }, /--metrics "127\.0\.0\.1" is not host:port/],
     ['--broker ws://', { broker: 'ws://b:9001' }, /ws:\/\/ is not supported/],
+    ['--rpc-ws over http', { rpcWs: 'http://127.0.0.1:8545' }, /--rpc-ws "http:\/\/127\.0\.0\.1:8545": http:\/\/ is not a WebSocket URL/],
+    ['--rpc-ws not a URL', { rpcWs: '127.0.0.1:8545' }, /--rpc-ws "127\.0\.0\.1:8545"/],
+    ['--rpc-ws with no host', { rpcWs: 'ws://' }, /--rpc-ws "ws:\/\/" is not a URL|has no host/],
   ]
   for (const [name, input, message] of bad) test(`refused: ${name}`, () => void usage(() => parse(input), message))
+})
+
+describe('parseProxyCli: the log subscription (--rpc-ws)', () => {
+  const parse = (input: Partial<ProxyCliInput>) => parseProxyCli({ broker: 'mqtt://127.0.0.1:1884', ...input })
+  test('none by default, nor with an http --rpc: polling alone', () => {
+    assert.equal(parse({}).options.rpcWs, undefined)
+    assert.equal(parse({ rpc: 'http://127.0.0.1:8545' }).options.rpcWs, undefined)
+  })
+  test('--rpc-ws ws:// or wss:// is used as given (over a ws:// --rpc too)', () => {
+    assert.equal(parse({ rpcWs: 'ws://127.0.0.1:8545' }).options.rpcWs, 'ws://127.0.0.1:8545/')
+    assert.equal(parse({ rpcWs: 'wss://node.example/key', rpc: 'ws://other:8546' }).options.rpcWs, 'wss://node.example/key')
+  })
+  test('a ws:// --rpc serves the subscription when --rpc-ws is not given', () => {
+    assert.equal(parse({ rpc: 'ws://127.0.0.1:8546' }).options.rpcWs, 'ws://127.0.0.1:8546/')
+  })
 })
 
 describe('parseProxyCli: the proxy identity and several brokers', () => {
