@@ -129,3 +129,38 @@ describe('bench sync', () => {
     assert.ok(j.proxyRssMiB > 0 && j.emptyProxyRssMiB > 0)
   })
 })
+
+describe('bench revoke', () => {
+  test('both modes measured on real proxies: every sample a DISCONNECT, metrics for the gate, an impossible threshold exits 1', async () => {
+    const cwd = tempCwd()
+    const r = await runCli(['bench', 'revoke', '--samples', '3', '--poll-interval', '300ms', '--threshold', 'subscription.p50Ms<0', '--json'], { cwd, timeoutMs: 180_000 })
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, /bench gate failed: subscription\.p50Ms<0/)
+    const j = JSON.parse(r.stdout) as { pollIntervalMs: number; blockTimeSec: number | null; modes: Record<string, { n: number; disconnects: number; p50: number; p95: number; max: number; samplesMs: number[] }>; metrics: Record<string, { p50Ms: number } | number>; thresholds: { ok: boolean }[] }
+    assert.equal(j.pollIntervalMs, 300)
+    assert.equal(j.blockTimeSec, null)
+    for (const m of ['subscription', 'polling']) {
+      const s = j.modes[m]!
+      assert.equal(s.n, 3)
+      assert.equal(s.disconnects, 3, `${m}: each revoked session ends with an MQTT DISCONNECT`)
+      assert.ok(s.p50 > 0 && s.p50 <= s.p95 && s.p95 <= s.max, JSON.stringify(s))
+      assert.equal((j.metrics[m] as { p50Ms: number }).p50Ms, s.p50)
+    }
+    assert.equal(typeof j.metrics.speedupP50, 'number')
+    assert.deepEqual(j.thresholds.map((t) => t.ok), [false])
+  })
+
+  test('interval mining (--block-time), one mode; a bad flag or metric is a usage error before anything starts', async () => {
+    const cwd = tempCwd()
+    const r = await runCli(['bench', 'revoke', '--samples', '2', '--block-time', '1', '--mode', 'subscription', '--json'], { cwd, timeoutMs: 180_000 })
+    assert.equal(r.code, 0, r.stderr)
+    const j = JSON.parse(r.stdout) as { blockTimeSec: number; modes: Record<string, { n: number }> }
+    assert.equal(j.blockTimeSec, 1)
+    assert.deepEqual(Object.keys(j.modes), ['subscription'])
+    assert.equal(j.modes.subscription!.n, 2)
+    const bad = await runCli(['bench', 'revoke', '--poll-interval', '10ms', '--json'], { cwd })
+    assert.equal(bad.code, 2, bad.stderr)
+    const metric = await runCli(['bench', 'revoke', '--threshold', 'subscription.p99Ms<1', '--json'], { cwd })
+    assert.equal(metric.code, 2, metric.stderr)
+  })
+})
