@@ -5,7 +5,7 @@
  * it may publish to; revoking that right ends the session (the proxy sends DISCONNECT 0x87, see
  * proxy/live-checks.ts). The time is from the signed revoke transaction leaving for the node to the client
  * reading the DISCONNECT. Modes are interleaved sample by sample, with a random pause of up to one poll interval
- * after each, so the revokes fall on a uniformly random phase of the poll timer. With `blockTimeSec`, anvil mines on an interval (the wait for the block is included).
+ * (or block interval) after each, so the revokes fall on a uniformly random phase of the poll timer and blocks. With `blockTimeSec`, anvil mines on an interval (the wait for the block is included).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -142,8 +142,8 @@ export async function runRevokeBench(o: RevokeBenchOptions): Promise<RevokeBench
         const end = await timeout(ended, o.pollIntervalMs + (o.blockTimeSec ?? 0) * 1000 + 30_000, `${m}: sample ${i} was not disconnected`)
         samples[m]!.push({ ms: end.at - t0, disconnect: end.disconnect })
         c.socket.destroy()
-        // A uniformly random phase of the poll timer for the next polling sample (it polled just now, to kick).
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(o.pollIntervalMs, 10_000)))
+        // A uniformly random phase of the poll timer and of interval mining for the next sample (both just ticked).
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(Math.max(o.pollIntervalMs, (o.blockTimeSec ?? 0) * 1000), 10_000)))
       }
     }
     const out: RevokeBenchResult = { samples: o.samples, pollIntervalMs: o.pollIntervalMs, blockTimeSec: o.blockTimeSec ?? null, modes: {} }

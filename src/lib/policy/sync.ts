@@ -4,6 +4,8 @@
  * last block and re-reads the topics and (topic, client) grants they touch, pinned to the tick's last block.
  * Chain errors never escape: the store keeps serving the last synced policy and the loop retries with
  * backoff. Assumes a chain without reorgs (it never rolls back), but tolerates a head that goes backwards.
+ * Ticks run on the poll timer; with `wsUrl` an eth_subscribe log notification (chain/log-source.ts) also starts
+ * one at once. A notification is only a wake-up (a `removed: true` one too): the tick is the one reader.
  */
 import { chainError, getLogsChunked, toTopic, type FlyTrapClient, type RawTopic, type TopicInfo } from '../chain/client.js'
 import { decodeLogs, eventTopics, type ChainEvent, type EventName } from '../chain/events.js'
