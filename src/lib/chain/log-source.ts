@@ -9,6 +9,9 @@ import WebSocket from 'ws'
 import { usageError } from '../errors.js'
 import type { Logger } from '../log.js'
 
+/** A subscription live this long resets the reconnect backoff. */
+const STABLE_MS = 30_000
+
 export type LogSourceMode = 'subscription' | 'polling'
 
 export interface LogSourceOptions {
@@ -76,6 +79,7 @@ export function startLogSource(o: LogSourceOptions): LogSource {
     const sock = new WebSocket(o.url, { handshakeTimeout: connectTimeout })
     ws = sock
     let subId: string | null = null
+    let liveSince = 0
     let alive = true
     let ended = false
     const ping = setInterval(() => {
@@ -97,6 +101,8 @@ export function startLogSource(o: LogSourceOptions): LogSource {
       sock.terminate()
       if (ws === sock) ws = undefined
       if (stopped) return
+      // A subscription that held a while starts the backoff over; one that flaps keeps backing off.
+      if (liveSince > 0 && Date.now() - liveSince > STABLE_MS) failures = 0
       failures++
       const wait = Math.min(maxBackoff, minBackoff * 2 ** Math.min(failures - 1, 20))
       o.logger?.debug('log subscription: retrying', { url: safeUrl, why, inMs: wait })
@@ -120,7 +126,7 @@ export function startLogSource(o: LogSourceOptions): LogSource {
         if (msg.error || typeof msg.result !== 'string') return end(`the node refused eth_subscribe: ${msg.error?.message ?? 'no subscription id'}`)
         subId = msg.result
         clearTimeout(subscribeTimer)
-        failures = 0
+        liveSince = Date.now()
         live++
         setMode('subscription', 'subscribed')
         return
