@@ -34,6 +34,8 @@ export interface DevResult {
   /** A contract was deployed on this start (first run, --fresh, or the recorded one was gone). */
   deployed: boolean
   demoTopic: string
+  /** How policy changes reach the proxy: eth_subscribe on anvil's WebSocket, or polling (while that is down). */
+  policyUpdates: 'subscription' | 'polling'
   /** Anvil's first dev accounts: public, well-known test keys. */
   devKeys: { index: number; address: string; privateKey: string; note: string }[]
   /** Copy-paste commands to try the stack. */
@@ -141,6 +143,7 @@ journal (.flytrap/dev/proxy, anchored every minute by dev account #9), with a de
       stateFile: stack.stateFile ?? '',
       deployed: stack.deployed,
       demoTopic: DEMO_TOPIC,
+      policyUpdates: stack.proxy.policyStatus().mode,
       devKeys: stack.devKeys.slice(0, 3).map((k, i) => ({ ...k, note: notes[i]! })),
       commands,
     }

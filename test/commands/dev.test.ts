@@ -126,6 +126,7 @@ describe('flytrap dev', () => {
     assert.notEqual(new URL(r.proxy).port, '1883', '--port 0 picked a free port')
     assert.equal(r.deployed, true)
     assert.equal(r.demoTopic, 'demo/hello')
+    assert.equal(r.policyUpdates, 'subscription', 'the proxy follows its anvil by eth_subscribe')
     assert.equal(r.devKeys[1]!.privateKey, ANVIL_DEV_KEYS[1])
 
     const children = descendants(p.child.pid!)

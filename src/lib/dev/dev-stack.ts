@@ -277,6 +277,8 @@ export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStac
 
     step('waiting for the first policy sync')
     const synced = await waitForSync(proxy, opts.syncTimeoutMs ?? 15_000)
+    // The log subscription to its anvil goes live within a moment; until then (or if it cannot) the poll serves.
+    for (let i = 0; i < 40 && proxy.policyStatus().mode !== 'subscription'; i++) await new Promise((r) => setTimeout(r, 50))
 
     const a = proxy.address
     let stopping: Promise<void> | undefined
