@@ -16,6 +16,7 @@ import { spawnCli, waitFor, type LongCli } from '../helpers/e2e.js'
 
 interface DevResult {
   rpcUrl: string
+  policyUpdates: string
   chainId: number
   contract: string
   broker: string
