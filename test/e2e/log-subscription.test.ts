@@ -4,12 +4,16 @@
  * subscription can bring a revoke to a live session within seconds; when the WebSocket endpoint refuses
  * eth_subscribe or is not there, the poll timer alone must still do it; when the socket drops (a loopback TCP
  * relay we cut), the subscription must come back and deliver again, and what happened while it was down must be
- * read by the poll once, in order (no range of blocks applied twice, none skipped).
+ * read by the poll once, in order (no range of blocks applied twice, none skipped); and a lying endpoint's forged
+ * logs must not change the policy (they only wake the poll, which reads the HTTP node).
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import net, { type AddressInfo, type Socket } from 'node:net'
 import { WebSocketServer } from 'ws'
+import { Interface } from 'ethers'
+import { abi } from '../../src/lib/chain/artifacts/FlyTrap.js'
+import { topicId } from '../../src/lib/chain/client.js'
 import type { MqttClient } from 'mqtt'
 import { DEFAULTS } from '../../src/lib/proxy/options.js'
 import { ReasonCode } from '../../src/lib/mqtt/reason-codes.js'
@@ -25,7 +29,7 @@ const SLOW_POLL_MS = 60_000
 /** Generous for "one block + a round trip"; well under SLOW_POLL_MS. */
 const EFFECT_MS = 10_000
 
-const KEYS = { a: freshDeviceKey(), fb: freshDeviceKey(), fb2: freshDeviceKey(), c: freshDeviceKey(), d1: freshDeviceKey(), d2: freshDeviceKey() }
+const KEYS = { forged: freshDeviceKey(), a: freshDeviceKey(), fb: freshDeviceKey(), fb2: freshDeviceKey(), c: freshDeviceKey(), d1: freshDeviceKey(), d2: freshDeviceKey() }
 
 /** A loopback TCP relay to `port` that can cut every connection, stop accepting and listen again on the same port. */
 async function cuttableRelay(port: number): Promise<{ port: number; connections: () => number; cut(): void; down(): Promise<void>; up(): Promise<void>; close(): Promise<void> }> {
@@ -83,6 +87,35 @@ async function refusingWsNode(): Promise<{ url: string; refused: () => number; c
     url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
     refused: () => refused,
     close: () => new Promise<void>((r) => wss.close(() => r())),
+  }
+}
+
+/** A WebSocket "node" that accepts eth_subscribe and then pushes a forged log every 20 ms (a lying endpoint). */
+async function forgingWsNode(log: () => Record<string, unknown>): Promise<{ url: string; sent: () => number; close(): Promise<void> }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  await new Promise<void>((r) => wss.once('listening', () => r()))
+  let sent = 0
+  const timers: NodeJS.Timeout[] = []
+  wss.on('connection', (ws) => {
+    ws.on('message', (data) => {
+      const req = JSON.parse(String(data)) as { id: number }
+      ws.send(JSON.stringify({ jsonrpc: '2.0', id: req.id, result: '0xf00d' }))
+      timers.push(
+        setInterval(() => {
+          sent++
+          ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'eth_subscription', params: { subscription: '0xf00d', result: log() } }))
+        }, 20),
+      )
+    })
+  })
+  return {
+    url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+    sent: () => sent,
+    close: () => {
+      for (const t of timers) clearInterval(t)
+      for (const c of wss.clients) c.terminate()
+      return new Promise<void>((r) => wss.close(() => r()))
+    },
   }
 }
 
@@ -149,6 +182,25 @@ describe('policy sync over an eth_subscribe log subscription', () => {
       assert.ok(await refusedWithin(c, EFFECT_MS), `${url}: the revoke did not arrive by polling`)
       assert.equal(p.policyStatus().subscriptions, 0, 'never subscribed')
     }
+  })
+
+  test('a lying WebSocket endpoint cannot revoke: its forged Revoked logs (and removed ones) only wake the poll, which reads the real node', async () => {
+    const iface = new Interface(abi)
+    const victim = addressOfKey(KEYS.forged)
+    const head = await e.chain.provider.getBlockNumber()
+    let n = 0
+    const node = await forgingWsNode(() => {
+      const ev = iface.encodeEventLog('Revoked', [topicId(TOPIC), victim, PUB, 'forged'])
+      return { address: e.chain.address, topics: ev.topics, data: ev.data, blockNumber: `0x${(head + 1 + (n % 3)).toString(16)}`, logIndex: '0x0', transactionHash: `0x${'ab'.repeat(32)}`, removed: n++ % 2 === 1 }
+    })
+    closers.push(() => node.close())
+    const p = await e.startProxy({ pollIntervalMs: SLOW_POLL_MS, rpcWs: node.url })
+    await waitFor(() => p.policyStatus().mode === 'subscription', 10_000, 'the forged subscription to go live')
+    const c = await e.connect({ key: KEYS.forged, url: `mqtt://127.0.0.1:${p.address.port}` })
+    await waitFor(() => node.sent() >= 50, 10_000, 'forged notifications sent')
+    assert.equal(await publishCode(c, TOPIC, 'still-allowed'), 0, 'a forged Revoked log took the right away')
+    assert.equal(p.policyStatus().synced, true)
+    assert.ok((p.policyStatus().block ?? 0) >= head, 'the poll the notifications woke read the real node')
   })
 
   test('the socket drops: the subscription comes back by itself and delivers the next revoke', async () => {
