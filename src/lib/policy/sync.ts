@@ -84,6 +84,8 @@ export interface PolicySync {
 
 
 const ZERO = '0x0000000000000000000000000000000000000000'
+/** Woken polls start at least this far apart. */
+const MIN_WAKE_GAP_MS = 25
 /** Events that change what the store holds. */
 const TOPIC_EVENTS = new Set<EventName>(['TopicAdded', 'TopicCountriesChanged', 'TopicFlagsChanged', 'TopicTransferred', 'TopicRemoved'])
 
@@ -118,6 +120,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
   /** Highest block a notification named: until the poll reaches it, retry soon (a node's head can lag its own logs). */
   let wantBlock = 0
   let wakeRetries = 0
+  let lastRunAt = 0
   let resolveReady!: () => void
   const ready = new Promise<void>((resolve) => (resolveReady = resolve))
 
@@ -347,7 +350,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     }
     if (stopped) return
     let delay = behind ? 0 : failures === 0 ? opts.pollIntervalMs : Math.min(maxBackoff, opts.pollIntervalMs * 2 ** Math.min(failures, 20))
-    if (woken && lastBlock !== null) delay = 0
+    if (woken && lastBlock !== null) delay = Math.max(0, MIN_WAKE_GAP_MS - (Date.now() - lastRunAt))
     else if (lastBlock !== null && wantBlock > lastBlock && wakeRetries < 20) {
       wakeRetries++
       delay = Math.min(delay, 100 * wakeRetries)
@@ -359,6 +362,7 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
   function run(): void {
     timer = undefined
     if (stopped) return
+    lastRunAt = Date.now()
     running = tick().finally(() => (running = null))
   }
 
@@ -375,7 +379,8 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     }
     if (lastBlock === null) return // the cold start's retry timer owns the loop until the first load
     if (timer) clearTimeout(timer)
-    run()
+    // A flood of notifications (a busy contract, or a lying endpoint) costs at most one poll per MIN_WAKE_GAP_MS.
+    timer = setTimeout(run, Math.max(0, MIN_WAKE_GAP_MS - (Date.now() - lastRunAt)))
   }
 
   run()
