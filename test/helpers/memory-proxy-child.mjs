@@ -5,6 +5,7 @@
  * object literal gets a `__name` property (256 bytes each), which would be measured as the proxy's. Driven over IPC by memory-proxy.ts:
  * `memory` → process.memoryUsage() after GC, `snapshot` → a heap snapshot file, `close`.
  */
+import { setImmediate, setTimeout } from 'node:timers'
 import { writeHeapSnapshot } from 'node:v8'
 import { Wallet } from 'ethers'
 import { ANVIL_DEV_KEYS, connect, FlyTrapClient, PROXY_DEFAULTS as DEFAULTS, startProxy } from '../../dist/index.js'
