@@ -111,7 +111,7 @@ try {
   const result = {
     sessions: n,
     openSeconds,
-    perSessionKiB: { heapUsed: per('heapUsed'), external: per('external'), arrayBuffers: per('arrayBuffers'), rss: per('rss') },
+    perSessionKiB: { heapUsed: per('heapUsed'), heapTotal: per('heapTotal'), external: per('external'), arrayBuffers: per('arrayBuffers'), rss: per('rss') },
     snapshotBytesPerSession: byClass.reduce((s, r) => s + r.bytesPerSession, 0),
     byConstructor: byClass.slice(0, 40),
     byHolder: perSession(a.byHolder, b.byHolder, n).slice(0, 60),
@@ -120,7 +120,7 @@ try {
   if (asJson) console.log(JSON.stringify(result, null, 2))
   else {
     console.log(`${n} idle sessions opened in ${openSeconds.toFixed(1)} s`)
-    console.log(`per session: heap ${result.perSessionKiB.heapUsed.toFixed(2)} KiB, external ${result.perSessionKiB.external.toFixed(2)} KiB, RSS ${result.perSessionKiB.rss.toFixed(2)} KiB (after GC)`)
+    console.log(`per session: heap ${result.perSessionKiB.heapUsed.toFixed(2)} KiB (committed ${result.perSessionKiB.heapTotal.toFixed(2)}), external ${result.perSessionKiB.external.toFixed(2)} KiB, RSS ${result.perSessionKiB.rss.toFixed(2)} KiB (after GC)`)
     console.log(`heap snapshot diff: ${(result.snapshotBytesPerSession / 1024).toFixed(2)} KiB per session`)
     const line = (r: { name: string; perSession: number; bytesPerSession: number }) => console.log(`${String(r.bytesPerSession).padStart(7)} B  ${r.perSession.toFixed(2).padStart(6)} ×  ${r.name}`)
     console.log('by constructor:')

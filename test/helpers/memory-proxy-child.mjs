@@ -49,7 +49,7 @@ process.on('message', async (m) => {
   if (m.cmd === 'memory') {
     await collect()
     const u = process.memoryUsage()
-    process.send({ cmd: 'memory', sessions: proxy.sessionCount(), heapUsed: u.heapUsed, external: u.external, arrayBuffers: u.arrayBuffers, rss: u.rss })
+    process.send({ cmd: 'memory', sessions: proxy.sessionCount(), heapUsed: u.heapUsed, heapTotal: u.heapTotal, external: u.external, arrayBuffers: u.arrayBuffers, rss: u.rss })
   } else if (m.cmd === 'snapshot') {
     await collect()
     process.send({ cmd: 'snapshot', path: writeHeapSnapshot(m.path) })

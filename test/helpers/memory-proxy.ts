@@ -19,6 +19,8 @@ export interface MemoryProxyConfig {
 export interface ProxyMemory {
   sessions: number
   heapUsed: number
+  /** The V8 heap's committed pages: what of it is resident, garbage or not. */
+  heapTotal: number
   external: number
   arrayBuffers: number
   rss: number
