@@ -32,9 +32,9 @@ const CI_PROFILE = { clients: '10,100,1000', 'proxy-workers': 1, samples: 100 } 
 export default class BenchScale extends ChainCommand<typeof BenchScale> {
   static override description = `Concurrency: N distinct device keys connected at once through FlyTrap, then PUBLISH→PUBACK under that load
 
-For each level: connection-establishment rate, PUBLISH→PUBACK round trips on random open sessions, and proxy and
-broker resident memory per session (from /proc). Starts its own anvil, contract, mosquitto and proxy; load comes
-from worker threads spread over several 127.0.0.x source addresses.`
+For each level: connection-establishment rate, PUBLISH→PUBACK round trips on random open sessions, proxy and
+broker resident memory per session (from /proc) and the proxy's heap after a full GC per session. Starts its own
+anvil, contract, mosquitto and proxy; load comes from worker threads spread over several 127.0.0.x source addresses.`
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --clients 10,100,1000,10000 --proxy-workers 2 --chart scale.svg --json', '<%= config.bin %> <%= command.id %> --profile ci --threshold "1000.connectRateRatio>0.1" --summary junit --summary-file scale.xml']
   static override flags = {
     clients: Flags.string({ description: 'concurrency levels (comma-separated)', default: '10,100,1000,10000' }),
