@@ -47,7 +47,7 @@ describe('flytrap bench (smoke)', () => {
     const cwd = tempCwd()
     const r = await runCli(['bench', 'scale', '--clients', '5,40', '--samples', '10', '--proxy-workers', '1', '--chart', 'scale.svg', '--json'], { cwd, timeoutMs: 180_000 })
     assert.equal(r.code, 0, r.stderr)
-    const j = r.json<{ levels: { clients: number; connected: number; failed: number; connectRate: number; publish: { n: number }; memory: { proxyMiB: number }; direct?: { connected: number; connectRate: number; publish: { n: number } } }[]; metrics: Record<string, { connectRateRatio?: number }> }>()
+    const j = r.json<{ levels: { clients: number; connected: number; failed: number; connectRate: number; publish: { n: number }; memory: { proxyMiB: number; proxyHeapMiB?: number; proxyHeapKiBPerSession?: number }; direct?: { connected: number; connectRate: number; publish: { n: number } } }[]; metrics: Record<string, { connectRateRatio?: number; memory: { proxyHeapKiBPerSession?: number } }> }>()
     assert.deepEqual(j.levels.map((l) => [l.clients, l.connected, l.failed]), [[5, 5, 0], [40, 40, 0]])
     // The direct baseline: the same generator straight to the stack's mosquitto, per level.
     assert.deepEqual(j.levels.map((l) => [l.direct?.connected, l.direct?.publish.n]), [[5, 10], [40, 10]])
@@ -56,6 +56,10 @@ describe('flytrap bench (smoke)', () => {
       assert.ok(l.connectRate > 0)
       assert.equal(l.publish.n, 10)
       assert.ok(l.memory.proxyMiB > 0, 'proxy memory read from /proc')
+      // The heap after a full GC, from the probe in the proxy process (SIGUSR2): a part of what is resident.
+      assert.ok(l.memory.proxyHeapMiB! > 0 && l.memory.proxyHeapMiB! < l.memory.proxyMiB, `proxy heap ${l.memory.proxyHeapMiB} MiB of ${l.memory.proxyMiB} resident`)
+      assert.equal(typeof l.memory.proxyHeapKiBPerSession, 'number')
+      assert.equal(j.metrics[String(l.clients)]!.memory.proxyHeapKiBPerSession, l.memory.proxyHeapKiBPerSession)
     }
     assert.equal((readFileSync(join(cwd, 'scale.svg'), 'utf8').match(/<polyline/g) ?? []).length, 4, 'p50, p99, connect rate and the direct connect rate')
   })

@@ -1,4 +1,6 @@
-import { writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Flags } from '@oclif/core'
 import { ChainCommand } from '../../lib/cli/base.js'
 import { table } from '../../lib/cli/output.js'
@@ -30,9 +32,9 @@ const CI_PROFILE = { clients: '10,100,1000', 'proxy-workers': 1, samples: 100 } 
 export default class BenchScale extends ChainCommand<typeof BenchScale> {
   static override description = `Concurrency: N distinct device keys connected at once through FlyTrap, then PUBLISH→PUBACK under that load
 
-For each level: connection-establishment rate, PUBLISH→PUBACK round trips on random open sessions, and proxy and
-broker resident memory per session (from /proc). Starts its own anvil, contract, mosquitto and proxy; load comes
-from worker threads spread over several 127.0.0.x source addresses.`
+For each level: connection-establishment rate, PUBLISH→PUBACK round trips on random open sessions, proxy and
+broker resident memory per session (from /proc) and the proxy's heap after a full GC per session. Starts its own
+anvil, contract, mosquitto and proxy; load comes from worker threads spread over several 127.0.0.x source addresses.`
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --clients 10,100,1000,10000 --proxy-workers 2 --chart scale.svg --json', '<%= config.bin %> <%= command.id %> --profile ci --threshold "1000.connectRateRatio>0.1" --summary junit --summary-file scale.xml']
   static override flags = {
     clients: Flags.string({ description: 'concurrency levels (comma-separated)', default: '10,100,1000,10000' }),
@@ -63,9 +65,14 @@ from worker threads spread over several 127.0.0.x source addresses.`
       notes.push(
         `direct: the same generator, keys and CONNECT bytes straight to mosquitto after FlyTrap's sessions of the level are closed, with at most ${DIRECT_IN_FLIGHT} connects in flight (mosquitto listens with a backlog of 100; beyond it dropped SYNs would time the kernel's 1 s retransmit)`,
       )
+    notes.push('proxy KiB/session is resident memory (VmRSS of every proxy process, summed) before and after the level opened; heap KiB/session is the V8 heap after a full GC in every proxy process (summed, SIGUSR2 to a preloaded probe): what the idle sessions themselves hold')
+    const heapProbeDir = mkdtempSync(join(tmpdir(), 'flytrap-heap-probe-'))
     const stack = await this.spin('Starting anvil, contract, mosquitto and proxy', (s) =>
-      startBenchStack({ proxyArgs: ['--unregistered', 'allow', '--workers', String(f['proxy-workers'])], onStep: (t) => (s.text = t) }),
-    )
+      startBenchStack({ proxyArgs: ['--unregistered', 'allow', '--workers', String(f['proxy-workers'])], onStep: (t) => (s.text = t), heapProbeDir }),
+    ).catch((err: unknown) => {
+      rmSync(heapProbeDir, { recursive: true, force: true })
+      throw err
+    })
     let result: ScaleResult
     try {
       result = await this.spin('Scaling', (s) =>
@@ -80,11 +87,13 @@ from worker threads spread over several 127.0.0.x source addresses.`
           samples: f.samples,
           topicPrefix: 'scale',
           pids: { proxy: [stack.pids.proxy], broker: stack.pids.broker },
+          heapProbeDir,
           onProgress: (t) => (s.text = t),
         }),
       )
     } finally {
       await stack.stop()
+      rmSync(heapProbeDir, { recursive: true, force: true })
     }
     const out: BenchScaleResult = { ...result, proxyWorkers: f['proxy-workers'], notes, metrics: scaleMetrics(result), ...(f.profile ? { profile: 'ci' as const } : {}), seconds: (Date.now() - started) / 1000 }
     if (f.chart) writeFileSync(f.chart, scaleChart(result))
@@ -94,7 +103,7 @@ from worker threads spread over several 127.0.0.x source addresses.`
     const dash = (v: number | undefined, f: (x: number) => string) => (v === undefined ? '-' : f(v))
     this.say(
       table(
-        ['clients', 'connected', 'connects/s', 'direct connects/s', 'FlyTrap / direct', 'PUBLISH p50 (ms)', 'direct p50 (ms)', 'p99 (ms)', 'proxy MiB', 'proxy KiB/session', 'broker KiB/session'],
+        ['clients', 'connected', 'connects/s', 'direct connects/s', 'FlyTrap / direct', 'PUBLISH p50 (ms)', 'direct p50 (ms)', 'p99 (ms)', 'proxy MiB', 'proxy KiB/session', 'heap KiB/session', 'broker KiB/session'],
         out.levels.map((l) => [
           l.clients,
           l.connected,
@@ -106,6 +115,7 @@ from worker threads spread over several 127.0.0.x source addresses.`
           ms(l.publish.p99),
           l.memory.proxyMiB.toFixed(0),
           l.memory.proxyKiBPerSession.toFixed(1),
+          dash(l.memory.proxyHeapKiBPerSession, (v) => v.toFixed(1)),
           l.memory.brokerKiBPerSession.toFixed(1),
         ]),
       ),
@@ -125,6 +135,7 @@ from worker threads spread over several 127.0.0.x source addresses.`
           [`${n} clients: FlyTrap / direct connect rate`, m.connectRateRatio, ''],
           [`${n} clients: PUBLISH p50`, m.publish.p50Ms, 'ms'],
           [`${n} clients: proxy KiB/session`, m.memory.proxyKiBPerSession, 'KiB'],
+          [`${n} clients: proxy heap KiB/session`, m.memory.proxyHeapKiBPerSession, 'KiB'],
         ]),
       })
       if (f['summary-file']) writeFileSync(f['summary-file'], text.endsWith('\n') ? text : `${text}\n`)

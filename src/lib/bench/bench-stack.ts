@@ -60,11 +60,13 @@ export interface SpawnedProxy {
 }
 
 /** `flytrap proxy start --json` as a child process, so the proxy never shares an event loop with the load. */
-export async function spawnProxy(args: string[], opts: { onStderr?: (text: string) => void } = {}): Promise<SpawnedProxy> {
+export async function spawnProxy(args: string[], opts: { onStderr?: (text: string) => void; heapProbeDir?: string } = {}): Promise<SpawnedProxy> {
   const bin = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
   // FLYTRAP_PROXY_NODE_OPTIONS lets a profiler (--cpu-prof) be attached to the proxy process.
   const nodeArgs = (process.env.FLYTRAP_PROXY_NODE_OPTIONS ?? '').split(' ').filter(Boolean)
-  const child = spawn(process.execPath, [...nodeArgs, bin, 'proxy', 'start', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const probe = opts.heapProbeDir ? ['--expose-gc', '--import', new URL(`./heap-probe${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`, import.meta.url).href] : []
+  const env = opts.heapProbeDir ? { ...process.env, FLYTRAP_HEAP_PROBE_DIR: opts.heapProbeDir } : process.env
+  const child = spawn(process.execPath, [...nodeArgs, ...probe, bin, 'proxy', 'start', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
   let err = ''
   child.stderr.on('data', (c: Buffer) => {
     err = (err + c.toString()).slice(-2_000)
@@ -93,7 +95,7 @@ export async function spawnProxy(args: string[], opts: { onStderr?: (text: strin
   return { pid: child.pid!, listening: ready.listening, stop: () => stopChild(child, 5_000) }
 }
 
-export async function startBenchStack(opts: { proxyArgs?: string[]; journalModes?: boolean; onStep?: (s: string) => void } = {}): Promise<BenchStack> {
+export async function startBenchStack(opts: { proxyArgs?: string[]; journalModes?: boolean; onStep?: (s: string) => void; /** The main proxy reports its heap after GC on SIGUSR2 (heap-probe.ts) into this directory. */ heapProbeDir?: string } = {}): Promise<BenchStack> {
   const step = opts.onStep ?? (() => {})
   const cleanup: (() => Promise<void>)[] = []
   const dir = mkdtempSync(join(tmpdir(), 'flytrap-bench-'))
@@ -129,7 +131,7 @@ export async function startBenchStack(opts: { proxyArgs?: string[]; journalModes
       ...common,
       '--data-dir', join(dir, 'proxy'), // a fresh journal and outbox for every run
       ...(opts.proxyArgs ?? []),
-    ])
+    ], { heapProbeDir: opts.heapProbeDir })
     cleanup.push(() => proxy.stop())
     const modes: { relaxed?: SpawnedProxy; off?: SpawnedProxy; all?: SpawnedProxy } = {}
     if (opts.journalModes) {

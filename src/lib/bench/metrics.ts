@@ -93,7 +93,8 @@ export interface ScaleLevelMetrics {
   connectRateRatio?: number
   directConnectRate?: number
   publish: { p50Ms: number; p99Ms: number; directP50Ms?: number }
-  memory: { proxyKiBPerSession: number; brokerKiBPerSession: number }
+  /** proxyHeapKiBPerSession: the proxies' V8 heap after GC per session (bench scale's heap probe), when read. */
+  memory: { proxyKiBPerSession: number; brokerKiBPerSession: number; proxyHeapKiBPerSession?: number }
 }
 
 const SCALE: Record<string, Direction> = {
@@ -105,6 +106,7 @@ const SCALE: Record<string, Direction> = {
   'publish.directP50Ms': 'lower',
   'memory.proxyKiBPerSession': 'lower',
   'memory.brokerKiBPerSession': 'lower',
+  'memory.proxyHeapKiBPerSession': 'lower',
 }
 
 export function scaleCatalogue(levels: readonly number[]): MetricCatalogue {
@@ -121,6 +123,7 @@ export function scaleMetrics(r: ScaleResult): Record<string, ScaleLevelMetrics> 
       publish: { p50Ms: l.publish.p50 / 1000, p99Ms: l.publish.p99 / 1000 },
       memory: { proxyKiBPerSession: l.memory.proxyKiBPerSession, brokerKiBPerSession: l.memory.brokerKiBPerSession },
     }
+    if (l.memory.proxyHeapKiBPerSession !== undefined) m.memory.proxyHeapKiBPerSession = l.memory.proxyHeapKiBPerSession
     if (l.direct) {
       m.directConnectRate = l.direct.connectRate
       m.publish.directP50Ms = l.direct.publish.p50 / 1000

@@ -4,18 +4,9 @@
  * random sessions while all are open, and closes them. One worker per core keeps the generator off the
  * critical path.
  */
-import { createRequire } from 'node:module'
-import { randomBytes } from 'node:crypto'
 import { parentPort, workerData } from 'node:worker_threads'
-import { computeAddress, hexlify } from 'ethers'
-import { credentialMessage, toUserProperties } from '../auth/index.js'
-import { eip191Digest } from '../auth/recover.js'
+import { fastCredential } from './fast-credential.js'
 import { RawClient, type Target } from './raw-client.js'
-
-interface Native {
-  ecdsaSign(msg32: Uint8Array, seckey: Uint8Array): { signature: Uint8Array; recid: number }
-}
-const native = createRequire(import.meta.url)('secp256k1') as Native
 
 export interface ScaleWorkerData {
   index: number
@@ -38,16 +29,7 @@ const data = workerData as ScaleWorkerData
 let prepared: { clientId: string; props: Record<string, string> }[] = []
 let clients: RawClient[] = []
 
-/** A v1 credential signed with libsecp256k1 (the JS signer would dominate generating 10,000 of them). */
-function credential(clientId: string): { clientId: string; props: Record<string, string> } {
-  const key = randomBytes(32)
-  const expiresAt = Math.floor(Date.now() / 1000) + 3600
-  const digest = eip191Digest(credentialMessage({ chainId: BigInt(data.chainId), contract: data.contract, clientId, expiresAt }))
-  const { signature, recid } = native.ecdsaSign(digest, key)
-  const sig = hexlify(Buffer.concat([Buffer.from(signature), Buffer.from([27 + recid])]))
-  const address = computeAddress(hexlify(key))
-  return { clientId, props: toUserProperties({ address, expiresAt, signature: sig }) }
-}
+const credential = (clientId: string) => fastCredential({ chainId: BigInt(data.chainId), contract: data.contract }, clientId)
 
 async function connectAll(concurrency: number, direct = false): Promise<{ ok: number; failed: number; errors: Record<string, number>; ms: number }> {
   const t0 = Date.now()

@@ -3,7 +3,8 @@
  * through the proxy; then QoS 1 PUBLISH → PUBACK timed under that concurrency, the connection-establishment
  * rate, and proxy and broker memory per session read from /proc. The load comes from worker threads.
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { availableParallelism } from 'node:os'
 import type { Worker } from 'node:worker_threads'
 import { siblingWorker } from '../worker-entry.js'
@@ -28,6 +29,8 @@ export interface ScaleOptions {
   topicPrefix: string
   /** Processes whose resident memory to read (pids). */
   pids: { proxy: number[]; broker: number }
+  /** Where the proxy processes write their heap after GC on SIGUSR2 (heap-probe.ts), when they were started with it. */
+  heapProbeDir?: string
   onProgress?: (text: string) => void
 }
 
@@ -40,7 +43,12 @@ export interface ScaleLevel {
   connectRate: number
   connectSeconds: number
   publish: Summary
-  memory: { proxyMiB: number; brokerMiB: number; proxyKiBPerSession: number; brokerKiBPerSession: number }
+  /**
+   * Resident memory (/proc VmRSS, every proxy process summed) before and after the level's sessions opened,
+   * per session; with the heap probe also the proxies' V8 heap after a full GC (summed), per session: what the
+   * sessions themselves hold, without the burst's garbage, heap pages V8 keeps, or verify threads started.
+   */
+  memory: { proxyMiB: number; brokerMiB: number; proxyKiBPerSession: number; brokerKiBPerSession: number; proxyHeapMiB?: number; proxyHeapKiBPerSession?: number }
   /** The same generator straight to the broker (no FlyTrap) at this level, when a direct target is given. */
   direct?: { connected: number; failed: number; connectRate: number; connectSeconds: number; publish: Summary; /** Connects in flight over all workers (capped: see DIRECT_IN_FLIGHT). */ inFlight?: number }
 }
@@ -62,6 +70,28 @@ export function rssKiB(pid: number): number {
   } catch {
     return 0
   }
+}
+
+/**
+ * The V8 heap after a full GC, summed over `pids` (KiB): each is sent SIGUSR2 and writes its reading (heap-probe.ts).
+ * Undefined when a process does not answer within 10 s (not started with the probe).
+ */
+export async function heapAfterGcKiB(pids: number[], dir: string): Promise<number | undefined> {
+  const files = pids.map((p) => join(dir, `${p}.json`))
+  for (const f of files) rmSync(f, { force: true })
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGUSR2')
+    } catch {
+      return undefined
+    }
+  }
+  const deadline = Date.now() + 10_000
+  while (!files.every((f) => existsSync(f))) {
+    if (Date.now() > deadline) return undefined
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return files.reduce((a, f) => a + (JSON.parse(readFileSync(f, 'utf8')) as { heapUsed: number }).heapUsed / 1024, 0)
 }
 
 /** A process and its descendants (a clustered proxy's workers), from /proc. */
@@ -97,6 +127,7 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
     })
   const all = <T>(msgFor: (i: number) => object, reply: string) => Promise.all(pool.map((w, i) => ask<T>(w, msgFor(i), reply)))
   const proxyRss = () => o.pids.proxy.flatMap(processTree).reduce((a, p) => a + rssKiB(p), 0)
+  const proxyHeap = async () => (o.heapProbeDir ? heapAfterGcKiB(o.pids.proxy.flatMap(processTree), o.heapProbeDir) : undefined)
 
   const levels: ScaleLevel[] = []
   try {
@@ -104,13 +135,13 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
       const share = (i: number) => Math.floor(n / workers) + (i < n % workers ? 1 : 0)
       o.onProgress?.(`${n} clients: making ${n} keys and credentials`)
       await all((i) => ({ cmd: 'prepare', count: share(i) }), 'prepared')
-      const before = { proxy: proxyRss(), broker: rssKiB(o.pids.broker) }
+      const before = { proxy: proxyRss(), broker: rssKiB(o.pids.broker), heap: await proxyHeap() }
       o.onProgress?.(`${n} clients: connecting`)
       const t0 = Date.now()
       const connected = await all<{ ok: number; failed: number; errors: Record<string, number>; ms: number }>(() => ({ cmd: 'connect', concurrency: o.concurrency ?? 200 }), 'connected')
       const seconds = (Date.now() - t0) / 1000
       await new Promise((r) => setTimeout(r, 500)) // let allocations settle before reading memory
-      const after = { proxy: proxyRss(), broker: rssKiB(o.pids.broker) }
+      const after = { proxy: proxyRss(), broker: rssKiB(o.pids.broker), heap: await proxyHeap() }
       const ok = connected.reduce((a, c) => a + c.ok, 0)
       o.onProgress?.(`${n} clients: ${ok} connected, timing PUBLISH → PUBACK`)
       const perWorker = Math.max(1, Math.ceil((o.samples ?? 200) / workers))
@@ -130,6 +161,7 @@ export async function runScaleBench(o: ScaleOptions): Promise<ScaleResult> {
           brokerMiB: after.broker / 1024,
           proxyKiBPerSession: ok ? (after.proxy - before.proxy) / ok : 0,
           brokerKiBPerSession: ok ? (after.broker - before.broker) / ok : 0,
+          ...(after.heap !== undefined && before.heap !== undefined ? { proxyHeapMiB: after.heap / 1024, proxyHeapKiBPerSession: ok ? (after.heap - before.heap) / ok : 0 } : {}),
         },
       })
       o.onProgress?.(`${n} clients: closing`)

@@ -21,7 +21,8 @@ export class TopicAliasTable {
   /** Highest alias the receiver accepts; 0 means aliases are not allowed at all. */
   readonly maximum: number
   readonly direction: AliasDirection
-  private readonly bindings = new Map<number, string>()
+  /** Made at the first binding: most connections never bind one, and a proxy holds tens of thousands of tables. */
+  private bindings?: Map<number, string>
 
   constructor(maximum: number, direction: AliasDirection) {
     if (!Number.isInteger(maximum) || maximum < 0 || maximum > 0xffff) {
@@ -49,21 +50,22 @@ export class TopicAliasTable {
       throw this.error(`topic alias ${alias} is outside 1..${this.maximum}`, ReasonCode.TopicAliasInvalid)
     }
     if (publish.topic !== '') {
+      this.bindings ??= new Map()
       this.bindings.set(alias, publish.topic)
       return publish.topic
     }
-    const topic = this.bindings.get(alias)
+    const topic = this.bindings?.get(alias)
     if (topic === undefined) throw this.error(`topic alias ${alias} is used before it was bound`, ReasonCode.ProtocolError)
     return topic
   }
 
   /** The topic an alias is bound to, without changing anything. */
   lookup(alias: number): string | undefined {
-    return this.bindings.get(alias)
+    return this.bindings?.get(alias)
   }
 
   get size(): number {
-    return this.bindings.size
+    return this.bindings?.size ?? 0
   }
 
   private error(message: string, reasonCode: number): ProtocolError {

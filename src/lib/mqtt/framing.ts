@@ -101,6 +101,12 @@ export function readFixedHeader(buf: Uint8Array): FixedHeader | null {
 }
 
 /**
+ * Where a fixed header that straddles chunks is gathered: one for every reader (it is read before peekHeader
+ * returns, and only plain numbers leave it), not a 5-byte Buffer and ArrayBuffer per connection direction.
+ */
+const HEADER_SCRATCH = Buffer.alloc(5)
+
+/**
  * Incremental frame splitter: `push()` each chunk read from the socket and iterate the frames it yields.
  *
  * Chunks are kept in a list and only copied when a frame spans several of them; a frame inside one chunk is
@@ -122,7 +128,6 @@ export class FrameReader {
   /** Header of the frame being assembled, parsed once rather than on every chunk. */
   private pending: FixedHeader | null = null
   private failure: Error | null = null
-  private readonly scratch = Buffer.alloc(5)
 
   constructor(options: FrameReaderOptions) {
     const { maxPacketSize } = options
@@ -183,9 +188,9 @@ export class FrameReader {
       let copied = 0
       for (let i = this.head, off = this.offset; copied < n; i++, off = 0) {
         const c = this.chunks[i] as Buffer
-        copied += c.copy(this.scratch, copied, off, Math.min(c.length, off + n - copied))
+        copied += c.copy(HEADER_SCRATCH, copied, off, Math.min(c.length, off + n - copied))
       }
-      view = this.scratch.subarray(0, n)
+      view = HEADER_SCRATCH.subarray(0, n)
     }
     const header = readFixedHeader(view)
     if (header !== null) {

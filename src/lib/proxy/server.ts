@@ -76,9 +76,13 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   const perIp = new Map<string, number>()
   /** Every socket of the process — inbound before and after TLS/PROXY, and upstream — for shutdown to end at its deadline. */
   const sockets = new Set<Socket>()
+  // One listener function for every socket ('close' comes once; `this` is the socket): no closure per socket.
+  function untrack(this: Socket): void {
+    sockets.delete(this)
+  }
   const track = (socket: Socket) => {
     sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
+    socket.on('close', untrack)
     return socket
   }
   const bans = new BanGuard({
@@ -164,10 +168,10 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   }
 
   // ---- listeners
-  const release = (socket: Socket) => {
-    const ip = accepted.get(socket)
+  function release(this: Socket): void {
+    const ip = accepted.get(this)
     if (ip === undefined) return
-    accepted.delete(socket)
+    accepted.delete(this)
     const n = (perIp.get(ip) ?? 1) - 1
     if (n <= 0) perIp.delete(ip)
     else perIp.set(ip, n)
@@ -182,7 +186,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     }
     perIp.set(ip, count + 1)
     accepted.set(socket, ip)
-    socket.once('close', () => release(socket))
+    socket.on('close', release)
     const session = new Session(socket, ip, ctx, initial)
     sessions.add(session)
     metrics.connectionsOpen.set(sessions.size)

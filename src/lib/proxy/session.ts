@@ -92,6 +92,20 @@ export type Phase = 'connect' | 'verifying' | 'auth' | 'upstream' | 'open' | 'cl
 /** A decision as the session's parts tell it: the session adds who (IP, address, client id). */
 export type DecisionInput = Omit<DecisionEvent, 'ip' | 'address' | 'clientId'> & { address?: string }
 
+/**
+ * A proxy holds tens of thousands of idle sessions, so a session allocates what it needs when it first needs it
+ * (alias bindings, the QoS 2 and SUBACK bookkeeping, drain timers, the live checks), keeps nothing of its
+ * admission once open (the handshake, its CONNECT and credential, the connect timer, the upstream promise), and
+ * its sockets' listeners are functions shared by every session (`this` is the socket, SESSION its session).
+ */
+const SESSION = Symbol('flytrap.session')
+type SessionSocket = Socket & { [SESSION]?: Session }
+
+/** Aliases towards the broker when the broker allows none (a table of maximum 0 never binds: one serves all). */
+const NO_CLIENT_ALIASES = new TopicAliasTable(0, 'client-to-broker')
+/** The proxy asks the broker for no aliases (Topic Alias Maximum 0), so every delivery names its topic. */
+const NO_DELIVERY_ALIASES = new TopicAliasTable(0, 'broker-to-client')
+
 /** Client-bound items waiting for the decisions before them to be durable: bytes, a pending decision, a final step. */
 type Held = Buffer | { durable: boolean } | (() => void)
 /** A journal this far behind ends the connection rather than buffer without bound. */
@@ -118,20 +132,21 @@ export class Session {
   private readonly clientReader: FrameReader
   private readonly upstreamReader: FrameReader
   private connectTimer?: NodeJS.Timeout
-  private readonly handshake: Handshake
-  private readonly live: LiveChecks
-  /** Client→broker aliases as the client sent them, and the bindings the broker has actually seen. */
-  private clientAliases = new TopicAliasTable(0, 'client-to-broker')
-  private brokerSeenAliases = new Map<number, string>()
-  /** The proxy asks the broker for no aliases (Topic Alias Maximum 0), so every delivery names its topic. */
-  private readonly deliveryAliases = new TopicAliasTable(0, 'broker-to-client')
+  /** Until the session opens (or ends): then nothing of the admission — CONNECT, credential, challenge — is kept. */
+  private handshake?: Handshake
+  /** The client ran enhanced authentication (MQTT 5 AUTH): re-authentication is refused. */
+  private enhancedAuth = false
+  private liveChecks?: LiveChecks
+  /** Client→broker aliases as the client sent them (set at open), and the bindings the broker has actually seen. */
+  private clientAliases = NO_CLIENT_ALIASES
+  private brokerSeenAliases?: Map<number, string>
   /** SUBSCRIBEs forwarded with some filters removed: the codes to merge into the broker's SUBACK. */
-  private pendingSubacks = new Map<number, (number | null)[]>()
+  private pendingSubacks?: Map<number, (number | null)[]>
   /** QoS 2 publishes refused to a 3.1.1 client (which got PUBREC): answer its PUBREL locally. */
-  private refusedQos2FromClient = new Set<number>()
+  private refusedQos2FromClient?: Set<number>
   /** QoS 2 deliveries dropped towards the client (broker got our PUBREC): answer the broker's PUBREL locally. */
-  private droppedQos2FromBroker = new Set<number>()
-  private drainTimers = new Map<Socket, NodeJS.Timeout>()
+  private droppedQos2FromBroker?: Set<number>
+  private drainTimers?: Map<Socket, NodeJS.Timeout>
   /** Empty unless a decision is not durable yet (see hold()). */
   private held: Held[] = []
   /** Why the session ended (for logs and the journal). */
@@ -159,20 +174,51 @@ export class Session {
       },
       ctx,
     )
-    this.live = new LiveChecks({
-      session: this,
-      policy: ctx.policy,
-      decision: (e) => this.decision(e),
-      refuseConnect: (reasonCode, why) => this.handshake.refuse(reasonCode, why),
-      close: (why, last) => this.close(why, last),
-    })
 
     client.setNoDelay(true)
-    client.on('data', (chunk: Buffer) => this.onClientData(chunk))
-    client.on('error', () => this.close('client-error'))
-    client.on('close', () => this.close('client-closed'))
-    this.connectTimer = setTimeout(() => this.close('connect-timeout'), ctx.connectTimeoutMs)
+    ;(client as SessionSocket)[SESSION] = this
+    client.on('data', Session.clientData)
+    client.on('error', Session.clientError)
+    client.on('close', Session.clientClosed)
+    this.connectTimer = setTimeout(Session.connectTimeout, ctx.connectTimeoutMs, this)
     if (initial && initial.length > 0) this.onClientData(initial)
+  }
+
+  // The sockets' listeners, shared by every session: `this` is the socket.
+  private static clientData(this: SessionSocket, chunk: Buffer): void {
+    this[SESSION]?.onClientData(chunk)
+  }
+  private static clientError(this: SessionSocket): void {
+    this[SESSION]?.close('client-error')
+  }
+  private static clientClosed(this: SessionSocket): void {
+    this[SESSION]?.close('client-closed')
+  }
+  private static upstreamData(this: SessionSocket, chunk: Buffer): void {
+    this[SESSION]?.onUpstreamData(chunk)
+  }
+  private static upstreamError(this: SessionSocket): void {
+    const s = this[SESSION]
+    s?.close('broker-error', s.brokerGone())
+  }
+  private static upstreamClosed(this: SessionSocket): void {
+    const s = this[SESSION]
+    s?.close('broker-closed', s.brokerGone())
+  }
+  private static connectTimeout(s: Session): void {
+    s.close('connect-timeout')
+  }
+
+  /** Made on first use: most sessions never need them (no will, never kicked). */
+  private get live(): LiveChecks {
+    this.liveChecks ??= new LiveChecks({
+      session: this,
+      policy: this.ctx.policy,
+      decision: (e) => this.decision(e),
+      refuseConnect: (reasonCode, why) => this.handshake?.refuse(reasonCode, why),
+      close: (why, last) => this.close(why, last),
+    })
+    return this.liveChecks
   }
 
   // ------------------------------------------------------------------ client → proxy
@@ -220,7 +266,7 @@ export class Session {
       const frame = this.clientReader.read()
       if (!frame) return
       if (this.phase === 'open') this.fromClient(frame)
-      else this.handshake.onClientFrame(frame)
+      else this.handshake!.onClientFrame(frame)
     }
     // Anything the client pipelined after CONNECT waits for its verification and the broker's CONNACK.
     if (this.phase === 'verifying' || this.phase === 'upstream') this.client.pause()
@@ -257,13 +303,15 @@ export class Session {
     this.upstreamOpening!.then(
       ({ socket: upstream, upstream: broker }) => {
         this.spareUpstream = undefined
+        this.upstreamOpening = undefined
         if (this.phase !== 'upstream') return upstream.destroy()
         this.broker = broker
         this.upstream = upstream
         upstream.setNoDelay(true)
-        upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk))
-        upstream.on('error', () => this.close('broker-error', this.brokerGone()))
-        upstream.on('close', () => this.close('broker-closed', this.brokerGone()))
+        ;(upstream as SessionSocket)[SESSION] = this
+        upstream.on('data', Session.upstreamData)
+        upstream.on('error', Session.upstreamError)
+        upstream.on('close', Session.upstreamClosed)
         upstream.write(encodePacket(upstreamConnectPacket(connect, address, this.version, { usernameFromAddress: this.ctx.usernameFromAddress, upstream: broker.options }), this.version))
       },
       () => {
@@ -294,7 +342,7 @@ export class Session {
     try {
       this.guarded('broker', () => {
         for (const frame of this.upstreamReader.push(chunk)) {
-          if (this.phase === 'upstream') this.handshake.onConnack(frame)
+          if (this.phase === 'upstream') this.handshake!.onConnack(frame)
           else if (this.phase === 'open') this.fromBroker(frame)
           else return
         }
@@ -309,8 +357,11 @@ export class Session {
   /** The broker accepted the CONNECT: the session is open. */
   private open(connack: Buffer, topicAliasMaximum: number): void {
     clearTimeout(this.connectTimer)
+    this.connectTimer = undefined
+    this.enhancedAuth = this.handshake!.enhancedAuth
+    this.handshake = undefined
     this.ctx.upstreams.accepted(this.broker!)
-    this.clientAliases = new TopicAliasTable(topicAliasMaximum, 'client-to-broker')
+    if (topicAliasMaximum > 0) this.clientAliases = new TopicAliasTable(topicAliasMaximum, 'client-to-broker')
     this.phase = 'open'
     this.ctx.onOpen(this)
     this.toClient(connack)
@@ -324,7 +375,7 @@ export class Session {
         return this.relaySuback(frame)
       case T.PUBREL: {
         const id = frame.bytes.readUInt16BE(frame.headerLength)
-        if (this.droppedQos2FromBroker.delete(id)) return this.toBroker(encodePacket(pubcompFor(this.version, id), this.version))
+        if (this.droppedQos2FromBroker?.delete(id)) return this.toBroker(encodePacket(pubcompFor(this.version, id), this.version))
         return this.toClient(frame.bytes)
       }
       case T.CONNACK:
@@ -339,7 +390,7 @@ export class Session {
   /** Defence in depth: every delivery is checked against the receiver's rights, now. */
   private deliver(frame: Frame): void {
     const publish = readPublishHeader(frame, this.version)
-    const topic = this.deliveryAliases.resolve({ topic: publish.topic, properties: { topicAlias: publish.topicAlias } })
+    const topic = NO_DELIVERY_ALIASES.resolve({ topic: publish.topic, properties: { topicAlias: publish.topicAlias } })
     const d = this.ctx.policy.canReceive(this.address!, topic, this.country)
     if (d.allowed) {
       if (d.sensitive) this.decision({ kind: 'deliver', allowed: true, reason: d.reason, topic, sensitive: true })
@@ -350,16 +401,16 @@ export class Session {
     // Acknowledge what we drop, or the broker keeps it in flight and resends it forever.
     if (publish.qos === 1) this.toBroker(encodePacket(pubackFor(this.version, publish.messageId!), this.version))
     else if (publish.qos === 2) {
-      this.droppedQos2FromBroker.add(publish.messageId!)
+      ;(this.droppedQos2FromBroker ??= new Set()).add(publish.messageId!)
       this.toBroker(encodePacket(pubrecFor(this.version, publish.messageId!), this.version))
     }
   }
 
   private relaySuback(frame: Frame): void {
     const id = frame.bytes.readUInt16BE(frame.headerLength)
-    const merge = this.pendingSubacks.get(id)
+    const merge = this.pendingSubacks?.get(id)
     if (!merge) return this.toClient(frame.bytes)
-    this.pendingSubacks.delete(id)
+    this.pendingSubacks!.delete(id)
     const suback = decodePacket(frame.bytes, this.version) as SubackPacket
     const fromBroker = [...suback.granted]
     const codes = merge.map((c) => (c === null ? (fromBroker.shift() ?? this.refusedCode()) : c))
@@ -378,7 +429,7 @@ export class Session {
         return this.subscribe(frame)
       case T.PUBREL: {
         const id = frame.bytes.readUInt16BE(frame.headerLength)
-        if (this.refusedQos2FromClient.delete(id)) return this.toClient(encodePacket(pubcompFor(this.version, id), this.version))
+        if (this.refusedQos2FromClient?.delete(id)) return this.toClient(encodePacket(pubcompFor(this.version, id), this.version))
         return this.toBroker(frame.bytes)
       }
       case T.DISCONNECT: {
@@ -392,7 +443,7 @@ export class Session {
       case T.AUTH:
         // Without enhanced authentication AUTH is a protocol error (MQTT 5 §3.15); with it, re-authentication is
         // not offered. Either way the broker must never see our authentication method.
-        if (!this.handshake.enhancedAuth) throw new ProtocolError('AUTH without enhanced authentication')
+        if (!this.enhancedAuth) throw new ProtocolError('AUTH without enhanced authentication')
         throw new ProtocolError('re-authentication is not supported', ReasonCode.BadAuthenticationMethod)
       case 0:
       case T.CONNACK:
@@ -416,20 +467,21 @@ export class Session {
       this.ctx.recordFailure(this.ip, this.address)
       if (publish.qos === 1) this.toClient(encodePacket(pubackFor(this.version, publish.messageId!, ReasonCode.NotAuthorized), this.version))
       else if (publish.qos === 2) {
-        if (this.version === 4) this.refusedQos2FromClient.add(publish.messageId!) // 3.1.1 will still send PUBREL
+        if (this.version === 4) (this.refusedQos2FromClient ??= new Set()).add(publish.messageId!) // 3.1.1 will still send PUBREL
         this.toClient(encodePacket(pubrecFor(this.version, publish.messageId!, ReasonCode.NotAuthorized), this.version))
       }
       return
     }
     const alias = publish.topicAlias
     if (alias === undefined) return this.toBroker(frame.bytes)
+    const seen = (this.brokerSeenAliases ??= new Map())
     if (publish.topic !== '') {
-      this.brokerSeenAliases.set(alias, topic)
+      seen.set(alias, topic)
       return this.toBroker(frame.bytes)
     }
     // The broker may hold an older binding for this alias (the rebinding packet was refused): name the topic.
-    if (this.brokerSeenAliases.get(alias) === topic) return this.toBroker(frame.bytes)
-    this.brokerSeenAliases.set(alias, topic)
+    if (seen.get(alias) === topic) return this.toBroker(frame.bytes)
+    seen.set(alias, topic)
     const full = decodePacket(frame.bytes, this.version) as PublishPacket
     this.toBroker(encodePacket({ ...full, topic }, this.version))
   }
@@ -447,7 +499,7 @@ export class Session {
     this.ctx.recordFailure(this.ip, this.address)
     const id = sub.messageId!
     if (kept.length === 0) return this.toClient(encodePacket(subackFor(this.version, id, codes as number[]), this.version))
-    this.pendingSubacks.set(id, codes)
+    ;(this.pendingSubacks ??= new Map()).set(id, codes)
     this.toBroker(encodePacket({ ...sub, subscriptions: kept }, this.version))
   }
 
@@ -473,7 +525,7 @@ export class Session {
 
   /** Called when the policy changed: a will that is no longer allowed ends the session (discarded upstream). */
   recheck(): void {
-    this.live.recheck()
+    if (this.will) this.live.recheck()
   }
 
   /** Ends the session from the proxy side: DISCONNECT with a reason to a v5 client, will discarded upstream. */
@@ -547,7 +599,7 @@ export class Session {
     const code = err instanceof MqttProtocolError ? err.reasonCode : ReasonCode.UnspecifiedError
     if (this.phase === 'open') return this.version === 5 ? encodePacket(disconnectV5(where === 'client' ? code : ReasonCode.ImplementationSpecificError), 5) : FIN
     if (where === 'broker') return undefined
-    if (this.handshake.connect === undefined || this.version !== 5) return FIN
+    if (this.handshake?.connect === undefined || this.version !== 5) return FIN
     return encodePacket(connackRefusal(5, code), 5)
   }
 
@@ -566,13 +618,14 @@ export class Session {
   private write(dest: Socket, bytes: Buffer, source: Socket | undefined): void {
     if (dest.destroyed || this.phase === 'closed') return
     if (dest.write(bytes) || !source) return
-    if (this.drainTimers.has(dest)) return
+    const timers = (this.drainTimers ??= new Map())
+    if (timers.has(dest)) return
     source.pause()
     const timer = setTimeout(() => this.close('drain-timeout'), this.ctx.drainTimeoutMs)
-    this.drainTimers.set(dest, timer)
+    timers.set(dest, timer)
     dest.once('drain', () => {
       clearTimeout(timer)
-      this.drainTimers.delete(dest)
+      timers.delete(dest)
       if (this.phase === 'open' || source === this.upstream) source.resume()
     })
   }
@@ -586,12 +639,12 @@ export class Session {
     const wasOpen = this.phase === 'open'
     this.phase = 'closed'
     clearTimeout(this.connectTimer)
-    for (const t of this.drainTimers.values()) clearTimeout(t)
+    if (this.drainTimers) for (const t of this.drainTimers.values()) clearTimeout(t)
     this.spareUpstream?.destroy()
     if (this.upstream) {
       let toBroker = last.toBroker
       // An abrupt client loss makes the broker publish the will; re-check it is still allowed first.
-      if (!toBroker && wasOpen) toBroker = this.live.discardRevokedWill(why)
+      if (!toBroker && wasOpen && this.will) toBroker = this.live.discardRevokedWill(why)
       if (!toBroker && why === 'shutdown') toBroker = FIN
       endSocket(this.upstream, toBroker)
     }

@@ -43,6 +43,9 @@ export function upstreamConnectPacket(connect: ConnectPacket, address: string, v
   return out
 }
 
+/** The upstream socket's error listener until (and after) its session takes it: the session's own handles errors. */
+function ignoreError(): void {}
+
 /** v5 CONNACK reason codes a broker answers when it refuses the proxy's identity (3.1.1: return codes 4 and 5). */
 const IDENTITY_REFUSALS = new Set<number>([ReasonCode.BadUserNameOrPassword, ReasonCode.NotAuthorized, ReasonCode.BadAuthenticationMethod, ReasonCode.Banned])
 /** The broker says it cannot serve anyone right now. */
@@ -134,7 +137,7 @@ export class Upstreams extends EventEmitter {
   private readonly spareTarget: number
   private readonly spareMaxAgeMs: number
   /** Ready connections, oldest first, and how many are being opened. */
-  private readonly spares: { socket: Socket; upstream: Upstream; timer: NodeJS.Timeout }[] = []
+  private readonly spares: { socket: Socket; upstream: Upstream; timer: NodeJS.Timeout; drop: () => void }[] = []
   private sparesOpening = 0
 
   constructor(
@@ -186,6 +189,8 @@ export class Upstreams extends EventEmitter {
     while (this.spares.length > 0) {
       const s = this.spares.shift()!
       clearTimeout(s.timer)
+      // Taken: the pool's listener goes with it, or every session would keep the pool entry (and its timer) alive.
+      s.socket.off('close', s.drop)
       if (s.upstream === first && s.upstream.state === 'up' && !s.socket.destroyed) return { socket: s.socket, upstream: s.upstream }
       s.socket.destroy()
     }
@@ -199,14 +204,14 @@ export class Upstreams extends EventEmitter {
         ({ socket, upstream }) => {
           this.sparesOpening--
           if (this.closed || upstream.state !== 'up') return socket.destroy()
-          const entry = { socket, upstream, timer: setTimeout(() => drop(), this.spareMaxAgeMs).unref() }
           const drop = () => {
             const i = this.spares.indexOf(entry)
             if (i >= 0) this.spares.splice(i, 1)
             clearTimeout(entry.timer)
             socket.destroy()
           }
-          // The broker closed it before anyone took it: it is simply gone from the pool (once taken, a no-op).
+          const entry = { socket, upstream, timer: setTimeout(drop, this.spareMaxAgeMs).unref(), drop }
+          // The broker closed it before anyone took it: it is simply gone from the pool (takeSpare removes it).
           socket.once('close', drop)
           this.spares.push(entry)
         },
@@ -255,8 +260,9 @@ export class Upstreams extends EventEmitter {
       const ok = () => {
         clearTimeout(timer)
         socket.off('error', fail)
-        // The session attaches its own handlers next; this one keeps a late error from being unhandled meanwhile.
-        socket.on('error', () => {})
+        // The session attaches its own handlers next; this one keeps a late error from being unhandled meanwhile
+        // (one shared function: a closure here would keep this promise's timer and callbacks for the session's life).
+        socket.on('error', ignoreError)
         resolve(socket)
       }
       socket.once(ready, ok)
