@@ -126,6 +126,8 @@ export function paginate<T extends Positioned>(items: readonly T[], q: Query, ra
 export interface ApiOptions {
   /** The reporter key that signs evidence bundles (absent: /api/evidence answers 503). */
   signer?: ErasureSigner
+  /** A block explorer base URL (no trailing slash) for the UI's tx and block links. */
+  explorer?: string
 }
 
 const unavailable = (message: string) => new ApiError(503, 'unavailable', message)
@@ -150,7 +152,7 @@ export class Api {
     switch (head) {
       case 'status':
         if (tail) break
-        return ok({ ...idx.status(), evidence: !!(this.opts.signer && idx.dataDir) } satisfies StatusView)
+        return ok({ ...idx.status(), evidence: !!(this.opts.signer && idx.dataDir), explorer: this.opts.explorer ?? null } satisfies StatusView)
       case 'topics': {
         if (!tail) return ok({ topics: idx.topics() })
         let name: string

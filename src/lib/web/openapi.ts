@@ -137,6 +137,7 @@ export function openApiDocument(): Record<string, unknown> {
           block: int('last block indexed'),
           synced: bool('the last poll reached the head'),
           evidence: bool('GET /api/evidence can build bundles (the server has the journal and the reporter key)'),
+          explorer: nullable(str('block explorer base URL (audit serve --explorer): tx at <explorer>/tx/<hash>, block at <explorer>/block/<n>')),
           lastSyncAt: nullable(time),
           lastError: nullable(str()),
           topics: int(),

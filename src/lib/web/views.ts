@@ -175,6 +175,8 @@ export interface ActivityBucket {
 export interface StatusView extends IndexStatus {
   /** GET /api/evidence can build bundles (the server has the journal and the reporter key). */
   evidence: boolean
+  /** A block explorer base URL: the UI links a tx to <explorer>/tx/<hash> and a block to <explorer>/block/<n>; null: none. */
+  explorer: string | null
 }
 
 /** GET /api/topics/<name>. */
