@@ -11,6 +11,8 @@ import { topicArgs } from '../helpers/topics.js'
 
 export const TOPIC = 'plant/valve'
 export const SENSITIVE = 'plant/alarm'
+/** A topic nobody registered: refusals on it show its name from the journal, its id from the chain. */
+export const UNLISTED = 'plant/unlisted'
 export const REVOKE_REASON = 'contract ended, badge returned'
 
 export interface History {
@@ -45,6 +47,7 @@ export async function scriptHistory(fx: ChainFixture, dataDir: string): Promise<
   const startMs = ((await fx.provider.getBlock(first.blockNumber))!.timestamp as number) * 1000
   await ownerC.addTopic(topicArgs(SENSITIVE, { sensitive: true, reason: 'alarms: sensitive' }))
   await ownerC.allow(TOPIC, member, 3, 0, 'maintenance contract')
+  await ownerC.allow(SENSITIVE, member, 2, 0, 'alarm console')
   await ownerC.allow(TOPIC, revoked, 1, Math.floor(startMs / 1000) + 30 * 86400, 'contractor, thirty days')
   await ownerC.revoke(TOPIC, revoked, 1, REVOKE_REASON)
   await fx.as(7).join(TOPIC, 1, 2, parseEther('0.02'))
@@ -52,7 +55,7 @@ export async function scriptHistory(fx: ChainFixture, dataDir: string): Promise<
   const rep = fx.as(3)
   const t = Math.floor(startMs / 1000)
   await rep.recordBans([zeroPadValue(revoked, 32), topicId('ip-hash-1')], [t + 3600, t + 1800], 'auth flood')
-  await rep.recordDenied(t - 600, t, [topicId('$connect'), topicId(TOPIC)], [4, 2])
+  await rep.recordDenied(t - 600, t, [topicId('$connect'), topicId(TOPIC), topicId(UNLISTED)], [4, 2, 1])
   await rep.recordSensitive(topicId(SENSITIVE), t - 600, t, { publishers: 1, published: 3, receivers: 1, received: 3, membersRoot: topicId('members of the alarms') })
 
   // The proxy's journal for the next whole period after the grants, then its anchor once the period is over.
@@ -66,10 +69,13 @@ export async function scriptHistory(fx: ChainFixture, dataDir: string): Promise<
   await entry(1000, { kind: 'connect', outcome: 'allow', reason: 'signature', address: member, clientId: 'valve-ctl', country: 'DE', ip: '203.0.113.9' })
   await entry(2000, { kind: 'publish', outcome: 'allow', reason: 'granted', address: member, clientId: 'valve-ctl', topic: TOPIC })
   await entry(3000, { kind: 'connect', outcome: 'deny', reason: 'signature', address: member, clientId: 'impostor', country: 'GB', ip: '198.51.100.7', unverified: true })
+  await entry(4000, { kind: 'deliver', outcome: 'allow', reason: 'granted', address: member, clientId: 'valve-ctl', topic: SENSITIVE, sensitive: true })
+  await entry(5000, { kind: 'publish', outcome: 'deny', reason: 'no-grant', address: revoked, clientId: 'contractor-1', topic: TOPIC })
+  await entry(6000, { kind: 'publish', outcome: 'deny', reason: 'unregistered', address: payer, clientId: 'payer-1', topic: UNLISTED })
   clock = pStart + PERIOD_MS + 1000
   const period = await journal.periodRoot(pStart / PERIOD_MS)
   await journal.close()
   await fx.rpc.send('evm_setNextBlockTimestamp', [(pStart + PERIOD_MS) / 1000 + 5])
   await rep.anchor(await indexedLink(dataDir, period))
-  return { owner, member, revoked, payer, reporter, reporterKey: fx.wallet(3).privateKey, journaled: 3, startMs, endMs: await blockMs() }
+  return { owner, member, revoked, payer, reporter, reporterKey: fx.wallet(3).privateKey, journaled: 6, startMs, endMs: await blockMs() }
 }

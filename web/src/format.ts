@@ -1,4 +1,4 @@
-import { h, type Child } from './dom.js'
+import { h, s, type Child } from './dom.js'
 
 /** Contract sentinel for "until revoked": 2^40 - 1 seconds. */
 const FOREVER = 2 ** 40 - 1
@@ -16,7 +16,7 @@ export function toDate(t: string | number | null | undefined): Date | null {
 
 /** Every time on every page in UTC, with its zone, as the chain's detail text has it (2027-01-31 12:00:05 UTC). */
 export function utc(d: Date): string {
-  return `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`
+  return `${d.toISOString().slice(0, 19).replace('T', ' ')}\u00a0UTC`
 }
 
 export function time(t: string | number | null | undefined): Child {
@@ -31,14 +31,19 @@ export function setExplorer(url: string | null | undefined): void {
   explorer = url ?? null
 }
 
+/** Two overlapping sheets, drawn (no icon font: every system shows it). */
+function copyIcon(): SVGElement {
+  return s('svg', { viewBox: '0 0 16 16', 'aria-hidden': 'true', fill: 'none', stroke: 'currentColor', 'stroke-width': '1.5' }, s('rect', { x: 5.5, y: 5.5, width: 8, height: 8, rx: 1.5 }), s('path', { d: 'M10.5 3.5v-1a1 1 0 0 0-1-1h-6a1 1 0 0 0-1 1v6a1 1 0 0 0 1 1h1' }))
+}
+
 /** A copy-to-clipboard button for a full value (the cell shows it shortened). */
 export function copyButton(value: string, what = 'value'): HTMLElement {
-  const btn = h('button', { type: 'button', class: 'copy', title: `Copy the full ${what}`, 'aria-label': `Copy ${what} ${value}`, 'data-copy': value }, '⧉')
+  const btn = h('button', { type: 'button', class: 'copy', title: `Copy the full ${what}`, 'aria-label': `Copy ${what} ${value}`, 'data-copy': value }, copyIcon())
   btn.addEventListener('click', (ev) => {
     ev.preventDefault()
     const done = () => {
-      btn.textContent = '✓'
-      setTimeout(() => (btn.textContent = '⧉'), 1200)
+      btn.replaceChildren('✓')
+      setTimeout(() => btn.replaceChildren(copyIcon()), 1200)
     }
     void navigator.clipboard?.writeText(value).then(done, () => undefined)
   })

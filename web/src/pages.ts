@@ -17,7 +17,7 @@ const slot = () => h('div', { class: 'slot' })
 // ------------------------------------------------------------------ shared tables
 
 export function eventsTable(caption: string, events: AuditEvent[], opts: { hideTopic?: boolean; empty?: string } = {}): HTMLElement {
-  const headers = ['Time', 'Event', ...(opts.hideTopic ? [] : ['Topic']), 'Client', 'By', 'Reason', 'Detail', 'Block', 'Tx']
+  const headers = ['Time', 'Event', ...(opts.hideTopic ? [] : ['Topic']), 'Client', 'By', 'Reason', 'Detail', 'Block / tx']
   return table(
     caption,
     headers,
@@ -29,11 +29,16 @@ export function eventsTable(caption: string, events: AuditEvent[], opts: { hideT
       addr(e.actor),
       e.reason ? h('q', null, e.reason) : '—',
       e.detail ? h('span', { class: 'detail' }, e.detail) : '—',
-      blockLink(e.block),
-      txLink(e.tx),
+      blockTx(e.block, e.tx),
     ]),
     { empty: opts.empty ?? 'No events.', className: 'events' },
   )
+}
+
+/** A row's block (explorer link when configured) over its tx (shortened, copyable). */
+function blockTx(block: number | null | undefined, tx: string | null | undefined): Child {
+  if ((block === null || block === undefined) && !tx) return '—'
+  return h('span', { class: 'bt' }, blockLink(block), txLink(tx))
 }
 
 /** Reporter topics for refusals that are not about one topic. */
@@ -456,11 +461,12 @@ function anchorStatus(st: string): HTMLElement {
 
 // ------------------------------------------------------------------ report builder
 
-/** 'YYYY-MM-DDTHH:MM' in local time, for <input type="datetime-local">. */
+/** 'YYYY-MM-DDTHH:MM' in UTC, for <input type="datetime-local"> (the form is in UTC, as every time shown). */
 export function localInput(d: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0')
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`
+  return Number.isNaN(d.getTime()) ? '' : d.toISOString().slice(0, 16)
 }
+/** The form's UTC 'YYYY-MM-DDTHH:MM' as an instant. */
+const fromInput = (v: string) => new Date(`${v}:00Z`)
 
 export function reportPage(ctx: PageContext): void {
   const { main, params, signal } = ctx
@@ -474,8 +480,8 @@ export function reportPage(ctx: PageContext): void {
   const form = h(
     'form',
     { class: 'report-form', 'aria-label': 'Report filters' },
-    field('r-from', 'From (inclusive)', h('input', { id: 'r-from', name: 'from', type: 'datetime-local', required: true, value: localInput(new Date(fromIso)) })),
-    field('r-to', 'To (exclusive)', h('input', { id: 'r-to', name: 'to', type: 'datetime-local', value: toIso ? localInput(new Date(toIso)) : '', 'aria-describedby': 'r-to-hint' }), 'Empty means now.'),
+    field('r-from', 'From (UTC, inclusive)', h('input', { id: 'r-from', name: 'from', type: 'datetime-local', required: true, value: localInput(new Date(fromIso)) })),
+    field('r-to', 'To (UTC, exclusive)', h('input', { id: 'r-to', name: 'to', type: 'datetime-local', value: toIso ? localInput(new Date(toIso)) : '', 'aria-describedby': 'r-to-hint' }), 'Empty means now.'),
     field('r-topic', 'Topic', h('input', { id: 'r-topic', name: 'topic', type: 'text', list: 'topic-options', value: params.get('topic') ?? '', 'aria-describedby': 'r-topic-hint' }), 'A name or filter; empty for all.'),
     field('r-client', 'Client', h('input', { id: 'r-client', name: 'client', type: 'text', spellcheck: 'false', pattern: '\\s*0x[0-9a-fA-F]{40}\\s*', value: params.get('client') ?? '', 'aria-describedby': 'r-client-hint' }), 'An address; empty for all.'),
     topics,
@@ -487,8 +493,8 @@ export function reportPage(ctx: PageContext): void {
     const q = new URLSearchParams()
     const from = String(fd.get('from') ?? '')
     const to = String(fd.get('to') ?? '')
-    if (from) q.set('from', new Date(from).toISOString())
-    if (to) q.set('to', new Date(to).toISOString())
+    if (from) q.set('from', fromInput(from).toISOString())
+    if (to) q.set('to', fromInput(to).toISOString())
     for (const k of ['topic', 'client']) {
       const v = String(fd.get(k) ?? '').trim()
       if (v) q.set(k, v)
@@ -532,8 +538,8 @@ export function reportPage(ctx: PageContext): void {
         ),
         table(
           'Report rows',
-          ['Time', 'Source', 'Event', 'Topic', 'Client', 'By', 'Reason', 'Grant in force', 'Detail', 'Block', 'Tx', 'Proven'],
-          rows.map((x) => [time(x.time), x.source, x.event, topicLink(x.topic), addr(x.client), addr(x.actor), x.reason ? h('q', null, x.reason) : '—', grantCell(x.grant), x.detail ? h('span', { class: 'detail' }, x.detail) : '—', blockLink(x.block), txLink(x.txHash), provenCell(x.proven)]),
+          ['Time', 'Event', 'Topic', 'Client', 'By', 'Reason', 'Grant in force', 'Detail', 'Block / tx', 'Proven'],
+          rows.map((x) => [time(x.time), h('span', { class: 'ev' }, x.event, h('span', { class: 'src' }, x.source === 'journal' ? 'journal' : 'chain')), topicLink(x.topic), addr(x.client), addr(x.actor), x.reason ? h('q', null, x.reason) : '—', grantCell(x.grant), x.detail ? h('span', { class: 'detail' }, x.detail) : '—', blockTx(x.block, x.txHash), provenCell(x.proven)]),
           { empty: 'No rows in this range.', className: 'events' },
         ),
         h('p', { class: 'muted small', id: 'proven-legend' }, PROVEN_LEGEND),
