@@ -203,7 +203,9 @@ if (!existsSync(CHROMIUM)) {
       await page.getByRole('img', { name: /Refused attempts by reason: .*bad signature 1/ }).waitFor()
       const refusedOn = page.getByRole('table', { name: 'Refused attempts by topic' })
       await refusedOn.getByText('connections (CONNECT)').waitFor()
-      await refusedOn.getByRole('link', { name: UNLISTED, exact: true }).waitFor() // the journal names it
+      // The journal names the unregistered topic, marked as such (no link to a topic page that does not exist).
+      await refusedOn.getByRole('row').filter({ hasText: UNLISTED }).getByText('(not registered)').waitFor()
+      await refusedOn.getByRole('link', { name: TOPIC, exact: true }).waitFor()
       const sensitiveAccess = page.getByRole('table', { name: 'Sensitive access per topic' })
       assert.deepEqual(await sensitiveAccess.getByRole('row').filter({ hasText: SENSITIVE }).locator('td').allTextContents(), [SENSITIVE, '0', '0', '1', '1'])
       // The chain's summary of the unregistered topic: its id, shortened, with the full value copyable.

@@ -325,7 +325,7 @@ function trafficCharts(t: Traffic): Child {
       'div',
       { class: 'two' },
       h('div', null, h('h3', null, t.source === 'journal' ? 'Accesses and sensitive deliveries' : 'Sensitive deliveries'), columnChart({ id: 'traffic-access', title: `Accesses per ${t.bucket}`, buckets: accessBuckets, series: accessSeries, bucket: t.bucket, stacked: false, empty: 'No accesses in this range.' })),
-      h('div', null, h('h3', null, 'Refusals by reason'), columnChart({ id: 'traffic-refusals', title: `Refusals per ${t.bucket}`, buckets: refusalBuckets, series, bucket: t.bucket, stacked: true, empty: 'No refusals in this range.' })),
+      h('div', null, h('h3', null, 'Refusals over time, by reason'), columnChart({ id: 'traffic-refusals', title: `Refusals per ${t.bucket}`, buckets: refusalBuckets, series, bucket: t.bucket, stacked: true, empty: 'No refusals in this range.' })),
     ),
   ]
 }
@@ -334,7 +334,8 @@ function trafficCharts(t: Traffic): Child {
 function refusedTopicLabel(r: Traffic['refusedTopics'][number]): Child {
   if (r.topic === '$connect') return 'connections (CONNECT)'
   if (r.topic === '$other') return 'other topics (beyond the summary’s limit)'
-  if (!r.registered) return h('span', null, 'an unregistered topic, id ', hash(r.topic, 'topic id'))
+  if (!r.registered && /^0x[0-9a-fA-F]{64}$/.test(r.topic)) return h('span', null, 'an unregistered topic, id ', hash(r.topic, 'topic id'))
+  if (!r.registered) return h('span', null, h('span', { class: 'mono' }, r.topic), ' ', h('span', { class: 'muted small' }, '(not registered)'))
   return r.topic.startsWith('$') ? r.topic : topicLink(r.topic)
 }
 
@@ -538,8 +539,9 @@ export function reportPage(ctx: PageContext): void {
         ),
         table(
           'Report rows',
-          ['Time', 'Event', 'Topic', 'Client', 'By', 'Reason', 'Grant in force', 'Detail', 'Block / tx', 'Proven'],
-          rows.map((x) => [time(x.time), h('span', { class: 'ev' }, x.event, h('span', { class: 'src' }, x.source === 'journal' ? 'journal' : 'chain')), topicLink(x.topic), addr(x.client), addr(x.actor), x.reason ? h('q', null, x.reason) : '—', grantCell(x.grant), x.detail ? h('span', { class: 'detail' }, x.detail) : '—', blockTx(x.block, x.txHash), provenCell(x.proven)]),
+          ['Time', 'Event / source', 'Topic', 'Client', 'By', 'Reason', 'Grant in force', 'Detail', 'Block / tx'],
+          // Whether a journal row is proven is told under its source (chain rows are on chain themselves).
+          rows.map((x) => [time(x.time), h('span', { class: 'ev' }, x.event, h('span', { class: 'src' }, x.source === 'journal' ? ['journal ', provenCell(x.proven)] : 'chain')), topicLink(x.topic), addr(x.client), addr(x.actor), x.reason ? h('q', null, x.reason) : '—', grantCell(x.grant), x.detail ? h('span', { class: 'detail' }, x.detail) : '—', blockTx(x.block, x.txHash)]),
           { empty: 'No rows in this range.', className: 'events' },
         ),
         h('p', { class: 'muted small', id: 'proven-legend' }, PROVEN_LEGEND),

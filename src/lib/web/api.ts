@@ -228,7 +228,10 @@ export class Api {
         const source = q.str('source') ?? (idx.dataDir ? 'journal' : 'chain')
         if (source !== 'journal' && source !== 'chain') throw bad(`parameter "source" must be journal or chain, not "${source}"`)
         if (source === 'journal' && !idx.dataDir) throw unavailable("traffic from the journal needs the proxy's journal: start `flytrap audit serve` with --data-dir")
-        return ok(source === 'journal' ? await journalTraffic(idx.dataDir!, r) : chainTraffic(idx.denied(), idx.sensitive(), r))
+        const t = source === 'journal' ? await journalTraffic(idx.dataDir!, r) : chainTraffic(idx.denied(), idx.sensitive(), r)
+        // The journal names every topic; whether it was ever registered is the index's to say.
+        if (source === 'journal') for (const x of t.refusedTopics) if (!x.topic.startsWith('$')) x.registered = idx.knowsTopic(x.topic)
+        return ok(t)
       }
       case 'activity': {
         if (tail) break

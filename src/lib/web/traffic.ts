@@ -28,7 +28,7 @@ export interface SensitiveTopicTraffic {
   receivers: number
 }
 
-/** A refused topic (or $connect / $other); `registered` false: the chain only knows its id (`topic` is the hash). */
+/** A refused topic (or $connect / $other); `registered` false: never registered (from the chain, `topic` is then its id: the chain only knows the hash). */
 export interface RefusedTopic {
   topic: string
   count: number
