@@ -1,13 +1,16 @@
 /**
- * A small scripted deployment history for the browser test: topics, grants, a revoke, a join, bans, refusals,
- * and a proxy journal in `dataDir` (a connect, a publish under the member's grant, a refused connect whose
- * unverified credential claimed the member's address) anchored with its true root by the reporter.
+ * A small scripted deployment history for the browser test: topics, grants, a revoke, a join, bans, refusals;
+ * then real traffic through the proxy and mosquitto journaled in `dataDir` (live-traffic.ts: a sensitive
+ * delivery, refusals for a ban, an expired credential, no grant and an unregistered topic); then a scripted
+ * journal period (a connect, a publish under the member's grant, a refused connect whose unverified
+ * credential claimed the member's address) anchored with its true root by the reporter.
  */
 import { parseEther, zeroPadValue } from 'ethers'
 import { topicId } from '../../src/lib/chain/client.js'
 import { openJournal } from '../../src/lib/audit/journal.js'
 import { indexedLink, type ChainFixture } from '../helpers/chain.js'
 import { topicArgs } from '../helpers/topics.js'
+import { liveTraffic } from './live-traffic.js'
 
 export const TOPIC = 'plant/valve'
 export const SENSITIVE = 'plant/alarm'
@@ -58,6 +61,9 @@ export async function scriptHistory(fx: ChainFixture, dataDir: string): Promise<
   await rep.recordDenied(t - 600, t, [topicId('$connect'), topicId(TOPIC), topicId(UNLISTED)], [4, 2, 1])
   await rep.recordSensitive(topicId(SENSITIVE), t - 600, t, { publishers: 1, published: 3, receivers: 1, received: 3, membersRoot: topicId('members of the alarms') })
 
+  // Real traffic through the proxy first (its own, earlier period; not anchored), then the scripted period.
+  await liveTraffic(fx, dataDir, { owner: 1, member: 5, revoked: 6, payer: 7 }, { topic: TOPIC, sensitive: SENSITIVE, unlisted: UNLISTED }, PERIOD_MS)
+
   // The proxy's journal for the next whole period after the grants, then its anchor once the period is over.
   const pStart = Math.ceil(((await blockMs()) + 1) / PERIOD_MS) * PERIOD_MS
   let clock = pStart
@@ -69,13 +75,10 @@ export async function scriptHistory(fx: ChainFixture, dataDir: string): Promise<
   await entry(1000, { kind: 'connect', outcome: 'allow', reason: 'signature', address: member, clientId: 'valve-ctl', country: 'DE', ip: '203.0.113.9' })
   await entry(2000, { kind: 'publish', outcome: 'allow', reason: 'granted', address: member, clientId: 'valve-ctl', topic: TOPIC })
   await entry(3000, { kind: 'connect', outcome: 'deny', reason: 'signature', address: member, clientId: 'impostor', country: 'GB', ip: '198.51.100.7', unverified: true })
-  await entry(4000, { kind: 'deliver', outcome: 'allow', reason: 'granted', address: member, clientId: 'valve-ctl', topic: SENSITIVE, sensitive: true })
-  await entry(5000, { kind: 'publish', outcome: 'deny', reason: 'no-grant', address: revoked, clientId: 'contractor-1', topic: TOPIC })
-  await entry(6000, { kind: 'publish', outcome: 'deny', reason: 'unregistered', address: payer, clientId: 'payer-1', topic: UNLISTED })
   clock = pStart + PERIOD_MS + 1000
   const period = await journal.periodRoot(pStart / PERIOD_MS)
   await journal.close()
   await fx.rpc.send('evm_setNextBlockTimestamp', [(pStart + PERIOD_MS) / 1000 + 5])
   await rep.anchor(await indexedLink(dataDir, period))
-  return { owner, member, revoked, payer, reporter, reporterKey: fx.wallet(3).privateKey, journaled: 6, startMs, endMs: await blockMs() }
+  return { owner, member, revoked, payer, reporter, reporterKey: fx.wallet(3).privateKey, journaled: 3, startMs, endMs: await blockMs() }
 }

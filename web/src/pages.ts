@@ -297,7 +297,7 @@ function stat(k: string, ...v: Child[]): HTMLElement {
 /** The refusal reasons as chart series: the four most frequent in colour, the rest summed as "other reasons". */
 function reasonSeries(t: Traffic): { keys: string[][]; series: Series[] } {
   const ranked = Object.entries(t.refusalsByReason).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]).map(([k]) => k)
-  const top = ranked.length > COLOURS.reasons.length + 1 ? ranked.slice(0, COLOURS.reasons.length) : ranked
+  const top = ranked.length > COLOURS.reasons.length ? ranked.slice(0, COLOURS.reasons.length - 1) : ranked
   const rest = ranked.slice(top.length)
   const keys = [...top.map((k) => [k]), ...(rest.length ? [rest] : [])]
   const series = [...top.map((k, i) => ({ label: reasonLabel(k), colour: COLOURS.reasons[i]! })), ...(rest.length ? [{ label: `other reasons (${rest.map(reasonLabel).join(', ')})`, colour: COLOURS.other }] : [])]
