@@ -69,6 +69,7 @@ describe('audit report (CLI, anvil)', () => {
   })
 
   test('on an 80-column terminal every line fits (rows stacked one field per line); --wide and a pipe keep the full table', async () => {
+    // eslint-disable-next-line no-control-regex -- ANSI colour codes
     const width = (text: string) => Math.max(...text.replace(/\u001b\[[0-9;]*m/g, '').split('\n').map((l) => [...l].length))
     const env = { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined, FLYTRAP_DATA_DIR: undefined }
     const narrow = await runInProcess(['audit', 'report', '--from', from], { cwd, env, terminalColumns: 80 })

@@ -27,7 +27,7 @@ export interface ColumnBucket {
 }
 
 function niceMax(n: number): number {
-  if (n <= 5) return Math.max(1, n)
+  if (n <= 10) return Math.max(2, n + (n % 2)) // even: the half-way line is a whole number
   const p = 10 ** Math.floor(Math.log10(n))
   for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= n) return m * p
   return n

@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { fitColumns, table, wrapText } from '../../../src/lib/cli/output.js'
 
+// eslint-disable-next-line no-control-regex -- ANSI colour codes
 const plain = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '')
 const widest = (s: string) => Math.max(...plain(s).split('\n').map((l) => [...l].length))
 const letters = (s: string) => plain(s).replace(/[\s│┌┐└┘├┤┬┴┼─]/g, '')
