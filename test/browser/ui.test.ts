@@ -96,6 +96,8 @@ function localInput(ms: number): string {
 
 const UI_SHOTS = join(ARTIFACTS, 'ui')
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `ui-${name}.png`), fullPage: true })
+/** A block explorer for the links (never loaded: the test checks the page requests nothing off the server). */
+const EXPLORER = 'https://explorer.example'
 const SIZES = [
   { width: 1280, height: 800 },
   { width: 390, height: 844 },
@@ -154,7 +156,7 @@ if (!existsSync(CHROMIUM)) {
       fx = await chainFixture()
       const dataDir = tempCwd('flytrap-ui-data-')
       history = await scriptHistory(fx, dataDir)
-      serve = await startServe(fx, tempCwd('flytrap-ui-'), ['--data-dir', dataDir, '--key', history.reporterKey])
+      serve = await startServe(fx, tempCwd('flytrap-ui-'), ['--data-dir', dataDir, '--key', history.reporterKey, '--explorer', EXPLORER])
       browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true })
       const context = await browser.newContext({
         acceptDownloads: true,
@@ -372,7 +374,8 @@ if (!existsSync(CHROMIUM)) {
       const anchored = (await (await page.request.get(`${serve.url}/api/anchors`)).json()).anchors[0]
       assert.equal(await row.locator('[data-copy]').first().getAttribute('data-copy'), anchored.root)
       assert.equal(await row.locator(`[data-copy="${anchored.tx}"]`).count(), 1, 'the anchor tx, copyable')
-      await row.getByText(String(anchored.block), { exact: true }).waitFor()
+      assert.equal(await row.getByRole('link', { name: String(anchored.block), exact: true }).getAttribute('href'), `${EXPLORER}/block/${anchored.block}`)
+      assert.equal(await row.getByRole('link', { name: `transaction hash ${anchored.tx}` }).getAttribute('href'), `${EXPLORER}/tx/${anchored.tx}`)
       await row.getByText(`seq ${anchored.firstSeq}–${anchored.firstSeq + anchored.count - 1}`, { exact: false }).waitFor()
       await capture(page, 'anchors', () => anchors.waitFor())
     })
