@@ -226,6 +226,25 @@ describe('traffic over time', () => {
     assert.match(bad.body.error.message, /"source"/)
   })
 
+  test('without a journal: traffic from the chain by default, source=journal is 503, a client has no journal refusals (null)', async () => {
+    const chainOnly = await ChainIndex.create({ client: fx.as(0), deployBlock: fx.deployBlock, pollIntervalMs: 60_000 })
+    const server = await startWebServer({ index: chainOnly, port: 0, host: '127.0.0.1' })
+    try {
+      const t = await get(`/api/traffic?from=${iso(-3600)}&to=${iso(3600)}`, {}, server.address)
+      assert.equal(t.status, 200)
+      assert.equal(t.body.source, 'chain')
+      assert.deepEqual(t.body.refusalsByReason, { topic: 5, connect: 2 })
+      const j = await get('/api/traffic?source=journal', {}, server.address)
+      assert.equal(j.status, 503)
+      assert.match(j.body.error.message, /--data-dir/)
+      const c = await get(`/api/clients/${BOB}`, {}, server.address)
+      assert.deepEqual([c.body.refusals, c.body.refusalsTotal], [null, 0])
+    } finally {
+      chainOnly.close()
+      await server.close()
+    }
+  })
+
   test('members read as revoked when no right is left, expired when a right lapsed', () => {
     const client = BOB
     assert.equal(memberView({ client, pubExpiry: 0n, subExpiry: 0n } as never, 1000).status, 'revoked')
