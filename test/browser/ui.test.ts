@@ -17,7 +17,8 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import { chainFixture, type ChainFixture } from '../helpers/chain.js'
 import { BIN, tempCwd } from '../helpers/cli.js'
 import { CSV_COLUMNS } from '../../src/lib/audit/report.js'
-import { REVOKE_REASON, SENSITIVE, TOPIC, scriptHistory, type History } from './history.js'
+import { REVOKE_REASON, SENSITIVE, TOPIC, UNLISTED, scriptHistory, type History } from './history.js'
+import { topicId } from '../../src/lib/chain/client.js'
 
 const CHROMIUM = process.env.FLYTRAP_CHROMIUM ?? '/usr/bin/chromium'
 const ON_CI = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0'
@@ -88,14 +89,54 @@ function startServe(fx: ChainFixture, cwd: string, extra: string[] = []): Promis
   })
 }
 
-/** 'YYYY-MM-DDTHH:MM' in local time, what <input type="datetime-local"> takes. */
+/** 'YYYY-MM-DDTHH:MM' in UTC, what the report form's <input type="datetime-local"> takes (its times are UTC). */
 function localInput(ms: number): string {
-  const d = new Date(ms)
-  const p = (n: number) => String(n).padStart(2, '0')
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`
+  return new Date(ms).toISOString().slice(0, 16)
 }
 
+const UI_SHOTS = join(ARTIFACTS, 'ui')
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `ui-${name}.png`), fullPage: true })
+/** A block explorer for the links (never loaded: the test checks the page requests nothing off the server). */
+const EXPLORER = 'https://explorer.example'
+const SIZES = [
+  { width: 1280, height: 800 },
+  { width: 390, height: 844 },
+] as const
+
+/** What overflows on the page: the document wider than the window, and table cells whose content is cut. */
+async function overflow(page: Page): Promise<{ doc: [number, number]; cells: string[]; regions: string[] }> {
+  return page.evaluate(() => {
+    const cells: string[] = []
+    for (const c of document.querySelectorAll<HTMLElement>('main td, main th, main dd')) {
+      if (c.closest('details:not([open])')) continue
+      // A cell is clipped when its content is wider than the cell (it would be cut or spill into the next).
+      if (c.scrollWidth > c.clientWidth + 1) cells.push(`${c.tagName} "${(c.textContent ?? '').trim().slice(0, 60)}" ${c.scrollWidth}>${c.clientWidth}`)
+    }
+    // Tables that must scroll sideways to show every column.
+    const regions = [...document.querySelectorAll<HTMLElement>('main .table-wrap')].filter((w) => !w.closest('details:not([open])') && w.scrollWidth > w.clientWidth + 1).map((w) => `${w.getAttribute('aria-label')} ${w.scrollWidth}>${w.clientWidth}`)
+    return { doc: [document.documentElement.scrollWidth, window.innerWidth] as [number, number], cells, regions }
+  })
+}
+
+/**
+ * Reloads the page at 1280×800 and 390×844, waits for it (ready), asserts nothing overflows the window and no
+ * table cell is clipped (at 1280 px no table scrolls sideways either), and saves test-artifacts/ui/<name>-<width>.png.
+ */
+async function capture(page: Page, name: string, ready: () => Promise<unknown>): Promise<void> {
+  mkdirSync(UI_SHOTS, { recursive: true })
+  for (const size of SIZES) {
+    await page.setViewportSize(size)
+    await page.reload()
+    await ready()
+    await page.waitForFunction(() => !document.querySelector('[aria-busy="true"]'))
+    const o = await overflow(page)
+    await page.screenshot({ path: join(UI_SHOTS, `${name}-${size.width}.png`), fullPage: true })
+    assert.ok(o.doc[0] <= o.doc[1], `${name} at ${size.width} px: the page is ${o.doc[0]} px wide in a ${o.doc[1]} px window`)
+    assert.deepEqual(o.cells, [], `${name} at ${size.width} px: clipped cells`)
+    if (size.width >= 1280) assert.deepEqual(o.regions, [], `${name} at ${size.width} px: tables that scroll sideways`)
+  }
+  await page.setViewportSize({ width: 1280, height: 900 })
+}
 
 if (!existsSync(CHROMIUM)) {
   const message = `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does this) to run the browser test`
@@ -115,7 +156,7 @@ if (!existsSync(CHROMIUM)) {
       fx = await chainFixture()
       const dataDir = tempCwd('flytrap-ui-data-')
       history = await scriptHistory(fx, dataDir)
-      serve = await startServe(fx, tempCwd('flytrap-ui-'), ['--data-dir', dataDir, '--key', history.reporterKey])
+      serve = await startServe(fx, tempCwd('flytrap-ui-'), ['--data-dir', dataDir, '--key', history.reporterKey, '--explorer', EXPLORER])
       browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true })
       const context = await browser.newContext({
         acceptDownloads: true,
@@ -149,14 +190,37 @@ if (!existsSync(CHROMIUM)) {
       await topics.getByRole('link', { name: TOPIC, exact: true }).waitFor()
       await topics.getByRole('link', { name: SENSITIVE, exact: true }).waitFor()
       await page.getByText('in sync').waitFor()
-      await page.locator('svg.chart[aria-labelledby="activity-title"]').waitFor()
-      assert.match((await page.locator('#activity-title').textContent()) ?? '', /\d+ events/)
-      await page.getByRole('img', { name: /Refused attempts by reason: connection refused 4/ }).waitFor()
+      // Traffic from the journal: accesses, refusals by the proxy's reasons, sensitive deliveries.
+      await page.getByText('From the proxy’s journal').waitFor()
+      await page.locator('svg.chart[aria-labelledby="traffic-refusals"]').waitFor()
+      const refusalsTitle = (await page.locator('#traffic-refusals').textContent()) ?? ''
+      // Five reasons: three in their own colour, the two least frequent as "other reasons" (no colour repeats).
+      assert.match(refusalsTitle, /other reasons \(/)
+      for (const r of ['bad signature', 'banned', 'expired', 'no grant', 'unregistered topic']) assert.ok(refusalsTitle.includes(r), refusalsTitle)
+      assert.match((await page.locator('#traffic-access').textContent()) ?? '', /accesses allowed [1-9]\d*, sensitive deliveries 1\b/)
+      // No colour twice in a chart's legend.
+      for (const id of ['traffic-access', 'traffic-refusals']) {
+        const colours = await page.locator(`figure:has(#${id}) .legend .swatch`).evaluateAll((els) => els.map((e) => (e as HTMLElement).style.background))
+        assert.equal(new Set(colours).size, colours.length, `${id}: ${colours.join(', ')}`)
+        assert.ok(colours.length > 0)
+      }
+      await page.getByRole('img', { name: /Refused attempts by reason: .*bad signature/ }).waitFor()
+      const refusedOn = page.getByRole('table', { name: 'Refused attempts by topic' })
+      await refusedOn.getByText('connections (CONNECT)').waitFor()
+      // The journal names the unregistered topic, marked as such (no link to a topic page that does not exist).
+      await refusedOn.getByRole('row').filter({ hasText: UNLISTED }).getByText('(not registered)').waitFor()
+      await refusedOn.getByRole('link', { name: TOPIC, exact: true }).waitFor()
+      const sensitiveAccess = page.getByRole('table', { name: 'Sensitive access per topic' })
+      // The owner's alarm through the proxy: one publish by one publisher, delivered once to one receiver.
+      assert.deepEqual(await sensitiveAccess.getByRole('row').filter({ hasText: SENSITIVE }).locator('td').allTextContents(), [SENSITIVE, '1', '1', '1', '1'])
+      // The chain's summary of the unregistered topic: its id, shortened, with the full value copyable.
+      await page.getByText('Denied-attempt summaries on chain').click()
+      const unlisted = page.getByRole('table', { name: 'Denied-attempt summaries' }).locator('li').filter({ hasText: 'unregistered topic' })
+      assert.equal(await unlisted.locator('[data-copy]').getAttribute('data-copy'), topicId(UNLISTED))
       await page.getByRole('table', { name: 'Bans recorded by reporters' }).getByText('auth flood').first().waitFor()
-      await shot(page, 'overview')
-      await page.setViewportSize({ width: 390, height: 844 })
-      await shot(page, 'overview-mobile')
-      await page.setViewportSize({ width: 1280, height: 900 })
+      // Times in UTC, with the zone.
+      assert.match((await page.getByRole('table', { name: 'Latest events' }).locator('time').first().textContent()) ?? '', /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\sUTC$/)
+      await capture(page, 'overview', () => page.locator('svg.chart[aria-labelledby="traffic-refusals"]').waitFor())
     })
 
     test('a topic page shows its policy, a member, and a revoke with its reason', async () => {
@@ -170,14 +234,17 @@ if (!existsSync(CHROMIUM)) {
       await revoke.getByRole('link', { name: `client ${history.revoked}` }).waitFor()
       await revoke.getByRole('link', { name: `client ${history.owner}` }).waitFor() // the actor
       assert.equal(await page.getByText('DE, GB').count(), 1, 'the topic policy lists its countries')
-      await shot(page, 'topic')
+      // The revoked member reads as revoked, not as "no / no".
+      await members.getByRole('row').filter({ has: page.getByRole('link', { name: `client ${history.revoked}` }) }).getByText('revoked', { exact: true }).waitFor()
+      await members.getByRole('row').filter({ has: page.getByRole('link', { name: `client ${history.member}` }) }).getByText('active', { exact: true }).waitFor()
+      await capture(page, 'topic', () => members.waitFor())
 
       await page.goto(`${serve.url}/#/topic/${encodeURIComponent(SENSITIVE)}`)
       // A committed report: counts and "committed", nobody named.
       const sensitive = page.getByRole('table', { name: `Sensitive reports for ${SENSITIVE}` })
       await sensitive.getByText('committed').first().waitFor()
       assert.equal(await sensitive.getByRole('link', { name: `client ${history.member}` }).count(), 0, 'the committed report names nobody')
-      await shot(page, 'topic-sensitive')
+      await capture(page, 'topic-sensitive', () => sensitive.waitFor())
     })
 
     test('a client page shows its rights and history', async () => {
@@ -186,20 +253,31 @@ if (!existsSync(CHROMIUM)) {
       await page.getByRole('heading', { level: 1, name: new RegExp(history.member) }).waitFor()
       await page.getByRole('table', { name: `Rights of ${history.member}` }).getByRole('link', { name: TOPIC, exact: true }).waitFor()
       await page.getByRole('table', { name: `History of ${history.member}` }).getByText('maintenance contract').waitFor()
-      await shot(page, 'client')
+      // Its refused attempts from the journal: the impostor's claim, marked unverified.
+      const refused = page.getByRole('table', { name: `Refused attempts of ${history.member}` })
+      const claim = refused.getByRole('row').filter({ hasText: 'impostor' })
+      await claim.getByText('bad signature').waitFor()
+      await claim.getByText('unverified', { exact: true }).waitFor()
+      await refused.getByRole('row').filter({ hasText: 'alarm-old' }).getByText(/^expired/).waitFor() // its expired credential, through the proxy
+      await capture(page, 'client', () => refused.waitFor())
+      await page.goto(`${serve.url}/#/client/${history.revoked}`)
+      const revokedRefusals = page.getByRole('table', { name: `Refused attempts of ${history.revoked}` })
+      await revokedRefusals.getByRole('row').filter({ hasText: 'contractor-1' }).getByText('banned', { exact: true }).waitFor() // refused at CONNECT by the proxy
+      await page.getByRole('table', { name: `Rights of ${history.revoked}` }).getByText('revoked', { exact: true }).waitFor()
+      await capture(page, 'client-revoked', () => revokedRefusals.waitFor())
     })
 
     test('the report builder builds a report for a range and a topic, and its CSV downloads', async () => {
       await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Report' }).click()
       await page.getByRole('heading', { level: 1, name: 'Report' }).waitFor()
-      await page.getByLabel('From (inclusive)').fill(localInput(history.startMs - 5 * 60_000))
-      await page.getByLabel('To (exclusive)').fill(localInput(history.endMs + 5 * 60_000))
+      await page.getByLabel('From (UTC, inclusive)').fill(localInput(history.startMs - 5 * 60_000))
+      await page.getByLabel('To (UTC, exclusive)').fill(localInput(history.endMs + 5 * 60_000))
       await page.getByLabel('Topic').fill(TOPIC)
       await page.getByRole('button', { name: 'Build report' }).click()
       const rows = page.getByRole('table', { name: 'Report rows' })
       await rows.getByRole('row').filter({ hasText: 'Revoked' }).getByText(REVOKE_REASON).waitFor()
       assert.equal(await rows.getByRole('row').filter({ hasText: SENSITIVE }).count(), 0, 'only the chosen topic')
-      await shot(page, 'report')
+      await capture(page, 'report', () => rows.getByRole('row').filter({ hasText: 'Revoked' }).first().waitFor())
 
       const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download CSV' }).click()])
       const file = join(ARTIFACTS, 'ui-report.csv')
@@ -231,7 +309,7 @@ if (!existsSync(CHROMIUM)) {
       await claim.getByText('unverified', { exact: true }).waitFor()
       await claim.getByRole('link', { name: `client ${history.member}` }).waitFor()
       assert.equal(await rows.getByRole('row').filter({ hasText: 'impostor' }).count(), 0, 'the claim is not among the address’s own rows')
-      await shot(page, 'report-client')
+      await capture(page, 'report-client', () => claims.waitFor())
 
       const link = page.getByRole('link', { name: 'Download evidence bundle' })
       const probe = await page.request.get(`${serve.url}/${(await link.getAttribute('href')) ?? ''}`)
@@ -261,6 +339,10 @@ if (!existsSync(CHROMIUM)) {
       assert.ok(statuses.length >= 9, statuses.join(','))
       assert.deepEqual([...new Set(statuses)], ['ok'], 'every step ok, chain steps included')
       await shot(page, 'check-ok')
+      await capture(page, 'check', async () => {
+        await page.getByLabel('Evidence bundle (JSON file)').setInputFiles(BUNDLE)
+        await page.getByText('all checks passed').waitFor()
+      })
       // Only chain reads left the page, to the relay; the bundle itself was never sent.
       const bundleText = readFileSync(BUNDLE, 'utf8')
       const salt = JSON.parse(bundleText).periods[0].entries.find((e: { salt?: string }) => e.salt).salt as string
@@ -286,15 +368,22 @@ if (!existsSync(CHROMIUM)) {
       const anchors = page.getByRole('table', { name: 'Anchored journal roots' })
       const row = anchors.getByRole('row').filter({ has: page.getByRole('link', { name: `client ${history.reporter}` }) })
       await row.getByText('verified', { exact: true }).waitFor() // its root matches the journal (--data-dir)
-      assert.equal(await row.locator('td:nth-child(2)').textContent(), String(history.journaled))
+      assert.match((await row.locator('td:nth-child(2)').textContent()) ?? '', new RegExp(`^${history.journaled} \\(seq \\d+–\\d+\\)$`))
       await row.getByRole('link', { name: `client ${history.reporter}` }).waitFor()
-      await shot(page, 'anchors')
+      // Its tx and block, and the full root copyable.
+      const anchored = (await (await page.request.get(`${serve.url}/api/anchors`)).json()).anchors[0]
+      assert.equal(await row.locator('[data-copy]').first().getAttribute('data-copy'), anchored.root)
+      assert.equal(await row.locator(`[data-copy="${anchored.tx}"]`).count(), 1, 'the anchor tx, copyable')
+      assert.equal(await row.getByRole('link', { name: String(anchored.block), exact: true }).getAttribute('href'), `${EXPLORER}/block/${anchored.block}`)
+      assert.equal(await row.getByRole('link', { name: `transaction hash ${anchored.tx}` }).getAttribute('href'), `${EXPLORER}/tx/${anchored.tx}`)
+      await row.getByText(`seq ${anchored.firstSeq}–${anchored.firstSeq + anchored.count - 1}`, { exact: false }).waitFor()
+      await capture(page, 'anchors', () => anchors.waitFor())
     })
 
     test('an unknown topic shows a clear error, and the page made no stray requests or errors', async () => {
       await page.goto(`${serve.url}/#/topic/${encodeURIComponent('no/such/topic')}`)
       await page.getByRole('alert').getByText('Not found').waitFor()
-      await shot(page, 'not-found')
+      await capture(page, 'not-found', () => page.getByRole('alert').getByText('Not found').waitFor())
       // The 404 of the API call above is expected; anything else is a problem.
       const unexpected = problems.filter((p) => !/404/.test(p))
       assert.deepEqual(unexpected, [])

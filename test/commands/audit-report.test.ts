@@ -68,6 +68,21 @@ describe('audit report (CLI, anvil)', () => {
     assert.match(r.stdout, /journal .*proxy: 2 entries/)
   })
 
+  test('on an 80-column terminal every line fits (rows stacked one field per line); --wide and a pipe keep the full table', async () => {
+    // eslint-disable-next-line no-control-regex -- ANSI colour codes
+    const width = (text: string) => Math.max(...text.replace(/\u001b\[[0-9;]*m/g, '').split('\n').map((l) => [...l].length))
+    const env = { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined, FLYTRAP_DATA_DIR: undefined }
+    const narrow = await runInProcess(['audit', 'report', '--from', from], { cwd, env, terminalColumns: 80 })
+    const wide = await runInProcess(['audit', 'report', '--from', from, '--wide'], { cwd, env, terminalColumns: 80 })
+    const piped = await flytrap(['audit', 'report', '--from', from])
+    assert.equal(narrow.code, 0, narrow.stderr)
+    assert.ok(width(piped.stdout) > 120, `the full table is wider than 120 columns (${width(piped.stdout)}): else this test proves nothing`)
+    assert.ok(width(narrow.stdout) <= 80, `a line is ${width(narrow.stdout)} columns wide:\n${narrow.stdout}`)
+    // Nothing is lost by fitting: every value of the full table is still there.
+    for (const word of ['ReporterAdded', 'TopicAdded', 'Granted', 'Joined', 'Banned', 'subscribe', 'publish', 'plant/valve', 'office/lights', 'not-member', 'installer']) assert.match(narrow.stdout, new RegExp(word.replace('/', '\\/')))
+    assert.equal(width(wide.stdout), width(piped.stdout), '--wide prints the full table on a terminal')
+  })
+
   test('--format json: the documented shape; --json prints the same report', async () => {
     const r = await flytrap(['audit', 'report', '--from', from, '--format', 'json'])
     assert.equal(r.code, 0, r.stderr)

@@ -43,7 +43,7 @@ describe('audit serve (CLI, anvil)', () => {
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FLYTRAP_RPC: anvil.rpcUrl }
     delete env.FLYTRAP_HOME
     delete env.FLYTRAP_CONTRACT
-    const child = spawn(process.execPath, [BIN, 'audit', 'serve', '--port', '0', '--json', '--poll-interval', '500ms'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, 'audit', 'serve', '--port', '0', '--json', '--poll-interval', '500ms', '--explorer', 'https://explorer.example/'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
@@ -65,8 +65,9 @@ describe('audit serve (CLI, anvil)', () => {
       assert.equal(ready.chainId, 31337)
       assert.match(ready.url, /^http:\/\/127\.0\.0\.1:\d+$/)
 
-      const status = (await (await fetch(`${ready.url}/api/status`)).json()) as { contract: string; topics: number; synced: boolean }
+      const status = (await (await fetch(`${ready.url}/api/status`)).json()) as { contract: string; topics: number; synced: boolean; explorer: string | null }
       assert.equal(status.contract.toLowerCase(), address.toLowerCase())
+      assert.equal(status.explorer, 'https://explorer.example', 'the --explorer base, without its trailing slash')
       assert.equal(status.topics, 1)
       assert.equal(status.synced, true)
       const topics = (await (await fetch(`${ready.url}/api/topics`)).json()) as { topics: { name: string; subFeeEth: string }[] }
@@ -82,5 +83,13 @@ describe('audit serve (CLI, anvil)', () => {
     const r = await runInProcess(['audit', 'serve', '--poll-interval', 'soon'], { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined } })
     assert.equal(r.code, 2, r.stderr)
     assert.match(r.stderr, /--poll-interval "soon" is not a duration/)
+  })
+
+  test('an --explorer that is not an http(s) URL is a usage error (exit 2)', async () => {
+    for (const bad of ['javascript:alert(1)', 'explorer.example']) {
+      const r = await runInProcess(['audit', 'serve', '--explorer', bad], { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined } })
+      assert.equal(r.code, 2, r.stderr)
+      assert.match(r.stderr, /--explorer .* is not (an http\(s\) URL|a URL)/)
+    }
   })
 })

@@ -187,7 +187,8 @@ class ProcessExit extends Error {
   }
 }
 
-type InProcessOpts = { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number }
+/** terminalColumns: stdout is a terminal of that width (for the tables fitted to it); otherwise no TTY anywhere. */
+type InProcessOpts = { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number; terminalColumns?: number }
 
 /**
  * A run that outlives `timeoutMs` (60 s, as runCli) fails the test, like runCli's kill: the process-global
@@ -242,6 +243,7 @@ async function runIsolated(args: string[], opts: InProcessOpts, onRestore: (rest
     handleExit: Exit.exit,
     chalkLevel: chalk.level,
     tty: ttyStreams().map((s) => Object.getOwnPropertyDescriptor(s, 'isTTY')),
+    columns: Object.getOwnPropertyDescriptor(process.stdout, 'columns'),
     signals: signalNames.map((sig) => process.listeners(sig)),
     stdoutWrite: process.stdout.write,
     stderrWrite: process.stderr.write,
@@ -264,6 +266,8 @@ async function runIsolated(args: string[], opts: InProcessOpts, onRestore: (rest
       if (d) Object.defineProperty(s, 'isTTY', d)
       else delete (s as { isTTY?: boolean }).isTTY
     })
+    if (saved.columns) Object.defineProperty(process.stdout, 'columns', saved.columns)
+    else delete (process.stdout as { columns?: number }).columns
     signalNames.forEach((sig, i) => {
       for (const l of process.listeners(sig)) if (!saved.signals[i]!.includes(l)) process.removeListener(sig, l)
     })
@@ -289,6 +293,10 @@ async function runIsolated(args: string[], opts: InProcessOpts, onRestore: (rest
     }) as typeof Exit.exit
     chalk.level = 0
     for (const s of ttyStreams()) Object.defineProperty(s, 'isTTY', { value: false, configurable: true, writable: true })
+    if (opts.terminalColumns) {
+      Object.defineProperty(process.stdout, 'isTTY', { value: true, configurable: true, writable: true })
+      Object.defineProperty(process.stdout, 'columns', { value: opts.terminalColumns, configurable: true, writable: true })
+    }
 
     const realStdoutWrite = process.stdout.write
     const out = await captureOutput(

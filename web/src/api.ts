@@ -19,8 +19,10 @@ import type {
   TopicDetail,
   TopicView,
 } from '../../src/lib/web/views.js'
+import type { ClientRefusal, TrafficView } from '../../src/lib/web/traffic.js'
 
-export type { ActivityBucket, ActivityView, ClientDetail, ReportRow, RowGrant, TopicDetail }
+export type { ActivityBucket, ActivityView, ClientDetail, ClientRefusal, ReportRow, RowGrant, TopicDetail }
+export type Traffic = TrafficView
 export type Status = StatusView
 export type Topic = TopicView
 export type Member = MemberView

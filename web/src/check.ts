@@ -2,6 +2,7 @@
  * The "Check a bundle" page (#/check): pick or drop an evidence bundle; it is checked here, in the browser, with
  * the chain reads going to this server's chain node through the read-only relay. Nothing is uploaded.
  */
+import { utc } from './format.js'
 import { h, section, table, type Child } from './dom.js'
 import { get, type Status } from './api.js'
 import { badge, errorBox, loading } from './ui.js'
@@ -115,7 +116,12 @@ function render(name: string, r: CheckResult, st: Status): HTMLElement {
 
 function scope_(r: CheckResult): string {
   const s = r.scope!
-  return `${s.from} to ${s.to}${s.topic ? `, topic ${s.topic}` : ''}${s.client ? `, client ${s.client}` : ''}`
+  // Shown in UTC with its zone, like every time in the UI (the bundle's ISO strings).
+  const when = (t: string) => {
+    const d = new Date(t)
+    return Number.isNaN(d.getTime()) ? t : utc(d)
+  }
+  return `${when(s.from)} to ${when(s.to)}${s.topic ? `, topic ${s.topic}` : ''}${s.client ? `, client ${s.client}` : ''}`
 }
 
 /** The failure's message without the record name it repeats. */

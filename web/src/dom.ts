@@ -46,7 +46,8 @@ export function table(caption: string, headers: string[], rows: Child[][], opts:
       { class: opts.className },
       h('caption', null, caption),
       h('thead', null, h('tr', null, headers.map((x) => h('th', { scope: 'col' }, x)))),
-      h('tbody', null, rows.map((r) => h('tr', null, r.map((c) => h('td', null, c))))),
+      // data-label: on a phone each row is shown as a card of "label value" lines (style.css).
+      h('tbody', null, rows.map((r) => h('tr', null, r.map((c, i) => h('td', { 'data-label': headers[i] ?? '' }, c))))),
     ),
   )
 }

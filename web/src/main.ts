@@ -2,6 +2,8 @@
 import './style.css'
 import { h, type Child } from './dom.js'
 import { checkPage } from './check.js'
+import { get, type Status } from './api.js'
+import { setExplorer } from './format.js'
 import { anchorsPage, clientPage, overview, reportPage, topicPage, type PageContext } from './pages.js'
 
 const main = document.getElementById('main') as HTMLElement
@@ -65,4 +67,8 @@ document.getElementById('skip')?.addEventListener('click', (ev) => {
   main.focus()
 })
 window.addEventListener('hashchange', route)
-route()
+// The explorer links need the server's settings: the first page is drawn once they are known (or unavailable).
+void get<Status>('status').then(
+  (st) => setExplorer(st.explorer),
+  () => undefined,
+).finally(route)

@@ -1,7 +1,7 @@
-import { h, section, table, type Child } from './dom.js'
-import { apiUrl, get, rowsOf, type ReportRow, type RowGrant, type ActivityBucket, type Anchor, type AuditEvent, type Ban, type ClientDetail, type CountEntry, type Denied, type Query, type Report, type Row, type Sensitive, type Status, type Topic, type TopicDetail } from './api.js'
-import { addr, duration, eth, expiry, hash, isAddress, time, topicLink, yesNo } from './format.js'
-import { activityChart, barChart } from './charts.js'
+import { frag, h, section, table, type Child } from './dom.js'
+import { apiUrl, get, rowsOf, type ReportRow, type RowGrant, type Anchor, type AuditEvent, type Ban, type ClientDetail, type CountEntry, type Denied, type Query, type Report, type Sensitive, type Status, type Topic, type TopicDetail, type Traffic } from './api.js'
+import { addr, blockLink, copyButton, short, duration, eth, expiry, hash, isAddress, reasonLabel, time, topicLink, txLink, yesNo } from './format.js'
+import { COLOURS, barChart, columnChart, type ColumnBucket, type Series } from './charts.js'
 import { badge, part } from './ui.js'
 
 export interface PageContext {
@@ -17,7 +17,7 @@ const slot = () => h('div', { class: 'slot' })
 // ------------------------------------------------------------------ shared tables
 
 export function eventsTable(caption: string, events: AuditEvent[], opts: { hideTopic?: boolean; empty?: string } = {}): HTMLElement {
-  const headers = ['Time', 'Event', ...(opts.hideTopic ? [] : ['Topic']), 'Client', 'By', 'Reason', 'Detail', 'Block', 'Tx']
+  const headers = ['Time', 'Event', ...(opts.hideTopic ? [] : ['Topic']), 'Client', 'By', 'Reason', 'Detail', 'Block / tx']
   return table(
     caption,
     headers,
@@ -29,11 +29,16 @@ export function eventsTable(caption: string, events: AuditEvent[], opts: { hideT
       addr(e.actor),
       e.reason ? h('q', null, e.reason) : '—',
       e.detail ? h('span', { class: 'detail' }, e.detail) : '—',
-      String(e.block ?? '—'),
-      hash(e.tx),
+      blockTx(e.block, e.tx),
     ]),
     { empty: opts.empty ?? 'No events.', className: 'events' },
   )
+}
+
+/** A row's block (explorer link when configured) over its tx (shortened, copyable). */
+function blockTx(block: number | null | undefined, tx: string | null | undefined): Child {
+  if ((block === null || block === undefined) && !tx) return '—'
+  return h('span', { class: 'bt' }, blockLink(block), txLink(tx))
 }
 
 /** Reporter topics for refusals that are not about one topic. */
@@ -49,7 +54,7 @@ function counts(list: readonly CountEntry[] | undefined): Child {
   return h(
     'ul',
     { class: 'plain' },
-    list.map((c) => h('li', null, 'client' in c ? addr(c.client) : c.topic.startsWith('$') ? refusalLabel(c.topic) : topicLink(c.topic), `: ${c.count}`)),
+    list.map((c) => h('li', null, 'client' in c ? addr(c.client) : c.topic.startsWith('$') ? refusalLabel(c.topic) : /^0x[0-9a-fA-F]{64}$/.test(c.topic) ? ['unregistered topic ', hash(c.topic, 'topic id')] : topicLink(c.topic), `: ${c.count}`)),
   )
 }
 
@@ -149,7 +154,7 @@ export function grantCell(g: RowGrant | null | undefined): Child {
     g.reason ? [h('br'), h('q', null, g.reason)] : null,
     h('br'),
     'tx ',
-    hash(g.tx),
+    txLink(g.tx),
   )
 }
 
@@ -171,6 +176,8 @@ export function overview(ctx: PageContext): void {
   const activity = slot()
   const bans = slot()
   const denied = slot()
+  const deniedRows = slot()
+  const sensitive = slot()
   const recent = slot()
   type Range = 'all' | 'hour' | 'day'
   let range: Range = 'all'
@@ -204,8 +211,9 @@ export function overview(ctx: PageContext): void {
     ctx.heading('Overview'),
     section('Sync status', status),
     section('Topics', topics),
-    section('Activity over time', bucketPicker, activity),
-    h('div', { class: 'two' }, section('Refusals by reason', denied), section('Bans', bans)),
+    section('Traffic over time', bucketPicker, activity),
+    h('div', { class: 'two' }, section('Refusals by reason', denied, deniedRows), section('Sensitive access per topic', sensitive)),
+    section('Bans', bans),
     section('Recent changes', recent, h('p', null, h('a', { href: '#/report' }, 'Build a report'), ' for any range, topic or client.')),
   )
 
@@ -217,7 +225,7 @@ export function overview(ctx: PageContext): void {
       stat('Block', String(st.block)),
       stat('Last sync', time(st.lastSyncAt)),
       stat('Chain', String(st.chainId)),
-      stat('Contract', h('span', { class: 'mono', title: st.contract }, st.contract)),
+      stat('Contract', fullHex(st.contract, 'contract address')),
       stat('Topics', String(st.topics)),
       stat('Members', String(st.members)),
       stat('Events', String(st.events)),
@@ -239,53 +247,128 @@ export function overview(ctx: PageContext): void {
     // "All time" lets the server choose the range (first event to now) and the bucket size.
     const now = Date.now()
     const q: Query = range === 'all' ? {} : { bucket: range, from: new Date(now - (range === 'hour' ? 48 * 3600e3 : 30 * 86400e3)).toISOString(), to: new Date(now + 60e3).toISOString() }
-    return part(
-      activity,
-      'activity',
-      () => get<{ buckets: ActivityBucket[]; bucket?: string }>('activity', q, signal),
-      (r) => {
-        const b = r.bucket === 'day' || range === 'day' ? 'day' : 'hour'
-        return activityChart(r.buckets, b, `Events per ${b}`)
-      },
-      signal,
-    )
+    return part(activity, 'traffic', () => get<Traffic>('traffic', q, signal), (t) => {
+      trafficSlots(t)
+      return trafficCharts(t)
+    }, signal)
+  }
+  // The totals (refusals by reason, sensitive access per topic) follow the chosen range.
+  const trafficSlots = (t: Traffic) => {
+    denied.replaceChildren(frag(refusalsPart(t)))
+    sensitive.replaceChildren(frag(sensitivePart(t)))
   }
   void loadActivity()
 
-  void part(denied, 'refusals', () => get<unknown>('denied', {}, signal), (body) => {
-    const rows = rowsOf(body) as unknown as Denied[]
-    return [barChart(refusalsByReason(rows as unknown as Row[]), 'Refused attempts by reason'), h('details', null, h('summary', null, 'All summaries'), deniedTable(rows))]
-  }, signal)
+  void part(deniedRows, 'refusal summaries', () => get<unknown>('denied', {}, signal), (body) => h('details', null, h('summary', null, 'Denied-attempt summaries on chain'), deniedTable(rowsOf(body) as unknown as Denied[])), signal)
 
   void part(bans, 'bans', () => get<unknown>('bans', {}, signal), (body) => bansTable(rowsOf(body) as unknown as Ban[]), signal)
 
   void part(recent, 'recent changes', () => get<{ events: AuditEvent[] }>('events', { limit: 15 }, signal), ({ events }) => eventsTable('Latest events', events), signal)
 }
 
+/** A member's standing: a revoked member reads "revoked", not "no / no". */
+function memberStatus(st: 'active' | 'expired' | 'revoked'): HTMLElement {
+  return st === 'active' ? badge('active', 'ok') : st === 'revoked' ? badge('revoked', 'bad') : badge('expired', 'warn')
+}
+
+/** A value shown whole on one line where there is room (shortened on a phone), with a copy button. */
+function fullHex(value: string, what: string): HTMLElement {
+  return h('span', { class: 'fullhex' }, h('span', { class: 'mono full', title: value }, value), h('span', { class: 'mono brief', title: value, 'aria-hidden': 'true' }, short(value)), copyButton(value, what))
+}
+
+/** The client's refused attempts, from the server's journal. */
+function clientRefusals(d: ClientDetail): Child {
+  if (d.refusals === null) return h('p', { class: 'muted' }, 'The server has no journal (start it with --data-dir): refused attempts are only in the proxy’s journal, not on chain.')
+  return [
+    table(
+      `Refused attempts of ${d.address}`,
+      ['Time', 'Attempt', 'Topic', 'Reason', 'Client id', 'Count'],
+      d.refusals.map((r) => [time(r.time), r.kind, r.topic ? topicLink(r.topic) : '—', [reasonLabel(r.reason), r.unverified ? [' ', h('span', { title: 'the credential did not verify: the address was only claimed' }, badge('unverified', 'bad'))] : null], r.clientId ? h('span', { class: 'mono' }, r.clientId) : '—', String(r.count)]),
+      { empty: 'No refused attempts in the journal.' },
+    ),
+    d.refusalsTotal > d.refusals.length ? h('p', { class: 'muted' }, `Showing the latest ${d.refusals.length} of ${d.refusalsTotal}.`) : null,
+  ]
+}
+
 function stat(k: string, ...v: Child[]): HTMLElement {
   return h('div', null, h('dt', null, k), h('dd', null, ...v))
 }
 
-/** Sums refusal counts by reason; summaries without a reason count under their topic. */
-export function refusalsByReason(rows: Row[]): { label: string; value: number }[] {
-  const sums = new Map<string, number>()
-  const add = (k: string, n: number) => sums.set(k, (sums.get(k) ?? 0) + (Number.isFinite(n) ? n : 0))
-  for (const r of rows) {
-    if (Array.isArray(r.counts)) {
-      for (const c of r.counts as Denied['counts']) add(refusalLabel(c.topic), Number(c.count))
-      continue
-    }
-    const byReason = r.byReason ?? r.reasons
-    if (byReason && typeof byReason === 'object' && !Array.isArray(byReason)) {
-      for (const [k, n] of Object.entries(byReason as Record<string, unknown>)) add(k, Number(n))
-      continue
-    }
-    const key = String(r.reason ?? r.code ?? (r.topic ? `topic ${String(r.topic)}` : 'unspecified'))
-    add(key, Number(r.count ?? r.denied ?? r.total ?? 1))
-  }
-  return [...sums].map(([label, value]) => ({ label, value }))
+/** The refusal reasons as chart series: the four most frequent in colour, the rest summed as "other reasons". */
+function reasonSeries(t: Traffic): { keys: string[][]; series: Series[] } {
+  const ranked = Object.entries(t.refusalsByReason).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]).map(([k]) => k)
+  const top = ranked.length > COLOURS.reasons.length ? ranked.slice(0, COLOURS.reasons.length - 1) : ranked
+  const rest = ranked.slice(top.length)
+  const keys = [...top.map((k) => [k]), ...(rest.length ? [rest] : [])]
+  const series = [...top.map((k, i) => ({ label: reasonLabel(k), colour: COLOURS.reasons[i]! })), ...(rest.length ? [{ label: `other reasons (${rest.map(reasonLabel).join(', ')})`, colour: COLOURS.other }] : [])]
+  return { keys, series }
 }
 
+function sourceNote(t: Traffic): HTMLElement {
+  return h(
+    'p',
+    { class: 'muted small source' },
+    t.source === 'journal'
+      ? 'From the proxy’s journal: every decision, with the proxy’s reason. Times in UTC.'
+      : 'From the chain’s period summaries (the server has no journal: start it with --data-dir for accesses and reasons). The chain counts refusals per topic only, so they show as refused connections and refused topic access. Times in UTC.',
+  )
+}
+
+function trafficCharts(t: Traffic): Child {
+  const { keys, series } = reasonSeries(t)
+  const accessSeries: Series[] = t.source === 'journal' ? [{ label: 'accesses allowed', colour: COLOURS.accesses }, { label: 'sensitive deliveries', colour: COLOURS.sensitive }] : [{ label: 'sensitive deliveries', colour: COLOURS.sensitive }]
+  const accessBuckets: ColumnBucket[] = t.buckets.map((b) => ({ start: b.start, values: t.source === 'journal' ? [b.accesses ?? 0, b.sensitive] : [b.sensitive] }))
+  const refusalBuckets: ColumnBucket[] = t.buckets.map((b) => ({ start: b.start, values: keys.map((ks) => ks.reduce((a, k) => a + (b.refusals[k] ?? 0), 0)) }))
+  return [
+    sourceNote(t),
+    h(
+      'div',
+      { class: 'two' },
+      h('div', null, h('h3', null, t.source === 'journal' ? 'Accesses and sensitive deliveries' : 'Sensitive deliveries'), columnChart({ id: 'traffic-access', title: `Accesses per ${t.bucket}`, buckets: accessBuckets, series: accessSeries, bucket: t.bucket, stacked: false, empty: 'No accesses in this range.' })),
+      h('div', null, h('h3', null, 'Refusals over time, by reason'), columnChart({ id: 'traffic-refusals', title: `Refusals per ${t.bucket}`, buckets: refusalBuckets, series, bucket: t.bucket, stacked: true, empty: 'No refusals in this range.' })),
+    ),
+  ]
+}
+
+/** A refused topic as people read it: a name, "connection (CONNECT)", or an unregistered topic's id. */
+function refusedTopicLabel(r: Traffic['refusedTopics'][number]): Child {
+  if (r.topic === '$connect') return 'connections (CONNECT)'
+  if (r.topic === '$other') return 'other topics (beyond the summary’s limit)'
+  if (!r.registered && /^0x[0-9a-fA-F]{64}$/.test(r.topic)) return h('span', null, 'an unregistered topic, id ', hash(r.topic, 'topic id'))
+  if (!r.registered) return h('span', null, h('span', { class: 'mono' }, r.topic), ' ', h('span', { class: 'muted small' }, '(not registered)'))
+  return r.topic.startsWith('$') ? r.topic : topicLink(r.topic)
+}
+
+function refusalsPart(t: Traffic): Child {
+  const { keys, series } = reasonSeries(t)
+  const bars = keys.map((ks, i) => {
+    const value = ks.reduce((a, k) => a + (t.refusalsByReason[k] ?? 0), 0)
+    const text = series[i]!.label
+    return { label: text, text, value, colour: series[i]!.colour }
+  })
+  return [
+    barChart(bars, 'Refused attempts by reason'),
+    t.refusedTopics.length
+      ? table(
+          'Refused attempts by topic',
+          ['Refused on', 'Count'],
+          t.refusedTopics.map((r) => [refusedTopicLabel(r), String(r.count)]),
+        )
+      : null,
+  ]
+}
+
+function sensitivePart(t: Traffic): Child {
+  return [
+    table(
+      'Sensitive access per topic',
+      ['Topic', 'Publishes', 'Publishers', 'Deliveries', 'Receivers'],
+      t.sensitiveByTopic.map((x) => [topicLink(x.topic), String(x.published), String(x.publishers), String(x.delivered), String(x.receivers)]),
+      { empty: 'No access to sensitive topics in this range.' },
+    ),
+    h('p', { class: 'muted small' }, t.source === 'journal' ? 'Distinct addresses from the journal.' : 'From the reporters’ sensitive-topic reports; publishers and receivers are summed per period.'),
+  ]
+}
 // ------------------------------------------------------------------ topic
 
 export function topicPage(ctx: PageContext, name: string): void {
@@ -321,8 +404,8 @@ export function topicPage(ctx: PageContext, name: string): void {
         'Members',
         table(
           `Members of ${t.name}`,
-          ['Client', 'Publish', 'Subscribe'],
-          d.members.map((m) => [addr(m.client), ...rightsCells(m)]),
+          ['Client', 'Status', 'Publish', 'Subscribe'],
+          d.members.map((m) => [addr(m.client), memberStatus(m.status), ...rightsCells(m)]),
           { empty: 'No members.' },
         ),
       ),
@@ -344,7 +427,8 @@ export function clientPage(ctx: PageContext, address: string): void {
   const body = slot()
   main.append(ctx.heading(`Client ${address}`, h('span', { class: 'kicker' }, 'Client')), body)
   void part(body, `client ${address}`, () => get<ClientDetail>(`clients/${encodeURIComponent(address)}`, {}, signal), (d) => [
-    section('Rights', table(`Rights of ${d.address}`, ['Topic', 'Publish', 'Subscribe'], d.rights.map((r) => [topicLink(r.topic), ...rightsCells(r)]), { empty: 'This client holds no rights.' })),
+    section('Rights', table(`Rights of ${d.address}`, ['Topic', 'Status', 'Publish', 'Subscribe'], d.rights.map((r) => [topicLink(r.topic), memberStatus(r.status), ...rightsCells(r)]), { empty: 'This client holds no rights.' })),
+    section('Refused attempts', clientRefusals(d)),
     section(
       'History',
       eventsTable(`History of ${d.address}`, d.history, { empty: 'Nothing recorded for this client.' }),
@@ -363,8 +447,8 @@ export function anchorsPage(ctx: PageContext): void {
   void part(body, 'anchors', () => get<{ anchors: Anchor[] }>('anchors', {}, signal), ({ anchors }) =>
     table(
       'Anchored journal roots',
-      ['Root', 'Entries', 'From', 'To', 'Reporter', 'Status'],
-      anchors.map((a) => [hash(a.root), String(a.count), time(a.fromTime), time(a.toTime), addr(a.reporter), anchorStatus(a.status)]),
+      ['Period', 'Entries', 'Root', 'Block', 'Tx', 'Reporter', 'Status'],
+      anchors.map((a) => [period(a.fromTime, a.toTime), a.count ? `${a.count} (seq ${a.firstSeq}–${a.firstSeq + a.count - 1})` : '0 (empty period)', hash(a.root, 'Merkle root'), blockLink(a.block), txLink(a.tx), addr(a.reporter), anchorStatus(a.status)]),
       { empty: 'No anchors recorded yet.' },
     ),
   signal)
@@ -378,11 +462,12 @@ function anchorStatus(st: string): HTMLElement {
 
 // ------------------------------------------------------------------ report builder
 
-/** 'YYYY-MM-DDTHH:MM' in local time, for <input type="datetime-local">. */
+/** 'YYYY-MM-DDTHH:MM' in UTC, for <input type="datetime-local"> (the form is in UTC, as every time shown). */
 export function localInput(d: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0')
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`
+  return Number.isNaN(d.getTime()) ? '' : d.toISOString().slice(0, 16)
 }
+/** The form's UTC 'YYYY-MM-DDTHH:MM' as an instant. */
+const fromInput = (v: string) => new Date(`${v}:00Z`)
 
 export function reportPage(ctx: PageContext): void {
   const { main, params, signal } = ctx
@@ -396,8 +481,8 @@ export function reportPage(ctx: PageContext): void {
   const form = h(
     'form',
     { class: 'report-form', 'aria-label': 'Report filters' },
-    field('r-from', 'From (inclusive)', h('input', { id: 'r-from', name: 'from', type: 'datetime-local', required: true, value: localInput(new Date(fromIso)) })),
-    field('r-to', 'To (exclusive)', h('input', { id: 'r-to', name: 'to', type: 'datetime-local', value: toIso ? localInput(new Date(toIso)) : '', 'aria-describedby': 'r-to-hint' }), 'Empty means now.'),
+    field('r-from', 'From (UTC, inclusive)', h('input', { id: 'r-from', name: 'from', type: 'datetime-local', required: true, value: localInput(new Date(fromIso)) })),
+    field('r-to', 'To (UTC, exclusive)', h('input', { id: 'r-to', name: 'to', type: 'datetime-local', value: toIso ? localInput(new Date(toIso)) : '', 'aria-describedby': 'r-to-hint' }), 'Empty means now.'),
     field('r-topic', 'Topic', h('input', { id: 'r-topic', name: 'topic', type: 'text', list: 'topic-options', value: params.get('topic') ?? '', 'aria-describedby': 'r-topic-hint' }), 'A name or filter; empty for all.'),
     field('r-client', 'Client', h('input', { id: 'r-client', name: 'client', type: 'text', spellcheck: 'false', pattern: '\\s*0x[0-9a-fA-F]{40}\\s*', value: params.get('client') ?? '', 'aria-describedby': 'r-client-hint' }), 'An address; empty for all.'),
     topics,
@@ -409,8 +494,8 @@ export function reportPage(ctx: PageContext): void {
     const q = new URLSearchParams()
     const from = String(fd.get('from') ?? '')
     const to = String(fd.get('to') ?? '')
-    if (from) q.set('from', new Date(from).toISOString())
-    if (to) q.set('to', new Date(to).toISOString())
+    if (from) q.set('from', fromInput(from).toISOString())
+    if (to) q.set('to', fromInput(to).toISOString())
     for (const k of ['topic', 'client']) {
       const v = String(fd.get(k) ?? '').trim()
       if (v) q.set(k, v)
@@ -454,8 +539,9 @@ export function reportPage(ctx: PageContext): void {
         ),
         table(
           'Report rows',
-          ['Time', 'Source', 'Event', 'Topic', 'Client', 'By', 'Reason', 'Grant in force', 'Detail', 'Block', 'Tx', 'Proven'],
-          rows.map((x) => [time(x.time), x.source, x.event, topicLink(x.topic), addr(x.client), addr(x.actor), x.reason ? h('q', null, x.reason) : '—', grantCell(x.grant), x.detail ? h('span', { class: 'detail' }, x.detail) : '—', String(x.block ?? '—'), hash(x.txHash), provenCell(x.proven)]),
+          ['Time', 'Event / source', 'Topic', 'Client', 'By', 'Reason', 'Grant in force', 'Detail', 'Block / tx'],
+          // Whether a journal row is proven is told under its source (chain rows are on chain themselves).
+          rows.map((x) => [time(x.time), h('span', { class: 'ev' }, x.event, h('span', { class: 'src' }, x.source === 'journal' ? ['journal ', provenCell(x.proven)] : 'chain')), topicLink(x.topic), addr(x.client), addr(x.actor), x.reason ? h('q', null, x.reason) : '—', grantCell(x.grant), x.detail ? h('span', { class: 'detail' }, x.detail) : '—', blockTx(x.block, x.txHash)]),
           { empty: 'No rows in this range.', className: 'events' },
         ),
         h('p', { class: 'muted small', id: 'proven-legend' }, PROVEN_LEGEND),

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { Flags } from '@oclif/core'
 import { ChainCommand } from '../../lib/cli/base.js'
-import { table } from '../../lib/cli/output.js'
+import { table, setWideTables, tableWidth, wrapText } from '../../lib/cli/output.js'
 import { parseAddress } from '../../lib/chain/codec.js'
 import { deploymentFor, flytrapDir } from '../../lib/config/project-dir.js'
 import { readReasons } from '../../lib/config/reasons.js'
@@ -37,6 +37,7 @@ of processing per topic (GDPR art. 30).`
   ]
 
   static override flags = {
+    wide: Flags.boolean({ description: 'print tables at their full width instead of fitting them to the terminal (also FLYTRAP_WIDE=1)', default: false }),
     from: Flags.string({ description: 'start (inclusive): ISO date or time, unix seconds, or an age like 7d', required: true }),
     to: Flags.string({ description: 'end (exclusive; a bare date means the end of that day): ISO date or time, unix seconds, "now" or an age', default: 'now' }),
     topic: Flags.string({ description: 'only rows about this topic (a name or filter; registered filters that match it count too)' }),
@@ -50,6 +51,7 @@ of processing per topic (GDPR art. 30).`
 
   async run(): Promise<AuditReportResult | AuditViewResult> {
     const f = this.flags
+    setWideTables(f.wide)
     const fromMs = parseReportTime(f.from)
     const toMs = parseReportTime(f.to, { end: true })
     if (!(toMs > fromMs)) throw usageError(`--to (${new Date(toMs).toISOString()}) must be after --from (${new Date(fromMs).toISOString()})`)
@@ -131,6 +133,9 @@ of processing per topic (GDPR art. 30).`
     const why = (x: ReportRow) => (x.grant ? `${x.grant.kind === 'owner' ? 'owner' : `${x.grant.kind} ${short(x.grant.tx)} by ${short(x.grant.by)}`}${x.grant.reason ? `: ${x.grant.reason}` : ''}${x.grant.until ? ` until ${x.grant.until}` : ''}` : '')
     const cells = (x: ReportRow) => [x.time.replace('.000Z', 'Z'), x.source, x.event, x.topic ?? '', who(x), short(x.actor), x.reason ?? '', why(x), x.detail ?? '', x.proven === null ? '' : x.proven ? 'yes' : 'no']
     if (r.grantsAtFrom.length) head.push(`${r.grantsAtFrom.length} grants made before ${r.from} still in force at it (--format json: grantsAtFrom)`)
-    return [...head, table(['time', 'source', 'event', 'topic', 'client', 'actor', 'reason', 'grant', 'detail', 'proven'], r.rows.map(cells))].join('\n')
+    // The head lines wrap at the terminal's width too (whole words), like the table under them.
+    const w = tableWidth()
+    const lines = head.flatMap((l) => (Number.isFinite(w) ? wrapText(l, w) : [l]))
+    return [...lines, table(['time', 'source', 'event', 'topic', 'client', 'actor', 'reason', 'grant', 'detail', 'proven'], r.rows.map(cells))].join('\n')
   }
 }

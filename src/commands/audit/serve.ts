@@ -29,6 +29,18 @@ export function parseInterval(v: string): number {
   return Math.round(ms)
 }
 
+/** An http(s) URL without its trailing slash; anything else is a usage error. */
+function explorerBase(raw: string): string {
+  let u: URL
+  try {
+    u = new URL(raw)
+  } catch {
+    throw new FlytrapError(`--explorer "${raw}" is not a URL`, { exit: 'usage', suggestions: ['pass a base URL such as https://etherscan.io'] })
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new FlytrapError(`--explorer "${raw}" is not an http(s) URL`, { exit: 'usage', suggestions: ['pass a base URL such as https://etherscan.io'] })
+  return u.href.replace(/\/+$/, '')
+}
+
 export default class AuditServe extends ChainCommand<typeof AuditServe> {
   static override description = `Serve the auditors' web UI and a read-only REST API (documented at /openapi.json) for this deployment.
 The server builds an index of the contract's events (only this contract's, reporter records only from
@@ -51,6 +63,7 @@ Runs until Ctrl-C (SIGINT) or SIGTERM.`
     'data-dir': Flags.string({ description: "the proxy's data directory: anchors are verified against its journal", env: 'FLYTRAP_DATA_DIR' }),
     cors: Flags.string({ description: 'an origin allowed to call the API from a browser (repeatable; * = any)', multiple: true }),
     'poll-interval': Flags.string({ description: 'how often to look for new blocks', default: '2s' }),
+    explorer: Flags.string({ description: 'a block explorer base URL: the UI links transactions to <url>/tx/<hash> and blocks to <url>/block/<n>', env: 'FLYTRAP_EXPLORER' }),
     'from-block': Flags.integer({ description: "the contract's deployment block [default: the recorded deployment, else found on chain]", min: 0, env: 'FLYTRAP_FROM_BLOCK' }),
   }
 
@@ -59,6 +72,7 @@ Runs until Ctrl-C (SIGINT) or SIGTERM.`
   async run(): Promise<AuditServeResult> {
     const f = this.flags
     const pollIntervalMs = parseInterval(f['poll-interval'])
+    const explorer = f.explorer === undefined ? undefined : explorerBase(f.explorer)
     let dataDir: string | undefined
     if (f['data-dir']) {
       dataDir = resolve(f['data-dir'])
@@ -77,7 +91,7 @@ Runs until Ctrl-C (SIGINT) or SIGTERM.`
     const built = existsSync(join(WEB_DIST, 'index.html'))
     let server
     try {
-      server = await startWebServer({ index, port: f.port, host: f.host, cors: f.cors, staticDir: WEB_DIST, rpc: rawRpc(client.provider), signer })
+      server = await startWebServer({ index, port: f.port, host: f.host, cors: f.cors, staticDir: WEB_DIST, rpc: rawRpc(client.provider), signer, explorer })
     } catch (err) {
       index.close()
       const code = (err as NodeJS.ErrnoException).code

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core'
 import { join } from 'node:path'
 import { ChainCommand } from '../../lib/cli/base.js'
-import { chalk, record, table } from '../../lib/cli/output.js'
+import { chalk, record, table, setWideTables } from '../../lib/cli/output.js'
 import type { FlyTrapClient } from '../../lib/chain/client.js'
 import { parseAddress, parseWhen } from '../../lib/chain/codec.js'
 import { parseDurationMs } from '../../lib/proxy/cli-options.js'
@@ -42,6 +42,7 @@ proof of one entry.`
   ]
 
   static override flags = {
+    wide: Flags.boolean({ description: 'print tables at their full width instead of fitting them to the terminal (also FLYTRAP_WIDE=1)', default: false }),
     'data-dir': Flags.string({ description: "the proxy's data directory (the journal is in <data-dir>/journal) [default: .flytrap/proxy]", env: 'FLYTRAP_DATA_DIR' }),
     from: Flags.string({ description: 'only periods from this time: ISO date/time or unix seconds' }),
     to: Flags.string({ description: 'only periods before this time: ISO date/time or unix seconds' }),
@@ -52,6 +53,7 @@ proof of one entry.`
   }
 
   async run(): Promise<AuditVerifyResult> {
+    setWideTables(this.flags.wide)
     const dataDir = this.flags['data-dir'] ?? join(flytrapDir(), 'proxy')
     const fromMs = this.flags.from ? parseWhen(this.flags.from) * 1000 : undefined
     const toMs = this.flags.to ? parseWhen(this.flags.to) * 1000 : undefined

@@ -16,6 +16,7 @@ import { FlytrapError } from '../errors.js'
 import { EVENT_TYPES } from '../chain/events.js'
 import type { ChainIndex } from './chain-index.js'
 import type { ActivityView, ClientDetail, StatusView, TopicDetail } from './views.js'
+import { chainTraffic, clientRefusals, journalTraffic } from './traffic.js'
 
 export class ApiError extends Error {
   constructor(
@@ -125,6 +126,8 @@ export function paginate<T extends Positioned>(items: readonly T[], q: Query, ra
 export interface ApiOptions {
   /** The reporter key that signs evidence bundles (absent: /api/evidence answers 503). */
   signer?: ErasureSigner
+  /** A block explorer base URL (no trailing slash) for the UI's tx and block links. */
+  explorer?: string
 }
 
 const unavailable = (message: string) => new ApiError(503, 'unavailable', message)
@@ -149,7 +152,7 @@ export class Api {
     switch (head) {
       case 'status':
         if (tail) break
-        return ok({ ...idx.status(), evidence: !!(this.opts.signer && idx.dataDir) } satisfies StatusView)
+        return ok({ ...idx.status(), evidence: !!(this.opts.signer && idx.dataDir), explorer: this.opts.explorer ?? null } satisfies StatusView)
       case 'topics': {
         if (!tail) return ok({ topics: idx.topics() })
         let name: string
@@ -174,7 +177,9 @@ export class Api {
         if (!isAddress(raw)) throw bad(`"${raw}" is not an Ethereum address (0x followed by 40 hex digits)`)
         const address = getAddress(raw)
         const history = idx.events({ client: address }).reverse()
-        return ok({ address, rights: idx.rights(address), history: history.slice(0, HISTORY_LIMIT), historyTotal: history.length } satisfies ClientDetail)
+        // The client's refused attempts from the journal (null: the server has no journal).
+        const refused = idx.dataDir ? await clientRefusals(idx.dataDir, address, HISTORY_LIMIT) : null
+        return ok({ address, rights: idx.rights(address), history: history.slice(0, HISTORY_LIMIT), historyTotal: history.length, refusals: refused?.refusals ?? null, refusalsTotal: refused?.total ?? 0 } satisfies ClientDetail)
       }
       case 'events': {
         if (tail) break
@@ -217,6 +222,17 @@ export class Api {
         const page = paginate(idx.anchors().filter((a) => !status || a.status === status), q, range)
         return ok({ anchors: page.items, nextCursor: page.nextCursor })
       }
+      case 'traffic': {
+        if (tail) break
+        const r = this.buckets(q)
+        const source = q.str('source') ?? (idx.dataDir ? 'journal' : 'chain')
+        if (source !== 'journal' && source !== 'chain') throw bad(`parameter "source" must be journal or chain, not "${source}"`)
+        if (source === 'journal' && !idx.dataDir) throw unavailable("traffic from the journal needs the proxy's journal: start `flytrap audit serve` with --data-dir")
+        const t = source === 'journal' ? await journalTraffic(idx.dataDir!, r) : chainTraffic(idx.denied(), idx.sensitive(), r)
+        // The journal names every topic; whether it was ever registered is the index's to say.
+        if (source === 'journal') for (const x of t.refusedTopics) if (!x.topic.startsWith('$')) x.registered = idx.knowsTopic(x.topic)
+        return ok(t)
+      }
       case 'activity': {
         if (tail) break
         const range = q.range()
@@ -240,6 +256,22 @@ export class Api {
       }
     }
     throw new ApiError(404, 'not_found', `no such endpoint: ${path} (see /openapi.json)`)
+  }
+
+  /** The range and bucket of /api/traffic: defaults from the first event (or summary) to now, hourly up to 3 days. */
+  private buckets(q: Query): { fromMs: number; toMs: number; bucketMs: number } {
+    const range = q.range()
+    const events = this.index.events()
+    const toMs = range.toMs ?? Math.max(Date.now(), (events.length ? Date.parse(events.at(-1)!.time) : 0) + 1)
+    const firstDenied = this.index.denied()[0]
+    const starts = [events[0] && Date.parse(events[0].time), firstDenied && Date.parse(firstDenied.fromTime)].filter((x): x is number => typeof x === 'number' && Number.isFinite(x))
+    const fromMs = range.fromMs ?? (starts.length ? Math.min(...starts) : toMs - 86_400_000)
+    if (!(toMs > fromMs)) throw bad('"to" must be after "from"')
+    const bucket = q.str('bucket') ?? (toMs - fromMs > 3 * 86_400_000 ? 'day' : 'hour')
+    if (bucket !== 'hour' && bucket !== 'day') throw bad(`parameter "bucket" must be hour or day, not "${bucket}"`)
+    const bucketMs = bucket === 'hour' ? 3_600_000 : 86_400_000
+    if ((toMs - fromMs) / bucketMs > MAX_BUCKETS) throw bad(`the range holds more than ${MAX_BUCKETS} ${bucket}s: narrow it or use bucket=day`)
+    return { fromMs, toMs, bucketMs }
   }
 
   private async report(q: Query): Promise<ApiResponse> {

@@ -28,6 +28,8 @@ export interface WebServerOptions {
   rpc?: RpcSend
   /** The reporter key that signs evidence bundles at /api/evidence (absent: that endpoint answers 503). */
   signer?: ErasureSigner
+  /** A block explorer base URL the UI links transactions and blocks to (GET /api/status says which). */
+  explorer?: string
 }
 
 export interface WebServer {
@@ -63,7 +65,7 @@ const NOT_BUILT = `<!doctype html>
 `
 
 export async function startWebServer(opts: WebServerOptions): Promise<WebServer> {
-  const api = new Api(opts.index, { signer: opts.signer })
+  const api = new Api(opts.index, { signer: opts.signer, explorer: opts.explorer })
   const origins = new Set(opts.cors ?? [])
   const staticDir = opts.staticDir ? resolve(opts.staticDir) : null
   const openapi = JSON.stringify(openApiDocument(), null, 2)

@@ -58,7 +58,14 @@ export function openApiDocument(): Record<string, unknown> {
       '/api/clients/{address}': get(
         'One client: its rights on every topic and its history (newest first, at most 500)',
         [param('address', 'the client address', address, 'path')],
-        obj({ address, rights: arr({ allOf: [obj({ topic: str() }), ref('Member')] }), history: arr(ref('Event')), historyTotal: int() }),
+        obj({
+          address,
+          rights: arr({ allOf: [obj({ topic: str() }), ref('Member')] }),
+          history: arr(ref('Event')),
+          historyTotal: int(),
+          refusals: { ...arr(ref('ClientRefusal')), type: ['array', 'null'], description: 'its refused attempts in the proxy journal, newest first (at most 500); null when the server has no journal (--data-dir)' },
+          refusalsTotal: int('refused attempts in the journal in all'),
+        }),
       ),
       '/api/events': get(
         'Contract events, filtered and paginated',
@@ -72,6 +79,12 @@ export function openApiDocument(): Record<string, unknown> {
         'Journal anchors with their verification status against the local journal',
         [...timeParams, param('status', 'only anchors with this status', { type: 'string', enum: ['verified', 'mismatch', 'unchecked'] }), ...pageParams],
         page('anchors', 'Anchor'),
+      ),
+      '/api/traffic': get(
+        'Traffic over time: allowed accesses, refusals by reason and sensitive deliveries per bucket, with totals by reason, refused topics and sensitive access per topic. From the proxy journal when the server has one (reasons are the proxy’s decision codes), else from the chain’s period summaries (refusals only as "connect" or "topic", accesses null)',
+        [...timeParams, param('bucket', 'bucket size (default: hour for ranges up to 3 days, else day)', { type: 'string', enum: ['hour', 'day'] }), param('source', 'default: journal when the server has one, else chain', { type: 'string', enum: ['journal', 'chain'] })],
+        ref('Traffic'),
+        { '503': json(ref('Error'), 'unavailable: source=journal but the server has no journal (--data-dir)') },
       ),
       '/api/activity': get(
         'Event counts per type and refusals per topic (from denied summaries, at the start of their period) in time buckets',
@@ -124,6 +137,7 @@ export function openApiDocument(): Record<string, unknown> {
           block: int('last block indexed'),
           synced: bool('the last poll reached the head'),
           evidence: bool('GET /api/evidence can build bundles (the server has the journal and the reporter key)'),
+          explorer: nullable(str('block explorer base URL (audit serve --explorer): tx at <explorer>/tx/<hash>, block at <explorer>/block/<n>')),
           lastSyncAt: nullable(time),
           lastError: nullable(str()),
           topics: int(),
@@ -152,6 +166,27 @@ export function openApiDocument(): Record<string, unknown> {
           subscribe: bool('may subscribe now'),
           pubExpiry: nullable(str('null = none, "never" = until revoked, else ISO time')),
           subExpiry: nullable(str('null = none, "never" = until revoked, else ISO time')),
+          status: str('active: a right is valid now; expired: a right has lapsed; revoked: no right left', { enum: ['active', 'expired', 'revoked'] }),
+        }),
+        ClientRefusal: obj({
+          time,
+          seq: int('journal seq'),
+          kind: str('connect, publish, subscribe or will'),
+          reason: str('the proxy’s decision code: no-grant, expired, country, unregistered, bad-signature…'),
+          topic: nullable(str()),
+          clientId: nullable(str()),
+          unverified: bool('the address was only claimed by a credential that did not verify'),
+          count: int('identical decisions coalesced into the entry'),
+        }),
+        Traffic: obj({
+          source: str(undefined, { enum: ['journal', 'chain'] }),
+          from: time,
+          to: time,
+          bucket: str(undefined, { enum: ['hour', 'day'] }),
+          buckets: arr(obj({ start: time, accesses: nullable(int('allowed connects, publishes and subscribes; null from the chain')), refusals: { type: 'object', additionalProperties: { type: 'integer' }, description: 'by reason code' }, sensitive: int('deliveries allowed on sensitive topics') })),
+          refusalsByReason: { type: 'object', additionalProperties: { type: 'integer' } },
+          refusedTopics: arr(obj({ topic: str('a topic, $connect, $other, or (registered false) the id of a topic the chain cannot name'), count: int(), registered: bool() })),
+          sensitiveByTopic: arr(obj({ topic: str(), published: int(), delivered: int(), publishers: int(), receivers: int() })),
         }),
         Event: obj(
           {

@@ -8,6 +8,7 @@ import { getAddress } from 'ethers'
 import { FOREVER, formatFee, topicId } from '../chain/codec.js'
 import type { MemberInfo, TopicInfo } from '../chain/client.js'
 import { isoFromMs } from '../chain/events.js'
+import type { ClientRefusal } from './traffic.js'
 
 /** One contract event, as the API shows it. Optional fields are absent when they do not apply. */
 export interface IndexEvent {
@@ -136,6 +137,8 @@ export interface MemberView {
   /** null = none, "never" = until revoked, else ISO time (exclusive). */
   pubExpiry: string | null
   subExpiry: string | null
+  /** active: a right is valid now; expired: a right has lapsed; revoked: no right left (revoked, or never given). */
+  status: 'active' | 'expired' | 'revoked'
 }
 
 /** A client's grant on one topic. */
@@ -172,6 +175,8 @@ export interface ActivityBucket {
 export interface StatusView extends IndexStatus {
   /** GET /api/evidence can build bundles (the server has the journal and the reporter key). */
   evidence: boolean
+  /** A block explorer base URL: the UI links a tx to <explorer>/tx/<hash> and a block to <explorer>/block/<n>; null: none. */
+  explorer: string | null
 }
 
 /** GET /api/topics/<name>. */
@@ -191,6 +196,9 @@ export interface ClientDetail {
   rights: RightView[]
   history: IndexEvent[]
   historyTotal: number
+  /** Its refused attempts in the proxy's journal, latest first (at most the history limit); null without a journal. */
+  refusals: ClientRefusal[] | null
+  refusalsTotal: number
 }
 
 /** GET /api/activity. */
@@ -244,7 +252,10 @@ export function nowSec(r: IndexRecords): number {
 
 export function memberView(m: MemberInfo, now: number): MemberView {
   const valid = (e: bigint) => e === FOREVER || e > BigInt(now)
-  return { client: getAddress(m.client), publish: valid(m.pubExpiry), subscribe: valid(m.subExpiry), pubExpiry: expiryIso(m.pubExpiry), subExpiry: expiryIso(m.subExpiry) }
+  const publish = valid(m.pubExpiry)
+  const subscribe = valid(m.subExpiry)
+  const status = publish || subscribe ? 'active' : m.pubExpiry === 0n && m.subExpiry === 0n ? 'revoked' : 'expired'
+  return { client: getAddress(m.client), publish, subscribe, pubExpiry: expiryIso(m.pubExpiry), subExpiry: expiryIso(m.subExpiry), status }
 }
 
 /** Every client a Granted/Joined/Revoked named on this topic, with its current grant (none included). */

@@ -15,7 +15,7 @@ import { encodeCountries, topicId } from '../../../src/lib/chain/codec.js'
 import { buildReport, toCsv } from '../../../src/lib/audit/report.js'
 import { subjectForAddress, subjectForIp } from '../../../src/lib/proxy/bans.js'
 import { ChainIndex } from '../../../src/lib/web/chain-index.js'
-import type { IndexEvent } from '../../../src/lib/web/views.js'
+import { memberView, type IndexEvent } from '../../../src/lib/web/views.js'
 import { startWebServer, type WebServer } from '../../../src/lib/web/http-server.js'
 import { openApiDocument } from '../../../src/lib/web/openapi.js'
 import { checkBundle } from '../../../src/lib/audit/evidence/check.js'
@@ -91,7 +91,7 @@ before(async () => {
   writeFileSync(join(staticDir, 'index.html'), '<!doctype html><title>FlyTrap UI</title><div id="app"></div>')
   writeFileSync(join(staticDir, 'assets', 'app-123.js'), 'console.log("ui")')
   web = await startWebServer({ index, port: 0, host: '127.0.0.1', cors: ['http://ui.example'], staticDir, rpc: rawRpc(fx.provider) })
-  bare = await startWebServer({ index, port: 0, host: '127.0.0.1', staticDir: join(staticDir, 'missing') })
+  bare = await startWebServer({ index, port: 0, host: '127.0.0.1', staticDir: join(staticDir, 'missing'), explorer: 'https://explorer.example' })
 })
 
 after(async () => {
@@ -116,6 +116,8 @@ describe('status, topics, members', () => {
     assert.equal(body.bans, 2)
     assert.equal(body.anchors, 2)
     assert.equal(body.ignored, 0)
+    assert.equal(body.explorer, null)
+    assert.equal((await get('/api/status', {}, bare.address)).body.explorer, 'https://explorer.example', 'the explorer the UI links to (audit serve --explorer)')
   })
 
   test('/api/topics: policy from the topics() view, members counted', async () => {
@@ -131,7 +133,7 @@ describe('status, topics, members', () => {
     const { status, body } = await get(`/api/topics/${encodeURIComponent('plant/valve')}`)
     assert.equal(status, 200)
     assert.equal(body.topic.name, 'plant/valve')
-    assert.deepEqual(body.members, [{ client: BOB, publish: false, subscribe: true, pubExpiry: null, subExpiry: 'never' }])
+    assert.deepEqual(body.members, [{ client: BOB, publish: false, subscribe: true, pubExpiry: null, subExpiry: 'never', status: 'active' }])
     assert.deepEqual(
       body.history.map((e: IndexEvent) => [e.type, e.actor, e.reason ?? null]),
       [
@@ -161,7 +163,7 @@ describe('status, topics, members', () => {
 
   test('/api/topics/{name}: an unencoded slash works too; unknown topics are 404', async () => {
     const { body } = await get('/api/topics/plant%2F%23')
-    assert.deepEqual(body.members, [{ client: CAROL, publish: false, subscribe: true, pubExpiry: null, subExpiry: new Date((S + 100_000) * 1000).toISOString() }])
+    assert.deepEqual(body.members, [{ client: CAROL, publish: false, subscribe: true, pubExpiry: null, subExpiry: new Date((S + 100_000) * 1000).toISOString(), status: 'active' }])
     assert.equal((await get('/api/topics/plant/valve')).body.topic.name, 'plant/valve')
     const missing = await get('/api/topics/no%2Fsuch')
     assert.equal(missing.status, 404)
@@ -173,17 +175,81 @@ describe('status, topics, members', () => {
     const { status, body } = await get(`/api/clients/${BOB.toLowerCase()}`)
     assert.equal(status, 200)
     assert.equal(body.address, BOB)
-    assert.deepEqual(body.rights, [{ topic: 'plant/valve', client: BOB, publish: false, subscribe: true, pubExpiry: null, subExpiry: 'never' }])
+    assert.deepEqual(body.rights, [{ topic: 'plant/valve', client: BOB, publish: false, subscribe: true, pubExpiry: null, subExpiry: 'never', status: 'active' }])
     assert.deepEqual(
       body.history.map((e: IndexEvent) => e.type),
       ['Banned', 'Revoked', 'Joined', 'Granted'],
       'the committed sensitive report does not name him',
     )
     assert.ok(!body.history.some((e: IndexEvent) => e.reason === 'forged'))
+    // His refused attempt, from the journal: the one deny of the journal, with its reason and client id.
+    assert.deepEqual(body.refusals.map((r: Json) => [r.kind, r.reason, r.topic, r.clientId, r.unverified, r.count]), [['publish', 'not-member', 'plant/valve', 'bob-1', false, 1]])
+    assert.equal(body.refusalsTotal, 1)
+    assert.equal(body.refusals[0].time, iso(700))
+    const carol = await get(`/api/clients/${CAROL}`)
+    assert.deepEqual([carol.body.refusals, carol.body.refusalsTotal], [[], 0], 'another client’s refusals are not his')
     const badAddr = await get('/api/clients/0x1234')
     assert.equal(badAddr.status, 400)
     assert.equal(badAddr.body.error.code, 'bad_request')
     assert.match(badAddr.body.error.message, /not an Ethereum address/)
+  })
+})
+
+describe('traffic over time', () => {
+  test('/api/traffic from the journal: accesses, refusals by their reason, sensitive access per topic', async () => {
+    const { status, body } = await get(`/api/traffic?from=${iso(0)}&to=${iso(3600)}&bucket=hour`)
+    assert.equal(status, 200, JSON.stringify(body))
+    assert.equal(body.source, 'journal')
+    const sum = (f: (b: Json) => number) => body.buckets.reduce((a: number, b: Json) => a + f(b), 0)
+    assert.equal(sum((b) => b.accesses), 4, 'the allowed connect and the 3 coalesced publishes')
+    assert.deepEqual(body.refusalsByReason, { 'not-member': 1 })
+    assert.equal(sum((b) => b.refusals['not-member'] ?? 0), 1)
+    assert.deepEqual(body.refusedTopics, [{ topic: 'plant/valve', count: 1, registered: true }])
+    assert.deepEqual(body.sensitiveByTopic, [{ topic: 'plant/valve', published: 3, delivered: 0, publishers: 1, receivers: 0 }])
+    // Narrowed to before the refusal (at +700): none.
+    const early = await get(`/api/traffic?from=${iso(0)}&to=${iso(650)}`)
+    assert.deepEqual(early.body.refusalsByReason, {})
+  })
+
+  test('/api/traffic?source=chain: the denied summaries (connect / topic, no reason on chain) and the sensitive reports', async () => {
+    const { status, body } = await get(`/api/traffic?from=${iso(-3600)}&to=${iso(3600)}&source=chain`)
+    assert.equal(status, 200, JSON.stringify(body))
+    assert.equal(body.source, 'chain')
+    assert.ok(body.buckets.every((b: Json) => b.accesses === null), 'the chain records no accesses')
+    assert.deepEqual(body.refusalsByReason, { topic: 5, connect: 2 })
+    assert.deepEqual(body.refusedTopics.map((t: Json) => [t.topic, t.count, t.registered]), [['plant/valve', 5, true], ['$connect', 2, true]])
+    const reports = (await get('/api/sensitive')).body.sensitive
+    assert.equal(reports.length, 1)
+    assert.deepEqual(body.sensitiveByTopic, [{ topic: 'plant/valve', published: reports[0].published, delivered: reports[0].received, publishers: reports[0].publisherCount, receivers: reports[0].receiverCount }])
+    const bad = await get('/api/traffic?source=ledger')
+    assert.equal(bad.status, 400)
+    assert.match(bad.body.error.message, /"source"/)
+  })
+
+  test('without a journal: traffic from the chain by default, source=journal is 503, a client has no journal refusals (null)', async () => {
+    const chainOnly = await ChainIndex.create({ client: fx.as(0), deployBlock: fx.deployBlock, pollIntervalMs: 60_000 })
+    const server = await startWebServer({ index: chainOnly, port: 0, host: '127.0.0.1' })
+    try {
+      const t = await get(`/api/traffic?from=${iso(-3600)}&to=${iso(3600)}`, {}, server.address)
+      assert.equal(t.status, 200)
+      assert.equal(t.body.source, 'chain')
+      assert.deepEqual(t.body.refusalsByReason, { topic: 5, connect: 2 })
+      const j = await get('/api/traffic?source=journal', {}, server.address)
+      assert.equal(j.status, 503)
+      assert.match(j.body.error.message, /--data-dir/)
+      const c = await get(`/api/clients/${BOB}`, {}, server.address)
+      assert.deepEqual([c.body.refusals, c.body.refusalsTotal], [null, 0])
+    } finally {
+      chainOnly.close()
+      await server.close()
+    }
+  })
+
+  test('members read as revoked when no right is left, expired when a right lapsed', () => {
+    const client = BOB
+    assert.equal(memberView({ client, pubExpiry: 0n, subExpiry: 0n } as never, 1000).status, 'revoked')
+    assert.equal(memberView({ client, pubExpiry: 500n, subExpiry: 0n } as never, 1000).status, 'expired')
+    assert.equal(memberView({ client, pubExpiry: 500n, subExpiry: 2000n } as never, 1000).status, 'active')
   })
 })
 
@@ -276,7 +342,9 @@ describe('lists: events, bans, denied, sensitive, anchors', () => {
     assert.deepEqual(body.buckets[0].refusals, { 'plant/valve': 5, $connect: 2 })
     assert.deepEqual(body.buckets[1].counts, {})
     const day = await get(`/api/activity?from=${S}&to=${S + 7200}&bucket=day`)
-    assert.equal(day.body.buckets.length, 1)
+    // One day bucket, or two when the two hours cross a UTC midnight.
+    const days = Math.floor((S + 7199) / 86400) - Math.floor(S / 86400) + 1
+    assert.equal(day.body.buckets.length, days)
   })
 })
 
@@ -470,7 +538,7 @@ describe('errors, CORS, methods, static files, OpenAPI', () => {
     assert.equal(status, 200)
     assert.equal(body.openapi, '3.1.0')
     assert.deepEqual(Object.keys(body.paths).sort(), [
-      '/api/activity', '/api/anchors', '/api/bans', '/api/clients/{address}', '/api/denied', '/api/events', '/api/evidence', '/api/report', '/api/rpc', '/api/sensitive', '/api/status', '/api/topics', '/api/topics/{name}', '/openapi.json',
+      '/api/activity', '/api/anchors', '/api/bans', '/api/clients/{address}', '/api/denied', '/api/events', '/api/evidence', '/api/report', '/api/rpc', '/api/sensitive', '/api/status', '/api/topics', '/api/topics/{name}', '/api/traffic', '/openapi.json',
     ])
     for (const s of ['Event', 'Topic', 'Member', 'Anchor', 'Error']) assert.ok(body.components.schemas[s], s)
     // Every $ref resolves.
