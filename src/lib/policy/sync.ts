@@ -22,7 +22,7 @@ const TOPICS_PER_PAGE = 500
 /** Bulk requests in flight at cold start over HTTP (the node and the proxy share a few cores). */
 const IN_FLIGHT = 4
 /** Pieces a cold start's log range is read in (at least), so parsing overlaps the node's answering. */
-const COLD_LOG_PIECES = 8
+const COLD_LOG_PIECES = 64
 /** The events a cold start reads: registrations (their order), members (candidates for grantsOf), reporters and bans. */
 const COLD_HASHES = eventTopics(['TopicAdded', 'Granted', 'Joined', 'Banned', 'ReporterAdded', 'ReporterRemoved'])
 const [TOPIC_ADDED, GRANTED, JOINED] = COLD_HASHES.map((h) => h.toLowerCase()) as [string, string, string]
