@@ -108,3 +108,25 @@ test('what the cold start window takes away (revoke, removal and re-registration
     provider.destroy()
   }
 })
+
+test('over WebSocket (ethers, no raw path) the cold start loads the same policy as over HTTP', async () => {
+  const { connect } = await import('../../../src/lib/chain/client.js')
+  const ws = await connect(fx.rpcUrl.replace(/^http/, 'ws'))
+  const plain = await connect(fx.rpcUrl)
+  const load = async (p: typeof ws.provider) => {
+    const store = new PolicyStore()
+    const sync = startPolicySync({ client: new FlyTrapClient(fx.address, p), store, fromBlock: fx.deployBlock, pollIntervalMs: 60_000 })
+    await sync.ready
+    await sync.stop()
+    return [...store.entries()].map((e) => ({ name: e.name, owner: e.owner, generation: e.generation, registeredAt: e.registeredAt, grants: [...e.grants].sort() })).sort((a, b) => a.name.localeCompare(b.name))
+  }
+  try {
+    const viaWs = await load(ws.provider)
+    const viaHttp = await load(plain.provider)
+    assert.ok(viaHttp.length >= 3 && viaHttp.some((e) => e.grants.length > 0), 'the first test left a policy to load')
+    assert.deepEqual(viaWs, viaHttp)
+  } finally {
+    ws.provider.destroy()
+    plain.provider.destroy()
+  }
+})
