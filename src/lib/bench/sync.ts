@@ -46,7 +46,6 @@ const IFACE = new Interface(abi)
 
 export async function runSyncBench(o: SyncBenchOptions): Promise<SyncBenchResult> {
   const step = o.onProgress ?? (() => {})
-  const perBlock = o.perBlock ?? 250
   step('starting anvil and deploying the contract')
   const anvil = await startAnvil({ gasLimit: 1_000_000_000 })
   const cleanup: (() => Promise<void>)[] = [() => anvil.stop()]
@@ -58,33 +57,7 @@ export async function runSyncBench(o: SyncBenchOptions): Promise<SyncBenchResult
     const empty = await deployFlyTrap(owner)
     const from = owner.address
 
-    const rpc = async (batch: { method: string; params: unknown[] }[]): Promise<unknown[]> => {
-      const res = await fetch(anvil.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(batch.map((b, id) => ({ jsonrpc: '2.0', id, ...b }))) })
-      const out = (await res.json()) as { id: number; result?: unknown; error?: { message: string } }[]
-      const failed = out.find((r) => r.error)
-      if (failed) throw new Error(`anvil refused ${batch[failed.id]?.method}: ${failed.error!.message}`)
-      return out.sort((a, b) => a.id - b.id).map((r) => r.result)
-    }
-    // Explicit nonces: anvil would give every transaction of one batch the same one.
-    let nonce = await provider.getTransactionCount(from, 'pending')
-    const tx = (data: string, gas: number) => ({ method: 'eth_sendTransaction', params: [{ from, to: full.address, data, gas: `0x${gas.toString(16)}`, nonce: `0x${(nonce++).toString(16)}` }] })
-    const names = Array.from({ length: o.topics }, (_, i) => `bench-sync/${i}/#`)
-    const calls = [
-      ...names.map((n) => tx(IFACE.encodeFunctionData('addTopic', [n, 0n, 0n, 0, 0, '0x', 'bench sync']), 400_000)),
-      // Members are random addresses (no key is needed to be granted; making 100,000 keys would take minutes).
-      ...Array.from({ length: o.grants }, (_, i) => tx(IFACE.encodeFunctionData('allow', [names[i % o.topics]!, hexlify(randomBytes(20)), 3, 0, 'bench sync']), 200_000)),
-    ]
-    const t0 = Date.now()
-    await rpc([{ method: 'evm_setAutomine', params: [false] }])
-    let blocks = 0
-    for (let i = 0; i < calls.length; i += perBlock) {
-      await rpc(calls.slice(i, i + perBlock))
-      await rpc([{ method: 'evm_mine', params: [] }])
-      blocks++
-      if (blocks % 20 === 0) step(`writing the history: ${Math.min(i + perBlock, calls.length)}/${calls.length} transactions`)
-    }
-    await rpc([{ method: 'evm_setAutomine', params: [true] }])
-    const deploySeconds = (Date.now() - t0) / 1000
+    const { blocks, deploySeconds } = await writeHistory(anvil.rpcUrl, full.address, from, o, step)
     const count = Number(await provider.call({ to: full.address, data: IFACE.encodeFunctionData('topicCount', []) }))
     if (count !== o.topics) throw new Error(`the history did not land: ${count} of ${o.topics} topics registered`)
 
@@ -112,6 +85,41 @@ export async function runSyncBench(o: SyncBenchOptions): Promise<SyncBenchResult
   } finally {
     for (const c of cleanup.reverse()) await c().catch(() => {})
   }
+}
+
+/**
+ * Writes the history: N topics then M grants (random members) spread over them, `perBlock` transactions per
+ * mined block (automine off, one JSON-RPC batch from the unlocked dev account `from` per block).
+ */
+export async function writeHistory(rpcUrl: string, contract: string, from: string, o: { topics: number; grants: number; perBlock?: number }, step: (text: string) => void = () => {}): Promise<{ blocks: number; deploySeconds: number }> {
+  const perBlock = o.perBlock ?? 250
+  const rpc = async (batch: { method: string; params: unknown[] }[]): Promise<unknown[]> => {
+    const res = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(batch.map((b, id) => ({ jsonrpc: '2.0', id, ...b }))) })
+    const out = (await res.json()) as { id: number; result?: unknown; error?: { message: string } }[]
+    const failed = out.find((r) => r.error)
+    if (failed) throw new Error(`anvil refused ${batch[failed.id]?.method}: ${failed.error!.message}`)
+    return out.sort((a, b) => a.id - b.id).map((r) => r.result)
+  }
+  // Explicit nonces: anvil would give every transaction of one batch the same one.
+  let nonce = Number((await rpc([{ method: 'eth_getTransactionCount', params: [from, 'pending'] }]))[0])
+  const tx = (data: string, gas: number) => ({ method: 'eth_sendTransaction', params: [{ from, to: contract, data, gas: `0x${gas.toString(16)}`, nonce: `0x${(nonce++).toString(16)}` }] })
+  const names = Array.from({ length: o.topics }, (_, i) => `bench-sync/${i}/#`)
+  const calls = [
+    ...names.map((n) => tx(IFACE.encodeFunctionData('addTopic', [n, 0n, 0n, 0, 0, '0x', 'bench sync']), 400_000)),
+    // Members are random addresses (no key is needed to be granted; making 100,000 keys would take minutes).
+    ...Array.from({ length: o.grants }, (_, i) => tx(IFACE.encodeFunctionData('allow', [names[i % o.topics]!, hexlify(randomBytes(20)), 3, 0, 'bench sync']), 200_000)),
+  ]
+  const t0 = Date.now()
+  await rpc([{ method: 'evm_setAutomine', params: [false] }])
+  let blocks = 0
+  for (let i = 0; i < calls.length; i += perBlock) {
+    await rpc(calls.slice(i, i + perBlock))
+    await rpc([{ method: 'evm_mine', params: [] }])
+    blocks++
+    if (blocks % 20 === 0) step(`writing the history: ${Math.min(i + perBlock, calls.length)}/${calls.length} transactions`)
+  }
+  await rpc([{ method: 'evm_setAutomine', params: [true] }])
+  return { blocks, deploySeconds: (Date.now() - t0) / 1000 }
 }
 
 /** A real `flytrap proxy start` until it logs 'policy loaded'; its figures, and its RSS a moment later. */

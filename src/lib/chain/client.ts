@@ -23,6 +23,7 @@ import {
 import { abi, bytecode } from './artifacts/FlyTrap.js'
 import { FOREVER, decodeCountries, topicId, type RoleMask } from './codec.js'
 import { FlytrapError } from '../errors.js'
+import { rawHttpUrl, rawRpcCall } from './raw-rpc.js'
 
 export { abi }
 
@@ -456,8 +457,8 @@ export async function getLogsChunked(
   toBlock?: number,
 ): Promise<Log[]> {
   const last = toBlock ?? (await provider.getBlockNumber())
-  const url = provider instanceof JsonRpcProvider ? provider._getConnection().url : ''
-  const raw = /^https?:\/\//.test(url)
+  const url = rawHttpUrl(provider) ?? ''
+  const raw = url !== ''
   const out: Log[] = []
   for (let from = fromBlock; from <= last; from += chunk) {
     const to = Math.min(last, from + chunk - 1)
@@ -478,25 +479,18 @@ export async function getLogsChunked(
  * shape the decoders read (address, topics, data, block, index, transaction hash).
  */
 async function rawGetLogs(url: string, f: { address: string; topics: (string | string[] | null)[]; fromBlock: number; toBlock: number }): Promise<Log[]> {
-  const params = [{ address: f.address, topics: f.topics, fromBlock: `0x${f.fromBlock.toString(16)}`, toBlock: `0x${f.toBlock.toString(16)}` }]
-  // fetch refuses a URL with credentials in it (http://user:pass@node): they become the Basic header ethers sends.
-  const u = new URL(url)
-  const headers: Record<string, string> = { 'content-type': 'application/json' }
-  if (u.username || u.password) {
-    // btoa over the UTF-8 bytes: no Buffer, this module is also bundled for the browser.
-    headers.authorization = `Basic ${btoa(String.fromCharCode(...new TextEncoder().encode(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`)))}`
-    u.username = u.password = ''
-  }
-  const res = await fetch(u, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_getLogs', params }), signal: AbortSignal.timeout(60_000) })
-  if (!res.ok) throw new Error(`eth_getLogs: HTTP ${res.status}`)
-  const body = (await res.json()) as { result?: RawLog[]; error?: { code: number; message: string } }
-  if (body.error || !Array.isArray(body.result)) throw new Error(`eth_getLogs: ${body.error?.message ?? 'no result'}`)
-  return body.result
-    .filter((l) => !l.removed)
-    .map((l) => ({ address: l.address, topics: l.topics, data: l.data, blockNumber: Number(l.blockNumber), index: Number(l.logIndex), transactionHash: l.transactionHash, blockHash: l.blockHash, transactionIndex: Number(l.transactionIndex), removed: false }) as unknown as Log)
+  return (await rawLogs(url, f)).map((l) => ({ address: l.address, topics: l.topics, data: l.data, blockNumber: Number(l.blockNumber), index: Number(l.logIndex), transactionHash: l.transactionHash, blockHash: l.blockHash, transactionIndex: Number(l.transactionIndex), removed: false }) as unknown as Log)
 }
 
-interface RawLog {
+/** eth_getLogs over HTTP as the node answers it (hex numbers), removed logs dropped. */
+export async function rawLogs(url: string, f: { address: string; topics: (string | string[] | null)[]; fromBlock: number; toBlock: number }): Promise<RawLog[]> {
+  const params = [{ address: f.address, topics: f.topics, fromBlock: `0x${f.fromBlock.toString(16)}`, toBlock: `0x${f.toBlock.toString(16)}` }]
+  const result = await rawRpcCall<RawLog[]>(url, 'eth_getLogs', params)
+  if (!Array.isArray(result)) throw new Error('eth_getLogs: no result')
+  return result.filter((l) => !l.removed)
+}
+
+export interface RawLog {
   address: string
   topics: string[]
   data: string

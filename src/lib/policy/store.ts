@@ -107,7 +107,9 @@ interface Entry extends PolicyEntry {
   sensitive: boolean
   open: boolean
   generation: number
-  grants: Map<string, GrantExpiry>
+  /** Lower-case address → slot in the store's expiry arrays (the public `grants` is a view over it). */
+  slots: Map<string, number>
+  grants: ReadonlyMap<string, GrantExpiry>
   registeredAt: number
   effective: boolean
   /** In the trie (effective, and its name is a valid plain filter). */
@@ -157,6 +159,15 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
   readonly failOpen: boolean
 
   private readonly byId = new Map<string, Entry>()
+  /**
+   * Every grant's expiries, by slot: two doubles instead of an object and two bigints per grant (uint40 expiries
+   * are exact as doubles). Freed slots are reused.
+   */
+  private pubs = new Float64Array(1024)
+  private subs = new Float64Array(1024)
+  private slotsUsed = 0
+  private readonly freeSlots: number[] = []
+
   private readonly byName = new Map<string, Entry>()
   private readonly trie = new TopicTrie<Entry>()
   private readonly nsRoot: NsNode = newNsNode()
@@ -215,7 +226,7 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
       overlapping++
       firstOverlap ??= e
       if (e.sensitive) sensitive = true
-      const v = verdict(e, addr, 'sub', cc, now)
+      const v = verdict(this, e, addr, 'sub', cc, now)
       if (v < GRANTED) lacking = true
       if (v > best && filterCovers(e.name, filter)) {
         best = v
@@ -245,7 +256,7 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
     let sensitive = false
     for (const e of matches) {
       if (e.sensitive) sensitive = true
-      const v = verdict(e, addr, role, cc, now)
+      const v = verdict(this, e, addr, role, cc, now)
       if (v > best) {
         best = v
         rule = e
@@ -295,7 +306,9 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
 
   /** A client's expiries on a registered name (undefined when it has none). */
   grant(name: string, address: string): GrantExpiry | undefined {
-    return this.byName.get(name)?.grants.get(address.toLowerCase())
+    const e = this.byName.get(name)
+    const slot = e?.slots.get(address.toLowerCase())
+    return slot === undefined ? undefined : this.expiryAt(slot)
   }
 
   /** Registered names/filters a topic name matches (for logs and tests). */
@@ -337,9 +350,8 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
         existing.open = info.open
         if (!sameGen) {
           existing.generation = info.generation
-          for (const client of existing.grants.keys()) this.note(existing.name, client)
-          this.grantCount -= existing.grants.size
-          existing.grants.clear()
+          for (const client of existing.slots.keys()) this.note(existing.name, client)
+          this.dropGrants(existing)
         }
         if (moved) this.attach(existing)
         this.note(existing.name)
@@ -357,13 +369,15 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
         sensitive: info.sensitive,
         open: info.open,
         generation: info.generation,
-        grants: new Map(),
+        slots: new Map(),
+        grants: null as unknown as ReadonlyMap<string, GrantExpiry>,
         registeredAt: info.registeredAt ?? LATE + this.arrivals++,
         effective: false,
         indexed: false,
         levels: normalizedLevels(info.name),
         claim: valid ? claimOf(info.name) : null,
       }
+      entry.grants = new GrantsView(entry.slots, this)
       this.byId.set(id, entry)
       this.byName.set(entry.name, entry)
       this.attach(entry)
@@ -379,8 +393,8 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
       this.byId.delete(entry.id)
       this.byName.delete(entry.name)
       this.detach(entry)
-      this.grantCount -= entry.grants.size
-      for (const client of entry.grants.keys()) this.note(entry.name, client)
+      for (const client of entry.slots.keys()) this.note(entry.name, client)
+      this.dropGrants(entry)
       this.note(entry.name)
     })
   }
@@ -476,25 +490,75 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
     this.note(entry.name)
   }
 
-  /** Sets a client's expiries on a topic (both 0 removes the grant). Returns false for an unknown topic. */
+  /**
+   * Sets a client's expiries on a topic (both 0 removes the grant). Returns false for an unknown topic. Expiries
+   * are the contract's uint40s; one that a double cannot hold exactly (≥ 2^53) is refused (RangeError).
+   */
   setGrant(topicId: string, address: string, pubExpiry: bigint, subExpiry: bigint): boolean {
     const entry = this.byId.get(topicId.toLowerCase())
     if (!entry) return false
-    const client = address.toLowerCase()
-    const current = entry.grants.get(client)
-    if (pubExpiry === 0n && subExpiry === 0n) {
-      if (current) {
-        entry.grants.delete(client)
+    const pub = exactNumber(pubExpiry)
+    const sub = exactNumber(subExpiry)
+    const lower = address.toLowerCase()
+    const slot = entry.slots.get(lower)
+    if (pub === 0 && sub === 0) {
+      if (slot !== undefined) {
+        entry.slots.delete(lower)
+        this.freeSlots.push(slot)
         this.grantCount--
-        this.note(entry.name, client)
+        this.note(entry.name, lower)
       }
       return true
     }
-    if (current && current.pubExpiry === pubExpiry && current.subExpiry === subExpiry) return true
-    if (!current) this.grantCount++
-    entry.grants.set(client, { pubExpiry, subExpiry })
+    if (slot !== undefined) {
+      if (this.pubs[slot] === pub && this.subs[slot] === sub) return true
+      this.pubs[slot] = pub
+      this.subs[slot] = sub
+      this.note(entry.name, lower)
+      return true
+    }
+    const client = lower
+    const s = this.allocSlot()
+    this.pubs[s] = pub
+    this.subs[s] = sub
+    entry.slots.set(client, s)
+    this.grantCount++
     this.note(entry.name, client)
     return true
+  }
+
+  /** @internal A slot's expiries as the API gives them. */
+  expiryAt(slot: number): GrantExpiry {
+    return { pubExpiry: BigInt(this.pubs[slot]!), subExpiry: BigInt(this.subs[slot]!) }
+  }
+
+  private allocSlot(): number {
+    const free = this.freeSlots.pop()
+    if (free !== undefined) return free
+    if (this.slotsUsed === this.pubs.length) {
+      const grow = (a: Float64Array) => {
+        const b = new Float64Array(a.length * 2)
+        b.set(a)
+        return b
+      }
+      this.pubs = grow(this.pubs)
+      this.subs = grow(this.subs)
+    }
+    return this.slotsUsed++
+  }
+
+  /** Frees every grant of an entry (removal or a new generation). */
+  private dropGrants(entry: Entry): void {
+    for (const slot of entry.slots.values()) this.freeSlots.push(slot)
+    this.grantCount -= entry.slots.size
+    entry.slots.clear()
+  }
+
+  /** @internal The verdict's read of a grant: the expiry of `role`, 0 when there is none. */
+  expiryOf(entry: Entry, addr: string, role: Role): number {
+    const slot = entry.slots.get(addr)
+    if (slot === undefined) return 0
+    return role === 'pub' ? this.pubs[slot]! : this.subs[slot]!
   }
 
   /** Replaces the whole policy (cold start). Grants on topics not in the snapshot are ignored. */
@@ -502,8 +566,10 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
     this.batch(() => {
       for (const e of [...this.byId.values()]) {
         this.note(e.name)
-        for (const client of e.grants.keys()) this.note(e.name, client)
+        for (const client of e.slots.keys()) this.note(e.name, client)
       }
+      this.slotsUsed = 0
+      this.freeSlots.length = 0
       this.byId.clear()
       this.byName.clear()
       this.nsRoot.children = null
@@ -549,15 +615,13 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> implements Poli
 }
 
 /** The entry's verdict for `addr` in `role` (see the ranks above). */
-function verdict(e: Entry, addr: string, role: Role, country: string | null, now: number): number {
+function verdict(store: PolicyStore, e: Entry, addr: string, role: Role, country: string | null, now: number): number {
   let v: number
   if (e.owner === addr) {
     v = OWNER
   } else {
-    const g = e.grants.get(addr)
-    if (g === undefined) return NO_GRANT
-    const expiry = role === 'pub' ? g.pubExpiry : g.subExpiry
-    if (expiry === 0n) return NO_GRANT
+    const expiry = store.expiryOf(e, addr, role)
+    if (expiry === 0) return NO_GRANT
     if (!(expiry > now)) return EXPIRED
     v = GRANTED
   }
@@ -575,4 +639,43 @@ function sumOf(counts: ReadonlyMap<string, number>): number {
   let n = 0
   for (const c of counts.values()) n += c
   return n
+}
+
+/** A bigint expiry as a double, refusing one that a double cannot hold exactly. */
+function exactNumber(x: bigint): number {
+  if (x < 0n || x > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`grant expiry out of range: ${x}`)
+  return Number(x)
+}
+
+/** `PolicyEntry.grants`: the entry's grants as a read-only Map of expiries, over the store's compact slots. */
+class GrantsView implements ReadonlyMap<string, GrantExpiry> {
+  constructor(
+    private readonly slots: Map<string, number>,
+    private readonly store: PolicyStore,
+  ) {}
+  get size(): number {
+    return this.slots.size
+  }
+  get(address: string): GrantExpiry | undefined {
+    const slot = this.slots.get(address)
+    return slot === undefined ? undefined : this.store.expiryAt(slot)
+  }
+  has(address: string): boolean {
+    return this.slots.has(address)
+  }
+  forEach(fn: (value: GrantExpiry, key: string, map: ReadonlyMap<string, GrantExpiry>) => void): void {
+    for (const [k, v] of this) fn(v, k, this)
+  }
+  *entries(): MapIterator<[string, GrantExpiry]> {
+    for (const [k, slot] of this.slots) yield [k, this.store.expiryAt(slot)]
+  }
+  keys(): MapIterator<string> {
+    return this.slots.keys()
+  }
+  *values(): MapIterator<GrantExpiry> {
+    for (const slot of this.slots.values()) yield this.store.expiryAt(slot)
+  }
+  [Symbol.iterator](): MapIterator<[string, GrantExpiry]> {
+    return this.entries()
+  }
 }

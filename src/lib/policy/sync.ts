@@ -7,8 +7,11 @@
  * Ticks run on the poll timer; with `wsUrl` an eth_subscribe log notification (chain/log-source.ts) also starts
  * one at once. A notification is only a wake-up (a `removed: true` one too): the tick is the one reader.
  */
-import { chainError, getLogsChunked, toTopic, type FlyTrapClient, type RawTopic, type TopicInfo } from '../chain/client.js'
-import { decodeLogs, eventTopics, type ChainEvent, type EventName } from '../chain/events.js'
+import type { Log } from 'ethers'
+import { chainError, getLogsChunked, rawLogs, toTopic, type FlyTrapClient, type RawLog, type RawTopic, type TopicInfo } from '../chain/client.js'
+import { chainOrder, decodeLogs, eventTopics, type ChainEvent, type EventName } from '../chain/events.js'
+import { pooled, rawEthCall, rawHttpUrl } from '../chain/raw-rpc.js'
+import { decodeGrantsOf, decodeTopicsPage, encodeGrantsOf, encodeTopicsPage } from '../chain/view-codec.js'
 import { ReporterHistory } from '../chain/reporters.js'
 import { startLogSource, type LogSource, type LogSourceMode } from '../chain/log-source.js'
 import type { Logger } from '../log.js'
@@ -19,14 +22,26 @@ const MEMBERS_PER_CALL = 500
 /** Topics per `topicsPage` call at cold start. */
 const TOPICS_PER_PAGE = 500
 
-/** (topic, client) pairs in chunks of MEMBERS_PER_CALL, for `grantsOf`. */
-function memberChunks(pairs: Iterable<{ topicId: string; client: string }>): { topicId: string; client: string }[][] {
-  const out: { topicId: string; client: string }[][] = [[]]
-  for (const p of pairs) {
-    if (out[out.length - 1]!.length >= MEMBERS_PER_CALL) out.push([])
-    out[out.length - 1]!.push(p)
-  }
-  return out[0]!.length > 0 ? out : []
+/** Bulk requests in flight at cold start over HTTP (the node and the proxy share a few cores). */
+const IN_FLIGHT = 4
+/** Pieces a cold start's log range is read in (at least), so parsing overlaps the node's answering. */
+const COLD_LOG_PIECES = 64
+/** The events a cold start reads: registrations (their order), members (candidates for grantsOf), reporters and bans. */
+const COLD_HASHES = eventTopics(['TopicAdded', 'Granted', 'Joined', 'Banned', 'ReporterAdded', 'ReporterRemoved'])
+const [TOPIC_ADDED, GRANTED, JOINED] = COLD_HASHES.map((h) => h.toLowerCase()) as [string, string, string]
+
+const BYTES32_RE = /^0x[0-9a-f]{64}$/
+/** An indexed bytes32 topic, lower case (malformed throws, as ethers' decoding would). */
+function bytes32(topic: string): string {
+  const t = topic.toLowerCase()
+  if (!BYTES32_RE.test(t)) throw new Error(`malformed log topic: ${topic}`)
+  return t
+}
+/** An indexed address topic, lower case; high bytes set throw (as ethers' decoding would). */
+function topicAddress(topic: string): string {
+  const t = bytes32(topic)
+  if (!t.startsWith('0x000000000000000000000000')) throw new Error(`malformed address topic: ${topic}`)
+  return `0x${t.slice(26)}`
 }
 
 export interface PolicySyncOptions {
@@ -140,12 +155,6 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
     return { topicId, client, pubExpiry: BigInt(pub), subExpiry: BigInt(sub) }
   }
 
-  /** The grants of many (topic, client) pairs in one view call (`grantsOf`): a cold start reads every grant. */
-  async function grantsOf(chunk: { topicId: string; client: string }[], blockTag: number): Promise<GrantInput[]> {
-    const [pub, sub] = await view<[bigint[], bigint[]]>('grantsOf', blockTag, chunk.map((p) => p.topicId), chunk.map((p) => p.client))
-    return chunk.map((p, i) => ({ topicId: p.topicId, client: p.client, pubExpiry: BigInt(pub[i]!), subExpiry: BigInt(sub[i]!) }))
-  }
-
   async function inBatches<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
     const out: R[] = []
     for (let i = 0; i < items.length; i += concurrency) out.push(...(await Promise.all(items.slice(i, i + concurrency).map(fn))))
@@ -216,38 +225,137 @@ export function startPolicySync(opts: PolicySyncOptions): PolicySync {
 
   // ---------------------------------------------------------------- cold start
 
-  async function coldStart(): Promise<void> {
-    const startedAt = Date.now()
-    const block = await client.provider.getBlockNumber()
+  /** Raw HTTP endpoint for the bulk reads (null: every read goes through ethers). */
+  const rawUrl = rawHttpUrl(client.provider)
+
+  /** Every topic slot at `block` (removed ones have owner 0), pages read a few at a time. */
+  async function allTopics(block: number): Promise<TopicInfo[]> {
     const total = Number(await view<bigint>('topicCount', block))
-    const topics: TopicInfo[] = []
-    for (let offset = 0; offset < total; offset += TOPICS_PER_PAGE) {
-      const page = await view<RawTopic[]>('topicsPage', block, offset, TOPICS_PER_PAGE)
-      for (const raw of page) {
-        const t = toTopic(raw)
-        names.set(t.id.toLowerCase(), t.name)
-        if (t.owner !== ZERO) topics.push(t)
+    const offsets: number[] = []
+    for (let offset = 0; offset < total; offset += TOPICS_PER_PAGE) offsets.push(offset)
+    const pages = await pooled(offsets, IN_FLIGHT, async (offset) => {
+      if (rawUrl === null) return view<RawTopic[]>('topicsPage', block, offset, TOPICS_PER_PAGE)
+      try {
+        return decodeTopicsPage(await rawEthCall(rawUrl, client.address, encodeTopicsPage(offset, TOPICS_PER_PAGE), block))
+      } catch (err) {
+        throw chainError(err, 'topicsPage')
+      }
+    })
+    return pages.flat().map(toTopic)
+  }
+
+  /**
+   * What a cold start needs of the logs up to `block`: the (topic, client) pairs ever granted or joined, the
+   * position of each topic's last TopicAdded, and the reporter and ban events (decoded, in chain order). The
+   * grant and registration logs are read from their indexed topics alone (no data decoding); over HTTP the
+   * range is read in a few pieces, a few in flight, each dropped once folded in.
+   */
+  async function coldLogs(from: number, to: number): Promise<{ pairs: Map<string, Set<string>>; registeredAt: Map<string, number>; others: ChainEvent[] }> {
+    const pairs = new Map<string, Set<string>>()
+    const registeredAt = new Map<string, number>()
+    const others: ChainEvent[] = []
+    const addPair = (id: string, member: string) => {
+      let set = pairs.get(id)
+      if (!set) pairs.set(id, (set = new Set()))
+      set.add(member)
+    }
+    if (from > to) return { pairs, registeredAt, others }
+    if (rawUrl === null) {
+      for (const e of await contractLogs(from, to, [COLD_HASHES])) {
+        if (e.name === 'TopicAdded') registeredAt.set(e.args.topic, rank(e))
+        else if (e.name === 'Granted' || e.name === 'Joined') addPair(e.args.topic, e.args.client.toLowerCase())
+        else others.push(e)
+      }
+      return { pairs, registeredAt, others }
+    }
+    const own = client.address.toLowerCase()
+    const span = to - from + 1
+    const pieces = Math.max(Math.ceil(span / chunk), Math.min(COLD_LOG_PIECES, span))
+    const size = Math.ceil(span / pieces)
+    const ranges: [number, number][] = []
+    for (let f = from; f <= to; f += size) ranges.push([f, Math.min(to, f + size - 1)])
+    await pooled(ranges, IN_FLIGHT, async ([f, t]) => {
+      let logs: RawLog[]
+      try {
+        logs = await rawLogs(rawUrl, { address: client.address, topics: [COLD_HASHES], fromBlock: f, toBlock: t })
+      } catch (err) {
+        throw chainError(err, 'eth_getLogs')
+      }
+      for (const l of logs) {
+        if (l.address.toLowerCase() !== own) continue // a misbehaving endpoint must not inject policy
+        const t0 = l.topics[0]?.toLowerCase()
+        if (t0 === GRANTED || t0 === JOINED) {
+          if (l.topics.length !== 4) throw new Error(`${t0 === GRANTED ? 'Granted' : 'Joined'}: ${l.topics.length - 1} indexed topics, expected 3`)
+          addPair(bytes32(l.topics[1]!), topicAddress(l.topics[2]!))
+        } else if (t0 === TOPIC_ADDED) {
+          if (l.topics.length !== 3) throw new Error(`TopicAdded: ${l.topics.length - 1} indexed topics, expected 2`)
+          const id = bytes32(l.topics[1]!)
+          const at = Number(l.blockNumber) * 1_000_000 + Number(l.logIndex)
+          if (!(at <= (registeredAt.get(id) ?? -1))) registeredAt.set(id, at) // pieces land out of order: the last one wins
+        } else {
+          others.push(...decodeLogs(client.address, [{ ...l, blockNumber: Number(l.blockNumber), index: Number(l.logIndex) } as unknown as Log]))
+        }
+      }
+    })
+    others.sort(chainOrder)
+    return { pairs, registeredAt, others }
+  }
+
+  /** The grants of (topic, client) pairs at `block`, MEMBERS_PER_CALL pairs per grantsOf call, a few in flight. */
+  async function coldGrants(pairs: Map<string, Set<string>>, live: Map<string, string>, block: number): Promise<GrantInput[]> {
+    const chunks: { ids: string[]; clients: string[] }[] = []
+    let cur = { ids: [] as string[], clients: [] as string[] }
+    for (const [id, members] of pairs) {
+      if (!live.has(id)) continue // removed since (its grants died with it)
+      for (const m of members) {
+        if (cur.ids.length >= MEMBERS_PER_CALL) {
+          chunks.push(cur)
+          cur = { ids: [], clients: [] }
+        }
+        cur.ids.push(id)
+        cur.clients.push(m)
       }
     }
-    const live = new Map(topics.map((t) => [t.id.toLowerCase(), t.name]))
+    const results = await pooled(chunks.concat(cur.ids.length > 0 ? [cur] : []), rawUrl === null ? concurrency : IN_FLIGHT, async (c) => {
+      let pub: number[]
+      let sub: number[]
+      if (rawUrl === null) {
+        const [p, q] = await view<[bigint[], bigint[]]>('grantsOf', block, c.ids, c.clients)
+        ;[pub, sub] = [[...p].map(Number), [...q].map(Number)] // uint40: exact as numbers
+      } else {
+        try {
+          ;({ pub, sub } = decodeGrantsOf(await rawEthCall(rawUrl, client.address, encodeGrantsOf(c.ids, c.clients), block)))
+        } catch (err) {
+          throw chainError(err, 'grantsOf')
+        }
+      }
+      if (pub.length !== c.ids.length || sub.length !== c.ids.length) throw new Error('grantsOf: answer of the wrong length')
+      const out: GrantInput[] = []
+      for (let i = 0; i < c.ids.length; i++) {
+        if (pub[i] === 0 && sub[i] === 0) continue
+        out.push({ topicId: c.ids[i]!, client: c.clients[i]!, pubExpiry: BigInt(pub[i]!), subExpiry: BigInt(sub[i]!) })
+      }
+      return out
+    })
+    return results.flat()
+  }
 
-    const hashes = eventTopics(['TopicAdded', 'Granted', 'Joined', 'Banned', 'ReporterAdded', 'ReporterRemoved'])
-    const events = fromBlock <= block ? await contractLogs(fromBlock, block, [hashes]) : []
+  async function coldStart(): Promise<void> {
+    const startedAt = Date.now()
+    // One block for everything: every view pinned to it, the logs read up to it, and the live poll from block + 1.
+    const block = await client.provider.getBlockNumber()
+    const [all, logs] = await Promise.all([allTopics(block), coldLogs(fromBlock, block)])
+    const topics: TopicInfo[] = []
+    for (const t of all) {
+      names.set(t.id.toLowerCase(), t.name)
+      if (t.owner !== ZERO) topics.push(t)
+    }
+    const live = new Map(topics.map((t) => [t.id.toLowerCase(), t.name]))
     // The order of registration: the last TopicAdded of each id made its current generation. A topic registered
     // before fromBlock keeps its list position, which is below every log position (and in registration order).
-    const registeredAt = new Map<string, number>()
-    for (const e of events) if (e.name === 'TopicAdded') registeredAt.set(e.args.topic, rank(e))
-    const ranked: TopicInput[] = topics.map((t, i) => ({ ...t, registeredAt: registeredAt.get(t.id.toLowerCase()) ?? i }))
-    const pairs = new Map<string, { topicId: string; name: string; client: string }>()
-    for (const e of events) {
-      if (e.name !== 'Granted' && e.name !== 'Joined') continue
-      const id = e.args.topic
-      const name = live.get(id)
-      if (name === undefined) continue // removed since (its grants died with it)
-      const member = e.args.client
-      pairs.set(`${id}:${member.toLowerCase()}`, { topicId: id, name, client: member })
-    }
-    const grants = (await inBatches(memberChunks(pairs.values()), (c) => grantsOf(c, block))).flat().filter((g) => g.pubExpiry !== 0n || g.subExpiry !== 0n)
+    const ranked: TopicInput[] = topics.map((t, i) => ({ ...t, registeredAt: logs.registeredAt.get(t.id.toLowerCase()) ?? i }))
+    const grants = await coldGrants(logs.pairs, live, block)
+    const events = logs.others
     reporters = new ReporterHistory()
     before.clear()
     const bans = await scanBans(events)

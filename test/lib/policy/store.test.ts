@@ -520,3 +520,35 @@ describe('throughput with 10,000 entries', () => {
     assert.ok(pub.allowed > 0 && recv.allowed > 0 && sub.allowed > 0)
   })
 })
+
+describe('compact grants (two doubles per grant in reused slots)', () => {
+  const topic = (name: string, generation = 0): TopicInput => ({ id: topicId(name), name, owner: '0x' + '11'.repeat(20), sensitive: false, open: false, countries: [], generation })
+  test('a freed slot never carries its old expiries into a new grant; the grants view reads the slots', () => {
+    const s = new PolicyStore()
+    s.replaceAll({ topics: [topic('x/a'), topic('x/b')], grants: [] })
+    s.markSynced(1)
+    s.setGrant(topicId('x/a'), B, FOREVER, 0n)
+    s.setGrant(topicId('x/a'), C, 0n, T(NOW + 5))
+    s.removeTopic(topicId('x/a')) // frees both slots
+    s.setGrant(topicId('x/b'), C, T(NOW + 9), 0n) // reuses one
+    assert.equal(s.canReceive(C, 'x/b', null, NOW).reason, 'no-grant', 'the reused slot does not keep the old subscribe expiry')
+    assert.equal(s.canPublish(C, 'x/b', null, NOW).reason, 'granted')
+    assert.deepEqual([...s.entry('x/b')!.grants], [[C, { pubExpiry: T(NOW + 9), subExpiry: 0n }]])
+    assert.equal(s.entry('x/b')!.grants.size, 1)
+    assert.deepEqual(s.grant('x/b', C.toUpperCase().replace('0X', '0x')), { pubExpiry: T(NOW + 9), subExpiry: 0n })
+    s.upsertTopic(topic('x/b', 1)) // new generation: every grant dropped, slots freed
+    assert.equal(s.stats().grants, 0)
+    s.setGrant(topicId('x/b'), B, 0n, FOREVER)
+    assert.equal(s.canPublish(B, 'x/b', null, NOW).reason, 'no-grant')
+    assert.equal(s.canReceive(B, 'x/b', null, NOW).reason, 'granted')
+    // Many grants grow the arrays past their first size and keep every expiry.
+    for (let i = 0; i < 3000; i++) s.setGrant(topicId('x/b'), `0x${i.toString(16).padStart(40, '0')}`, T(NOW + i + 1), 0n)
+    for (const i of [0, 1023, 1024, 2999]) assert.deepEqual(s.grant('x/b', `0x${i.toString(16).padStart(40, '0')}`), { pubExpiry: T(NOW + i + 1), subExpiry: 0n })
+  })
+  test('an expiry a double cannot hold exactly is refused, not rounded', () => {
+    const s = new PolicyStore()
+    s.replaceAll({ topics: [topic('x/a')], grants: [] })
+    assert.throws(() => s.setGrant(topicId('x/a'), B, 2n ** 53n, 0n), RangeError)
+    assert.equal(s.grant('x/a', B), undefined)
+  })
+})
