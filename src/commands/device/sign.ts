@@ -2,7 +2,8 @@ import { Flags } from '@oclif/core'
 import { ChainCommand } from '../../lib/cli/base.js'
 import { record } from '../../lib/cli/output.js'
 import { LEGACY_WARNING, signCredential, toEnv, toMosquittoArgs, toUserProperties, toUsernamePassword, type Credential } from '../../lib/auth/index.js'
-import { parseAddress, parseWhen } from '../../lib/chain/codec.js'
+import { parseAddress } from '../../lib/chain/codec.js'
+import { parseDateSec } from '../../lib/parse/units.js'
 import { usageError } from '../../lib/errors.js'
 
 export interface DeviceSignResult {
@@ -53,7 +54,7 @@ export default class DeviceSign extends ChainCommand<typeof DeviceSign> {
       return { address: cred.address, clientId, chainId, contract, expiresAt: null, legacy: true, signature: cred.signature, userProperties: null, username, password, mosquittoArgs }
     }
 
-    const expiresAt = parseWhen(this.flags.expires)
+    const expiresAt = parseDateSec(this.flags.expires, '--expires', { relative: 'future' })
     if (expiresAt <= Math.floor(Date.now() / 1000)) throw usageError(`--expires ${this.flags.expires} is in the past`)
     const cred: Credential = signCredential({ signer: signer.privateKey, chainId: BigInt(chainId), contract, clientId, expiresAt })
     const { username, password } = toUsernamePassword(cred)
