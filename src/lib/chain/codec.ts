@@ -58,7 +58,11 @@ export function formatFee(wei: bigint): string {
   return formatEther(wei).replace(/\.0$/, '')
 }
 
+/** A checksummed address; anything else (a name ethers would look up in ENS, a bad checksum) is a usage error. */
 export function parseAddress(value: string, what = 'address'): string {
+  if (/^0x[0-9a-fA-F]{40}$/.test(value) && !isAddress(value)) {
+    throw usageError(`${what} "${value}" has a wrong checksum (mixed case that does not match EIP-55)`, 'check for a typo, or write the address all in lower case')
+  }
   if (!isAddress(value)) throw usageError(`${what} "${value}" is not an Ethereum address`, 'an address is 0x followed by 40 hex digits')
   return getAddress(value)
 }
