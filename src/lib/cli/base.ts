@@ -10,7 +10,7 @@ import { loadWallet } from '../chain/keys.js'
 import { deploymentFor, flytrapDir, permissionedChains, readFileConfig } from '../config/project-dir.js'
 import { appendReason } from '../config/reasons.js'
 import { commitReason, isPublicChain } from '../chain/reasons.js'
-import { parseAddress } from '../chain/codec.js'
+import { parseAddress, roleMask, type RoleMask } from '../chain/codec.js'
 import { FlytrapError, ExitCode } from '../errors.js'
 import { spin } from './output.js'
 
@@ -73,6 +73,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       throw new FlytrapError('cancelled: nothing was changed', { exit: 'usage' })
     }
     throw new FlytrapError(`${question.replace(/\?$/, '')}: refused without confirmation`, { exit: 'usage', suggestions: ['pass --yes to confirm (there is no terminal to ask on)'] })
+  }
+
+  /** --pub/--sub: the flags given, else a choice on a TTY, else a usage error. */
+  protected async needRoles(pub: boolean, sub: boolean): Promise<RoleMask> {
+    if (pub || sub || !this.interactive) return roleMask(pub, sub)
+    const { checkbox } = await import('@inquirer/prompts')
+    const picked = await checkbox({ message: 'Roles', required: true, choices: [{ name: 'publish (--pub)', value: 'pub' }, { name: 'subscribe (--sub)', value: 'sub' }] })
+    return roleMask(picked.includes('pub'), picked.includes('sub'))
   }
 
   protected async askPassword(message: string): Promise<string | undefined> {
