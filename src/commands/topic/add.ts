@@ -6,7 +6,6 @@ import { parseDurationSec } from '../../lib/parse/units.js'
 import { topicJson, txJson, type TopicJson, type TxJson } from '../../lib/chain/json.js'
 import { explainNamespaceRefusal, isNamespaceRefusal, senderOf } from '../../lib/policy/namespace-refusal.js'
 import { checkTopicName } from '../../lib/policy/topic-name.js'
-import { usageError } from '../../lib/errors.js'
 
 export interface TopicAddResult {
   topic: TopicJson
