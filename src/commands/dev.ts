@@ -7,7 +7,7 @@ import { DEMO_TOPIC, DEV_PERIOD_MS, DEV_REPORTER_INDEX, startDevStack, type DevS
 import { FlytrapError } from '../lib/errors.js'
 import { jsonLogger } from '../lib/log.js'
 import type { Level } from '../lib/log.js'
-import { parseDurationMs } from '../lib/proxy/cli-options.js'
+import { parseDuration } from '../lib/parse/units.js'
 
 export interface DevResult {
   rpcUrl: string
@@ -71,7 +71,7 @@ journal (.flytrap/dev/proxy, anchored every minute by dev account #9), with a de
     // A Ctrl-C during start-up is honoured once everything started so far can be stopped cleanly.
     const stopRequested = untilSignal()
 
-    const periodMs = f.period === undefined ? DEV_PERIOD_MS : parseDurationMs(f.period, '--period', { min: 1_000, max: 86_400_000 })
+    const periodMs = f.period === undefined ? DEV_PERIOD_MS : parseDuration(f.period, '--period', { min: 1_000, max: 86_400_000, bare: 'ms' })
     if (periodMs % 1000 !== 0) throw new FlytrapError('--period must be a whole number of seconds', { exit: 'usage' })
     const stack = await this.spin('Starting anvil, the contract, the broker and the proxy', (s) =>
       startDevStack({

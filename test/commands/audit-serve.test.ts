@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import { Wallet, parseEther } from 'ethers'
 import { startAnvil, ANVIL_DEV_KEYS, type AnvilHandle } from '../../src/lib/dev/anvil.js'
 import { connect, FlyTrapClient } from '../../src/lib/chain/client.js'
@@ -90,6 +91,21 @@ describe('audit serve (CLI, anvil)', () => {
       const r = await runInProcess(['audit', 'serve', '--explorer', bad], { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined } })
       assert.equal(r.code, 2, r.stderr)
       assert.match(r.stderr, /--explorer .* is not (an http\(s\) URL|a URL)/)
+    }
+  })
+
+  test('a busy --port exits 3 like proxy start and dev (FLYTRAP_PORT_BUSY)', async () => {
+    const squatter = createServer()
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve))
+    const port = (squatter.address() as AddressInfo).port
+    try {
+      const r = await runInProcess(['audit', 'serve', '--host', '127.0.0.1', '--port', String(port), '--json'], { cwd, env: { FLYTRAP_RPC: anvil.rpcUrl, FLYTRAP_HOME: undefined } })
+      assert.equal(r.code, 3, r.stdout + r.stderr)
+      const err = r.json<{ error: { code: string; message: string } }>().error
+      assert.equal(err.code, 'FLYTRAP_PORT_BUSY')
+      assert.match(err.message, new RegExp(`port ${port} on 127.0.0.1 is already in use`))
+    } finally {
+      squatter.close()
     }
   })
 })

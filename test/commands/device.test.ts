@@ -1,6 +1,7 @@
 /** `flytrap device keygen|sign` (in-process): credentials a device flashes, checked with the verifying side. */
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Wallet } from 'ethers'
@@ -40,6 +41,36 @@ describe('device sign (offline: --chain-id + --contract, no RPC)', () => {
     assert.match(v311.stdout.trim(), new RegExp(`^-V mqttv311 -i dev-1 -u ${ADDRESS} -P v1:\\d+:0x[0-9a-f]{130}$`))
   })
 
+  test('--expires 366d (the proxy\'s maximum) and a compound 1h30m are accepted', async () => {
+    for (const [expires, sec] of [['366d', 366 * 86_400], ['1h30m', 5_400]] as const) {
+      const r = await runInProcess(['device', 'sign', '--key', KEY, '--client-id', 'a', '--expires', expires, ...OFFLINE, '--json'])
+      assert.equal(r.code, 0, r.stderr)
+      const away = r.json<{ expiresAt: number }>().expiresAt - Date.now() / 1000
+      assert.ok(away > sec - 60 && away <= sec, `${expires}: ${away} s`)
+    }
+  })
+
+  test('--format json without --json prints the JSON credential, not a table', async () => {
+    const r = await runInProcess(['device', 'sign', '--key', KEY, '--client-id', 'dev-1', '--format', 'json', ...OFFLINE])
+    assert.equal(r.code, 0, r.stderr)
+    const c = JSON.parse(r.stdout) as { address: string; clientId: string; mosquittoArgs: string[] }
+    assert.equal(c.address, ADDRESS)
+    assert.equal(c.clientId, 'dev-1')
+  })
+
+  test('--format mosquitto and env are shell-quoted: a client id with spaces and quotes survives bash word splitting', async () => {
+    const clientId = `it's a "plc" $HOME \\ 3`
+    const m = await runInProcess(['device', 'sign', '--key', KEY, '--client-id', clientId, '--format', 'mosquitto', ...OFFLINE])
+    assert.equal(m.code, 0, m.stderr)
+    const words = execFileSync('bash', ['-c', `printf '%s\\0' ${m.stdout.trim()}`]).toString().split('\0').slice(0, -1)
+    assert.deepEqual(words.slice(0, 4), ['-V', 'mqttv5', '-i', clientId])
+    const verdict = verifyCredential(credentialFromConnect({ clientId: words[3]!, userProperties: Object.fromEntries(words.flatMap((w, i) => (w === 'user-property' ? [[words[i + 1]!, words[i + 2]!]] : []))) }), { chainId: 31337n, contract: CONTRACT })
+    assert.equal(verdict.ok && verdict.address, ADDRESS)
+    const e = await runInProcess(['device', 'sign', '--key', KEY, '--client-id', clientId, '--format', 'env', ...OFFLINE])
+    const sourced = execFileSync('bash', ['-c', `${e.stdout.trim()}\nprintf '%s' "$FLYTRAP_CRED_CLIENT_ID"`]).toString()
+    assert.equal(sourced, clientId)
+  })
+
   test('--format env is shell-sourceable', async () => {
     const r = await runInProcess(['device', 'sign', '--key', KEY, '--client-id', 'dev-1', '--format', 'env', ...OFFLINE])
     const env = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split('=') as [string, string]))
@@ -60,6 +91,9 @@ describe('device sign (offline: --chain-id + --contract, no RPC)', () => {
     ['expiry in the past', ['--client-id', 'a', '--expires', '2001-01-01'], 2, /in the past/],
     ['bad expiry', ['--client-id', 'a', '--expires', 'whenever'], 2, /not a date/],
     ['bad format', ['--client-id', 'a', '--format', 'xml'], 2, /Expected --format=xml to be one of/],
+    ['a day that does not exist (not rolled into March)', ['--client-id', 'a', '--expires', '2099-02-30'], 2, /not a valid date/],
+    ['a lifetime the proxy refuses (> 366 days)', ['--client-id', 'a', '--expires', '5y'], 2, /more than 366 days away/],
+    ['367 days as a compound duration', ['--client-id', 'a', '--expires', '1y2d'], 2, /more than 366 days away/],
     ['no key', ['--client-id', 'a'], 3, /needs a key/],
   ]
   for (const [name, args, exit, message] of bad) {

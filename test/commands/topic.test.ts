@@ -73,9 +73,51 @@ describe('topic commands against anvil', () => {
 
     const revoke = await flytrap(['topic', 'revoke', 'sensors/temp', DEVICE, '--reason', 'stolen', '--key', OWNER])
     assert.equal(revoke.code, 0, revoke.stderr)
-    assert.match(revoke.stdout, /may no longer publish or subscribe/)
+    assert.match(revoke.stdout, /may no longer publish on sensors\/temp/) // what it held, not what it never had
     const after = (await flytrap(['topic', 'show', 'sensors/temp', '--json'])).json<{ members: { client: string; publish: boolean }[] }>()
     assert.equal(after.members.find((m) => m.client === DEVICE)?.publish, false)
+  })
+
+  test('revoke of a non-member (or of a role it lacks) is refused before any transaction', async () => {
+    const owner = new Wallet(OWNER).address
+    const nonce = await anvilNonce(owner)
+    const stranger = await flytrap(['topic', 'revoke', 'sensors/temp', Wallet.createRandom().address, '--key', OWNER, '--json'])
+    assert.equal(stranger.code, 2, stranger.stdout)
+    assert.match(stranger.json<{ error: { message: string } }>().error.message, /is not a member of sensors\/temp: nothing to revoke/)
+    // DEVICE's publish grant was revoked above: revoking it again is refused too.
+    const again = await flytrap(['topic', 'revoke', 'sensors/temp', DEVICE, '--pub', '--key', OWNER])
+    assert.equal(again.code, 2, again.stderr)
+    assert.equal(await anvilNonce(owner), nonce, 'a transaction was sent')
+  })
+
+  test('bad input is refused before any RPC: short address, bad checksum, bad owner, invalid filter, unassigned country', async () => {
+    const cases: [string[], RegExp][] = [
+      [['topic', 'list', '--contract', '0x1234'], /--contract "0x1234" is not an Ethereum address/],
+      [['topic', 'list', '--contract', '0x5FbDB2315678afecb367f032d93F642f64180Aa3'], /wrong checksum/],
+      [['topic', 'list', '--owner', 'bob'], /--owner "bob" is not an Ethereum address/],
+      [['topic', 'show', 'a/#/b'], /is not a valid MQTT topic or filter/],
+      [['topic', 'add', 'x/y', '--country', 'XX', '--key', OWNER], /XX is not an assigned ISO 3166-1 alpha-2/],
+      [['topic', 'add', 'x/y', '--period', '30', '--key', OWNER], /--period "30" has no unit/],
+    ]
+    for (const [args, message] of cases) {
+      // An unreachable RPC: a check that waited for the chain would fail with exit 4 instead.
+      const r = await flytrap([...args, '--rpc', 'http://127.0.0.1:9', '--json'])
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`)
+      assert.match(r.json<{ error: { message: string } }>().error.message, message)
+    }
+  })
+
+  test('topic remove without a terminal needs --yes; nothing is sent until then', async () => {
+    assert.equal((await flytrap(['topic', 'add', 'retired/x', '--key', OWNER])).code, 0)
+    const owner = new Wallet(OWNER).address
+    const nonce = await anvilNonce(owner)
+    const refused = await flytrap(['topic', 'remove', 'retired/x', '--key', OWNER, '--json'])
+    assert.equal(refused.code, 2)
+    assert.match(refused.json<{ error: { message: string; suggestions?: string[] } }>().error.message, /refused without confirmation/)
+    assert.equal(await anvilNonce(owner), nonce)
+    const removed = await flytrap(['topic', 'remove', 'retired/x', '--yes', '--key', OWNER, '--json'])
+    assert.equal(removed.code, 0, removed.stderr)
+    assert.equal(await anvilNonce(owner), nonce + 1)
   })
 
   test('join pays exactly the fee to the owner, who withdraws it', async () => {

@@ -19,6 +19,7 @@ const LAYER: Record<string, number> = {
   net: 0,
   fs: 0,
   'worker-entry.ts': 0,
+  parse: 0, // the one parser of durations, dates, sizes and country codes
   crypto: 0, // keccak-256 in WebAssembly: the journal's hashes and the credential check's
   chain: 1,
   mqtt: 1,

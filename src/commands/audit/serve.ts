@@ -6,7 +6,8 @@ import { ChainCommand } from '../../lib/cli/base.js'
 import { rawRpc } from '../../lib/chain/client.js'
 import { deploymentFor } from '../../lib/config/project-dir.js'
 import { readReasons } from '../../lib/config/reasons.js'
-import { FlytrapError, usageError } from '../../lib/errors.js'
+import { parseDuration } from '../../lib/parse/units.js'
+import { FlytrapError } from '../../lib/errors.js'
 import { journalDir } from '../../lib/audit/journal-files.js'
 import { ChainIndex } from '../../lib/web/chain-index.js'
 import { startWebServer } from '../../lib/web/http-server.js'
@@ -20,14 +21,6 @@ export interface AuditServeResult {
 
 /** web/dist of this package (the same from src/commands/audit and dist/commands/audit). */
 const WEB_DIST = fileURLToPath(new URL('../../../web/dist', import.meta.url))
-
-export function parseInterval(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/.exec(v.trim())
-  if (!m) throw usageError(`--poll-interval "${v}" is not a duration`, 'e.g. 2s, 500ms or 1m')
-  const ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[(m[2] ?? 's') as 's']
-  if (ms < 100 || ms > 3_600_000) throw usageError(`--poll-interval ${v} is out of range (100ms to 1h)`)
-  return Math.round(ms)
-}
 
 /** An http(s) URL without its trailing slash; anything else is a usage error. */
 function explorerBase(raw: string): string {
@@ -71,7 +64,7 @@ Runs until Ctrl-C (SIGINT) or SIGTERM.`
 
   async run(): Promise<AuditServeResult> {
     const f = this.flags
-    const pollIntervalMs = parseInterval(f['poll-interval'])
+    const pollIntervalMs = parseDuration(f['poll-interval'], '--poll-interval', { min: 100, max: 3_600_000, bare: 's' })
     const explorer = f.explorer === undefined ? undefined : explorerBase(f.explorer)
     let dataDir: string | undefined
     if (f['data-dir']) {
@@ -95,7 +88,9 @@ Runs until Ctrl-C (SIGINT) or SIGTERM.`
     } catch (err) {
       index.close()
       const code = (err as NodeJS.ErrnoException).code
-      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new FlytrapError(`cannot listen on ${f.host}:${f.port} (${code})`, { exit: 'usage', suggestions: ['choose another --port or --host'] })
+      // Exit 3 like proxy start and dev: where to listen is configuration, not a typo in a value.
+      if (code === 'EADDRINUSE') throw new FlytrapError(`port ${f.port} on ${f.host} is already in use, so the auditor UI cannot listen there`, { exit: 'config', code: 'FLYTRAP_PORT_BUSY', suggestions: [`choose another port with --port <port>, or stop what is using ${f.port}`] })
+      if (code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new FlytrapError(`cannot listen on ${f.host}:${f.port} (${code})`, { exit: 'config', suggestions: ['choose another --port or --host'] })
       throw err
     }
     const result: AuditServeResult = { url: server.address, contract: client.address, chainId }

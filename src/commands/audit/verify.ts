@@ -3,8 +3,8 @@ import { join } from 'node:path'
 import { ChainCommand } from '../../lib/cli/base.js'
 import { chalk, record, table, setWideTables } from '../../lib/cli/output.js'
 import type { FlyTrapClient } from '../../lib/chain/client.js'
-import { parseAddress, parseWhen } from '../../lib/chain/codec.js'
-import { parseDurationMs } from '../../lib/proxy/cli-options.js'
+import { parseAddress } from '../../lib/chain/codec.js'
+import { parseDate, parseDuration } from '../../lib/parse/units.js'
 import { deploymentFor, flytrapDir } from '../../lib/config/project-dir.js'
 import { ExitCode, FlytrapError } from '../../lib/errors.js'
 import { verifyEntry, verifyJournal, type EntryCheck, type PeriodStatus, type VerifyReport } from '../../lib/audit/verify.js'
@@ -44,8 +44,8 @@ proof of one entry.`
   static override flags = {
     wide: Flags.boolean({ description: 'print tables at their full width instead of fitting them to the terminal (also FLYTRAP_WIDE=1)', default: false }),
     'data-dir': Flags.string({ description: "the proxy's data directory (the journal is in <data-dir>/journal) [default: .flytrap/proxy]", env: 'FLYTRAP_DATA_DIR' }),
-    from: Flags.string({ description: 'only periods from this time: ISO date/time or unix seconds' }),
-    to: Flags.string({ description: 'only periods before this time: ISO date/time or unix seconds' }),
+    from: Flags.string({ description: 'only periods from this time: ISO date/time, unix seconds or an age like 7d' }),
+    to: Flags.string({ description: 'only periods before this time: ISO date/time, unix seconds, now or an age' }),
     entry: Flags.integer({ description: 'print and check the inclusion proof of the entry with this seq', min: 1 }),
     reporter: Flags.string({ description: 'only anchors sent by this reporter address (it must have been registered when it anchored) [default: the registered reporter(s) whose anchors match this journal]' }),
     deadline: Flags.string({ description: 'an anchor is due this long after its period ends, e.g. 90s, 1h [default: two periods, at least 5 minutes]' }),
@@ -55,11 +55,11 @@ proof of one entry.`
   async run(): Promise<AuditVerifyResult> {
     setWideTables(this.flags.wide)
     const dataDir = this.flags['data-dir'] ?? join(flytrapDir(), 'proxy')
-    const fromMs = this.flags.from ? parseWhen(this.flags.from) * 1000 : undefined
-    const toMs = this.flags.to ? parseWhen(this.flags.to) * 1000 : undefined
+    const fromMs = this.flags.from ? parseDate(this.flags.from, '--from', { relative: 'past' }) : undefined
+    const toMs = this.flags.to ? parseDate(this.flags.to, '--to', { relative: 'past', end: true }) : undefined
     if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs) throw new FlytrapError('--from must be before --to', { exit: 'usage' })
     const reporter = this.flags.reporter ? parseAddress(this.flags.reporter, 'reporter') : undefined
-    const deadlineMs = this.flags.deadline === undefined ? undefined : parseDurationMs(this.flags.deadline, '--deadline', { min: 0, max: 100 * 365 * 86_400_000 })
+    const deadlineMs = this.flags.deadline === undefined ? undefined : parseDuration(this.flags.deadline, '--deadline', { min: 0, max: 100 * 365 * 86_400_000, bare: 'ms' })
     const chain = await this.anchorSource()
 
     if (this.flags.entry !== undefined) {

@@ -8,7 +8,7 @@ import { benchGateFlags, givenFlags } from '../../lib/cli/bench-flags.js'
 import { gateFailure, gateRows, gateUsed, prepareGate, runGate, type GateResult } from '../../lib/bench/gate.js'
 import { revokeCatalogue, revokeMetrics, type RevokeMetrics } from '../../lib/bench/metrics.js'
 import { renderSummary, type SummaryFormat } from '../../lib/bench/summary.js'
-import { parseDurationMs } from '../../lib/proxy/cli-options.js'
+import { parseDuration } from '../../lib/parse/units.js'
 import { DEFAULTS } from '../../lib/proxy/options.js'
 
 export interface BenchRevokeResult extends RevokeBenchResult {
@@ -51,7 +51,7 @@ Automine by default; --block-time mines on an interval instead (the wait for the
       for (const [k, v] of Object.entries(CI_PROFILE)) if (!given.has(k)) (f as Record<string, unknown>)[k] = v
     }
     if (f.summary && this.jsonEnabled() && !f['summary-file']) throw usageError('--summary with --json needs --summary-file (stdout is the JSON result)')
-    const pollIntervalMs = f['poll-interval'] === undefined ? DEFAULTS.pollIntervalMs : parseDurationMs(f['poll-interval'], '--poll-interval', { min: 50, max: 3_600_000 })
+    const pollIntervalMs = f['poll-interval'] === undefined ? DEFAULTS.pollIntervalMs : parseDuration(f['poll-interval'], '--poll-interval', { min: 50, max: 3_600_000, bare: 'ms' })
     const gate = prepareGate({ thresholds: f.threshold, baseline: f.baseline, tolerance: f.tolerance, catalogue: revokeCatalogue(), command: 'bench revoke' })
     const modes: RevokeMode[] = f.mode === 'both' ? [...REVOKE_MODES] : [f.mode as RevokeMode]
     let r: RevokeBenchResult

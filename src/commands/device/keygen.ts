@@ -31,13 +31,17 @@ export default class DeviceKeygen extends BaseCommand<typeof DeviceKeygen> {
     return { address: wallet.address, keystore: file }
   }
 
+  /** On a terminal a too-short or mistyped password asks again (three tries), as passwd and ssh-keygen do. */
   private async newPassword(): Promise<string> {
-    const first = await this.askPassword('Keystore password')
-    if (first === undefined) {
-      throw new FlytrapError('a keystore password is needed', { exit: 'config', suggestions: ['set FLYTRAP_KEY_PASSWORD, or run in a terminal to be asked'] })
+    for (let attempt = 1; ; attempt++) {
+      const first = await this.askPassword('Keystore password (at least 8 characters)')
+      if (first === undefined) {
+        throw new FlytrapError('a keystore password is needed', { exit: 'config', suggestions: ['set FLYTRAP_KEY_PASSWORD, or run in a terminal to be asked'] })
+      }
+      const problem = first.length < 8 ? 'use a password of at least 8 characters' : (await this.askPassword('Repeat password')) !== first ? 'the passwords differ' : undefined
+      if (problem === undefined) return first
+      if (attempt === 3) throw new FlytrapError(problem, { exit: 'usage' })
+      process.stderr.write(`${problem}: try again\n`)
     }
-    if (first.length < 8) throw new FlytrapError('use a password of at least 8 characters', { exit: 'usage' })
-    if ((await this.askPassword('Repeat password')) !== first) throw new FlytrapError('the passwords differ', { exit: 'usage' })
-    return first
   }
 }

@@ -6,7 +6,8 @@ import { parseAddress } from '../../lib/chain/codec.js'
 import { loadWallet } from '../../lib/chain/keys.js'
 import { deploymentFor, flytrapDir, readFileConfig } from '../../lib/config/project-dir.js'
 import { FlytrapError } from '../../lib/errors.js'
-import { parseDurationMs, parseProxyCli, DEFAULT_LISTEN } from '../../lib/proxy/cli-options.js'
+import { parseProxyCli, DEFAULT_LISTEN } from '../../lib/proxy/cli-options.js'
+import { parseDuration } from '../../lib/parse/units.js'
 import { jsonLogger } from '../../lib/log.js'
 import { DEFAULTS } from '../../lib/proxy/options.js'
 import { attachWorker, ipcSink, isWorkerProcess, startPrimary, workerIndex } from '../../lib/proxy/cluster.js'
@@ -161,7 +162,7 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
     })
     // Checked before any network call: a bad file is a usage error, not a proxy that refuses every country.
     if (f['geoip-db'] !== undefined) useGeoDb(resolve(f['geoip-db']))
-    const graceMs = f['shutdown-grace'] === undefined ? 5_000 : parseDurationMs(f['shutdown-grace'], '--shutdown-grace', { min: 0, max: 600_000 })
+    const graceMs = f['shutdown-grace'] === undefined ? 5_000 : parseDuration(f['shutdown-grace'], '--shutdown-grace', { min: 0, max: 600_000, bare: 'ms' })
     const logger = jsonLogger(logLevel)
     const warn = (text: string) => (this.jsonEnabled() ? logger.warn(text) : this.warn(text))
     for (const w of warnings) warn(w)
@@ -174,7 +175,7 @@ closes gracefully. Logs are JSON lines on stderr; with --json, stdout carries on
     const index = workerIndex()
     if (isWorkerProcess() && options.metrics) options.metrics = offsetPort(options.metrics, index)
 
-    const periodMs = f.period === undefined ? 30 * 60_000 : parseDurationMs(f.period, '--period', { min: 1_000, max: 31 * 86_400_000 })
+    const periodMs = f.period === undefined ? 30 * 60_000 : parseDuration(f.period, '--period', { min: 1_000, max: 31 * 86_400_000, bare: 'ms' })
     if (periodMs % 1000 !== 0) throw new FlytrapError('--period must be a whole number of seconds', { exit: 'usage' })
     const baseDir = resolve(f['data-dir'] ?? join(flytrapDir(), 'proxy'))
     // Cluster workers keep a journal each (one writer per journal); worker 0 writes to the chain for all.

@@ -1,11 +1,11 @@
 import { Args, Flags } from '@oclif/core'
 import { ChainCommand, reasonFlags } from '../../lib/cli/base.js'
 import { record } from '../../lib/cli/output.js'
-import { encodeCountries, parseDuration, parseFee } from '../../lib/chain/codec.js'
+import { encodeCountries, parseFee } from '../../lib/chain/codec.js'
+import { parseDurationSec } from '../../lib/parse/units.js'
 import { topicJson, txJson, type TopicJson, type TxJson } from '../../lib/chain/json.js'
 import { explainNamespaceRefusal, isNamespaceRefusal, senderOf } from '../../lib/policy/namespace-refusal.js'
 import { checkTopicName } from '../../lib/policy/topic-name.js'
-import { usageError } from '../../lib/errors.js'
 
 export interface TopicAddResult {
   topic: TopicJson
@@ -36,8 +36,7 @@ export default class TopicAdd extends ChainCommand<typeof TopicAdd> {
     const pubFee = parseFee(this.flags['pub-fee'], '--pub-fee')
     const subFee = parseFee(this.flags['sub-fee'], '--sub-fee')
     const countries = encodeCountries(this.flags.country ?? [])
-    const period = this.flags.period === undefined ? 0 : parseDuration(this.flags.period)
-    if (period === undefined || period >= 2 ** 32) throw usageError(`--period "${this.flags.period}" is not a duration`, 'e.g. 3600s, 12h, 30d, 1y')
+    const period = this.flags.period === undefined ? 0 : parseDurationSec(this.flags.period, '--period', { min: 1, max: 2 ** 32 - 1 })
 
     const client = await this.client({ write: true })
     const { registrationFee } = await client.info()

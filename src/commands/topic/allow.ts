@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { ChainCommand, reasonFlags } from '../../lib/cli/base.js'
-import { formatExpiry, parseAddress, parseWhen, roleMask, roleNames } from '../../lib/chain/codec.js'
+import { formatExpiry, parseAddress, roleNames } from '../../lib/chain/codec.js'
+import { parseDateSec } from '../../lib/parse/units.js'
 import { txJson, type TxJson } from '../../lib/chain/json.js'
 import { usageError } from '../../lib/errors.js'
 
@@ -31,8 +32,8 @@ export default class TopicAllow extends ChainCommand<typeof TopicAllow> {
   async run(): Promise<TopicAllowResult> {
     const name = await this.need(this.args.topic, 'TOPIC', 'Topic')
     const client = parseAddress(await this.need(this.args.address, 'ADDRESS', 'Client address'), 'client')
-    const roles = roleMask(this.flags.pub, this.flags.sub)
-    const expiresAt = this.flags.until ? parseWhen(this.flags.until) : 0
+    const roles = await this.needRoles(this.flags.pub, this.flags.sub)
+    const expiresAt = this.flags.until ? parseDateSec(this.flags.until, '--until', { relative: 'future' }) : 0
     if (this.flags.until && expiresAt <= Math.floor(Date.now() / 1000)) throw usageError(`--until ${this.flags.until} is in the past`)
     const c = await this.client({ write: true })
     const why = await this.onChainReason(this.flags.reason, { private: this.flags['reason-private'], action: 'allow', topic: name, client })

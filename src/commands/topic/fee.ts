@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { ChainCommand, reasonFlags } from '../../lib/cli/base.js'
-import { parseDuration, parseFee } from '../../lib/chain/codec.js'
+import { parseFee } from '../../lib/chain/codec.js'
+import { parseDurationSec } from '../../lib/parse/units.js'
 import { topicJson, txJson, type TopicJson, type TxJson } from '../../lib/chain/json.js'
 import { FlytrapError, usageError } from '../../lib/errors.js'
 
@@ -29,8 +30,7 @@ export default class TopicFee extends ChainCommand<typeof TopicFee> {
     if (!current) throw new FlytrapError(`no topic "${name}"`, { exit: 'usage', suggestions: ['list topics with `flytrap topic list`'] })
     const pubFee = flags['pub-fee'] === undefined ? current.pubFee : parseFee(flags['pub-fee'], '--pub-fee')
     const subFee = flags['sub-fee'] === undefined ? current.subFee : parseFee(flags['sub-fee'], '--sub-fee')
-    const period = flags.period === undefined ? current.period : flags.period === '0' ? 0 : parseDuration(flags.period)
-    if (period === undefined) throw usageError(`--period "${flags.period}" is not a duration`, 'e.g. 12h, 30d, 1y, or 0')
+    const period = flags.period === undefined ? current.period : parseDurationSec(flags.period, '--period', { max: 2 ** 32 - 1 })
     const reason = (await this.onChainReason(this.flags.reason, { private: this.flags['reason-private'], action: 'fee', topic: name })).reason
     const tx = await this.spin(`Updating fees of ${name}`, () => client.setFees(name, pubFee, subFee, period, reason))
     const topic = topicJson((await client.topic(name))!)

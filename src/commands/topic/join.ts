@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { ChainCommand } from '../../lib/cli/base.js'
-import { formatExpiry, formatFee, parseFee, roleMask, roleNames } from '../../lib/chain/codec.js'
+import { formatExpiry, formatFee, parseFee, roleNames } from '../../lib/chain/codec.js'
 import { txJson, type TxJson } from '../../lib/chain/json.js'
 import { FlytrapError, usageError } from '../../lib/errors.js'
 
@@ -26,7 +26,7 @@ export default class TopicJoin extends ChainCommand<typeof TopicJoin> {
 
   async run(): Promise<TopicJoinResult> {
     const name = await this.need(this.args.topic, 'TOPIC', 'Topic')
-    const roles = roleMask(this.flags.pub, this.flags.sub)
+    const roles = await this.needRoles(this.flags.pub, this.flags.sub)
     const c = await this.client({ write: true })
     const topic = await c.topic(name)
     if (!topic) throw new FlytrapError(`no topic "${name}"`, { exit: 'usage', suggestions: ['list topics with `flytrap topic list`'] })

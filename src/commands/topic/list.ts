@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core'
 import { ChainCommand } from '../../lib/cli/base.js'
 import { table } from '../../lib/cli/output.js'
+import { parseAddress } from '../../lib/chain/codec.js'
 import { topicJson, type TopicJson } from '../../lib/chain/json.js'
 
 export interface TopicListResult {
@@ -13,9 +14,10 @@ export default class TopicList extends ChainCommand<typeof TopicList> {
   static override flags = { owner: Flags.string({ description: 'only topics owned by this address' }) }
 
   async run(): Promise<TopicListResult> {
+    const owner = this.flags.owner === undefined ? undefined : parseAddress(this.flags.owner, '--owner')
     const c = await this.client()
     let topics = (await this.spin('Reading topics', () => c.topics())).map(topicJson)
-    if (this.flags.owner) topics = topics.filter((t) => t.owner.toLowerCase() === this.flags.owner!.toLowerCase())
+    if (owner) topics = topics.filter((t) => t.owner.toLowerCase() === owner!.toLowerCase())
     this.say(
       topics.length
         ? table(

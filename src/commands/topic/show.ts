@@ -3,6 +3,7 @@ import { ChainCommand } from '../../lib/cli/base.js'
 import { record, table } from '../../lib/cli/output.js'
 import { memberJson, topicJson, type MemberJson, type TopicJson } from '../../lib/chain/json.js'
 import { FlytrapError } from '../../lib/errors.js'
+import { checkTopicName } from '../../lib/policy/topic-name.js'
 import { deploymentFor } from '../../lib/config/project-dir.js'
 
 export interface TopicShowResult {
@@ -16,7 +17,7 @@ export default class TopicShow extends ChainCommand<typeof TopicShow> {
   static override args = { topic: Args.string({ description: 'topic name or filter' }) }
 
   async run(): Promise<TopicShowResult> {
-    const name = await this.need(this.args.topic, 'TOPIC', 'Topic')
+    const name = checkTopicName(await this.need(this.args.topic, 'TOPIC', 'Topic'))
     const c = await this.client()
     const t = await c.topic(name)
     if (!t) throw new FlytrapError(`no topic "${name}"`, { exit: 'usage', suggestions: ['list topics with `flytrap topic list`'] })

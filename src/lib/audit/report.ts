@@ -27,6 +27,7 @@ import { getLogsChunked, type FlyTrapClient } from '../chain/client.js'
 import { bannedAddress, decodeLogs, deniedCountText, eventText, eventTopics, isoFromMs, positionOf, sensitiveMemberText, type ChainEvent, type EventName } from '../chain/events.js'
 import { ReporterHistory } from '../chain/reporters.js'
 import { topicId } from '../chain/codec.js'
+import { parseDate } from '../parse/units.js'
 import { usageError } from '../errors.js'
 import { filterCovers, topicMatches } from '../policy/filter.js'
 import { blockRange, blockTime, deploymentBlock } from './blocks.js'
@@ -534,19 +535,6 @@ export function toJson(report: AuditReport): string {
 }
 
 /** Parses --from/--to: ISO date or time, unix seconds, or "7d"/"12h" ago. A bare date as `end` means the end of that day. */
-export function parseReportTime(value: string, opts: { end?: boolean; now?: number } = {}): number {
-  const v = value.trim()
-  const now = opts.now ?? Date.now()
-  const rel = /^(\d+)\s*(s|m|h|d|w)$/.exec(v)
-  if (rel) return now - Number(rel[1]) * { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[rel[2] as 's'] * 1000
-  if (v === 'now') return now
-  if (/^\d{9,11}$/.test(v)) return Number(v) * 1000
-  if (/^\d{4}-\d{2}-\d{2}$/.test(v)) {
-    const ms = Date.parse(`${v}T00:00:00Z`)
-    if (Number.isNaN(ms)) throw usageError(`"${value}" is not a date`)
-    return opts.end ? ms + 86_400_000 : ms
-  }
-  const ms = Date.parse(v)
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(v) || Number.isNaN(ms)) throw usageError(`"${value}" is not a date`, 'use an ISO date or time (2027-01-31, 2027-01-31T12:00Z), unix seconds, "now", or an age like 7d')
-  return ms
+export function parseReportTime(value: string, opts: { end?: boolean; now?: number; flag?: string } = {}): number {
+  return parseDate(value, opts.flag ?? (opts.end ? '--to' : '--from'), { relative: 'past', end: opts.end, now: opts.now })
 }

@@ -1,6 +1,7 @@
 /** Conversions between what users type and what the contract stores. Pure functions, no I/O. */
 import { getAddress, hexlify, isAddress, keccak256, toUtf8Bytes, toUtf8String, getBytes, parseEther, formatEther } from 'ethers'
 import { usageError } from '../errors.js'
+import { isCountryCode } from '../parse/countries.js'
 
 export const Role = { publish: 1, subscribe: 2, both: 3 } as const
 export type RoleMask = 1 | 2 | 3
@@ -27,7 +28,8 @@ export function roleNames(mask: number): string[] {
 export function encodeCountries(codes: readonly string[]): string {
   const unique = [...new Set(codes.flatMap((c) => c.split(',')).map((c) => c.trim().toUpperCase()).filter(Boolean))].sort()
   for (const code of unique) {
-    if (!/^[A-Z]{2}$/.test(code)) throw usageError(`"${code}" is not an ISO 3166-1 alpha-2 country code`, 'use two letters, e.g. --country GB --country DE')
+    if (!/^[A-Z]{2}$/.test(code)) throw usageError(`--country "${code}" is not an ISO 3166-1 alpha-2 country code`, 'use two letters, e.g. --country GB --country DE')
+    if (!isCountryCode(code)) throw usageError(`--country ${code} is not an assigned ISO 3166-1 alpha-2 country code`, code === 'UK' ? 'the United Kingdom is GB' : 'e.g. --country GB --country DE (see ISO 3166-1)')
   }
   if (unique.length > 64) throw usageError('at most 64 countries per topic')
   return hexlify(toUtf8Bytes(unique.join('')))
@@ -56,30 +58,13 @@ export function formatFee(wei: bigint): string {
   return formatEther(wei).replace(/\.0$/, '')
 }
 
+/** A checksummed address; anything else (a name ethers would look up in ENS, a bad checksum) is a usage error. */
 export function parseAddress(value: string, what = 'address'): string {
+  if (/^0x[0-9a-fA-F]{40}$/.test(value) && !isAddress(value)) {
+    throw usageError(`${what} "${value}" has a wrong checksum (mixed case that does not match EIP-55)`, 'check for a typo, or write the address all in lower case')
+  }
   if (!isAddress(value)) throw usageError(`${what} "${value}" is not an Ethereum address`, 'an address is 0x followed by 40 hex digits')
   return getAddress(value)
-}
-
-/** Accepts ISO dates/times, unix seconds, or a relative duration ("30d", "12h", "90m", "1y"). Returns unix seconds. */
-export function parseWhen(value: string, now = Math.floor(Date.now() / 1000)): number {
-  const v = value.trim()
-  const rel = parseDuration(v)
-  if (rel !== undefined) return now + rel
-  if (/^\d{9,11}$/.test(v)) return Number(v)
-  const ms = Date.parse(v)
-  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(ms)) {
-    throw usageError(`"${value}" is not a date`, 'use an ISO date (2027-01-31, 2027-01-31T12:00Z), unix seconds, or a duration like 30d')
-  }
-  return Math.floor(ms / 1000)
-}
-
-/** "30d" → seconds; undefined when the text is not a duration. */
-export function parseDuration(v: string): number | undefined {
-  const m = /^(\d+)\s*(s|m|h|d|w|y)$/.exec(v.trim())
-  if (!m) return undefined
-  const unit = { s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 }[m[2] as 's']
-  return Number(m[1]) * unit
 }
 
 export function formatExpiry(expiry: bigint | number): string {

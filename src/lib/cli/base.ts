@@ -10,6 +10,7 @@ import { loadWallet } from '../chain/keys.js'
 import { deploymentFor, flytrapDir, permissionedChains, readFileConfig } from '../config/project-dir.js'
 import { appendReason } from '../config/reasons.js'
 import { commitReason, isPublicChain } from '../chain/reasons.js'
+import { parseAddress, roleMask, type RoleMask } from '../chain/codec.js'
 import { FlytrapError, ExitCode } from '../errors.js'
 import { spin } from './output.js'
 
@@ -60,6 +61,28 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     throw new FlytrapError(`missing ${name}`, { exit: 'usage', suggestions: [`see \`${this.config.bin} ${this.id?.replaceAll(':', ' ')} --help\``] })
   }
 
+  /**
+   * A destructive step: goes ahead with --yes, asks on a TTY, and otherwise refuses (a script must say --yes,
+   * it never gets a silent default).
+   */
+  protected async confirmOrRefuse(question: string, yes: boolean | undefined): Promise<void> {
+    if (yes) return
+    if (this.interactive) {
+      const { confirm } = await import('@inquirer/prompts')
+      if (await confirm({ message: question, default: false })) return
+      throw new FlytrapError('cancelled: nothing was changed', { exit: 'usage' })
+    }
+    throw new FlytrapError(`${question.replace(/\?$/, '')}: refused without confirmation`, { exit: 'usage', suggestions: ['pass --yes to confirm (there is no terminal to ask on)'] })
+  }
+
+  /** --pub/--sub: the flags given, else a choice on a TTY, else a usage error. */
+  protected async needRoles(pub: boolean, sub: boolean): Promise<RoleMask> {
+    if (pub || sub || !this.interactive) return roleMask(pub, sub)
+    const { checkbox } = await import('@inquirer/prompts')
+    const picked = await checkbox({ message: 'Roles', required: true, choices: [{ name: 'publish (--pub)', value: 'pub' }, { name: 'subscribe (--sub)', value: 'sub' }] })
+    return roleMask(picked.includes('pub'), picked.includes('sub'))
+  }
+
   protected async askPassword(message: string): Promise<string | undefined> {
     if (!this.interactive) return undefined
     const { password } = await import('@inquirer/prompts')
@@ -108,6 +131,8 @@ export abstract class ChainCommand<T extends typeof Command> extends BaseCommand
     await super.init()
     const f = this.flags as { reason?: string; 'reason-private'?: boolean }
     if (f['reason-private'] && !f.reason) throw new FlytrapError('--reason-private needs a --reason to commit to', { exit: 'usage' })
+    // Before any RPC: a short or mistyped address would otherwise reach ethers as an ENS name.
+    if (this.flags.contract !== undefined) parseAddress(this.flags.contract, '--contract')
   }
 
   protected get rpcUrl(): string {
@@ -122,7 +147,7 @@ export abstract class ChainCommand<T extends typeof Command> extends BaseCommand
   /** The contract address: flag/env, else config file, else the deployment recorded for this chain. */
   protected async contractAddress(): Promise<string> {
     const explicit = this.flags.contract ?? readFileConfig().contract
-    if (explicit) return explicit
+    if (explicit) return parseAddress(explicit, this.flags.contract === undefined ? 'the contract in .flytrap/config.json' : '--contract')
     const { chainId } = await this.chain()
     const recorded = deploymentFor(chainId)
     if (!recorded) {

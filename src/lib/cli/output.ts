@@ -130,3 +130,9 @@ export async function spin<T>(text: string, work: (s: Ora) => Promise<T>, opts: 
     throw err
   }
 }
+
+/** One word for a POSIX shell: left bare when it is safe, else single-quoted (a ' becomes '\''). */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word
+  return `'${word.replace(/'/g, `'\\''`)}'`
+}

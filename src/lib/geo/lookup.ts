@@ -14,6 +14,7 @@ import { createRequire } from 'node:module'
 import { Reader, type Response } from 'maxmind'
 import { usageError } from '../errors.js'
 import { compileAddressList, normalizeIp } from '../net/ip.js'
+import { isCountryCode } from '../parse/countries.js'
 
 /** The bundled GeoLite2 country database. */
 export const BUNDLED_GEOIP_DB = createRequire(import.meta.url).resolve('@ip-location-db/geolite2-country-mmdb/geolite2-country.mmdb')
@@ -60,7 +61,7 @@ function safeGet(r: Reader<Response>, ip: string): CountryRecord | null {
 
 function codeOf(rec: CountryRecord | null): string | null {
   const code = rec?.country?.iso_code ?? rec?.country_code
-  return typeof code === 'string' && /^[A-Z]{2}$/.test(code) ? code : null
+  return typeof code === 'string' && isCountryCode(code) ? code : null // a database's placeholder (EU, AP, XX) places no one
 }
 
 /**

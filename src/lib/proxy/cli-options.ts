@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { usageError } from '../errors.js'
+import { checkRange, parseDuration, parseSize } from '../parse/units.js'
 import { DEFAULTS, type ListenerOptions, type ProxyOptions, type UpstreamOptions } from './options.js'
 import { compileAddressList } from '../net/ip.js'
 import { parseWsRpcUrl } from '../chain/log-source.js'
@@ -137,27 +138,27 @@ export function parseProxyCli(input: ProxyCliInput, io: { readFile?: (path: stri
   const options: ProxyCliOptions = {
     listeners,
     upstream: upstream.length === 1 ? upstream[0]! : upstream,
-    pollIntervalMs: opt(input.pollInterval, DEFAULTS.pollIntervalMs, (v) => parseDurationMs(v, '--poll-interval', { min: 50, max: 3_600_000 })),
+    pollIntervalMs: opt(input.pollInterval, DEFAULTS.pollIntervalMs, (v) => parseDuration(v, '--poll-interval', { min: 50, max: 3_600_000, bare: 'ms' })),
     ...(rpcWs !== undefined ? { rpcWs } : {}),
     unregisteredTopics: unregistered,
     failOpen: Boolean(input.failOpen),
     allowLegacyCredentials: Boolean(input.allowLegacyCredentials),
     usernameFromAddress: Boolean(input.usernameFromAddress),
-    maxCredentialLifetimeSec: opt(input.maxCredentialLifetime, DEFAULTS.maxCredentialLifetimeSec, (v) => Math.floor(parseDurationMs(v, '--max-credential-lifetime', { min: 60_000, max: 100 * 366 * 86_400_000 }) / 1000)),
+    maxCredentialLifetimeSec: opt(input.maxCredentialLifetime, DEFAULTS.maxCredentialLifetimeSec, (v) => Math.floor(parseDuration(v, '--max-credential-lifetime', { min: 60_000, max: 100 * 366 * 86_400_000, bare: 'ms' }) / 1000)),
     bans: {
       threshold: opt(input.banThreshold, DEFAULTS.bans.threshold, (v) => parseCount(v, '--ban-threshold', { min: 1 })),
-      windowMs: opt(input.banWindow, DEFAULTS.bans.windowMs, (v) => parseDurationMs(v, '--ban-window', { min: 1_000 })),
-      durationMs: opt(input.banDuration, DEFAULTS.bans.durationMs, (v) => parseDurationMs(v, '--ban-duration', { min: 1_000 })),
+      windowMs: opt(input.banWindow, DEFAULTS.bans.windowMs, (v) => parseDuration(v, '--ban-window', { min: 1_000, bare: 'ms' })),
+      durationMs: opt(input.banDuration, DEFAULTS.bans.durationMs, (v) => parseDuration(v, '--ban-duration', { min: 1_000, bare: 'ms' })),
       ...(banKey !== undefined ? { subjectKey: banKey } : {}),
-      reportIntervalMs: opt(input.banReportInterval, DEFAULTS.bans.reportIntervalMs, (v) => parseDurationMs(v, '--ban-report-interval', { min: 1_000 })),
+      reportIntervalMs: opt(input.banReportInterval, DEFAULTS.bans.reportIntervalMs, (v) => parseDuration(v, '--ban-report-interval', { min: 1_000, bare: 'ms' })),
       reportBatchMax: DEFAULTS.bans.reportBatchMax,
     },
     limits: {
       maxPacketSize: opt(input.maxPacketSize, DEFAULTS.limits.maxPacketSize, (v) => parseSize(v, '--max-packet-size', { min: 64, max: MQTT_MAX_PACKET })),
-      connectTimeoutMs: opt(input.connectTimeout, DEFAULTS.limits.connectTimeoutMs, (v) => parseDurationMs(v, '--connect-timeout', { min: 100 })),
+      connectTimeoutMs: opt(input.connectTimeout, DEFAULTS.limits.connectTimeoutMs, (v) => parseDuration(v, '--connect-timeout', { min: 100, bare: 'ms' })),
       maxConnections: opt(input.maxConnections, DEFAULTS.limits.maxConnections, (v) => parseCount(v, '--max-connections', { min: 1 })),
       maxConnectionsPerIp: opt(input.maxConnectionsPerIp, DEFAULTS.limits.maxConnectionsPerIp, (v) => parseCount(v, '--max-connections-per-ip', { min: 1 })),
-      drainTimeoutMs: opt(input.drainTimeout, DEFAULTS.limits.drainTimeoutMs, (v) => parseDurationMs(v, '--drain-timeout', { min: 100 })),
+      drainTimeoutMs: opt(input.drainTimeout, DEFAULTS.limits.drainTimeoutMs, (v) => parseDuration(v, '--drain-timeout', { min: 100, bare: 'ms' })),
     },
     ...(input.metrics !== undefined ? { metrics: parseHostPort(input.metrics, '--metrics') } : {}),
   }
@@ -211,45 +212,6 @@ function opt<T>(value: string | undefined, fallback: T, parse: (v: string) => T)
 
 // ------------------------------------------------------------------ value parsers (exported for tests)
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 }
-
-/**
- * Bytes from "1048576", "512KB", "1MB", "1.5MiB", "64k". K/M/G are binary (1 KB = 1024 bytes), as MQTT
- * brokers count them (mosquitto's message_size_limit, EMQX's max_packet_size).
- */
-export function parseSize(value: string, flag: string, range: { min?: number; max?: number } = {}): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim())
-  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined
-  if (!m || unit === undefined) throw usageError(`${flag} "${value}" is not a size`, `e.g. ${flag} 1MB, 256KB or 65536 (bytes; 1 KB = 1024 bytes)`)
-  const bytes = Math.floor(Number(m[1]) * unit)
-  checkRange(bytes, flag, value, range, formatBytes)
-  return bytes
-}
-
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, sec: 1_000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 365 * 86_400_000 }
-
-/**
- * Milliseconds from "1000" (a bare number is milliseconds), "500ms", "10s", "1.5s", "5m", "1h30m", "2d".
- * A bare number below the flag's minimum gets a hint that a unit may be missing ("--ban-window 60").
- */
-export function parseDurationMs(value: string, flag: string, range: { min?: number; max?: number } = {}): number {
-  const text = value.trim().toLowerCase()
-  let ms: number
-  if (/^\d+$/.test(text)) {
-    ms = Number(text)
-    if (range.min !== undefined && ms < range.min && ms > 0) {
-      throw usageError(`${flag} ${value} is ${value} milliseconds, below the minimum of ${formatMs(range.min)}`, `a bare number is milliseconds: did you mean ${flag} ${value}s?`)
-    }
-  } else {
-    const parts = [...text.matchAll(/(\d+(?:\.\d+)?)\s*(ms|sec|min|s|m|h|d|w|y)/g)]
-    const rest = text.replace(/(\d+(?:\.\d+)?)\s*(ms|sec|min|s|m|h|d|w|y)/g, '').trim()
-    if (!parts.length || rest !== '') throw usageError(`${flag} "${value}" is not a duration`, `e.g. ${flag} 500ms, 10s, 5m, 1h30m or 2d (a bare number is milliseconds)`)
-    ms = Math.round(parts.reduce((sum, p) => sum + Number(p[1]) * DURATION_UNITS[p[2]!]!, 0))
-  }
-  checkRange(ms, flag, value, range, formatMs)
-  return ms
-}
-
 /** A positive whole number ("5", "10000", "10_000", "10,000"). */
 export function parseCount(value: string, flag: string, range: { min?: number; max?: number } = {}): number {
   const text = value.trim().replace(/[_,](?=\d{3}(\D|$))/g, '')
@@ -257,26 +219,6 @@ export function parseCount(value: string, flag: string, range: { min?: number; m
   const n = Number(text)
   checkRange(n, flag, value, { max: Number.MAX_SAFE_INTEGER, ...range }, String)
   return n
-}
-
-function checkRange(n: number, flag: string, value: string, range: { min?: number; max?: number }, fmt: (n: number) => string): void {
-  if (!Number.isSafeInteger(n)) throw usageError(`${flag} "${value}" is too large`)
-  if (range.min !== undefined && n < range.min) throw usageError(`${flag} ${value} is below the minimum of ${fmt(range.min)}`)
-  if (range.max !== undefined && n > range.max) throw usageError(`${flag} ${value} is above the maximum of ${fmt(range.max)}`)
-}
-
-function formatBytes(n: number): string {
-  if (n >= 1024 ** 2 && n % 1024 ** 2 === 0) return `${n / 1024 ** 2} MB`
-  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KB`
-  return `${n} bytes`
-}
-
-function formatMs(n: number): string {
-  if (n >= 86_400_000 && n % 86_400_000 === 0) return `${n / 86_400_000}d`
-  if (n >= 3_600_000 && n % 3_600_000 === 0) return `${n / 3_600_000}h`
-  if (n >= 60_000 && n % 60_000 === 0) return `${n / 60_000}m`
-  if (n >= 1_000 && n % 1_000 === 0) return `${n / 1_000}s`
-  return `${n}ms`
 }
 
 /**

@@ -6,6 +6,7 @@ import type { FlyTrapClient } from '../chain/client.js'
 import type { Logger } from '../log.js'
 import type { BanSink } from './bans.js'
 import type { DecisionEvent } from '../policy/types.js'
+import { DEFAULT_MAX_LIFETIME_SEC } from '../auth/credential.js'
 
 export interface ListenerOptions {
   /** host:port, e.g. "0.0.0.0:1883" or "[::]:1883"; port 0 picks a free one. */
@@ -130,7 +131,7 @@ export const DEFAULTS = {
   failOpen: false,
   allowLegacyCredentials: false,
   usernameFromAddress: false,
-  maxCredentialLifetimeSec: 366 * 86_400,
+  maxCredentialLifetimeSec: DEFAULT_MAX_LIFETIME_SEC,
   bans: { threshold: 5, windowMs: 60_000, durationMs: 5 * 60_000, reportIntervalMs: 60_000, reportBatchMax: 100 },
   limits: { maxPacketSize: 1024 * 1024, connectTimeoutMs: 10_000, maxConnections: 100_000, maxConnectionsPerIp: 1_000, drainTimeoutMs: 30_000 },
 } as const satisfies Partial<ProxyOptions>

@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { DEFAULTS } from '../../../src/lib/proxy/options.js'
-import { MQTT_MAX_PACKET, parseBrokerUrl, parseCount, parseDurationMs, parseHostPort, parseProxyCli, parseSize, type ProxyCliInput } from '../../../src/lib/proxy/cli-options.js'
+import { parseBrokerUrl, parseCount, parseHostPort, parseProxyCli, type ProxyCliInput } from '../../../src/lib/proxy/cli-options.js'
 import { ExitCode, FlytrapError } from '../../../src/lib/errors.js'
 
 /** Asserts a usage error whose message matches `message`; returns it for further checks. */
@@ -21,76 +21,6 @@ function usage(fn: () => unknown, message: RegExp): FlytrapError {
   assert.match(caught.message, message)
   return caught
 }
-
-describe('parseSize', () => {
-  const ok: Array<[string, number]> = [
-    ['1048576', 1_048_576],
-    ['1MB', 1_048_576],
-    ['1mb', 1_048_576],
-    ['1 MB', 1_048_576],
-    ['1MiB', 1_048_576],
-    ['1M', 1_048_576],
-    ['512KB', 524_288],
-    ['64k', 65_536],
-    ['1.5MB', 1_572_864],
-    ['100B', 100],
-    ['256MB', 268_435_456],
-  ]
-  for (const [text, bytes] of ok) test(`${JSON.stringify(text)} → ${bytes}`, () => assert.equal(parseSize(text, '--max-packet-size'), bytes))
-
-  const bad: Array<[string, RegExp]> = [
-    ['', /is not a size/],
-    ['MB', /is not a size/],
-    ['1XB', /is not a size/],
-    ['-1MB', /is not a size/],
-    ['1e6', /is not a size/],
-    ['1 M B', /is not a size/],
-  ]
-  for (const [text, message] of bad) test(`${JSON.stringify(text)} is refused`, () => void usage(() => parseSize(text, '--max-packet-size'), message))
-
-  test('range: minimum and the MQTT maximum', () => {
-    usage(() => parseSize('10', '--max-packet-size', { min: 64, max: MQTT_MAX_PACKET }), /--max-packet-size 10 is below the minimum of 64 bytes/)
-    usage(() => parseSize('1GB', '--max-packet-size', { min: 64, max: MQTT_MAX_PACKET }), /above the maximum/)
-    assert.equal(parseSize(String(MQTT_MAX_PACKET), '--max-packet-size', { max: MQTT_MAX_PACKET }), MQTT_MAX_PACKET)
-  })
-
-  test('the error names the flag and suggests a spelling', () => {
-    const err = usage(() => parseSize('lots', '--max-packet-size'), /^--max-packet-size "lots" is not a size$/)
-    assert.match(err.suggestions.join(' '), /1MB/)
-  })
-})
-
-describe('parseDurationMs', () => {
-  const ok: Array<[string, number]> = [
-    ['1000', 1_000], // a bare number is milliseconds
-    ['500ms', 500],
-    ['10s', 10_000],
-    ['10sec', 10_000],
-    ['1.5s', 1_500],
-    ['5m', 300_000],
-    ['5min', 300_000],
-    ['1h', 3_600_000],
-    ['1h30m', 5_400_000],
-    ['1m30s', 90_000],
-    ['2d', 172_800_000],
-    ['1w', 604_800_000],
-    [' 60S ', 60_000],
-  ]
-  for (const [text, ms] of ok) test(`${JSON.stringify(text)} → ${ms} ms`, () => assert.equal(parseDurationMs(text, '--ban-window'), ms))
-
-  const bad = ['', 's', '10 seconds', '1.5.5s', '-5s', '5x', '5m garbage', 'soon']
-  for (const text of bad) test(`${JSON.stringify(text)} is refused`, () => void usage(() => parseDurationMs(text, '--ban-window'), /^--ban-window ".*" is not a duration$/))
-
-  test('a bare number under the minimum hints at a missing unit', () => {
-    const err = usage(() => parseDurationMs('60', '--ban-window', { min: 1_000 }), /60 milliseconds, below the minimum of 1s/)
-    assert.match(err.suggestions.join(' '), /did you mean --ban-window 60s/)
-  })
-
-  test('range checks apply to spelled-out units too', () => {
-    usage(() => parseDurationMs('10ms', '--poll-interval', { min: 50 }), /below the minimum of 50ms/)
-    usage(() => parseDurationMs('2h', '--poll-interval', { max: 3_600_000 }), /above the maximum of 1h/)
-  })
-})
 
 describe('parseCount', () => {
   for (const [text, n] of [['5', 5], ['10000', 10_000], ['10_000', 10_000], ['10,000', 10_000]] as const) {

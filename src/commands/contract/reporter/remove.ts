@@ -5,7 +5,9 @@ import { txJson, type TxJson } from '../../../lib/chain/json.js'
 
 export interface ContractReporterRemoveResult {
   reporter: string
-  tx: TxJson
+  /** False when it was not a reporter: nothing was sent. */
+  changed: boolean
+  tx: TxJson | null
 }
 
 export default class ContractReporterRemove extends ChainCommand<typeof ContractReporterRemove> {
@@ -17,9 +19,13 @@ export default class ContractReporterRemove extends ChainCommand<typeof Contract
   async run(): Promise<ContractReporterRemoveResult> {
     const reporter = parseAddress(await this.need(this.args.address, 'ADDRESS', 'Reporter address'), 'reporter')
     const client = await this.client({ write: true })
+    if (!(await client.isReporter(reporter))) {
+      this.say(`${reporter} is not a registered reporter: nothing sent`)
+      return { reporter, changed: false, tx: null }
+    }
     const reason = (await this.onChainReason(this.flags.reason, { private: false, action: 'reporter remove', topic: '' })).reason
     const tx = await this.spin('Sending transaction', () => client.removeReporter(reporter, reason))
     this.say(`reporter ${reporter} removed (tx ${tx.hash})`)
-    return { reporter, tx: txJson(tx) }
+    return { reporter, changed: true, tx: txJson(tx) }
   }
 }
