@@ -4,6 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { valueOf } from '../../src/lib/proxy/metrics.js'
 import net, { type Socket } from 'node:net'
 import { signCredential, toUserProperties, toUsernamePassword } from '../../src/lib/auth/index.js'
 import { encodeRemainingLength, FrameReader } from '../../src/lib/mqtt/framing.js'
@@ -317,7 +318,7 @@ describe('robustness against hostile and broken peers', () => {
     const c = await open(p.address.port)
     await c.waitClosed(5_000, 'third connection closed')
     assert.equal(a.closed || b.closed, false, 'the first two stay open')
-    assert.equal(p.metrics.connections.get({ outcome: 'limit' }), 1)
+    assert.equal(await valueOf(p.metrics.connections, { outcome: 'limit' }), 1)
     // Another IP is not affected by 127.0.0.1's count.
     const other = await open(p.address.port, { localAddress: '127.0.0.2' })
     other.send(connectFor(1))

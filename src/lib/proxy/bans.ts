@@ -303,6 +303,13 @@ export class BanReporter {
     return this.queue.size
   }
 
+  /** Drops a queued, unsent report of `subject`: true when it had not been handed over yet. */
+  withdraw(subject: string): boolean {
+    const s = subject.toLowerCase()
+    if (this.sending.has(s)) return false
+    return this.queue.delete(s)
+  }
+
   /**
    * Queues a ban: bytes32 subject, end in unix SECONDS (what the contract stores; BanList times are ms,
    * so pass Math.ceil(until / 1000)). Repeats of a queued, in-flight or reported ban are merged; a later
@@ -541,6 +548,37 @@ export class BanGuard {
   /** Bans in force now (for the metrics). */
   activeCount(): number {
     return this.list.activeBans(Date.now()).length
+  }
+
+  /** Bans in force now, oldest first (for `proxy bans`). */
+  active(): Ban[] {
+    return this.list.activeBans(Date.now())
+  }
+
+  /**
+   * Lifts the bans on an IP (its clear subject and keyed hash) or an address on this proxy, and withdraws
+   * them from the report queue when not sent yet. The contract has no unban: a ban already on chain stays
+   * there (other proxies enforce it; this one re-reads it from the history when it restarts).
+   */
+  unban(target: { ip?: string; address?: string }): { removed: Ban[]; withdrawn: number; onChain: boolean } {
+    const now = Date.now()
+    const subjects = target.ip ? this.ipSubjects(target.ip) : target.address ? [subjectForAddress(target.address)] : []
+    const inForce = new Map(this.list.activeBans(now).map((b) => [b.subject, b]))
+    const removed: Ban[] = []
+    let withdrawn = 0
+    let onChain = false
+    for (const subject of subjects) {
+      const b = inForce.get(subject)
+      if (!b || !this.list.unban(subject)) continue
+      removed.push(b)
+      // A chain ban is on chain; a local one is too once reported (a clear IP never goes there).
+      if (b.source === 'chain') onChain = true
+      else if (subject.startsWith('0x') && this.reporter) {
+        if (this.reporter.withdraw(subject)) withdrawn++
+        else onChain = true
+      }
+    }
+    return { removed, withdrawn, onChain }
   }
 
   /** Sends what is queued for the chain and stops the report timer. */

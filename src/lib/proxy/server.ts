@@ -11,7 +11,8 @@ import { PolicyStore } from '../policy/store.js'
 import { startPolicySync } from '../policy/sync.js'
 import { countryOf, preloadGeo } from '../geo/lookup.js'
 import { BanGuard } from './bans.js'
-import { createProxyMetrics, serveMetrics, type ProxyMetrics } from './metrics.js'
+import { createProxyMetrics, DecisionTally, scrapeText, serveMetrics, type ProxyMetrics, type Readiness } from './metrics.js'
+import { localAdmin, type AuditBacklog, type LocalAdmin } from './admin-local.js'
 import { isTrusted, normalizeIp } from '../net/ip.js'
 import { parseProxyHeader } from './proxy-protocol.js'
 import { silentLogger, type Logger } from '../log.js'
@@ -53,6 +54,18 @@ export interface ProxyHandle {
    */
   ban(ban: { ip?: string; address?: string; until: number }, opts?: { report?: boolean }): void
   readonly metrics: ProxyMetrics
+  /** This process's part of the admin API (admin-server.ts serves it; cluster.ts gathers the workers'). */
+  readonly admin: LocalAdmin
+  /** Policy synced and a broker up: what /readyz answers. */
+  readiness(): Readiness
+}
+
+/** What startProxy's admin part needs from around it (`proxy start` wires the audit side in). */
+export interface ProxyAdminOptions {
+  /** This process's worker index (0 without --workers). */
+  worker?: number
+  /** The journal and outbox backlog, from the audit side (proxy/ never imports audit/). */
+  auditBacklog?: () => AuditBacklog | null
 }
 
 /** host:port → [host, port]; accepts [v6]:port. */
@@ -62,7 +75,7 @@ export function splitHostPort(value: string): [string, number] {
   return [m[1] || '0.0.0.0', Number(m[2])]
 }
 
-export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
+export async function startProxy(options: ProxyOptions & ProxyAdminOptions): Promise<ProxyHandle> {
   const log: Logger = options.logger ?? silentLogger
   const events = new EventEmitter<ProxyEvents>()
   const metrics = createProxyMetrics()
@@ -121,14 +134,10 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   })
 
   const durable = options.durable
-  // One bound counter per (kind, outcome, reason): decisions run per packet.
-  const decisionSeries = new Map<string, { inc(): void }>()
+  // Decisions run per packet: counted in plain slots, moved into prom-client at collection time.
+  const tally = new DecisionTally(metrics.decisions)
   const onDecision = (e: DecisionEvent) => {
-    const outcome = e.allowed ? 'allow' : 'deny'
-    const key = `${e.kind}|${outcome}|${e.reason}`
-    let series = decisionSeries.get(key)
-    if (!series) decisionSeries.set(key, (series = metrics.decisions.labels({ kind: e.kind, outcome, reason: e.reason })))
-    series.inc()
+    tally.count(e.kind, e.allowed, e.reason)
     if (!e.allowed) log.info('refused', { ...e })
     else if (log.enabled('debug')) log.debug('allowed', { ...e })
     events.emit('decision', e)
@@ -136,12 +145,19 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   }
 
   const upstreams = startUpstreams(options, { logger: log, metrics, track, sessions: () => sessions })
+  // CONNECT latency: accept → CONNACK; broker latency: the proxy's CONNECT written → its CONNACK. Per session
+  // only while it connects; `openedAt` then holds when it opened (for the admin API's session list).
+  const acceptedAt = new Map<Session, number>()
+  const upstreamAt = new Map<Session, number>()
+  const openedAt = new Map<Session, number>()
+  const connackSeries = new Map<string, { observe(v: number): void }>()
+  const timedPolicy = timePolicy(store, tally, metrics)
   const auth = { chainId: BigInt(options.chainId), contract: contractAddress, maxLifetimeSec: options.maxCredentialLifetimeSec, allowLegacy: options.allowLegacyCredentials }
   const pool = new VerifyPool(options.authWorkers ?? defaultAuthWorkers(), auth)
   const ctx: SessionContext = {
     auth,
     verify: (fields) => pool.verify(fields),
-    policy: store,
+    policy: timedPolicy,
     failOpen: options.failOpen,
     usernameFromAddress: options.usernameFromAddress,
     maxPacketSize: options.limits.maxPacketSize,
@@ -153,12 +169,28 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     recordFailure: (ip, address) => bans.recordFailure(ip, address),
     onDecision,
     allDeliveries: options.decisionDeliveries === 'all',
+    onUpstreamConnect: (s) => upstreamAt.set(s, performance.now()),
     onOpen: (s) => {
+      const now = performance.now()
+      const t0 = acceptedAt.get(s)
+      if (t0 !== undefined) metrics.connectSeconds.observe((now - t0) / 1000)
+      const t1 = upstreamAt.get(s)
+      if (t1 !== undefined && s.broker) {
+        let h = connackSeries.get(s.broker.url)
+        if (!h) connackSeries.set(s.broker.url, (h = metrics.upstreamConnackSeconds.labels({ broker: s.broker.url })))
+        h.observe((now - t1) / 1000)
+      }
+      acceptedAt.delete(s)
+      upstreamAt.delete(s)
+      openedAt.set(s, Date.now())
       metrics.connections.inc({ outcome: 'open' })
       events.emit('session-open', { ip: s.ip, address: s.address, clientId: s.clientId })
     },
     onClose: (s) => {
       if (sessions.delete(s)) metrics.connectionsOpen.set(sessions.size)
+      acceptedAt.delete(s)
+      upstreamAt.delete(s)
+      openedAt.delete(s)
       events.emit('session-close', { ip: s.ip, address: s.address, clientId: s.clientId, reason: s.closeReason })
     },
     onProtocolError: (s, where, err) => {
@@ -187,7 +219,9 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     perIp.set(ip, count + 1)
     accepted.set(socket, ip)
     socket.on('close', release)
+    const t0 = performance.now()
     const session = new Session(socket, ip, ctx, initial)
+    if (session.phase !== 'closed') acceptedAt.set(session, t0)
     sessions.add(session)
     metrics.connectionsOpen.set(sessions.size)
   }
@@ -217,16 +251,22 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     return { host: a.address, port: a.port, tls: isTls }
   })
 
-  const metricsServer = options.metrics
-    ? await serveMetrics(options.metrics, metrics.registry, () => {
-        const st = sync.status()
-        metrics.synced.set(st.synced ? 1 : 0)
-        metrics.block.set(st.block ?? 0)
-        metrics.syncLag.set(st.lastSyncAt ? (Date.now() - st.lastSyncAt) / 1000 : -1)
-        metrics.bansActive.set(bans.activeCount())
-        upstreams.refreshMetrics()
-      })
-    : undefined
+  metrics.refresh = () => {
+    const st = sync.status()
+    metrics.synced.set(st.synced ? 1 : 0)
+    metrics.block.set(st.block ?? 0)
+    metrics.syncLag.set(st.lastSyncAt ? (Date.now() - st.lastSyncAt) / 1000 : -1)
+    metrics.syncLagBlocks.set(st.lagBlocks)
+    metrics.bansActive.set(bans.activeCount())
+    upstreams.refreshMetrics()
+    tally.flush()
+  }
+  const readiness = (): Readiness => {
+    const checks = { policySynced: sync.status().synced, brokerUp: upstreams.status().some((u) => u.state === 'up') }
+    return { ready: checks.policySynced && checks.brokerUp, checks }
+  }
+  const metricsServer = options.metrics ? await serveMetrics(options.metrics, { metrics: () => scrapeText(metrics), readiness: async () => readiness() }) : undefined
+  const admin = localAdmin({ worker: options.worker ?? 0, sessions, openedAt, bans, policy: store, syncStatus: () => sync.status(), upstreams, audit: options.auditBacklog })
 
   let closing = false
   const handle: ProxyHandle = Object.assign(events, {
@@ -234,6 +274,8 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     addresses,
     metricsAddress: metricsServer?.address,
     metrics,
+    admin,
+    readiness,
     journaled: Boolean(durable),
     policyStatus: () => {
       const st = sync.status()
@@ -320,4 +362,40 @@ function readMaybe(v: string | Buffer): Buffer {
 /** One spelling per address (net/ip.ts), so bans, limits and GeoIP see one form; a non-IP string is kept as it is. */
 function peerIp(ip: string | undefined): string {
   return normalizeIp(ip ?? '') ?? ip ?? ''
+}
+
+/**
+ * The policy as the sessions see it, with one decision in DecisionTally.SAMPLE timed into
+ * flytrap_decision_duration_seconds (two clock reads per sample; nothing on the others).
+ */
+function timePolicy(store: PolicyStore, tally: DecisionTally, metrics: ProxyMetrics): SessionContext['policy'] {
+  const pub = metrics.decisionSeconds.labels({ kind: 'publish' })
+  const sub = metrics.decisionSeconds.labels({ kind: 'subscribe' })
+  const rcv = metrics.decisionSeconds.labels({ kind: 'deliver' })
+  return {
+    get synced() {
+      return store.synced
+    },
+    canPublish(a, t, c, n) {
+      if (!tally.sample()) return store.canPublish(a, t, c, n)
+      const t0 = performance.now()
+      const d = store.canPublish(a, t, c, n)
+      pub.observe((performance.now() - t0) / 1000)
+      return d
+    },
+    canSubscribe(a, f, c, n) {
+      if (!tally.sample()) return store.canSubscribe(a, f, c, n)
+      const t0 = performance.now()
+      const d = store.canSubscribe(a, f, c, n)
+      sub.observe((performance.now() - t0) / 1000)
+      return d
+    },
+    canReceive(a, t, c, n) {
+      if (!tally.sample()) return store.canReceive(a, t, c, n)
+      const t0 = performance.now()
+      const d = store.canReceive(a, t, c, n)
+      rcv.observe((performance.now() - t0) / 1000)
+      return d
+    },
+  }
 }

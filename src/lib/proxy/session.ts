@@ -82,6 +82,8 @@ export interface SessionContext {
   onDecision(e: DecisionEvent): Promise<unknown> | null | void
   /** Tell allowed deliveries on non-sensitive topics too (ProxyOptions.decisionDeliveries 'all'). */
   allDeliveries?: boolean
+  /** The proxy's CONNECT was written to the broker (starts the broker-latency clock). */
+  onUpstreamConnect?(s: Session): void
   onOpen(s: Session): void
   onClose(s: Session): void
   onProtocolError(s: Session, where: Side, err: Error): void
@@ -313,6 +315,7 @@ export class Session {
         upstream.on('error', Session.upstreamError)
         upstream.on('close', Session.upstreamClosed)
         upstream.write(encodePacket(upstreamConnectPacket(connect, address, this.version, { usernameFromAddress: this.ctx.usernameFromAddress, upstream: broker.options }), this.version))
+        this.ctx.onUpstreamConnect?.(this)
       },
       () => {
         if (this.phase === 'upstream') this.close('broker-unavailable', { toClient: encodePacket(connackRefusal(this.version, ReasonCode.ServerUnavailable), this.version) })

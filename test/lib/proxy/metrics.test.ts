@@ -1,167 +1,62 @@
+/**
+ * The proxy's metrics on prom-client: every name defined once with its type, decisions tallied off the
+ * packet path and pushed at collection, two workers' registries summed into one exposition, and the
+ * --metrics listener's /metrics, /healthz and /readyz.
+ */
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
-import {
-  CONTENT_TYPE,
-  PROXY_METRIC_NAMES,
-  Registry,
-  parseHostPort,
-  createProxyMetrics,
-  serveMetrics,
-} from '../../../src/lib/proxy/metrics.js'
-import { FlytrapError } from '../../../src/lib/errors.js'
-
-describe('Registry.render', () => {
-  test('exact text format 0.0.4', () => {
-    const r = new Registry()
-    const conns = r.counter('flytrap_connections_total', 'Client connections, by outcome.', ['outcome'])
-    const open = r.gauge('flytrap_connections_open', 'Open connections.')
-    const dec = r.counter('flytrap_decisions_total', 'Decisions.', ['kind', 'outcome', 'reason'])
-    const empty = r.counter('labelled_unused_total', 'Never incremented.', ['x'])
-    conns.inc({ outcome: 'accepted' })
-    conns.inc({ outcome: 'accepted' }, 2)
-    conns.inc({ outcome: 'refused' })
-    open.set(7)
-    open.dec()
-    dec.inc({ kind: 'publish', outcome: 'deny', reason: 'not_granted' })
-    assert.equal(empty.get({ x: 'a' }), 0)
-    assert.equal(
-      r.render(),
-      [
-        '# HELP flytrap_connections_total Client connections, by outcome.',
-        '# TYPE flytrap_connections_total counter',
-        'flytrap_connections_total{outcome="accepted"} 3',
-        'flytrap_connections_total{outcome="refused"} 1',
-        '# HELP flytrap_connections_open Open connections.',
-        '# TYPE flytrap_connections_open gauge',
-        'flytrap_connections_open 6',
-        '# HELP flytrap_decisions_total Decisions.',
-        '# TYPE flytrap_decisions_total counter',
-        'flytrap_decisions_total{kind="publish",outcome="deny",reason="not_granted"} 1',
-        '# HELP labelled_unused_total Never incremented.',
-        '# TYPE labelled_unused_total counter',
-        '',
-      ].join('\n'),
-    )
-  })
-
-  test('an unlabelled metric renders 0 before its first update', () => {
-    const r = new Registry()
-    r.counter('a_total', 'A.')
-    assert.equal(r.render(), '# HELP a_total A.\n# TYPE a_total counter\na_total 0\n')
-  })
-
-  test('label values and help are escaped', () => {
-    const r = new Registry()
-    const c = r.counter('esc_total', 'Help with \\ backslash\nand newline and "quotes".', ['v'])
-    c.inc({ v: 'a"b\\c\nd' })
-    assert.equal(
-      r.render(),
-      '# HELP esc_total Help with \\\\ backslash\\nand newline and "quotes".\n' +
-        '# TYPE esc_total counter\n' +
-        'esc_total{v="a\\"b\\\\c\\nd"} 1\n',
-    )
-  })
-
-  test('special values, fractions, numeric labels, missing labels', () => {
-    const r = new Registry()
-    const g = r.gauge('g', 'G.', ['k', 'l'])
-    g.set({ k: 1, l: 'x' }, 0.25)
-    g.set({ k: 'nan' } as { k: string; l: string }, NaN)
-    g.set({ k: 'inf', l: '' }, Infinity)
-    g.set({ k: '-inf', l: '' }, -Infinity)
-    assert.equal(
-      r.render(),
-      '# HELP g G.\n# TYPE g gauge\n' + 'g{k="1",l="x"} 0.25\n' + 'g{k="nan",l=""} NaN\n' + 'g{k="inf",l=""} +Inf\n' + 'g{k="-inf",l=""} -Inf\n',
-    )
-  })
-
-  test('bound series and get()', () => {
-    const r = new Registry()
-    const p = r.counter('p_total', 'P.', ['direction'])
-    const in_ = p.labels({ direction: 'in' })
-    in_.inc()
-    in_.inc(4)
-    p.inc({ direction: 'in' })
-    assert.equal(p.get({ direction: 'in' }), 6)
-    assert.equal(in_.get(), 6)
-    assert.equal(p.get({ direction: 'out' }), 0)
-    const g = r.gauge('open', 'O.').labels({})
-    g.inc(3)
-    g.dec()
-    g.set(g.get() * 10)
-    assert.equal(r.get('open')?.get(), 20)
-  })
-
-  test('counters refuse to go down; names are validated; duplicates refused', () => {
-    const r = new Registry()
-    const c = r.counter('c_total', 'C.')
-    assert.throws(() => c.inc(-1), RangeError)
-    assert.throws(() => c.inc(NaN), RangeError)
-    assert.throws(() => c.labels({}).inc(-2), RangeError)
-    assert.throws(() => r.counter('c_total', 'again'), /already registered/)
-    assert.throws(() => r.counter('1bad', 'x'), /invalid metric name/)
-    assert.throws(() => r.counter('ok_total', 'x', ['__reserved']), /invalid label name/)
-    assert.throws(() => r.counter('ok2_total', 'x', ['a-b']), /invalid label name/)
-    assert.throws(() => r.counter('ok3_total', 'x', ['a', 'a']), /duplicate label/)
-  })
-
-  test('series per metric are capped', () => {
-    const r = new Registry(3)
-    const c = r.counter('capped_total', 'C.', ['v'])
-    for (let i = 0; i < 10; i++) c.inc({ v: String(i) })
-    c.inc({ v: '0' })
-    assert.equal(r.droppedSeries, 7)
-    assert.equal(c.get({ v: '0' }), 2)
-    assert.equal(r.render().split('\n').filter((l) => l.startsWith('capped_total{')).length, 3)
-  })
-
-  test('reset', () => {
-    const r = new Registry()
-    const c = r.counter('r_total', 'R.', ['x'])
-    const u = r.gauge('u', 'U.')
-    c.inc({ x: 'a' })
-    u.set(5)
-    c.reset()
-    u.reset()
-    assert.equal(r.render(), '# HELP r_total R.\n# TYPE r_total counter\n# HELP u U.\n# TYPE u gauge\nu 0\n')
-  })
-})
+import { aggregateText, CONTENT_TYPE, createProxyMetrics, DecisionTally, PROXY_METRIC_NAMES, scrapeJson, scrapeText, serveMetrics, valueOf } from '../../../src/lib/proxy/metrics.js'
 
 describe('createProxyMetrics', () => {
-  test('defines every proxy metric once, with its type and labels', () => {
+  test('defines every proxy metric once, plus the default process and nodejs series', async () => {
     const m = createProxyMetrics()
     m.decisions.inc({ kind: 'will', outcome: 'deny', reason: 'not_granted' })
     m.bans.inc({ source: 'chain' })
-    m.packets.inc({ direction: 'in' })
-    m.malformed.inc({ reason: 'bad_signature' })
-    m.connections.inc({ outcome: 'accepted' })
-    const text = m.registry.render()
-    const typed = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((x) => [x[1], x[2]])
-    assert.deepEqual(
-      typed.map((t) => t[0]),
-      [...PROXY_METRIC_NAMES],
-    )
-    assert.deepEqual(Object.fromEntries(typed), {
-      flytrap_connections_total: 'counter',
-      flytrap_connections_open: 'gauge',
-      flytrap_decisions_total: 'counter',
-      flytrap_bans_total: 'counter',
-      flytrap_bans_active: 'gauge',
-      flytrap_policy_synced: 'gauge',
-      flytrap_policy_block: 'gauge',
-      flytrap_policy_sync_lag_seconds: 'gauge',
-      flytrap_ban_reports_dropped_total: 'counter',
-      flytrap_packets_total: 'counter',
-      flytrap_malformed_packets_total: 'counter',
-      flytrap_upstream_up: 'gauge',
-      flytrap_upstream_sessions: 'gauge',
-      flytrap_upstream_refusals_total: 'counter',
-      flytrap_upstream_failures_total: 'counter',
-    })
+    const text = await scrapeText(m)
+    const typed = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((x) => [x[1]!, x[2]!]))
+    for (const name of PROXY_METRIC_NAMES) assert.ok(typed.has(name), `${name} is exported`)
+    assert.equal(typed.get('flytrap_connect_duration_seconds'), 'histogram')
+    assert.equal(typed.get('flytrap_decision_duration_seconds'), 'histogram')
+    assert.equal(typed.get('flytrap_upstream_connack_duration_seconds'), 'histogram')
+    assert.ok(typed.has('process_cpu_user_seconds_total') && typed.has('nodejs_eventloop_lag_seconds'), 'default series')
     assert.match(text, /^flytrap_decisions_total\{kind="will",outcome="deny",reason="not_granted"\} 1$/m)
     assert.match(text, /^flytrap_bans_total\{source="chain"\} 1$/m)
-    assert.match(text, /^flytrap_policy_synced 0$/m)
+  })
+
+  test('DecisionTally counts in slots and pushes only the difference at each collection', async () => {
+    const m = createProxyMetrics()
+    const t = new DecisionTally(m.decisions)
+    for (let i = 0; i < 5; i++) t.count('publish', true, 'granted')
+    t.count('publish', false, 'no-grant')
+    assert.equal(await valueOf(m.decisions, { kind: 'publish', outcome: 'allow', reason: 'granted' }), 0, 'nothing before a collection')
+    m.refresh = () => t.flush()
+    await scrapeText(m)
+    t.count('publish', true, 'granted')
+    const text = await scrapeText(m)
+    assert.match(text, /^flytrap_decisions_total\{kind="publish",outcome="allow",reason="granted"\} 6$/m)
+    assert.match(text, /^flytrap_decisions_total\{kind="publish",outcome="deny",reason="no-grant"\} 1$/m)
+    let sampled = 0
+    for (let i = 0; i < DecisionTally.SAMPLE * 3; i++) if (t.sample()) sampled++
+    assert.equal(sampled, 3)
+  })
+
+  test('two workers aggregate: counters and histograms summed, gauges by their aggregator', async () => {
+    const a = createProxyMetrics()
+    const b = createProxyMetrics()
+    a.connections.inc({ outcome: 'open' }, 3)
+    b.connections.inc({ outcome: 'open' }, 4)
+    a.connectSeconds.observe(0.002)
+    b.connectSeconds.observe(0.003)
+    a.bansActive.set(2)
+    b.bansActive.set(2)
+    a.block.set(10)
+    b.block.set(12)
+    const text = await aggregateText([await scrapeJson(a), await scrapeJson(b)])
+    assert.match(text, /^flytrap_connections_total\{outcome="open"\} 7$/m)
+    assert.match(text, /^flytrap_connect_duration_seconds_count 2$/m)
+    assert.match(text, /^flytrap_bans_active 2$/m, 'shared bans are not double counted')
+    assert.match(text, /^flytrap_policy_block 10$/m, 'the cluster is as current as its slowest worker')
   })
 })
 
@@ -179,67 +74,27 @@ function get(port: number, path: string, method = 'GET'): Promise<{ status: numb
 }
 
 describe('serveMetrics', () => {
-  test('GET /metrics renders the registry after refreshing; anything else is 404', async () => {
+  test('/metrics, /healthz, /readyz (503 until ready); anything else is 404', async () => {
     const m = createProxyMetrics()
-    let scrapes = 0
-    const srv = await serveMetrics('127.0.0.1:0', m.registry, () => {
-      scrapes++
-      m.syncLag.set(scrapes * 1.5)
-    })
+    let ready = false
+    const srv = await serveMetrics('127.0.0.1:0', { metrics: () => scrapeText(m), readiness: async () => ({ ready, checks: { policySynced: ready, brokerUp: true } }) })
     try {
-      assert.equal(srv.address.host, '127.0.0.1')
-      assert.ok(srv.address.port > 0)
       m.connectionsOpen.set(2)
       const r = await get(srv.address.port, '/metrics')
       assert.equal(r.status, 200)
       assert.equal(r.type, CONTENT_TYPE)
-      assert.equal(r.body, m.registry.render())
       assert.match(r.body, /^flytrap_connections_open 2$/m)
-      assert.match(r.body, /^flytrap_policy_sync_lag_seconds 1.5$/m)
-      assert.equal((await get(srv.address.port, '/metrics?x=1')).status, 200)
-      assert.equal(scrapes, 2)
-      const head = await get(srv.address.port, '/metrics', 'HEAD')
-      assert.equal(head.status, 200)
-      assert.equal(head.body, '')
+      assert.equal((await get(srv.address.port, '/healthz')).status, 200)
+      const notReady = await get(srv.address.port, '/readyz')
+      assert.equal(notReady.status, 503)
+      assert.equal(JSON.parse(notReady.body).checks.policySynced, false)
+      ready = true
+      assert.equal((await get(srv.address.port, '/readyz')).status, 200)
+      assert.equal((await get(srv.address.port, '/metrics', 'HEAD')).body, '')
       assert.equal((await get(srv.address.port, '/')).status, 404)
-      assert.equal((await get(srv.address.port, '/metrics/')).status, 404)
-      assert.equal((await get(srv.address.port, '/metrics', 'POST')).status, 404)
+      assert.equal((await get(srv.address.port, '/metrics', 'POST')).status, 405)
     } finally {
       await srv.close()
-    }
-    await assert.rejects(get(srv.address.port, '/metrics'), /ECONNREFUSED/)
-  })
-
-  test('a failing refresh answers 500 and the server keeps serving', async () => {
-    const r = new Registry()
-    let fail = true
-    const srv = await serveMetrics('127.0.0.1:0', r, () => {
-      if (fail) throw new Error('boom')
-    })
-    try {
-      assert.equal((await get(srv.address.port, '/metrics')).status, 500)
-      fail = false
-      assert.equal((await get(srv.address.port, '/metrics')).status, 200)
-    } finally {
-      await srv.close()
-    }
-  })
-
-  test('a port in use is a config error', async () => {
-    const a = await serveMetrics('127.0.0.1:0', new Registry())
-    try {
-      await assert.rejects(serveMetrics(`127.0.0.1:${a.address.port}`, new Registry()), (err: unknown) => err instanceof FlytrapError && err.exit === 3 && /EADDRINUSE/.test(err.message))
-    } finally {
-      await a.close()
-    }
-  })
-
-  test('parseHostPort', () => {
-    assert.deepEqual(parseHostPort('0.0.0.0:9464'), { host: '0.0.0.0', port: 9464 })
-    assert.deepEqual(parseHostPort('[::1]:0'), { host: '::1', port: 0 })
-    assert.deepEqual(parseHostPort('localhost:80'), { host: 'localhost', port: 80 })
-    for (const bad of ['9464', ':9464', '::1:9464', '[::1]', 'host:65536', 'host:-1', 'host:']) {
-      assert.throws(() => parseHostPort(bad), (err: unknown) => err instanceof FlytrapError && err.exit === 2, bad)
     }
   })
 })

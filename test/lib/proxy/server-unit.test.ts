@@ -3,6 +3,7 @@
 // answer is how the test tells an accepted connection from one the limits refused (destroyed, no answer).
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { valueOf } from '../../../src/lib/proxy/metrics.js'
 import net, { type AddressInfo } from 'node:net'
 import { JsonRpcProvider, Wallet } from 'ethers'
 import { FlyTrapClient } from '../../../src/lib/chain/client.js'
@@ -79,7 +80,7 @@ async function served(peer: Peer): Promise<boolean> {
   }
 }
 
-const limitRefusals = () => proxy.metrics.connections.get({ outcome: 'limit' })
+const limitRefusals = () => valueOf(proxy.metrics.connections, { outcome: 'limit' })
 
 /** Waits until the proxy has released what was closed (its 'close' handlers run a moment after the peer's). */
 async function until(cond: () => boolean, what: string): Promise<void> {
@@ -89,13 +90,13 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 
 describe('connection limits', () => {
   test('max connections per IP: the next one is destroyed unanswered; closing one frees its slot', async () => {
-    const base = limitRefusals()
+    const base = await limitRefusals()
     const a = await connectFrom()
     const b = await connectFrom()
     const c = await connectFrom()
     assert.equal(await served(c), false)
     await c.closes()
-    assert.equal(limitRefusals(), base + 1)
+    assert.equal(await limitRefusals(), base + 1)
     assert.ok(log.lines.some((l) => l.msg === 'connection limit' && l.fields?.ip === '127.0.0.1'))
     // another IP is not affected by this one's limit
     const other = await connectFrom('127.0.0.2')
@@ -115,15 +116,15 @@ describe('connection limits', () => {
     assert.equal(await served(e), true)
     assert.equal(await served(f), true)
     await Promise.all([e.closes(), f.closes()])
-    assert.equal(limitRefusals(), base + 1)
+    assert.equal(await limitRefusals(), base + 1)
   })
 
   test('max connections in total, across IPs', async () => {
-    const base = limitRefusals()
+    const base = await limitRefusals()
     const held = [await connectFrom('127.0.0.1'), await connectFrom('127.0.0.2'), await connectFrom('127.0.0.3')]
     const extra = await connectFrom('127.0.0.4')
     assert.equal(await served(extra), false)
-    assert.equal(limitRefusals(), base + 1)
+    assert.equal(await limitRefusals(), base + 1)
     held[1]!.destroy()
     await held[1]!.closes()
     await settle(20)
